@@ -1,0 +1,2 @@
+//! fhe
+pub use tfhe;
