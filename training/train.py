@@ -260,6 +260,7 @@ def run(out: Path, seed: int, report: bool = True) -> dict:
             "grain_shift": grain_shift,
             "logit_min": lo,
             "logit_max": hi,
+            "accumulator_bits": INDEX_BITS + shift,
         },
         "index": {"offset": offset, "shift": shift, "bits": INDEX_BITS},
         "probability_scale": PROBABILITY_SCALE,

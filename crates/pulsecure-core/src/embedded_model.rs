@@ -8,6 +8,7 @@ pub const DEFAULT_MODEL_ID: &str = "cvd-lr";
 /// Version of the embedded model.
 pub const DEFAULT_MODEL_VERSION: u64 = 1;
 /// SHA-256 of the embedded model.json bytes, checked when the binary starts.
-pub const DEFAULT_MODEL_SHA256: &str = "d3964a91175ecf9d4b15d2613f20060c0448f0dea78643d2eb7d997acc7fb8ef";
+pub const DEFAULT_MODEL_SHA256: &str =
+    "161c8e8715bb426af2021e835d52b4398f4072891fd069f7ad316d043937f694";
 /// The embedded model.json bytes.
 pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../models/cvd-lr/v1/model.json");

@@ -1,1 +1,19 @@
-//! core
+//! Pulsecure core: the domain (clinical features, the model artifact, risk assessments), the
+//! ports the adapters implement (FHE client and evaluator, storage, model registry, privacy,
+//! clock), the application use cases, and the plaintext reference engine that defines what
+//! every encrypted engine must compute bit for bit.
+//!
+//! This crate depends on serde and thiserror only: no adapter (tfhe, SQLite, OpenDP, UI) may
+//! appear in its dependency tree (checked by `tests/no_adapter_dependencies.rs`).
+
+pub mod app;
+pub mod domain;
+pub mod embedded_model;
+pub mod ports;
+pub mod reference;
+
+pub use domain::assessment::{RiskAssessment, RiskClass};
+pub use domain::model::{Model, ModelError};
+pub use domain::patient::{PatientError, PatientFeatures};
+pub use domain::quantize::QuantizedInput;
+pub use reference::{ReferenceEngine, Trace};

@@ -1,0 +1,176 @@
+//! `InferenceService`: validate → quantize → encrypt → evaluate (server) → decrypt.
+//!
+//! There is no plaintext shortcut: the assessment comes only from the decrypted result.
+
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::domain::assessment::RiskAssessment;
+use crate::domain::model::Model;
+use crate::domain::patient::PatientFeatures;
+use crate::domain::quantize::QuantizedInput;
+use crate::ports::clock::Clock;
+use crate::ports::fhe::{Evaluator, FheClient, FheError};
+use crate::ports::store::{ScreeningRecord, ScreeningStore, StoreError};
+use crate::reference::assessment_from;
+
+/// The stages of one screening, reported to progress observers (CLI bar, TUI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Quantizing validated values on the client.
+    Normalize,
+    /// Encrypting on the client.
+    Encrypt,
+    /// Homomorphic evaluation on the server.
+    Evaluate,
+    /// Decrypting on the client.
+    Decrypt,
+}
+
+impl Stage {
+    /// Every stage in order.
+    pub const ALL: [Stage; 4] = [
+        Stage::Normalize,
+        Stage::Encrypt,
+        Stage::Evaluate,
+        Stage::Decrypt,
+    ];
+
+    /// Display name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Normalize => "normalize",
+            Stage::Encrypt => "encrypt",
+            Stage::Evaluate => "evaluate",
+            Stage::Decrypt => "decrypt",
+        }
+    }
+}
+
+/// Time spent in each stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimings {
+    /// Quantization.
+    pub normalize: Duration,
+    /// Encryption.
+    pub encrypt: Duration,
+    /// Server evaluation.
+    pub evaluate: Duration,
+    /// Decryption.
+    pub decrypt: Duration,
+}
+
+/// A completed screening.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Screening {
+    /// The decrypted assessment.
+    pub assessment: RiskAssessment,
+    /// Per-stage timings.
+    pub timings: StageTimings,
+    /// Size of the encrypted request.
+    pub upload_bytes: usize,
+    /// Size of the encrypted result.
+    pub download_bytes: usize,
+}
+
+/// Screening failures.
+#[derive(Debug, Error)]
+pub enum InferenceError {
+    /// Encryption, evaluation or decryption failed.
+    #[error(transparent)]
+    Fhe(#[from] FheError),
+    /// Storing the result failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Outcome of a screening that is also recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recorded {
+    /// Newly screened and stored.
+    Stored(Box<Screening>),
+    /// This patient reference was already stored for this model version: skipped.
+    AlreadyStored,
+}
+
+/// Runs screenings through an FHE client and an evaluator.
+pub struct InferenceService<'a> {
+    model: &'a Model,
+    client: &'a dyn FheClient,
+    evaluator: &'a dyn Evaluator,
+}
+
+impl<'a> InferenceService<'a> {
+    /// Wire a model, the client-side keys and an evaluator.
+    pub fn new(model: &'a Model, client: &'a dyn FheClient, evaluator: &'a dyn Evaluator) -> Self {
+        InferenceService {
+            model,
+            client,
+            evaluator,
+        }
+    }
+
+    /// The model in use.
+    pub fn model(&self) -> &Model {
+        self.model
+    }
+
+    /// Screen one validated patient under encryption, reporting each stage as it starts.
+    pub fn screen(
+        &self,
+        patient: &PatientFeatures,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<Screening, InferenceError> {
+        let mut timings = StageTimings::default();
+        progress(Stage::Normalize);
+        let t = Instant::now();
+        let input = QuantizedInput::from_patient(self.model, patient);
+        timings.normalize = t.elapsed();
+
+        progress(Stage::Encrypt);
+        let t = Instant::now();
+        let request = self.client.encrypt(&input)?;
+        timings.encrypt = t.elapsed();
+
+        progress(Stage::Evaluate);
+        let t = Instant::now();
+        let response = self.evaluator.evaluate(&request)?;
+        timings.evaluate = t.elapsed();
+
+        progress(Stage::Decrypt);
+        let t = Instant::now();
+        let result = self.client.decrypt(&response)?;
+        timings.decrypt = t.elapsed();
+
+        Ok(Screening {
+            assessment: assessment_from(self.model, result.probability_code, result.high_risk),
+            timings,
+            upload_bytes: request.len(),
+            download_bytes: response.len(),
+        })
+    }
+
+    /// Screen and store, skipping a patient reference already stored for this model version
+    /// (so an interrupted batch resumes without duplicates).
+    pub fn screen_and_record(
+        &self,
+        store: &dyn ScreeningStore,
+        clock: &dyn Clock,
+        patient_ref: &str,
+        patient: &PatientFeatures,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<Recorded, InferenceError> {
+        if store.contains(self.model.id(), self.model.version(), patient_ref)? {
+            return Ok(Recorded::AlreadyStored);
+        }
+        let screening = self.screen(patient, progress)?;
+        store.save(&ScreeningRecord {
+            patient_ref: patient_ref.to_string(),
+            created_at: clock.now_unix_seconds(),
+            features: patient.values().to_vec(),
+            assessment: screening.assessment.clone(),
+        })?;
+        Ok(Recorded::Stored(Box::new(screening)))
+    }
+}

@@ -1,0 +1,7 @@
+//! Domain types: what a clinical feature, a patient, a model and a risk assessment are.
+
+pub mod assessment;
+pub mod feature;
+pub mod model;
+pub mod patient;
+pub mod quantize;

@@ -1,0 +1,473 @@
+//! The model artifact (`model.json`, schema version 1): parsing and full validation.
+//!
+//! A model is only constructed through [`Model::from_json`], which checks everything an engine
+//! relies on: schema version, feature list against weights, ranges, the lookup table (length
+//! `2^bits`, monotone, in range) and — recomputed here, not trusted from the file — the proven
+//! bounds of the linear combination, so that the index never needs a clamp and the encrypted
+//! accumulator of `accumulator_bits` bits can never overflow.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::feature::{FeatureKind, FeatureSpec};
+use super::quantize::{digit_count, max_digit, rounded_shift, DIGIT_BASE};
+
+/// The only schema version this build understands.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Fixed-point scale of weights and bias (12 bits).
+pub const WEIGHT_SCALE: i64 = 4096;
+/// Most features a model may have (encrypted cost grows with each).
+pub const MAX_FEATURES: usize = 12;
+/// Widest input code accepted (8 bits = 4 base-4 digits).
+pub const MAX_CODE_BITS: u32 = 8;
+/// Widest index accepted.
+pub const MAX_INDEX_BITS: u32 = 12;
+/// Largest |weight| or |bias| accepted, keeping every product far from i64 overflow.
+pub const MAX_ABS_WEIGHT: i64 = 1 << 24;
+
+/// Why a model file was refused. Messages name the offending field.
+#[derive(Debug, Error, PartialEq)]
+pub enum ModelError {
+    /// Not JSON, or a field has the wrong type / is missing / is unknown.
+    #[error("model.json is malformed: {0}")]
+    Malformed(String),
+    /// A schema version this build does not know.
+    #[error("unsupported model schema_version {found} (this build reads {expected})")]
+    UnsupportedSchema {
+        /// Version found in the file.
+        found: u32,
+        /// Version this build reads.
+        expected: u32,
+    },
+    /// A field is present but its value is not acceptable.
+    #[error("invalid model field `{field}`: {reason}")]
+    Invalid {
+        /// Path of the field, e.g. `features[2].clamp_min`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ModelError {
+    ModelError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Input quantization rule as documented in the file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantizationSpec {
+    /// The formula, for humans; the implementation is fixed by the schema version.
+    pub input_rule: String,
+    /// Bits per digit of the encrypted input (2: one TFHE block).
+    pub digit_bits: u32,
+    /// Weight fixed-point scale (must be 4096).
+    pub weight_scale: i64,
+}
+
+/// How the linear combination is computed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearSpec {
+    /// `per_digit_rounded`: each base-4 digit's contribution rounded to the `2^grain_shift` grid.
+    pub mode: String,
+    /// The formula, for humans.
+    pub rule: String,
+    /// Contributions are `(w * d * 4^j + 2^(s-1)) >> s` with `s = grain_shift`.
+    pub grain_shift: u32,
+    /// Smallest possible logit (recomputed and checked).
+    pub logit_min: i64,
+    /// Largest possible logit (recomputed and checked).
+    pub logit_max: i64,
+    /// Width of the encrypted accumulator `logit + offset`, in bits.
+    pub accumulator_bits: u32,
+}
+
+/// Step 4: `idx = clamp((logit + offset) >> shift, 0, 2^bits - 1)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSpec {
+    /// Added to the logit; equals `-logit_min` so the accumulator is never negative.
+    pub offset: i64,
+    /// Right shift from accumulator to index (a whole number of digits).
+    pub shift: u32,
+    /// Index width in bits; the table has `2^bits` entries.
+    pub bits: u32,
+}
+
+/// `model.json` exactly as stored (schema version 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDocument {
+    /// Schema version (1).
+    pub schema_version: u32,
+    /// Stable model identifier, e.g. `cvd-lr`.
+    pub model_id: String,
+    /// Monotonically increasing release number.
+    pub version: u64,
+    /// Human description.
+    pub description: String,
+    /// Inputs in model order.
+    pub features: Vec<FeatureSpec>,
+    /// Input quantization.
+    pub quantization: QuantizationSpec,
+    /// Weight per code unit of each feature, scale 4096.
+    pub weights: Vec<i64>,
+    /// Bias, scale 4096.
+    pub bias: i64,
+    /// Linear-combination layout.
+    pub linear: LinearSpec,
+    /// Index computation.
+    pub index: IndexSpec,
+    /// Probability units (4096).
+    pub probability_scale: u32,
+    /// Calibrated probability per index, monotone non-decreasing.
+    pub lut: Vec<u32>,
+    /// Class threshold on the probability code: high risk when `p >= threshold`.
+    pub threshold: u32,
+    /// Measured metrics (free-form, reported by `model inspect`).
+    pub metrics: serde_json::Value,
+    /// Training provenance (free-form).
+    pub training: serde_json::Value,
+}
+
+/// The contribution table of one base-4 digit of one feature's code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigitTable {
+    /// Which feature (index into the model's features).
+    pub feature: usize,
+    /// Digit position j (weight `4^j`).
+    pub position: u32,
+    /// `values[d]` for each digit value `d` the code can have.
+    pub values: Vec<i64>,
+}
+
+impl DigitTable {
+    /// Smallest entry.
+    pub fn min(&self) -> i64 {
+        self.values.iter().copied().min().unwrap_or(0)
+    }
+
+    /// Largest entry.
+    pub fn max(&self) -> i64 {
+        self.values.iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// A fully validated model, with its digit contribution tables precomputed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    doc: ModelDocument,
+    tables: Vec<DigitTable>,
+    rounded_bias: i64,
+}
+
+impl Model {
+    /// Parse and validate `model.json` bytes.
+    pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ModelError::Malformed(e.to_string()))?;
+        // Read the schema version first, so a future file gets the right error.
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(ModelError::UnsupportedSchema {
+                    found: u32::try_from(v).unwrap_or(u32::MAX),
+                    expected: SCHEMA_VERSION,
+                })
+            }
+            None => {
+                return Err(ModelError::Malformed(
+                    "missing or non-integer `schema_version`".into(),
+                ))
+            }
+        }
+        let doc: ModelDocument =
+            serde_json::from_value(value).map_err(|e| ModelError::Malformed(e.to_string()))?;
+        Self::from_document(doc)
+    }
+
+    /// Validate an already-parsed document.
+    pub fn from_document(doc: ModelDocument) -> Result<Self, ModelError> {
+        validate_header(&doc)?;
+        validate_features(&doc)?;
+        let tables = build_tables(&doc)?;
+        let rounded_bias = rounded_shift(doc.bias, doc.linear.grain_shift);
+        validate_linear(&doc, &tables, rounded_bias)?;
+        validate_lut(&doc)?;
+        Ok(Model {
+            doc,
+            tables,
+            rounded_bias,
+        })
+    }
+
+    /// The document as stored.
+    pub fn document(&self) -> &ModelDocument {
+        &self.doc
+    }
+
+    /// Model identifier.
+    pub fn id(&self) -> &str {
+        &self.doc.model_id
+    }
+
+    /// Release number.
+    pub fn version(&self) -> u64 {
+        self.doc.version
+    }
+
+    /// Inputs in model order.
+    pub fn features(&self) -> &[FeatureSpec] {
+        &self.doc.features
+    }
+
+    /// Weights per code unit (scale 4096), in feature order.
+    pub fn weights(&self) -> &[i64] {
+        &self.doc.weights
+    }
+
+    /// Digit contribution tables in encryption order (feature by feature, low digit first).
+    pub fn digit_tables(&self) -> &[DigitTable] {
+        &self.tables
+    }
+
+    /// Bias on the contribution grid.
+    pub fn rounded_bias(&self) -> i64 {
+        self.rounded_bias
+    }
+
+    /// Index layout.
+    pub fn index_spec(&self) -> &IndexSpec {
+        &self.doc.index
+    }
+
+    /// Linear layout.
+    pub fn linear_spec(&self) -> &LinearSpec {
+        &self.doc.linear
+    }
+
+    /// Calibrated probability table.
+    pub fn lut(&self) -> &[u32] {
+        &self.doc.lut
+    }
+
+    /// High-risk threshold on the probability code.
+    pub fn threshold(&self) -> u32 {
+        self.doc.threshold
+    }
+
+    /// Probability units.
+    pub fn probability_scale(&self) -> u32 {
+        self.doc.probability_scale
+    }
+
+    /// Total number of encrypted base-4 digits per patient.
+    pub fn digit_count(&self) -> usize {
+        self.tables.len()
+    }
+}
+
+fn validate_header(doc: &ModelDocument) -> Result<(), ModelError> {
+    let id_ok = !doc.model_id.is_empty()
+        && doc.model_id.len() <= 64
+        && doc
+            .model_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if !id_ok {
+        return Err(invalid(
+            "model_id",
+            "must be 1-64 characters of [A-Za-z0-9._-]",
+        ));
+    }
+    if doc.version == 0 {
+        return Err(invalid("version", "must be at least 1"));
+    }
+    if doc.quantization.weight_scale != WEIGHT_SCALE {
+        return Err(invalid(
+            "quantization.weight_scale",
+            format!("must be {WEIGHT_SCALE}"),
+        ));
+    }
+    if doc.quantization.digit_bits != 2 {
+        return Err(invalid("quantization.digit_bits", "must be 2"));
+    }
+    if doc.linear.mode != "per_digit_rounded" {
+        return Err(invalid(
+            "linear.mode",
+            "only `per_digit_rounded` is supported",
+        ));
+    }
+    if doc.probability_scale != 4096 {
+        return Err(invalid("probability_scale", "must be 4096"));
+    }
+    Ok(())
+}
+
+fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
+    let n = doc.features.len();
+    if n == 0 || n > MAX_FEATURES {
+        return Err(invalid(
+            "features",
+            format!("must list 1 to {MAX_FEATURES} features, found {n}"),
+        ));
+    }
+    if doc.weights.len() != n {
+        return Err(invalid(
+            "weights",
+            format!("has {} entries for {n} features", doc.weights.len()),
+        ));
+    }
+    for (i, f) in doc.features.iter().enumerate() {
+        let at = |field: &str| format!("features[{i}].{field}");
+        if f.name.is_empty() || doc.features[..i].iter().any(|g| g.name == f.name) {
+            return Err(invalid(at("name"), "must be non-empty and unique"));
+        }
+        let all = [f.plausible_min, f.plausible_max, f.clamp_min, f.clamp_max];
+        if all.iter().any(|v| !v.is_finite()) {
+            return Err(invalid(
+                at("plausible_min"),
+                "ranges must be finite numbers",
+            ));
+        }
+        if !(f.plausible_min <= f.clamp_min
+            && f.clamp_min < f.clamp_max
+            && f.clamp_max <= f.plausible_max)
+        {
+            return Err(invalid(
+                at("clamp_min"),
+                "need plausible_min <= clamp_min < clamp_max <= plausible_max",
+            ));
+        }
+        match f.kind {
+            FeatureKind::Binary => {
+                if f.bits != 1 || f.clamp_min != 0.0 || f.clamp_max != 1.0 {
+                    return Err(invalid(
+                        at("bits"),
+                        "a binary feature has bits 1 and clamp [0, 1]",
+                    ));
+                }
+            }
+            FeatureKind::Continuous => {
+                if f.bits == 0 || f.bits > MAX_CODE_BITS {
+                    return Err(invalid(at("bits"), format!("must be 1 to {MAX_CODE_BITS}")));
+                }
+            }
+        }
+        if doc.weights[i].abs() > MAX_ABS_WEIGHT {
+            return Err(invalid(
+                format!("weights[{i}]"),
+                format!("|w| must be <= {MAX_ABS_WEIGHT}"),
+            ));
+        }
+    }
+    if doc.bias.abs() > MAX_ABS_WEIGHT * 64 {
+        return Err(invalid("bias", "out of range"));
+    }
+    Ok(())
+}
+
+fn build_tables(doc: &ModelDocument) -> Result<Vec<DigitTable>, ModelError> {
+    let s = doc.linear.grain_shift;
+    if s > 30 {
+        return Err(invalid("linear.grain_shift", "must be at most 30"));
+    }
+    let mut tables = Vec::new();
+    for (feature, (spec, &w)) in doc.features.iter().zip(&doc.weights).enumerate() {
+        for position in 0..digit_count(spec.bits) {
+            let top = max_digit(spec.bits, position);
+            let values = (0..=top)
+                .map(|d| rounded_shift(w * i64::from(d) * DIGIT_BASE.pow(position), s))
+                .collect();
+            tables.push(DigitTable {
+                feature,
+                position,
+                values,
+            });
+        }
+    }
+    Ok(tables)
+}
+
+fn validate_linear(
+    doc: &ModelDocument,
+    tables: &[DigitTable],
+    rounded_bias: i64,
+) -> Result<(), ModelError> {
+    let lo = rounded_bias + tables.iter().map(DigitTable::min).sum::<i64>();
+    let hi = rounded_bias + tables.iter().map(DigitTable::max).sum::<i64>();
+    if (lo, hi) != (doc.linear.logit_min, doc.linear.logit_max) {
+        return Err(invalid(
+            "linear.logit_min",
+            format!(
+                "declared bounds [{}, {}] differ from the computed [{lo}, {hi}]",
+                doc.linear.logit_min, doc.linear.logit_max
+            ),
+        ));
+    }
+    let idx = &doc.index;
+    if idx.bits == 0 || idx.bits > MAX_INDEX_BITS {
+        return Err(invalid(
+            "index.bits",
+            format!("must be 1 to {MAX_INDEX_BITS}"),
+        ));
+    }
+    if idx.shift % 2 != 0 || idx.shift > 16 {
+        return Err(invalid(
+            "index.shift",
+            "must be an even number (whole digits) <= 16",
+        ));
+    }
+    let acc = doc.linear.accumulator_bits;
+    if acc != idx.bits + idx.shift {
+        return Err(invalid(
+            "linear.accumulator_bits",
+            "must equal index.bits + index.shift",
+        ));
+    }
+    if lo + idx.offset < 0 {
+        return Err(invalid(
+            "index.offset",
+            "logit_min + offset is negative: the accumulator could underflow",
+        ));
+    }
+    if hi + idx.offset >= 1i64 << acc {
+        return Err(invalid(
+            "linear.accumulator_bits",
+            format!(
+                "logit_max + offset does not fit in {acc} bits: the accumulator could overflow"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_lut(doc: &ModelDocument) -> Result<(), ModelError> {
+    let expected = 1usize << doc.index.bits;
+    if doc.lut.len() != expected {
+        return Err(invalid(
+            "lut",
+            format!(
+                "has {} entries, index.bits requires {expected}",
+                doc.lut.len()
+            ),
+        ));
+    }
+    if let Some(i) = doc.lut.iter().position(|&p| p > doc.probability_scale) {
+        return Err(invalid(format!("lut[{i}]"), "exceeds probability_scale"));
+    }
+    if let Some(i) = doc.lut.windows(2).position(|w| w[1] < w[0]) {
+        return Err(invalid(
+            format!("lut[{}]", i + 1),
+            "table must be monotone non-decreasing",
+        ));
+    }
+    if doc.threshold > doc.probability_scale {
+        return Err(invalid("threshold", "exceeds probability_scale"));
+    }
+    Ok(())
+}

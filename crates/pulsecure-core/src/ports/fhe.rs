@@ -1,0 +1,63 @@
+//! Homomorphic-encryption ports: the client (holds the secret key) and the evaluator (holds
+//! only the server key and the model). Both speak bytes, so the evaluator can run in-process,
+//! in another process or on another machine.
+
+use thiserror::Error;
+
+use crate::domain::quantize::QuantizedInput;
+
+/// What an FHE adapter can report. Messages describe the problem, never key or data bytes.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FheError {
+    /// Bytes that do not deserialize (garbage, truncated, too large, wrong type).
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being read: `server key`, `request`, `result`.
+        what: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Well-formed bytes that do not fit the expected key, parameters or model.
+    #[error("{what} does not match: {reason}")]
+    Mismatch {
+        /// What was being checked.
+        what: &'static str,
+        /// Why it does not match.
+        reason: String,
+    },
+    /// A model outside what this engine can evaluate exactly.
+    #[error("model not supported by the encrypted engine: {0}")]
+    UnsupportedModel(String),
+    /// An internal invariant failed (noise or degree budget, a bug).
+    #[error("encrypted evaluation failed: {0}")]
+    Evaluation(String),
+}
+
+/// The decrypted output of one evaluation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DecryptedResult {
+    /// Calibrated probability code (1/4096).
+    pub probability_code: u32,
+    /// Risk class bit.
+    pub high_risk: bool,
+}
+
+impl std::fmt::Debug for DecryptedResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecryptedResult { <redacted> }")
+    }
+}
+
+/// Client side: encrypts a patient's quantized inputs and decrypts results.
+pub trait FheClient: Send + Sync {
+    /// Serialize the encrypted inputs as sent to the evaluator.
+    fn encrypt(&self, input: &QuantizedInput) -> Result<Vec<u8>, FheError>;
+    /// Decrypt an evaluator's answer.
+    fn decrypt(&self, result: &[u8]) -> Result<DecryptedResult, FheError>;
+}
+
+/// Server side: computes the whole pipeline (steps 3-6) on ciphertexts.
+pub trait Evaluator: Send + Sync {
+    /// Encrypted request bytes in, encrypted result bytes out.
+    fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, FheError>;
+}

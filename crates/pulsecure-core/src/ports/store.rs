@@ -1,0 +1,54 @@
+//! Screening storage port.
+
+use thiserror::Error;
+
+use crate::domain::assessment::RiskAssessment;
+
+/// Storage failures, described without patient data.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The backing store refused or failed the operation.
+    #[error("storage failure: {0}")]
+    Backend(String),
+    /// A stored row failed authentication or decoding.
+    #[error("stored record {id} is corrupt or was written with another key")]
+    Corrupt {
+        /// Row id.
+        id: i64,
+    },
+}
+
+/// One stored screening: a pseudonymous reference, never a name.
+#[derive(Clone, PartialEq)]
+pub struct ScreeningRecord {
+    /// Pseudonymous patient reference chosen by the clinician.
+    pub patient_ref: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+    /// Validated input values in model order.
+    pub features: Vec<f64>,
+    /// Result.
+    pub assessment: RiskAssessment,
+}
+
+impl std::fmt::Debug for ScreeningRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScreeningRecord")
+            .field("created_at", &self.created_at)
+            .field("model_id", &self.assessment.model_id)
+            .field("values", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Persists screenings.
+pub trait ScreeningStore: Send + Sync {
+    /// Store one screening; returns its id.
+    fn save(&self, record: &ScreeningRecord) -> Result<i64, StoreError>;
+    /// Whether this patient reference was already screened with this model version
+    /// (lets an interrupted batch resume without duplicates).
+    fn contains(&self, model_id: &str, version: u64, patient_ref: &str)
+        -> Result<bool, StoreError>;
+    /// Every stored screening, oldest first.
+    fn all(&self) -> Result<Vec<ScreeningRecord>, StoreError>;
+}

@@ -1,0 +1,336 @@
+//! Application services against in-memory fakes of every port.
+
+mod common;
+
+use std::sync::Mutex;
+
+use pulsecure_core::app::analytics::AnalyticsService;
+use pulsecure_core::app::inference::{InferenceService, Recorded, Stage};
+use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
+use pulsecure_core::ports::clock::Clock;
+use pulsecure_core::ports::fhe::{DecryptedResult, Evaluator, FheClient, FheError};
+use pulsecure_core::ports::privacy::{BudgetLedger, PrivacyError, PrivacyMechanism};
+use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
+use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError};
+use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine, RiskClass};
+
+/// A fake "encryption": XOR with a key byte, so the evaluator must really decode the bytes.
+struct XorClient(u8);
+struct XorEvaluator {
+    model: Model,
+    key: u8,
+}
+
+impl FheClient for XorClient {
+    fn encrypt(&self, input: &QuantizedInput) -> Result<Vec<u8>, FheError> {
+        Ok(input.codes().iter().map(|&c| c as u8 ^ self.0).collect())
+    }
+    fn decrypt(&self, result: &[u8]) -> Result<DecryptedResult, FheError> {
+        let b: Vec<u8> = result.iter().map(|b| b ^ self.0).collect();
+        if b.len() != 3 {
+            return Err(FheError::Malformed {
+                what: "result",
+                reason: "length".into(),
+            });
+        }
+        Ok(DecryptedResult {
+            probability_code: u32::from(u16::from_le_bytes([b[0], b[1]])),
+            high_risk: b[2] == 1,
+        })
+    }
+}
+
+impl Evaluator for XorEvaluator {
+    fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
+        let codes = request.iter().map(|b| u32::from(b ^ self.key)).collect();
+        let input = QuantizedInput::from_codes(&self.model, codes).ok_or(FheError::Malformed {
+            what: "request",
+            reason: "codes".into(),
+        })?;
+        let t = ReferenceEngine::new(&self.model).evaluate_input(&input);
+        let p = (t.probability_code as u16).to_le_bytes();
+        Ok([p[0], p[1], u8::from(t.high_risk)]
+            .iter()
+            .map(|b| b ^ self.key)
+            .collect())
+    }
+}
+
+#[derive(Default)]
+struct MemoryStore(Mutex<Vec<ScreeningRecord>>);
+
+impl ScreeningStore for MemoryStore {
+    fn save(&self, record: &ScreeningRecord) -> Result<i64, StoreError> {
+        let mut rows = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Backend("poisoned".into()))?;
+        rows.push(record.clone());
+        Ok(rows.len() as i64)
+    }
+    fn contains(
+        &self,
+        model_id: &str,
+        version: u64,
+        patient_ref: &str,
+    ) -> Result<bool, StoreError> {
+        let rows = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Backend("poisoned".into()))?;
+        Ok(rows.iter().any(|r| {
+            r.patient_ref == patient_ref
+                && r.assessment.model_id == model_id
+                && r.assessment.model_version == version
+        }))
+    }
+    fn all(&self) -> Result<Vec<ScreeningRecord>, StoreError> {
+        Ok(self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Backend("poisoned".into()))?
+            .clone())
+    }
+}
+
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now_unix_seconds(&self) -> i64 {
+        1_700_000_000
+    }
+}
+
+fn patients(model: &Model) -> Vec<PatientFeatures> {
+    let golden = common::golden();
+    golden["vectors"]
+        .as_array()
+        .expect("vectors")
+        .iter()
+        .take(30)
+        .map(|v| {
+            let raw: Vec<f64> = v["raw"]
+                .as_array()
+                .expect("raw")
+                .iter()
+                .map(|x| x.as_f64().expect("f64"))
+                .collect();
+            PatientFeatures::from_ordered(model.features(), &raw).expect("valid")
+        })
+        .collect()
+}
+
+#[test]
+fn inference_goes_through_encrypt_evaluate_decrypt_in_order() {
+    let model = common::default_model();
+    let client = XorClient(0x5a);
+    let evaluator = XorEvaluator {
+        model: model.clone(),
+        key: 0x5a,
+    };
+    let service = InferenceService::new(&model, &client, &evaluator);
+    let reference = ReferenceEngine::new(&model);
+    for patient in patients(&model) {
+        let mut stages = Vec::new();
+        let s = service
+            .screen(&patient, &mut |st| stages.push(st))
+            .expect("screened");
+        assert_eq!(stages, Stage::ALL.to_vec());
+        let t = reference.evaluate(&patient);
+        assert_eq!(s.assessment.probability_code, t.probability_code);
+        assert_eq!(s.assessment.class, RiskClass::from_high(t.high_risk));
+        assert_eq!(s.assessment.model_id, "cvd-lr");
+    }
+}
+
+#[test]
+fn wrong_client_key_surfaces_as_error_not_garbage() {
+    let model = common::default_model();
+    let client = XorClient(0x11);
+    let evaluator = XorEvaluator {
+        model: model.clone(),
+        key: 0x5a,
+    };
+    let service = InferenceService::new(&model, &client, &evaluator);
+    let patient = patients(&model).remove(0);
+    assert!(service.screen(&patient, &mut |_| {}).is_err());
+}
+
+#[test]
+fn recording_skips_already_stored_patients() {
+    let model = common::default_model();
+    let client = XorClient(1);
+    let evaluator = XorEvaluator {
+        model: model.clone(),
+        key: 1,
+    };
+    let service = InferenceService::new(&model, &client, &evaluator);
+    let store = MemoryStore::default();
+    let patient = patients(&model).remove(0);
+    let first = service
+        .screen_and_record(&store, &FixedClock, "P-1", &patient, &mut |_| {})
+        .expect("ok");
+    assert!(matches!(first, Recorded::Stored(_)));
+    let again = service
+        .screen_and_record(&store, &FixedClock, "P-1", &patient, &mut |_| {})
+        .expect("ok");
+    assert_eq!(again, Recorded::AlreadyStored);
+    assert_eq!(store.all().expect("rows").len(), 1);
+}
+
+struct Ledger {
+    total: f64,
+    spent: Mutex<f64>,
+}
+impl BudgetLedger for Ledger {
+    fn try_spend(&self, _query: &str, epsilon: f64) -> Result<(), PrivacyError> {
+        let mut spent = self
+            .spent
+            .lock()
+            .map_err(|_| PrivacyError::Ledger("poisoned".into()))?;
+        if *spent + epsilon > self.total {
+            return Err(PrivacyError::BudgetExceeded {
+                requested: epsilon,
+                remaining: self.total - *spent,
+            });
+        }
+        *spent += epsilon;
+        Ok(())
+    }
+    fn remaining(&self) -> Result<f64, PrivacyError> {
+        Ok(self.total
+            - *self
+                .spent
+                .lock()
+                .map_err(|_| PrivacyError::Ledger("poisoned".into()))?)
+    }
+}
+
+/// Counts how often noise was drawn.
+#[derive(Default)]
+struct CountingMechanism(Mutex<u32>);
+impl PrivacyMechanism for CountingMechanism {
+    fn noisy_count(&self, true_count: u64, epsilon: f64) -> Result<(f64, f64), PrivacyError> {
+        *self
+            .0
+            .lock()
+            .map_err(|_| PrivacyError::Mechanism("poisoned".into()))? += 1;
+        Ok((true_count as f64 + 0.5, epsilon))
+    }
+}
+
+#[test]
+fn analytics_spends_before_noise_and_refuses_past_budget() {
+    let model = common::default_model();
+    let store = MemoryStore::default();
+    let client = XorClient(3);
+    let evaluator = XorEvaluator {
+        model: model.clone(),
+        key: 3,
+    };
+    let service = InferenceService::new(&model, &client, &evaluator);
+    for (i, p) in patients(&model).iter().enumerate() {
+        service
+            .screen_and_record(&store, &FixedClock, &format!("P-{i}"), p, &mut |_| {})
+            .expect("ok");
+    }
+    let ledger = Ledger {
+        total: 1.0,
+        spent: Mutex::new(0.0),
+    };
+    let mechanism = CountingMechanism::default();
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger);
+    let r = analytics.count_high_risk(0.6).expect("within budget");
+    assert!((r.remaining - 0.4).abs() < 1e-12);
+    assert!(matches!(
+        analytics.count_high_risk(0.6),
+        Err(PrivacyError::BudgetExceeded { .. })
+    ));
+    assert_eq!(
+        *mechanism.0.lock().expect("lock"),
+        1,
+        "no noise drawn for a refused release"
+    );
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert_eq!(
+            analytics.count_high_risk(bad),
+            Err(PrivacyError::InvalidEpsilon)
+        );
+    }
+    assert!((ledger.remaining().expect("ok") - 0.4).abs() < 1e-12);
+}
+
+#[test]
+fn analytics_refuses_empty_dataset_without_spending() {
+    let store = MemoryStore::default();
+    let ledger = Ledger {
+        total: 1.0,
+        spent: Mutex::new(0.0),
+    };
+    let mechanism = CountingMechanism::default();
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger);
+    assert_eq!(
+        analytics.count_high_risk(0.5),
+        Err(PrivacyError::EmptyDataset)
+    );
+    assert_eq!(ledger.remaining().expect("ok"), 1.0);
+}
+
+#[derive(Default)]
+struct MemoryRegistry(Mutex<Vec<AcceptedModel>>);
+impl ModelRegistry for MemoryRegistry {
+    fn accepted(&self, model_id: &str) -> Result<Option<AcceptedModel>, StoreError> {
+        Ok(self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Backend("poisoned".into()))?
+            .iter()
+            .rev()
+            .find(|m| m.model_id == model_id)
+            .cloned())
+    }
+    fn record(&self, model: &AcceptedModel) -> Result<(), StoreError> {
+        self.0
+            .lock()
+            .map_err(|_| StoreError::Backend("poisoned".into()))?
+            .push(model.clone());
+        Ok(())
+    }
+}
+
+fn release(version: u64, sha: &str) -> AcceptedModel {
+    AcceptedModel {
+        model_id: "cvd-lr".into(),
+        version,
+        sha256: sha.into(),
+    }
+}
+
+#[test]
+fn model_service_enforces_anti_rollback() {
+    let registry = MemoryRegistry::default();
+    let service = ModelService::new(&registry);
+    assert_eq!(
+        service.install(&release(2, "aa")),
+        Ok(InstallOutcome::Installed)
+    );
+    assert_eq!(
+        service.install(&release(2, "aa")),
+        Ok(InstallOutcome::AlreadyInstalled)
+    );
+    assert!(matches!(
+        service.install(&release(1, "bb")),
+        Err(RollbackError::Older { accepted: 2, .. })
+    ));
+    assert!(matches!(
+        service.install(&release(2, "cc")),
+        Err(RollbackError::SameVersionDifferentContent { .. })
+    ));
+    assert_eq!(
+        service.install(&release(3, "dd")),
+        Ok(InstallOutcome::Installed)
+    );
+    assert_eq!(
+        registry.accepted("cvd-lr").expect("ok").map(|m| m.version),
+        Some(3)
+    );
+}

@@ -1,0 +1,101 @@
+//! Each kind of bad patient value is refused with an error naming the field and the range,
+//! without echoing the value.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use pulsecure_core::{PatientError, PatientFeatures};
+
+fn valid() -> BTreeMap<String, f64> {
+    let model = common::default_model();
+    model
+        .features()
+        .iter()
+        .map(|f| (f.name.clone(), (f.clamp_min + f.clamp_max) / 2.0))
+        .map(|(n, v)| if v == 0.5 { (n, 1.0) } else { (n, v) })
+        .collect()
+}
+
+fn err_for(name: &str, value: f64) -> PatientError {
+    let model = common::default_model();
+    let mut values = valid();
+    values.insert(name.to_string(), value);
+    PatientFeatures::new(model.features(), &values).expect_err("refused")
+}
+
+#[test]
+fn a_valid_patient_is_accepted() {
+    let model = common::default_model();
+    assert!(PatientFeatures::new(model.features(), &valid()).is_ok());
+}
+
+#[test]
+fn nan_and_infinities_are_refused() {
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let e = err_for("age", bad);
+        assert!(matches!(e, PatientError::NotFinite { .. }), "{e:?}");
+        assert_eq!(e.field(), "age");
+        assert!(e.to_string().contains("18 to 120 years"), "{e}");
+    }
+}
+
+#[test]
+fn out_of_range_names_field_side_and_range() {
+    let e = err_for("systolic_bp", 400.0);
+    assert_eq!(
+        e,
+        PatientError::OutOfRange {
+            field: "systolic_bp".into(),
+            side: "above",
+            allowed: "60 to 260 mmHg".into()
+        }
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("systolic_bp") && msg.contains("60 to 260 mmHg"));
+    assert!(!msg.contains("400"), "value must not be echoed: {msg}");
+    assert!(matches!(
+        err_for("age", 3.0),
+        PatientError::OutOfRange { side: "below", .. }
+    ));
+}
+
+#[test]
+fn binary_answers_must_be_zero_or_one() {
+    let e = err_for("told_high_bp", 0.5);
+    assert!(matches!(e, PatientError::NotBinary { .. }));
+    assert_eq!(e.field(), "told_high_bp");
+    assert!(matches!(
+        err_for("told_high_bp", 2.0),
+        PatientError::NotBinary { .. }
+    ));
+}
+
+#[test]
+fn missing_field_is_named() {
+    let model = common::default_model();
+    let mut values = valid();
+    values.remove("told_diabetes");
+    let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
+    assert!(matches!(e, PatientError::Missing { .. }));
+    assert_eq!(e.field(), "told_diabetes");
+}
+
+#[test]
+fn unknown_field_lists_expected_ones() {
+    let model = common::default_model();
+    let mut values = valid();
+    values.insert("height".into(), 170.0);
+    let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
+    assert!(matches!(e, PatientError::Unknown { .. }));
+    assert!(e.to_string().contains("age, told_high_bp"), "{e}");
+}
+
+#[test]
+fn debug_output_hides_values() {
+    let model = common::default_model();
+    let mut values = valid();
+    values.insert("age".into(), 67.25);
+    let p = PatientFeatures::new(model.features(), &values).expect("valid");
+    assert!(!format!("{p:?}").contains("67.25"));
+}

@@ -1,0 +1,68 @@
+//! Property tests of the reference engine over any valid input.
+
+mod common;
+
+use proptest::prelude::*;
+use pulsecure_core::domain::feature::FeatureKind;
+use pulsecure_core::{Model, PatientFeatures, ReferenceEngine};
+
+fn patient_strategy(model: &Model) -> impl Strategy<Value = Vec<f64>> {
+    let parts: Vec<BoxedStrategy<f64>> = model
+        .features()
+        .iter()
+        .map(|f| match f.kind {
+            FeatureKind::Binary => prop_oneof![Just(0.0), Just(1.0)].boxed(),
+            FeatureKind::Continuous => (f.plausible_min..=f.plausible_max).boxed(),
+        })
+        .collect();
+    parts
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn never_panics_and_index_in_range(values in patient_strategy(&common::default_model())) {
+        let model = common::default_model();
+        let engine = ReferenceEngine::new(&model);
+        let patient = PatientFeatures::from_ordered(model.features(), &values).expect("valid");
+        let t = engine.evaluate(&patient);
+        let spec = model.index_spec();
+        prop_assert!(t.index < (1 << spec.bits));
+        // The proven bounds hold, so the clamp in step 4 never acts.
+        prop_assert!(t.logit >= model.linear_spec().logit_min);
+        prop_assert!(t.logit <= model.linear_spec().logit_max);
+        prop_assert_eq!(t.index as i64, (t.logit + spec.offset) >> spec.shift);
+        prop_assert!(t.probability_code <= model.probability_scale());
+        prop_assert_eq!(t.high_risk, t.probability_code >= model.threshold());
+    }
+
+    #[test]
+    fn monotone_in_each_feature_by_weight_sign(
+        values in patient_strategy(&common::default_model()),
+        which in 0usize..64,
+        bump in 0.0f64..50.0,
+    ) {
+        let model = common::default_model();
+        let engine = ReferenceEngine::new(&model);
+        let f = which % model.features().len();
+        let spec = &model.features()[f];
+        let mut higher = values.clone();
+        higher[f] = match spec.kind {
+            FeatureKind::Binary => 1.0,
+            FeatureKind::Continuous => (values[f] + bump).min(spec.plausible_max),
+        };
+        let mut lower = values;
+        if spec.kind == FeatureKind::Binary { lower[f] = 0.0; }
+        let lo = engine.evaluate(&PatientFeatures::from_ordered(model.features(), &lower).expect("valid"));
+        let hi = engine.evaluate(&PatientFeatures::from_ordered(model.features(), &higher).expect("valid"));
+        let w = model.weights()[f];
+        if w >= 0 {
+            prop_assert!(hi.logit >= lo.logit);
+            prop_assert!(hi.probability_code >= lo.probability_code);
+        } else {
+            prop_assert!(hi.logit <= lo.logit);
+            prop_assert!(hi.probability_code <= lo.probability_code);
+        }
+    }
+}
