@@ -184,12 +184,17 @@ def main() -> None:
     run(args.out, args.seed, report=not args.no_report)
 
 
-def run(out: Path, seed: int, report: bool = True) -> dict:
-    """The whole pipeline; returns the model dict that was written."""
+def run(out: Path, seed: int, report: bool = True, shuffle_test_labels: bool = False) -> dict:
+    """The whole pipeline; returns the model dict that was written.
+
+    `shuffle_test_labels` exists for the leakage test: the fitted model must not change.
+    """
     progress = Progress(9 if report else 8)
     progress("verify extract and build cohort")
     cohort = build_cohort(load_extract())
     train, cal, test = split(cohort, seed)
+    if shuffle_test_labels:
+        test = test.assign(label=np.random.default_rng(0).permutation(test["label"].to_numpy()))
     progress.log(f"  cohort {len(cohort)} adults, {int(cohort.label.sum())} with CVD; "
                  f"train {len(train)} / calibration {len(cal)} / test {len(test)}")
 

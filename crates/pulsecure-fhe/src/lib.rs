@@ -1,2 +1,30 @@
-//! fhe
-pub use tfhe;
+//! TFHE adapter for Pulsecure: key generation, client-side encryption and decryption, and the
+//! evaluator that computes the whole calibrated-risk pipeline on ciphertexts.
+//!
+//! The evaluator works directly on tfhe's shortint blocks (2-bit message, 2-bit carry,
+//! 128-bit security, failure probability 2^-128) and passes its server key explicitly to
+//! every bootstrapping: there is no thread-local key state, so evaluators with different
+//! keys can share threads safely.
+
+pub mod backend;
+pub mod circuit;
+pub mod client;
+pub mod evaluator;
+pub mod keys;
+pub mod params;
+pub mod tfhe_backend;
+pub mod wire;
+
+use sha2::{Digest, Sha256};
+
+use pulsecure_core::Model;
+
+pub use client::TfheClient;
+pub use evaluator::TfheEvaluator;
+pub use keys::{generate_keys, GeneratedKeys, KeyId};
+
+/// SHA-256 of the model document's canonical JSON: binds requests and results to one model.
+pub fn model_fingerprint(model: &Model) -> [u8; 32] {
+    let canonical = serde_json::to_vec(model.document()).unwrap_or_default();
+    Sha256::digest(canonical).into()
+}

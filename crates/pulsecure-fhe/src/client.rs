@@ -1,0 +1,127 @@
+//! The client side: encrypts quantized inputs digit by digit, decrypts results.
+
+use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
+use tfhe::shortint::parameters::{CiphertextConformanceParams, Degree};
+use tfhe::shortint::{Ciphertext, ClientKey};
+
+use pulsecure_core::ports::fhe::{DecryptedResult, FheClient, FheError};
+use pulsecure_core::{Model, QuantizedInput};
+
+use crate::circuit::{probability_from_nibbles, CircuitPlan};
+use crate::keys::KeyId;
+use crate::params::{CIPHERTEXT_LIMIT, PARAMETERS};
+use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
+use crate::model_fingerprint;
+
+/// Holds the secret client key for one model. `Debug` never shows key material.
+pub struct TfheClient {
+    client_key: ClientKey,
+    key_id: KeyId,
+    model: [u8; 32],
+    input_blocks: usize,
+    nibble_count: usize,
+    output_degrees: Vec<u64>,
+}
+
+impl std::fmt::Debug for TfheClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TfheClient")
+            .field("client_key", &"<redacted>")
+            .field("input_blocks", &self.input_blocks)
+            .finish()
+    }
+}
+
+impl TfheClient {
+    /// Client for `model` with a client key and the id of its server key.
+    pub fn new(model: &Model, client_key: ClientKey, key_id: KeyId) -> Result<Self, FheError> {
+        let plan = CircuitPlan::compile(model)?;
+        Ok(TfheClient {
+            client_key,
+            key_id,
+            model: model_fingerprint(model),
+            input_blocks: plan.input_blocks(),
+            nibble_count: plan.nibble_count(),
+            output_degrees: plan.output_degrees(),
+        })
+    }
+
+    /// The key set this client belongs to.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    fn output_params(&self, degree: u64) -> CiphertextConformanceParams {
+        let mut p = PARAMETERS.to_shortint_conformance_param();
+        p.degree = Degree::new(degree);
+        p
+    }
+}
+
+impl FheClient for TfheClient {
+    fn encrypt(&self, input: &QuantizedInput) -> Result<Vec<u8>, FheError> {
+        if input.digits().len() != self.input_blocks {
+            return Err(FheError::Mismatch {
+                what: "input",
+                reason: "digit count differs from the model".into(),
+            });
+        }
+        let blocks = input
+            .digits()
+            .iter()
+            .map(|&d| {
+                let ct = self.client_key.encrypt_compressed(u64::from(d));
+                let mut bytes = Vec::new();
+                safe_serialize(&ct, &mut bytes, CIPHERTEXT_LIMIT)
+                    .map_err(|e| FheError::Evaluation(format!("serializing a ciphertext: {e}")))?;
+                Ok(bytes)
+            })
+            .collect::<Result<Vec<_>, FheError>>()?;
+        Ok(wire::write(REQUEST_MAGIC, &self.model, &self.key_id, &blocks))
+    }
+
+    fn decrypt(&self, result: &[u8]) -> Result<DecryptedResult, FheError> {
+        let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
+        if envelope.model != self.model {
+            return Err(FheError::Mismatch {
+                what: "result",
+                reason: "computed for another model".into(),
+            });
+        }
+        if envelope.key_id != self.key_id {
+            return Err(FheError::Mismatch {
+                what: "result",
+                reason: "computed with another key set".into(),
+            });
+        }
+        if envelope.blocks.len() != self.output_degrees.len() {
+            return Err(FheError::Malformed {
+                what: "result",
+                reason: format!(
+                    "{} blocks, expected {}",
+                    envelope.blocks.len(),
+                    self.output_degrees.len()
+                ),
+            });
+        }
+        let values = envelope
+            .blocks
+            .iter()
+            .zip(&self.output_degrees)
+            .map(|(bytes, &degree)| {
+                let ct: Ciphertext =
+                    safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &self.output_params(degree))
+                        .map_err(|e| FheError::Malformed {
+                            what: "result",
+                            reason: e,
+                        })?;
+                Ok(self.client_key.decrypt_message_and_carry(&ct))
+            })
+            .collect::<Result<Vec<u64>, FheError>>()?;
+        let (nibbles, class) = values.split_at(self.nibble_count);
+        Ok(DecryptedResult {
+            probability_code: probability_from_nibbles(nibbles),
+            high_risk: class.first().copied() == Some(1),
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! Key generation and the client key holder.
+
+use sha2::{Digest, Sha256};
+use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
+use tfhe::shortint::ciphertext::MaxDegree;
+use tfhe::shortint::{ClientKey, CompressedServerKey, ServerKey};
+
+use pulsecure_core::ports::fhe::FheError;
+
+use crate::params::{PARAMETERS, SERVER_KEY_LIMIT};
+
+/// Identifier of a key set: the first 16 bytes of SHA-256 of the serialized compressed
+/// server key. Public; binds requests and responses to one key set.
+pub type KeyId = [u8; 16];
+
+/// A freshly generated key set.
+pub struct GeneratedKeys {
+    /// Secret: decrypts every result. Stays on the client.
+    pub client_key: ClientKey,
+    /// Public evaluation key as sent to an evaluator (compressed, safe-serialized).
+    pub server_key_bytes: Vec<u8>,
+    /// Identifier of this key set.
+    pub key_id: KeyId,
+}
+
+impl std::fmt::Debug for GeneratedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedKeys")
+            .field("client_key", &"<redacted>")
+            .field("server_key_bytes", &self.server_key_bytes.len())
+            .finish()
+    }
+}
+
+/// The key id of serialized server-key bytes.
+pub fn key_id_of(server_key_bytes: &[u8]) -> KeyId {
+    let digest = Sha256::digest(server_key_bytes);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
+}
+
+/// Generate a client key and its compressed server key.
+pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
+    let client_key = ClientKey::new(PARAMETERS);
+    let compressed = CompressedServerKey::new(&client_key);
+    let mut server_key_bytes = Vec::new();
+    safe_serialize(&compressed, &mut server_key_bytes, SERVER_KEY_LIMIT)
+        .map_err(|e| FheError::Evaluation(format!("serializing the server key: {e}")))?;
+    let key_id = key_id_of(&server_key_bytes);
+    Ok(GeneratedKeys {
+        client_key,
+        server_key_bytes,
+        key_id,
+    })
+}
+
+/// Read compressed server-key bytes (size-limited, conformance-checked) and decompress them.
+pub fn load_server_key(bytes: &[u8]) -> Result<(ServerKey, KeyId), FheError> {
+    let params = PARAMETERS;
+    let max_degree = MaxDegree::from_msg_carry_modulus(params.message_modulus, params.carry_modulus);
+    let compressed: CompressedServerKey =
+        safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &(params.into(), max_degree)).map_err(
+            |e| FheError::Malformed {
+                what: "server key",
+                reason: e,
+            },
+        )?;
+    Ok((compressed.decompress(), key_id_of(bytes)))
+}

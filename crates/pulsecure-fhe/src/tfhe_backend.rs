@@ -1,0 +1,88 @@
+//! [`Backend`] on real TFHE ciphertexts: tfhe's shortint blocks and bootstrappings.
+
+use tfhe::shortint::ciphertext::Degree;
+use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
+use tfhe::shortint::{Ciphertext, ServerKey};
+
+use pulsecure_core::ports::fhe::FheError;
+
+use crate::backend::{Backend, Table};
+
+/// Runs the circuit with an explicitly passed server key (no thread-local state).
+pub struct ShortintBackend {
+    key: ServerKey,
+}
+
+impl ShortintBackend {
+    /// Backend owning one evaluator's server key.
+    pub fn new(key: ServerKey) -> Self {
+        ShortintBackend { key }
+    }
+}
+
+fn budget_error(what: &str) -> FheError {
+    FheError::Evaluation(format!("{what} would exceed the block's degree or noise budget"))
+}
+
+impl Backend for ShortintBackend {
+    type Block = Ciphertext;
+    type Lut = LookupTableOwned;
+    type ManyLut = ManyLookupTableOwned;
+
+    fn lut(&self, table: &Table) -> LookupTableOwned {
+        self.key.generate_lookup_table(|x| table[x as usize])
+    }
+
+    fn many_lut(&self, tables: &[Table]) -> ManyLookupTableOwned {
+        let fns: Vec<Box<dyn Fn(u64) -> u64>> = tables
+            .iter()
+            .map(|t| {
+                let t = *t;
+                Box::new(move |x: u64| t[x as usize]) as Box<dyn Fn(u64) -> u64>
+            })
+            .collect();
+        let refs: Vec<&dyn Fn(u64) -> u64> = fns.iter().map(|f| f.as_ref()).collect();
+        self.key.generate_many_lookup_table(&refs)
+    }
+
+    fn apply(&self, block: &Ciphertext, lut: &LookupTableOwned) -> Ciphertext {
+        self.key.apply_lookup_table(block, lut)
+    }
+
+    fn apply_many(&self, block: &Ciphertext, lut: &ManyLookupTableOwned) -> Vec<Ciphertext> {
+        self.key.apply_many_lookup_table(block, lut)
+    }
+
+    fn add_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), FheError> {
+        self.key
+            .is_add_possible(a.noise_degree(), b.noise_degree())
+            .map_err(|_| budget_error("addition"))?;
+        self.key.unchecked_add_assign(a, b);
+        Ok(())
+    }
+
+    fn scale_assign(&self, a: &mut Ciphertext, k: u8) -> Result<(), FheError> {
+        let k64 = u64::from(k);
+        let degree_ok = a.degree.get() * k64 <= self.key.max_degree.get();
+        let noise_ok = a.noise_level().get() * k64 <= self.key.max_noise_level.get();
+        if !(degree_ok && noise_ok) {
+            return Err(budget_error("scalar multiplication"));
+        }
+        self.key.unchecked_scalar_mul_assign(a, k);
+        Ok(())
+    }
+
+    fn trivial(&self, value: u64) -> Ciphertext {
+        let mut ct = self.key.unchecked_create_trivial(value);
+        ct.degree = Degree::new(value);
+        ct
+    }
+
+    fn degree(&self, block: &Ciphertext) -> u64 {
+        block.degree.get()
+    }
+
+    fn noise(&self, block: &Ciphertext) -> u64 {
+        block.noise_level().get()
+    }
+}

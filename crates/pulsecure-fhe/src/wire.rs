@@ -1,0 +1,89 @@
+//! Byte formats exchanged between client and evaluator.
+//!
+//! Request:  `"PSQ1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
+//! Response: `"PSR1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
+//! Each block is `len (u32 LE)` followed by tfhe's safe serialization of one shortint
+//! ciphertext (seeded `CompressedCiphertext` in requests, `Ciphertext` in responses), read back
+//! with tfhe's size-limited, conformance-checked deserialization.
+
+use pulsecure_core::ports::fhe::FheError;
+
+use crate::params::{CIPHERTEXT_LIMIT, MAX_BLOCKS};
+
+/// Magic of a request.
+pub const REQUEST_MAGIC: &[u8; 4] = b"PSQ1";
+/// Magic of a response.
+pub const RESPONSE_MAGIC: &[u8; 4] = b"PSR1";
+
+/// A parsed envelope: binding data plus raw block bytes.
+pub struct Envelope<'a> {
+    /// SHA-256 of the model document the blocks are for.
+    pub model: [u8; 32],
+    /// Identifier of the key set the blocks were made with.
+    pub key_id: [u8; 16],
+    /// Serialized blocks.
+    pub blocks: Vec<&'a [u8]>,
+}
+
+/// Frame serialized blocks.
+pub fn write(magic: &[u8; 4], model: &[u8; 32], key_id: &[u8; 16], blocks: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(54 + blocks.iter().map(|b| b.len() + 4).sum::<usize>());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(model);
+    out.extend_from_slice(key_id);
+    out.extend_from_slice(&(blocks.len() as u16).to_le_bytes());
+    for b in blocks {
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+fn take<'a>(bytes: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], FheError> {
+    if bytes.len() < n {
+        return Err(FheError::Malformed {
+            what,
+            reason: "truncated".into(),
+        });
+    }
+    let (head, tail) = bytes.split_at(n);
+    *bytes = tail;
+    Ok(head)
+}
+
+/// Parse a frame, checking magic, counts and lengths (never trusting them for allocation).
+pub fn read<'a>(magic: &[u8; 4], mut bytes: &'a [u8], what: &'static str) -> Result<Envelope<'a>, FheError> {
+    let malformed = |reason: &str| FheError::Malformed {
+        what,
+        reason: reason.into(),
+    };
+    if take(&mut bytes, 4, what)? != magic {
+        return Err(malformed("wrong magic (not a Pulsecure message of this kind)"));
+    }
+    let mut model = [0u8; 32];
+    model.copy_from_slice(take(&mut bytes, 32, what)?);
+    let mut key_id = [0u8; 16];
+    key_id.copy_from_slice(take(&mut bytes, 16, what)?);
+    let count_bytes = take(&mut bytes, 2, what)?;
+    let count = usize::from(u16::from_le_bytes([count_bytes[0], count_bytes[1]]));
+    if count > MAX_BLOCKS {
+        return Err(malformed("too many blocks"));
+    }
+    let mut blocks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len_bytes = take(&mut bytes, 4, what)?;
+        let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
+        if len as u64 > CIPHERTEXT_LIMIT {
+            return Err(malformed("block larger than the limit"));
+        }
+        blocks.push(take(&mut bytes, len, what)?);
+    }
+    if !bytes.is_empty() {
+        return Err(malformed("trailing bytes"));
+    }
+    Ok(Envelope {
+        model,
+        key_id,
+        blocks,
+    })
+}

@@ -1,0 +1,149 @@
+//! Real TFHE: encrypt → evaluate (server key only) → decrypt equals the reference engine on
+//! golden vectors; hostile bytes are refused with clear errors; two key sets evaluated
+//! concurrently on several threads never mix.
+
+use std::sync::OnceLock;
+
+use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
+use pulsecure_core::ports::fhe::{Evaluator, FheClient, FheError};
+use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
+use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
+
+struct Fixture {
+    model: Model,
+    client: TfheClient,
+    evaluator: TfheEvaluator,
+    server_key: Vec<u8>,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let model = Model::from_json(DEFAULT_MODEL_JSON).expect("valid");
+        let keys = generate_keys().expect("keygen");
+        let evaluator = TfheEvaluator::new(&keys.server_key_bytes, &model).expect("evaluator");
+        let client = TfheClient::new(&model, keys.client_key, keys.key_id).expect("client");
+        Fixture { model, client, evaluator, server_key: keys.server_key_bytes }
+    })
+}
+
+fn golden_inputs(model: &Model, n: usize) -> Vec<QuantizedInput> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/cvd-lr/v1/golden.json"))
+        .expect("golden");
+    let golden: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let vectors = golden["vectors"].as_array().expect("vectors");
+    // Take every k-th vector, and make sure both classes are present.
+    let step = (vectors.len() / n).max(1);
+    vectors
+        .iter()
+        .step_by(step)
+        .take(n)
+        .map(|v| {
+            let raw: Vec<f64> = v["raw"].as_array().expect("raw").iter().map(|x| x.as_f64().expect("f64")).collect();
+            QuantizedInput::from_patient(model, &PatientFeatures::from_ordered(model.features(), &raw).expect("valid"))
+        })
+        .collect()
+}
+
+#[test]
+fn golden_vectors_decrypt_to_the_reference_result() {
+    let f = fixture();
+    let reference = ReferenceEngine::new(&f.model);
+    let inputs = golden_inputs(&f.model, 20);
+    let mut highs = 0;
+    for input in &inputs {
+        let request = f.client.encrypt(input).expect("encrypt");
+        assert!(request.len() <= 8 * 1024, "upload {} bytes", request.len());
+        let response = f.evaluator.evaluate(&request).expect("evaluate");
+        let result = f.client.decrypt(&response).expect("decrypt");
+        let t = reference.evaluate_input(input);
+        assert_eq!(result.probability_code, t.probability_code);
+        assert_eq!(result.high_risk, t.high_risk);
+        highs += usize::from(t.high_risk);
+    }
+    assert!(highs > 0 && highs < inputs.len(), "sample covers both classes");
+}
+
+#[test]
+fn garbage_truncated_and_mismatched_requests_are_refused() {
+    let f = fixture();
+    let input = &golden_inputs(&f.model, 1)[0];
+    let request = f.client.encrypt(input).expect("encrypt");
+    let malformed = |r: Result<Vec<u8>, FheError>| matches!(r, Err(FheError::Malformed { .. }));
+    assert!(malformed(f.evaluator.evaluate(b"")));
+    assert!(malformed(f.evaluator.evaluate(b"garbage bytes that are not a request")));
+    assert!(malformed(f.evaluator.evaluate(&request[..request.len() / 2])));
+    let mut extra = request.clone();
+    extra.push(0);
+    assert!(malformed(f.evaluator.evaluate(&extra)));
+    // A flipped byte inside a ciphertext's serialized header/metadata.
+    let mut flipped = request.clone();
+    flipped[60] ^= 0xff;
+    assert!(f.evaluator.evaluate(&flipped).is_err());
+    // A request bound to another model or key set.
+    let mut other_model = request.clone();
+    other_model[4] ^= 1;
+    assert!(matches!(f.evaluator.evaluate(&other_model), Err(FheError::Mismatch { .. })));
+    let mut other_key = request.clone();
+    other_key[36] ^= 1;
+    assert!(matches!(f.evaluator.evaluate(&other_key), Err(FheError::Mismatch { .. })));
+    // A huge declared length must not allocate.
+    let mut huge = request[..54].to_vec();
+    huge.extend_from_slice(&[1, 0, 0xff, 0xff, 0xff, 0x7f]);
+    assert!(malformed(f.evaluator.evaluate(&huge)));
+}
+
+#[test]
+fn bad_server_key_bytes_are_refused() {
+    let f = fixture();
+    let model = &f.model;
+    for bad in [&b""[..], &b"not a key"[..], &f.server_key[..f.server_key.len() / 3]] {
+        match TfheEvaluator::new(bad, model) {
+            Err(FheError::Malformed { what: "server key", .. }) => {}
+            other => panic!("expected a malformed-key error, got {:?}", other.err()),
+        }
+    }
+}
+
+#[test]
+fn bad_result_bytes_are_refused() {
+    let f = fixture();
+    assert!(matches!(f.client.decrypt(b"nonsense"), Err(FheError::Malformed { .. })));
+    let input = &golden_inputs(&f.model, 1)[0];
+    let response = f.evaluator.evaluate(&f.client.encrypt(input).expect("encrypt")).expect("eval");
+    assert!(f.client.decrypt(&response[..response.len() - 10]).is_err());
+}
+
+#[test]
+fn two_key_sets_evaluated_concurrently_never_mix() {
+    let f = fixture();
+    let model = &f.model;
+    let other = generate_keys().expect("keygen");
+    let other_eval = TfheEvaluator::new(&other.server_key_bytes, model).expect("evaluator");
+    let other_client = TfheClient::new(model, other.client_key, other.key_id).expect("client");
+    let reference = ReferenceEngine::new(model);
+    let inputs = golden_inputs(model, 4);
+    std::thread::scope(|scope| {
+        for (i, input) in inputs.iter().enumerate() {
+            let (client, evaluator): (&TfheClient, &TfheEvaluator) =
+                if i % 2 == 0 { (&f.client, &f.evaluator) } else { (&other_client, &other_eval) };
+            let expected = reference.evaluate_input(input);
+            scope.spawn(move || {
+                let response = evaluator.evaluate(&client.encrypt(input).expect("enc")).expect("eval");
+                let r = client.decrypt(&response).expect("dec");
+                assert_eq!((r.probability_code, r.high_risk), (expected.probability_code, expected.high_risk));
+            });
+        }
+    });
+    // A request for one key set is refused by the other evaluator.
+    let request = f.client.encrypt(&inputs[0]).expect("enc");
+    assert!(matches!(other_eval.evaluate(&request), Err(FheError::Mismatch { .. })));
+}
+
+#[test]
+fn debug_output_shows_no_key_material() {
+    let f = fixture();
+    let shown = format!("{:?} {:?}", f.client, f.evaluator);
+    assert!(shown.contains("redacted"));
+    assert!(shown.len() < 300, "{shown}");
+}

@@ -1,0 +1,122 @@
+"""Training pipeline tests: schema, integer pipeline, leakage, determinism, golden vectors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from training import train as T
+from training.evaluate import model_from_json
+from training.integer_pipeline import logit_bounds, quantize_value
+from training.spec import build_cohort
+
+COMMITTED = T.DEFAULT_OUT / "model.json"
+
+
+@pytest.fixture(scope="session")
+def fresh(tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("model")
+    doc = T.run(out, T.DEFAULT_SEED, report=False)
+    return doc, out
+
+
+@pytest.fixture(scope="session")
+def committed() -> dict:
+    return json.loads(COMMITTED.read_text())
+
+
+def test_schema(committed):
+    for key in ("schema_version", "model_id", "version", "features", "weights", "bias", "linear",
+                "index", "lut", "threshold", "metrics", "training"):
+        assert key in committed
+    assert committed["schema_version"] == 1
+    assert len(committed["weights"]) == len(committed["features"]) <= 12
+    assert len(committed["lut"]) == 2 ** committed["index"]["bits"]
+    assert all(0 <= p <= 4096 for p in committed["lut"])
+    for f in committed["features"]:
+        assert f["plausible_min"] <= f["clamp_min"] < f["clamp_max"] <= f["plausible_max"]
+
+
+def test_lut_monotone_and_few_levels(committed):
+    lut = committed["lut"]
+    assert all(a <= b for a, b in zip(lut, lut[1:]))
+    assert len(set(lut)) <= 16
+
+
+def test_proven_bounds_need_no_clamp(committed):
+    bits = [f["bits"] for f in committed["features"]]
+    lo, hi = logit_bounds(committed["weights"], committed["bias"], bits, committed["linear"]["grain_shift"])
+    assert (lo, hi) == (committed["linear"]["logit_min"], committed["linear"]["logit_max"])
+    assert lo + committed["index"]["offset"] == 0
+    assert (hi + committed["index"]["offset"]) >> committed["index"]["shift"] < 2 ** committed["index"]["bits"]
+
+
+def test_same_seed_gives_byte_identical_model(fresh):
+    _, out = fresh
+    assert (out / "model.json").read_bytes() == COMMITTED.read_bytes(), \
+        "committed model.json is stale or training is not deterministic"
+    assert (out / "golden.json").read_bytes() == (T.DEFAULT_OUT / "golden.json").read_bytes()
+
+
+def test_quantized_auc_close_to_float_and_recomputable(fresh):
+    doc, _ = fresh
+    m = doc["metrics"]["test"]
+    assert m["delta_auc"] < 0.001
+    # Recompute the quantized AUC independently from the exported integer model.
+    cohort = build_cohort(T.load_extract())
+    _, _, test = T.split(cohort, T.DEFAULT_SEED)
+    names = [f["name"] for f in doc["features"]]
+    x = test[names].fillna(doc["training"]["imputation_medians"]).to_numpy(dtype=float)
+    model = model_from_json(doc)
+    p = np.array([model.run(list(r))["p"] for r in x])
+    assert abs(roc_auc_score(test["label"], p) - m["auc"]["value"]) < 1e-6
+
+
+def test_calibration_threshold_reaches_target_recall(fresh):
+    doc, _ = fresh
+    assert doc["metrics"]["calibration_recall_at_threshold"] >= 0.95
+
+
+def test_test_rows_never_influence_the_model(fresh, tmp_path):
+    doc, _ = fresh
+    shuffled = T.run(tmp_path, T.DEFAULT_SEED, report=False, shuffle_test_labels=True)
+    for key in ("features", "weights", "bias", "linear", "index", "lut", "threshold"):
+        assert shuffled[key] == doc[key], f"{key} depends on the test split"
+    assert shuffled["metrics"]["test"] != doc["metrics"]["test"]
+
+
+def test_splits_are_disjoint():
+    cohort = build_cohort(T.load_extract())
+    train, cal, test = T.split(cohort, T.DEFAULT_SEED)
+    s = [set(d["SEQN"]) for d in (train, cal, test)]
+    assert not (s[0] & s[1]) and not (s[0] & s[2]) and not (s[1] & s[2])
+    assert sum(map(len, s)) == len(cohort)
+
+
+def test_golden_vectors_reproduce(committed):
+    golden = json.loads((T.DEFAULT_OUT / "golden.json").read_text())
+    assert len(golden["vectors"]) >= 200
+    model = model_from_json(committed)
+    for v in golden["vectors"]:
+        r = model.run(v["raw"])
+        assert (r["x"], r["logit"], r["index"], r["p"], r["high"]) == \
+            (v["x"], v["logit"], v["index"], v["p"], v["high"])
+
+
+def test_quantize_rounding_rule():
+    assert quantize_value(50.0, 20.0, 80.0, 6) == 32  # 31.5 rounds half up
+    assert quantize_value(-1.0, 0.0, 1.0, 1) == 0
+    assert quantize_value(1e9, 20.0, 80.0, 6) == 63
+
+
+def test_label_treats_refused_and_unknown_as_missing():
+    import pandas as pd
+    from training.spec import label_from_items
+    frame = pd.DataFrame({"MCQ160C": [1, 2, 7, 2, 9], "MCQ160D": [2, 2, 2, 2, 1],
+                          "MCQ160E": [2, 2, 2, 9, 2], "MCQ160F": [2, 2, 2, 2, 2]})
+    label = label_from_items(frame).tolist()
+    assert label[0] == 1 and label[1] == 0 and label[4] == 1
+    assert np.isnan(label[2]) and np.isnan(label[3])
