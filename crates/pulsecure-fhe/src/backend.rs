@@ -40,6 +40,9 @@ pub trait Backend: Sync {
     fn apply_many(&self, block: &Self::Block, lut: &Self::ManyLut) -> Vec<Self::Block>;
     /// `a += b` without bootstrapping; refuses to exceed the degree or noise budget.
     fn add_assign(&self, a: &mut Self::Block, b: &Self::Block) -> Result<(), FheError>;
+    /// `a += b` where the caller has proven `a + b <= bound` (tighter than the sum of the
+    /// degrees); the noise budget is still checked, and `bound` must fit the block.
+    fn add_assign_bounded(&self, a: &mut Self::Block, b: &Self::Block, bound: u64) -> Result<(), FheError>;
     /// `a *= k` without bootstrapping; refuses to exceed the degree or noise budget.
     fn scale_assign(&self, a: &mut Self::Block, k: u8) -> Result<(), FheError>;
     /// A noiseless constant block.
@@ -120,6 +123,17 @@ impl Backend for PlainBackend {
         }
         a.value += b.value;
         a.degree += b.degree;
+        a.noise += b.noise;
+        Ok(())
+    }
+
+    fn add_assign_bounded(&self, a: &mut PlainBlock, b: &PlainBlock, bound: u64) -> Result<(), FheError> {
+        if bound > MAX_DEGREE || a.noise + b.noise > MAX_NOISE_LEVEL {
+            return Err(budget_error("bounded addition"));
+        }
+        a.value += b.value;
+        assert!(a.value <= bound, "proven bound violated");
+        a.degree = bound;
         a.noise += b.noise;
         Ok(())
     }

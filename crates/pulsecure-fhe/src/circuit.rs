@@ -89,6 +89,8 @@ pub struct CircuitPlan {
     gamma_lo: Vec<Table>,
     nibbles: Vec<Table>,
     class: Table,
+    /// Largest segment number: the proven bound of `A(H) + Σ steps`.
+    max_segment: u64,
 }
 
 impl CircuitPlan {
@@ -168,8 +170,7 @@ impl CircuitPlan {
             increments.push((1..16).filter(|&l| seg[16 * h + l] > seg[16 * h + l - 1]).map(|l| l as u64).collect());
         }
         let comparisons = increments.iter().map(Vec::len).max().unwrap_or(0);
-        let start_max = bucket_start.iter().copied().max().unwrap_or(0);
-        if start_max + comparisons as u64 > MAX_DEGREE || 1 + comparisons as u64 > MAX_NOISE_LEVEL {
+        if 1 + comparisons as u64 > MAX_NOISE_LEVEL {
             return Err(unsupported("too many segment boundaries inside one 16-wide index bucket"));
         }
         let gamma = |r: usize, h: u64| -> u64 {
@@ -199,6 +200,7 @@ impl CircuitPlan {
             gamma_lo,
             nibbles,
             class,
+            max_segment: levels.len() as u64 - 1,
         })
     }
 
@@ -402,10 +404,13 @@ impl<B: Backend> Circuit<B> {
                         None => groups.push(block),
                     }
                 }
+                let single = groups.len() == 1;
                 for g in groups {
-                    if backend.degree(&g) < MESSAGE_MODULUS {
-                        next[c].push(g); // already a digit: nothing to bootstrap
+                    if single && backend.degree(&g) < MESSAGE_MODULUS {
+                        next[c].push(g); // the column is already one digit: nothing to do
                     } else {
+                        // Several groups that cannot be added (noise budget) are refreshed so
+                        // the next round can merge them.
                         jobs.push((c, g));
                     }
                 }
@@ -414,8 +419,8 @@ impl<B: Backend> Circuit<B> {
                 .par_iter()
                 .map(|(c, g)| {
                     let degree = backend.degree(g);
-                    if *c == top {
-                        // The carry out of the top column is provably zero.
+                    if *c == top || degree < MESSAGE_MODULUS {
+                        // No carry: the top column's is provably zero, a digit has none.
                         (*c, backend.apply(g, &self.message), None, 1)
                     } else if degree < BLOCK_SPACE / 2 {
                         let mut out = backend.apply_many(g, &self.message_and_carry);
@@ -532,8 +537,10 @@ impl<B: Backend> Circuit<B> {
                 .collect();
             count.lookup += carries.len() + steps.len();
             count.depth += 2;
+            // Every partial sum is a segment number, so at most max_segment (degree bookkeeping
+            // alone would add 1 per comparison on top of max A(H)).
             for s in &steps {
-                backend.add_assign(&mut seg, s)?;
+                backend.add_assign_bounded(&mut seg, s, self.plan.max_segment)?;
             }
         }
         Ok(seg)
@@ -558,4 +565,14 @@ pub fn probability_from_nibbles(nibbles: &[u64]) -> u32 {
         .iter()
         .enumerate()
         .fold(0u32, |acc, (k, &n)| acc | ((n as u32 & 15) << (4 * k)))
+}
+
+/// The bootstrapping count of one evaluation of `model`, from a plaintext run of the same
+/// schedule (the count does not depend on the data).
+pub fn static_pbs_count(model: &Model) -> Result<PbsCount, FheError> {
+    use crate::backend::{PlainBackend, PlainBlock};
+    let plan = CircuitPlan::compile(model)?;
+    let inputs = vec![PlainBlock { value: 0, degree: MESSAGE_MODULUS - 1, noise: 1 }; plan.input_blocks()];
+    let circuit = Circuit::new(&PlainBackend, plan);
+    circuit.evaluate(&PlainBackend, &inputs).map(|(_, count)| count)
 }

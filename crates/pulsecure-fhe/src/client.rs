@@ -2,7 +2,9 @@
 
 use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 use tfhe::shortint::parameters::{CiphertextConformanceParams, Degree};
-use tfhe::shortint::{Ciphertext, ClientKey};
+use tfhe::prelude::FheTryEncrypt;
+use tfhe::shortint::Ciphertext;
+use tfhe::{ClientKey, CompressedFheUint2};
 
 use pulsecure_core::ports::fhe::{DecryptedResult, FheClient, FheError};
 use pulsecure_core::{Model, QuantizedInput};
@@ -16,6 +18,7 @@ use crate::model_fingerprint;
 /// Holds the secret client key for one model. `Debug` never shows key material.
 pub struct TfheClient {
     client_key: ClientKey,
+    block_key: tfhe::shortint::ClientKey,
     key_id: KeyId,
     model: [u8; 32],
     input_blocks: usize,
@@ -36,7 +39,9 @@ impl TfheClient {
     /// Client for `model` with a client key and the id of its server key.
     pub fn new(model: &Model, client_key: ClientKey, key_id: KeyId) -> Result<Self, FheError> {
         let plan = CircuitPlan::compile(model)?;
+        let (integer_key, ..) = client_key.clone().into_raw_parts();
         Ok(TfheClient {
+            block_key: integer_key.into_raw_parts(),
             client_key,
             key_id,
             model: model_fingerprint(model),
@@ -49,6 +54,11 @@ impl TfheClient {
     /// The key set this client belongs to.
     pub fn key_id(&self) -> KeyId {
         self.key_id
+    }
+
+    /// Encrypt one raw block value (benchmarks only).
+    pub(crate) fn encrypt_block(&self, value: u64) -> tfhe::shortint::Ciphertext {
+        self.block_key.encrypt(value)
     }
 
     fn output_params(&self, degree: u64) -> CiphertextConformanceParams {
@@ -70,7 +80,8 @@ impl FheClient for TfheClient {
             .digits()
             .iter()
             .map(|&d| {
-                let ct = self.client_key.encrypt_compressed(u64::from(d));
+                let ct = CompressedFheUint2::try_encrypt(d, &self.client_key)
+                    .map_err(|e| FheError::Evaluation(format!("encrypting: {e}")))?;
                 let mut bytes = Vec::new();
                 safe_serialize(&ct, &mut bytes, CIPHERTEXT_LIMIT)
                     .map_err(|e| FheError::Evaluation(format!("serializing a ciphertext: {e}")))?;
@@ -115,7 +126,7 @@ impl FheClient for TfheClient {
                             what: "result",
                             reason: e,
                         })?;
-                Ok(self.client_key.decrypt_message_and_carry(&ct))
+                Ok(self.block_key.decrypt_message_and_carry(&ct))
             })
             .collect::<Result<Vec<u64>, FheError>>()?;
         let (nibbles, class) = values.split_at(self.nibble_count);

@@ -1,13 +1,15 @@
 //! The evaluator: server key + model only. Bytes in, bytes out.
 
 use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
-use tfhe::shortint::ciphertext::CompressedCiphertext;
+use tfhe::integer::IntegerRadixCiphertext;
 use tfhe::shortint::Ciphertext;
+use tfhe::{CompressedFheUint2, CompressedFheUint2ConformanceParams, ServerKey};
 
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
 use pulsecure_core::Model;
 
 use crate::circuit::{Circuit, CircuitPlan, PbsCount};
+use crate::guard::ServerKeyGuard;
 use crate::keys::{load_server_key, KeyId};
 use crate::params::{CIPHERTEXT_LIMIT, PARAMETERS};
 use crate::tfhe_backend::ShortintBackend;
@@ -16,6 +18,8 @@ use crate::model_fingerprint;
 
 /// Evaluates one model under one server key. Holds no secret.
 pub struct TfheEvaluator {
+    /// High-level key, installed only inside a [`ServerKeyGuard`] to decompress inputs.
+    input_key: ServerKey,
     backend: ShortintBackend,
     circuit: Circuit<ShortintBackend>,
     key_id: KeyId,
@@ -32,15 +36,22 @@ impl TfheEvaluator {
     /// Load a serialized compressed server key and compile the model.
     pub fn new(server_key_bytes: &[u8], model: &Model) -> Result<Self, FheError> {
         let plan = CircuitPlan::compile(model)?;
-        let (key, key_id) = load_server_key(server_key_bytes)?;
-        let backend = ShortintBackend::new(key);
+        let (input_key, key_id) = load_server_key(server_key_bytes)?;
+        let (integer_key, ..) = input_key.clone().into_raw_parts();
+        let backend = ShortintBackend::new(integer_key.into_raw_parts());
         let circuit = Circuit::new(&backend, plan);
         Ok(TfheEvaluator {
+            input_key,
             backend,
             circuit,
             key_id,
             model: model_fingerprint(model),
         })
+    }
+
+    /// The backend (server key) of this evaluator.
+    pub(crate) fn backend(&self) -> &ShortintBackend {
+        &self.backend
     }
 
     /// The key set this evaluator serves.
@@ -63,21 +74,33 @@ impl TfheEvaluator {
                 reason: "encrypted under another key set".into(),
             });
         }
-        let conformance = PARAMETERS.to_shortint_conformance_param();
-        let inputs = envelope
+        let conformance = CompressedFheUint2ConformanceParams::from(PARAMETERS);
+        let compressed = envelope
             .blocks
             .iter()
             .map(|bytes| {
-                let ct: CompressedCiphertext =
-                    safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &conformance).map_err(|e| {
-                        FheError::Malformed {
-                            what: "request",
-                            reason: e,
-                        }
-                    })?;
-                Ok(ct.decompress())
+                safe_deserialize_conformant::<CompressedFheUint2>(*bytes, CIPHERTEXT_LIMIT, &conformance)
+                    .map_err(|e| FheError::Malformed {
+                        what: "request",
+                        reason: e,
+                    })
             })
-            .collect::<Result<Vec<Ciphertext>, FheError>>()?;
+            .collect::<Result<Vec<_>, FheError>>()?;
+        // Seeded ciphertexts expand for free; a modulus-switched one needs this key installed.
+        let guard = ServerKeyGuard::install(&self.input_key, 1)?;
+        let inputs = guard.run(|| {
+            compressed
+                .iter()
+                .map(|c| {
+                    let (radix, ..) = c.decompress().into_raw_parts();
+                    radix.into_blocks().into_iter().next().ok_or(FheError::Malformed {
+                        what: "request",
+                        reason: "empty ciphertext".into(),
+                    })
+                })
+                .collect::<Result<Vec<Ciphertext>, FheError>>()
+        })?;
+        drop(guard);
         let (outputs, count) = self.circuit.evaluate(&self.backend, &inputs)?;
         let blocks = outputs
             .nibbles

@@ -1,9 +1,9 @@
-//! Key generation and the client key holder.
+//! Key generation and loading (tfhe's high-level key types, so they serialize with tfhe's
+//! safe, versioned, conformance-checked format).
 
 use sha2::{Digest, Sha256};
 use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
-use tfhe::shortint::ciphertext::MaxDegree;
-use tfhe::shortint::{ClientKey, CompressedServerKey, ServerKey};
+use tfhe::{ClientKey, CompressedServerKey, Config, ConfigBuilder, ServerKey};
 
 use pulsecure_core::ports::fhe::FheError;
 
@@ -12,6 +12,11 @@ use crate::params::{PARAMETERS, SERVER_KEY_LIMIT};
 /// Identifier of a key set: the first 16 bytes of SHA-256 of the serialized compressed
 /// server key. Public; binds requests and responses to one key set.
 pub type KeyId = [u8; 16];
+
+/// The tfhe configuration of every key: our parameter set, nothing else enabled.
+pub fn config() -> Config {
+    ConfigBuilder::with_custom_parameters(PARAMETERS).build()
+}
 
 /// A freshly generated key set.
 pub struct GeneratedKeys {
@@ -42,7 +47,7 @@ pub fn key_id_of(server_key_bytes: &[u8]) -> KeyId {
 
 /// Generate a client key and its compressed server key.
 pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
-    let client_key = ClientKey::new(PARAMETERS);
+    let client_key = ClientKey::generate(config());
     let compressed = CompressedServerKey::new(&client_key);
     let mut server_key_bytes = Vec::new();
     safe_serialize(&compressed, &mut server_key_bytes, SERVER_KEY_LIMIT)
@@ -57,14 +62,12 @@ pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
 
 /// Read compressed server-key bytes (size-limited, conformance-checked) and decompress them.
 pub fn load_server_key(bytes: &[u8]) -> Result<(ServerKey, KeyId), FheError> {
-    let params = PARAMETERS;
-    let max_degree = MaxDegree::from_msg_carry_modulus(params.message_modulus, params.carry_modulus);
     let compressed: CompressedServerKey =
-        safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &(params.into(), max_degree)).map_err(
-            |e| FheError::Malformed {
+        safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &config().into()).map_err(|e| {
+            FheError::Malformed {
                 what: "server key",
                 reason: e,
-            },
-        )?;
+            }
+        })?;
     Ok((compressed.decompress(), key_id_of(bytes)))
 }

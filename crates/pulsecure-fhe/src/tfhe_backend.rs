@@ -61,6 +61,16 @@ impl Backend for ShortintBackend {
         Ok(())
     }
 
+    fn add_assign_bounded(&self, a: &mut Ciphertext, b: &Ciphertext, bound: u64) -> Result<(), FheError> {
+        let noise_ok = a.noise_level().get() + b.noise_level().get() <= self.key.max_noise_level.get();
+        if bound > self.key.max_degree.get() || !noise_ok {
+            return Err(budget_error("bounded addition"));
+        }
+        self.key.unchecked_add_assign(a, b);
+        a.degree = Degree::new(bound);
+        Ok(())
+    }
+
     fn scale_assign(&self, a: &mut Ciphertext, k: u8) -> Result<(), FheError> {
         let k64 = u64::from(k);
         let degree_ok = a.degree.get() * k64 <= self.key.max_degree.get();

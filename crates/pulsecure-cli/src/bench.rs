@@ -1,0 +1,173 @@
+//! `pulsecure bench`: timings (min / median), sizes, throughput and exactness in one run, so
+//! ratios such as evaluation time over one bootstrapping hold on any machine.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use rayon::prelude::*;
+use serde_json::json;
+
+use pulsecure_core::ports::fhe::{Evaluator, FheClient};
+use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
+use pulsecure_fhe::circuit::static_pbs_count;
+use pulsecure_fhe::measure::{counted_pbs, single_pbs};
+use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
+
+use crate::cli::BenchArgs;
+use crate::embedded::default_model;
+use crate::rng::SplitMix64;
+
+/// Minimum and median in milliseconds.
+fn stats(samples: &[Duration]) -> (f64, f64) {
+    let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let median = if ms.len() % 2 == 1 {
+        ms[ms.len() / 2]
+    } else {
+        (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0
+    };
+    (ms.first().copied().unwrap_or(0.0), median)
+}
+
+fn random_input(model: &Model, rng: &mut SplitMix64) -> QuantizedInput {
+    let codes = model.features().iter().map(|f| rng.up_to(f.max_code())).collect();
+    // Codes are drawn within each feature's width, so this cannot fail.
+    QuantizedInput::from_codes(model, codes).unwrap_or_else(|| unreachable!("codes within width"))
+}
+
+/// Run the benchmark.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let model = default_model()?;
+    let reference = ReferenceEngine::new(&model);
+    let mut rng = SplitMix64::new(args.seed);
+    let progress = |what: &str| {
+        if !args.json {
+            eprintln!("bench: {what}");
+        }
+    };
+
+    progress("key generation");
+    let mut keygen = Vec::new();
+    let mut keys = None;
+    for _ in 0..args.keygen_runs {
+        let t = Instant::now();
+        keys = Some(generate_keys()?);
+        keygen.push(t.elapsed());
+    }
+    let keys = keys.ok_or_else(|| anyhow::anyhow!("no key generated"))?;
+    let server_key_bytes = keys.server_key_bytes.len();
+    let t = Instant::now();
+    let evaluator = TfheEvaluator::new(&keys.server_key_bytes, &model)?;
+    let setup = t.elapsed();
+    let client = TfheClient::new(&model, keys.client_key, keys.key_id)?;
+
+    progress("single bootstrapping (the floor)");
+    let pbs = single_pbs(&client, &evaluator, 20);
+
+    progress("single-patient latency");
+    let (mut enc, mut eval, mut dec) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut checked, mut matched) = (0u32, 0u32);
+    let mut upload = 0;
+    let mut download = 0;
+    let mut measured_pbs = 0;
+    for _ in 0..args.runs {
+        let input = random_input(&model, &mut rng);
+        let t = Instant::now();
+        let request = client.encrypt(&input)?;
+        enc.push(t.elapsed());
+        let t = Instant::now();
+        let (response, counted) = counted_pbs(|| evaluator.evaluate(&request));
+        let response = response?;
+        eval.push(t.elapsed());
+        measured_pbs = counted;
+        let t = Instant::now();
+        let result = client.decrypt(&response)?;
+        dec.push(t.elapsed());
+        upload = request.len();
+        download = response.len();
+        let expected = reference.evaluate_input(&input);
+        checked += 1;
+        matched += u32::from(
+            (result.probability_code, result.high_risk) == (expected.probability_code, expected.high_risk),
+        );
+    }
+
+    progress("batch throughput");
+    let batch: Vec<QuantizedInput> = (0..args.batch).map(|_| random_input(&model, &mut rng)).collect();
+    let t = Instant::now();
+    let results: Vec<Result<bool>> = batch
+        .par_iter()
+        .map(|input| {
+            let response = evaluator.evaluate(&client.encrypt(input)?)?;
+            let r = client.decrypt(&response)?;
+            let e = reference.evaluate_input(input);
+            Ok((r.probability_code, r.high_risk) == (e.probability_code, e.high_risk))
+        })
+        .collect();
+    let batch_time = t.elapsed();
+    for r in results {
+        checked += 1;
+        matched += u32::from(r?);
+    }
+
+    if args.exact > 0 {
+        progress("exactness sample");
+        let extra: Vec<QuantizedInput> = (0..args.exact).map(|_| random_input(&model, &mut rng)).collect();
+        let ok: Vec<Result<bool>> = extra
+            .par_iter()
+            .map(|input| {
+                let r = client.decrypt(&evaluator.evaluate(&client.encrypt(input)?)?)?;
+                let e = reference.evaluate_input(input);
+                Ok((r.probability_code, r.high_risk) == (e.probability_code, e.high_risk))
+            })
+            .collect();
+        for r in ok {
+            checked += 1;
+            matched += u32::from(r?);
+        }
+    }
+
+    let count = static_pbs_count(&model)?;
+    let (keygen_min, keygen_med) = stats(&keygen);
+    let (enc_min, enc_med) = stats(&enc);
+    let (eval_min, eval_med) = stats(&eval);
+    let (dec_min, dec_med) = stats(&dec);
+    let (pbs_min, pbs_med) = stats(&pbs);
+    let doc = json!({
+        "keygen_ms": keygen_med, "keygen_ms_min": keygen_min,
+        "evaluator_setup_ms": setup.as_secs_f64() * 1000.0,
+        "encrypt_ms": enc_med, "encrypt_ms_min": enc_min,
+        "eval_ms": eval_med, "eval_ms_min": eval_min,
+        "decrypt_ms": dec_med, "decrypt_ms_min": dec_min,
+        "pbs_ms": pbs_med, "pbs_ms_min": pbs_min,
+        "eval_over_pbs": eval_med / pbs_med,
+        "eval_over_pbs_min": eval_min / pbs_min,
+        "pbs_per_eval": count.total(),
+        "pbs_per_eval_counted_by_tfhe": measured_pbs,
+        "pbs_depth": count.depth,
+        "pbs_by_stage": {"contributions": count.contributions, "accumulation": count.accumulation,
+                          "lookup": count.lookup, "outputs": count.outputs},
+        "upload_bytes": upload, "download_bytes": download,
+        "server_key_bytes": server_key_bytes,
+        "batch_patients": args.batch,
+        "batch_patients_per_s": f64::from(args.batch) / batch_time.as_secs_f64(),
+        "threads": rayon::current_num_threads(),
+        "runs": args.runs,
+        "exact": {"checked": checked, "matched": matched},
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("keygen      {keygen_med:8.1} ms (min {keygen_min:.1})");
+        println!("encrypt     {enc_med:8.1} ms (min {enc_min:.1}), upload {upload} B");
+        println!("evaluate    {eval_med:8.1} ms (min {eval_min:.1}), {} PBS, depth {}", count.total(), count.depth);
+        println!("decrypt     {dec_med:8.1} ms (min {dec_min:.1}), download {download} B");
+        println!("one PBS     {pbs_med:8.1} ms (min {pbs_min:.1}); evaluate = {:.1} x PBS", eval_med / pbs_med);
+        println!("server key  {server_key_bytes} B (compressed)");
+        println!("batch       {:.2} patients/s on {} threads", f64::from(args.batch) / batch_time.as_secs_f64(), rayon::current_num_threads());
+        println!("exact       {matched}/{checked} match the reference engine");
+    }
+    ensure!(matched == checked, "{} encrypted results differed from the reference engine", checked - matched);
+    ensure!(measured_pbs == count.total() as u64, "tfhe counted {measured_pbs} PBS, the schedule says {}", count.total());
+    Ok(())
+}
