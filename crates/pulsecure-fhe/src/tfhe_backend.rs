@@ -1,6 +1,6 @@
 //! [`Backend`] on real TFHE ciphertexts: tfhe's shortint blocks and bootstrappings.
 
-use tfhe::shortint::ciphertext::Degree;
+use tfhe::shortint::ciphertext::{Degree, MaxDegree};
 use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
 use tfhe::shortint::{Ciphertext, ServerKey};
 
@@ -15,7 +15,13 @@ pub struct ShortintBackend {
 
 impl ShortintBackend {
     /// Backend owning one evaluator's server key.
-    pub fn new(key: ServerKey) -> Self {
+    ///
+    /// A key taken from tfhe's integer layer keeps 3 values of each block in reserve for radix
+    /// carries (max degree 12). This circuit tracks every block's bound itself and needs the
+    /// whole 4-bit space, so the full shortint bound (15) is restored; the noise budget, which
+    /// is what bootstrapping correctness depends on, is untouched.
+    pub fn new(mut key: ServerKey) -> Self {
+        key.max_degree = MaxDegree::from_msg_carry_modulus(key.message_modulus, key.carry_modulus);
         ShortintBackend { key }
     }
 }
