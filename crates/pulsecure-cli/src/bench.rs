@@ -30,7 +30,11 @@ fn stats(samples: &[Duration]) -> (f64, f64) {
 }
 
 fn random_input(model: &Model, rng: &mut SplitMix64) -> QuantizedInput {
-    let codes = model.features().iter().map(|f| rng.up_to(f.max_code())).collect();
+    let codes = model
+        .features()
+        .iter()
+        .map(|f| rng.up_to(f.max_code()))
+        .collect();
     // Codes are drawn within each feature's width, so this cannot fail.
     QuantizedInput::from_codes(model, codes).unwrap_or_else(|| unreachable!("codes within width"))
 }
@@ -88,12 +92,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let expected = reference.evaluate_input(&input);
         checked += 1;
         matched += u32::from(
-            (result.probability_code, result.high_risk) == (expected.probability_code, expected.high_risk),
+            (result.probability_code, result.high_risk)
+                == (expected.probability_code, expected.high_risk),
         );
     }
 
+    progress("single-thread evaluation");
+    let single_thread_pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let mut eval_1t = Vec::new();
+    for _ in 0..args.runs.min(3) {
+        let request = client.encrypt(&random_input(&model, &mut rng))?;
+        let t = Instant::now();
+        single_thread_pool.install(|| evaluator.evaluate(&request))?;
+        eval_1t.push(t.elapsed());
+    }
+
     progress("batch throughput");
-    let batch: Vec<QuantizedInput> = (0..args.batch).map(|_| random_input(&model, &mut rng)).collect();
+    let batch: Vec<QuantizedInput> = (0..args.batch)
+        .map(|_| random_input(&model, &mut rng))
+        .collect();
     let t = Instant::now();
     let results: Vec<Result<bool>> = batch
         .par_iter()
@@ -112,7 +129,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     if args.exact > 0 {
         progress("exactness sample");
-        let extra: Vec<QuantizedInput> = (0..args.exact).map(|_| random_input(&model, &mut rng)).collect();
+        let extra: Vec<QuantizedInput> = (0..args.exact)
+            .map(|_| random_input(&model, &mut rng))
+            .collect();
         let ok: Vec<Result<bool>> = extra
             .par_iter()
             .map(|input| {
@@ -133,6 +152,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (eval_min, eval_med) = stats(&eval);
     let (dec_min, dec_med) = stats(&dec);
     let (pbs_min, pbs_med) = stats(&pbs);
+    let (eval_1t_min, eval_1t_med) = stats(&eval_1t);
+    let threads = rayon::current_num_threads();
+    let batch_rate = f64::from(args.batch) / batch_time.as_secs_f64();
+    // Ideal scaling: every core busy with single-threaded evaluations.
+    let ideal_rate = threads as f64 / (eval_1t_med / 1000.0);
     let doc = json!({
         "keygen_ms": keygen_med, "keygen_ms_min": keygen_min,
         "evaluator_setup_ms": setup.as_secs_f64() * 1000.0,
@@ -140,6 +164,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "eval_ms": eval_med, "eval_ms_min": eval_min,
         "decrypt_ms": dec_med, "decrypt_ms_min": dec_min,
         "pbs_ms": pbs_med, "pbs_ms_min": pbs_min,
+        "eval_1thread_ms": eval_1t_med, "eval_1thread_ms_min": eval_1t_min,
         "eval_over_pbs": eval_med / pbs_med,
         "eval_over_pbs_min": eval_min / pbs_min,
         "pbs_per_eval": count.total(),
@@ -150,8 +175,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "upload_bytes": upload, "download_bytes": download,
         "server_key_bytes": server_key_bytes,
         "batch_patients": args.batch,
-        "batch_patients_per_s": f64::from(args.batch) / batch_time.as_secs_f64(),
-        "threads": rayon::current_num_threads(),
+        "batch_patients_per_s": batch_rate,
+        "batch_over_ideal": batch_rate / ideal_rate,
+        "threads": threads,
         "runs": args.runs,
         "exact": {"checked": checked, "matched": matched},
     });
@@ -160,14 +186,33 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         println!("keygen      {keygen_med:8.1} ms (min {keygen_min:.1})");
         println!("encrypt     {enc_med:8.1} ms (min {enc_min:.1}), upload {upload} B");
-        println!("evaluate    {eval_med:8.1} ms (min {eval_min:.1}), {} PBS, depth {}", count.total(), count.depth);
+        println!(
+            "evaluate    {eval_med:8.1} ms (min {eval_min:.1}), {} PBS, depth {}",
+            count.total(),
+            count.depth
+        );
         println!("decrypt     {dec_med:8.1} ms (min {dec_min:.1}), download {download} B");
-        println!("one PBS     {pbs_med:8.1} ms (min {pbs_min:.1}); evaluate = {:.1} x PBS", eval_med / pbs_med);
+        println!(
+            "one PBS     {pbs_med:8.1} ms (min {pbs_min:.1}); evaluate = {:.1} x PBS",
+            eval_med / pbs_med
+        );
         println!("server key  {server_key_bytes} B (compressed)");
-        println!("batch       {:.2} patients/s on {} threads", f64::from(args.batch) / batch_time.as_secs_f64(), rayon::current_num_threads());
+        println!("1 thread    {eval_1t_med:8.1} ms per evaluation (min {eval_1t_min:.1})");
+        println!(
+            "batch       {batch_rate:.2} patients/s on {threads} threads ({:.2} of ideal scaling)",
+            batch_rate / ideal_rate
+        );
         println!("exact       {matched}/{checked} match the reference engine");
     }
-    ensure!(matched == checked, "{} encrypted results differed from the reference engine", checked - matched);
-    ensure!(measured_pbs == count.total() as u64, "tfhe counted {measured_pbs} PBS, the schedule says {}", count.total());
+    ensure!(
+        matched == checked,
+        "{} encrypted results differed from the reference engine",
+        checked - matched
+    );
+    ensure!(
+        measured_pbs == count.total() as u64,
+        "tfhe counted {measured_pbs} PBS, the schedule says {}",
+        count.total()
+    );
     Ok(())
 }

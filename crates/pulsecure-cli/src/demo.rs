@@ -112,6 +112,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     } else {
         println!("\nRisk class 'high' means: refer for clinical assessment. The evaluator saw only ciphertexts.");
     }
-    anyhow::ensure!(all_match, "an encrypted result differed from the reference engine");
+    anyhow::ensure!(
+        all_match,
+        "an encrypted result differed from the reference engine"
+    );
     Ok(())
 }

@@ -22,7 +22,10 @@ impl std::error::Error for IntegrityError {}
 
 /// Hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Load the embedded model after verifying its hash.
@@ -43,7 +46,15 @@ pub fn info(cli: &Cli) -> Result<()> {
     let data_dir = crate::demo::data_dir(cli.data_dir.as_deref())?;
     println!("model           {} version {}", model.id(), model.version());
     println!("model sha256    {DEFAULT_MODEL_SHA256}");
-    println!("features        {}", model.features().iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "features        {}",
+        model
+            .features()
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("tfhe parameters 2-bit message, 2-bit carry, KS-PBS, TUniform, 128-bit security, p_fail <= 2^-128");
     println!("data directory  {}", data_dir.display());
     Ok(())

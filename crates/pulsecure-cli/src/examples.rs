@@ -21,7 +21,11 @@ pub struct Example {
 /// with a header, written by the project: no quoting).
 pub fn bundled(model: &Model) -> Result<Vec<Example>> {
     let mut lines = EXAMPLE_PATIENTS_CSV.lines();
-    let header: Vec<&str> = lines.next().context("empty example file")?.split(',').collect();
+    let header: Vec<&str> = lines
+        .next()
+        .context("empty example file")?
+        .split(',')
+        .collect();
     if header.first() != Some(&"patient_id") {
         bail!("example file must start with a patient_id column");
     }
@@ -34,10 +38,9 @@ pub fn bundled(model: &Model) -> Result<Vec<Example>> {
             }
             let mut named = BTreeMap::new();
             for (name, cell) in header.iter().zip(&cells).skip(1) {
-                let value: f64 = cell
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("example row {}: column {name} is not a number", row + 2))?;
+                let value: f64 = cell.trim().parse().with_context(|| {
+                    format!("example row {}: column {name} is not a number", row + 2)
+                })?;
                 named.insert((*name).to_string(), value);
             }
             let features = PatientFeatures::new(model.features(), &named)

@@ -12,13 +12,19 @@ pub const CRYPTO: i32 = 4;
 /// Pick the exit code for an error by its root cause.
 pub fn code_for(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        if cause.downcast_ref::<pulsecure_core::PatientError>().is_some()
+        if cause
+            .downcast_ref::<pulsecure_core::PatientError>()
+            .is_some()
             || cause.downcast_ref::<pulsecure_core::ModelError>().is_some()
         {
             return INPUT;
         }
-        if cause.downcast_ref::<pulsecure_core::ports::fhe::FheError>().is_some()
-            || cause.downcast_ref::<crate::embedded::IntegrityError>().is_some()
+        if cause
+            .downcast_ref::<pulsecure_core::ports::fhe::FheError>()
+            .is_some()
+            || cause
+                .downcast_ref::<crate::embedded::IntegrityError>()
+                .is_some()
         {
             return CRYPTO;
         }

@@ -8,6 +8,7 @@ pub const DEFAULT_MODEL_ID: &str = "cvd-lr";
 /// Version of the embedded model.
 pub const DEFAULT_MODEL_VERSION: u64 = 1;
 /// SHA-256 of the embedded model.json bytes, checked when the binary starts.
-pub const DEFAULT_MODEL_SHA256: &str = "68fc176f974103e70f423b8a3e3435604eedd7fe084a2fa08378495d8c567d5a";
+pub const DEFAULT_MODEL_SHA256: &str =
+    "8571ea4cec5405415e7dc47a0d2ddbfaa079c789b07dca347e88b8469c419f54";
 /// The embedded model.json bytes.
 pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../models/cvd-lr/v1/model.json");

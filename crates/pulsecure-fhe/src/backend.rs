@@ -42,7 +42,12 @@ pub trait Backend: Sync {
     fn add_assign(&self, a: &mut Self::Block, b: &Self::Block) -> Result<(), FheError>;
     /// `a += b` where the caller has proven `a + b <= bound` (tighter than the sum of the
     /// degrees); the noise budget is still checked, and `bound` must fit the block.
-    fn add_assign_bounded(&self, a: &mut Self::Block, b: &Self::Block, bound: u64) -> Result<(), FheError>;
+    fn add_assign_bounded(
+        &self,
+        a: &mut Self::Block,
+        b: &Self::Block,
+        bound: u64,
+    ) -> Result<(), FheError>;
     /// `a *= k` without bootstrapping; refuses to exceed the degree or noise budget.
     fn scale_assign(&self, a: &mut Self::Block, k: u8) -> Result<(), FheError>;
     /// A noiseless constant block.
@@ -76,7 +81,9 @@ pub struct PlainManyLut {
 }
 
 fn budget_error(what: &str) -> FheError {
-    FheError::Evaluation(format!("{what} would exceed the block's degree or noise budget"))
+    FheError::Evaluation(format!(
+        "{what} would exceed the block's degree or noise budget"
+    ))
 }
 
 impl Backend for PlainBackend {
@@ -105,7 +112,10 @@ impl Backend for PlainBackend {
     }
 
     fn apply_many(&self, block: &PlainBlock, lut: &PlainManyLut) -> Vec<PlainBlock> {
-        assert!(block.degree <= lut.input_max_degree, "many-LUT input too wide");
+        assert!(
+            block.degree <= lut.input_max_degree,
+            "many-LUT input too wide"
+        );
         let span = lut.input_max_degree as usize + 1;
         lut.tables
             .iter()
@@ -127,7 +137,12 @@ impl Backend for PlainBackend {
         Ok(())
     }
 
-    fn add_assign_bounded(&self, a: &mut PlainBlock, b: &PlainBlock, bound: u64) -> Result<(), FheError> {
+    fn add_assign_bounded(
+        &self,
+        a: &mut PlainBlock,
+        b: &PlainBlock,
+        bound: u64,
+    ) -> Result<(), FheError> {
         if bound > MAX_DEGREE || a.noise + b.noise > MAX_NOISE_LEVEL {
             return Err(budget_error("bounded addition"));
         }

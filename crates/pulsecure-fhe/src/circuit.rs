@@ -98,10 +98,12 @@ impl CircuitPlan {
     pub fn compile(model: &Model) -> Result<Self, FheError> {
         let linear = model.linear_spec();
         let index = model.index_spec();
-        if linear.accumulator_bits % 2 != 0 || index.shift % 2 != 0 {
-            return Err(unsupported("accumulator and shift must be whole 2-bit digits"));
+        if !linear.accumulator_bits.is_multiple_of(2) || !index.shift.is_multiple_of(2) {
+            return Err(unsupported(
+                "accumulator and shift must be whole 2-bit digits",
+            ));
         }
-        if index.bits % 2 != 0 || !(4..=8).contains(&index.bits) {
+        if !index.bits.is_multiple_of(2) || !(4..=8).contains(&index.bits) {
             return Err(unsupported("index must have 4, 6 or 8 bits"));
         }
         let columns = (linear.accumulator_bits / 2) as usize;
@@ -137,14 +139,19 @@ impl CircuitPlan {
                 return Err(unsupported("a contribution is wider than the accumulator"));
             }
             contributions.push(ContributionPlan {
-                chunks: outputs.chunks(MANY_LUT_MAX_FUNCTIONS).map(<[Table]>::to_vec).collect(),
+                chunks: outputs
+                    .chunks(MANY_LUT_MAX_FUNCTIONS)
+                    .map(<[Table]>::to_vec)
+                    .collect(),
             });
         }
         let constant = model.rounded_bias() + min_sum + index.offset;
         if constant < 0 || constant >= capacity {
             return Err(unsupported("accumulator constant out of range"));
         }
-        let constant_digits = (0..columns).map(|c| ((constant as u64) >> (2 * c)) & 3).collect();
+        let constant_digits = (0..columns)
+            .map(|c| ((constant as u64) >> (2 * c)) & 3)
+            .collect();
 
         // Segment numbers of the monotone table.
         let lut = model.lut();
@@ -167,11 +174,18 @@ impl CircuitPlan {
         let mut increments: Vec<Vec<u64>> = Vec::new();
         for h in 0..buckets {
             bucket_start[h] = seg[16 * h];
-            increments.push((1..16).filter(|&l| seg[16 * h + l] > seg[16 * h + l - 1]).map(|l| l as u64).collect());
+            increments.push(
+                (1..16)
+                    .filter(|&l| seg[16 * h + l] > seg[16 * h + l - 1])
+                    .map(|l| l as u64)
+                    .collect(),
+            );
         }
         let comparisons = increments.iter().map(Vec::len).max().unwrap_or(0);
         if 1 + comparisons as u64 > MAX_NOISE_LEVEL {
-            return Err(unsupported("too many segment boundaries inside one 16-wide index bucket"));
+            return Err(unsupported(
+                "too many segment boundaries inside one 16-wide index bucket",
+            ));
         }
         let gamma = |r: usize, h: u64| -> u64 {
             increments
@@ -179,8 +193,12 @@ impl CircuitPlan {
                 .and_then(|inc| inc.get(r))
                 .map_or(0, |&beta| 16 - beta)
         };
-        let gamma_hi = (0..comparisons).map(|r| table(|h| gamma(r, h) >> 2)).collect();
-        let gamma_lo = (0..comparisons).map(|r| table(|h| gamma(r, h) & 3)).collect();
+        let gamma_hi = (0..comparisons)
+            .map(|r| table(|h| gamma(r, h) >> 2))
+            .collect();
+        let gamma_lo = (0..comparisons)
+            .map(|r| table(|h| gamma(r, h) & 3))
+            .collect();
         let max_level = levels.iter().copied().max().unwrap_or(0);
         let nibble_count = (32 - max_level.leading_zeros()).div_ceil(4).max(1);
         let level_of = |s: u64| levels.get(s as usize).copied().unwrap_or(0);
@@ -247,6 +265,14 @@ pub struct Circuit<B: Backend> {
 enum ContributionLut<B: Backend> {
     Single(B::Lut),
     Many(B::ManyLut),
+}
+
+/// One bootstrapped group of a column: its message digit and the carry for the next column.
+struct Reduced<Block> {
+    column: usize,
+    message: Block,
+    carry: Option<Block>,
+    pbs: usize,
 }
 
 /// Result blocks of one evaluation.
@@ -320,11 +346,21 @@ impl<B: Backend> Circuit<B> {
             });
         }
         let mut count = PbsCount::default();
-        let columns = self.contributions_stage(backend, inputs, &mut count);
-        let index = self.accumulate(backend, columns, &mut count)?;
+        let index = self.linear_part(backend, inputs, &mut count)?;
         let seg = self.lookup(backend, &index, &mut count)?;
         let outputs = self.outputs(backend, &seg, &mut count);
         Ok((outputs, count))
+    }
+
+    /// Steps 3-4: contributions and carry-save sum, down to the index digits (low first).
+    pub fn linear_part(
+        &self,
+        backend: &B,
+        inputs: &[B::Block],
+        count: &mut PbsCount,
+    ) -> Result<Vec<B::Block>, FheError> {
+        let columns = self.contributions_stage(backend, inputs, count);
+        self.accumulate(backend, columns, count)
     }
 
     fn contributions_stage(
@@ -415,32 +451,47 @@ impl<B: Backend> Circuit<B> {
                     }
                 }
             }
-            let results: Vec<(usize, B::Block, Option<B::Block>, usize)> = jobs
+            let results: Vec<Reduced<B::Block>> = jobs
                 .par_iter()
                 .map(|(c, g)| {
                     let degree = backend.degree(g);
                     if *c == top || degree < MESSAGE_MODULUS {
                         // No carry: the top column's is provably zero, a digit has none.
-                        (*c, backend.apply(g, &self.message), None, 1)
+                        Reduced {
+                            column: *c,
+                            message: backend.apply(g, &self.message),
+                            carry: None,
+                            pbs: 1,
+                        }
                     } else if degree < BLOCK_SPACE / 2 {
                         let mut out = backend.apply_many(g, &self.message_and_carry);
                         let carry = out.pop();
                         let msg = out.pop().unwrap_or_else(|| backend.trivial(0));
-                        (*c, msg, carry, 1)
+                        Reduced {
+                            column: *c,
+                            message: msg,
+                            carry,
+                            pbs: 1,
+                        }
                     } else {
                         let msg = backend.apply(g, &self.message);
                         let carry = backend.apply(g, &self.carry_by_degree[degree as usize]);
-                        (*c, msg, Some(carry), 2)
+                        Reduced {
+                            column: *c,
+                            message: msg,
+                            carry: Some(carry),
+                            pbs: 2,
+                        }
                     }
                 })
                 .collect();
             count.depth += usize::from(!results.is_empty());
-            for (c, msg, carry, pbs) in results {
-                count.accumulation += pbs;
-                next[c].push(msg);
-                if let Some(carry) = carry {
+            for r in results {
+                count.accumulation += r.pbs;
+                next[r.column].push(r.message);
+                if let Some(carry) = r.carry {
                     if backend.degree(&carry) > 0 {
-                        next[c + 1].push(carry);
+                        next[r.column + 1].push(carry);
                     }
                 }
             }
@@ -455,7 +506,11 @@ impl<B: Backend> Circuit<B> {
         // Index digits must be fresh enough to be combined (x4) for the lookup.
         let mut index: Vec<B::Block> = Vec::with_capacity(self.plan.index_digits);
         let mut refresh = Vec::new();
-        for (i, col) in columns.into_iter().skip(self.plan.guard_columns).enumerate() {
+        for (i, col) in columns
+            .into_iter()
+            .skip(self.plan.guard_columns)
+            .enumerate()
+        {
             let block = col.into_iter().next().unwrap_or_else(|| backend.trivial(0));
             if backend.noise(&block) > 1 {
                 refresh.push(i);
@@ -476,7 +531,12 @@ impl<B: Backend> Circuit<B> {
         Ok(index)
     }
 
-    fn combine(&self, backend: &B, low: &B::Block, high: Option<&B::Block>) -> Result<B::Block, FheError> {
+    fn combine(
+        &self,
+        backend: &B,
+        low: &B::Block,
+        high: Option<&B::Block>,
+    ) -> Result<B::Block, FheError> {
         let mut out = low.clone();
         if let Some(high) = high {
             let mut h = high.clone();
@@ -486,8 +546,13 @@ impl<B: Backend> Circuit<B> {
         Ok(out)
     }
 
-    /// Segment number of the index.
-    fn lookup(&self, backend: &B, index: &[B::Block], count: &mut PbsCount) -> Result<B::Block, FheError> {
+    /// Step 5 (first half): the segment number of the index digits.
+    pub fn lookup(
+        &self,
+        backend: &B,
+        index: &[B::Block],
+        count: &mut PbsCount,
+    ) -> Result<B::Block, FheError> {
         let e0 = &index[0];
         let e1 = &index[1];
         let high = match index.len() {
@@ -546,8 +611,13 @@ impl<B: Backend> Circuit<B> {
         Ok(seg)
     }
 
-    fn outputs(&self, backend: &B, seg: &B::Block, count: &mut PbsCount) -> Outputs<B::Block> {
-        let luts: Vec<&B::Lut> = self.nibbles.iter().chain(std::iter::once(&self.class)).collect();
+    /// Steps 5-6 (second half): probability nibbles and class from the segment number.
+    pub fn outputs(&self, backend: &B, seg: &B::Block, count: &mut PbsCount) -> Outputs<B::Block> {
+        let luts: Vec<&B::Lut> = self
+            .nibbles
+            .iter()
+            .chain(std::iter::once(&self.class))
+            .collect();
         let mut blocks: Vec<B::Block> = luts.par_iter().map(|l| backend.apply(seg, l)).collect();
         count.outputs += blocks.len();
         count.depth += 1;
@@ -572,7 +642,16 @@ pub fn probability_from_nibbles(nibbles: &[u64]) -> u32 {
 pub fn static_pbs_count(model: &Model) -> Result<PbsCount, FheError> {
     use crate::backend::{PlainBackend, PlainBlock};
     let plan = CircuitPlan::compile(model)?;
-    let inputs = vec![PlainBlock { value: 0, degree: MESSAGE_MODULUS - 1, noise: 1 }; plan.input_blocks()];
+    let inputs = vec![
+        PlainBlock {
+            value: 0,
+            degree: MESSAGE_MODULUS - 1,
+            noise: 1
+        };
+        plan.input_blocks()
+    ];
     let circuit = Circuit::new(&PlainBackend, plan);
-    circuit.evaluate(&PlainBackend, &inputs).map(|(_, count)| count)
+    circuit
+        .evaluate(&PlainBackend, &inputs)
+        .map(|(_, count)| count)
 }

@@ -1,8 +1,8 @@
 //! The client side: encrypts quantized inputs digit by digit, decrypts results.
 
+use tfhe::prelude::FheTryEncrypt;
 use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 use tfhe::shortint::parameters::{CiphertextConformanceParams, Degree};
-use tfhe::prelude::FheTryEncrypt;
 use tfhe::shortint::Ciphertext;
 use tfhe::{ClientKey, CompressedFheUint2};
 
@@ -11,9 +11,9 @@ use pulsecure_core::{Model, QuantizedInput};
 
 use crate::circuit::{probability_from_nibbles, CircuitPlan};
 use crate::keys::KeyId;
+use crate::model_fingerprint;
 use crate::params::{CIPHERTEXT_LIMIT, PARAMETERS};
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
-use crate::model_fingerprint;
 
 /// Holds the secret client key for one model. `Debug` never shows key material.
 pub struct TfheClient {
@@ -88,7 +88,12 @@ impl FheClient for TfheClient {
                 Ok(bytes)
             })
             .collect::<Result<Vec<_>, FheError>>()?;
-        Ok(wire::write(REQUEST_MAGIC, &self.model, &self.key_id, &blocks))
+        Ok(wire::write(
+            REQUEST_MAGIC,
+            &self.model,
+            &self.key_id,
+            &blocks,
+        ))
     }
 
     fn decrypt(&self, result: &[u8]) -> Result<DecryptedResult, FheError> {
@@ -120,12 +125,15 @@ impl FheClient for TfheClient {
             .iter()
             .zip(&self.output_degrees)
             .map(|(bytes, &degree)| {
-                let ct: Ciphertext =
-                    safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &self.output_params(degree))
-                        .map_err(|e| FheError::Malformed {
-                            what: "result",
-                            reason: e,
-                        })?;
+                let ct: Ciphertext = safe_deserialize_conformant(
+                    *bytes,
+                    CIPHERTEXT_LIMIT,
+                    &self.output_params(degree),
+                )
+                .map_err(|e| FheError::Malformed {
+                    what: "result",
+                    reason: e,
+                })?;
                 Ok(self.block_key.decrypt_message_and_carry(&ct))
             })
             .collect::<Result<Vec<u64>, FheError>>()?;

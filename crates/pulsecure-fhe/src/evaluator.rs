@@ -1,7 +1,7 @@
 //! The evaluator: server key + model only. Bytes in, bytes out.
 
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 use tfhe::integer::IntegerRadixCiphertext;
+use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 use tfhe::shortint::Ciphertext;
 use tfhe::{CompressedFheUint2, CompressedFheUint2ConformanceParams, ServerKey};
 
@@ -11,10 +11,10 @@ use pulsecure_core::Model;
 use crate::circuit::{Circuit, CircuitPlan, PbsCount};
 use crate::guard::ServerKeyGuard;
 use crate::keys::{load_server_key, KeyId};
+use crate::model_fingerprint;
 use crate::params::{CIPHERTEXT_LIMIT, PARAMETERS};
 use crate::tfhe_backend::ShortintBackend;
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
-use crate::model_fingerprint;
 
 /// Evaluates one model under one server key. Holds no secret.
 pub struct TfheEvaluator {
@@ -28,7 +28,9 @@ pub struct TfheEvaluator {
 
 impl std::fmt::Debug for TfheEvaluator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TfheEvaluator").field("key_id", &self.key_id).finish()
+        f.debug_struct("TfheEvaluator")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -49,8 +51,13 @@ impl TfheEvaluator {
         })
     }
 
+    /// The compiled circuit.
+    pub fn circuit(&self) -> &Circuit<ShortintBackend> {
+        &self.circuit
+    }
+
     /// The backend (server key) of this evaluator.
-    pub(crate) fn backend(&self) -> &ShortintBackend {
+    pub fn backend(&self) -> &ShortintBackend {
         &self.backend
     }
 
@@ -59,8 +66,8 @@ impl TfheEvaluator {
         self.key_id
     }
 
-    /// Evaluate and also report the bootstrappings of each stage.
-    pub fn evaluate_with_stats(&self, request: &[u8]) -> Result<(Vec<u8>, PbsCount), FheError> {
+    /// Check a request's binding and read its blocks (size-limited, conformance-checked).
+    pub fn decode_inputs(&self, request: &[u8]) -> Result<Vec<Ciphertext>, FheError> {
         let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
         if envelope.model != self.model {
             return Err(FheError::Mismatch {
@@ -79,11 +86,15 @@ impl TfheEvaluator {
             .blocks
             .iter()
             .map(|bytes| {
-                safe_deserialize_conformant::<CompressedFheUint2>(*bytes, CIPHERTEXT_LIMIT, &conformance)
-                    .map_err(|e| FheError::Malformed {
-                        what: "request",
-                        reason: e,
-                    })
+                safe_deserialize_conformant::<CompressedFheUint2>(
+                    *bytes,
+                    CIPHERTEXT_LIMIT,
+                    &conformance,
+                )
+                .map_err(|e| FheError::Malformed {
+                    what: "request",
+                    reason: e,
+                })
             })
             .collect::<Result<Vec<_>, FheError>>()?;
         // Seeded ciphertexts expand for free; a modulus-switched one needs this key installed.
@@ -93,14 +104,24 @@ impl TfheEvaluator {
                 .iter()
                 .map(|c| {
                     let (radix, ..) = c.decompress().into_raw_parts();
-                    radix.into_blocks().into_iter().next().ok_or(FheError::Malformed {
-                        what: "request",
-                        reason: "empty ciphertext".into(),
-                    })
+                    radix
+                        .into_blocks()
+                        .into_iter()
+                        .next()
+                        .ok_or(FheError::Malformed {
+                            what: "request",
+                            reason: "empty ciphertext".into(),
+                        })
                 })
                 .collect::<Result<Vec<Ciphertext>, FheError>>()
-        })?;
+        });
         drop(guard);
+        inputs
+    }
+
+    /// Evaluate and also report the bootstrappings of each stage.
+    pub fn evaluate_with_stats(&self, request: &[u8]) -> Result<(Vec<u8>, PbsCount), FheError> {
+        let inputs = self.decode_inputs(request)?;
         let (outputs, count) = self.circuit.evaluate(&self.backend, &inputs)?;
         let blocks = outputs
             .nibbles
@@ -113,7 +134,10 @@ impl TfheEvaluator {
                 Ok(bytes)
             })
             .collect::<Result<Vec<_>, FheError>>()?;
-        Ok((wire::write(RESPONSE_MAGIC, &self.model, &self.key_id, &blocks), count))
+        Ok((
+            wire::write(RESPONSE_MAGIC, &self.model, &self.key_id, &blocks),
+            count,
+        ))
     }
 }
 

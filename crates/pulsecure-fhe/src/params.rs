@@ -6,7 +6,9 @@
 //! tables on 4-bit values, sums up to 15) and one PBS of this set costs ~27 ms here, against
 //! ~190 ms for 3_3; multi-bit variants were not faster on 2 cores (../shared/notes).
 
-use tfhe::shortint::parameters::{ClassicPBSParameters, PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128};
+use tfhe::shortint::parameters::{
+    ClassicPBSParameters, PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+};
 
 /// The parameter set used for every key and ciphertext.
 pub const PARAMETERS: ClassicPBSParameters = PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;

@@ -27,7 +27,9 @@ impl ShortintBackend {
 }
 
 fn budget_error(what: &str) -> FheError {
-    FheError::Evaluation(format!("{what} would exceed the block's degree or noise budget"))
+    FheError::Evaluation(format!(
+        "{what} would exceed the block's degree or noise budget"
+    ))
 }
 
 impl Backend for ShortintBackend {
@@ -67,8 +69,14 @@ impl Backend for ShortintBackend {
         Ok(())
     }
 
-    fn add_assign_bounded(&self, a: &mut Ciphertext, b: &Ciphertext, bound: u64) -> Result<(), FheError> {
-        let noise_ok = a.noise_level().get() + b.noise_level().get() <= self.key.max_noise_level.get();
+    fn add_assign_bounded(
+        &self,
+        a: &mut Ciphertext,
+        b: &Ciphertext,
+        bound: u64,
+    ) -> Result<(), FheError> {
+        let noise_ok =
+            a.noise_level().get() + b.noise_level().get() <= self.key.max_noise_level.get();
         if bound > self.key.max_degree.get() || !noise_ok {
             return Err(budget_error("bounded addition"));
         }

@@ -52,13 +52,19 @@ fn take<'a>(bytes: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u
 }
 
 /// Parse a frame, checking magic, counts and lengths (never trusting them for allocation).
-pub fn read<'a>(magic: &[u8; 4], mut bytes: &'a [u8], what: &'static str) -> Result<Envelope<'a>, FheError> {
+pub fn read<'a>(
+    magic: &[u8; 4],
+    mut bytes: &'a [u8],
+    what: &'static str,
+) -> Result<Envelope<'a>, FheError> {
     let malformed = |reason: &str| FheError::Malformed {
         what,
         reason: reason.into(),
     };
     if take(&mut bytes, 4, what)? != magic {
-        return Err(malformed("wrong magic (not a Pulsecure message of this kind)"));
+        return Err(malformed(
+            "wrong magic (not a Pulsecure message of this kind)",
+        ));
     }
     let mut model = [0u8; 32];
     model.copy_from_slice(take(&mut bytes, 32, what)?);
@@ -72,7 +78,8 @@ pub fn read<'a>(magic: &[u8; 4], mut bytes: &'a [u8], what: &'static str) -> Res
     let mut blocks = Vec::with_capacity(count);
     for _ in 0..count {
         let len_bytes = take(&mut bytes, 4, what)?;
-        let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
+        let len =
+            u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
         if len as u64 > CIPHERTEXT_LIMIT {
             return Err(malformed("block larger than the limit"));
         }

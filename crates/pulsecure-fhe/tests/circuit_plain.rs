@@ -25,7 +25,9 @@ fn run(circuit: &Circuit<PlainBackend>, input: &QuantizedInput) -> (u32, bool) {
             b
         })
         .collect();
-    let (out, _) = circuit.evaluate(&backend, &blocks).expect("budget respected");
+    let (out, _) = circuit
+        .evaluate(&backend, &blocks)
+        .expect("budget respected");
     let nibbles: Vec<u64> = out.nibbles.iter().map(|b| b.value).collect();
     (probability_from_nibbles(&nibbles), out.class.value == 1)
 }
@@ -33,7 +35,10 @@ fn run(circuit: &Circuit<PlainBackend>, input: &QuantizedInput) -> (u32, bool) {
 #[test]
 fn pbs_count_is_data_independent_and_small() {
     let model = model();
-    let circuit = Circuit::new(&PlainBackend, CircuitPlan::compile(&model).expect("compiles"));
+    let circuit = Circuit::new(
+        &PlainBackend,
+        CircuitPlan::compile(&model).expect("compiles"),
+    );
     let zeros = QuantizedInput::from_codes(&model, vec![0; model.features().len()]).expect("codes");
     let maxes = QuantizedInput::from_codes(
         &model,
@@ -44,7 +49,11 @@ fn pbs_count_is_data_independent_and_small() {
         let blocks: Vec<_> = input
             .digits()
             .iter()
-            .map(|&d| pulsecure_fhe::backend::PlainBlock { value: u64::from(d), degree: 3, noise: 1 })
+            .map(|&d| pulsecure_fhe::backend::PlainBlock {
+                value: u64::from(d),
+                degree: 3,
+                noise: 1,
+            })
             .collect();
         circuit.evaluate(&PlainBackend, &blocks).expect("ok").1
     };
@@ -57,7 +66,10 @@ fn pbs_count_is_data_independent_and_small() {
 #[test]
 fn every_code_of_each_feature_matches_reference() {
     let model = model();
-    let circuit = Circuit::new(&PlainBackend, CircuitPlan::compile(&model).expect("compiles"));
+    let circuit = Circuit::new(
+        &PlainBackend,
+        CircuitPlan::compile(&model).expect("compiles"),
+    );
     let reference = ReferenceEngine::new(&model);
     // Sweep each feature over its whole code range with the others at low, middle and high.
     for base_fraction in [0.0, 0.5, 1.0] {
@@ -67,7 +79,13 @@ fn every_code_of_each_feature_matches_reference() {
                     .features()
                     .iter()
                     .enumerate()
-                    .map(|(i, spec)| if i == f { code } else { (f64::from(spec.max_code()) * base_fraction) as u32 })
+                    .map(|(i, spec)| {
+                        if i == f {
+                            code
+                        } else {
+                            (f64::from(spec.max_code()) * base_fraction) as u32
+                        }
+                    })
                     .collect();
                 let input = QuantizedInput::from_codes(&model, codes).expect("codes");
                 let t = reference.evaluate_input(&input);
@@ -95,7 +113,10 @@ proptest! {
 fn every_index_bucket_boundary_is_exact() {
     // Drive the lookup through every index value by searching inputs whose logit lands there.
     let model = model();
-    let circuit = Circuit::new(&PlainBackend, CircuitPlan::compile(&model).expect("compiles"));
+    let circuit = Circuit::new(
+        &PlainBackend,
+        CircuitPlan::compile(&model).expect("compiles"),
+    );
     let reference = ReferenceEngine::new(&model);
     let mut seen = std::collections::BTreeSet::new();
     let n = model.features().len();
@@ -110,7 +131,12 @@ fn every_index_bucket_boundary_is_exact() {
         let input = QuantizedInput::from_codes(&model, codes).expect("codes");
         let t = reference.evaluate_input(&input);
         if seen.insert(t.index) {
-            assert_eq!(run(&circuit, &input), (t.probability_code, t.high_risk), "index {}", t.index);
+            assert_eq!(
+                run(&circuit, &input),
+                (t.probability_code, t.high_risk),
+                "index {}",
+                t.index
+            );
         }
     }
     assert!(seen.len() > 100, "covered {} index values", seen.len());

@@ -23,13 +23,21 @@ fn fixture() -> &'static Fixture {
         let keys = generate_keys().expect("keygen");
         let evaluator = TfheEvaluator::new(&keys.server_key_bytes, &model).expect("evaluator");
         let client = TfheClient::new(&model, keys.client_key, keys.key_id).expect("client");
-        Fixture { model, client, evaluator, server_key: keys.server_key_bytes }
+        Fixture {
+            model,
+            client,
+            evaluator,
+            server_key: keys.server_key_bytes,
+        }
     })
 }
 
 fn golden_inputs(model: &Model, n: usize) -> Vec<QuantizedInput> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/cvd-lr/v1/golden.json"))
-        .expect("golden");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/cvd-lr/v1/golden.json"
+    ))
+    .expect("golden");
     let golden: serde_json::Value = serde_json::from_str(&text).expect("json");
     let vectors = golden["vectors"].as_array().expect("vectors");
     // Take every k-th vector, and make sure both classes are present.
@@ -39,8 +47,16 @@ fn golden_inputs(model: &Model, n: usize) -> Vec<QuantizedInput> {
         .step_by(step)
         .take(n)
         .map(|v| {
-            let raw: Vec<f64> = v["raw"].as_array().expect("raw").iter().map(|x| x.as_f64().expect("f64")).collect();
-            QuantizedInput::from_patient(model, &PatientFeatures::from_ordered(model.features(), &raw).expect("valid"))
+            let raw: Vec<f64> = v["raw"]
+                .as_array()
+                .expect("raw")
+                .iter()
+                .map(|x| x.as_f64().expect("f64"))
+                .collect();
+            QuantizedInput::from_patient(
+                model,
+                &PatientFeatures::from_ordered(model.features(), &raw).expect("valid"),
+            )
         })
         .collect()
 }
@@ -61,7 +77,10 @@ fn golden_vectors_decrypt_to_the_reference_result() {
         assert_eq!(result.high_risk, t.high_risk);
         highs += usize::from(t.high_risk);
     }
-    assert!(highs > 0 && highs < inputs.len(), "sample covers both classes");
+    assert!(
+        highs > 0 && highs < inputs.len(),
+        "sample covers both classes"
+    );
 }
 
 #[test]
@@ -71,8 +90,13 @@ fn garbage_truncated_and_mismatched_requests_are_refused() {
     let request = f.client.encrypt(input).expect("encrypt");
     let malformed = |r: Result<Vec<u8>, FheError>| matches!(r, Err(FheError::Malformed { .. }));
     assert!(malformed(f.evaluator.evaluate(b"")));
-    assert!(malformed(f.evaluator.evaluate(b"garbage bytes that are not a request")));
-    assert!(malformed(f.evaluator.evaluate(&request[..request.len() / 2])));
+    assert!(malformed(
+        f.evaluator
+            .evaluate(b"garbage bytes that are not a request")
+    ));
+    assert!(malformed(
+        f.evaluator.evaluate(&request[..request.len() / 2])
+    ));
     let mut extra = request.clone();
     extra.push(0);
     assert!(malformed(f.evaluator.evaluate(&extra)));
@@ -83,10 +107,16 @@ fn garbage_truncated_and_mismatched_requests_are_refused() {
     // A request bound to another model or key set.
     let mut other_model = request.clone();
     other_model[4] ^= 1;
-    assert!(matches!(f.evaluator.evaluate(&other_model), Err(FheError::Mismatch { .. })));
+    assert!(matches!(
+        f.evaluator.evaluate(&other_model),
+        Err(FheError::Mismatch { .. })
+    ));
     let mut other_key = request.clone();
     other_key[36] ^= 1;
-    assert!(matches!(f.evaluator.evaluate(&other_key), Err(FheError::Mismatch { .. })));
+    assert!(matches!(
+        f.evaluator.evaluate(&other_key),
+        Err(FheError::Mismatch { .. })
+    ));
     // A huge declared length must not allocate.
     let mut huge = request[..54].to_vec();
     huge.extend_from_slice(&[1, 0, 0xff, 0xff, 0xff, 0x7f]);
@@ -97,9 +127,15 @@ fn garbage_truncated_and_mismatched_requests_are_refused() {
 fn bad_server_key_bytes_are_refused() {
     let f = fixture();
     let model = &f.model;
-    for bad in [&b""[..], &b"not a key"[..], &f.server_key[..f.server_key.len() / 3]] {
+    for bad in [
+        &b""[..],
+        &b"not a key"[..],
+        &f.server_key[..f.server_key.len() / 3],
+    ] {
         match TfheEvaluator::new(bad, model) {
-            Err(FheError::Malformed { what: "server key", .. }) => {}
+            Err(FheError::Malformed {
+                what: "server key", ..
+            }) => {}
             other => panic!("expected a malformed-key error, got {:?}", other.err()),
         }
     }
@@ -108,9 +144,15 @@ fn bad_server_key_bytes_are_refused() {
 #[test]
 fn bad_result_bytes_are_refused() {
     let f = fixture();
-    assert!(matches!(f.client.decrypt(b"nonsense"), Err(FheError::Malformed { .. })));
+    assert!(matches!(
+        f.client.decrypt(b"nonsense"),
+        Err(FheError::Malformed { .. })
+    ));
     let input = &golden_inputs(&f.model, 1)[0];
-    let response = f.evaluator.evaluate(&f.client.encrypt(input).expect("encrypt")).expect("eval");
+    let response = f
+        .evaluator
+        .evaluate(&f.client.encrypt(input).expect("encrypt"))
+        .expect("eval");
     assert!(f.client.decrypt(&response[..response.len() - 10]).is_err());
 }
 
@@ -125,19 +167,30 @@ fn two_key_sets_evaluated_concurrently_never_mix() {
     let inputs = golden_inputs(model, 4);
     std::thread::scope(|scope| {
         for (i, input) in inputs.iter().enumerate() {
-            let (client, evaluator): (&TfheClient, &TfheEvaluator) =
-                if i % 2 == 0 { (&f.client, &f.evaluator) } else { (&other_client, &other_eval) };
+            let (client, evaluator): (&TfheClient, &TfheEvaluator) = if i % 2 == 0 {
+                (&f.client, &f.evaluator)
+            } else {
+                (&other_client, &other_eval)
+            };
             let expected = reference.evaluate_input(input);
             scope.spawn(move || {
-                let response = evaluator.evaluate(&client.encrypt(input).expect("enc")).expect("eval");
+                let response = evaluator
+                    .evaluate(&client.encrypt(input).expect("enc"))
+                    .expect("eval");
                 let r = client.decrypt(&response).expect("dec");
-                assert_eq!((r.probability_code, r.high_risk), (expected.probability_code, expected.high_risk));
+                assert_eq!(
+                    (r.probability_code, r.high_risk),
+                    (expected.probability_code, expected.high_risk)
+                );
             });
         }
     });
     // A request for one key set is refused by the other evaluator.
     let request = f.client.encrypt(&inputs[0]).expect("enc");
-    assert!(matches!(other_eval.evaluate(&request), Err(FheError::Mismatch { .. })));
+    assert!(matches!(
+        other_eval.evaluate(&request),
+        Err(FheError::Mismatch { .. })
+    ));
 }
 
 #[test]

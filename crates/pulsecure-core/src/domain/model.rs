@@ -416,7 +416,7 @@ fn validate_linear(
             format!("must be 1 to {MAX_INDEX_BITS}"),
         ));
     }
-    if idx.shift % 2 != 0 || idx.shift > 16 {
+    if !idx.shift.is_multiple_of(2) || idx.shift > 16 {
         return Err(invalid(
             "index.shift",
             "must be an even number (whole digits) <= 16",

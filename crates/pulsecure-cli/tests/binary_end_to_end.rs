@@ -1,0 +1,96 @@
+//! End-to-end tests of the real `pulsecure` binary.
+
+use std::process::Command;
+
+fn pulsecure() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pulsecure"));
+    let dir = std::env::temp_dir().join(format!("pulsecure-e2e-{}", std::process::id()));
+    cmd.env("PULSECURE_DATA_DIR", dir);
+    cmd
+}
+
+#[test]
+fn demo_screens_examples_under_encryption_and_matches_reference() {
+    let out = pulsecure().args(["demo", "--json"]).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let patients = doc["patients"].as_array().expect("patients");
+    assert_eq!(patients.len(), 6);
+    assert!(patients.iter().all(|p| p["matches_reference"] == true));
+    assert!(patients.iter().any(|p| p["risk_class"] == "high"));
+    assert!(patients.iter().any(|p| p["risk_class"] == "low"));
+    assert!(doc["pbs_per_evaluation"].as_u64().expect("count") > 0);
+}
+
+#[test]
+fn bench_json_has_the_documented_keys_and_is_exact() {
+    let out = pulsecure()
+        .args([
+            "bench",
+            "--runs",
+            "1",
+            "--keygen-runs",
+            "1",
+            "--batch",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for key in [
+        "keygen_ms",
+        "keygen_ms_min",
+        "encrypt_ms",
+        "encrypt_ms_min",
+        "eval_ms",
+        "eval_ms_min",
+        "decrypt_ms",
+        "decrypt_ms_min",
+        "pbs_ms",
+        "pbs_ms_min",
+        "upload_bytes",
+        "server_key_bytes",
+        "batch_patients_per_s",
+    ] {
+        assert!(
+            doc[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key} missing or not positive"
+        );
+    }
+    assert_eq!(doc["exact"]["checked"], doc["exact"]["matched"]);
+    assert_eq!(doc["exact"]["checked"], 3);
+    assert_eq!(doc["pbs_per_eval"], doc["pbs_per_eval_counted_by_tfhe"]);
+    assert!(doc["upload_bytes"].as_u64().expect("bytes") <= 8192);
+}
+
+#[test]
+fn help_lists_commands_and_exit_codes() {
+    let out = pulsecure().arg("--help").output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "demo",
+        "bench",
+        "info",
+        "NOT a diagnosis",
+        "Exit codes",
+        "--data-dir",
+    ] {
+        assert!(text.contains(word), "help lacks {word}");
+    }
+}
+
+#[test]
+fn unknown_command_is_a_usage_error() {
+    let out = pulsecure().arg("frobnicate").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
