@@ -101,21 +101,10 @@ impl Clock for FixedClock {
 }
 
 fn patients(model: &Model) -> Vec<PatientFeatures> {
-    let golden = common::golden();
-    golden["vectors"]
-        .as_array()
-        .expect("vectors")
+    common::golden_raw()
         .iter()
         .take(30)
-        .map(|v| {
-            let raw: Vec<f64> = v["raw"]
-                .as_array()
-                .expect("raw")
-                .iter()
-                .map(|x| x.as_f64().expect("f64"))
-                .collect();
-            PatientFeatures::from_ordered(model.features(), &raw).expect("valid")
-        })
+        .map(|raw| PatientFeatures::from_ordered(model.features(), raw).expect("valid"))
         .collect()
 }
 

@@ -98,18 +98,7 @@ impl FheClient for TfheClient {
 
     fn decrypt(&self, result: &[u8]) -> Result<DecryptedResult, FheError> {
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
-        if envelope.model != self.model {
-            return Err(FheError::Mismatch {
-                what: "result",
-                reason: "computed for another model".into(),
-            });
-        }
-        if envelope.key_id != self.key_id {
-            return Err(FheError::Mismatch {
-                what: "result",
-                reason: "computed with another key set".into(),
-            });
-        }
+        envelope.check_binding(&self.model, &self.key_id, "result")?;
         if envelope.blocks.len() != self.output_degrees.len() {
             return Err(FheError::Malformed {
                 what: "result",

@@ -69,18 +69,7 @@ impl TfheEvaluator {
     /// Check a request's binding and read its blocks (size-limited, conformance-checked).
     pub fn decode_inputs(&self, request: &[u8]) -> Result<Vec<Ciphertext>, FheError> {
         let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
-        if envelope.model != self.model {
-            return Err(FheError::Mismatch {
-                what: "request",
-                reason: "encrypted for another model".into(),
-            });
-        }
-        if envelope.key_id != self.key_id {
-            return Err(FheError::Mismatch {
-                what: "request",
-                reason: "encrypted under another key set".into(),
-            });
-        }
+        envelope.check_binding(&self.model, &self.key_id, "request")?;
         let conformance = CompressedFheUint2ConformanceParams::from(PARAMETERS);
         let compressed = envelope
             .blocks

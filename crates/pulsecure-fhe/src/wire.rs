@@ -25,6 +25,30 @@ pub struct Envelope<'a> {
     pub blocks: Vec<&'a [u8]>,
 }
 
+impl Envelope<'_> {
+    /// Refuse a message made for another model or another key set.
+    pub fn check_binding(
+        &self,
+        model: &[u8; 32],
+        key_id: &[u8; 16],
+        what: &'static str,
+    ) -> Result<(), FheError> {
+        if &self.model != model {
+            return Err(FheError::Mismatch {
+                what,
+                reason: "made for another model".into(),
+            });
+        }
+        if &self.key_id != key_id {
+            return Err(FheError::Mismatch {
+                what,
+                reason: "made with another key set".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Frame serialized blocks.
 pub fn write(magic: &[u8; 4], model: &[u8; 32], key_id: &[u8; 16], blocks: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(54 + blocks.iter().map(|b| b.len() + 4).sum::<usize>());

@@ -24,3 +24,20 @@ pub fn golden() -> Value {
     .expect("golden.json present");
     serde_json::from_str(&text).expect("golden.json is JSON")
 }
+
+/// The raw inputs of the golden vectors, in model order.
+pub fn golden_raw() -> Vec<Vec<f64>> {
+    golden()["vectors"]
+        .as_array()
+        .expect("vectors")
+        .iter()
+        .map(|v| {
+            v["raw"]
+                .as_array()
+                .expect("raw")
+                .iter()
+                .map(|x| x.as_f64().expect("f64"))
+                .collect()
+        })
+        .collect()
+}
