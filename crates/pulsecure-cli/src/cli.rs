@@ -20,7 +20,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage error, 3 invalid input, 4 cryptographic or integrity failure, 5 privacy budget refused, 1 other failure.";
+const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage error, 3 invalid input, 4 cryptographic or integrity failure, 5 privacy budget refused (reserved for `stats`), 1 other failure.";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,6 @@
-//! Process exit codes (documented in `--help` and the README).
+//! Process exit codes (documented in `--help` and the README). 0 is success, 2 a usage error
+//! (clap), 5 is reserved for privacy-budget refusals once `stats` exists.
 
-/// Everything fine.
-pub const OK: i32 = 0;
 /// Any other failure.
 pub const FAILURE: i32 = 1;
 /// Invalid input (patient values, files).
@@ -29,6 +28,5 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
             return CRYPTO;
         }
     }
-    let _ = OK;
     FAILURE
 }
