@@ -6,7 +6,7 @@ operation order is fixed and written in model.json:
 
 2. x = floor((clamp(v, lo, hi) - lo) * L / (hi - lo) + 0.5), L = 2^bits - 1.
 3. x is split into base-4 digits d_j (2 bits each, what one TFHE block carries);
-   c_j(d) = (w * d * 4^j + 2^(s-1)) >> s   (arithmetic shift, i.e. floor; s = grain_shift),
+   c_j(d) = sign(w) * ((|w| * d * 4^j) >> s)   (truncation toward zero; s = grain_shift),
    logit = ((bias + 2^(s-1)) >> s) + sum of c_j over all features and digits.
 4. idx = clamp((logit + offset) >> shift, 0, 2^k - 1); offset and shift are chosen from the proven
    logit bounds so that the clamp never acts (checked by `check_bounds`).
@@ -52,8 +52,15 @@ def rounded_shift(value: int, shift: int) -> int:
 
 
 def contribution(weight: int, digit: int, position: int, grain_shift: int) -> int:
-    """Step 3 for one digit: the weight times the digit's value, on the 2^grain_shift grid."""
-    return rounded_shift(weight * digit * (DIGIT_BASE ** position), grain_shift)
+    """Step 3 for one digit: the weight times the digit's value, on the 2^grain_shift grid.
+
+    Truncated toward zero (not rounded to nearest): floor(p) + floor(q) <= floor(p + q), so the
+    sum over digits stays monotone in the code in the weight's direction. Round-to-nearest per
+    digit broke that by one grain step across digit carries (found by a property test).
+    """
+    value = weight * digit * (DIGIT_BASE ** position)
+    magnitude = abs(value) >> grain_shift
+    return magnitude if value >= 0 else -magnitude
 
 
 @dataclass

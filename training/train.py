@@ -39,7 +39,7 @@ WEIGHT_SCALE = 4096
 PROBABILITY_SCALE = 4096
 CONTINUOUS_BITS = 6
 INDEX_BITS = 8
-GUARD_DIGITS = 0
+GUARD_DIGITS = 1
 MAX_SEGMENTS = 16
 TARGET_RECALL = 0.95
 CLAMP_QUANTILES = (0.005, 0.995)
@@ -260,7 +260,7 @@ def run(out: Path, seed: int, report: bool = True, shuffle_test_labels: bool = F
         "bias": bias,
         "linear": {
             "mode": "per_digit_rounded",
-            "rule": "c = (w * d * 4^j + 2^(s-1)) >> s per base-4 digit d at position j; "
+            "rule": "c = sign(w) * ((|w| * d * 4^j) >> s) per base-4 digit d at position j; "
                     "logit = ((bias + 2^(s-1)) >> s) + sum c",
             "grain_shift": grain_shift,
             "logit_min": lo,

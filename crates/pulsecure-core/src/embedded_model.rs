@@ -9,6 +9,6 @@ pub const DEFAULT_MODEL_ID: &str = "cvd-lr";
 pub const DEFAULT_MODEL_VERSION: u64 = 1;
 /// SHA-256 of the embedded model.json bytes, checked when the binary starts.
 pub const DEFAULT_MODEL_SHA256: &str =
-    "8571ea4cec5405415e7dc47a0d2ddbfaa079c789b07dca347e88b8469c419f54";
+    "292de0dbd5db19b6d61b4993361689acdd33d6303121ea9b97b4e4836b265ceb";
 /// The embedded model.json bytes.
 pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../models/cvd-lr/v1/model.json");

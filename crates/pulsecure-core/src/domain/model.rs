@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::feature::{FeatureKind, FeatureSpec};
-use super::quantize::{digit_count, max_digit, rounded_shift, DIGIT_BASE};
+use super::quantize::{digit_count, max_digit, rounded_shift, truncated_shift, DIGIT_BASE};
 
 /// The only schema version this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -72,11 +72,12 @@ pub struct QuantizationSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinearSpec {
-    /// `per_digit_rounded`: each base-4 digit's contribution rounded to the `2^grain_shift` grid.
+    /// `per_digit_rounded`: each base-4 digit's contribution truncated toward zero on the
+    /// `2^grain_shift` grid (truncation keeps the sum monotone in each feature).
     pub mode: String,
     /// The formula, for humans.
     pub rule: String,
-    /// Contributions are `(w * d * 4^j + 2^(s-1)) >> s` with `s = grain_shift`.
+    /// Contributions are `sign(w) * ((|w| * d * 4^j) >> s)` with `s = grain_shift`.
     pub grain_shift: u32,
     /// Smallest possible logit (recomputed and checked).
     pub logit_min: i64,
@@ -381,7 +382,7 @@ fn build_tables(doc: &ModelDocument) -> Result<Vec<DigitTable>, ModelError> {
         for position in 0..digit_count(spec.bits) {
             let top = max_digit(spec.bits, position);
             let values = (0..=top)
-                .map(|d| rounded_shift(w * i64::from(d) * DIGIT_BASE.pow(position), s))
+                .map(|d| truncated_shift(w * i64::from(d) * DIGIT_BASE.pow(position), s))
                 .collect();
             tables.push(DigitTable {
                 feature,

@@ -29,6 +29,12 @@ pub fn rounded_shift(value: i64, shift: u32) -> i64 {
     }
 }
 
+/// `sign(v) * (|v| >> shift)`: division by `2^shift` truncated toward zero. Per-digit
+/// contributions use it because a sum of truncations is monotone across digit carries.
+pub fn truncated_shift(value: i64, shift: u32) -> i64 {
+    value.signum() * (value.abs() >> shift)
+}
+
 /// `x = floor((clamp(v, lo, hi) - lo) * L / (hi - lo) + 0.5)` in binary64, in this order,
 /// exactly as the training pipeline computes it.
 pub fn quantize_value(value: f64, lo: f64, hi: f64, bits: u32) -> u32 {
@@ -109,6 +115,14 @@ mod tests {
         assert_eq!(rounded_shift(-5, 1), -2);
         assert_eq!(rounded_shift(-6, 2), -1);
         assert_eq!(rounded_shift(7, 0), 7);
+    }
+
+    #[test]
+    fn truncated_shift_goes_toward_zero() {
+        assert_eq!(truncated_shift(255, 8), 0);
+        assert_eq!(truncated_shift(-255, 8), 0);
+        assert_eq!(truncated_shift(-512, 8), -2);
+        assert_eq!(truncated_shift(700, 8), 2);
     }
 
     #[test]
