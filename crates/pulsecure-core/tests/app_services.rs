@@ -11,7 +11,7 @@ use pulsecure_core::ports::clock::Clock;
 use pulsecure_core::ports::fhe::{DecryptedResult, Evaluator, FheClient, FheError};
 use pulsecure_core::ports::privacy::{BudgetLedger, PrivacyError, PrivacyMechanism};
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
-use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError};
+use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
 use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine, RiskClass};
 
 /// A fake "encryption": XOR with a key byte, so the evaluator must really decode the bytes.
@@ -84,12 +84,18 @@ impl ScreeningStore for MemoryStore {
                 && r.assessment.model_version == version
         }))
     }
-    fn all(&self) -> Result<Vec<ScreeningRecord>, StoreError> {
+    fn all(&self) -> Result<Vec<StoredScreening>, StoreError> {
         Ok(self
             .0
             .lock()
             .map_err(|_| StoreError::Backend("poisoned".into()))?
-            .clone())
+            .iter()
+            .enumerate()
+            .map(|(i, record)| StoredScreening {
+                id: i as i64 + 1,
+                record: record.clone(),
+            })
+            .collect())
     }
 }
 

@@ -56,7 +56,7 @@ impl<'a> AnalyticsService<'a> {
         }
         let count = records
             .iter()
-            .filter(|r| r.assessment.class == RiskClass::High)
+            .filter(|r| r.record.assessment.class == RiskClass::High)
             .count() as u64;
         self.ledger.try_spend(QUERY, epsilon)?;
         let (value, _) = self.mechanism.noisy_count(count, epsilon)?;

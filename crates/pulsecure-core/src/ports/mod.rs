@@ -1,5 +1,6 @@
 //! Ports: the traits adapters implement. The application layer talks only to these.
 
+pub mod audit;
 pub mod clock;
 pub mod fhe;
 pub mod privacy;

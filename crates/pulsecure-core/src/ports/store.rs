@@ -5,17 +5,40 @@ use thiserror::Error;
 use crate::domain::assessment::RiskAssessment;
 
 /// Storage failures, described without patient data.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum StoreError {
     /// The backing store refused or failed the operation.
     #[error("storage failure: {0}")]
     Backend(String),
     /// A stored row failed authentication or decoding.
-    #[error("stored record {id} is corrupt or was written with another key")]
+    #[error("stored screening {id} is corrupt or was written with another key")]
     Corrupt {
         /// Row id.
         id: i64,
     },
+    /// The database was created with another vault's data key.
+    #[error("the database was created with a different vault's data key; refusing to use it")]
+    WrongKey,
+    /// Another process holds the database lock.
+    #[error("the database is locked by another process; try again when it has finished")]
+    Locked,
+    /// A database written by a newer Pulsecure.
+    #[error("database schema version {found} is newer than this build supports ({supported}); upgrade Pulsecure")]
+    TooNew {
+        /// Schema version in the file.
+        found: i64,
+        /// Newest schema this build knows.
+        supported: i64,
+    },
+    /// This patient reference is already stored for this model version.
+    #[error("patient reference {patient_ref:?} is already stored for this model version")]
+    Duplicate {
+        /// The pseudonymous reference (never a name).
+        patient_ref: String,
+    },
+    /// No screening with this id.
+    #[error("no screening with id {0}")]
+    NotFound(i64),
 }
 
 /// One stored screening: a pseudonymous reference, never a name.
@@ -41,6 +64,15 @@ impl std::fmt::Debug for ScreeningRecord {
     }
 }
 
+/// A screening as read back, with its row id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredScreening {
+    /// Row id (stable; shown in history).
+    pub id: i64,
+    /// The decrypted record.
+    pub record: ScreeningRecord,
+}
+
 /// Persists screenings.
 pub trait ScreeningStore: Send + Sync {
     /// Store one screening; returns its id.
@@ -50,5 +82,5 @@ pub trait ScreeningStore: Send + Sync {
     fn contains(&self, model_id: &str, version: u64, patient_ref: &str)
         -> Result<bool, StoreError>;
     /// Every stored screening, oldest first.
-    fn all(&self) -> Result<Vec<ScreeningRecord>, StoreError>;
+    fn all(&self) -> Result<Vec<StoredScreening>, StoreError>;
 }

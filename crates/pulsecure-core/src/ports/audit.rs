@@ -1,0 +1,52 @@
+//! Security audit log port: vault unlocks, key changes, model installs, DP releases.
+//!
+//! Entries describe what happened to keys, models and budgets; they never carry patient
+//! values, passwords or key bytes.
+
+use crate::ports::store::StoreError;
+
+/// The kinds of security-relevant events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// A vault and key set were created.
+    VaultCreated,
+    /// The vault was unlocked.
+    VaultUnlocked,
+    /// The vault password was changed.
+    PasswordChanged,
+    /// The server key was exported for an evaluator.
+    ServerKeyExported,
+    /// A model release was installed.
+    ModelInstalled,
+    /// A model release was refused (signature, rollback).
+    ModelRefused,
+    /// A publisher key was added to the trusted set.
+    TrustedKeyAdded,
+    /// A differentially private statistic was released.
+    PrivacyRelease,
+    /// Decrypted screenings were exported.
+    DataExported,
+}
+
+impl AuditEvent {
+    /// Stable name stored in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::VaultCreated => "vault-created",
+            AuditEvent::VaultUnlocked => "vault-unlocked",
+            AuditEvent::PasswordChanged => "password-changed",
+            AuditEvent::ServerKeyExported => "server-key-exported",
+            AuditEvent::ModelInstalled => "model-installed",
+            AuditEvent::ModelRefused => "model-refused",
+            AuditEvent::TrustedKeyAdded => "trusted-key-added",
+            AuditEvent::PrivacyRelease => "privacy-release",
+            AuditEvent::DataExported => "data-exported",
+        }
+    }
+}
+
+/// Appends security events.
+pub trait AuditLog: Send + Sync {
+    /// Record `event` with a short detail (ids, versions, ε — never patient data).
+    fn log_event(&self, event: AuditEvent, detail: &str) -> Result<(), StoreError>;
+}

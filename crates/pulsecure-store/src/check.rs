@@ -1,0 +1,52 @@
+//! `db check`: SQLite's integrity check plus decryptability of every row.
+
+use pulsecure_core::ports::store::StoreError;
+
+use crate::database::Database;
+use crate::errors::SqliteContext;
+
+/// What `Database::check` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    /// `PRAGMA integrity_check` lines (`["ok"]` when healthy).
+    pub integrity: Vec<String>,
+    /// Screenings checked.
+    pub rows: usize,
+    /// Ids of screenings that fail authentication or decoding.
+    pub corrupt_ids: Vec<i64>,
+}
+
+impl CheckReport {
+    /// Whether everything is healthy.
+    pub fn is_ok(&self) -> bool {
+        self.integrity == ["ok"] && self.corrupt_ids.is_empty()
+    }
+}
+
+impl Database {
+    /// Run the integrity check and try to decrypt every screening.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let integrity = {
+            let conn = self.conn()?;
+            let mut stmt = conn
+                .prepare("PRAGMA integrity_check")
+                .context("running integrity_check")?;
+            let lines = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .context("running integrity_check")?
+                .collect::<Result<Vec<_>, _>>()
+                .context("running integrity_check")?;
+            lines
+        };
+        let rows = self.decryptability()?;
+        Ok(CheckReport {
+            integrity,
+            rows: rows.len(),
+            corrupt_ids: rows
+                .into_iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(id, _)| id)
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! Pulsecure's SQLite storage adapter.
+//!
+//! One database file per data directory, in WAL mode with foreign keys on and schema
+//! migrations tracked in SQLite's `user_version`. Every patient-derived value (features,
+//! probability, class) is sealed with AES-256-GCM under the vault's database key, with the
+//! row's id and clear columns as associated data, so the file reveals no patient value and a
+//! row cannot be altered or moved unnoticed. Repositories implement the core's ports; the
+//! application never writes SQL.
+
+mod audit;
+mod check;
+mod database;
+mod errors;
+mod field_cipher;
+mod registry;
+mod schema;
+mod screenings;
+
+pub use audit::AuditEntry;
+pub use check::CheckReport;
+pub use database::Database;
+pub use field_cipher::FieldKey;
+pub use schema::SCHEMA_VERSION;
+pub use screenings::ScreeningFilter;

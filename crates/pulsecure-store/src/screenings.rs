@@ -1,0 +1,243 @@
+//! The screenings repository: sealed payloads, resumable inserts, history queries.
+
+use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
+use pulsecure_core::{RiskAssessment, RiskClass};
+use rusqlite::{params, ErrorCode, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::database::Database;
+use crate::errors::SqliteContext;
+
+/// The sealed part of a row: everything derived from the patient.
+#[derive(Serialize, Deserialize)]
+struct SealedPayload {
+    features: Vec<f64>,
+    probability_code: u32,
+    probability: f64,
+    class: RiskClass,
+}
+
+/// Associated data binding a payload to its row id and clear columns.
+fn row_aad(id: i64, created_at: i64, model_id: &str, version: u64, patient_ref: &str) -> Vec<u8> {
+    let mut aad = b"pulsecure screening v1\0".to_vec();
+    aad.extend_from_slice(&id.to_be_bytes());
+    aad.extend_from_slice(&created_at.to_be_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    for text in [model_id, patient_ref] {
+        aad.extend_from_slice(&(text.len() as u64).to_be_bytes());
+        aad.extend_from_slice(text.as_bytes());
+    }
+    aad
+}
+
+/// Which screenings `Database::history` returns.
+#[derive(Clone, Debug, Default)]
+pub struct ScreeningFilter {
+    /// Only screenings at or after this Unix time.
+    pub since: Option<i64>,
+    /// Only screenings before this Unix time.
+    pub until: Option<i64>,
+    /// Only this risk class.
+    pub class: Option<RiskClass>,
+}
+
+/// A row as stored, before decryption.
+struct RawRow {
+    id: i64,
+    created_at: i64,
+    model_id: String,
+    model_version: i64,
+    patient_ref: String,
+    nonce: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl Database {
+    fn decrypt_row(&self, row: RawRow) -> Result<StoredScreening, StoreError> {
+        let corrupt = StoreError::Corrupt { id: row.id };
+        let version = u64::try_from(row.model_version).map_err(|_| corrupt.clone())?;
+        let aad = row_aad(
+            row.id,
+            row.created_at,
+            &row.model_id,
+            version,
+            &row.patient_ref,
+        );
+        let plain = self
+            .key
+            .open(&row.nonce, &row.payload, &aad)
+            .ok_or_else(|| corrupt.clone())?;
+        let sealed: SealedPayload = serde_json::from_slice(&plain).map_err(|_| corrupt)?;
+        Ok(StoredScreening {
+            id: row.id,
+            record: ScreeningRecord {
+                patient_ref: row.patient_ref,
+                created_at: row.created_at,
+                features: sealed.features,
+                assessment: RiskAssessment {
+                    probability_code: sealed.probability_code,
+                    probability: sealed.probability,
+                    class: sealed.class,
+                    model_id: row.model_id,
+                    model_version: version,
+                },
+            },
+        })
+    }
+
+    fn raw_rows(
+        &self,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RawRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(sql).context("preparing a screenings query")?;
+        let rows = stmt
+            .query_map(args, |row| {
+                Ok(RawRow {
+                    id: row.get(0)?,
+                    created_at: row.get(1)?,
+                    model_id: row.get(2)?,
+                    model_version: row.get(3)?,
+                    patient_ref: row.get(4)?,
+                    nonce: row.get(5)?,
+                    payload: row.get(6)?,
+                })
+            })
+            .context("reading screenings")?
+            .collect::<Result<Vec<_>, _>>()
+            .context("reading screenings")?;
+        Ok(rows)
+    }
+
+    /// Stored screenings matching `filter`, oldest first.
+    pub fn history(&self, filter: &ScreeningFilter) -> Result<Vec<StoredScreening>, StoreError> {
+        let rows = self.raw_rows(
+            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
+             FROM screenings
+             WHERE created_at >= ?1 AND created_at < ?2
+             ORDER BY created_at, id",
+            &[
+                &filter.since.unwrap_or(i64::MIN),
+                &filter.until.unwrap_or(i64::MAX),
+            ],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let stored = self.decrypt_row(row)?;
+            if filter
+                .class
+                .is_none_or(|c| c == stored.record.assessment.class)
+            {
+                out.push(stored);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One screening by id.
+    pub fn screening(&self, id: i64) -> Result<StoredScreening, StoreError> {
+        let mut rows = self.raw_rows(
+            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
+             FROM screenings WHERE id = ?1",
+            &[&id],
+        )?;
+        match rows.pop() {
+            Some(row) => self.decrypt_row(row),
+            None => Err(StoreError::NotFound(id)),
+        }
+    }
+
+    /// Ids of every row, and for each whether it decrypts (for `db check`).
+    pub(crate) fn decryptability(&self) -> Result<Vec<(i64, bool)>, StoreError> {
+        let rows = self.raw_rows(
+            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
+             FROM screenings ORDER BY id",
+            &[],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let id = row.id;
+                (id, self.decrypt_row(row).is_ok())
+            })
+            .collect())
+    }
+}
+
+impl ScreeningStore for Database {
+    fn save(&self, record: &ScreeningRecord) -> Result<i64, StoreError> {
+        let a = &record.assessment;
+        let version = i64::try_from(a.model_version)
+            .map_err(|_| StoreError::Backend("model version out of range".into()))?;
+        let plain = serde_json::to_vec(&SealedPayload {
+            features: record.features.clone(),
+            probability_code: a.probability_code,
+            probability: a.probability,
+            class: a.class,
+        })
+        .map_err(|e| StoreError::Backend(format!("encoding a screening: {e}")))?;
+        let mut conn = self.conn()?;
+        // One transaction: the row appears whole (sealed under its own id) or not at all.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("starting a transaction")?;
+        let inserted = tx.execute(
+            "INSERT INTO screenings (created_at, model_id, model_version, patient_ref, nonce, payload)
+             VALUES (?1, ?2, ?3, ?4, x'', x'')",
+            params![record.created_at, a.model_id, version, record.patient_ref],
+        );
+        if let Err(e) = inserted {
+            if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+                return Err(StoreError::Duplicate {
+                    patient_ref: record.patient_ref.clone(),
+                });
+            }
+            return Err(crate::errors::from_sqlite("storing a screening", e));
+        }
+        let id = tx.last_insert_rowid();
+        let aad = row_aad(
+            id,
+            record.created_at,
+            &a.model_id,
+            a.model_version,
+            &record.patient_ref,
+        );
+        let (nonce, sealed) = self
+            .key
+            .seal(&plain, &aad)
+            .ok_or_else(|| StoreError::Backend("sealing a screening failed".into()))?;
+        tx.execute(
+            "UPDATE screenings SET nonce = ?1, payload = ?2 WHERE id = ?3",
+            params![nonce.to_vec(), sealed, id],
+        )
+        .context("storing a screening")?;
+        tx.commit().context("committing a screening")?;
+        Ok(id)
+    }
+
+    fn contains(
+        &self,
+        model_id: &str,
+        version: u64,
+        patient_ref: &str,
+    ) -> Result<bool, StoreError> {
+        let version = i64::try_from(version)
+            .map_err(|_| StoreError::Backend("model version out of range".into()))?;
+        let found: Option<i64> = self
+            .conn()?
+            .query_row(
+                "SELECT id FROM screenings
+                 WHERE model_id = ?1 AND model_version = ?2 AND patient_ref = ?3",
+                params![model_id, version, patient_ref],
+                |row| row.get(0),
+            )
+            .optional()
+            .context("looking up a patient reference")?;
+        Ok(found.is_some())
+    }
+
+    fn all(&self) -> Result<Vec<StoredScreening>, StoreError> {
+        self.history(&ScreeningFilter::default())
+    }
+}

@@ -1,0 +1,247 @@
+//! The SQLite adapter against its ports and its failure modes.
+
+use std::path::Path;
+
+use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
+use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError};
+use pulsecure_core::{RiskAssessment, RiskClass};
+use pulsecure_store::{Database, FieldKey, ScreeningFilter, SCHEMA_VERSION};
+use rusqlite::Connection;
+
+fn key() -> FieldKey {
+    FieldKey::from_bytes([0x42; 32])
+}
+
+/// Distinctive values that must never appear in the file in clear.
+const SYSTOLIC: f64 = 187.25;
+const CHOLESTEROL: f64 = 263.75;
+
+fn record(patient_ref: &str, created_at: i64, class: RiskClass) -> ScreeningRecord {
+    ScreeningRecord {
+        patient_ref: patient_ref.into(),
+        created_at,
+        features: vec![61.0, 1.0, SYSTOLIC, 0.0, 1.07, 101.5, 0.0, CHOLESTEROL, 1.0],
+        assessment: RiskAssessment {
+            probability_code: 1234,
+            probability: 1234.0 / 4096.0,
+            class,
+            model_id: "cvd-lr".into(),
+            model_version: 1,
+        },
+    }
+}
+
+fn open(path: &Path) -> Database {
+    Database::open(path, key()).expect("open")
+}
+
+#[test]
+fn screenings_round_trip_and_filter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir.path().join("p.db"));
+    let a = db.save(&record("p-1", 100, RiskClass::High)).expect("save");
+    let b = db.save(&record("p-2", 200, RiskClass::Low)).expect("save");
+    assert_ne!(a, b);
+    let all = db.all().expect("all");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].record, record("p-1", 100, RiskClass::High));
+    assert!(db.contains("cvd-lr", 1, "p-2").expect("contains"));
+    assert!(!db.contains("cvd-lr", 2, "p-2").expect("contains"));
+    let high = db
+        .history(&ScreeningFilter {
+            class: Some(RiskClass::High),
+            ..Default::default()
+        })
+        .expect("history");
+    assert_eq!(high.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a]);
+    let late = db
+        .history(&ScreeningFilter {
+            since: Some(150),
+            ..Default::default()
+        })
+        .expect("history");
+    assert_eq!(late.iter().map(|s| s.id).collect::<Vec<_>>(), vec![b]);
+    assert_eq!(db.screening(b).expect("one").record.patient_ref, "p-2");
+    assert!(matches!(db.screening(999), Err(StoreError::NotFound(999))));
+    assert_eq!(db.schema_version().expect("version"), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_patient_is_stored_once_per_model_version() {
+    let db = Database::open_in_memory(key()).expect("open");
+    db.save(&record("p-1", 1, RiskClass::Low)).expect("save");
+    let err = db
+        .save(&record("p-1", 2, RiskClass::High))
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
+    assert_eq!(db.all().expect("all").len(), 1);
+}
+
+#[test]
+fn the_file_and_its_wal_hold_no_patient_value_in_clear() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    let db = open(&path);
+    for i in 0..20 {
+        db.save(&record(&format!("p-{i}"), i, RiskClass::High))
+            .expect("save");
+    }
+    let mut needles: Vec<Vec<u8>> = Vec::new();
+    for value in [SYSTOLIC, CHOLESTEROL] {
+        needles.push(value.to_string().into_bytes());
+        needles.push(value.to_le_bytes().to_vec());
+        needles.push(value.to_be_bytes().to_vec());
+    }
+    needles.push(b"1234".to_vec()); // the probability code as text
+    needles.push(b"high".to_vec()); // the class label
+    let mut files = vec![path.clone()];
+    let wal = dir.path().join("p.db-wal");
+    assert!(wal.exists(), "WAL mode keeps a -wal file while open");
+    files.push(wal);
+    for file in files {
+        let bytes = std::fs::read(&file).expect("read");
+        for needle in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "{} contains {:?} in clear",
+                file.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+}
+
+#[test]
+fn another_vaults_key_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    open(&path)
+        .save(&record("p-1", 1, RiskClass::Low))
+        .expect("save");
+    let err = Database::open(&path, FieldKey::from_bytes([0x43; 32])).expect_err("wrong key");
+    assert!(matches!(err, StoreError::WrongKey), "{err}");
+    assert_eq!(open(&path).all().expect("all").len(), 1);
+}
+
+fn raw(path: &Path) -> Connection {
+    Connection::open(path).expect("raw connection")
+}
+
+#[test]
+fn altered_rows_are_reported_by_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    let db = open(&path);
+    let first = db.save(&record("p-1", 1, RiskClass::Low)).expect("save");
+    let second = db.save(&record("p-2", 2, RiskClass::Low)).expect("save");
+    let third = db.save(&record("p-3", 3, RiskClass::Low)).expect("save");
+    let conn = raw(&path);
+    // Flip a payload byte of the first row.
+    conn.execute(
+        "UPDATE screenings SET payload = CAST(substr(payload, 1, 5) || x'00' || substr(payload, 7) AS BLOB) WHERE id = ?1",
+        [first],
+    )
+    .expect("tamper payload");
+    // Re-label the second row (clear column bound as associated data).
+    conn.execute(
+        "UPDATE screenings SET patient_ref = 'someone-else' WHERE id = ?1",
+        [second],
+    )
+    .expect("tamper reference");
+    let report = db.check().expect("check");
+    assert_eq!(report.integrity, vec!["ok".to_string()]);
+    assert_eq!(report.rows, 3);
+    assert_eq!(report.corrupt_ids, vec![first, second]);
+    assert!(!report.is_ok());
+    assert!(matches!(
+        db.screening(first),
+        Err(StoreError::Corrupt { id }) if id == first
+    ));
+    assert!(db.screening(third).is_ok());
+    // Moving a payload to another row is detected too.
+    conn.execute(
+        "UPDATE screenings SET nonce = (SELECT nonce FROM screenings WHERE id = ?1),
+                               payload = (SELECT payload FROM screenings WHERE id = ?1)
+         WHERE id = ?2",
+        [third, second],
+    )
+    .expect("swap");
+    assert!(matches!(
+        db.screening(second),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_database_from_a_newer_build_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    drop(open(&path));
+    raw(&path)
+        .pragma_update(None, "user_version", 99)
+        .expect("bump version");
+    let err = Database::open(&path, key()).expect_err("too new");
+    assert!(
+        matches!(err, StoreError::TooNew { found: 99, supported } if supported == SCHEMA_VERSION),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade"));
+}
+
+#[test]
+fn a_locked_database_gives_a_locked_error_and_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    let db = open(&path);
+    db.save(&record("p-1", 1, RiskClass::Low)).expect("save");
+    let other = raw(&path);
+    other
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("other process takes the write lock");
+    let err = db
+        .save(&record("p-2", 2, RiskClass::Low))
+        .expect_err("locked");
+    assert!(matches!(err, StoreError::Locked), "{err}");
+    other.execute_batch("ROLLBACK").expect("release");
+    assert_eq!(db.all().expect("all").len(), 1);
+    db.save(&record("p-2", 2, RiskClass::Low))
+        .expect("works once released");
+}
+
+#[test]
+fn model_state_keeps_the_highest_version_across_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    let accepted = AcceptedModel {
+        model_id: "cvd-lr".into(),
+        version: 3,
+        sha256: "ab".repeat(32),
+    };
+    open(&path).record(&accepted).expect("record");
+    let db = open(&path);
+    assert_eq!(db.accepted("cvd-lr").expect("read"), Some(accepted.clone()));
+    assert_eq!(db.accepted("other").expect("read"), None);
+    // Recording a version that is not newer is refused even if a caller skipped the check.
+    assert!(db
+        .record(&AcceptedModel {
+            version: 2,
+            ..accepted.clone()
+        })
+        .is_err());
+    assert_eq!(db.accepted("cvd-lr").expect("read"), Some(accepted));
+}
+
+#[test]
+fn audit_entries_are_appended_in_order() {
+    let db = Database::open_in_memory(key()).expect("open");
+    db.log_event(AuditEvent::VaultUnlocked, "").expect("log");
+    db.log_event(AuditEvent::ModelInstalled, "cvd-lr v1")
+        .expect("log");
+    let log = db.audit_entries().expect("read");
+    assert_eq!(
+        log.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        vec!["vault-unlocked", "model-installed"]
+    );
+    assert_eq!(log[1].detail, "cvd-lr v1");
+}
