@@ -20,7 +20,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage error, 3 invalid input, 4 cryptographic or integrity failure, 5 privacy budget refused (reserved for `stats`), 1 other failure.";
+const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage error, 3 invalid input (for a batch: some rows failed, the others were screened), 4 cryptographic or integrity failure (wrong password, altered vault, database or model), 5 privacy budget refused, 6 storage failure (database locked, read-only or full disk), 1 other failure.";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -32,6 +32,192 @@ pub enum Command {
     Bench(BenchArgs),
     /// Show the embedded model, the TFHE parameters and the data directory.
     Info,
+    /// Create the key vault (TFHE keys + database key under your password) and the database.
+    Init(InitArgs),
+    /// Key fingerprints, password change, server-key export.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Screen one patient (values as flags or JSON) or a batch file, under encryption.
+    Screen(ScreenArgs),
+    /// List stored screenings (filter by date or risk class) or show one.
+    History(HistoryArgs),
+    /// Export decrypted screenings (CSV or JSON) for the data owner.
+    Export(ExportArgs),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// Where the vault password comes from. Without an option, it is asked on the terminal
+/// (no echo).
+#[derive(Debug, Args, Clone, Default)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from the first line of this open file descriptor.
+    #[arg(long, value_name = "FD")]
+    pub password_fd: Option<u32>,
+    /// Read the password from PULSECURE_PASSWORD (and a new one from
+    /// PULSECURE_NEW_PASSWORD). Environment variables leak to other processes: tests only.
+    #[arg(long)]
+    pub insecure_env_password: bool,
+}
+
+/// Options of `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Argon2id memory in MiB (at least 19; default 128).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(19..=1024))]
+    pub kdf_memory_mib: u32,
+    /// Argon2id passes (2 to 10; default 3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=10))]
+    pub kdf_iterations: u32,
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the key set's fingerprint (SHA-256 of the public server key, truncated), to
+    /// compare with the evaluator's.
+    Fingerprint,
+    /// Change the vault password (re-wraps the data key only; the old password is needed).
+    ChangePassword(ChangePasswordArgs),
+    /// Write the compressed server key for an evaluator (public: it cannot decrypt).
+    ExportServerKey(ExportServerKeyArgs),
+}
+
+/// Options of `keys change-password`.
+#[derive(Debug, Args)]
+pub struct ChangePasswordArgs {
+    /// Current password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Read the new password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// Read the new password from the first line of this open file descriptor.
+    #[arg(long, value_name = "FD")]
+    pub new_password_fd: Option<u32>,
+}
+
+/// Options of `keys export-server-key`.
+#[derive(Debug, Args)]
+pub struct ExportServerKeyArgs {
+    /// Destination file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Password source (the export is checked against the key recorded in the vault).
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Output formats of screening results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Table,
+    /// JSON (one array; stable field names).
+    Json,
+    /// CSV with a header (stable column names).
+    Csv,
+}
+
+/// Options of `screen`.
+#[derive(Debug, Args)]
+#[command(after_help = crate::embedded::screen_help())]
+pub struct ScreenArgs {
+    /// One feature value, as NAME=VALUE (repeat for each feature).
+    #[arg(short = 'v', long = "value", value_name = "NAME=VALUE", conflicts_with_all = ["json", "batch"])]
+    pub values: Vec<String>,
+    /// One patient as a JSON object (or @FILE to read it from a file).
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with = "batch")]
+    pub json: Option<String>,
+    /// Pseudonymous patient reference for a single screening (generated if absent).
+    #[arg(long, value_name = "REF", conflicts_with = "batch")]
+    pub patient_ref: Option<String>,
+    /// Screen every row of a CSV or JSON file (resumable: stored patients are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+    /// Write the results to this file (CSV or JSON by --format or the extension).
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    pub out: Option<PathBuf>,
+    /// Write rejected rows (row, patient_id, column, reason) to this CSV file.
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    pub errors: Option<PathBuf>,
+    /// Output format (default: table on stdout, or the --out file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Options of `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only screenings on or after this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only screenings before the end of this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Only this risk class.
+    #[arg(long, value_enum)]
+    pub class: Option<ClassFilter>,
+    /// Show one screening in full, by id.
+    #[arg(long, value_name = "ID")]
+    pub show: Option<i64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Risk-class filter values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClassFilter {
+    /// Low risk.
+    Low,
+    /// High risk.
+    High,
+}
+
+/// Options of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// csv or json.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutputFormat,
+    /// Destination file (written atomically, mode 0600); stdout if absent.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Run SQLite's integrity check and decrypt every stored screening.
+    Check(DbCheckArgs),
+}
+
+/// Options of `db check`.
+#[derive(Debug, Args)]
+pub struct DbCheckArgs {
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// Options of `demo`.

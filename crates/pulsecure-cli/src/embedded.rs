@@ -59,3 +59,37 @@ pub fn info(cli: &Cli) -> Result<()> {
     println!("data directory  {}", data_dir.display());
     Ok(())
 }
+
+/// `screen --help` text: the embedded model's input fields with units and ranges, and the
+/// output fields. Built from the model so it cannot drift from it.
+pub fn screen_help() -> String {
+    let mut text = String::new();
+    match default_model() {
+        Ok(model) => {
+            text.push_str(&format!(
+                "Input columns / fields (model {} v{}), by feature name:\n",
+                model.id(),
+                model.version()
+            ));
+            for f in model.features() {
+                text.push_str(&format!(
+                    "  {:<24}{}: {}\n",
+                    f.name,
+                    f.allowed_range(),
+                    f.description
+                ));
+            }
+        }
+        Err(e) => text.push_str(&format!("(embedded model unavailable: {e})\n")),
+    }
+    text.push_str(
+        "A batch file also needs a patient_id column (a pseudonym; never a name). CSV: \
+         comma-separated with a header row. JSON: an array of objects or one object per line \
+         (JSON Lines). Example: examples/patients.csv.\n\n\
+         Output fields (CSV columns / JSON keys, stable): patient_id, status (screened | \
+         already-stored), probability (0-1), probability_code (units of 1/4096), risk_class \
+         (low | high), model_id, model_version.\n\n\
+         A screening aid tuned for high recall, NOT a diagnosis.",
+    );
+    text
+}

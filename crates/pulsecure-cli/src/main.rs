@@ -1,24 +1,48 @@
 //! The `pulsecure` binary: parses the command line and wires the core to its adapters.
 //! Domain logic lives in the library crates; this crate only composes them.
 
+mod batch_input;
 mod bench;
 mod cli;
+mod dates;
 mod demo;
 mod embedded;
 mod examples;
 mod exit;
+mod history;
+mod init;
+mod keys;
+mod password;
+mod results;
 mod rng;
+mod screen;
+mod session;
 
 use clap::Parser;
 
+use crate::cli::{Command, DbCommand, KeysCommand};
+use crate::session::DataDir;
+
+fn run(cli: &cli::Cli) -> anyhow::Result<()> {
+    let dir = || demo::data_dir(cli.data_dir.as_deref()).map(DataDir::new);
+    match &cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Info => embedded::info(cli),
+        Command::Init(args) => init::run(&dir()?, args),
+        Command::Keys(KeysCommand::Fingerprint) => keys::fingerprint_cmd(&dir()?),
+        Command::Keys(KeysCommand::ChangePassword(args)) => keys::change_password(&dir()?, args),
+        Command::Keys(KeysCommand::ExportServerKey(args)) => keys::export_server_key(&dir()?, args),
+        Command::Screen(args) => screen::run(&dir()?, args),
+        Command::History(args) => history::history(&dir()?, args),
+        Command::Export(args) => history::export(&dir()?, args),
+        Command::Db(DbCommand::Check(args)) => history::db_check(&dir()?, args),
+    }
+}
+
 fn main() {
     let cli = cli::Cli::parse();
-    let result = match &cli.command {
-        cli::Command::Demo(args) => demo::run(args),
-        cli::Command::Bench(args) => bench::run(args),
-        cli::Command::Info => embedded::info(&cli),
-    };
-    if let Err(err) = result {
+    if let Err(err) = run(&cli) {
         eprintln!("error: {err:#}");
         std::process::exit(exit::code_for(&err));
     }

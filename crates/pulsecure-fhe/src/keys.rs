@@ -2,12 +2,13 @@
 //! safe, versioned, conformance-checked format).
 
 use sha2::{Digest, Sha256};
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
+use tfhe::safe_serialization::{safe_deserialize, safe_deserialize_conformant, safe_serialize};
 use tfhe::{ClientKey, CompressedServerKey, Config, ConfigBuilder, ServerKey};
+use zeroize::Zeroizing;
 
 use pulsecure_core::ports::fhe::FheError;
 
-use crate::params::{PARAMETERS, SERVER_KEY_LIMIT};
+use crate::params::{CLIENT_KEY_LIMIT, PARAMETERS, SERVER_KEY_LIMIT};
 
 /// Identifier of a key set: the first 16 bytes of SHA-256 of the serialized compressed
 /// server key. Public; binds requests and responses to one key set.
@@ -70,4 +71,36 @@ pub fn load_server_key(bytes: &[u8]) -> Result<(ServerKey, KeyId), FheError> {
             }
         })?;
     Ok((compressed.decompress(), key_id_of(bytes)))
+}
+
+/// Serialize the secret client key (for the vault). The buffer is wiped when dropped.
+pub fn client_key_to_bytes(client_key: &ClientKey) -> Result<Zeroizing<Vec<u8>>, FheError> {
+    let mut out = Zeroizing::new(Vec::new());
+    safe_serialize(client_key, &mut *out, CLIENT_KEY_LIMIT)
+        .map_err(|e| FheError::Evaluation(format!("serializing the client key: {e}")))?;
+    Ok(out)
+}
+
+/// Read a client key written by [`client_key_to_bytes`] (size-limited) and check that it
+/// uses this build's parameters.
+pub fn client_key_from_bytes(bytes: &[u8]) -> Result<ClientKey, FheError> {
+    let key: ClientKey =
+        safe_deserialize(bytes, CLIENT_KEY_LIMIT).map_err(|e| FheError::Malformed {
+            what: "client key",
+            reason: e,
+        })?;
+    let (integer_key, ..) = key.clone().into_raw_parts();
+    let shortint = integer_key.into_raw_parts();
+    if shortint.parameters().message_modulus() != PARAMETERS.message_modulus
+        || shortint.parameters().carry_modulus() != PARAMETERS.carry_modulus
+        || shortint.parameters().lwe_dimension() != PARAMETERS.lwe_dimension
+        || shortint.parameters().glwe_dimension() != PARAMETERS.glwe_dimension
+        || shortint.parameters().polynomial_size() != PARAMETERS.polynomial_size
+    {
+        return Err(FheError::Mismatch {
+            what: "client key",
+            reason: "its parameters differ from this build's".into(),
+        });
+    }
+    Ok(key)
 }

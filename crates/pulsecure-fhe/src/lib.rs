@@ -23,7 +23,9 @@ use pulsecure_core::Model;
 
 pub use client::TfheClient;
 pub use evaluator::TfheEvaluator;
-pub use keys::{generate_keys, GeneratedKeys, KeyId};
+pub use keys::{
+    client_key_from_bytes, client_key_to_bytes, generate_keys, key_id_of, GeneratedKeys, KeyId,
+};
 
 /// SHA-256 of the model document's canonical JSON: binds requests and results to one model.
 pub fn model_fingerprint(model: &Model) -> [u8; 32] {

@@ -148,6 +148,24 @@ impl Database {
         }
     }
 
+    /// The screening of `patient_ref` with this model version, if stored (lets a resumed
+    /// batch report results it computed before the interruption).
+    pub fn find(
+        &self,
+        model_id: &str,
+        version: u64,
+        patient_ref: &str,
+    ) -> Result<Option<StoredScreening>, StoreError> {
+        let version = i64::try_from(version)
+            .map_err(|_| StoreError::Backend("model version out of range".into()))?;
+        let mut rows = self.raw_rows(
+            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
+             FROM screenings WHERE model_id = ?1 AND model_version = ?2 AND patient_ref = ?3",
+            &[&model_id, &version, &patient_ref],
+        )?;
+        rows.pop().map(|row| self.decrypt_row(row)).transpose()
+    }
+
     /// Ids of every row, and for each whether it decrypts (for `db check`).
     pub(crate) fn decryptability(&self) -> Result<Vec<(i64, bool)>, StoreError> {
         let rows = self.raw_rows(

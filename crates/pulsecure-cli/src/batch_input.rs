@@ -1,0 +1,478 @@
+//! Streaming reader of batch files (CSV with a header, JSON Lines, or a JSON array):
+//! yields one validated patient or one specific error per row, never loading the whole
+//! file (except a JSON array, capped in size).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use pulsecure_core::{Model, PatientFeatures};
+
+/// Longest accepted line; longer lines are rejected (and skipped) without being buffered.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Largest JSON array file read at once (use JSON Lines beyond).
+pub const MAX_JSON_ARRAY_BYTES: u64 = 64 * 1024 * 1024;
+/// Longest patient reference.
+pub const MAX_REF_CHARS: usize = 64;
+/// The batch column holding the pseudonymous reference.
+pub const PATIENT_ID: &str = "patient_id";
+
+/// A row that validated.
+pub struct InputRow {
+    /// 1-based row number (the line number for CSV and JSON Lines, the element number for
+    /// a JSON array).
+    pub row: usize,
+    /// Pseudonymous reference.
+    pub patient_ref: String,
+    /// Validated values.
+    pub features: PatientFeatures,
+}
+
+/// A row that did not. Never contains the offending value itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based row number.
+    pub row: usize,
+    /// The row's patient reference, when it could be read.
+    pub patient_ref: Option<String>,
+    /// The column / field at fault, when there is one.
+    pub column: Option<String>,
+    /// What was expected.
+    pub reason: String,
+}
+
+/// One item of a batch.
+pub enum Item {
+    /// A patient to screen.
+    Row(InputRow),
+    /// A rejected row.
+    Rejected(RowError),
+}
+
+/// Read one line of at most `MAX_LINE_BYTES` into `buf` (without the newline). Returns
+/// `None` at end of file, `Some(false)` for an over-long line (consumed and dropped).
+fn read_bounded_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut saw_any = false;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(if saw_any { Some(!too_long) } else { None });
+        }
+        saw_any = true;
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let data = &chunk[..if done { take - 1 } else { take }];
+        if !too_long {
+            if buf.len() + data.len() > MAX_LINE_BYTES {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(data);
+            }
+        }
+        reader.consume(take);
+        if done {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(Some(!too_long));
+        }
+    }
+}
+
+fn check_ref(row: usize, value: &str) -> Result<String, RowError> {
+    let reject = |reason: &str| RowError {
+        row,
+        patient_ref: None,
+        column: Some(PATIENT_ID.into()),
+        reason: reason.into(),
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(reject("empty (expected a pseudonymous reference)"));
+    }
+    if value.chars().count() > MAX_REF_CHARS || value.chars().any(char::is_control) {
+        return Err(reject(
+            "expected at most 64 printable characters (a pseudonym, not a name)",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn validate(model: &Model, row: usize, patient_ref: String, named: BTreeMap<String, f64>) -> Item {
+    match PatientFeatures::new(model.features(), &named) {
+        Ok(features) => Item::Row(InputRow {
+            row,
+            patient_ref,
+            features,
+        }),
+        Err(e) => Item::Rejected(RowError {
+            row,
+            patient_ref: Some(patient_ref),
+            column: Some(e.field().to_string()),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn expected_columns(model: &Model) -> String {
+    std::iter::once(PATIENT_ID)
+        .chain(model.features().iter().map(|f| f.name.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+enum Format {
+    Csv {
+        header: Vec<String>,
+    },
+    JsonLines,
+    JsonArray {
+        items: std::vec::IntoIter<serde_json::Value>,
+    },
+}
+
+/// A batch file being read.
+pub struct BatchReader<'m> {
+    model: &'m Model,
+    reader: BufReader<File>,
+    format: Format,
+    line_no: usize,
+    buf: Vec<u8>,
+}
+
+/// Count the data rows (for the progress bar): lines after the header for CSV, non-blank
+/// lines for JSON Lines. Reads the file once more, streaming.
+pub fn count_rows(path: &Path) -> Result<u64> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut buf = Vec::new();
+    let mut lines = 0u64;
+    let mut first: Option<u8> = None;
+    while read_bounded_line(&mut reader, &mut buf)?.is_some() {
+        if first.is_none() {
+            first = buf.iter().copied().find(|b| !b.is_ascii_whitespace());
+        }
+        if !buf.iter().all(u8::is_ascii_whitespace) {
+            lines += 1;
+        }
+    }
+    Ok(match first {
+        Some(b'{') => lines,
+        _ => lines.saturating_sub(1),
+    })
+}
+
+impl<'m> BatchReader<'m> {
+    /// Open `path` and check its header (CSV) or its shape (JSON). File-level problems
+    /// (unknown or missing columns, wrong delimiter, not UTF-8) are errors here.
+    pub fn open(path: &Path, model: &'m Model) -> Result<Self> {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut reader = BufReader::new(file);
+        let first = reader
+            .fill_buf()?
+            .iter()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace());
+        let mut this = BatchReader {
+            model,
+            reader,
+            format: Format::JsonLines,
+            line_no: 0,
+            buf: Vec::new(),
+        };
+        match first {
+            None => bail!("{} is empty", path.display()),
+            Some(b'{') => {}
+            Some(b'[') => {
+                let size = std::fs::metadata(path)?.len();
+                if size > MAX_JSON_ARRAY_BYTES {
+                    bail!(
+                        "{}: a JSON array larger than 64 MiB is not read at once; use JSON Lines (one object per line)",
+                        path.display()
+                    );
+                }
+                let mut text = String::new();
+                this.reader
+                    .read_to_string(&mut text)
+                    .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+                let items: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: not a JSON array of objects (line {}, column {}: {})",
+                        path.display(),
+                        e.line(),
+                        e.column(),
+                        e.classify_name()
+                    )
+                })?;
+                this.format = Format::JsonArray {
+                    items: items.into_iter(),
+                };
+            }
+            Some(_) => this.read_csv_header(path)?,
+        }
+        Ok(this)
+    }
+
+    fn read_csv_header(&mut self, path: &Path) -> Result<()> {
+        let expected = expected_columns(self.model);
+        if read_bounded_line(&mut self.reader, &mut self.buf)? != Some(true) {
+            bail!("{}: the header line is missing or too long", path.display());
+        }
+        self.line_no = 1;
+        let text = std::str::from_utf8(&self.buf).map_err(|_| {
+            anyhow::anyhow!(
+                "{}: the header is not UTF-8 text (save the file as UTF-8 CSV)",
+                path.display()
+            )
+        })?;
+        let text = text.trim_start_matches('\u{feff}');
+        let header: Vec<String> = text.split(',').map(|c| c.trim().to_string()).collect();
+        if header.len() == 1 && (text.contains(';') || text.contains('\t')) {
+            bail!(
+                "{}: the header has a single column; the delimiter must be a comma, not ';' or a tab (expected columns: {expected})",
+                path.display()
+            );
+        }
+        let known: Vec<&str> = std::iter::once(PATIENT_ID)
+            .chain(self.model.features().iter().map(|f| f.name.as_str()))
+            .collect();
+        let unknown: Vec<&str> = header
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !known.contains(c))
+            .collect();
+        if !unknown.is_empty() {
+            bail!(
+                "{}: unknown column(s) {}; expected exactly: {expected}",
+                path.display(),
+                unknown.join(", ")
+            );
+        }
+        let missing: Vec<&str> = known
+            .iter()
+            .copied()
+            .filter(|k| !header.iter().any(|h| h == k))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{}: missing column(s) {}; expected: {expected}",
+                path.display(),
+                missing.join(", ")
+            );
+        }
+        for (i, name) in header.iter().enumerate() {
+            if header[..i].contains(name) {
+                bail!("{}: column {name} appears twice", path.display());
+            }
+        }
+        self.format = Format::Csv { header };
+        Ok(())
+    }
+
+    fn csv_row(&self, row: usize, header: &[String], line: &str) -> Item {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(line.as_bytes());
+        let record = match reader.records().next() {
+            Some(Ok(r)) => r,
+            _ => {
+                return Item::Rejected(RowError {
+                    row,
+                    patient_ref: None,
+                    column: None,
+                    reason: "not a valid CSV line".into(),
+                })
+            }
+        };
+        if record.len() != header.len() {
+            return Item::Rejected(RowError {
+                row,
+                patient_ref: None,
+                column: None,
+                reason: format!(
+                    "expected {} comma-separated fields, found {}",
+                    header.len(),
+                    record.len()
+                ),
+            });
+        }
+        let mut patient_ref = None;
+        let mut named = BTreeMap::new();
+        for (name, cell) in header.iter().zip(record.iter()) {
+            if name == PATIENT_ID {
+                match check_ref(row, cell) {
+                    Ok(r) => patient_ref = Some(r),
+                    Err(e) => return Item::Rejected(e),
+                }
+                continue;
+            }
+            let cell = cell.trim();
+            if cell.is_empty() {
+                continue; // reported as missing, with the allowed range
+            }
+            match cell.parse::<f64>() {
+                Ok(v) => {
+                    named.insert(name.clone(), v);
+                }
+                Err(_) => {
+                    return Item::Rejected(RowError {
+                        row,
+                        patient_ref,
+                        column: Some(name.clone()),
+                        reason: "not a number".into(),
+                    })
+                }
+            }
+        }
+        match patient_ref {
+            Some(r) => validate(self.model, row, r, named),
+            None => Item::Rejected(RowError {
+                row,
+                patient_ref: None,
+                column: Some(PATIENT_ID.into()),
+                reason: "missing".into(),
+            }),
+        }
+    }
+
+    fn json_row(&self, row: usize, value: serde_json::Value) -> Item {
+        let reject = |patient_ref: Option<String>, column: Option<&str>, reason: &str| {
+            Item::Rejected(RowError {
+                row,
+                patient_ref,
+                column: column.map(str::to_string),
+                reason: reason.to_string(),
+            })
+        };
+        let serde_json::Value::Object(map) = value else {
+            return reject(None, None, "expected a JSON object");
+        };
+        let patient_ref = match map.get(PATIENT_ID) {
+            Some(serde_json::Value::String(s)) => check_ref(row, s),
+            Some(serde_json::Value::Number(n)) => check_ref(row, &n.to_string()),
+            Some(_) => return reject(None, Some(PATIENT_ID), "expected a string"),
+            None => return reject(None, Some(PATIENT_ID), "missing"),
+        };
+        let patient_ref = match patient_ref {
+            Ok(r) => r,
+            Err(e) => return Item::Rejected(e),
+        };
+        let mut named = BTreeMap::new();
+        for (key, value) in &map {
+            if key == PATIENT_ID {
+                continue;
+            }
+            let number = match value {
+                serde_json::Value::Number(n) => n.as_f64(),
+                serde_json::Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+                serde_json::Value::Null => continue,
+                _ => None,
+            };
+            match number {
+                Some(v) => {
+                    named.insert(key.clone(), v);
+                }
+                None => {
+                    return reject(
+                        Some(patient_ref),
+                        Some(key),
+                        "expected a number (or true/false for yes/no fields)",
+                    )
+                }
+            }
+        }
+        validate(self.model, row, patient_ref, named)
+    }
+
+    fn next_line(&mut self) -> Option<Result<(usize, Result<String, &'static str>)>> {
+        loop {
+            let status = match read_bounded_line(&mut self.reader, &mut self.buf) {
+                Ok(s) => s?,
+                Err(e) => return Some(Err(e.into())),
+            };
+            self.line_no += 1;
+            if !status {
+                return Some(Ok((self.line_no, Err("line longer than 64 KiB"))));
+            }
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Some(Ok((
+                self.line_no,
+                String::from_utf8(std::mem::take(&mut self.buf))
+                    .map_err(|_| "not valid UTF-8 text"),
+            )));
+        }
+    }
+}
+
+impl Iterator for BatchReader<'_> {
+    type Item = Result<Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Format::JsonArray { items } = &mut self.format {
+            let value = items.next()?;
+            self.line_no += 1;
+            let row = self.line_no;
+            return Some(Ok(self.json_row(row, value)));
+        }
+        let (row, line) = match self.next_line()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        let line = match line {
+            Ok(l) => l,
+            Err(reason) => {
+                return Some(Ok(Item::Rejected(RowError {
+                    row,
+                    patient_ref: None,
+                    column: None,
+                    reason: reason.into(),
+                })))
+            }
+        };
+        Some(Ok(match &self.format {
+            Format::Csv { header } => self.csv_row(row, header, &line),
+            Format::JsonLines => match serde_json::from_str(&line) {
+                Ok(value) => self.json_row(row, value),
+                Err(e) => Item::Rejected(RowError {
+                    row,
+                    patient_ref: None,
+                    column: None,
+                    reason: format!(
+                        "not a JSON object ({} at column {})",
+                        e.classify_name(),
+                        e.column()
+                    ),
+                }),
+            },
+            Format::JsonArray { .. } => unreachable!("handled above"),
+        }))
+    }
+}
+
+/// A readable name for serde_json's error categories.
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "read error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Eof => "unexpected end",
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Where passwords come from: a no-echo terminal prompt, a file, an inherited file
+//! descriptor, or (only with an explicit flag) an environment variable.
+
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use pulsecure_vault::{Password, MIN_PASSWORD_CHARS};
+use zeroize::Zeroizing;
+
+use crate::cli::PasswordArgs;
+
+/// Environment variable read with `--insecure-env-password`.
+pub const PASSWORD_ENV: &str = "PULSECURE_PASSWORD";
+/// Environment variable for the new password of `keys change-password`.
+pub const NEW_PASSWORD_ENV: &str = "PULSECURE_NEW_PASSWORD";
+
+fn first_line(reader: impl std::io::Read, what: &str) -> Result<Password> {
+    let mut line = Zeroizing::new(String::new());
+    BufReader::new(reader.take(4096))
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what}"))?;
+    let trimmed = line.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        bail!("the {what} source is empty");
+    }
+    Ok(Password::from(trimmed.to_string()))
+}
+
+fn from_file(path: &Path, what: &str) -> Result<Password> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("opening the {what} file {}", path.display()))?;
+    first_line(file, what)
+}
+
+fn from_fd(fd: u32, what: &str) -> Result<Password> {
+    // /dev/fd/N reopens an inherited descriptor without unsafe code.
+    from_file(&PathBuf::from(format!("/dev/fd/{fd}")), what)
+}
+
+fn from_env(var: &str) -> Result<Password> {
+    let value = Zeroizing::new(
+        std::env::var(var).with_context(|| format!("--insecure-env-password: {var} is not set"))?,
+    );
+    Ok(Password::from(value.to_string()))
+}
+
+fn prompt(text: &str) -> Result<Password> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no password source: stdin is not a terminal; use --password-file, --password-fd \
+             or (tests only) --insecure-env-password"
+        );
+    }
+    let typed = Zeroizing::new(rpassword::prompt_password(text).context("reading the password")?);
+    Ok(Password::from(typed.to_string()))
+}
+
+/// The vault password, from the first source given.
+pub fn current(args: &PasswordArgs) -> Result<Password> {
+    if let Some(path) = &args.password_file {
+        return from_file(path, "password");
+    }
+    if let Some(fd) = args.password_fd {
+        return from_fd(fd, "password");
+    }
+    if args.insecure_env_password {
+        return from_env(PASSWORD_ENV);
+    }
+    prompt("Vault password: ")
+}
+
+/// A new password (for `init` or a change): from a file, descriptor or the environment when
+/// given, otherwise asked twice on the terminal.
+pub fn new_password(
+    file: Option<&Path>,
+    fd: Option<u32>,
+    env_var: Option<&str>,
+) -> Result<Password> {
+    use secrecy::ExposeSecret;
+    let password = if let Some(path) = file {
+        from_file(path, "new password")?
+    } else if let Some(fd) = fd {
+        from_fd(fd, "new password")?
+    } else if let Some(var) = env_var {
+        from_env(var)?
+    } else {
+        let first = prompt(&format!(
+            "New vault password (at least {MIN_PASSWORD_CHARS} characters): "
+        ))?;
+        let second = prompt("Repeat the new password: ")?;
+        if first.expose_secret() != second.expose_secret() {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    };
+    if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
+        return Err(pulsecure_vault::VaultError::PasswordTooShort {
+            min: MIN_PASSWORD_CHARS,
+        }
+        .into());
+    }
+    Ok(password)
+}

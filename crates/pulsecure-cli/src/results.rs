@@ -1,0 +1,185 @@
+//! Screening results as tables, JSON or CSV, to stdout or a file written atomically.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use pulsecure_core::RiskAssessment;
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+
+/// One output row. Field names are a stable interface (documented in `screen --help`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultRow {
+    /// Pseudonymous reference.
+    pub patient_id: String,
+    /// `screened` or `already-stored`.
+    pub status: &'static str,
+    /// Calibrated probability in [0, 1].
+    pub probability: f64,
+    /// The same in units of 1/4096.
+    pub probability_code: u32,
+    /// `low` or `high`.
+    pub risk_class: &'static str,
+    /// Model id.
+    pub model_id: String,
+    /// Model version.
+    pub model_version: u64,
+}
+
+impl ResultRow {
+    /// Row for an assessment.
+    pub fn new(patient_id: &str, status: &'static str, a: &RiskAssessment) -> Self {
+        ResultRow {
+            patient_id: patient_id.to_string(),
+            status,
+            probability: a.probability,
+            probability_code: a.probability_code,
+            risk_class: a.class.as_str(),
+            model_id: a.model_id.clone(),
+            model_version: a.model_version,
+        }
+    }
+}
+
+/// Pick a format: the flag, else the output file's extension, else a table.
+pub fn choose_format(flag: Option<OutputFormat>, out: Option<&Path>) -> OutputFormat {
+    if let Some(f) = flag {
+        return f;
+    }
+    match out.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+        Some("json") => OutputFormat::Json,
+        Some("csv") => OutputFormat::Csv,
+        _ => OutputFormat::Table,
+    }
+}
+
+enum Sink {
+    Stdout(std::io::Stdout),
+    File {
+        tmp: tempfile::NamedTempFile,
+        dest: PathBuf,
+    },
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Stdout(s) => s.write(buf),
+            Sink::File { tmp, .. } => tmp.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(s) => s.flush(),
+            Sink::File { tmp, .. } => tmp.flush(),
+        }
+    }
+}
+
+/// Streams result rows; a file destination is a temporary file renamed into place by
+/// [`ResultWriter::finish`], so an interrupted run never leaves a half-written file.
+pub struct ResultWriter {
+    format: OutputFormat,
+    sink: Sink,
+    rows: usize,
+}
+
+/// A temporary file beside `dest` with mode 0600.
+pub fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".pulsecure-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))
+}
+
+/// fsync and rename a temporary file into place.
+pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("syncing {}", dest.display()))?;
+    tmp.persist(dest)
+        .with_context(|| format!("renaming into {}", dest.display()))?;
+    Ok(())
+}
+
+impl ResultWriter {
+    /// Write to `out` (or stdout) in `format`.
+    pub fn create(format: OutputFormat, out: Option<&Path>) -> Result<Self> {
+        let sink = match out {
+            Some(dest) => Sink::File {
+                tmp: temp_beside(dest)?,
+                dest: dest.to_path_buf(),
+            },
+            None => Sink::Stdout(std::io::stdout()),
+        };
+        let mut writer = ResultWriter {
+            format,
+            sink,
+            rows: 0,
+        };
+        match format {
+            OutputFormat::Json => writer.sink.write_all(b"[")?,
+            OutputFormat::Csv => writeln!(
+                writer.sink,
+                "patient_id,status,probability,probability_code,risk_class,model_id,model_version"
+            )?,
+            OutputFormat::Table => writeln!(
+                writer.sink,
+                "{:<20} {:<15} {:>11} {:>5}  model",
+                "patient", "status", "probability", "risk"
+            )?,
+        }
+        Ok(writer)
+    }
+
+    /// Append one row.
+    pub fn write(&mut self, row: &ResultRow) -> Result<()> {
+        match self.format {
+            OutputFormat::Json => {
+                if self.rows > 0 {
+                    self.sink.write_all(b",")?;
+                }
+                self.sink.write_all(b"\n  ")?;
+                serde_json::to_writer(&mut self.sink, row)?;
+            }
+            OutputFormat::Csv => {
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(Vec::new());
+                w.serialize(row)?;
+                let line = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+                self.sink.write_all(&line)?;
+            }
+            OutputFormat::Table => writeln!(
+                self.sink,
+                "{:<20} {:<15} {:>11.3} {:>5}  {} v{}",
+                row.patient_id,
+                row.status,
+                row.probability,
+                row.risk_class,
+                row.model_id,
+                row.model_version
+            )?,
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Close the document and move a file into place.
+    pub fn finish(mut self) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            self.sink.write_all(b"\n]\n")?;
+        }
+        self.sink.flush()?;
+        if let Sink::File { tmp, dest } = self.sink {
+            persist(tmp, &dest)?;
+        }
+        Ok(())
+    }
+}
