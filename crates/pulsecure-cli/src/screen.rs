@@ -69,11 +69,14 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
         },
     )?;
     let Recorded::Stored(screening) = recorded else {
-        bail!(
-            "patient reference {patient_ref:?} is already stored for model {} v{}; see `pulsecure history`",
+        let duplicate = pulsecure_core::ports::store::StoreError::Duplicate {
+            patient_ref: patient_ref.clone(),
+        };
+        return Err(anyhow::Error::new(duplicate).context(format!(
+            "not screened again (model {} v{}); see `pulsecure history`",
             session.model.id(),
             session.model.version()
-        );
+        )));
     };
     let format = choose_format(args.format, None);
     let mut writer = ResultWriter::create(format, None)?;

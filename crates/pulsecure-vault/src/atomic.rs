@@ -76,5 +76,7 @@ mod tests {
         let path = dir.path().join("absent").join("f");
         let err = write_atomic(&path, b"x").expect_err("must fail");
         assert!(err.to_string().contains("creating temporary file"), "{err}");
+        let source = std::error::Error::source(&err).expect("the OS error is kept as the source");
+        assert!(source.to_string().contains("No such file"), "{source}");
     }
 }

@@ -68,7 +68,7 @@ pub enum VaultError {
     #[error("cryptographic primitive failed: {0}")]
     Crypto(&'static str),
     /// Reading or writing the file failed; the existing vault was left unchanged.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done.
         action: &'static str,

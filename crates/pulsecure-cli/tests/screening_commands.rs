@@ -1,0 +1,364 @@
+//! `screen`, `history`, `export` and `db check` through the real binary: good, mixed and
+//! hostile inputs, resumption after `kill -9`, and database faults.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{assert_fails, assert_ok, good_row, stdout, stored_rows, Env, HEADER};
+
+const VALUES: [&str; 9] = [
+    "age=63",
+    "told_high_bp=1",
+    "systolic_bp=151",
+    "smoked_100_cigarettes=1",
+    "serum_creatinine=1.13",
+    "waist_circumference=104",
+    "told_diabetes=0",
+    "total_cholesterol=211",
+    "told_high_cholesterol=1",
+];
+
+fn screen_single(env: &Env, patient_ref: &str) -> std::process::Output {
+    let mut args = vec!["screen", "--patient-ref", patient_ref, "--format", "json"];
+    for v in VALUES {
+        args.extend(["-v", v]);
+    }
+    env.run(&args, true)
+}
+
+#[test]
+fn single_screening_is_stored_listed_exported_and_checked() {
+    let env = Env::initialized();
+    let out = screen_single(&env, "REF-1");
+    assert_ok(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row = &rows[0];
+    assert_eq!(row["patient_id"], "REF-1");
+    assert_eq!(row["status"], "screened");
+    assert_eq!(row["model_id"], "cvd-lr");
+    let code = row["probability_code"].as_u64().expect("code");
+    assert!((row["probability"].as_f64().expect("p") - code as f64 / 4096.0).abs() < 1e-12);
+
+    // The same reference again is refused, not duplicated.
+    assert_fails(&screen_single(&env, "REF-1"), 3, "already stored");
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 1);
+
+    let history = env.run(&["history", "--format", "json"], true);
+    assert_ok(&history);
+    let listed: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    assert_eq!(listed.as_array().expect("array").len(), 1);
+    assert_eq!(listed[0]["features"]["systolic_bp"], 151.0);
+    assert_eq!(listed[0]["probability_code"].as_u64(), Some(code));
+    let id = listed[0]["id"].as_i64().expect("id").to_string();
+    let shown = env.run(&["history", "--show", &id], true);
+    assert_ok(&shown);
+    assert!(stdout(&shown).contains("REF-1"));
+    let other_class = if row["risk_class"] == "high" {
+        "low"
+    } else {
+        "high"
+    };
+    let filtered = env.run(
+        &["history", "--class", other_class, "--format", "json"],
+        true,
+    );
+    assert_eq!(stdout(&filtered).trim(), "[]");
+    let future = env.run(
+        &["history", "--since", "2999-01-01", "--format", "json"],
+        true,
+    );
+    assert_eq!(stdout(&future).trim(), "[]");
+    assert_fails(
+        &env.run(&["history", "--since", "2026-02-30"], true),
+        1,
+        "not a calendar date",
+    );
+
+    let export = env.path("export.csv");
+    let out = env
+        .command()
+        .args(["export", "--format", "csv", "--out"])
+        .arg(&export)
+        .arg("--password-file")
+        .arg(&env.password_file)
+        .output()
+        .expect("runs");
+    assert_ok(&out);
+    let csv = std::fs::read_to_string(&export).expect("export");
+    assert!(csv.starts_with("id,created_at,patient_id,model_id,model_version,probability"));
+    assert!(csv.contains("REF-1") && csv.contains(",151,"), "{csv}");
+
+    let check = env.run(&["db", "check"], true);
+    assert_ok(&check);
+    assert!(stdout(&check).contains("1 checked, 0 fail"));
+}
+
+#[test]
+fn mixed_batch_screens_good_rows_reports_bad_ones_and_resumes() {
+    let env = Env::initialized();
+    let mut csv = format!("{HEADER}\n");
+    csv.push_str(&good_row("G1", 1));
+    csv.push('\n');
+    csv.push_str("M1,50,1,130,0,0.9,90,0,200\n"); // row 3: a field short
+    csv.push_str("M2,50,1,abc,0,0.9,90,0,200,1\n"); // row 4: not a number
+    csv.push_str("M3,50,1,130,0,0.9,90,7,200,1\n"); // row 5: not yes/no
+    csv.push_str("M4,NaN,1,130,0,0.9,90,0,200,1\n"); // row 6: NaN
+    csv.push_str("M5,50,1,999,0,0.9,90,0,200,1\n"); // row 7: out of range
+    csv.push_str(&good_row("G1", 2)); // row 8: duplicated id
+    csv.push('\n');
+    csv.push_str(&format!("M6,{}\n", "9".repeat(70_000))); // row 9: too long
+    csv.push_str(&good_row("G2", 3)); // row 10
+    csv.push('\n');
+    let mut bytes = csv.into_bytes();
+    bytes.extend_from_slice(b"M7,50,1,130,0,0.9,\xff\xfe,0,200,1\n"); // row 11: not UTF-8
+    let input = env.write("mixed.csv", &bytes);
+    let out_file = env.path("results.csv");
+    let errors_file = env.path("errors.csv");
+    let run = || {
+        env.command()
+            .args(["screen", "--batch"])
+            .arg(&input)
+            .arg("--out")
+            .arg(&out_file)
+            .arg("--errors")
+            .arg(&errors_file)
+            .arg("--password-file")
+            .arg(&env.password_file)
+            .output()
+            .expect("runs")
+    };
+    let out = run();
+    assert_fails(&out, 3, "8 row(s) were rejected");
+    let results = std::fs::read_to_string(&out_file).expect("results");
+    let lines: Vec<&str> = results.lines().collect();
+    assert_eq!(
+        lines[0],
+        "patient_id,status,probability,probability_code,risk_class,model_id,model_version"
+    );
+    assert_eq!(lines.len(), 3, "{results}");
+    assert!(lines[1].starts_with("G1,screened,") && lines[2].starts_with("G2,screened,"));
+    let errors = std::fs::read_to_string(&errors_file).expect("errors");
+    for expected in [
+        "3,,,\"expected 10 comma-separated fields, found 9\"",
+        "4,M2,systolic_bp,not a number",
+        "5,M3,told_diabetes,",
+        "6,M4,age,",
+        "7,M5,systolic_bp,",
+        "8,G1,patient_id,duplicated patient_id (first on row 2)",
+        "9,,,line longer than 64 KiB",
+        "11,,,not valid UTF-8 text",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in\n{errors}"
+        );
+    }
+    // No rejected value is echoed back.
+    assert!(!errors.contains("999") && !errors.contains("abc") && !errors.contains("NaN"));
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+
+    // Running it again screens nothing new and reports the stored results.
+    let again = run();
+    assert_fails(&again, 3, "0 screened, 2 already stored");
+    let results_again = std::fs::read_to_string(&out_file).expect("results");
+    assert!(results_again.contains("G1,already-stored,"));
+    assert_eq!(
+        results.lines().nth(1).map(|l| l.split(',').nth(3)),
+        results_again.lines().nth(1).map(|l| l.split(',').nth(3)),
+        "the resumed row reports the stored probability"
+    );
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+}
+
+#[test]
+fn hostile_and_alternative_batch_files() {
+    let env = Env::initialized();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "unknown.csv",
+            format!("{HEADER},shoe_size\n").into_bytes(),
+            "unknown column(s) shoe_size; expected exactly: patient_id, age,",
+        ),
+        (
+            "semicolon.csv",
+            HEADER.replace(',', ";").into_bytes(),
+            "the delimiter must be a comma",
+        ),
+        (
+            "missing.csv",
+            HEADER.replace(",told_diabetes", "").into_bytes(),
+            "missing column(s) told_diabetes",
+        ),
+        ("empty.csv", Vec::new(), "is empty"),
+        (
+            "utf16.csv",
+            {
+                let mut b = vec![0xFF, 0xFE];
+                for unit in HEADER.encode_utf16() {
+                    b.extend_from_slice(&unit.to_le_bytes());
+                }
+                b
+            },
+            "not UTF-8",
+        ),
+        (
+            "bad.json",
+            b"[{\"patient_id\": 1,".to_vec(),
+            "not a JSON array",
+        ),
+    ];
+    for (name, content, needle) in cases {
+        let path = env.write(name, &content);
+        let out = env
+            .command()
+            .args(["screen", "--batch"])
+            .arg(&path)
+            .arg("--password-file")
+            .arg(&env.password_file)
+            .output()
+            .expect("runs");
+        assert_fails(&out, 1, needle);
+    }
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 0);
+
+    // A JSON array and JSON Lines, each with one good and one bad record.
+    let good = r#"{"patient_id":"J1","age":58,"told_high_bp":true,"systolic_bp":144,"smoked_100_cigarettes":false,"serum_creatinine":1.0,"waist_circumference":99,"told_diabetes":0,"total_cholesterol":205,"told_high_cholesterol":1}"#;
+    let bad = r#"{"patient_id":"J2","age":"old"}"#;
+    let array = env.write("batch.json", format!("[{good},{bad}]").as_bytes());
+    let out = env
+        .command()
+        .args(["screen", "--batch"])
+        .arg(&array)
+        .args(["--format", "json", "--password-file"])
+        .arg(&env.password_file)
+        .output()
+        .expect("runs");
+    assert_fails(&out, 3, "row 2, column age: expected a number");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json out");
+    assert_eq!(rows[0]["patient_id"], "J1");
+    let lines = env.write(
+        "batch.jsonl",
+        format!("{}\n{{\"patient_id\":\"J3\"}}\n", good.replace("J1", "J4")).as_bytes(),
+    );
+    let out = env
+        .command()
+        .args(["screen", "--batch"])
+        .arg(&lines)
+        .args(["--format", "csv", "--password-file"])
+        .arg(&env.password_file)
+        .output()
+        .expect("runs");
+    assert_fails(&out, 3, "row 2, column age: missing required field `age`");
+    assert!(stdout(&out).contains("J4,screened,"));
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+}
+
+#[test]
+fn kill_9_during_a_batch_leaves_a_consistent_database_and_the_batch_resumes() {
+    let env = Env::initialized();
+    let patients = 10;
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..patients {
+        csv.push_str(&good_row(&format!("K{i}"), i));
+        csv.push('\n');
+    }
+    let input = env.write("batch.csv", csv.as_bytes());
+    let db = env.data.join("pulsecure.db");
+    let mut child = env
+        .command()
+        .args(["screen", "--batch"])
+        .arg(&input)
+        .args(["--quiet", "--password-file"])
+        .arg(&env.password_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while stored_rows(&db) < 1 {
+        assert!(Instant::now() < deadline, "no screening stored in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let before = stored_rows(&db);
+    assert!(
+        before >= 1 && before < patients as i64,
+        "killed mid-batch: {before}"
+    );
+
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity");
+    assert_eq!(integrity, "ok");
+    drop(conn);
+    let check = env.run(&["db", "check"], true);
+    assert_ok(&check);
+
+    let out = env.run(
+        &[
+            "screen",
+            "--batch",
+            input.to_str().expect("utf8 path"),
+            "--format",
+            "csv",
+        ],
+        true,
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    let resumed = text.matches(",already-stored,").count() as i64;
+    assert!(resumed >= before, "{text}");
+    assert_eq!(text.lines().count(), patients + 1);
+    assert_eq!(
+        stored_rows(&db),
+        patients as i64,
+        "no duplicates after resuming"
+    );
+}
+
+#[test]
+fn database_faults_give_specific_errors() {
+    let env = Env::initialized();
+    assert_ok(&screen_single(&env, "REF-1"));
+    let db = env.data.join("pulsecure.db");
+
+    // A locked database (another process holds the write lock).
+    let locker = rusqlite::Connection::open(&db).expect("open");
+    locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    assert_fails(
+        &screen_single(&env, "REF-2"),
+        6,
+        "locked by another process",
+    );
+    locker.execute_batch("ROLLBACK").expect("unlock");
+    drop(locker);
+
+    // An altered row is found by `db check`, by id.
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute(
+        "UPDATE screenings SET patient_ref = 'REF-X' WHERE patient_ref = 'REF-1'",
+        [],
+    )
+    .expect("tamper");
+    drop(conn);
+    let check = env.run(&["db", "check"], true);
+    assert_fails(&check, 4, "1 damaged row(s)");
+    assert!(stdout(&check).contains("damaged or altered ids: 1"));
+
+    // The database of another vault is refused, and left as it was.
+    let other = Env::initialized();
+    std::fs::copy(&db, other.data.join("pulsecure.db")).expect("copy");
+    let before = std::fs::read(other.data.join("pulsecure.db")).expect("read");
+    assert_fails(
+        &other.run(&["history"], true),
+        4,
+        "different vault's data key",
+    );
+    assert_eq!(
+        std::fs::read(other.data.join("pulsecure.db")).expect("read"),
+        before
+    );
+}

@@ -1,0 +1,124 @@
+//! Helpers shared by the end-to-end tests: a data directory initialized by the real binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The password the tests use.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The CSV header of the embedded model.
+pub const HEADER: &str = "patient_id,age,told_high_bp,systolic_bp,smoked_100_cigarettes,serum_creatinine,waist_circumference,told_diabetes,total_cholesterol,told_high_cholesterol";
+
+/// A data directory in a temporary folder, with a password file beside it.
+pub struct Env {
+    /// Keeps the folder alive.
+    pub tmp: tempfile::TempDir,
+    /// The data directory.
+    pub data: PathBuf,
+    /// File holding [`PASSWORD`].
+    pub password_file: PathBuf,
+}
+
+impl Env {
+    /// A fresh, not yet initialized environment.
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let password_file = tmp.path().join("password");
+        std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
+        Env {
+            tmp,
+            data,
+            password_file,
+        }
+    }
+
+    /// Initialized with the cheapest accepted Argon2id cost (tests only).
+    pub fn initialized() -> Self {
+        let env = Env::new();
+        let out = env.run(
+            &["init", "--kdf-memory-mib", "19", "--kdf-iterations", "2"],
+            true,
+        );
+        assert_ok(&out);
+        env
+    }
+
+    /// The binary with this data directory.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pulsecure"));
+        cmd.arg("--data-dir").arg(&self.data);
+        cmd.env_remove("PULSECURE_PASSWORD");
+        cmd
+    }
+
+    /// Run `args`, adding `--password-file` when `with_password`.
+    pub fn run(&self, args: &[&str], with_password: bool) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        if with_password {
+            cmd.arg("--password-file").arg(&self.password_file);
+        }
+        cmd.output().expect("binary runs")
+    }
+
+    /// A file in the temporary folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Write `content` to a file in the temporary folder.
+    pub fn write(&self, name: &str, content: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+}
+
+/// Assert success, showing stderr otherwise.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Assert a specific exit code and that stderr mentions `needle`.
+pub fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Row count of the screenings table, read directly.
+pub fn stored_rows(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row("SELECT count(*) FROM screenings", [], |r| r.get(0))
+        .expect("count")
+}
+
+/// A valid CSV row for `id` (values vary with `i`).
+pub fn good_row(id: &str, i: usize) -> String {
+    format!(
+        "{id},{},{},{},{},{:.2},{},{},{},{}",
+        30 + (i * 7) % 50,
+        i % 2,
+        110 + (i * 5) % 60,
+        (i / 2) % 2,
+        0.7 + (i % 5) as f64 * 0.15,
+        80 + (i * 3) % 40,
+        (i / 3) % 2,
+        150 + (i * 11) % 120,
+        (i / 4) % 2
+    )
+}
