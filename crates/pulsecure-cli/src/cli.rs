@@ -46,6 +46,102 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Signed models: publisher keys and signatures, verification, installation.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `model` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// (Publisher) Create a key pair: a public key to distribute and a password-protected
+    /// secret key to keep offline.
+    Keygen(ModelKeygenArgs),
+    /// (Publisher) Sign a model.json; writes model.json.minisig (minisign format).
+    Sign(ModelSignArgs),
+    /// Check a model's signature against the release key (or --public-key).
+    Verify(ModelVerifyArgs),
+    /// Show a model's id, version, features, metrics, signer and fingerprint.
+    Inspect(ModelFileArgs),
+    /// Verify, check against rollback, record and activate a model release.
+    Install(ModelInstallArgs),
+    /// Trust another publisher key (logged in the audit log).
+    TrustKey(TrustKeyArgs),
+}
+
+/// A model file and its signature.
+#[derive(Debug, Args)]
+pub struct ModelFileArgs {
+    /// The model.json.
+    pub model: PathBuf,
+    /// Its signature (default: the model path + `.minisig`).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+}
+
+/// Options of `model keygen`.
+#[derive(Debug, Args)]
+pub struct ModelKeygenArgs {
+    /// Where to write the public key.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: PathBuf,
+    /// Where to write the encrypted secret key (mode 0600; never commit it).
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
+    /// Password source for the new secret key.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Options of `model sign`.
+#[derive(Debug, Args)]
+pub struct ModelSignArgs {
+    /// The model.json to sign.
+    pub model: PathBuf,
+    /// The publisher's secret key.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
+    /// Signature destination (default: the model path + `.minisig`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Password source for the secret key.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Options of `model verify`.
+#[derive(Debug, Args)]
+pub struct ModelVerifyArgs {
+    /// Model and signature.
+    #[command(flatten)]
+    pub file: ModelFileArgs,
+    /// Verify with this minisign public key instead of the compiled-in release key.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+}
+
+/// Options of `model install`.
+#[derive(Debug, Args)]
+pub struct ModelInstallArgs {
+    /// Model and signature.
+    #[command(flatten)]
+    pub file: ModelFileArgs,
+    /// Vault password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Options of `model trust-key`.
+#[derive(Debug, Args)]
+pub struct TrustKeyArgs {
+    /// A minisign public key file.
+    pub public_key: PathBuf,
+    /// Who this key belongs to (recorded with it).
+    #[arg(long)]
+    pub label: String,
+    /// Vault password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// Where the vault password comes from. Without an option, it is asked on the terminal

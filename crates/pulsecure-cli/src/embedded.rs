@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use pulsecure_core::embedded_model::{DEFAULT_MODEL_JSON, DEFAULT_MODEL_SHA256};
 use pulsecure_core::Model;
+use pulsecure_signing::{verify_model, PublisherKey};
 
 use crate::cli::Cli;
 
@@ -28,7 +29,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Load the embedded model after verifying its hash.
+/// The embedded model's recorded SHA-256 (hex).
+pub const DEFAULT_MODEL_SHA256_HEX: &str = DEFAULT_MODEL_SHA256;
+
+/// The embedded model's signature by the release key.
+pub const DEFAULT_MODEL_MINISIG: &str =
+    include_str!("../../../models/cvd-lr/v1/model.json.minisig");
+
+/// Load the embedded model after verifying its hash and its signature by the pinned
+/// release key (at every start: a patched binary section is caught here).
 pub fn default_model() -> Result<Model> {
     let actual = sha256_hex(DEFAULT_MODEL_JSON.as_bytes());
     if actual != DEFAULT_MODEL_SHA256 {
@@ -37,7 +46,13 @@ pub fn default_model() -> Result<Model> {
         ))
         .into());
     }
-    Ok(Model::from_json(DEFAULT_MODEL_JSON)?)
+    let release = PublisherKey::release()?;
+    let verified = verify_model(
+        DEFAULT_MODEL_JSON.as_bytes(),
+        DEFAULT_MODEL_MINISIG,
+        std::slice::from_ref(&release),
+    )?;
+    Ok(verified.model)
 }
 
 /// `pulsecure info`.

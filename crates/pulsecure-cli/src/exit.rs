@@ -2,9 +2,11 @@
 //! (clap), 3 invalid input, 4 cryptographic or integrity failure, 5 privacy budget refused,
 //! 6 storage failure, 1 anything else.
 
+use pulsecure_core::app::model_service::RollbackError;
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_signing::SigningError;
 use pulsecure_vault::VaultError;
 
 /// Any other failure.
@@ -61,7 +63,14 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return store_code(e);
         }
+        if let Some(e) = cause.downcast_ref::<RollbackError>() {
+            return match e {
+                RollbackError::Store(s) => store_code(s),
+                _ => CRYPTO,
+            };
+        }
         if cause.downcast_ref::<FheError>().is_some()
+            || cause.downcast_ref::<SigningError>().is_some()
             || cause
                 .downcast_ref::<crate::embedded::IntegrityError>()
                 .is_some()

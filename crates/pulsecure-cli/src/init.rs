@@ -68,12 +68,19 @@ pub fn run(dir: &DataDir, args: &InitArgs) -> Result<()> {
         AuditEvent::VaultCreated,
         &format!("key set {}", fingerprint(&keys.server_key_bytes)),
     )?;
+    // Record the embedded release as the anti-rollback baseline.
+    let model = crate::model_cmd::active_model(dir, &db)?;
 
     println!("Initialized {}", dir.root.display());
     println!("  vault      {} (Argon2id {kdf})", dir.vault().display());
     println!("  server key {}", dir.server_key().display());
     println!("  database   {}", dir.database().display());
     println!("  key set    {}", fingerprint(&keys.server_key_bytes));
+    println!(
+        "  model      {} v{} (signature verified)",
+        model.id(),
+        model.version()
+    );
     println!(
         "  keys generated in {:.1} s; vault sealed in {:.2} s",
         keygen.as_secs_f64(),

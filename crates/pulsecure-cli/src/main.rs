@@ -12,6 +12,7 @@ mod exit;
 mod history;
 mod init;
 mod keys;
+mod model_cmd;
 mod password;
 mod results;
 mod rng;
@@ -20,7 +21,7 @@ mod session;
 
 use clap::Parser;
 
-use crate::cli::{Command, DbCommand, KeysCommand};
+use crate::cli::{Command, DbCommand, KeysCommand, ModelCommand};
 use crate::session::DataDir;
 
 fn run(cli: &cli::Cli) -> anyhow::Result<()> {
@@ -37,6 +38,12 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         Command::History(args) => history::history(&dir()?, args),
         Command::Export(args) => history::export(&dir()?, args),
         Command::Db(DbCommand::Check(args)) => history::db_check(&dir()?, args),
+        Command::Model(ModelCommand::Keygen(args)) => model_cmd::keygen(args),
+        Command::Model(ModelCommand::Sign(args)) => model_cmd::sign(args),
+        Command::Model(ModelCommand::Verify(args)) => model_cmd::verify(args),
+        Command::Model(ModelCommand::Inspect(args)) => model_cmd::inspect(args),
+        Command::Model(ModelCommand::Install(args)) => model_cmd::install(&dir()?, args),
+        Command::Model(ModelCommand::TrustKey(args)) => model_cmd::trust_key(&dir()?, args),
     }
 }
 

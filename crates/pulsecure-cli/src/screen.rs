@@ -45,17 +45,19 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
     if let Some(path) = &args.batch {
         drop(BatchReader::open(path, &model)?);
         let password = password::current(&args.password)?;
-        let session = Session::start(dir, &password, model)?;
+        let session = Session::start(dir, &password)?;
         return run_batch(&session, args, path);
     }
     let named = single_values(args)?;
-    let features = PatientFeatures::new(model.features(), &named)?;
+    PatientFeatures::new(model.features(), &named)?;
     let patient_ref = match &args.patient_ref {
         Some(r) => r.clone(),
         None => generated_ref()?,
     };
     let password = password::current(&args.password)?;
-    let session = Session::start(dir, &password, model)?;
+    let session = Session::start(dir, &password)?;
+    // The active model may be a newer installed release: validate against it.
+    let features = PatientFeatures::new(session.model.features(), &named)?;
     let service = InferenceService::new(&session.model, &session.client, &session.evaluator);
     let recorded = service.screen_and_record(
         &session.db,

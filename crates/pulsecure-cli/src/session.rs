@@ -125,13 +125,14 @@ pub fn open_database(dir: &DataDir, unlocked: &Unlocked) -> Result<Database> {
 }
 
 impl Session {
-    /// Unlock the vault and set up client, evaluator and database for `model`.
-    pub fn start(dir: &DataDir, password: &Password, model: Model) -> Result<Self> {
+    /// Unlock the vault and set up database, active model, client and evaluator.
+    pub fn start(dir: &DataDir, password: &Password) -> Result<Self> {
         let unlocked = Unlocked::open(dir, password)?;
         let server_key = unlocked.server_key_bytes(dir)?;
+        let db = open_database(dir, &unlocked)?;
+        let model = crate::model_cmd::active_model(dir, &db)?;
         let client = unlocked.client(&model, &server_key)?;
         let evaluator = TfheEvaluator::new(&server_key, &model)?;
-        let db = open_database(dir, &unlocked)?;
         Ok(Session {
             model,
             client,

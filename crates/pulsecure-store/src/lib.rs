@@ -15,6 +15,7 @@ mod field_cipher;
 mod registry;
 mod schema;
 mod screenings;
+mod trusted_keys;
 
 pub use audit::AuditEntry;
 pub use check::CheckReport;
@@ -22,3 +23,4 @@ pub use database::Database;
 pub use field_cipher::FieldKey;
 pub use schema::SCHEMA_VERSION;
 pub use screenings::ScreeningFilter;
+pub use trusted_keys::TrustedKeyRecord;

@@ -37,11 +37,21 @@ CREATE TABLE audit_log (
 ) STRICT;
 ";
 
+/// Version 2: publisher keys trusted in addition to the compiled-in release key.
+const V2: &str = "
+CREATE TABLE trusted_keys (
+    key_id     TEXT PRIMARY KEY,
+    public_key TEXT    NOT NULL,
+    label      TEXT    NOT NULL,
+    added_at   INTEGER NOT NULL
+) STRICT;
+";
+
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// Bring the schema up to date, refusing a database from a newer build.

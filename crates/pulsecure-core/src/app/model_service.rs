@@ -51,8 +51,9 @@ impl<'a> ModelService<'a> {
         ModelService { registry }
     }
 
-    /// Accept a higher version, re-accept the identical release, refuse anything else.
-    pub fn install(&self, candidate: &AcceptedModel) -> Result<InstallOutcome, RollbackError> {
+    /// Apply the rule without recording anything: `Installed` means the candidate is newer
+    /// (or the first release of its id) and may be recorded once its files are in place.
+    pub fn check(&self, candidate: &AcceptedModel) -> Result<InstallOutcome, RollbackError> {
         match self.registry.accepted(&candidate.model_id)? {
             Some(current) if candidate.version < current.version => Err(RollbackError::Older {
                 model_id: candidate.model_id.clone(),
@@ -69,10 +70,16 @@ impl<'a> ModelService<'a> {
                     })
                 }
             }
-            _ => {
-                self.registry.record(candidate)?;
-                Ok(InstallOutcome::Installed)
-            }
+            _ => Ok(InstallOutcome::Installed),
         }
+    }
+
+    /// Accept a higher version, re-accept the identical release, refuse anything else.
+    pub fn install(&self, candidate: &AcceptedModel) -> Result<InstallOutcome, RollbackError> {
+        let outcome = self.check(candidate)?;
+        if outcome == InstallOutcome::Installed {
+            self.registry.record(candidate)?;
+        }
+        Ok(outcome)
     }
 }

@@ -1,0 +1,269 @@
+//! `model ...` through the real binary: publisher keys and signatures, installation with
+//! anti-rollback across restarts, refusals, and interoperability with the `minisign` tool.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{assert_fails, assert_ok, stdout, Env};
+
+const MODEL: &str = include_str!("../../../models/cvd-lr/v1/model.json");
+const PUBLISHER_PASSWORD: &str = "publisher secret pass";
+
+/// A publisher key pair made by `pulsecure model keygen`, and a folder of releases.
+struct Publisher {
+    public: PathBuf,
+    secret: PathBuf,
+    password: PathBuf,
+}
+
+fn publisher(env: &Env) -> Publisher {
+    let password = env.write(
+        "publisher-password",
+        format!("{PUBLISHER_PASSWORD}\n").as_bytes(),
+    );
+    let public = env.path("publisher.pub");
+    let secret = env.path("publisher.key");
+    let out = env
+        .command()
+        .args(["model", "keygen", "--public-key"])
+        .arg(&public)
+        .arg("--secret-key")
+        .arg(&secret)
+        .arg("--password-file")
+        .arg(&password)
+        .output()
+        .expect("runs");
+    assert_ok(&out);
+    Publisher {
+        public,
+        secret,
+        password,
+    }
+}
+
+/// Write `model.json` for `version` (optionally altered) into its own folder and sign it.
+fn release(env: &Env, p: &Publisher, version: u64, tweak: &str) -> PathBuf {
+    let dir = env.path(&format!("release-{version}{tweak}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut text = MODEL.replace("\"version\": 1,", &format!("\"version\": {version},"));
+    if !tweak.is_empty() {
+        text = text.replace(
+            "\"description\": \"",
+            &format!("\"description\": \"{tweak} "),
+        );
+    }
+    let path = dir.join("model.json");
+    std::fs::write(&path, text).expect("write");
+    let out = env
+        .command()
+        .args(["model", "sign"])
+        .arg(&path)
+        .arg("--secret-key")
+        .arg(&p.secret)
+        .arg("--password-file")
+        .arg(&p.password)
+        .output()
+        .expect("runs");
+    assert_ok(&out);
+    path
+}
+
+fn install(env: &Env, model: &Path) -> std::process::Output {
+    env.run(&["model", "install", model.to_str().expect("utf8")], true)
+}
+
+fn screened_version(env: &Env, patient_ref: &str) -> u64 {
+    let mut args = vec!["screen", "--patient-ref", patient_ref, "--format", "json"];
+    let values = [
+        "age=50",
+        "told_high_bp=0",
+        "systolic_bp=120",
+        "smoked_100_cigarettes=0",
+        "serum_creatinine=0.9",
+        "waist_circumference=90",
+        "told_diabetes=0",
+        "total_cholesterol=190",
+        "told_high_cholesterol=0",
+    ];
+    for v in values {
+        args.extend(["-v", v]);
+    }
+    let out = env.run(&args, true);
+    assert_ok(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    doc[0]["model_version"].as_u64().expect("version")
+}
+
+#[test]
+fn install_upgrades_and_refuses_rollback_across_restarts() {
+    let env = Env::initialized();
+    let p = publisher(&env);
+    let v2 = release(&env, &p, 2, "");
+
+    // Signed by a key nobody trusted yet: refused.
+    assert_fails(&install(&env, &v2), 4, "untrusted key");
+    // Trust it explicitly (audited), then install.
+    let out = env.run(
+        &[
+            "model",
+            "trust-key",
+            p.public.to_str().expect("utf8"),
+            "--label",
+            "test publisher",
+        ],
+        true,
+    );
+    assert_ok(&out);
+    let out = install(&env, &v2);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("installed model cvd-lr version 2"));
+    // Every later process (a restart) screens with version 2.
+    assert_eq!(screened_version(&env, "after-upgrade"), 2);
+
+    // The embedded release (version 1, signed by the release key): a rollback.
+    let v1 = env.path("v1-model.json");
+    std::fs::write(&v1, MODEL).expect("write");
+    std::fs::write(
+        env.path("v1-model.json.minisig"),
+        include_str!("../../../models/cvd-lr/v1/model.json.minisig"),
+    )
+    .expect("write");
+    assert_fails(
+        &install(&env, &v1),
+        4,
+        "version 2 is already installed (rollback)",
+    );
+    // Same version, different content.
+    let v2b = release(&env, &p, 2, "altered");
+    assert_fails(
+        &install(&env, &v2b),
+        4,
+        "version 2 refused: the installed release with this version has different content",
+    );
+    // A tampered byte in a correctly signed newer release.
+    let v3 = release(&env, &p, 3, "");
+    let text = std::fs::read_to_string(&v3)
+        .expect("read")
+        .replacen("\"bias\": ", "\"bias\": 1", 1);
+    std::fs::write(&v3, text).expect("tamper");
+    assert_fails(&install(&env, &v3), 4, "was altered");
+    // Truncated signature.
+    let v4 = release(&env, &p, 4, "");
+    let sig = v4.with_extension("json.minisig");
+    let sig_text = std::fs::read_to_string(&sig).expect("sig");
+    std::fs::write(&sig, &sig_text[..sig_text.len() / 2]).expect("truncate");
+    assert_fails(&install(&env, &v4), 4, "signature file is malformed");
+    // No signature at all.
+    std::fs::remove_file(&sig).expect("remove");
+    assert_fails(&install(&env, &v4), 1, "model.json.minisig");
+
+    // After all the refusals, version 2 is still active.
+    assert_eq!(screened_version(&env, "after-refusals"), 2);
+    // Re-installing the same release is harmless.
+    let out = install(&env, &v2);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("already installed"));
+}
+
+#[test]
+fn verify_and_inspect() {
+    let env = Env::new();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/cvd-lr/v1/model.json");
+    let out = env.run(&["model", "verify", model.to_str().expect("utf8")], false);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("OK: model cvd-lr version 1 signed by key"));
+    let out = env.run(&["model", "inspect", model.to_str().expect("utf8")], false);
+    assert_ok(&out);
+    let text = stdout(&out);
+    for needle in [
+        "model        cvd-lr version 1",
+        "sha256",
+        "fingerprint  SHA256:",
+        "systolic_bp",
+        "metrics",
+        "signature    valid, key id",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+}
+
+fn minisign() -> Command {
+    Command::new("minisign")
+}
+
+#[test]
+fn interoperates_with_the_minisign_tool_both_ways() {
+    let env = Env::new();
+    // Ours, verified by `minisign -V`.
+    let p = publisher(&env);
+    let ours = release(&env, &p, 5, "");
+    let out = minisign()
+        .arg("-V")
+        .arg("-p")
+        .arg(&p.public)
+        .arg("-m")
+        .arg(&ours)
+        .output()
+        .expect("the minisign tool is installed (.ci/run installs it)");
+    assert_ok(&out);
+    assert!(stdout(&out).contains("pulsecure-model id=cvd-lr version=5"));
+
+    // Theirs (`minisign -G` / `minisign -S`), verified by `pulsecure model verify`.
+    let public = env.path("theirs.pub");
+    let secret = env.path("theirs.key");
+    let out = minisign()
+        .args(["-G", "-W", "-f", "-p"])
+        .arg(&public)
+        .arg("-s")
+        .arg(&secret)
+        .output()
+        .expect("minisign -G");
+    assert_ok(&out);
+    let model = env.path("theirs-model.json");
+    std::fs::write(&model, MODEL).expect("write");
+    let sha = pulsecure_sha256(MODEL.as_bytes());
+    let out = minisign()
+        .args(["-S", "-s"])
+        .arg(&secret)
+        .arg("-m")
+        .arg(&model)
+        .arg("-t")
+        .arg(format!("pulsecure-model id=cvd-lr version=1 sha256={sha}"))
+        .output()
+        .expect("minisign -S");
+    assert_ok(&out);
+    let out = env.run(
+        &[
+            "model",
+            "verify",
+            model.to_str().expect("utf8"),
+            "--public-key",
+            public.to_str().expect("utf8"),
+        ],
+        false,
+    );
+    assert_ok(&out);
+    // Without that key (release key only), the same signature is untrusted.
+    let out = env.run(&["model", "verify", model.to_str().expect("utf8")], false);
+    assert_fails(&out, 4, "untrusted key");
+}
+
+fn pulsecure_sha256(bytes: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_string()
+}

@@ -1,0 +1,75 @@
+//! Publisher public keys: the compiled-in release key and keys read from minisign files.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::SigningError;
+
+/// The release publisher's public key (minisign format), pinned at build time.
+pub const RELEASE_PUBLIC_KEY: &str = include_str!("../../../models/publisher.pub");
+
+/// A trusted publisher key.
+#[derive(Clone)]
+pub struct PublisherKey {
+    pub(crate) key: minisign::PublicKey,
+    /// Where it comes from (`release (compiled in)` or the trust entry's label).
+    pub origin: String,
+}
+
+impl std::fmt::Debug for PublisherKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublisherKey")
+            .field("key_id", &self.key_id())
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// minisign's key id display: the 8-byte key number as a little-endian u64 in hex.
+pub(crate) fn key_id_hex(keynum: &[u8]) -> String {
+    let mut bytes = [0u8; 8];
+    let n = keynum.len().min(8);
+    bytes[..n].copy_from_slice(&keynum[..n]);
+    format!("{:016X}", u64::from_le_bytes(bytes))
+}
+
+impl PublisherKey {
+    /// Parse a minisign public key file's text (two lines) or a bare base64 key.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, SigningError> {
+        let trimmed = text.trim();
+        let key = if trimmed.lines().count() >= 2 {
+            minisign::PublicKeyBox::from_string(trimmed).and_then(|b| b.into_public_key())
+        } else {
+            minisign::PublicKey::from_base64(trimmed)
+        }
+        .map_err(|e| SigningError::MalformedPublicKey(e.to_string()))?;
+        Ok(PublisherKey {
+            key,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The compiled-in release key.
+    pub fn release() -> Result<Self, SigningError> {
+        Self::parse(RELEASE_PUBLIC_KEY, "release (compiled in)")
+    }
+
+    /// minisign key id, as `minisign` prints it.
+    pub fn key_id(&self) -> String {
+        key_id_hex(self.key.keynum())
+    }
+
+    /// The base64 line of the key (what a trust entry stores).
+    pub fn to_base64(&self) -> String {
+        self.key.to_base64()
+    }
+
+    /// SHA-256 of the key's base64 form, truncated, for comparing out of band.
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(self.to_base64().as_bytes());
+        let hex: Vec<String> = digest[..16]
+            .chunks(2)
+            .map(|p| format!("{:02x}{:02x}", p[0], p[1]))
+            .collect();
+        format!("SHA256:{}", hex.join(":"))
+    }
+}

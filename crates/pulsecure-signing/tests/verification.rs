@@ -1,0 +1,168 @@
+//! Every way a model release can be wrong is refused with a reason naming it.
+
+use std::io::Cursor;
+
+use pulsecure_signing::publish::{generate_keypair, sign_model};
+use pulsecure_signing::{verify_model, ModelClaim, PublisherKey, SigningError};
+
+const MODEL: &str = include_str!("../../../models/cvd-lr/v1/model.json");
+const RELEASE_SIGNATURE: &str = include_str!("../../../models/cvd-lr/v1/model.json.minisig");
+
+fn release() -> Vec<PublisherKey> {
+    vec![PublisherKey::release().expect("release key parses")]
+}
+
+/// A throwaway publisher (unencrypted key, so tests can sign with any trusted comment).
+struct TestPublisher {
+    pair: minisign::KeyPair,
+}
+
+impl TestPublisher {
+    fn new() -> Self {
+        TestPublisher {
+            pair: minisign::KeyPair::generate_unencrypted_keypair().expect("keypair"),
+        }
+    }
+
+    fn key(&self) -> PublisherKey {
+        PublisherKey::parse(&self.pair.pk.to_base64(), "test").expect("parse")
+    }
+
+    fn sign(&self, bytes: &[u8], comment: &str) -> String {
+        minisign::sign(None, &self.pair.sk, Cursor::new(bytes), Some(comment), None)
+            .expect("sign")
+            .into_string()
+    }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    pulsecure_signing::verify::sha256_hex(bytes)
+}
+
+fn claim(id: &str, version: u64, bytes: &[u8]) -> String {
+    ModelClaim {
+        model_id: id.into(),
+        version,
+        sha256: sha(bytes),
+    }
+    .encode()
+}
+
+#[test]
+fn the_embedded_release_verifies_with_the_pinned_key() {
+    let v = verify_model(MODEL.as_bytes(), RELEASE_SIGNATURE, &release()).expect("valid");
+    assert_eq!((v.claim.model_id.as_str(), v.claim.version), ("cvd-lr", 1));
+    assert_eq!(v.key_id, release()[0].key_id());
+}
+
+#[test]
+fn a_tampered_model_byte_is_refused() {
+    let mut bytes = MODEL.as_bytes().to_vec();
+    let at = MODEL.find("\"bias\"").expect("bias field") + 10;
+    bytes[at] ^= 0x01;
+    let err = verify_model(&bytes, RELEASE_SIGNATURE, &release()).expect_err("tampered");
+    assert!(matches!(err, SigningError::BadSignature { .. }), "{err}");
+    assert!(err.to_string().contains("altered"));
+}
+
+#[test]
+fn a_tampered_signature_is_refused() {
+    let lines: Vec<&str> = RELEASE_SIGNATURE.lines().collect();
+    // Alter the trusted comment (it is covered by the global signature).
+    let edited = RELEASE_SIGNATURE.replace(lines[2], &lines[2].replace("version=1", "version=9"));
+    let err = verify_model(MODEL.as_bytes(), &edited, &release()).expect_err("edited comment");
+    assert!(matches!(err, SigningError::BadSignature { .. }), "{err}");
+    // Alter a byte of the signature itself.
+    let mut sig_line: Vec<char> = lines[1].chars().collect();
+    sig_line[20] = if sig_line[20] == 'A' { 'B' } else { 'A' };
+    let edited = RELEASE_SIGNATURE.replace(lines[1], &sig_line.iter().collect::<String>());
+    let err = verify_model(MODEL.as_bytes(), &edited, &release()).expect_err("edited sig");
+    assert!(
+        matches!(
+            err,
+            SigningError::BadSignature { .. } | SigningError::MalformedSignature(_)
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_untrusted_key_is_refused_with_its_key_id() {
+    let other = TestPublisher::new();
+    let sig = other.sign(MODEL.as_bytes(), &claim("cvd-lr", 1, MODEL.as_bytes()));
+    let err = verify_model(MODEL.as_bytes(), &sig, &release()).expect_err("untrusted");
+    match err {
+        SigningError::UntrustedKey { key_id } => assert_eq!(key_id, other.key().key_id()),
+        e => panic!("unexpected {e}"),
+    }
+    // Trusting it explicitly makes the same signature acceptable.
+    let mut keys = release();
+    keys.push(other.key());
+    verify_model(MODEL.as_bytes(), &sig, &keys).expect("trusted now");
+}
+
+#[test]
+fn truncated_or_garbage_signatures_are_refused() {
+    let cases = vec![
+        String::new(),
+        "garbage".to_string(),
+        RELEASE_SIGNATURE[..RELEASE_SIGNATURE.len() / 2].to_string(),
+        RELEASE_SIGNATURE
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ];
+    for sig in cases {
+        let err = verify_model(MODEL.as_bytes(), &sig, &release()).expect_err("bad sig");
+        assert!(
+            matches!(
+                err,
+                SigningError::MalformedSignature(_) | SigningError::BadSignature { .. }
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_claim_that_does_not_match_the_file_is_refused() {
+    let publisher = TestPublisher::new();
+    let keys = vec![publisher.key()];
+    let bytes = MODEL.as_bytes();
+    for (comment, field) in [
+        (claim("other-model", 1, bytes), "model id"),
+        (claim("cvd-lr", 2, bytes), "version"),
+        (claim("cvd-lr", 1, b"other content"), "sha256"),
+    ] {
+        let sig = publisher.sign(bytes, &comment);
+        match verify_model(bytes, &sig, &keys).expect_err("mismatch") {
+            SigningError::ClaimMismatch {
+                field: f,
+                model_id,
+                version,
+                ..
+            } => {
+                assert_eq!(f, field);
+                assert_eq!((model_id.as_str(), version), ("cvd-lr", 1));
+            }
+            e => panic!("unexpected {e}"),
+        }
+    }
+    let sig = publisher.sign(bytes, "timestamp:1700000000");
+    assert!(matches!(
+        verify_model(bytes, &sig, &keys),
+        Err(SigningError::MalformedClaim(_))
+    ));
+}
+
+#[test]
+fn publisher_keygen_and_sign_round_trip_with_a_password() {
+    let (public, secret) = generate_keypair("publisher pass".into()).expect("keygen");
+    assert!(secret.contains("secret key"));
+    let sig = sign_model(MODEL.as_bytes(), &secret, "publisher pass".into()).expect("sign");
+    let key = PublisherKey::parse(&public, "new").expect("public");
+    verify_model(MODEL.as_bytes(), &sig, &[key]).expect("verifies");
+    let err = sign_model(MODEL.as_bytes(), &secret, "wrong pass".into()).expect_err("wrong");
+    assert!(matches!(err, SigningError::Publisher(_)), "{err}");
+}
