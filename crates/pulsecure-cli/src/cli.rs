@@ -49,6 +49,66 @@ pub enum Command {
     /// Signed models: publisher keys and signatures, verification, installation.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Differentially private statistics over stored screenings (spends privacy budget).
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+/// `stats` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Noisy number of high-risk screenings (sensitivity 1).
+    Count(StatsReleaseArgs),
+    /// Noisy mean calibrated risk (clamped sum and count, ε split in halves).
+    MeanRisk(StatsMeanArgs),
+    /// Noisy counts per risk class × age band (sensitivity 1 in L1).
+    Histogram(StatsReleaseArgs),
+    /// Total, spent and remaining ε.
+    Budget(StatsBudgetArgs),
+    /// Every release: when, which query, ε, result.
+    Log(StatsBudgetArgs),
+}
+
+/// Options shared by releases.
+#[derive(Debug, Args)]
+pub struct StatsReleaseArgs {
+    /// Privacy loss to spend on this release.
+    #[arg(long, allow_negative_numbers = true)]
+    pub epsilon: f64,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Vault password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Options of `stats mean-risk`.
+#[derive(Debug, Args)]
+pub struct StatsMeanArgs {
+    /// Common release options.
+    #[command(flatten)]
+    pub release: StatsReleaseArgs,
+    /// Clamp lower bound, in probability codes (1/4096).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub lower: i64,
+    /// Clamp upper bound, in probability codes (1/4096).
+    #[arg(long, default_value_t = 4096, allow_negative_numbers = true)]
+    pub upper: i64,
+}
+
+/// Options of `stats budget` and `stats log`.
+#[derive(Debug, Args)]
+pub struct StatsBudgetArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Vault password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// `model` subcommands.
@@ -169,6 +229,9 @@ pub struct InitArgs {
     /// Argon2id passes (2 to 10; default 3).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=10))]
     pub kdf_iterations: u32,
+    /// Lifetime differential-privacy budget (total ε over all releases; never resets).
+    #[arg(long, default_value_t = 1.0)]
+    pub dp_budget: f64,
     /// Password source.
     #[command(flatten)]
     pub password: PasswordArgs,

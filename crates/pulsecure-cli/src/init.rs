@@ -29,6 +29,9 @@ pub fn run(dir: &DataDir, args: &InitArgs) -> Result<()> {
         parallelism: 1,
     };
     kdf.check()?;
+    if !args.dp_budget.is_finite() || args.dp_budget <= 0.0 {
+        return Err(pulsecure_core::ports::privacy::PrivacyError::InvalidBudget.into());
+    }
     let p = &args.password;
     let password = password::new_password(
         p.password_file.as_deref(),
@@ -68,6 +71,7 @@ pub fn run(dir: &DataDir, args: &InitArgs) -> Result<()> {
         AuditEvent::VaultCreated,
         &format!("key set {}", fingerprint(&keys.server_key_bytes)),
     )?;
+    db.set_privacy_budget(args.dp_budget)?;
     // Record the embedded release as the anti-rollback baseline.
     let model = crate::model_cmd::active_model(dir, &db)?;
 

@@ -18,10 +18,11 @@ mod results;
 mod rng;
 mod screen;
 mod session;
+mod stats;
 
 use clap::Parser;
 
-use crate::cli::{Command, DbCommand, KeysCommand, ModelCommand};
+use crate::cli::{Command, DbCommand, KeysCommand, ModelCommand, StatsCommand};
 use crate::session::DataDir;
 
 fn run(cli: &cli::Cli) -> anyhow::Result<()> {
@@ -44,6 +45,19 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         Command::Model(ModelCommand::Inspect(args)) => model_cmd::inspect(args),
         Command::Model(ModelCommand::Install(args)) => model_cmd::install(&dir()?, args),
         Command::Model(ModelCommand::TrustKey(args)) => model_cmd::trust_key(&dir()?, args),
+        Command::Stats(StatsCommand::Count(args)) => {
+            stats::release(&dir()?, args, stats::QueryArg::Count)
+        }
+        Command::Stats(StatsCommand::MeanRisk(args)) => stats::release(
+            &dir()?,
+            &args.release,
+            stats::QueryArg::MeanRisk(args.lower, args.upper),
+        ),
+        Command::Stats(StatsCommand::Histogram(args)) => {
+            stats::release(&dir()?, args, stats::QueryArg::Histogram)
+        }
+        Command::Stats(StatsCommand::Budget(args)) => stats::budget(&dir()?, args),
+        Command::Stats(StatsCommand::Log(args)) => stats::log(&dir()?, args),
     }
 }
 

@@ -191,7 +191,7 @@ fn screen_row(
         Ok(Recorded::AlreadyStored) => {
             let stored = session
                 .db
-                .find(
+                .find_screening(
                     session.model.id(),
                     session.model.version(),
                     &row.patient_ref,

@@ -7,9 +7,12 @@ use std::sync::Mutex;
 use pulsecure_core::app::analytics::AnalyticsService;
 use pulsecure_core::app::inference::{InferenceService, Recorded, Stage};
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
+use pulsecure_core::domain::analytics::{Dataset, Query};
 use pulsecure_core::ports::clock::Clock;
 use pulsecure_core::ports::fhe::{DecryptedResult, Evaluator, FheClient, FheError};
-use pulsecure_core::ports::privacy::{BudgetLedger, PrivacyError, PrivacyMechanism};
+use pulsecure_core::ports::privacy::{
+    BudgetLedger, BudgetStatus, LedgerEntry, PrivacyError, PrivacyMechanism,
+};
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
 use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
 use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine, RiskClass};
@@ -172,72 +175,134 @@ fn recording_skips_already_stored_patients() {
     assert_eq!(store.all().expect("rows").len(), 1);
 }
 
+#[derive(Default)]
 struct Ledger {
     total: f64,
-    spent: Mutex<f64>,
+    entries: Mutex<Vec<LedgerEntry>>,
+}
+impl Ledger {
+    fn with_total(total: f64) -> Self {
+        Ledger {
+            total,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<LedgerEntry>>, PrivacyError> {
+        self.entries
+            .lock()
+            .map_err(|_| PrivacyError::Ledger("poisoned".into()))
+    }
 }
 impl BudgetLedger for Ledger {
-    fn try_spend(&self, _query: &str, epsilon: f64) -> Result<(), PrivacyError> {
-        let mut spent = self
-            .spent
-            .lock()
-            .map_err(|_| PrivacyError::Ledger("poisoned".into()))?;
-        if *spent + epsilon > self.total {
+    fn try_spend(
+        &self,
+        query: &str,
+        data_version: &str,
+        epsilon: f64,
+    ) -> Result<i64, PrivacyError> {
+        let mut entries = self.lock()?;
+        let spent: f64 = entries.iter().map(|e| e.epsilon).sum();
+        if spent + epsilon > self.total {
             return Err(PrivacyError::BudgetExceeded {
                 requested: epsilon,
-                remaining: self.total - *spent,
+                remaining: self.total - spent,
             });
         }
-        *spent += epsilon;
+        let id = entries.len() as i64 + 1;
+        entries.push(LedgerEntry {
+            id,
+            at: 0,
+            query: query.into(),
+            epsilon,
+            data_version: data_version.into(),
+            result: None,
+        });
+        Ok(id)
+    }
+    fn record_result(&self, id: i64, result: &[f64]) -> Result<(), PrivacyError> {
+        let mut entries = self.lock()?;
+        let entry = entries
+            .iter_mut()
+            .find(|e| e.id == id)
+            .ok_or_else(|| PrivacyError::Ledger("no such entry".into()))?;
+        entry.result = Some(result.to_vec());
         Ok(())
     }
-    fn remaining(&self) -> Result<f64, PrivacyError> {
-        Ok(self.total
-            - *self
-                .spent
-                .lock()
-                .map_err(|_| PrivacyError::Ledger("poisoned".into()))?)
+    fn find(&self, query: &str, data_version: &str) -> Result<Option<LedgerEntry>, PrivacyError> {
+        Ok(self
+            .lock()?
+            .iter()
+            .find(|e| e.query == query && e.data_version == data_version && e.result.is_some())
+            .cloned())
+    }
+    fn status(&self) -> Result<BudgetStatus, PrivacyError> {
+        let spent: f64 = self.lock()?.iter().map(|e| e.epsilon).sum();
+        Ok(BudgetStatus {
+            total: self.total,
+            spent,
+            remaining: (self.total - spent).max(0.0),
+        })
+    }
+    fn entries(&self) -> Result<Vec<LedgerEntry>, PrivacyError> {
+        Ok(self.lock()?.clone())
     }
 }
 
-/// Counts how often noise was drawn.
+/// Counts how often noise was drawn; adds 0.5 to every true value.
 #[derive(Default)]
 struct CountingMechanism(Mutex<u32>);
 impl PrivacyMechanism for CountingMechanism {
-    fn noisy_count(&self, true_count: u64, epsilon: f64) -> Result<(f64, f64), PrivacyError> {
+    fn cost(&self, _query: &Query, epsilon: f64) -> Result<f64, PrivacyError> {
+        Ok(epsilon)
+    }
+    fn release(
+        &self,
+        query: &Query,
+        _epsilon: f64,
+        data: &Dataset,
+    ) -> Result<Vec<f64>, PrivacyError> {
         *self
             .0
             .lock()
             .map_err(|_| PrivacyError::Mechanism("poisoned".into()))? += 1;
-        Ok((true_count as f64 + 0.5, epsilon))
+        let high = data.high_risk.iter().filter(|h| **h).count() as f64;
+        Ok(match query {
+            Query::HighRiskCount => vec![high + 0.5],
+            _ => vec![data.len() as f64 + 0.5],
+        })
     }
 }
 
-#[test]
-fn analytics_spends_before_noise_and_refuses_past_budget() {
-    let model = common::default_model();
+fn screened_store(model: &pulsecure_core::Model) -> MemoryStore {
     let store = MemoryStore::default();
     let client = XorClient(3);
     let evaluator = XorEvaluator {
         model: model.clone(),
         key: 3,
     };
-    let service = InferenceService::new(&model, &client, &evaluator);
-    for (i, p) in patients(&model).iter().enumerate() {
+    let service = InferenceService::new(model, &client, &evaluator);
+    for (i, p) in patients(model).iter().enumerate() {
         service
             .screen_and_record(&store, &FixedClock, &format!("P-{i}"), p, &mut |_| {})
             .expect("ok");
     }
-    let ledger = Ledger {
-        total: 1.0,
-        spent: Mutex::new(0.0),
-    };
+    store
+}
+
+#[test]
+fn analytics_spends_before_noise_and_refuses_past_budget() {
+    let model = common::default_model();
+    let store = screened_store(&model);
+    let ledger = Ledger::with_total(1.0);
     let mechanism = CountingMechanism::default();
-    let analytics = AnalyticsService::new(&store, &mechanism, &ledger);
-    let r = analytics.count_high_risk(0.6).expect("within budget");
-    assert!((r.remaining - 0.4).abs() < 1e-12);
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, 0);
+    let r = analytics
+        .release(&Query::HighRiskCount, 0.6)
+        .expect("within budget");
+    assert!(!r.cached);
+    assert!((r.budget.remaining - 0.4).abs() < 1e-12);
     assert!(matches!(
-        analytics.count_high_risk(0.6),
+        analytics.release(&Query::Histogram, 0.6),
         Err(PrivacyError::BudgetExceeded { .. })
     ));
     assert_eq!(
@@ -247,27 +312,55 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
     );
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         assert_eq!(
-            analytics.count_high_risk(bad),
+            analytics.release(&Query::HighRiskCount, bad),
             Err(PrivacyError::InvalidEpsilon)
         );
     }
-    assert!((ledger.remaining().expect("ok") - 0.4).abs() < 1e-12);
+    let inverted = Query::MeanRisk {
+        lower: 10,
+        upper: 0,
+    };
+    assert!(matches!(
+        analytics.release(&inverted, 0.1),
+        Err(PrivacyError::InvertedBounds { .. })
+    ));
+    assert!(matches!(
+        Query::parse("median", None),
+        Err(PrivacyError::UnknownQuery(_))
+    ));
+    assert!((ledger.status().expect("ok").remaining - 0.4).abs() < 1e-12);
+}
+
+#[test]
+fn re_asking_over_unchanged_data_returns_the_recorded_answer_for_free() {
+    let model = common::default_model();
+    let store = screened_store(&model);
+    let ledger = Ledger::with_total(1.0);
+    let mechanism = CountingMechanism::default();
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, 0);
+    let first = analytics
+        .release(&Query::HighRiskCount, 0.3)
+        .expect("first");
+    let again = analytics
+        .release(&Query::HighRiskCount, 0.3)
+        .expect("again");
+    assert!(again.cached && again.epsilon_charged == 0.0);
+    assert_eq!(first.values, again.values);
+    assert_eq!(*mechanism.0.lock().expect("lock"), 1);
+    assert!((ledger.status().expect("ok").spent - 0.3).abs() < 1e-12);
 }
 
 #[test]
 fn analytics_refuses_empty_dataset_without_spending() {
     let store = MemoryStore::default();
-    let ledger = Ledger {
-        total: 1.0,
-        spent: Mutex::new(0.0),
-    };
+    let ledger = Ledger::with_total(1.0);
     let mechanism = CountingMechanism::default();
-    let analytics = AnalyticsService::new(&store, &mechanism, &ledger);
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, 0);
     assert_eq!(
-        analytics.count_high_risk(0.5),
+        analytics.release(&Query::HighRiskCount, 0.5),
         Err(PrivacyError::EmptyDataset)
     );
-    assert_eq!(ledger.remaining().expect("ok"), 1.0);
+    assert_eq!(ledger.status().expect("ok").spent, 0.0);
 }
 
 #[derive(Default)]

@@ -47,11 +47,29 @@ CREATE TABLE trusted_keys (
 ) STRICT;
 ";
 
+/// Version 3: the differential-privacy budget and its ledger of releases.
+const V3: &str = "
+CREATE TABLE dp_budget (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    total        REAL    NOT NULL CHECK (total > 0),
+    created_at   INTEGER NOT NULL
+) STRICT;
+CREATE TABLE dp_releases (
+    id           INTEGER PRIMARY KEY,
+    at           INTEGER NOT NULL,
+    query        TEXT    NOT NULL,
+    epsilon      REAL    NOT NULL CHECK (epsilon > 0),
+    data_version TEXT    NOT NULL,
+    result       TEXT
+) STRICT;
+CREATE INDEX dp_releases_query ON dp_releases (query, data_version);
+";
+
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// Bring the schema up to date, refusing a database from a newer build.

@@ -150,7 +150,7 @@ impl Database {
 
     /// The screening of `patient_ref` with this model version, if stored (lets a resumed
     /// batch report results it computed before the interruption).
-    pub fn find(
+    pub fn find_screening(
         &self,
         model_id: &str,
         version: u64,

@@ -1,23 +1,27 @@
 //! `AnalyticsService`: differentially private aggregate statistics over stored screenings.
 //!
-//! The budget is charged atomically *before* any noise is drawn, so a refused release costs
-//! nothing and reveals nothing.
+//! Order of operations, so that a refused release costs nothing and reveals nothing: validate
+//! ε and the query; return the recorded answer if this query was already released over the
+//! same data (no averaging attack, no cost); ask the mechanism what the release really costs;
+//! spend that ε atomically in the ledger (or refuse); only then draw noise; record the result.
 
-use crate::domain::assessment::RiskClass;
-use crate::ports::privacy::{BudgetLedger, PrivacyError, PrivacyMechanism};
-use crate::ports::store::ScreeningStore;
+use crate::domain::analytics::{Dataset, Query};
+use crate::ports::privacy::{BudgetLedger, BudgetStatus, PrivacyError, PrivacyMechanism};
+use crate::ports::store::{ScreeningStore, StoredScreening};
 
 /// A released statistic.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Release {
-    /// Query name.
-    pub query: &'static str,
-    /// Noisy value.
-    pub value: f64,
-    /// ε charged.
-    pub epsilon: f64,
-    /// ε left afterwards.
-    pub remaining: f64,
+    /// The query.
+    pub query: Query,
+    /// Noisy values, labelled by [`Query::outputs`].
+    pub values: Vec<f64>,
+    /// ε charged now (0 when `cached`).
+    pub epsilon_charged: f64,
+    /// Whether this is the recorded answer of an earlier identical release.
+    pub cached: bool,
+    /// Budget after the release.
+    pub budget: BudgetStatus,
 }
 
 /// DP statistics over a screening store.
@@ -25,46 +29,81 @@ pub struct AnalyticsService<'a> {
     store: &'a dyn ScreeningStore,
     mechanism: &'a dyn PrivacyMechanism,
     ledger: &'a dyn BudgetLedger,
+    age_index: usize,
+}
+
+/// Reduce stored screenings to what the queries read, and a snapshot key of the data.
+pub fn dataset_of(rows: &[StoredScreening], age_index: usize) -> (Dataset, String) {
+    let mut data = Dataset::default();
+    for row in rows {
+        let a = &row.record.assessment;
+        let high = a.class == crate::RiskClass::High;
+        data.high_risk.push(high);
+        data.probability_codes.push(i64::from(a.probability_code));
+        let age = row.record.features.get(age_index).copied().unwrap_or(0.0);
+        data.cells.push(Dataset::cell(a.class, age));
+    }
+    let max_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
+    (data, format!("screenings:{}:{}", rows.len(), max_id))
 }
 
 impl<'a> AnalyticsService<'a> {
-    /// Wire the ports.
+    /// Wire the ports; `age_index` is the position of the age feature in stored records.
     pub fn new(
         store: &'a dyn ScreeningStore,
         mechanism: &'a dyn PrivacyMechanism,
         ledger: &'a dyn BudgetLedger,
+        age_index: usize,
     ) -> Self {
         AnalyticsService {
             store,
             mechanism,
             ledger,
+            age_index,
         }
     }
 
-    /// Noisy number of high-risk screenings (sensitivity 1).
-    pub fn count_high_risk(&self, epsilon: f64) -> Result<Release, PrivacyError> {
-        const QUERY: &str = "count-high-risk";
+    /// The ε the release would charge, computed without drawing noise (for confirmation).
+    pub fn quote(&self, query: &Query, epsilon: f64) -> Result<f64, PrivacyError> {
         if !epsilon.is_finite() || epsilon <= 0.0 {
             return Err(PrivacyError::InvalidEpsilon);
         }
-        let records = self
+        query.validate()?;
+        self.mechanism.cost(query, epsilon)
+    }
+
+    /// Release `query` at `epsilon`, or the recorded answer over unchanged data.
+    pub fn release(&self, query: &Query, epsilon: f64) -> Result<Release, PrivacyError> {
+        let charge = self.quote(query, epsilon)?;
+        let rows = self
             .store
             .all()
             .map_err(|e| PrivacyError::Ledger(e.to_string()))?;
-        if records.is_empty() {
+        if rows.is_empty() {
             return Err(PrivacyError::EmptyDataset);
         }
-        let count = records
-            .iter()
-            .filter(|r| r.record.assessment.class == RiskClass::High)
-            .count() as u64;
-        self.ledger.try_spend(QUERY, epsilon)?;
-        let (value, _) = self.mechanism.noisy_count(count, epsilon)?;
+        let (data, version) = dataset_of(&rows, self.age_index);
+        let key = format!("{}@eps={epsilon}", query.key());
+        if let Some(prior) = self.ledger.find(&key, &version)? {
+            if let Some(values) = prior.result {
+                return Ok(Release {
+                    query: query.clone(),
+                    values,
+                    epsilon_charged: 0.0,
+                    cached: true,
+                    budget: self.ledger.status()?,
+                });
+            }
+        }
+        let id = self.ledger.try_spend(&key, &version, charge)?;
+        let values = self.mechanism.release(query, epsilon, &data)?;
+        self.ledger.record_result(id, &values)?;
         Ok(Release {
-            query: QUERY,
-            value,
-            epsilon,
-            remaining: self.ledger.remaining()?,
+            query: query.clone(),
+            values,
+            epsilon_charged: charge,
+            cached: false,
+            budget: self.ledger.status()?,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Domain types: what a clinical feature, a patient, a model and a risk assessment are.
 
+pub mod analytics;
 pub mod assessment;
 pub mod feature;
 pub mod model;

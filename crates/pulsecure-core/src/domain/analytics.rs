@@ -1,0 +1,135 @@
+//! Aggregate queries over stored screenings, with their sensitivity stated.
+
+use crate::domain::assessment::RiskClass;
+use crate::ports::privacy::PrivacyError;
+
+/// Age bands of the histogram (years, lower bound inclusive).
+pub const AGE_BANDS: [(&str, f64); 4] = [
+    ("<40", 0.0),
+    ("40-59", 40.0),
+    ("60-79", 60.0),
+    ("80+", 80.0),
+];
+
+/// Largest probability code (1/4096 units): the clamp bound of risk sums.
+pub const PROBABILITY_CODE_MAX: i64 = 4096;
+
+/// A DP query. Neighbouring datasets differ by one screening (add or remove).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Query {
+    /// Number of high-risk screenings. Sensitivity 1.
+    HighRiskCount,
+    /// Mean calibrated risk: a sum of probability codes clamped to `[lower, upper]`
+    /// (sensitivity max(|lower|, |upper|)) and a count (sensitivity 1), each with half the ε;
+    /// the mean is their ratio (post-processing).
+    MeanRisk {
+        /// Clamp lower bound (probability code).
+        lower: i64,
+        /// Clamp upper bound (probability code).
+        upper: i64,
+    },
+    /// Counts per risk class × age band (8 cells). Sensitivity 1 in L1: one screening is
+    /// in exactly one cell.
+    Histogram,
+}
+
+impl Query {
+    /// Parse a query name as typed on the command line.
+    pub fn parse(name: &str, bounds: Option<(i64, i64)>) -> Result<Self, PrivacyError> {
+        let query = match name {
+            "count" => Query::HighRiskCount,
+            "mean-risk" => {
+                let (lower, upper) = bounds.unwrap_or((0, PROBABILITY_CODE_MAX));
+                Query::MeanRisk { lower, upper }
+            }
+            "histogram" => Query::Histogram,
+            other => return Err(PrivacyError::UnknownQuery(other.to_string())),
+        };
+        query.validate()?;
+        Ok(query)
+    }
+
+    /// Check declared bounds.
+    pub fn validate(&self) -> Result<(), PrivacyError> {
+        if let Query::MeanRisk { lower, upper } = self {
+            if lower > upper {
+                return Err(PrivacyError::InvertedBounds {
+                    lower: *lower,
+                    upper: *upper,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stable key (name and parameters) used in the ledger.
+    pub fn key(&self) -> String {
+        match self {
+            Query::HighRiskCount => "count".into(),
+            Query::MeanRisk { lower, upper } => format!("mean-risk[{lower},{upper}]"),
+            Query::Histogram => "histogram".into(),
+        }
+    }
+
+    /// Labels of the released values, in order.
+    pub fn outputs(&self) -> Vec<String> {
+        match self {
+            Query::HighRiskCount => vec!["high-risk screenings".into()],
+            Query::MeanRisk { .. } => vec!["sum of probability codes".into(), "screenings".into()],
+            Query::Histogram => [RiskClass::Low, RiskClass::High]
+                .iter()
+                .flat_map(|c| {
+                    AGE_BANDS
+                        .iter()
+                        .map(move |(band, _)| format!("{} risk, age {band}", c.as_str()))
+                })
+                .collect(),
+        }
+    }
+
+    /// One-line statement of the sensitivity, shown before spending.
+    pub fn sensitivity(&self) -> String {
+        match self {
+            Query::HighRiskCount => "1 (one screening changes the count by at most 1)".into(),
+            Query::MeanRisk { lower, upper } => format!(
+                "sum {} (codes clamped to [{lower}, {upper}]) and count 1, ε split in halves",
+                lower.abs().max(upper.abs())
+            ),
+            Query::Histogram => "1 in L1 (one screening is in exactly one cell)".into(),
+        }
+    }
+}
+
+/// What the queries read: one row per stored screening, patient values reduced to what
+/// the queries need.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dataset {
+    /// High-risk flag per screening.
+    pub high_risk: Vec<bool>,
+    /// Probability code per screening.
+    pub probability_codes: Vec<i64>,
+    /// Histogram cell index per screening (`class * 4 + age band`).
+    pub cells: Vec<u32>,
+}
+
+impl Dataset {
+    /// Number of screenings.
+    pub fn len(&self) -> usize {
+        self.high_risk.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.high_risk.is_empty()
+    }
+
+    /// Histogram cell of a screening.
+    pub fn cell(class: RiskClass, age: f64) -> u32 {
+        let band = AGE_BANDS
+            .iter()
+            .rposition(|(_, lower)| age >= *lower)
+            .unwrap_or(0) as u32;
+        let class = u32::from(class == RiskClass::High);
+        class * AGE_BANDS.len() as u32 + band
+    }
+}
