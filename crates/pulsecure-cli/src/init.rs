@@ -10,7 +10,7 @@ use pulsecure_vault::{fingerprint, write_atomic, DataKey, KdfParams, SecretEntri
 
 use crate::cli::InitArgs;
 use crate::embedded::sha256_hex;
-use crate::password::{self, PASSWORD_ENV};
+use crate::password;
 use crate::session::{
     create_dir_private, DataDir, ENTRY_CLIENT_KEY, ENTRY_DATABASE_KEY, ENTRY_SERVER_KEY_SHA256,
 };
@@ -32,12 +32,7 @@ pub fn run(dir: &DataDir, args: &InitArgs) -> Result<()> {
     if !args.dp_budget.is_finite() || args.dp_budget <= 0.0 {
         return Err(pulsecure_core::ports::privacy::PrivacyError::InvalidBudget.into());
     }
-    let p = &args.password;
-    let password = password::new_password(
-        p.password_file.as_deref(),
-        p.password_fd,
-        p.insecure_env_password.then_some(PASSWORD_ENV),
-    )?;
+    let password = password::new_from_args(&args.password)?;
     create_dir_private(&dir.root)?;
 
     eprintln!("Generating TFHE keys (a few seconds)...");

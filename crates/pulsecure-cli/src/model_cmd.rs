@@ -20,7 +20,7 @@ use crate::cli::{
 };
 use crate::embedded::IntegrityError;
 use crate::embedded::{default_model, DEFAULT_MODEL_SHA256_HEX};
-use crate::password::{self, PASSWORD_ENV};
+use crate::password;
 use crate::session::{open_database, DataDir, Unlocked};
 
 fn signature_path(args: &ModelFileArgs) -> PathBuf {
@@ -107,12 +107,7 @@ pub fn active_model(dir: &DataDir, db: &Database) -> Result<Model> {
 
 /// `model keygen`.
 pub fn keygen(args: &ModelKeygenArgs) -> Result<()> {
-    let p = &args.password;
-    let password = password::new_password(
-        p.password_file.as_deref(),
-        p.password_fd,
-        p.insecure_env_password.then_some(PASSWORD_ENV),
-    )?;
+    let password = password::new_from_args(&args.password)?;
     let (public, secret) = generate_keypair(password.expose_secret().to_string())?;
     write_atomic(&args.secret_key, secret.as_bytes())?;
     write_atomic(&args.public_key, public.as_bytes())?;

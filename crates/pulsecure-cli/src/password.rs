@@ -102,3 +102,13 @@ pub fn new_password(
     }
     Ok(password)
 }
+
+/// A new password from the sources of `args` (file, descriptor, environment with the
+/// explicit flag), otherwise asked twice on the terminal.
+pub fn new_from_args(args: &PasswordArgs) -> Result<Password> {
+    new_password(
+        args.password_file.as_deref(),
+        args.password_fd,
+        args.insecure_env_password.then_some(PASSWORD_ENV),
+    )
+}

@@ -30,12 +30,7 @@ fn init_creates_private_files_and_refuses_to_run_twice() {
 fn short_passwords_are_refused_and_nothing_is_created() {
     let env = Env::new();
     let short = env.write("short", b"tooshort\n");
-    let out = env
-        .command()
-        .args(["init", "--password-file"])
-        .arg(&short)
-        .output()
-        .expect("runs");
+    let out = env.run_with_password_file(&["init"], &short);
     assert_fails(&out, 3, "at least 12 characters");
     assert!(!env.data.join("vault.psv").exists());
 }
@@ -83,12 +78,7 @@ fn fingerprint_export_and_password_change() {
     // The old password no longer opens it; the new one does.
     let old = env.run(&["history"], true);
     assert_fails(&old, 4, "wrong password");
-    let out = env
-        .command()
-        .args(["history", "--password-file"])
-        .arg(&new_password)
-        .output()
-        .expect("runs");
+    let out = env.run_with_password_file(&["history"], &new_password);
     assert_ok(&out);
 }
 
@@ -96,12 +86,7 @@ fn fingerprint_export_and_password_change() {
 fn wrong_password_and_altered_vault_are_refused_without_changes() {
     let env = Env::initialized();
     let wrong = env.write("wrong", b"not the right password\n");
-    let out = env
-        .command()
-        .args(["history", "--password-file"])
-        .arg(&wrong)
-        .output()
-        .expect("runs");
+    let out = env.run_with_password_file(&["history"], &wrong);
     assert_fails(&out, 4, "wrong password");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("not the right"));
 

@@ -64,6 +64,16 @@ impl Env {
         cmd.output().expect("binary runs")
     }
 
+    /// Run `args` with `--password-file FILE` (another password than the default one).
+    pub fn run_with_password_file(&self, args: &[&str], file: &Path) -> Output {
+        self.command()
+            .args(args)
+            .arg("--password-file")
+            .arg(file)
+            .output()
+            .expect("binary runs")
+    }
+
     /// A file in the temporary folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
