@@ -362,3 +362,84 @@ fn database_faults_give_specific_errors() {
         before
     );
 }
+
+/// Copy the data directory onto a tmpfs in a private mount namespace (`unshare -rm`), run
+/// `setup` there, then one screening; returns the combined output and the screening count
+/// before and after, read inside the namespace.
+fn screen_on_tmpfs(env: &Env, size_mib: u64, setup: &str) -> String {
+    let mount = env.path("mnt");
+    std::fs::create_dir_all(&mount).expect("mount point");
+    let mut values = String::new();
+    for v in VALUES {
+        values.push_str(&format!(" -v {v}"));
+    }
+    let script = format!(
+        "set -e
+         mount -t tmpfs -o size={size_mib}m tmpfs {mnt}
+         cp -a {data}/. {mnt}/
+         {setup}
+         md5sum {mnt}/pulsecure.db > {tmp}/before.md5
+         set +e
+         {bin} --data-dir {mnt} screen --patient-ref FULL-1 --password-file {pw}{values}
+         echo \"exit=$?\"
+         md5sum -c --quiet {tmp}/before.md5 && echo db-unchanged",
+        mnt = mount.display(),
+        data = env.data.display(),
+        tmp = env.tmp.path().display(),
+        bin = env!("CARGO_BIN_EXE_pulsecure"),
+        pw = env.password_file.display(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs (util-linux)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "namespace script failed: {text}");
+    text
+}
+
+#[test]
+fn a_full_or_read_only_disk_gives_a_storage_error_and_keeps_the_database() {
+    let env = Env::initialized();
+    // Checkpoint the WAL so the copied database is one file.
+    let conn = rusqlite::Connection::open(env.data.join("pulsecure.db")).expect("open");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .expect("checkpoint");
+    drop(conn);
+    let used: u64 = std::fs::read_dir(&env.data)
+        .expect("ls")
+        .map(|e| e.expect("entry").metadata().expect("meta").len())
+        .sum();
+    // Full: room for the files and nothing more.
+    let size_mib = used.div_ceil(1 << 20);
+    let text = screen_on_tmpfs(
+        &env,
+        size_mib,
+        &format!(
+            "dd if=/dev/zero of={}/filler bs=4k 2>/dev/null || true",
+            env.path("mnt").display()
+        ),
+    );
+    assert!(text.contains("exit=6"), "{text}");
+    assert!(
+        text.contains("disk is full") || text.contains("is the disk full"),
+        "{text}"
+    );
+    assert!(text.contains("db-unchanged"), "{text}");
+    // Read-only: remounted after the copy.
+    let text = screen_on_tmpfs(
+        &env,
+        size_mib + 16,
+        &format!("mount -o remount,ro {}", env.path("mnt").display()),
+    );
+    assert!(text.contains("exit=6"), "{text}");
+    assert!(
+        text.contains("is not writable (Read-only file system"),
+        "{text}"
+    );
+    assert!(text.contains("db-unchanged"), "{text}");
+}

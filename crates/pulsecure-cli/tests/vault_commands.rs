@@ -177,3 +177,36 @@ fn a_read_only_directory_during_password_change_leaves_the_vault_intact() {
     assert!(text.contains("Read-only file system"), "{text}");
     assert_eq!(before, after);
 }
+
+#[test]
+fn password_from_a_descriptor_or_an_explicitly_allowed_environment_variable() {
+    let env = Env::initialized();
+    let script = format!(
+        "{} --data-dir {} history --password-fd 3 3< {}",
+        env!("CARGO_BIN_EXE_pulsecure"),
+        env.data.display(),
+        env.password_file.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("sh");
+    assert_ok(&out);
+    // The environment variable is read only with the explicit flag.
+    let password = std::fs::read_to_string(&env.password_file).expect("password");
+    let out = env
+        .command()
+        .args(["history", "--insecure-env-password"])
+        .env("PULSECURE_PASSWORD", password.trim())
+        .output()
+        .expect("runs");
+    assert_ok(&out);
+    let out = env
+        .command()
+        .arg("history")
+        .env("PULSECURE_PASSWORD", password.trim())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs");
+    assert_fails(&out, 1, "no password source");
+}

@@ -35,6 +35,19 @@ impl Database {
     ///
     /// Refuses a database from a newer schema, or one created under another data key.
     pub fn open(path: &Path, key: FieldKey) -> Result<Self, StoreError> {
+        // SQLite reports a read-only file system as a generic I/O error; say it plainly.
+        if path.exists() {
+            if let Err(e) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+            {
+                return Err(StoreError::Backend(format!(
+                    "opening the database: {} is not writable ({e}); nothing was written",
+                    path.display()
+                )));
+            }
+        }
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE

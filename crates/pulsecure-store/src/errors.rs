@@ -13,6 +13,9 @@ pub(crate) fn from_sqlite(context: &str, error: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DiskFull) => {
             StoreError::Backend(format!("{context}: the disk is full; nothing was written"))
         }
+        Some(ErrorCode::SystemIoFailure) => StoreError::Backend(format!(
+            "{context}: disk I/O error (is the disk full or failing?); nothing was written"
+        )),
         Some(ErrorCode::CannotOpen) => StoreError::Backend(format!(
             "{context}: cannot open the database file (missing directory or no permission)"
         )),
