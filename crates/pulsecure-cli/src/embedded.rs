@@ -1,10 +1,10 @@
 //! The embedded default model: checked against its recorded SHA-256 before use.
 
 use anyhow::Result;
-use sha2::{Digest, Sha256};
 
 use pulsecure_core::embedded_model::{DEFAULT_MODEL_JSON, DEFAULT_MODEL_SHA256};
 use pulsecure_core::Model;
+use pulsecure_signing::verify::sha256_hex;
 use pulsecure_signing::{verify_model, PublisherKey};
 
 use crate::cli::Cli;
@@ -20,17 +20,6 @@ impl std::fmt::Display for IntegrityError {
 }
 
 impl std::error::Error for IntegrityError {}
-
-/// Hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The embedded model's recorded SHA-256 (hex).
-pub const DEFAULT_MODEL_SHA256_HEX: &str = DEFAULT_MODEL_SHA256;
 
 /// The embedded model's signature by the release key.
 pub const DEFAULT_MODEL_MINISIG: &str =

@@ -9,11 +9,11 @@ use pulsecure_store::{Database, FieldKey};
 use pulsecure_vault::{fingerprint, write_atomic, DataKey, KdfParams, SecretEntries};
 
 use crate::cli::InitArgs;
-use crate::embedded::sha256_hex;
 use crate::password;
 use crate::session::{
     create_dir_private, DataDir, ENTRY_CLIENT_KEY, ENTRY_DATABASE_KEY, ENTRY_SERVER_KEY_SHA256,
 };
+use pulsecure_signing::verify::sha256_hex;
 
 /// Run `init`.
 pub fn run(dir: &DataDir, args: &InitArgs) -> Result<()> {

@@ -18,10 +18,11 @@ use secrecy::ExposeSecret;
 use crate::cli::{
     ModelFileArgs, ModelInstallArgs, ModelKeygenArgs, ModelSignArgs, ModelVerifyArgs, TrustKeyArgs,
 };
+use crate::embedded::default_model;
 use crate::embedded::IntegrityError;
-use crate::embedded::{default_model, DEFAULT_MODEL_SHA256_HEX};
 use crate::password;
 use crate::session::{open_database, DataDir, Unlocked};
+use pulsecure_core::embedded_model::DEFAULT_MODEL_SHA256;
 
 fn signature_path(args: &ModelFileArgs) -> PathBuf {
     args.signature.clone().unwrap_or_else(|| {
@@ -81,7 +82,7 @@ pub fn active_model(dir: &DataDir, db: &Database) -> Result<Model> {
             }
             Ok(verified.model)
         }
-        Some(a) if a.version == embedded.version() && a.sha256 != DEFAULT_MODEL_SHA256_HEX => {
+        Some(a) if a.version == embedded.version() && a.sha256 != DEFAULT_MODEL_SHA256 => {
             Err(IntegrityError(format!(
                 "model {} version {} recorded here differs from the embedded release",
                 a.model_id, a.version
@@ -92,7 +93,7 @@ pub fn active_model(dir: &DataDir, db: &Database) -> Result<Model> {
             let candidate = AcceptedModel {
                 model_id: embedded.id().to_string(),
                 version: embedded.version(),
-                sha256: DEFAULT_MODEL_SHA256_HEX.to_string(),
+                sha256: DEFAULT_MODEL_SHA256.to_string(),
             };
             if service.install(&candidate)? == InstallOutcome::Installed {
                 db.log_event(

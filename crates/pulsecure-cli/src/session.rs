@@ -10,7 +10,8 @@ use pulsecure_fhe::{client_key_from_bytes, key_id_of, TfheClient, TfheEvaluator}
 use pulsecure_store::{Database, FieldKey};
 use pulsecure_vault::{DataKey, Password, SecretEntries};
 
-use crate::embedded::{sha256_hex, IntegrityError};
+use crate::embedded::IntegrityError;
+use pulsecure_signing::verify::sha256_hex;
 
 /// Vault entry holding the serialized TFHE client key.
 pub const ENTRY_CLIENT_KEY: &str = "tfhe-client-key";

@@ -389,17 +389,7 @@ fn screen_on_tmpfs(env: &Env, size_mib: u64, setup: &str) -> String {
         bin = env!("CARGO_BIN_EXE_pulsecure"),
         pw = env.password_file.display(),
     );
-    let out = std::process::Command::new("unshare")
-        .args(["-rm", "sh", "-c", &script])
-        .output()
-        .expect("unshare runs (util-linux)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "namespace script failed: {text}");
-    text
+    support::run_in_mount_namespace(&script)
 }
 
 #[test]

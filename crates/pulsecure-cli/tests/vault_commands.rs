@@ -132,16 +132,7 @@ fn change_password_on_tmpfs(env: &Env, size_kib: u64, setup: &str) -> (String, V
         bin = env!("CARGO_BIN_EXE_pulsecure"),
         pw = env.password_file.display(),
     );
-    let out = std::process::Command::new("unshare")
-        .args(["-rm", "sh", "-c", &script])
-        .output()
-        .expect("unshare runs (util-linux)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "namespace script failed: {text}");
+    let text = support::run_in_mount_namespace(&script);
     let before = std::fs::read(env.path("before.psv")).expect("before");
     let after = std::fs::read(env.path("after.psv")).expect("after");
     (text, before, after)

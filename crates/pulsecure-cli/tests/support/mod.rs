@@ -132,3 +132,19 @@ pub fn good_row(id: &str, i: usize) -> String {
         (i / 4) % 2
     )
 }
+
+/// Run a shell script as root of its own user and mount namespace (`unshare -rm`), so it can
+/// mount a tmpfs; returns stdout and stderr together. The script itself must succeed.
+pub fn run_in_mount_namespace(script: &str) -> String {
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .output()
+        .expect("unshare runs (util-linux)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "namespace script failed: {text}");
+    text
+}
