@@ -1,9 +1,8 @@
 //! The example patients bundled with the binary (`examples/patients.csv`).
 
-use std::collections::BTreeMap;
+use anyhow::{bail, Result};
 
-use anyhow::{bail, Context, Result};
-
+use pulsecure_batch::{BatchReader, Item};
 use pulsecure_core::{Model, PatientFeatures};
 
 /// The bundled file.
@@ -17,38 +16,26 @@ pub struct Example {
     pub features: PatientFeatures,
 }
 
-/// Parse and validate the bundled examples against `model` (a plain comma-separated file
-/// with a header, written by the project: no quoting).
+/// Parse and validate the bundled examples against `model` with the same reader as
+/// `screen --batch`; any rejected row is an error (the file ships with the binary).
 pub fn bundled(model: &Model) -> Result<Vec<Example>> {
-    let mut lines = EXAMPLE_PATIENTS_CSV.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .context("empty example file")?
-        .split(',')
-        .collect();
-    if header.first() != Some(&"patient_id") {
-        bail!("example file must start with a patient_id column");
-    }
-    lines
-        .enumerate()
-        .map(|(row, line)| {
-            let cells: Vec<&str> = line.split(',').collect();
-            if cells.len() != header.len() {
-                bail!("example row {}: expected {} columns", row + 2, header.len());
-            }
-            let mut named = BTreeMap::new();
-            for (name, cell) in header.iter().zip(&cells).skip(1) {
-                let value: f64 = cell.trim().parse().with_context(|| {
-                    format!("example row {}: column {name} is not a number", row + 2)
-                })?;
-                named.insert((*name).to_string(), value);
-            }
-            let features = PatientFeatures::new(model.features(), &named)
-                .with_context(|| format!("example row {}", row + 2))?;
-            Ok(Example {
-                id: cells[0].to_string(),
-                features,
-            })
+    let reader = BatchReader::from_reader(
+        EXAMPLE_PATIENTS_CSV.as_bytes(),
+        model,
+        "bundled examples".into(),
+    )?;
+    reader
+        .map(|item| match item? {
+            Item::Row(row) => Ok(Example {
+                id: row.patient_ref,
+                features: row.features,
+            }),
+            Item::Rejected(e) => bail!(
+                "bundled example row {}: {} {}",
+                e.row,
+                e.column.unwrap_or_default(),
+                e.reason
+            ),
         })
         .collect()
 }

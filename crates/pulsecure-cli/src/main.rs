@@ -1,7 +1,6 @@
 //! The `pulsecure` binary: parses the command line and wires the core to its adapters.
 //! Domain logic lives in the library crates; this crate only composes them.
 
-mod batch_input;
 mod bench;
 mod cli;
 mod dates;

@@ -14,7 +14,7 @@ use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded}
 use pulsecure_core::ports::clock::SystemClock;
 use pulsecure_core::PatientFeatures;
 
-use crate::batch_input::{self, BatchReader, InputRow, Item, RowError};
+use pulsecure_batch::{self as batch_input, BatchReader, InputRow, Item, RowError};
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::embedded::default_model;
 use crate::password;

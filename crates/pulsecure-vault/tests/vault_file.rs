@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use pulsecure_vault::{
-    change_password, create, open, open_bytes, DataKey, KdfParams, Password, SecretEntries,
-    VaultError,
+    change_password, create, inspect, open, open_bytes, DataKey, KdfParams, Password,
+    SecretEntries, VaultError, FORMAT_VERSION,
 };
 use sha2::{Digest, Sha256};
 
@@ -273,4 +273,19 @@ fn debug_output_of_secret_types_shows_no_key_bytes() {
     }
     let err = open(Path::new("/nonexistent/vault"), &pw).expect_err("missing file");
     assert!(!format!("{err:?} {err}").contains("hunter2"));
+}
+
+#[test]
+fn inspect_reads_public_facts_without_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = new_vault(dir.path());
+    let bytes = std::fs::read(&path).expect("read");
+    let info = inspect(&bytes).expect("a valid vault inspects");
+    assert_eq!(info.format_version, FORMAT_VERSION);
+    assert_eq!(info.kdf, FAST);
+    assert_eq!(info.payload_bytes, bytes.len() as u64 - 166);
+    let mut damaged = bytes.clone();
+    damaged[30] ^= 1;
+    assert!(matches!(inspect(&damaged), Err(VaultError::HeaderCorrupted)));
+    assert!(matches!(inspect(&bytes[..100]), Err(VaultError::BadLength { .. })));
 }

@@ -1,14 +1,43 @@
-//! Streaming reader of batch files (CSV with a header, JSON Lines, or a JSON array):
+//! Streaming reader of patient batches (CSV with a header, JSON Lines, or a JSON array):
 //! yields one validated patient or one specific error per row, never loading the whole
-//! file (except a JSON array, capped in size).
+//! input (except a JSON array, capped in size).
+//!
+//! A crate of its own, with no heavy dependency, so that the parser facing files from outside
+//! can be fuzzed (`fuzz/fuzz_targets/batch_reader.rs`) and reused by every front end.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use pulsecure_core::{Model, PatientFeatures};
+use thiserror::Error;
+
+/// A problem with the input as a whole (its header, its shape, reading it): nothing of it
+/// can be screened. Problems of single rows are [`RowError`]s instead. Messages name the
+/// input and what was expected, never a cell's value.
+#[derive(Debug, Error)]
+pub enum BatchError {
+    /// The input could not be read.
+    #[error("reading {name}: {source}")]
+    Io {
+        /// File name or other label of the input.
+        name: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The input's header or shape is not a batch this model can read.
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// File name or other label of the input.
+        name: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+}
+
+/// Results of this crate.
+pub type Result<T, E = BatchError> = std::result::Result<T, E>;
 
 /// Longest accepted line; longer lines are rejected (and skipped) without being buffered.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -141,10 +170,11 @@ enum Format {
     },
 }
 
-/// A batch file being read.
-pub struct BatchReader<'m> {
+/// A batch being read.
+pub struct BatchReader<'m, R: Read = File> {
     model: &'m Model,
-    reader: BufReader<File>,
+    name: String,
+    reader: BufReader<R>,
     format: Format,
     line_no: usize,
     buf: Vec<u8>,
@@ -152,7 +182,7 @@ pub struct BatchReader<'m> {
 
 /// Count the data rows (for the progress bar): lines after the header for CSV, non-blank
 /// lines for JSON Lines. Reads the file once more, streaming.
-pub fn count_rows(path: &Path) -> Result<u64> {
+pub fn count_rows(path: &Path) -> std::io::Result<u64> {
     let mut reader = BufReader::new(File::open(path)?);
     let mut buf = Vec::new();
     let mut lines = 0u64;
@@ -171,76 +201,102 @@ pub fn count_rows(path: &Path) -> Result<u64> {
     })
 }
 
-impl<'m> BatchReader<'m> {
+impl<'m> BatchReader<'m, File> {
     /// Open `path` and check its header (CSV) or its shape (JSON). File-level problems
     /// (unknown or missing columns, wrong delimiter, not UTF-8) are errors here.
     pub fn open(path: &Path, model: &'m Model) -> Result<Self> {
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut reader = BufReader::new(file);
-        let first = reader
-            .fill_buf()?
-            .iter()
-            .copied()
-            .find(|b| !b.is_ascii_whitespace());
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| BatchError::Io {
+            name: name.clone(),
+            source,
+        })?;
+        Self::from_reader(file, model, name)
+    }
+}
+
+impl<'m, R: Read> BatchReader<'m, R> {
+    /// Read a batch from any byte source; `name` labels it in error messages.
+    pub fn from_reader(source: R, model: &'m Model, name: String) -> Result<Self> {
+        let mut reader = BufReader::new(source);
+        let first = match reader.fill_buf() {
+            Ok(buf) => buf.iter().copied().find(|b| !b.is_ascii_whitespace()),
+            Err(source) => return Err(BatchError::Io { name, source }),
+        };
         let mut this = BatchReader {
             model,
+            name,
             reader,
             format: Format::JsonLines,
             line_no: 0,
             buf: Vec::new(),
         };
         match first {
-            None => bail!("{} is empty", path.display()),
+            None => return Err(this.invalid("the input is empty")),
             Some(b'{') => {}
-            Some(b'[') => {
-                let size = std::fs::metadata(path)?.len();
-                if size > MAX_JSON_ARRAY_BYTES {
-                    bail!(
-                        "{}: a JSON array larger than 64 MiB is not read at once; use JSON Lines (one object per line)",
-                        path.display()
-                    );
-                }
-                let mut text = String::new();
-                this.reader
-                    .read_to_string(&mut text)
-                    .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
-                let items: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: not a JSON array of objects (line {}, column {}: {})",
-                        path.display(),
-                        e.line(),
-                        e.column(),
-                        e.classify_name()
-                    )
-                })?;
-                this.format = Format::JsonArray {
-                    items: items.into_iter(),
-                };
-            }
-            Some(_) => this.read_csv_header(path)?,
+            Some(b'[') => this.read_json_array()?,
+            Some(_) => this.read_csv_header()?,
         }
         Ok(this)
     }
 
-    fn read_csv_header(&mut self, path: &Path) -> Result<()> {
+    fn invalid(&self, reason: impl Into<String>) -> BatchError {
+        BatchError::Invalid {
+            name: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn read_json_array(&mut self) -> Result<()> {
+        let mut bytes = Vec::new();
+        let limit = MAX_JSON_ARRAY_BYTES + 1;
+        (&mut self.reader)
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|source| BatchError::Io {
+                name: self.name.clone(),
+                source,
+            })?;
+        if bytes.len() as u64 >= limit {
+            return Err(self.invalid(
+                "a JSON array larger than 64 MiB is not read at once; use JSON Lines (one object per line)",
+            ));
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| self.invalid("not UTF-8 text (save the file as UTF-8)"))?;
+        let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+            self.invalid(format!(
+                "not a JSON array of objects (line {}, column {}: {})",
+                e.line(),
+                e.column(),
+                e.classify_name()
+            ))
+        })?;
+        self.format = Format::JsonArray {
+            items: items.into_iter(),
+        };
+        Ok(())
+    }
+
+    fn read_csv_header(&mut self) -> Result<()> {
         let expected = expected_columns(self.model);
-        if read_bounded_line(&mut self.reader, &mut self.buf)? != Some(true) {
-            bail!("{}: the header line is missing or too long", path.display());
+        let line = read_bounded_line(&mut self.reader, &mut self.buf).map_err(|source| {
+            BatchError::Io {
+                name: self.name.clone(),
+                source,
+            }
+        })?;
+        if line != Some(true) {
+            return Err(self.invalid("the header line is missing or too long"));
         }
         self.line_no = 1;
-        let text = std::str::from_utf8(&self.buf).map_err(|_| {
-            anyhow::anyhow!(
-                "{}: the header is not UTF-8 text (save the file as UTF-8 CSV)",
-                path.display()
-            )
-        })?;
+        let text = std::str::from_utf8(&self.buf)
+            .map_err(|_| self.invalid("the header is not UTF-8 text (save the file as UTF-8 CSV)"))?;
         let text = text.trim_start_matches('\u{feff}');
         let header: Vec<String> = text.split(',').map(|c| c.trim().to_string()).collect();
         if header.len() == 1 && (text.contains(';') || text.contains('\t')) {
-            bail!(
-                "{}: the header has a single column; the delimiter must be a comma, not ';' or a tab (expected columns: {expected})",
-                path.display()
-            );
+            return Err(self.invalid(format!(
+                "the header has a single column; the delimiter must be a comma, not ';' or a tab (expected columns: {expected})"
+            )));
         }
         let known: Vec<&str> = std::iter::once(PATIENT_ID)
             .chain(self.model.features().iter().map(|f| f.name.as_str()))
@@ -251,11 +307,10 @@ impl<'m> BatchReader<'m> {
             .filter(|c| !known.contains(c))
             .collect();
         if !unknown.is_empty() {
-            bail!(
-                "{}: unknown column(s) {}; expected exactly: {expected}",
-                path.display(),
+            return Err(self.invalid(format!(
+                "unknown column(s) {}; expected exactly: {expected}",
                 unknown.join(", ")
-            );
+            )));
         }
         let missing: Vec<&str> = known
             .iter()
@@ -263,15 +318,14 @@ impl<'m> BatchReader<'m> {
             .filter(|k| !header.iter().any(|h| h == k))
             .collect();
         if !missing.is_empty() {
-            bail!(
-                "{}: missing column(s) {}; expected: {expected}",
-                path.display(),
+            return Err(self.invalid(format!(
+                "missing column(s) {}; expected: {expected}",
                 missing.join(", ")
-            );
+            )));
         }
         for (i, name) in header.iter().enumerate() {
             if header[..i].contains(name) {
-                bail!("{}: column {name} appears twice", path.display());
+                return Err(self.invalid(format!("column {name} appears twice")));
             }
         }
         self.format = Format::Csv { header };
@@ -398,7 +452,12 @@ impl<'m> BatchReader<'m> {
         loop {
             let status = match read_bounded_line(&mut self.reader, &mut self.buf) {
                 Ok(s) => s?,
-                Err(e) => return Some(Err(e.into())),
+                Err(source) => {
+                    return Some(Err(BatchError::Io {
+                        name: self.name.clone(),
+                        source,
+                    }))
+                }
             };
             self.line_no += 1;
             if !status {
@@ -416,7 +475,7 @@ impl<'m> BatchReader<'m> {
     }
 }
 
-impl Iterator for BatchReader<'_> {
+impl<R: Read> Iterator for BatchReader<'_, R> {
     type Item = Result<Item>;
 
     fn next(&mut self) -> Option<Self::Item> {
