@@ -118,23 +118,26 @@ fn read_bounded_line(
     }
 }
 
+/// Check a pseudonymous patient reference (trimmed): non-empty, at most 64 printable
+/// characters. Shared by batch files and interactive entry; the reason never echoes it.
+pub fn check_patient_ref(value: &str) -> Result<String, &'static str> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("empty (expected a pseudonymous reference)");
+    }
+    if value.chars().count() > MAX_REF_CHARS || value.chars().any(char::is_control) {
+        return Err("expected at most 64 printable characters (a pseudonym, not a name)");
+    }
+    Ok(value.to_string())
+}
+
 fn check_ref(row: usize, value: &str) -> Result<String, RowError> {
-    let reject = |reason: &str| RowError {
+    check_patient_ref(value).map_err(|reason| RowError {
         row,
         patient_ref: None,
         column: Some(PATIENT_ID.into()),
         reason: reason.into(),
-    };
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(reject("empty (expected a pseudonymous reference)"));
-    }
-    if value.chars().count() > MAX_REF_CHARS || value.chars().any(char::is_control) {
-        return Err(reject(
-            "expected at most 64 printable characters (a pseudonym, not a name)",
-        ));
-    }
-    Ok(value.to_string())
+    })
 }
 
 fn validate(model: &Model, row: usize, patient_ref: String, named: BTreeMap<String, f64>) -> Item {
@@ -289,8 +292,9 @@ impl<'m, R: Read> BatchReader<'m, R> {
             return Err(self.invalid("the header line is missing or too long"));
         }
         self.line_no = 1;
-        let text = std::str::from_utf8(&self.buf)
-            .map_err(|_| self.invalid("the header is not UTF-8 text (save the file as UTF-8 CSV)"))?;
+        let text = std::str::from_utf8(&self.buf).map_err(|_| {
+            self.invalid("the header is not UTF-8 text (save the file as UTF-8 CSV)")
+        })?;
         let text = text.trim_start_matches('\u{feff}');
         let header: Vec<String> = text.split(',').map(|c| c.trim().to_string()).collect();
         if header.len() == 1 && (text.contains(';') || text.contains('\t')) {

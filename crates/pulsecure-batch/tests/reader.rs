@@ -48,9 +48,16 @@ fn json_lines_and_arrays_read_the_same_patient() {
 
 #[test]
 fn file_level_problems_name_what_was_expected() {
-    let err = read("patient_id;age\n1;2\n").err().expect("semicolons refused");
-    assert!(err.to_string().contains("delimiter must be a comma"), "{err}");
-    let err = read(&format!("{HEADER},extra\n")).err().expect("unknown column");
+    let err = read("patient_id;age\n1;2\n")
+        .err()
+        .expect("semicolons refused");
+    assert!(
+        err.to_string().contains("delimiter must be a comma"),
+        "{err}"
+    );
+    let err = read(&format!("{HEADER},extra\n"))
+        .err()
+        .expect("unknown column");
     assert!(err.to_string().contains("unknown column(s) extra"), "{err}");
     let err = read("   \n").err().expect("empty refused");
     assert!(err.to_string().contains("empty"), "{err}");

@@ -14,12 +14,12 @@ use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded}
 use pulsecure_core::ports::clock::SystemClock;
 use pulsecure_core::PatientFeatures;
 
-use pulsecure_batch::{self as batch_input, BatchReader, InputRow, Item, RowError};
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::embedded::default_model;
 use crate::password;
 use crate::results::{choose_format, persist, temp_beside, ResultRow, ResultWriter};
 use crate::session::{DataDir, Session};
+use pulsecure_batch::{self as batch_input, BatchReader, InputRow, Item, RowError};
 
 /// Some rows of a batch were rejected (the others were screened). Maps to exit code 3.
 #[derive(Debug)]

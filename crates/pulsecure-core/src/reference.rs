@@ -95,3 +95,24 @@ pub fn assessment_from(model: &Model, probability_code: u32, high: bool) -> Risk
         model_version: model.version(),
     }
 }
+
+/// Each feature's share of the logit, in log-odds: the sum of its digits' table entries
+/// (step 3 without the bias), divided by `weight_scale / 2^grain_shift`. Zero at the bottom
+/// of the feature's training range; positive values push toward high risk.
+///
+/// Computed on the client from the model and the entered values, to explain a result the
+/// encrypted engine produced — never to replace it.
+pub fn feature_contributions(model: &Model, input: &QuantizedInput) -> Vec<f64> {
+    let mut sums = vec![0i64; model.features().len()];
+    for (table, &digit) in model.digit_tables().iter().zip(input.digits()) {
+        if let (Some(sum), Some(value)) = (
+            sums.get_mut(table.feature),
+            table.values.get(usize::from(digit)),
+        ) {
+            *sum += value;
+        }
+    }
+    let units = model.document().quantization.weight_scale as f64
+        / f64::from(1u32 << model.linear_spec().grain_shift);
+    sums.into_iter().map(|s| s as f64 / units).collect()
+}

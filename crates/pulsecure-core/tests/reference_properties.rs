@@ -4,7 +4,7 @@ mod common;
 
 use proptest::prelude::*;
 use pulsecure_core::domain::feature::FeatureKind;
-use pulsecure_core::{Model, PatientFeatures, ReferenceEngine};
+use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
 
 fn patient_strategy(model: &Model) -> impl Strategy<Value = Vec<f64>> {
     let parts: Vec<BoxedStrategy<f64>> = model
@@ -65,4 +65,27 @@ proptest! {
             prop_assert!(hi.probability_code <= lo.probability_code);
         }
     }
+}
+
+#[test]
+fn feature_contributions_add_up_to_the_logit_without_the_bias() {
+    use pulsecure_core::reference::feature_contributions;
+    let model = common::default_model();
+    let engine = ReferenceEngine::new(&model);
+    let low: Vec<f64> = model.features().iter().map(|f| f.clamp_min).collect();
+    let high: Vec<f64> = model.features().iter().map(|f| f.clamp_max).collect();
+    let units = 4096.0 / f64::from(1u32 << model.linear_spec().grain_shift);
+    for values in [low.clone(), high] {
+        let patient = PatientFeatures::from_ordered(model.features(), &values).expect("valid");
+        let input = QuantizedInput::from_patient(&model, &patient);
+        let parts = feature_contributions(&model, &input);
+        let logit = engine.logit(&input) - model.rounded_bias();
+        assert!((parts.iter().sum::<f64>() * units - logit as f64).abs() < 1e-9);
+    }
+    // At the bottom of every training range, nothing contributes.
+    let patient = PatientFeatures::from_ordered(model.features(), &low).expect("valid");
+    let input = QuantizedInput::from_patient(&model, &patient);
+    assert!(feature_contributions(&model, &input)
+        .iter()
+        .all(|&c| c == 0.0));
 }

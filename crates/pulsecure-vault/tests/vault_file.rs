@@ -286,6 +286,12 @@ fn inspect_reads_public_facts_without_the_password() {
     assert_eq!(info.payload_bytes, bytes.len() as u64 - 166);
     let mut damaged = bytes.clone();
     damaged[30] ^= 1;
-    assert!(matches!(inspect(&damaged), Err(VaultError::HeaderCorrupted)));
-    assert!(matches!(inspect(&bytes[..100]), Err(VaultError::BadLength { .. })));
+    assert!(matches!(
+        inspect(&damaged),
+        Err(VaultError::HeaderCorrupted)
+    ));
+    assert!(matches!(
+        inspect(&bytes[..100]),
+        Err(VaultError::BadLength { .. })
+    ));
 }

@@ -1,0 +1,703 @@
+//! All UI state, and the rules that change it: key presses and worker replies in, requests
+//! for the worker out. No terminal, no thread, no clock of its own (callers pass `now`), so
+//! every screen can be driven and checked in tests.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pulsecure_core::app::analytics::Release;
+use pulsecure_core::app::inference::{Stage, StageTimings};
+use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
+use pulsecure_core::ports::privacy::BudgetStatus;
+use pulsecure_core::reference::feature_contributions;
+use pulsecure_core::{Model, PatientFeatures, QuantizedInput, RiskAssessment, RiskClass};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::form::EntryForm;
+use crate::workbench::{HistoryEntry, UnlockError};
+use crate::worker::{Reply, Request};
+
+/// Wrong passwords allowed before the UI exits.
+pub const MAX_UNLOCK_ATTEMPTS: u32 = 5;
+
+/// Delay before the next unlock attempt after `failures` wrong passwords: 1, 2, 4, 8 s.
+pub fn unlock_delay(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6))
+}
+
+/// Which screen is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Password entry.
+    Unlock,
+    /// Patient entry form.
+    Entry,
+    /// An encrypted evaluation in progress.
+    Running,
+    /// The last result.
+    Result,
+    /// Stored screenings.
+    History,
+    /// Differentially private statistics.
+    Analytics,
+    /// Key fingerprints and the model.
+    Keys,
+}
+
+/// A one-line message under the screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The text.
+    pub text: String,
+    /// Shown as an error (red) rather than information.
+    pub error: bool,
+}
+
+/// The unlock screen.
+#[derive(Default)]
+pub struct UnlockState {
+    /// The password typed so far (wiped on drop and after sending).
+    pub password: Zeroizing<String>,
+    /// Wrong passwords so far.
+    pub failures: u32,
+    /// No attempt before this instant.
+    pub blocked_until: Option<Instant>,
+    /// An unlock is running on the worker.
+    pub busy: bool,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+}
+
+/// An evaluation in progress.
+pub struct RunningJob {
+    /// Job number.
+    pub job: u64,
+    /// Reference of the patient being screened.
+    pub patient_ref: String,
+    /// When it was submitted.
+    pub started: Instant,
+    /// The stage running now and when it began.
+    pub stage: Option<(Stage, Instant)>,
+    /// Stages finished, with their durations.
+    pub done: Vec<(Stage, Duration)>,
+    /// Set on Esc.
+    pub cancel: Arc<AtomicBool>,
+    patient: PatientFeatures,
+}
+
+/// A finished screening as the result screen shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultView {
+    /// Pseudonymous reference.
+    pub patient_ref: String,
+    /// The decrypted assessment.
+    pub assessment: RiskAssessment,
+    /// Per-feature contributions in log-odds (label, value), computed on the client.
+    pub contributions: Vec<(String, f64)>,
+    /// Time per stage.
+    pub timings: StageTimings,
+    /// The model's class threshold as a probability.
+    pub threshold: f64,
+    /// The highest probability the model can output (the gauge's full scale).
+    pub scale_max: f64,
+}
+
+/// Which risk classes the history shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClassFilter {
+    /// Both.
+    #[default]
+    All,
+    /// High risk only.
+    High,
+    /// Low risk only.
+    Low,
+}
+
+/// The history screen.
+#[derive(Default)]
+pub struct HistoryState {
+    /// Everything loaded.
+    pub entries: Vec<HistoryEntry>,
+    /// Index into the filtered list.
+    pub selected: usize,
+    /// Reference substring filter.
+    pub filter: String,
+    /// Typing into the filter.
+    pub editing_filter: bool,
+    /// Class filter.
+    pub class: ClassFilter,
+    /// Showing the selected entry's details.
+    pub open: bool,
+    /// A load is running.
+    pub loading: bool,
+}
+
+impl HistoryState {
+    /// Entries passing the filters.
+    pub fn visible(&self) -> Vec<&HistoryEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.patient_ref.contains(self.filter.as_str()))
+            .filter(|e| match self.class {
+                ClassFilter::All => true,
+                ClassFilter::High => e.class == RiskClass::High,
+                ClassFilter::Low => e.class == RiskClass::Low,
+            })
+            .collect()
+    }
+}
+
+/// The queries the analytics screen offers, with their labels.
+pub fn analytics_queries() -> [(&'static str, Query); 3] {
+    [
+        ("High-risk count", Query::HighRiskCount),
+        (
+            "Mean calibrated risk",
+            Query::MeanRisk {
+                lower: 0,
+                upper: PROBABILITY_CODE_MAX,
+            },
+        ),
+        ("Risk class × age band histogram", Query::Histogram),
+    ]
+}
+
+/// A quoted release waiting for the user's yes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingRelease {
+    /// The query.
+    pub query: Query,
+    /// ε asked for.
+    pub epsilon: f64,
+    /// ε it will charge.
+    pub cost: f64,
+    /// Budget before it.
+    pub budget: BudgetStatus,
+}
+
+/// The analytics screen.
+pub struct AnalyticsState {
+    /// Index into [`analytics_queries`].
+    pub selected: usize,
+    /// ε as typed.
+    pub epsilon: String,
+    /// Waiting for confirmation.
+    pub confirm: Option<PendingRelease>,
+    /// The last release.
+    pub last: Option<Release>,
+    /// The budget as last read.
+    pub budget: Option<BudgetStatus>,
+    /// A request is running.
+    pub busy: bool,
+}
+
+impl Default for AnalyticsState {
+    fn default() -> Self {
+        AnalyticsState {
+            selected: 0,
+            epsilon: "0.1".into(),
+            confirm: None,
+            last: None,
+            budget: None,
+            busy: false,
+        }
+    }
+}
+
+/// The whole UI state.
+pub struct App {
+    /// Shown screen.
+    pub screen: Screen,
+    /// Help overlay shown.
+    pub help: bool,
+    /// Set when the UI should exit.
+    pub quit: bool,
+    /// Printed after the terminal is restored (e.g. too many wrong passwords).
+    pub exit_message: Option<String>,
+    /// Message line.
+    pub status: Option<Status>,
+    /// The clock as of the last event (for elapsed times and the unlock delay).
+    pub now: Instant,
+    /// Unlock screen.
+    pub unlock: UnlockState,
+    /// The active model, once unlocked.
+    pub model: Option<Model>,
+    /// Entry form, once unlocked.
+    pub form: Option<EntryForm>,
+    /// Evaluation in progress.
+    pub running: Option<RunningJob>,
+    /// Last result.
+    pub result: Option<ResultView>,
+    /// History screen.
+    pub history: HistoryState,
+    /// Analytics screen.
+    pub analytics: AnalyticsState,
+    /// Keys screen content.
+    pub keys: Option<Result<Vec<(String, String)>, String>>,
+    next_job: u64,
+}
+
+fn info(text: impl Into<String>) -> Option<Status> {
+    Some(Status {
+        text: text.into(),
+        error: false,
+    })
+}
+
+fn error(text: impl Into<String>) -> Option<Status> {
+    Some(Status {
+        text: text.into(),
+        error: true,
+    })
+}
+
+impl App {
+    /// A locked UI at `now`.
+    pub fn new(now: Instant) -> Self {
+        App {
+            screen: Screen::Unlock,
+            help: false,
+            quit: false,
+            exit_message: None,
+            status: None,
+            now,
+            unlock: UnlockState::default(),
+            model: None,
+            form: None,
+            running: None,
+            result: None,
+            history: HistoryState::default(),
+            analytics: AnalyticsState::default(),
+            keys: None,
+            next_job: 1,
+        }
+    }
+
+    /// Advance the clock (called on every loop turn).
+    pub fn tick(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    /// Whether the focused widget takes free text, so `q` and `?` are typed, not shortcuts.
+    pub fn typing_text(&self) -> bool {
+        match self.screen {
+            Screen::Unlock => true,
+            Screen::Entry => self.form.as_ref().is_some_and(EntryForm::focus_takes_text),
+            Screen::History => self.history.editing_filter,
+            _ => false,
+        }
+    }
+
+    /// Apply a key press; returns the work to hand to the worker.
+    pub fn handle_key(&mut self, key: KeyEvent, now: Instant) -> Vec<Request> {
+        self.now = now;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('q')) {
+            self.quit = true;
+            return vec![];
+        }
+        if self.help {
+            self.help = false;
+            return vec![];
+        }
+        if key.code == KeyCode::F(1) || (key.code == KeyCode::Char('?') && !self.typing_text()) {
+            self.help = true;
+            return vec![];
+        }
+        if self.screen == Screen::Unlock {
+            return self.unlock_key(key);
+        }
+        if key.code == KeyCode::Char('q') && !self.typing_text() && !ctrl {
+            self.quit = true;
+            return vec![];
+        }
+        match key.code {
+            KeyCode::F(2) => {
+                self.screen = if self.running.is_some() {
+                    Screen::Running
+                } else {
+                    Screen::Entry
+                };
+                return vec![];
+            }
+            KeyCode::F(3) => return self.open_history(),
+            KeyCode::F(4) => {
+                self.screen = Screen::Analytics;
+                self.analytics.busy = true;
+                return vec![Request::Budget];
+            }
+            KeyCode::F(5) => {
+                self.screen = Screen::Keys;
+                return vec![Request::KeyInfo];
+            }
+            _ => {}
+        }
+        match self.screen {
+            Screen::Unlock => vec![],
+            Screen::Entry => self.entry_key(key),
+            Screen::Running => {
+                if key.code == KeyCode::Esc {
+                    self.cancel_running();
+                }
+                vec![]
+            }
+            Screen::Result => {
+                if matches!(key.code, KeyCode::Enter | KeyCode::Char('n')) {
+                    self.screen = Screen::Entry;
+                }
+                vec![]
+            }
+            Screen::History => self.history_key(key),
+            Screen::Analytics => self.analytics_key(key),
+            Screen::Keys => {
+                if key.code == KeyCode::Char('r') {
+                    return vec![Request::KeyInfo];
+                }
+                vec![]
+            }
+        }
+    }
+
+    fn unlock_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        match key.code {
+            KeyCode::Esc => {
+                self.quit = true;
+                vec![]
+            }
+            KeyCode::Backspace => {
+                self.unlock.password.pop();
+                vec![]
+            }
+            KeyCode::Char(c) => {
+                if self.unlock.password.len() < 1024 {
+                    self.unlock.password.push(c);
+                }
+                vec![]
+            }
+            KeyCode::Enter => {
+                if self.unlock.busy || self.unlock.password.is_empty() {
+                    return vec![];
+                }
+                if let Some(until) = self.unlock.blocked_until {
+                    if self.now < until {
+                        let wait = until.duration_since(self.now).as_secs_f64().ceil();
+                        self.unlock.error = Some(format!("wait {wait:.0} s before trying again"));
+                        return vec![];
+                    }
+                }
+                self.unlock.busy = true;
+                self.unlock.error = None;
+                let typed = std::mem::take(&mut *self.unlock.password);
+                vec![Request::Unlock(SecretString::from(typed))]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn entry_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let Some(form) = self.form.as_mut() else {
+            return vec![];
+        };
+        match key.code {
+            KeyCode::Tab | KeyCode::Down => form.next(),
+            KeyCode::BackTab | KeyCode::Up => form.previous(),
+            KeyCode::Backspace => form.backspace(),
+            KeyCode::Char('l') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                form.clear();
+                self.status = info("form cleared");
+            }
+            KeyCode::Char(c) => form.type_char(c),
+            KeyCode::Enter => return self.submit(),
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn submit(&mut self) -> Vec<Request> {
+        if self.running.is_some() {
+            self.status = error("a screening is already running (F2 shows it, Esc there cancels)");
+            return vec![];
+        }
+        let (Some(form), Some(model)) = (self.form.as_mut(), self.model.as_ref()) else {
+            return vec![];
+        };
+        match form.submit(model) {
+            Err(bad) => {
+                let field = &form.fields[bad];
+                let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
+                self.status = error(format!("{}: {problem}", field.label()));
+                vec![]
+            }
+            Ok((patient_ref, patient)) => {
+                let job = self.next_job;
+                self.next_job += 1;
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.running = Some(RunningJob {
+                    job,
+                    patient_ref: patient_ref.clone(),
+                    started: self.now,
+                    stage: None,
+                    done: Vec::new(),
+                    cancel: Arc::clone(&cancel),
+                    patient: patient.clone(),
+                });
+                self.screen = Screen::Running;
+                self.status = None;
+                vec![Request::Screen {
+                    job,
+                    patient_ref,
+                    patient,
+                    cancel,
+                }]
+            }
+        }
+    }
+
+    fn cancel_running(&mut self) {
+        if let Some(job) = self.running.take() {
+            job.cancel.store(true, Ordering::SeqCst);
+            self.screen = Screen::Entry;
+            self.status = info(
+                "cancelled: the evaluation under way is discarded when it ends; nothing is stored",
+            );
+        }
+    }
+
+    fn open_history(&mut self) -> Vec<Request> {
+        self.screen = Screen::History;
+        self.history.loading = true;
+        vec![Request::History]
+    }
+
+    fn history_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let h = &mut self.history;
+        if h.editing_filter {
+            match key.code {
+                KeyCode::Enter | KeyCode::Esc => h.editing_filter = false,
+                KeyCode::Backspace => {
+                    h.filter.pop();
+                }
+                KeyCode::Char(c) if !c.is_control() && h.filter.chars().count() < 64 => {
+                    h.filter.push(c)
+                }
+                _ => {}
+            }
+            h.selected = 0;
+            return vec![];
+        }
+        let count = h.visible().len();
+        match key.code {
+            KeyCode::Down | KeyCode::Char('j') => {
+                h.selected = (h.selected + 1).min(count.saturating_sub(1))
+            }
+            KeyCode::Up | KeyCode::Char('k') => h.selected = h.selected.saturating_sub(1),
+            KeyCode::Enter => h.open = count > 0 && !h.open,
+            KeyCode::Esc => h.open = false,
+            KeyCode::Char('/') => {
+                h.editing_filter = true;
+                h.open = false;
+            }
+            KeyCode::Char('c') => {
+                h.class = match h.class {
+                    ClassFilter::All => ClassFilter::High,
+                    ClassFilter::High => ClassFilter::Low,
+                    ClassFilter::Low => ClassFilter::All,
+                };
+                h.selected = 0;
+                h.open = false;
+            }
+            KeyCode::Char('r') => return self.open_history(),
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn analytics_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let a = &mut self.analytics;
+        if let Some(pending) = a.confirm.clone() {
+            return match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    a.confirm = None;
+                    a.busy = true;
+                    vec![Request::Release(pending.query, pending.epsilon)]
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    a.confirm = None;
+                    self.status = info("not released; nothing was spent");
+                    vec![]
+                }
+                _ => vec![],
+            };
+        }
+        match key.code {
+            KeyCode::Up => a.selected = a.selected.saturating_sub(1),
+            KeyCode::Down => a.selected = (a.selected + 1).min(analytics_queries().len() - 1),
+            KeyCode::Backspace => {
+                a.epsilon.pop();
+            }
+            KeyCode::Char(c) if (c.is_ascii_digit() || c == '.') && a.epsilon.len() < 12 => {
+                a.epsilon.push(c)
+            }
+            KeyCode::Enter => {
+                if a.busy {
+                    return vec![];
+                }
+                let Ok(epsilon) = a.epsilon.parse::<f64>() else {
+                    self.status = error("ε must be a positive number, e.g. 0.1");
+                    return vec![];
+                };
+                let query = analytics_queries()[a.selected].1.clone();
+                a.busy = true;
+                return vec![Request::Quote(query, epsilon)];
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// Apply a reply from the worker.
+    pub fn handle_reply(&mut self, reply: Reply, now: Instant) {
+        self.now = now;
+        match reply {
+            Reply::Unlocked(model) => {
+                self.unlock = UnlockState::default();
+                self.form = Some(EntryForm::new(&model));
+                self.model = Some(*model);
+                self.screen = Screen::Entry;
+                self.status = info("vault unlocked");
+            }
+            Reply::UnlockFailed(UnlockError::WrongPassword) => {
+                let u = &mut self.unlock;
+                u.busy = false;
+                u.failures += 1;
+                if u.failures >= MAX_UNLOCK_ATTEMPTS {
+                    self.quit = true;
+                    self.exit_message = Some(format!(
+                        "{MAX_UNLOCK_ATTEMPTS} wrong passwords: pulsecure stopped. Start it again to retry."
+                    ));
+                    return;
+                }
+                let delay = unlock_delay(u.failures);
+                u.blocked_until = Some(now + delay);
+                u.error = Some(format!(
+                    "wrong password (attempt {} of {MAX_UNLOCK_ATTEMPTS}); next try in {} s",
+                    u.failures,
+                    delay.as_secs()
+                ));
+            }
+            Reply::UnlockFailed(UnlockError::Other(message)) => {
+                self.unlock.busy = false;
+                self.unlock.error = Some(message);
+            }
+            Reply::Stage { job, stage } => {
+                if let Some(r) = self.running.as_mut().filter(|r| r.job == job) {
+                    if let Some((previous, since)) = r.stage.take() {
+                        r.done.push((previous, now.duration_since(since)));
+                    }
+                    r.stage = Some((stage, now));
+                }
+            }
+            Reply::Screened { job, result } => {
+                if self.running.as_ref().is_none_or(|r| r.job != job) {
+                    return; // cancelled earlier: its result was not stored and is not shown
+                }
+                let Some(running) = self.running.take() else {
+                    return;
+                };
+                match result {
+                    Ok(screening) => {
+                        self.result = self.model.as_ref().map(|model| {
+                            result_view(model, &running, screening.assessment, screening.timings)
+                        });
+                        if let Some(form) = self.form.as_mut() {
+                            form.clear();
+                        }
+                        self.screen = Screen::Result;
+                        self.status = info(format!("{} screened and stored", running.patient_ref));
+                    }
+                    Err(e) => {
+                        self.screen = Screen::Entry;
+                        self.status = error(format!("screening failed: {e}"));
+                    }
+                }
+            }
+            Reply::History(result) => {
+                self.history.loading = false;
+                match result {
+                    Ok(entries) => {
+                        self.history.entries = entries;
+                        self.history.selected = 0;
+                        self.history.open = false;
+                    }
+                    Err(e) => self.status = error(format!("history: {e}")),
+                }
+            }
+            Reply::Quoted(result) => {
+                self.analytics.busy = false;
+                match result {
+                    Ok((query, epsilon, cost, budget)) => {
+                        self.analytics.budget = Some(budget);
+                        self.analytics.confirm = Some(PendingRelease {
+                            query,
+                            epsilon,
+                            cost,
+                            budget,
+                        });
+                    }
+                    Err(e) => self.status = error(format!("not released: {e}")),
+                }
+            }
+            Reply::Released(result) => {
+                self.analytics.busy = false;
+                match result {
+                    Ok(release) => {
+                        self.analytics.budget = Some(release.budget);
+                        self.status = info(if release.cached {
+                            "recorded answer of an identical earlier release: nothing spent".into()
+                        } else {
+                            format!("released; ε {:.4} spent", release.epsilon_charged)
+                        });
+                        self.analytics.last = Some(*release);
+                    }
+                    Err(e) => self.status = error(format!("not released: {e}")),
+                }
+            }
+            Reply::Budget(result) => {
+                self.analytics.busy = false;
+                match result {
+                    Ok(b) => self.analytics.budget = Some(b),
+                    Err(e) => self.status = error(format!("budget: {e}")),
+                }
+            }
+            Reply::KeyInfo(result) => self.keys = Some(result.map_err(|e| e.to_string())),
+        }
+    }
+}
+
+fn result_view(
+    model: &Model,
+    running: &RunningJob,
+    assessment: RiskAssessment,
+    timings: StageTimings,
+) -> ResultView {
+    let input = QuantizedInput::from_patient(model, &running.patient);
+    let contributions = model
+        .features()
+        .iter()
+        .map(|f| f.name.replace('_', " "))
+        .zip(feature_contributions(model, &input))
+        .collect();
+    let scale = f64::from(model.probability_scale());
+    ResultView {
+        patient_ref: running.patient_ref.clone(),
+        assessment,
+        contributions,
+        timings,
+        threshold: f64::from(model.threshold()) / scale,
+        scale_max: f64::from(model.lut().iter().copied().max().unwrap_or(0)) / scale,
+    }
+}

@@ -1,0 +1,304 @@
+//! The patient entry form: one field per model feature (plus the pseudonymous reference),
+//! edited in place and validated live with the same rules as every other input path.
+
+use pulsecure_batch::check_patient_ref;
+use pulsecure_core::domain::feature::{FeatureKind, FeatureSpec};
+use pulsecure_core::domain::patient::check_value;
+use pulsecure_core::{Model, PatientFeatures};
+use zeroize::Zeroize;
+
+/// Longest text a numeric field accepts (a number needs far fewer).
+const MAX_NUMBER_CHARS: usize = 16;
+
+/// What a field holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldKind {
+    /// The pseudonymous patient reference (stored with the result).
+    PatientRef,
+    /// A measurement typed as a number.
+    Number(FeatureSpec),
+    /// A yes/no answer toggled with Space (or `y` / `n`).
+    YesNo(FeatureSpec),
+}
+
+/// One form field. `Debug` is redacted: the text is patient data.
+#[derive(Clone, PartialEq)]
+pub struct Field {
+    /// What it holds.
+    pub kind: FieldKind,
+    /// Typed text (reference and numbers).
+    pub text: String,
+    /// The answer of a yes/no field; `None` until answered.
+    pub answer: Option<bool>,
+}
+
+impl std::fmt::Debug for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Field")
+            .field("label", &self.label())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Field {
+    fn drop(&mut self) {
+        self.text.zeroize();
+    }
+}
+
+impl Field {
+    /// Short label shown left of the field (the feature name in words).
+    pub fn label(&self) -> String {
+        match &self.kind {
+            FieldKind::PatientRef => "Patient reference".into(),
+            FieldKind::Number(spec) | FieldKind::YesNo(spec) => {
+                let words = spec.name.replace('_', " ");
+                let mut chars = words.chars();
+                match chars.next() {
+                    Some(first) => first.to_uppercase().chain(chars).collect(),
+                    None => words,
+                }
+            }
+        }
+    }
+
+    /// The model's full description of the field.
+    pub fn description(&self) -> String {
+        match &self.kind {
+            FieldKind::PatientRef => {
+                "Pseudonymous patient reference, stored with the result".into()
+            }
+            FieldKind::Number(spec) | FieldKind::YesNo(spec) => spec.description.clone(),
+        }
+    }
+
+    /// Unit and allowed range shown right of the field.
+    pub fn hint(&self) -> String {
+        match &self.kind {
+            FieldKind::PatientRef => "pseudonym, no names".into(),
+            FieldKind::Number(spec) => format!(
+                "{}–{} {}",
+                spec.plausible_min, spec.plausible_max, spec.unit
+            ),
+            FieldKind::YesNo(_) => "Space / y / n".into(),
+        }
+    }
+
+    /// What the field shows as its value.
+    pub fn display_value(&self) -> String {
+        match (&self.kind, self.answer) {
+            (FieldKind::YesNo(_), Some(true)) => "[x] yes".into(),
+            (FieldKind::YesNo(_), Some(false)) => "[ ] no".into(),
+            (FieldKind::YesNo(_), None) => "[?]".into(),
+            _ => self.text.clone(),
+        }
+    }
+
+    /// Why the current content is not acceptable, if it is not. An empty field is only
+    /// reported when `require_filled` (after the first submit attempt), so a fresh form is
+    /// not a wall of red.
+    pub fn problem(&self, require_filled: bool) -> Option<Problem> {
+        let problem = |short: &str, full: String| {
+            Some(Problem {
+                short: short.to_string(),
+                full,
+            })
+        };
+        match &self.kind {
+            FieldKind::PatientRef => {
+                if self.text.trim().is_empty() && !require_filled {
+                    return None;
+                }
+                check_patient_ref(&self.text)
+                    .err()
+                    .and_then(|reason| problem("invalid reference", reason.to_string()))
+            }
+            FieldKind::YesNo(_) => {
+                if self.answer.is_none() && require_filled {
+                    problem("required: y or n", "required: answer yes or no".into())
+                } else {
+                    None
+                }
+            }
+            FieldKind::Number(spec) => {
+                let text = self.text.trim();
+                let range = spec.allowed_range();
+                if text.is_empty() {
+                    return if require_filled {
+                        problem("required", format!("required (expected {range})"))
+                    } else {
+                        None
+                    };
+                }
+                match text.parse::<f64>() {
+                    Err(_) => problem("not a number", format!("not a number (expected {range})")),
+                    Ok(v) => check_value(spec, v).err().and_then(|e| {
+                        let short = if v.is_finite() {
+                            "out of range"
+                        } else {
+                            "not a number"
+                        };
+                        problem(short, e.to_string())
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// A field's problem: a short form for the form's column, the full sentence for the
+/// focused field's detail line. Neither repeats the typed value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// A few words.
+    pub short: String,
+    /// The whole message, with the allowed range.
+    pub full: String,
+}
+
+/// The whole form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntryForm {
+    /// Fields, reference first, then features in model order.
+    pub fields: Vec<Field>,
+    /// Index of the focused field.
+    pub focus: usize,
+    /// Set by the first submit attempt: empty fields are then reported too.
+    pub tried_submit: bool,
+}
+
+impl EntryForm {
+    /// An empty form for `model`.
+    pub fn new(model: &Model) -> Self {
+        let mut fields = vec![Field {
+            kind: FieldKind::PatientRef,
+            text: String::new(),
+            answer: None,
+        }];
+        fields.extend(model.features().iter().map(|spec| Field {
+            kind: match spec.kind {
+                FeatureKind::Binary => FieldKind::YesNo(spec.clone()),
+                FeatureKind::Continuous => FieldKind::Number(spec.clone()),
+            },
+            text: String::new(),
+            answer: None,
+        }));
+        EntryForm {
+            fields,
+            focus: 0,
+            tried_submit: false,
+        }
+    }
+
+    /// The focused field.
+    pub fn focused(&self) -> &Field {
+        &self.fields[self.focus]
+    }
+
+    /// Whether the focused field takes typed text (so letters are input, not shortcuts).
+    pub fn focus_takes_text(&self) -> bool {
+        !matches!(self.focused().kind, FieldKind::YesNo(_))
+    }
+
+    /// Tab.
+    pub fn next(&mut self) {
+        self.focus = (self.focus + 1) % self.fields.len();
+    }
+
+    /// Shift-Tab.
+    pub fn previous(&mut self) {
+        self.focus = (self.focus + self.fields.len() - 1) % self.fields.len();
+    }
+
+    /// A typed character; characters a field cannot hold are ignored.
+    pub fn type_char(&mut self, c: char) {
+        let field = &mut self.fields[self.focus];
+        match &field.kind {
+            FieldKind::PatientRef => {
+                if !c.is_control() && field.text.chars().count() < 64 {
+                    field.text.push(c);
+                }
+            }
+            FieldKind::Number(_) => {
+                if (c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E'))
+                    && field.text.len() < MAX_NUMBER_CHARS
+                {
+                    field.text.push(c);
+                }
+            }
+            FieldKind::YesNo(_) => match c {
+                ' ' => field.answer = Some(!field.answer.unwrap_or(false)),
+                'y' | 'Y' | '1' => field.answer = Some(true),
+                'n' | 'N' | '0' => field.answer = Some(false),
+                _ => {}
+            },
+        }
+    }
+
+    /// Backspace.
+    pub fn backspace(&mut self) {
+        let field = &mut self.fields[self.focus];
+        match field.kind {
+            FieldKind::YesNo(_) => field.answer = None,
+            _ => {
+                field.text.pop();
+            }
+        }
+    }
+
+    /// Problems of every field, in order (`None` where the field is fine).
+    pub fn problems(&self) -> Vec<Option<Problem>> {
+        self.fields
+            .iter()
+            .map(|f| f.problem(self.tried_submit))
+            .collect()
+    }
+
+    /// Validate everything. On success the reference and the validated patient; otherwise
+    /// focus moves to the first bad field and its index is returned.
+    pub fn submit(&mut self, model: &Model) -> Result<(String, PatientFeatures), usize> {
+        self.tried_submit = true;
+        if let Some(bad) = self.problems().iter().position(Option::is_some) {
+            self.focus = bad;
+            return Err(bad);
+        }
+        let mut patient_ref = String::new();
+        let mut values = Vec::with_capacity(model.features().len());
+        for field in &self.fields {
+            match &field.kind {
+                FieldKind::PatientRef => {
+                    patient_ref = check_patient_ref(&field.text).map_err(|_| 0usize)?
+                }
+                FieldKind::YesNo(_) => {
+                    values.push(if field.answer == Some(true) { 1.0 } else { 0.0 })
+                }
+                FieldKind::Number(_) => {
+                    values.push(field.text.trim().parse::<f64>().unwrap_or(f64::NAN))
+                }
+            }
+        }
+        match PatientFeatures::from_ordered(model.features(), &values) {
+            Ok(patient) => Ok((patient_ref, patient)),
+            Err(e) => {
+                // Unreachable when every field validated; keep the form usable regardless.
+                let bad = model
+                    .features()
+                    .iter()
+                    .position(|f| f.name == e.field())
+                    .map_or(0, |i| i + 1);
+                self.focus = bad;
+                Err(bad)
+            }
+        }
+    }
+
+    /// Empty every field for the next patient.
+    pub fn clear(&mut self) {
+        for field in &mut self.fields {
+            field.text.zeroize();
+            field.answer = None;
+        }
+        self.focus = 0;
+        self.tried_submit = false;
+    }
+}

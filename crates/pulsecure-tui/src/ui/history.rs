@@ -1,0 +1,116 @@
+//! Stored screenings: filterable list, and the selected one opened.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use pulsecure_core::domain::feature::FeatureKind;
+use pulsecure_core::RiskClass;
+
+use super::percent;
+use crate::app::{App, ClassFilter};
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let h = &app.history;
+    let visible = h.visible();
+    let [filter_area, list_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let class = match h.class {
+        ClassFilter::All => "all",
+        ClassFilter::High => "high only",
+        ClassFilter::Low => "low only",
+    };
+    let cursor = if h.editing_filter { "▏" } else { "" };
+    frame.render_widget(
+        Paragraph::new(format!(
+            " Filter: reference contains \"{}{cursor}\" · class: {class} · {} of {} shown",
+            h.filter,
+            visible.len(),
+            h.entries.len()
+        )),
+        filter_area,
+    );
+    let (table_area, detail_area) = if h.open {
+        let [t, d] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(12)]).areas(list_area);
+        (t, Some(d))
+    } else {
+        (list_area, None)
+    };
+    let title = if h.loading {
+        " History (loading…) "
+    } else {
+        " History "
+    };
+    let rows = visible.iter().map(|e| {
+        let colour = match e.class {
+            RiskClass::High => Color::Red,
+            RiskClass::Low => Color::Green,
+        };
+        Row::new(vec![
+            e.id.to_string(),
+            e.when.clone(),
+            e.patient_ref.clone(),
+            percent(e.probability),
+            e.class.as_str().to_string(),
+            e.model.clone(),
+        ])
+        .style(Style::new().fg(colour))
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(5),
+            Constraint::Length(16),
+            Constraint::Fill(1),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(10),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "id",
+            "when (UTC)",
+            "reference",
+            "risk",
+            "class",
+            "model",
+        ])
+        .style(Style::new().add_modifier(Modifier::BOLD)),
+    )
+    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+    .block(Block::bordered().title(title));
+    let mut state = TableState::default().with_selected(if visible.is_empty() {
+        None
+    } else {
+        Some(h.selected)
+    });
+    frame.render_stateful_widget(table, table_area, &mut state);
+    if let (Some(area), Some(entry)) = (detail_area, visible.get(h.selected)) {
+        let mut lines = vec![Line::from(format!(
+            " {} · {} · {} ({}) · {}",
+            entry.patient_ref,
+            entry.when,
+            percent(entry.probability),
+            entry.class.as_str(),
+            entry.model
+        ))];
+        if let Some(model) = &app.model {
+            for (spec, value) in model.features().iter().zip(&entry.features) {
+                let shown = match spec.kind {
+                    FeatureKind::Binary if *value >= 0.5 => "yes".to_string(),
+                    FeatureKind::Binary => "no".to_string(),
+                    FeatureKind::Continuous => format!("{value} {}", spec.unit),
+                };
+                lines.push(Line::from(format!("   {:<24} {shown}", spec.name)));
+            }
+        }
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().title(" Screening (Esc closes) ")),
+            area,
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! Every screen rendered into ratatui's `TestBackend` at the narrow 80×24 size (and the
+//! result at 120×36), compared with the committed snapshots in `tests/snapshots/`.
+//! The states are reached through the same key handling the real terminal uses.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use pulsecure_core::app::inference::Stage;
+use pulsecure_tui::app::Screen;
+use pulsecure_tui::worker::{Reply, Request};
+use pulsecure_tui::{UnlockError, Workbench};
+use ratatui::crossterm::event::KeyCode;
+use support::*;
+
+fn snapshot(name: &str, app: &pulsecure_tui::App, width: u16, height: u16) {
+    let terminal = render(app, width, height);
+    insta::assert_snapshot!(name, terminal.backend());
+}
+
+/// Submit the filled form and answer it with the fake bench synchronously.
+fn screen_now(app: &mut pulsecure_tui::App, now: Instant) {
+    let requests = app.handle_key(key(KeyCode::Enter), now);
+    let bench = FakeBench::new(Duration::ZERO);
+    for request in requests {
+        if let Request::Screen {
+            job,
+            patient_ref,
+            patient,
+            ..
+        } = request
+        {
+            let result = bench
+                .screen(&patient_ref, &patient, &mut |_| {}, &|| true)
+                .map(Box::new);
+            app.handle_reply(Reply::Screened { job, result }, now);
+        }
+    }
+}
+
+#[test]
+fn unlock_screen() {
+    let app = pulsecure_tui::App::new(Instant::now());
+    snapshot("unlock", &app, 80, 24);
+}
+
+#[test]
+fn unlock_after_a_wrong_password() {
+    let now = Instant::now();
+    let mut app = pulsecure_tui::App::new(now);
+    type_text(&mut app, "nope", now);
+    let sent = app.handle_key(key(KeyCode::Enter), now);
+    assert_eq!(sent.len(), 1);
+    app.handle_reply(Reply::UnlockFailed(UnlockError::WrongPassword), now);
+    snapshot("unlock_wrong_password", &app, 80, 24);
+}
+
+#[test]
+fn entry_form_empty() {
+    let app = unlocked_app(Instant::now());
+    snapshot("entry_empty", &app, 80, 24);
+}
+
+#[test]
+fn entry_form_with_validation_errors() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    // Reference, age out of range, then an unparsable systolic value; the rest left empty.
+    type_text(&mut app, "P-0042", now);
+    app.handle_key(key(KeyCode::Tab), now);
+    type_text(&mut app, "130", now);
+    app.handle_key(key(KeyCode::Tab), now);
+    app.handle_key(key(KeyCode::Tab), now);
+    type_text(&mut app, "1-2", now);
+    let sent = app.handle_key(key(KeyCode::Enter), now);
+    assert!(sent.is_empty(), "an invalid form is not submitted");
+    assert_eq!(app.screen, Screen::Entry);
+    snapshot("entry_validation_errors", &app, 80, 24);
+}
+
+#[test]
+fn running_screen_mid_evaluation() {
+    let t0 = Instant::now();
+    let mut app = unlocked_app(t0);
+    fill_form(&mut app, "P-0007", &HIGH_RISK, t0);
+    let sent = app.handle_key(key(KeyCode::Enter), t0);
+    let Some(Request::Screen { job, .. }) = sent.into_iter().next() else {
+        panic!("a valid form submits a screening");
+    };
+    let at = |ms| t0 + Duration::from_millis(ms);
+    app.handle_reply(
+        Reply::Stage {
+            job,
+            stage: Stage::Normalize,
+        },
+        at(0),
+    );
+    app.handle_reply(
+        Reply::Stage {
+            job,
+            stage: Stage::Encrypt,
+        },
+        at(1),
+    );
+    app.handle_reply(
+        Reply::Stage {
+            job,
+            stage: Stage::Evaluate,
+        },
+        at(41),
+    );
+    app.tick(at(1241));
+    snapshot("running", &app, 80, 24);
+}
+
+#[test]
+fn result_high_risk_narrow_and_wide() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    fill_form(&mut app, "P-0007", &HIGH_RISK, now);
+    screen_now(&mut app, now);
+    assert_eq!(app.screen, Screen::Result);
+    snapshot("result_high_80x24", &app, 80, 24);
+    snapshot("result_high_120x36", &app, 120, 36);
+}
+
+#[test]
+fn result_low_risk() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    fill_form(&mut app, "P-0001", &LOW_RISK, now);
+    screen_now(&mut app, now);
+    snapshot("result_low_80x24", &app, 80, 24);
+}
+
+fn app_with_history(now: Instant) -> pulsecure_tui::App {
+    let mut app = unlocked_app(now);
+    for (r, values) in [
+        ("P-0001", &LOW_RISK),
+        ("P-0007", &HIGH_RISK),
+        ("Q-0003", &LOW_RISK),
+    ] {
+        fill_form(&mut app, r, values, now);
+        screen_now(&mut app, now);
+        app.handle_key(key(KeyCode::Enter), now);
+    }
+    let sent = app.handle_key(key(KeyCode::F(3)), now);
+    assert!(matches!(sent.as_slice(), [Request::History]));
+    app
+}
+
+#[test]
+fn history_list_filter_and_open() {
+    let now = Instant::now();
+    let mut app = app_with_history(now);
+    // The fake bench of `screen_now` is per call, so feed a history built the same way.
+    let bench = FakeBench::new(Duration::ZERO);
+    for (r, values) in [
+        ("P-0001", &LOW_RISK),
+        ("P-0007", &HIGH_RISK),
+        ("Q-0003", &LOW_RISK),
+    ] {
+        let mut form_app = unlocked_app(now);
+        fill_form(&mut form_app, r, values, now);
+        if let Some(Request::Screen {
+            patient_ref,
+            patient,
+            ..
+        }) = form_app
+            .handle_key(key(KeyCode::Enter), now)
+            .into_iter()
+            .next()
+        {
+            bench
+                .screen(&patient_ref, &patient, &mut |_| {}, &|| true)
+                .expect("screened");
+        }
+    }
+    app.handle_reply(Reply::History(bench.history()), now);
+    snapshot("history_list", &app, 80, 24);
+    app.handle_key(key(KeyCode::Char('/')), now);
+    type_text(&mut app, "P-", now);
+    app.handle_key(key(KeyCode::Enter), now);
+    app.handle_key(key(KeyCode::Down), now);
+    app.handle_key(key(KeyCode::Enter), now);
+    assert!(app.history.open);
+    snapshot("history_filtered_open", &app, 80, 24);
+}
+
+#[test]
+fn analytics_confirmation_and_release() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    let sent = app.handle_key(key(KeyCode::F(4)), now);
+    assert!(matches!(sent.as_slice(), [Request::Budget]));
+    app.handle_reply(Reply::Budget(Ok(budget())), now);
+    app.handle_key(key(KeyCode::Down), now);
+    app.handle_key(key(KeyCode::Backspace), now);
+    type_text(&mut app, "2", now);
+    let sent = app.handle_key(key(KeyCode::Enter), now);
+    let Some(Request::Quote(query, epsilon)) = sent.into_iter().next() else {
+        panic!("Enter asks for a quote first");
+    };
+    assert_eq!(epsilon, 0.2);
+    app.handle_reply(
+        Reply::Quoted(Ok((query.clone(), epsilon, epsilon, budget()))),
+        now,
+    );
+    snapshot("analytics_confirm", &app, 80, 24);
+    let sent = app.handle_key(key(KeyCode::Char('y')), now);
+    assert!(matches!(sent.as_slice(), [Request::Release(_, _)]));
+    let bench = FakeBench::new(Duration::ZERO);
+    app.handle_reply(
+        Reply::Released(bench.release(&query, epsilon).map(Box::new)),
+        now,
+    );
+    snapshot("analytics_released", &app, 80, 24);
+}
+
+#[test]
+fn keys_screen() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    app.handle_key(key(KeyCode::F(5)), now);
+    let bench = FakeBench::new(Duration::ZERO);
+    app.handle_reply(Reply::KeyInfo(bench.key_info()), now);
+    snapshot("keys", &app, 80, 24);
+}
+
+#[test]
+fn help_overlay() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    // In the reference field `?` is text; on a yes/no field it opens the help, as F1 does.
+    app.handle_key(key(KeyCode::Char('?')), now);
+    assert!(!app.help);
+    app.handle_key(key(KeyCode::Tab), now);
+    app.handle_key(key(KeyCode::Tab), now);
+    app.handle_key(key(KeyCode::Char('?')), now);
+    assert!(app.help);
+    snapshot("help", &app, 80, 24);
+    app.handle_key(key(KeyCode::Char('x')), now);
+    assert!(!app.help, "any key closes the help");
+}

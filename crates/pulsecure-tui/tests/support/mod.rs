@@ -1,0 +1,223 @@
+//! Test doubles for the TUI: a fake workbench over the plaintext reference engine (clearly
+//! not encrypted: it exists to drive the UI), an unlocker with a fixed password, and helpers
+//! to type keys and render into a `TestBackend`.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pulsecure_core::app::analytics::Release;
+use pulsecure_core::app::inference::{Screening, Stage, StageTimings};
+use pulsecure_core::domain::analytics::Query;
+use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
+use pulsecure_core::ports::privacy::BudgetStatus;
+use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
+use pulsecure_tui::app::App;
+use pulsecure_tui::worker::{Reply, Request};
+use pulsecure_tui::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use secrecy::{ExposeSecret, SecretString};
+
+/// The password the fake vault accepts.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The shipped model.
+pub fn model() -> Model {
+    Model::from_json(DEFAULT_MODEL_JSON).expect("embedded model loads")
+}
+
+/// A workbench that answers from the reference engine after `stage_delay` per stage.
+pub struct FakeBench {
+    pub model: Model,
+    pub stage_delay: Duration,
+    pub stored: Mutex<Vec<HistoryEntry>>,
+    pub releases: AtomicUsize,
+}
+
+impl FakeBench {
+    pub fn new(stage_delay: Duration) -> Self {
+        FakeBench {
+            model: model(),
+            stage_delay,
+            stored: Mutex::new(Vec::new()),
+            releases: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Fixed stage timings, so rendered results do not depend on the machine.
+pub fn fixed_timings() -> StageTimings {
+    StageTimings {
+        normalize: Duration::from_micros(40),
+        encrypt: Duration::from_millis(12),
+        evaluate: Duration::from_millis(1250),
+        decrypt: Duration::from_micros(300),
+    }
+}
+
+pub fn budget() -> BudgetStatus {
+    BudgetStatus {
+        total: 1.0,
+        spent: 0.25,
+        remaining: 0.75,
+    }
+}
+
+impl Workbench for FakeBench {
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn screen(
+        &self,
+        patient_ref: &str,
+        patient: &PatientFeatures,
+        progress: &mut dyn FnMut(Stage),
+        keep: &dyn Fn() -> bool,
+    ) -> Result<Screening, TuiError> {
+        for stage in Stage::ALL {
+            progress(stage);
+            std::thread::sleep(self.stage_delay);
+        }
+        let engine = ReferenceEngine::new(&self.model);
+        let trace = engine.evaluate_input(&QuantizedInput::from_patient(&self.model, patient));
+        let assessment = engine.assessment(&trace);
+        if !keep() {
+            return Err(TuiError("cancelled".into()));
+        }
+        let mut stored = self.stored.lock().expect("lock");
+        let id = stored.len() as i64 + 1;
+        stored.insert(
+            0,
+            HistoryEntry {
+                id,
+                patient_ref: patient_ref.to_string(),
+                when: format!("2026-11-25 09:{:02}", id),
+                probability: assessment.probability,
+                class: assessment.class,
+                model: format!("{} v{}", self.model.id(), self.model.version()),
+                features: patient.values().to_vec(),
+            },
+        );
+        Ok(Screening {
+            assessment,
+            timings: fixed_timings(),
+            upload_bytes: 5735,
+            download_bytes: 66286,
+        })
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, TuiError> {
+        Ok(self.stored.lock().expect("lock").clone())
+    }
+
+    fn quote(&self, query: &Query, epsilon: f64) -> Result<(f64, BudgetStatus), TuiError> {
+        query.validate().map_err(|e| TuiError(e.to_string()))?;
+        Ok((epsilon, budget()))
+    }
+
+    fn release(&self, query: &Query, epsilon: f64) -> Result<Release, TuiError> {
+        self.releases.fetch_add(1, Ordering::SeqCst);
+        Ok(Release {
+            values: query
+                .outputs()
+                .iter()
+                .enumerate()
+                .map(|(i, _)| 10.0 + i as f64)
+                .collect(),
+            query: query.clone(),
+            epsilon_charged: epsilon,
+            cached: false,
+            budget: BudgetStatus {
+                total: 1.0,
+                spent: 0.25 + epsilon,
+                remaining: 0.75 - epsilon,
+            },
+        })
+    }
+
+    fn budget(&self) -> Result<BudgetStatus, TuiError> {
+        Ok(budget())
+    }
+
+    fn key_info(&self) -> Result<Vec<(String, String)>, TuiError> {
+        Ok(vec![
+            ("Vault".into(), "SHA256:ab12:cd34:ef56:0789".into()),
+            (
+                "Model".into(),
+                format!("{} v{}", self.model.id(), self.model.version()),
+            ),
+        ])
+    }
+}
+
+/// Accepts [`PASSWORD`] and hands out `bench`.
+pub struct FakeUnlocker {
+    pub bench: Arc<FakeBench>,
+}
+
+impl Unlocker for FakeUnlocker {
+    fn unlock(&self, password: SecretString) -> Result<Arc<dyn Workbench>, UnlockError> {
+        if password.expose_secret() == PASSWORD {
+            Ok(self.bench.clone())
+        } else {
+            Err(UnlockError::WrongPassword)
+        }
+    }
+}
+
+pub fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Type `text` into the app.
+pub fn type_text(app: &mut App, text: &str, now: Instant) -> Vec<Request> {
+    text.chars()
+        .flat_map(|c| app.handle_key(key(KeyCode::Char(c)), now))
+        .collect()
+}
+
+/// Render `app` at `width`×`height` and return the terminal (its backend prints the cells).
+pub fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal
+        .draw(|frame| pulsecure_tui::ui::draw(frame, app))
+        .expect("draw");
+    terminal
+}
+
+/// The visible text of a rendered terminal.
+pub fn screen_text(terminal: &Terminal<TestBackend>) -> String {
+    terminal.backend().to_string()
+}
+
+/// An app unlocked directly (without a worker) with the shipped model.
+pub fn unlocked_app(now: Instant) -> App {
+    let mut app = App::new(now);
+    app.handle_reply(Reply::Unlocked(Box::new(model())), now);
+    app.status = None;
+    app
+}
+
+/// Fill the form with a valid patient: reference, then the values in model order.
+pub fn fill_form(app: &mut App, patient_ref: &str, values: &[&str], now: Instant) {
+    type_text(app, patient_ref, now);
+    for value in values {
+        app.handle_key(key(KeyCode::Tab), now);
+        type_text(app, value, now);
+    }
+}
+
+/// A high-risk patient as typed (age, bp?, systolic, smoked?, creatinine, waist, diabetes?,
+/// cholesterol, high cholesterol?).
+pub const HIGH_RISK: [&str; 9] = ["72", "y", "165", "y", "1.4", "112", "y", "240", "y"];
+/// A low-risk patient as typed.
+pub const LOW_RISK: [&str; 9] = ["34", "n", "118", "n", "0.82", "84", "n", "182", "n"];
+
+/// Whether a reply is a screening result.
+pub fn is_screened(reply: &Reply) -> bool {
+    matches!(reply, Reply::Screened { .. })
+}
