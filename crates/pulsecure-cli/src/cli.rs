@@ -15,9 +15,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "PULSECURE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// What to do.
+    /// What to do (none: the terminal UI, when run at a terminal).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage error, 3 invalid input (for a batch: some rows failed, the others were screened), 4 cryptographic or integrity failure (wrong password, altered vault, database or model), 5 privacy budget refused, 6 storage failure (database locked, read-only or full disk), 1 other failure.";
@@ -25,6 +25,9 @@ const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage error, 3 invalid input (for 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Interactive terminal UI: unlock, enter a patient, watch the encrypted evaluation,
+    /// read the result; history, DP statistics, keys. The default on a terminal.
+    Tui,
     /// Screen the bundled example patients end to end under encryption, with ephemeral keys
     /// and the embedded model, and print the timing of each stage.
     Demo(DemoArgs),

@@ -18,6 +18,7 @@ mod rng;
 mod screen;
 mod session;
 mod stats;
+mod tui;
 
 use clap::Parser;
 
@@ -26,7 +27,17 @@ use crate::session::DataDir;
 
 fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     let dir = || demo::data_dir(cli.data_dir.as_deref()).map(DataDir::new);
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        // No subcommand: the terminal UI when a person is at a terminal, usage otherwise.
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            return tui::run(&dir()?);
+        }
+        <cli::Cli as clap::CommandFactory>::command().print_help()?;
+        std::process::exit(2);
+    };
+    match command {
+        Command::Tui => tui::run(&dir()?),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Info => embedded::info(cli),

@@ -1,0 +1,193 @@
+//! The real binary's terminal UI driven in tmux (send-keys / capture-pane): unlock, enter
+//! patients, wait for the encrypted result, and check that the class shown is the class the
+//! CLI gives for the same values — for a high-risk and a low-risk patient. Also a wrong
+//! password first. Needs tmux (`.ci/run` installs it).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// (field value as typed, CLI `-v` argument) in model order.
+const HIGH: [(&str, &str); 9] = [
+    ("72", "age=72"),
+    ("y", "told_high_bp=1"),
+    ("165", "systolic_bp=165"),
+    ("y", "smoked_100_cigarettes=1"),
+    ("1.4", "serum_creatinine=1.4"),
+    ("112", "waist_circumference=112"),
+    ("y", "told_diabetes=1"),
+    ("240", "total_cholesterol=240"),
+    ("y", "told_high_cholesterol=1"),
+];
+const LOW: [(&str, &str); 9] = [
+    ("34", "age=34"),
+    ("n", "told_high_bp=0"),
+    ("118", "systolic_bp=118"),
+    ("n", "smoked_100_cigarettes=0"),
+    ("0.82", "serum_creatinine=0.82"),
+    ("84", "waist_circumference=84"),
+    ("n", "told_diabetes=0"),
+    ("182", "total_cholesterol=182"),
+    ("n", "told_high_cholesterol=0"),
+];
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux runs (install it: apt-get install tmux)");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "ui"];
+        args.extend(keys);
+        self.run(&args);
+    }
+
+    fn type_literal(&self, text: &str) {
+        self.run(&["send-keys", "-t", "ui", "-l", text]);
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "has-session", "-t", "ui"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "ui"])
+    }
+
+    fn wait_for(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` never appeared; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn cli_class(env: &Env, patient_ref: &str, values: &[(&str, &str)]) -> String {
+    let mut args = vec!["screen", "--patient-ref", patient_ref, "--format", "json"];
+    for (_, v) in values {
+        args.extend(["-v", v]);
+    }
+    let out = env.run(&args, true);
+    assert_ok(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    rows[0]["risk_class"].as_str().expect("class").to_string()
+}
+
+fn enter_patient(tmux: &Tmux, patient_ref: &str, values: &[(&str, &str)]) -> String {
+    tmux.type_literal(patient_ref);
+    for (typed, _) in values {
+        tmux.send(&["Tab"]);
+        tmux.type_literal(typed);
+    }
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("RISK —", Duration::from_secs(120));
+    assert!(
+        screen.contains("not a diagnosis"),
+        "disclaimer shown:\n{screen}"
+    );
+    if screen.contains("HIGH RISK") {
+        "high".into()
+    } else if screen.contains("LOW RISK") {
+        "low".into()
+    } else {
+        panic!("no class on screen:\n{screen}")
+    }
+}
+
+#[test]
+fn the_tui_shows_the_class_the_cli_computes() {
+    let env = Env::initialized();
+    let tmux = Tmux {
+        socket: format!("pulsecure-test-{}", std::process::id()),
+    };
+    let command = format!(
+        "{} --data-dir {} tui",
+        env!("CARGO_BIN_EXE_pulsecure"),
+        env.data.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "ui",
+        "-x",
+        "100",
+        "-y",
+        "32",
+        &command,
+    ]);
+    tmux.wait_for("Unlock the key vault", Duration::from_secs(20));
+
+    // A wrong password is refused with the attempt count, never echoed.
+    tmux.type_literal("not the password");
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("wrong password (attempt 1 of 5)", Duration::from_secs(30));
+    assert!(!screen.contains("not the password"));
+    std::thread::sleep(Duration::from_millis(1100)); // the delay after one failure
+
+    tmux.type_literal(PASSWORD);
+    let screen = tmux.screen();
+    assert!(!screen.contains(PASSWORD), "the password is not echoed");
+    tmux.send(&["Enter"]);
+    tmux.wait_for("New screening", Duration::from_secs(60));
+
+    let shown_high = enter_patient(&tmux, "TUI-HIGH", &HIGH);
+    tmux.send(&["Enter"]); // next patient
+    tmux.wait_for("New screening", Duration::from_secs(10));
+    let shown_low = enter_patient(&tmux, "TUI-LOW", &LOW);
+
+    // History lists both, newest first.
+    tmux.send(&["F3"]);
+    let history = tmux.wait_for("TUI-HIGH", Duration::from_secs(20));
+    assert!(history.contains("TUI-LOW"), "{history}");
+    tmux.send(&["q"]);
+    // The session ends when the program exits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "q did not quit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    assert_eq!(shown_high, cli_class(&env, "CLI-HIGH", &HIGH));
+    assert_eq!(shown_low, cli_class(&env, "CLI-LOW", &LOW));
+    assert_ne!(
+        shown_high, shown_low,
+        "the two patients fall on either side"
+    );
+}
