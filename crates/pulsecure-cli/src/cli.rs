@@ -57,6 +57,26 @@ pub enum Command {
     Stats(StatsCommand),
 }
 
+impl Command {
+    /// The subcommand's name, for logs (never its arguments: they may hold patient values).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Tui => "tui",
+            Command::Demo(_) => "demo",
+            Command::Bench(_) => "bench",
+            Command::Info => "info",
+            Command::Init(_) => "init",
+            Command::Keys(_) => "keys",
+            Command::Screen(_) => "screen",
+            Command::History(_) => "history",
+            Command::Export(_) => "export",
+            Command::Db(_) => "db",
+            Command::Model(_) => "model",
+            Command::Stats(_) => "stats",
+        }
+    }
+}
+
 /// `stats` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StatsCommand {

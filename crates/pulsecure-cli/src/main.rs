@@ -11,6 +11,7 @@ mod exit;
 mod history;
 mod init;
 mod keys;
+mod logging;
 mod model_cmd;
 mod password;
 mod results;
@@ -72,9 +73,19 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`pulsecure history | head`) like every Unix tool,
+    // instead of panicking in println!.
+    sigpipe::reset();
     let cli = cli::Cli::parse();
+    let data_dir = demo::data_dir(cli.data_dir.as_deref()).ok();
+    logging::init(data_dir.as_deref());
+    let command = cli.command.as_ref().map_or("tui", cli::Command::name);
+    tracing::info!(command, version = env!("CARGO_PKG_VERSION"), "start");
     if let Err(err) = run(&cli) {
+        let code = exit::code_for(&err);
+        tracing::error!(command, exit_code = code, "failed: {err:#}");
         eprintln!("error: {err:#}");
-        std::process::exit(exit::code_for(&err));
+        std::process::exit(code);
     }
+    tracing::info!(command, "done");
 }

@@ -244,6 +244,12 @@ pub fn install(dir: &DataDir, args: &ModelInstallArgs) -> Result<()> {
                     candidate.model_id, candidate.version, verified.key_id
                 ),
             )?;
+            tracing::info!(
+                model_id = candidate.model_id.as_str(),
+                model_version = candidate.version,
+                signer = verified.key_id.as_str(),
+                "model installed"
+            );
             println!(
                 "installed model {} version {} (signed by {}); it is now active",
                 candidate.model_id, candidate.version, verified.key_id

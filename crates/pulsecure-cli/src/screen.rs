@@ -80,6 +80,12 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
             session.model.version()
         )));
     };
+    let t = screening.timings;
+    tracing::info!(
+        evaluate_ms = t.evaluate.as_millis() as u64,
+        upload_bytes = screening.upload_bytes,
+        "screening stored"
+    );
     let format = choose_format(args.format, None);
     let mut writer = ResultWriter::create(format, None)?;
     writer.write(&ResultRow::new(
@@ -251,6 +257,7 @@ impl ErrorLog {
         self.count += 1;
         let column = e.column.as_deref().unwrap_or("-");
         bar.suspend(|| eprintln!("row {}, column {column}: {}", e.row, e.reason));
+        tracing::warn!(row = e.row, column, "batch row rejected: {}", e.reason);
         if let Some((tmp, _)) = &mut self.file {
             let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
             w.write_record([
@@ -353,6 +360,7 @@ fn run_batch(session: &Session, args: &ScreenArgs, path: &Path) -> Result<()> {
             _ => String::new(),
         }
     );
+    tracing::info!(screened, resumed, rejected, "batch finished");
     if rejected > 0 {
         return Err(RowsRejected(rejected).into());
     }

@@ -134,6 +134,11 @@ impl Session {
         let model = crate::model_cmd::active_model(dir, &db)?;
         let client = unlocked.client(&model, &server_key)?;
         let evaluator = TfheEvaluator::new(&server_key, &model)?;
+        tracing::info!(
+            model_id = model.id(),
+            model_version = model.version(),
+            "vault unlocked, session ready"
+        );
         Ok(Session {
             model,
             client,

@@ -73,6 +73,12 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
         bail!("not released; nothing was spent");
     }
     let r = service.release(&query, args.epsilon)?;
+    tracing::info!(
+        query = query.key().as_str(),
+        epsilon_charged = r.epsilon_charged,
+        cached = r.cached,
+        "privacy release"
+    );
     if !r.cached {
         db.log_event(
             AuditEvent::PrivacyRelease,

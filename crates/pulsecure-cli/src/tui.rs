@@ -43,9 +43,13 @@ impl Unlocker for DirUnlocker {
                 session,
             })),
             Err(e) if matches!(e.downcast_ref(), Some(VaultError::WrongPassword)) => {
+                tracing::warn!("tui unlock refused: wrong password");
                 Err(UnlockError::WrongPassword)
             }
-            Err(e) => Err(UnlockError::Other(format!("{e:#}"))),
+            Err(e) => {
+                tracing::error!("tui unlock failed: {e:#}");
+                Err(UnlockError::Other(format!("{e:#}")))
+            }
         }
     }
 }
@@ -95,8 +99,13 @@ impl Workbench for TuiSession {
         let service = InferenceService::new(model, &s.client, &s.evaluator);
         let screening = service.screen(patient, progress).map_err(shown)?;
         if !keep() {
+            tracing::info!("screening cancelled from the UI; result discarded");
             return Err(TuiError("cancelled: the result was discarded".into()));
         }
+        tracing::info!(
+            evaluate_ms = screening.timings.evaluate.as_millis() as u64,
+            "screening stored (tui)"
+        );
         s.db.save(&ScreeningRecord {
             patient_ref: patient_ref.to_string(),
             created_at: SystemClock.now_unix_seconds(),

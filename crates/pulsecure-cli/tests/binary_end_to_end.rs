@@ -94,3 +94,24 @@ fn unknown_command_is_a_usage_error() {
     let out = pulsecure().arg("frobnicate").output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    // `pulsecure info | head -0`: the pipe's reader is closed before the program starts.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pulsecure"))
+        .arg("info")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.signal() == Some(13),
+        "ends by SIGPIPE, like other Unix tools, not by a panic: {:?}",
+        out.status
+    );
+}

@@ -51,7 +51,29 @@ impl Env {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pulsecure"));
         cmd.arg("--data-dir").arg(&self.data);
         cmd.env_remove("PULSECURE_PASSWORD");
+        // Every end-to-end run logs everything it can, into <data>/pulsecure.log, so the
+        // log-hygiene checks see the most the program would ever write.
+        cmd.env("PULSECURE_LOG", "trace")
+            .env_remove("PULSECURE_LOG_FILE");
         cmd
+    }
+
+    /// The log the runs wrote (empty if none).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.data.join("pulsecure.log")).unwrap_or_default()
+    }
+
+    /// Assert the log holds none of `needles` (patient values, references, the password).
+    pub fn assert_log_free_of(&self, needles: &[&str]) {
+        let log = self.log_text();
+        assert!(!log.is_empty(), "the runs wrote no log at all");
+        for needle in needles {
+            assert!(
+                !log.contains(needle),
+                "`{needle}` appears in the log:\n{log}"
+            );
+        }
+        assert!(!log.contains(PASSWORD), "the password appears in the log");
     }
 
     /// Run `args`, adding `--password-file` when `with_password`.

@@ -1,0 +1,65 @@
+//! Where and how much the binary logs (see docs/logging.md): `PULSECURE_LOG` sets the level
+//! (default `info`), `PULSECURE_LOG_FILE` the destination (`-` for stderr). Without it, logs
+//! go to `<data-dir>/pulsecure.log` (mode 0600) once the data directory exists, and nowhere
+//! before. Every line passes pulsecure-logging's guards: no patient or secret field, and
+//! redaction of key-like and identifying patterns.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
+use pulsecure_core::Model;
+use pulsecure_logging::{subscriber, DEFAULT_LEVEL};
+
+/// Level variable.
+pub const LEVEL_ENV: &str = "PULSECURE_LOG";
+/// Destination variable.
+pub const FILE_ENV: &str = "PULSECURE_LOG_FILE";
+/// The log file's name inside the data directory.
+pub const FILE_NAME: &str = "pulsecure.log";
+
+fn destination(data_dir: Option<&Path>) -> Option<PathBuf> {
+    match std::env::var_os(FILE_ENV) {
+        Some(v) if v == "-" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => data_dir.filter(|d| d.is_dir()).map(|d| d.join(FILE_NAME)),
+    }
+}
+
+/// Install the global subscriber. Logging problems never stop a command: a log file that
+/// cannot be opened is reported once on stderr and logging is then off.
+pub fn init(data_dir: Option<&Path>) {
+    let level = std::env::var(LEVEL_ENV).unwrap_or_else(|_| DEFAULT_LEVEL.to_string());
+    let features: Vec<String> = Model::from_json(DEFAULT_MODEL_JSON)
+        .map(|m| m.features().iter().map(|f| f.name.clone()).collect())
+        .unwrap_or_default();
+    let to_stderr = std::env::var_os(FILE_ENV).is_some_and(|v| v == "-");
+    let result = if to_stderr {
+        tracing::subscriber::set_global_default(subscriber(&level, features, std::io::stderr))
+    } else {
+        let Some(path) = destination(data_dir) else {
+            return;
+        };
+        let file = match OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!(
+                    "warning: logging disabled: cannot open {}: {e}",
+                    path.display()
+                );
+                return;
+            }
+        };
+        tracing::subscriber::set_global_default(subscriber(&level, features, Mutex::new(file)))
+    };
+    if result.is_err() {
+        eprintln!("warning: logging was already set up");
+    }
+}

@@ -1,0 +1,79 @@
+//! The log of a whole session at the most verbose level (init, single and batch screening
+//! with a rejected row, history, export, a DP release, a wrong password) holds none of the
+//! patients' values or references, nor the password — while it does record the events.
+
+mod support;
+
+use support::*;
+
+/// Distinctive values that cannot appear in a log by accident (timestamps, ids, sizes).
+const VALUES: [&str; 9] = [
+    "age=67.25",
+    "told_high_bp=1",
+    "systolic_bp=163.75",
+    "smoked_100_cigarettes=0",
+    "serum_creatinine=1.3125",
+    "waist_circumference=107.375",
+    "told_diabetes=1",
+    "total_cholesterol=251.625",
+    "told_high_cholesterol=0",
+];
+const NEEDLES: [&str; 8] = [
+    "67.25",
+    "163.75",
+    "1.3125",
+    "107.375",
+    "251.625",
+    "SECRET-REF-1",
+    "SECRET-BATCH-2",
+    "SECRET-BATCH-3",
+];
+
+#[test]
+fn trace_logs_of_a_full_session_carry_no_patient_data() {
+    let env = Env::initialized();
+    let mut args = vec![
+        "screen",
+        "--patient-ref",
+        "SECRET-REF-1",
+        "--format",
+        "json",
+    ];
+    for v in VALUES {
+        args.extend(["-v", v]);
+    }
+    assert_ok(&env.run(&args, true));
+    let batch = format!(
+        "{HEADER}\nSECRET-BATCH-2,67.25,1,163.75,0,1.3125,107.375,1,251.625,0\nSECRET-BATCH-3,67.25,1,999.5,0,1.3125,107.375,1,251.625,0\n"
+    );
+    let path = env.write("batch.csv", batch.as_bytes());
+    let out = env.run(
+        &[
+            "screen",
+            "--batch",
+            path.to_str().expect("utf8"),
+            "--format",
+            "csv",
+        ],
+        true,
+    );
+    assert_eq!(out.status.code(), Some(3), "one row is rejected");
+    assert_ok(&env.run(&["history", "--format", "json"], true));
+    assert_ok(&env.run(&["stats", "count", "--epsilon", "0.1", "--yes"], true));
+    let wrong = env.write("wrong", b"not the password at all\n");
+    let out = env.run_with_password_file(&["history"], &wrong);
+    assert_eq!(out.status.code(), Some(4));
+
+    let log = env.log_text();
+    for event in [
+        "vault unlocked",
+        "screening stored",
+        "batch finished",
+        "batch row rejected",
+        "privacy release",
+        "failed",
+    ] {
+        assert!(log.contains(event), "`{event}` not logged:\n{log}");
+    }
+    env.assert_log_free_of(&NEEDLES);
+}
