@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every Rust test (unit, property, golden-vector,
-# real-TFHE and end-to-end tests of the binary) and the Python training tests.
+# snapshot, real-TFHE and end-to-end tests of the binary, the TUI in tmux), the air-gap
+# flows (network namespace + strace, and the Docker container) and the Python training tests.
 # Expects the training venv at training/.venv (created by .ci/run, or see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,11 @@ fi
 
 echo "== Rust tests"
 cargo test --workspace
+
+echo "== Air gap: the offline flow in a network namespace under strace, then in the container"
+./deploy/airgap-e2e.sh namespace target/debug/pulsecure
+./deploy/build-image.sh target/debug/pulsecure pulsecure:test
+./deploy/airgap-e2e.sh container target/debug/pulsecure
 
 echo "== Python training tests"
 training/.venv/bin/python -m pytest -q training/tests

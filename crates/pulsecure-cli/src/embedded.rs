@@ -61,7 +61,37 @@ pub fn info(cli: &Cli) -> Result<()> {
     );
     println!("tfhe parameters 2-bit message, 2-bit carry, KS-PBS, TUniform, 128-bit security, p_fail <= 2^-128");
     println!("data directory  {}", data_dir.display());
+    println!("network         {}", network_interfaces());
     Ok(())
+}
+
+/// The network interfaces this process can see (its network namespace), so a deployment
+/// can check its air gap from inside: `lo` alone means no way out. Pulsecure itself never
+/// opens a socket either way.
+fn network_interfaces() -> String {
+    // /proc/self/net/dev belongs to this process's network namespace (sysfs may not).
+    let Ok(table) = std::fs::read_to_string("/proc/self/net/dev") else {
+        return "unknown (/proc/self/net/dev not readable)".into();
+    };
+    let mut names: Vec<String> = table
+        .lines()
+        .skip(2)
+        .filter_map(|line| {
+            line.split_once(':')
+                .map(|(name, _)| name.trim().to_string())
+        })
+        .collect();
+    names.sort();
+    let only_loopback = names.iter().all(|n| n == "lo");
+    format!(
+        "{}{}",
+        names.join(", "),
+        if only_loopback {
+            " (loopback only: air-gapped)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// `screen --help` text: the embedded model's input fields with units and ranges, and the
