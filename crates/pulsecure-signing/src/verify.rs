@@ -30,6 +30,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Length of a base64-encoded 64-byte Ed25519 signature (with its `==` padding).
+const GLOBAL_SIGNATURE_BASE64_LEN: usize = 88;
+
+/// minisign 0.10 slices the global signature (the 4th line) as 64 bytes without checking its
+/// length, so a short one panics inside `minisign::verify` (found by the `model_signature`
+/// fuzz target). Refuse any 4th line that cannot decode to exactly 64 bytes first.
+fn check_global_signature_length(signature_text: &str) -> Result<(), SigningError> {
+    if let Some(line) = signature_text.lines().nth(3).map(str::trim) {
+        let padded_for_64 = line.len() == GLOBAL_SIGNATURE_BASE64_LEN
+            && line.ends_with("==")
+            && !line.ends_with("===");
+        if !padded_for_64 {
+            return Err(SigningError::MalformedSignature(
+                "the global signature (4th line) is not a base64 64-byte signature".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Verify `model_bytes` against the minisign `signature_text`, with one of `trusted`
 /// keys; then check the signed claim (id, version, SHA-256) against the file and load it.
 pub fn verify_model(
@@ -37,6 +57,7 @@ pub fn verify_model(
     signature_text: &str,
     trusted: &[PublisherKey],
 ) -> Result<VerifiedModel, SigningError> {
+    check_global_signature_length(signature_text)?;
     let signature = minisign::SignatureBox::from_string(signature_text)
         .map_err(|e| SigningError::MalformedSignature(e.to_string()))?;
     let key_id = key_id_hex(signature.keynum());

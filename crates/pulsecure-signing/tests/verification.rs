@@ -166,3 +166,29 @@ fn publisher_keygen_and_sign_round_trip_with_a_password() {
     let err = sign_model(MODEL.as_bytes(), &secret, "wrong pass".into()).expect_err("wrong");
     assert!(matches!(err, SigningError::Publisher(_)), "{err}");
 }
+
+#[test]
+fn a_short_global_signature_is_refused_not_a_panic() {
+    // minisign 0.10 would slice a global signature shorter than 64 bytes and panic.
+    let mut lines: Vec<&str> = RELEASE_SIGNATURE.lines().collect();
+    for short in ["AAAA", "", "R/hq", &lines[3][..86]] {
+        lines[3] = short;
+        let text = lines.join("\n");
+        let result = std::panic::catch_unwind(|| verify_model(MODEL.as_bytes(), &text, &release()));
+        match result {
+            Ok(Err(SigningError::MalformedSignature(_))) => {}
+            Ok(other) => panic!("global signature {short:?}: {other:?}"),
+            Err(_) => panic!("global signature {short:?} panicked"),
+        }
+    }
+}
+
+#[test]
+fn the_fuzzer_crash_input_is_refused() {
+    // fuzz/model_signature's crash: signature text, NUL, model bytes.
+    let data = include_bytes!("fuzz-regressions/short-global-signature.bin");
+    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let text = String::from_utf8_lossy(&data[..split]).into_owned();
+    let model = data.get(split + 1..).unwrap_or_default();
+    assert!(verify_model(model, &text, &release()).is_err());
+}
