@@ -193,8 +193,12 @@ impl Workbench for TuiSession {
                 .unwrap_or_default(),
             ),
             (
-                "Model signer".into(),
-                "release key (minisign, pinned)".into(),
+                "Model origin".into(),
+                if model.version() == pulsecure_core::embedded_model::DEFAULT_MODEL_VERSION {
+                    "embedded release, signed by the pinned release key".into()
+                } else {
+                    "installed release; its signature was re-verified at unlock".into()
+                },
             ),
             ("Data directory".into(), self.dir.root.display().to_string()),
         ])

@@ -99,15 +99,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         result_area,
     );
     if let Some(p) = &a.confirm {
-        let [_, mid, _] = Layout::vertical([
-            Constraint::Min(0),
-            Constraint::Length(7),
-            Constraint::Min(0),
-        ])
-        .areas(area);
-        let [_, boxed, _] =
-            Layout::horizontal([Constraint::Min(0), Constraint::Max(70), Constraint::Min(0)])
-                .areas(mid);
+        let boxed = super::centered(area, 70, 7);
         frame.render_widget(Clear, boxed);
         frame.render_widget(
             Paragraph::new(vec![

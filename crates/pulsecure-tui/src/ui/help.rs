@@ -1,6 +1,6 @@
 //! The help overlay (`?` or F1): every key binding.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Stylize;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph};
@@ -25,15 +25,7 @@ pub const BINDINGS: &[(&str, &str)] = &[
 
 pub(super) fn draw(frame: &mut Frame, area: Rect) {
     let height = BINDINGS.len() as u16 + 4;
-    let [_, mid, _] = Layout::vertical([
-        Constraint::Min(0),
-        Constraint::Length(height),
-        Constraint::Min(0),
-    ])
-    .areas(area);
-    let [_, boxed, _] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Max(72), Constraint::Min(0)])
-            .areas(mid);
+    let boxed = super::centered(area, 72, height);
     let mut lines: Vec<Line> = BINDINGS
         .iter()
         .map(|(keys, what)| Line::from(format!(" {keys:<22} {what}")))

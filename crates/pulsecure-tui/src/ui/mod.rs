@@ -110,6 +110,23 @@ fn key_hints(app: &App) -> String {
     format!(" {hints}")
 }
 
+/// A box of at most `width` × exactly `height` cells centred in `area` (dialogs, overlays).
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [_, middle, _] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(height),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let [_, boxed, _] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Max(width),
+        Constraint::Min(0),
+    ])
+    .areas(middle);
+    boxed
+}
+
 /// `12.3%`.
 pub(crate) fn percent(p: f64) -> String {
     format!("{:.1}%", p * 100.0)

@@ -1,7 +1,7 @@
 //! Unlock screen: password without echo (one `*` per character would leak its length, so
 //! only a count-free placeholder is shown), retries and delays.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Wrap};
@@ -10,15 +10,7 @@ use ratatui::Frame;
 use crate::app::{App, MAX_UNLOCK_ATTEMPTS};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let [_, middle, _] = Layout::vertical([
-        Constraint::Min(0),
-        Constraint::Length(9),
-        Constraint::Min(0),
-    ])
-    .areas(area);
-    let [_, boxed, _] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Max(64), Constraint::Min(0)])
-            .areas(middle);
+    let boxed = super::centered(area, 64, 9);
     let u = &app.unlock;
     let entered = if u.password.is_empty() {
         "(type your password)".dim()
