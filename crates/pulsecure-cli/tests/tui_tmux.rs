@@ -41,6 +41,8 @@ struct Tmux {
 impl Tmux {
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
+            // CI may run without a terminal: give tmux a known outer TERM.
+            .env("TERM", "xterm-256color")
             .args(["-L", &self.socket])
             .args(args)
             .output()

@@ -242,3 +242,29 @@ fn help_overlay() {
     app.handle_key(key(KeyCode::Char('x')), now);
     assert!(!app.help, "any key closes the help");
 }
+
+#[test]
+fn every_screen_survives_any_terminal_size() {
+    // A resize can leave the terminal tiny: drawing must never panic, whatever the size.
+    let now = Instant::now();
+    let mut states = vec![pulsecure_tui::App::new(now), unlocked_app(now)];
+    let mut result = unlocked_app(now);
+    fill_form(&mut result, "P-0007", &HIGH_RISK, now);
+    screen_now(&mut result, now);
+    states.push(result);
+    let mut running = unlocked_app(now);
+    fill_form(&mut running, "P-0008", &LOW_RISK, now);
+    running.handle_key(key(KeyCode::Enter), now);
+    states.push(running);
+    let mut history = app_with_history(now);
+    history.handle_key(key(KeyCode::Enter), now);
+    states.push(history);
+    let mut help = unlocked_app(now);
+    help.handle_key(key(KeyCode::F(1)), now);
+    states.push(help);
+    for app in &states {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 12), (79, 23), (200, 60)] {
+            let _ = render(app, w, h);
+        }
+    }
+}
