@@ -406,6 +406,11 @@ impl App {
             KeyCode::Tab | KeyCode::Down => form.next(),
             KeyCode::BackTab | KeyCode::Up => form.previous(),
             KeyCode::Backspace => form.backspace(),
+            KeyCode::Delete => form.delete(),
+            KeyCode::Left => form.move_cursor(-1),
+            KeyCode::Right => form.move_cursor(1),
+            KeyCode::Home => form.cursor_to(false),
+            KeyCode::End => form.cursor_to(true),
             KeyCode::Char('l') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 form.clear();
                 self.status = info("form cleared");

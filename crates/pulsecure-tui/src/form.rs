@@ -30,6 +30,8 @@ pub struct Field {
     pub text: String,
     /// The answer of a yes/no field; `None` until answered.
     pub answer: Option<bool>,
+    /// Cursor position in `text`, in characters.
+    pub cursor: usize,
 }
 
 impl std::fmt::Debug for Field {
@@ -82,6 +84,32 @@ impl Field {
             ),
             FieldKind::YesNo(_) => "Space / y / n".into(),
         }
+    }
+
+    fn byte_at(&self, chars: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(chars)
+            .map_or(self.text.len(), |(i, _)| i)
+    }
+
+    fn insert(&mut self, c: char) {
+        let at = self.byte_at(self.cursor);
+        self.text.insert(at, c);
+        self.cursor += 1;
+    }
+
+    fn remove_at_cursor(&mut self) {
+        if self.cursor < self.text.chars().count() {
+            let at = self.byte_at(self.cursor);
+            self.text.remove(at);
+        }
+    }
+
+    /// The text with a cursor mark (`▏`) at the cursor, for the focused field.
+    pub fn display_with_cursor(&self) -> String {
+        let at = self.byte_at(self.cursor);
+        format!("{}▏{}", &self.text[..at], &self.text[at..])
     }
 
     /// What the field shows as its value.
@@ -174,6 +202,7 @@ impl EntryForm {
             kind: FieldKind::PatientRef,
             text: String::new(),
             answer: None,
+            cursor: 0,
         }];
         fields.extend(model.features().iter().map(|spec| Field {
             kind: match spec.kind {
@@ -182,6 +211,7 @@ impl EntryForm {
             },
             text: String::new(),
             answer: None,
+            cursor: 0,
         }));
         EntryForm {
             fields,
@@ -210,20 +240,20 @@ impl EntryForm {
         self.focus = (self.focus + self.fields.len() - 1) % self.fields.len();
     }
 
-    /// A typed character; characters a field cannot hold are ignored.
+    /// A typed character, inserted at the cursor; characters a field cannot hold are ignored.
     pub fn type_char(&mut self, c: char) {
         let field = &mut self.fields[self.focus];
         match &field.kind {
             FieldKind::PatientRef => {
                 if !c.is_control() && field.text.chars().count() < 64 {
-                    field.text.push(c);
+                    field.insert(c);
                 }
             }
             FieldKind::Number(_) => {
                 if (c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E'))
                     && field.text.len() < MAX_NUMBER_CHARS
                 {
-                    field.text.push(c);
+                    field.insert(c);
                 }
             }
             FieldKind::YesNo(_) => match c {
@@ -235,15 +265,36 @@ impl EntryForm {
         }
     }
 
-    /// Backspace.
+    /// Backspace: the character before the cursor (a yes/no field becomes unanswered).
     pub fn backspace(&mut self) {
         let field = &mut self.fields[self.focus];
         match field.kind {
             FieldKind::YesNo(_) => field.answer = None,
             _ => {
-                field.text.pop();
+                if field.cursor > 0 {
+                    field.cursor -= 1;
+                    field.remove_at_cursor();
+                }
             }
         }
+    }
+
+    /// Delete: the character under the cursor.
+    pub fn delete(&mut self) {
+        self.fields[self.focus].remove_at_cursor();
+    }
+
+    /// Move the cursor by `step` characters (negative: left), within the text.
+    pub fn move_cursor(&mut self, step: isize) {
+        let field = &mut self.fields[self.focus];
+        let len = field.text.chars().count();
+        field.cursor = field.cursor.saturating_add_signed(step).min(len);
+    }
+
+    /// Cursor to the start (`false`) or the end (`true`) of the text.
+    pub fn cursor_to(&mut self, end: bool) {
+        let field = &mut self.fields[self.focus];
+        field.cursor = if end { field.text.chars().count() } else { 0 };
     }
 
     /// Problems of every field, in order (`None` where the field is fine).
@@ -297,6 +348,7 @@ impl EntryForm {
         for field in &mut self.fields {
             field.text.zeroize();
             field.answer = None;
+            field.cursor = 0;
         }
         self.focus = 0;
         self.tried_submit = false;

@@ -25,10 +25,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .enumerate()
         .map(|(i, (field, problem))| {
             let focused = i == form.focus;
-            let mut value = field.display_value();
-            if focused && form.focus_takes_text() {
-                value.push('▏');
-            }
+            let value = if focused && form.focus_takes_text() {
+                field.display_with_cursor()
+            } else {
+                field.display_value()
+            };
             let style = match (problem, focused) {
                 (Some(_), _) => Style::new().fg(Color::Red),
                 (None, true) => Style::new().add_modifier(Modifier::BOLD),

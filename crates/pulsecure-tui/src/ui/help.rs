@@ -14,6 +14,7 @@ pub const BINDINGS: &[(&str, &str)] = &[
     ("F5", "keys and model"),
     ("Tab, ↓ / Shift-Tab, ↑", "next / previous field"),
     ("Space, y, n", "answer a yes/no field"),
+    ("←/→, Home/End, Del", "move and delete within a field"),
     ("Enter", "screen the patient · open an entry · quote"),
     ("Esc", "cancel the running screening · close"),
     ("Ctrl-L", "clear the form"),
