@@ -156,7 +156,8 @@ fn single_values(args: &ScreenArgs) -> Result<BTreeMap<String, f64>> {
     }
     for pair in &args.values {
         let Some((name, value)) = pair.split_once('=') else {
-            bail!("--value {pair:?}: expected NAME=VALUE");
+            // Not echoed: without a `=`, the argument may be a bare patient value.
+            bail!("a --value argument is not NAME=VALUE (e.g. --value age=63)");
         };
         let name = name.trim();
         let value: f64 = value
