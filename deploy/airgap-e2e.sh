@@ -79,6 +79,15 @@ pulsecure stats count --epsilon 0.1 --yes --password-file "$PW" >/dev/null
 pulsecure stats budget --password-file "$PW" | grep -q 0.9 || fail "budget after one release"
 pulsecure db check --password-file "$PW" >/dev/null
 
+if [ "$mode" = container ]; then
+  user="$(docker image inspect "$PULSECURE_IMAGE" --format '{{.Config.User}}')"
+  [ "$user" = "10001:10001" ] || fail "the image runs as '$user', not the unprivileged 10001"
+  if docker run --rm --network none --entrypoint /bin/sh "$PULSECURE_IMAGE" -c true >/dev/null 2>&1; then
+    fail "the image contains a shell"
+  fi
+  echo "image: runs as 10001:10001, has no /bin/sh"
+fi
+
 if [ "$mode" = namespace ]; then
   cat "$work"/strace-*.log > "$work/strace.log"
   if grep -E 'AF_INET|AF_INET6|AF_PACKET|connect\(' "$work/strace.log"; then
