@@ -8,7 +8,8 @@
 //! three to a real terminal.
 //!
 //! The binary supplies the real operations through the [`workbench`] port; this crate
-//! depends on the core only (no tfhe, no SQLite).
+//! depends on the core and on `pulsecure-batch` (for the one patient-reference rule) only:
+//! no tfhe, no SQLite, no OpenDP.
 
 pub mod app;
 pub mod form;
