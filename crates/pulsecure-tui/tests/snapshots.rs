@@ -18,10 +18,14 @@ fn snapshot(name: &str, app: &pulsecure_tui::App, width: u16, height: u16) {
     insta::assert_snapshot!(name, terminal.backend());
 }
 
-/// Submit the filled form and answer it with the fake bench synchronously.
+/// Submit the filled form and answer it with a fresh fake bench, synchronously.
 fn screen_now(app: &mut pulsecure_tui::App, now: Instant) {
+    screen_with(app, &FakeBench::new(Duration::ZERO), now);
+}
+
+/// Submit the filled form and answer it with `bench`, synchronously.
+fn screen_with(app: &mut pulsecure_tui::App, bench: &FakeBench, now: Instant) {
     let requests = app.handle_key(key(KeyCode::Enter), now);
-    let bench = FakeBench::new(Duration::ZERO);
     for request in requests {
         if let Request::Screen {
             job,
@@ -133,19 +137,22 @@ fn result_low_risk() {
     snapshot("result_low_80x24", &app, 80, 24);
 }
 
+/// Three patients screened through the form, then F3; the bench's history answers it.
 fn app_with_history(now: Instant) -> pulsecure_tui::App {
     let mut app = unlocked_app(now);
+    let bench = FakeBench::new(Duration::ZERO);
     for (r, values) in [
         ("P-0001", &LOW_RISK),
         ("P-0007", &HIGH_RISK),
         ("Q-0003", &LOW_RISK),
     ] {
         fill_form(&mut app, r, values, now);
-        screen_now(&mut app, now);
+        screen_with(&mut app, &bench, now);
         app.handle_key(key(KeyCode::Enter), now);
     }
     let sent = app.handle_key(key(KeyCode::F(3)), now);
     assert!(matches!(sent.as_slice(), [Request::History]));
+    app.handle_reply(Reply::History(bench.history()), now);
     app
 }
 
@@ -153,30 +160,6 @@ fn app_with_history(now: Instant) -> pulsecure_tui::App {
 fn history_list_filter_and_open() {
     let now = Instant::now();
     let mut app = app_with_history(now);
-    // The fake bench of `screen_now` is per call, so feed a history built the same way.
-    let bench = FakeBench::new(Duration::ZERO);
-    for (r, values) in [
-        ("P-0001", &LOW_RISK),
-        ("P-0007", &HIGH_RISK),
-        ("Q-0003", &LOW_RISK),
-    ] {
-        let mut form_app = unlocked_app(now);
-        fill_form(&mut form_app, r, values, now);
-        if let Some(Request::Screen {
-            patient_ref,
-            patient,
-            ..
-        }) = form_app
-            .handle_key(key(KeyCode::Enter), now)
-            .into_iter()
-            .next()
-        {
-            bench
-                .screen(&patient_ref, &patient, &mut |_| {}, &|| true)
-                .expect("screened");
-        }
-    }
-    app.handle_reply(Reply::History(bench.history()), now);
     snapshot("history_list", &app, 80, 24);
     app.handle_key(key(KeyCode::Char('/')), now);
     type_text(&mut app, "P-", now);
