@@ -9,7 +9,7 @@ use pulsecure_batch::{BatchReader, Item};
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::Model;
 
-/// The shipped model, parsed once (parsing it per input made the target 30× slower).
+/// The shipped model, parsed once rather than for every input.
 fn model() -> Option<&'static Model> {
     static MODEL: OnceLock<Option<Model>> = OnceLock::new();
     MODEL
