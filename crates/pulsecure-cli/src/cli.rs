@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// A screening aid tuned for high recall, NOT a diagnosis. The evaluator computes the
 /// calibrated risk on TFHE ciphertexts and never sees patient values.
 #[derive(Debug, Parser)]
-#[command(name = "pulsecure", version, after_help = EXIT_CODES)]
+#[command(name = "pulsecure", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Directory for the vault, database and configuration.
     #[arg(long, global = true, env = "PULSECURE_DATA_DIR", value_name = "DIR")]
@@ -20,7 +20,11 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage error, 3 invalid input (for a batch: some rows failed, the others were screened), 4 cryptographic or integrity failure (wrong password, altered vault, database or model), 5 privacy budget refused, 6 storage failure (database locked, read-only or full disk), 1 other failure.";
+const AFTER_HELP: &str = concat!(
+    "Logs: <data-dir>/pulsecure.log (mode 0600; no patient data at any level). ",
+    "PULSECURE_LOG sets the level (default info), PULSECURE_LOG_FILE another file or - for stderr.\n\n",
+    "Exit codes: 0 ok, 2 usage error, 3 invalid input (for a batch: some rows failed, the others were screened), 4 cryptographic or integrity failure (wrong password, altered vault, database or model), 5 privacy budget refused, 6 storage failure (database locked, read-only or full disk), 1 other failure."
+);
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]

@@ -76,4 +76,10 @@ fn trace_logs_of_a_full_session_carry_no_patient_data() {
         assert!(log.contains(event), "`{event}` not logged:\n{log}");
     }
     env.assert_log_free_of(&NEEDLES);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.data.join("pulsecure.log"))
+        .expect("log file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the log is private to its owner");
 }
