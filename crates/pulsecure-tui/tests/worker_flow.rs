@@ -136,8 +136,13 @@ fn esc_cancels_and_nothing_is_stored() {
     });
     press(&mut lp, KeyCode::Esc);
     assert_eq!(lp.app.screen, Screen::Entry, "Esc returns at once");
-    // Let the fake engine finish; its result must be dropped.
-    std::thread::sleep(Duration::from_millis(800));
+    // Let the fake engine finish (however slow the machine); its result must be dropped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bench.finished.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the fake engine never finished");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
     lp.drain_replies(Instant::now());
     assert_eq!(lp.app.screen, Screen::Entry);
     assert!(lp.app.result.is_none());

@@ -35,6 +35,8 @@ pub struct FakeBench {
     pub stage_delay: Duration,
     pub stored: Mutex<Vec<HistoryEntry>>,
     pub releases: AtomicUsize,
+    /// Screenings that ran to their end (stored or discarded).
+    pub finished: AtomicUsize,
 }
 
 impl FakeBench {
@@ -44,6 +46,7 @@ impl FakeBench {
             stage_delay,
             stored: Mutex::new(Vec::new()),
             releases: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
         }
     }
 }
@@ -85,6 +88,7 @@ impl Workbench for FakeBench {
         let engine = ReferenceEngine::new(&self.model);
         let trace = engine.evaluate_input(&QuantizedInput::from_patient(&self.model, patient));
         let assessment = engine.assessment(&trace);
+        self.finished.fetch_add(1, Ordering::SeqCst);
         if !keep() {
             return Err(TuiError("cancelled".into()));
         }
