@@ -5,7 +5,7 @@ mod common;
 use std::sync::Mutex;
 
 use pulsecure_core::app::analytics::AnalyticsService;
-use pulsecure_core::app::inference::{InferenceService, Recorded, Stage};
+use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
 use pulsecure_core::domain::analytics::{Dataset, Query};
 use pulsecure_core::ports::clock::Clock;
@@ -173,6 +173,34 @@ fn recording_skips_already_stored_patients() {
         .expect("ok");
     assert_eq!(again, Recorded::AlreadyStored);
     assert_eq!(store.all().expect("rows").len(), 1);
+}
+
+#[test]
+fn a_screening_cancelled_during_evaluation_is_not_stored() {
+    let model = common::default_model();
+    let client = XorClient(1);
+    let evaluator = XorEvaluator {
+        model: model.clone(),
+        key: 1,
+    };
+    let service = InferenceService::new(&model, &client, &evaluator);
+    let store = MemoryStore::default();
+    let patient = patients(&model).remove(0);
+    let mut stages = 0;
+    let outcome = service.screen_and_record_unless_cancelled(
+        &store,
+        &FixedClock,
+        "P-1",
+        &patient,
+        &mut |_| stages += 1,
+        &|| true,
+    );
+    assert!(matches!(outcome, Err(InferenceError::Cancelled)));
+    assert_eq!(
+        stages, 4,
+        "the evaluation ran before the cancellation was seen"
+    );
+    assert!(store.all().expect("rows").is_empty());
 }
 
 #[derive(Default)]

@@ -83,6 +83,9 @@ pub enum InferenceError {
     /// Storing the result failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The caller cancelled while the evaluation ran: the result was discarded unstored.
+    #[error("cancelled: the result was discarded and nothing was stored")]
+    Cancelled,
 }
 
 /// Outcome of a screening that is also recorded.
@@ -161,10 +164,35 @@ impl<'a> InferenceService<'a> {
         patient: &PatientFeatures,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<Recorded, InferenceError> {
+        self.screen_and_record_unless_cancelled(
+            store,
+            clock,
+            patient_ref,
+            patient,
+            progress,
+            &|| false,
+        )
+    }
+
+    /// [`Self::screen_and_record`] for interactive use: `cancelled()` is asked once the slow
+    /// evaluation is over, and when it says so the result is discarded, nothing is stored and
+    /// [`InferenceError::Cancelled`] is returned.
+    pub fn screen_and_record_unless_cancelled(
+        &self,
+        store: &dyn ScreeningStore,
+        clock: &dyn Clock,
+        patient_ref: &str,
+        patient: &PatientFeatures,
+        progress: &mut dyn FnMut(Stage),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Recorded, InferenceError> {
         if store.contains(self.model.id(), self.model.version(), patient_ref)? {
             return Ok(Recorded::AlreadyStored);
         }
         let screening = self.screen(patient, progress)?;
+        if cancelled() {
+            return Err(InferenceError::Cancelled);
+        }
         store.save(&ScreeningRecord {
             patient_ref: patient_ref.to_string(),
             created_at: clock.now_unix_seconds(),
