@@ -4,10 +4,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Result};
-use pulsecure_core::app::analytics::AnalyticsService;
+use pulsecure_core::app::analytics::{AnalyticsService, Release};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::privacy::BudgetLedger;
+use pulsecure_core::Model;
 use pulsecure_privacy::OpenDpMechanism;
 use pulsecure_store::Database;
 
@@ -43,6 +44,41 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
+/// The analytics use case over `db` with OpenDP, reading ages from `model`'s `age` column.
+/// Shared by `stats` and the terminal UI.
+pub fn analytics<'a>(db: &'a Database, model: &Model) -> AnalyticsService<'a> {
+    let age_index = model
+        .features()
+        .iter()
+        .position(|f| f.name == "age")
+        .unwrap_or(0);
+    AnalyticsService::new(db, &OpenDpMechanism, db, age_index)
+}
+
+/// Release `query` at `epsilon`; log it, and record it in the audit log when budget was
+/// spent (a recorded answer returned again costs nothing and is not a new release).
+pub fn release_audited(
+    service: &AnalyticsService<'_>,
+    db: &Database,
+    query: &Query,
+    epsilon: f64,
+) -> Result<Release> {
+    let r = service.release(query, epsilon)?;
+    tracing::info!(
+        query = query.key().as_str(),
+        epsilon_charged = r.epsilon_charged,
+        cached = r.cached,
+        "privacy release"
+    );
+    if !r.cached {
+        db.log_event(
+            AuditEvent::PrivacyRelease,
+            &format!("{} ε={}", query.key(), r.epsilon_charged),
+        )?;
+    }
+    Ok(r)
+}
+
 /// `stats count|mean-risk|histogram`.
 pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Result<()> {
     let query = match which {
@@ -52,13 +88,7 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
     };
     let db = open(dir, &args.password)?;
     let model = crate::model_cmd::active_model(dir, &db)?;
-    let age_index = model
-        .features()
-        .iter()
-        .position(|f| f.name == "age")
-        .unwrap_or(0);
-    let mechanism = OpenDpMechanism;
-    let service = AnalyticsService::new(&db, &mechanism, &db, age_index);
+    let service = analytics(&db, &model);
     let cost = service.quote(&query, args.epsilon)?;
     let status = db.status()?;
     if !args.yes
@@ -72,19 +102,7 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
     {
         bail!("not released; nothing was spent");
     }
-    let r = service.release(&query, args.epsilon)?;
-    tracing::info!(
-        query = query.key().as_str(),
-        epsilon_charged = r.epsilon_charged,
-        cached = r.cached,
-        "privacy release"
-    );
-    if !r.cached {
-        db.log_event(
-            AuditEvent::PrivacyRelease,
-            &format!("{} ε={}", query.key(), r.epsilon_charged),
-        )?;
-    }
+    let r = release_audited(&service, &db, &query, args.epsilon)?;
     let labels = query.outputs();
     if args.json {
         let values: serde_json::Map<String, serde_json::Value> = labels

@@ -1,18 +1,18 @@
 //! `pulsecure tui` (and `pulsecure` alone on a terminal): the terminal UI's workbench port
 //! implemented over the real adapters — the vault, TFHE, SQLite and OpenDP.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
-use pulsecure_core::app::analytics::{AnalyticsService, Release};
-use pulsecure_core::app::inference::{InferenceService, Screening, Stage};
+use pulsecure_core::app::analytics::Release;
+use pulsecure_core::app::inference::{
+    InferenceError, InferenceService, Recorded, Screening, Stage,
+};
 use pulsecure_core::domain::analytics::Query;
-use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
-use pulsecure_core::ports::clock::{Clock, SystemClock};
+use pulsecure_core::ports::clock::SystemClock;
 use pulsecure_core::ports::privacy::{BudgetLedger, BudgetStatus};
-use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError};
+use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::{Model, PatientFeatures};
-use pulsecure_privacy::OpenDpMechanism;
 use pulsecure_store::ScreeningFilter;
 use pulsecure_tui::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
 use pulsecure_vault::{fingerprint, VaultError};
@@ -41,6 +41,7 @@ impl Unlocker for DirUnlocker {
             Ok(session) => Ok(Arc::new(TuiSession {
                 dir: self.dir.clone(),
                 session,
+                server_key_facts: OnceLock::new(),
             })),
             Err(e) if matches!(e.downcast_ref(), Some(VaultError::WrongPassword)) => {
                 tracing::warn!("tui unlock refused: wrong password");
@@ -57,21 +58,24 @@ impl Unlocker for DirUnlocker {
 struct TuiSession {
     dir: DataDir,
     session: Session,
+    /// Fingerprint and size of the 60 MB server key, read and hashed on the first visit
+    /// to the keys screen only.
+    server_key_facts: OnceLock<(String, usize)>,
+}
+
+impl TuiSession {
+    fn server_key_facts(&self) -> Result<(String, usize), TuiError> {
+        if let Some(facts) = self.server_key_facts.get() {
+            return Ok(facts.clone());
+        }
+        let bytes = std::fs::read(self.dir.server_key()).map_err(shown)?;
+        let facts = (fingerprint(&bytes), bytes.len());
+        Ok(self.server_key_facts.get_or_init(|| facts).clone())
+    }
 }
 
 fn shown(e: impl std::fmt::Display) -> TuiError {
     TuiError(format!("{e:#}"))
-}
-
-impl TuiSession {
-    fn age_index(&self) -> usize {
-        self.session
-            .model
-            .features()
-            .iter()
-            .position(|f| f.name == "age")
-            .unwrap_or(0)
-    }
 }
 
 impl Workbench for TuiSession {
@@ -87,33 +91,33 @@ impl Workbench for TuiSession {
         keep: &dyn Fn() -> bool,
     ) -> Result<Screening, TuiError> {
         let s = &self.session;
-        let model = &s.model;
-        if s.db
-            .contains(model.id(), model.version(), patient_ref)
-            .map_err(shown)?
-        {
-            return Err(shown(StoreError::Duplicate {
-                patient_ref: patient_ref.to_string(),
-            }));
-        }
-        let service = InferenceService::new(model, &s.client, &s.evaluator);
-        let screening = service.screen(patient, progress).map_err(shown)?;
-        if !keep() {
-            tracing::info!("screening cancelled from the UI; result discarded");
-            return Err(TuiError("cancelled: the result was discarded".into()));
-        }
-        tracing::info!(
-            evaluate_ms = screening.timings.evaluate.as_millis() as u64,
-            "screening stored (tui)"
+        let service = InferenceService::new(&s.model, &s.client, &s.evaluator);
+        let recorded = service.screen_and_record_unless_cancelled(
+            &s.db,
+            &SystemClock,
+            patient_ref,
+            patient,
+            progress,
+            &|| !keep(),
         );
-        s.db.save(&ScreeningRecord {
-            patient_ref: patient_ref.to_string(),
-            created_at: SystemClock.now_unix_seconds(),
-            features: patient.values().to_vec(),
-            assessment: screening.assessment.clone(),
-        })
-        .map_err(shown)?;
-        Ok(screening)
+        match recorded {
+            Ok(Recorded::Stored(screening)) => {
+                tracing::info!(
+                    evaluate_ms = screening.timings.evaluate.as_millis() as u64,
+                    "screening stored (tui)"
+                );
+                Ok(*screening)
+            }
+            Ok(Recorded::AlreadyStored) => Err(shown(StoreError::Duplicate {
+                patient_ref: patient_ref.to_string(),
+            })),
+            Err(e) => {
+                if matches!(e, InferenceError::Cancelled) {
+                    tracing::info!("screening cancelled from the UI; result discarded");
+                }
+                Err(shown(e))
+            }
+        }
     }
 
     fn history(&self) -> Result<Vec<HistoryEntry>, TuiError> {
@@ -142,23 +146,16 @@ impl Workbench for TuiSession {
 
     fn quote(&self, query: &Query, epsilon: f64) -> Result<(f64, BudgetStatus), TuiError> {
         let db = &self.session.db;
-        let service = AnalyticsService::new(db, &OpenDpMechanism, db, self.age_index());
-        let cost = service.quote(query, epsilon).map_err(shown)?;
+        let cost = crate::stats::analytics(db, &self.session.model)
+            .quote(query, epsilon)
+            .map_err(shown)?;
         Ok((cost, db.status().map_err(shown)?))
     }
 
     fn release(&self, query: &Query, epsilon: f64) -> Result<Release, TuiError> {
         let db = &self.session.db;
-        let service = AnalyticsService::new(db, &OpenDpMechanism, db, self.age_index());
-        let release = service.release(query, epsilon).map_err(shown)?;
-        if !release.cached {
-            db.log_event(
-                AuditEvent::PrivacyRelease,
-                &format!("{} ε={}", query.key(), release.epsilon_charged),
-            )
-            .map_err(shown)?;
-        }
-        Ok(release)
+        let service = crate::stats::analytics(db, &self.session.model);
+        crate::stats::release_audited(&service, db, query, epsilon).map_err(shown)
     }
 
     fn budget(&self) -> Result<BudgetStatus, TuiError> {
@@ -166,14 +163,11 @@ impl Workbench for TuiSession {
     }
 
     fn key_info(&self) -> Result<Vec<(String, String)>, TuiError> {
-        let server_key = std::fs::read(self.dir.server_key()).map_err(shown)?;
+        let (server_key_fingerprint, server_key_len) = self.server_key_facts()?;
         let model = &self.session.model;
         Ok(vec![
-            ("Server key (public)".into(), fingerprint(&server_key)),
-            (
-                "Server key size".into(),
-                format!("{} bytes", server_key.len()),
-            ),
+            ("Server key (public)".into(), server_key_fingerprint),
+            ("Server key size".into(), format!("{server_key_len} bytes")),
             (
                 "Client key".into(),
                 "in the vault, never leaves this machine".into(),
