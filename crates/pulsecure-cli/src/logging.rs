@@ -20,11 +20,24 @@ pub const FILE_ENV: &str = "PULSECURE_LOG_FILE";
 /// The log file's name inside the data directory.
 pub const FILE_NAME: &str = "pulsecure.log";
 
-fn destination(data_dir: Option<&Path>) -> Option<PathBuf> {
+/// Where log lines go.
+enum Destination {
+    /// Standard error (`PULSECURE_LOG_FILE=-`).
+    Stderr,
+    /// A file (`PULSECURE_LOG_FILE`, or the data directory's log).
+    File(PathBuf),
+    /// Nowhere (no data directory yet and no file asked for).
+    Off,
+}
+
+fn destination(data_dir: Option<&Path>) -> Destination {
     match std::env::var_os(FILE_ENV) {
-        Some(v) if v == "-" => None,
-        Some(v) => Some(PathBuf::from(v)),
-        None => data_dir.filter(|d| d.is_dir()).map(|d| d.join(FILE_NAME)),
+        Some(v) if v == "-" => Destination::Stderr,
+        Some(v) => Destination::File(PathBuf::from(v)),
+        None => match data_dir.filter(|d| d.is_dir()) {
+            Some(d) => Destination::File(d.join(FILE_NAME)),
+            None => Destination::Off,
+        },
     }
 }
 
@@ -35,29 +48,29 @@ pub fn init(data_dir: Option<&Path>) {
     let features: Vec<String> = Model::from_json(DEFAULT_MODEL_JSON)
         .map(|m| m.features().iter().map(|f| f.name.clone()).collect())
         .unwrap_or_default();
-    let to_stderr = std::env::var_os(FILE_ENV).is_some_and(|v| v == "-");
-    let result = if to_stderr {
-        tracing::subscriber::set_global_default(subscriber(&level, features, std::io::stderr))
-    } else {
-        let Some(path) = destination(data_dir) else {
-            return;
-        };
-        let file = match OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!(
-                    "warning: logging disabled: cannot open {}: {e}",
-                    path.display()
-                );
-                return;
-            }
-        };
-        tracing::subscriber::set_global_default(subscriber(&level, features, Mutex::new(file)))
+    let result = match destination(data_dir) {
+        Destination::Off => return,
+        Destination::Stderr => {
+            tracing::subscriber::set_global_default(subscriber(&level, features, std::io::stderr))
+        }
+        Destination::File(path) => {
+            let file = match OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!(
+                        "warning: logging disabled: cannot open {}: {e}",
+                        path.display()
+                    );
+                    return;
+                }
+            };
+            tracing::subscriber::set_global_default(subscriber(&level, features, Mutex::new(file)))
+        }
     };
     if result.is_err() {
         eprintln!("warning: logging was already set up");

@@ -7,6 +7,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
 
+use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
+
 use crate::app::{analytics_queries, App};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -73,13 +75,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         for (label, value) in r.query.outputs().iter().zip(&r.values) {
             out.push(Line::from(format!("   {label:<36} {value:>10.2}")));
         }
-        if let (pulsecure_core::domain::analytics::Query::MeanRisk { .. }, [sum, count]) =
-            (&r.query, r.values.as_slice())
-        {
+        if let (Query::MeanRisk { .. }, [sum, count]) = (&r.query, r.values.as_slice()) {
             if *count > 0.0 {
                 out.push(Line::from(format!(
                     "   mean calibrated risk ≈ {:.1}%",
-                    sum / count / 4096.0 * 100.0
+                    sum / count / PROBABILITY_CODE_MAX as f64 * 100.0
                 )));
             }
         }
