@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use pulsecure_core::{Model, PatientFeatures};
+use pulsecure_core::{Model, PatientFeatures, PatientRef};
 use thiserror::Error;
 
 /// A problem with the input as a whole (its header, its shape, reading it): nothing of it
@@ -43,8 +43,6 @@ pub type Result<T, E = BatchError> = std::result::Result<T, E>;
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Largest JSON array file read at once (use JSON Lines beyond).
 pub const MAX_JSON_ARRAY_BYTES: u64 = 64 * 1024 * 1024;
-/// Longest patient reference.
-pub const MAX_REF_CHARS: usize = 64;
 /// The batch column holding the pseudonymous reference.
 pub const PATIENT_ID: &str = "patient_id";
 
@@ -54,7 +52,7 @@ pub struct InputRow {
     /// a JSON array).
     pub row: usize,
     /// Pseudonymous reference.
-    pub patient_ref: String,
+    pub patient_ref: PatientRef,
     /// Validated values.
     pub features: PatientFeatures,
 }
@@ -65,7 +63,7 @@ pub struct RowError {
     /// 1-based row number.
     pub row: usize,
     /// The row's patient reference, when it could be read.
-    pub patient_ref: Option<String>,
+    pub patient_ref: Option<PatientRef>,
     /// The column / field at fault, when there is one.
     pub column: Option<String>,
     /// What was expected.
@@ -118,29 +116,21 @@ fn read_bounded_line(
     }
 }
 
-/// Check a pseudonymous patient reference (trimmed): non-empty, at most 64 printable
-/// characters. Shared by batch files and interactive entry; the reason never echoes it.
-pub fn check_patient_ref(value: &str) -> Result<String, &'static str> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err("empty (expected a pseudonymous reference)");
-    }
-    if value.chars().count() > MAX_REF_CHARS || value.chars().any(char::is_control) {
-        return Err("expected at most 64 printable characters (a pseudonym, not a name)");
-    }
-    Ok(value.to_string())
-}
-
-fn check_ref(row: usize, value: &str) -> Result<String, RowError> {
-    check_patient_ref(value).map_err(|reason| RowError {
+fn check_ref(row: usize, value: &str) -> Result<PatientRef, RowError> {
+    PatientRef::parse(value).map_err(|reason| RowError {
         row,
         patient_ref: None,
         column: Some(PATIENT_ID.into()),
-        reason: reason.into(),
+        reason: reason.to_string(),
     })
 }
 
-fn validate(model: &Model, row: usize, patient_ref: String, named: BTreeMap<String, f64>) -> Item {
+fn validate(
+    model: &Model,
+    row: usize,
+    patient_ref: PatientRef,
+    named: BTreeMap<String, f64>,
+) -> Item {
     match PatientFeatures::new(model.features(), &named) {
         Ok(features) => Item::Row(InputRow {
             row,
@@ -404,7 +394,7 @@ impl<'m, R: Read> BatchReader<'m, R> {
     }
 
     fn json_row(&self, row: usize, value: serde_json::Value) -> Item {
-        let reject = |patient_ref: Option<String>, column: Option<&str>, reason: &str| {
+        let reject = |patient_ref: Option<PatientRef>, column: Option<&str>, reason: &str| {
             Item::Rejected(RowError {
                 row,
                 patient_ref,

@@ -32,7 +32,7 @@ fn a_bad_row_is_reported_and_the_next_one_still_reads() {
         }
         Item::Row(_) => panic!("row 3 must be rejected"),
     }
-    assert!(matches!(&items[2], Item::Row(r) if r.patient_ref == "P3" && r.row == 4));
+    assert!(matches!(&items[2], Item::Row(r) if r.patient_ref.as_str() == "P3" && r.row == 4));
 }
 
 #[test]

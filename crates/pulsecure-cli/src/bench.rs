@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -14,7 +13,10 @@ use pulsecure_fhe::measure::{counted_pbs, single_pbs};
 use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
 
 use crate::cli::BenchArgs;
-use crate::embedded::default_model;
+use crate::error::CliError;
+use pulsecure_app::embedded::embedded_model;
+
+type Result<T> = std::result::Result<T, CliError>;
 use crate::rng::SplitMix64;
 
 /// Minimum and median in milliseconds.
@@ -41,7 +43,7 @@ fn random_input(model: &Model, rng: &mut SplitMix64) -> QuantizedInput {
 
 /// Run the benchmark.
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let model = default_model()?;
+    let model = embedded_model()?;
     let reference = ReferenceEngine::new(&model);
     let mut rng = SplitMix64::new(args.seed);
     let progress = |what: &str| {
@@ -58,7 +60,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         keys = Some(generate_keys()?);
         keygen.push(t.elapsed());
     }
-    let keys = keys.ok_or_else(|| anyhow::anyhow!("no key generated"))?;
+    let keys = keys.ok_or(CliError::Input("--keygen-runs must be at least 1".into()))?;
     let server_key_bytes = keys.server_key_bytes.len();
     let t = Instant::now();
     let evaluator = TfheEvaluator::new(&keys.server_key_bytes, &model)?;
@@ -98,7 +100,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 
     progress("single-thread evaluation");
-    let single_thread_pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let single_thread_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| CliError::Output(format!("building a thread pool: {e}")))?;
     let mut eval_1t = Vec::new();
     for _ in 0..args.runs.min(3) {
         let request = client.encrypt(&random_input(&model, &mut rng))?;
@@ -204,15 +209,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
         println!("exact       {matched}/{checked} match the reference engine");
     }
-    ensure!(
-        matched == checked,
-        "{} encrypted results differed from the reference engine",
-        checked - matched
-    );
-    ensure!(
-        measured_pbs == count.total() as u64,
-        "tfhe counted {measured_pbs} PBS, the schedule says {}",
-        count.total()
-    );
+    if matched != checked {
+        return Err(CliError::EngineMismatch(
+            "encrypted results differed from the reference engine",
+        ));
+    }
+    if measured_pbs != count.total() as u64 {
+        return Err(CliError::EngineMismatch(
+            "tfhe counted another number of bootstrappings than the schedule",
+        ));
+    }
     Ok(())
 }

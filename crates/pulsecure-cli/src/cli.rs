@@ -23,8 +23,23 @@ pub struct Cli {
 const AFTER_HELP: &str = concat!(
     "Logs: <data-dir>/pulsecure.log (mode 0600; no patient data at any level). ",
     "PULSECURE_LOG sets the level (default info), PULSECURE_LOG_FILE another file or - for stderr.\n\n",
-    "Exit codes: 0 ok, 2 usage error, 3 invalid input (for a batch: some rows failed, the others were screened), 4 cryptographic or integrity failure (wrong password, altered vault, database or model), 5 privacy budget refused, 6 storage failure (database locked, read-only or full disk), 1 other failure."
+    "Exit codes: 0 ok, 2 usage error, 3 invalid input (for a batch: some rows failed, the others were screened), 4 cryptographic or integrity failure (wrong password, altered vault, database or model), 5 privacy budget refused, 6 storage failure (database locked, read-only or full disk), 7 evaluator unreachable or timed out, 1 other failure."
 );
+
+/// The command-line definition; the `screen` help text, which lists the model's input
+/// columns, is built only when help is asked for.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let wants_help = std::env::args_os()
+        .skip(1)
+        .any(|a| a == "--help" || a == "-h" || a == "help");
+    if wants_help {
+        command.mut_subcommand("screen", |c| c.after_help(crate::info::screen_help()))
+    } else {
+        command
+    }
+}
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -314,7 +329,6 @@ pub enum OutputFormat {
 
 /// Options of `screen`.
 #[derive(Debug, Args)]
-#[command(after_help = crate::embedded::screen_help())]
 pub struct ScreenArgs {
     /// One feature value, as NAME=VALUE (repeat for each feature).
     #[arg(short = 'v', long = "value", value_name = "NAME=VALUE", conflicts_with_all = ["json", "batch"])]

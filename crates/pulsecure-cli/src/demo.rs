@@ -3,15 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-
 use pulsecure_core::app::inference::InferenceService;
 use pulsecure_core::ReferenceEngine;
 use pulsecure_fhe::circuit::static_pbs_count;
 use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
 
 use crate::cli::DemoArgs;
-use crate::embedded::default_model;
+use crate::error::CliError;
+use pulsecure_app::embedded::embedded_model;
+
+type Result<T> = std::result::Result<T, CliError>;
 use crate::examples;
 
 /// Resolve the data directory: the flag / environment value, else the platform default.
@@ -21,7 +22,9 @@ pub fn data_dir(flag: Option<&Path>) -> Result<PathBuf> {
     }
     directories::ProjectDirs::from("org", "Pulsecure", "pulsecure")
         .map(|d| d.data_dir().to_path_buf())
-        .context("no home directory: pass --data-dir or set PULSECURE_DATA_DIR")
+        .ok_or_else(|| {
+            CliError::Input("no home directory: pass --data-dir or set PULSECURE_DATA_DIR".into())
+        })
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -30,7 +33,7 @@ fn ms(d: std::time::Duration) -> f64 {
 
 /// Run the demo.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    let model = default_model()?;
+    let model = embedded_model()?;
     let patients = examples::bundled(&model)?;
     let reference = ReferenceEngine::new(&model);
     let pbs = static_pbs_count(&model)?;
@@ -112,9 +115,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     } else {
         println!("\nRisk class 'high' means: refer for clinical assessment. The evaluator saw only ciphertexts.");
     }
-    anyhow::ensure!(
-        all_match,
-        "an encrypted result differed from the reference engine"
-    );
+    if !all_match {
+        return Err(CliError::EngineMismatch(
+            "an encrypted result differed from the reference engine",
+        ));
+    }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The example patients bundled with the binary (`examples/patients.csv`).
 
-use anyhow::{bail, Result};
+use crate::error::CliError;
 
 use pulsecure_batch::{BatchReader, Item};
 use pulsecure_core::{Model, PatientFeatures};
@@ -18,24 +18,25 @@ pub struct Example {
 
 /// Parse and validate the bundled examples against `model` with the same reader as
 /// `screen --batch`; any rejected row is an error (the file ships with the binary).
-pub fn bundled(model: &Model) -> Result<Vec<Example>> {
+pub fn bundled(model: &Model) -> Result<Vec<Example>, CliError> {
     let reader = BatchReader::from_reader(
         EXAMPLE_PATIENTS_CSV.as_bytes(),
         model,
         "bundled examples".into(),
-    )?;
+    )
+    .map_err(pulsecure_app::AppError::from)?;
     reader
-        .map(|item| match item? {
+        .map(|item| match item.map_err(pulsecure_app::AppError::from)? {
             Item::Row(row) => Ok(Example {
-                id: row.patient_ref,
+                id: row.patient_ref.as_str().to_string(),
                 features: row.features,
             }),
-            Item::Rejected(e) => bail!(
+            Item::Rejected(e) => Err(CliError::Input(format!(
                 "bundled example row {}: {} {}",
                 e.row,
                 e.column.unwrap_or_default(),
                 e.reason
-            ),
+            ))),
         })
         .collect()
 }

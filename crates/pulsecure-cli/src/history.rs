@@ -1,113 +1,93 @@
-//! `history`, `export` and `db check`: reading the stored screenings back.
+//! `history`, `export` and `db check`: printing the stored screenings the workstation reads
+//! back, each labelled with the feature names of the model it was stored with.
 
 use std::io::Write;
 
-use anyhow::{bail, Result};
-use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
-use pulsecure_core::ports::store::StoredScreening;
+use pulsecure_app::dates::{format_time, parse_date};
+use pulsecure_app::history::{damage, HistoryQuery, LabelledScreening};
+use pulsecure_app::{DataDir, Records};
 use pulsecure_core::RiskClass;
-use pulsecure_store::ScreeningFilter;
 use serde::Serialize;
 
 use crate::cli::{ClassFilter, DbCheckArgs, ExportArgs, HistoryArgs, OutputFormat};
-use crate::dates::{format_time, parse_date};
-use crate::embedded::default_model;
+use crate::error::CliError;
 use crate::password;
 use crate::results::{persist, temp_beside};
-use crate::session::{open_database, DataDir, Unlocked};
 
-/// Integrity problems found by `db check` (exit code 4).
-#[derive(Debug)]
-pub struct DatabaseDamaged(pub String);
-
-impl std::fmt::Display for DatabaseDamaged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "database check failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for DatabaseDamaged {}
+type Result<T> = std::result::Result<T, CliError>;
 
 /// A screening as exported: clear columns plus the decrypted values, by feature name.
 #[derive(Serialize)]
-struct ExportRow {
+struct ExportRow<'a> {
     id: i64,
     created_at: String,
-    patient_id: String,
-    model_id: String,
+    patient_id: &'a str,
+    model_id: &'a str,
     model_version: u64,
     probability: f64,
     probability_code: u32,
     risk_class: &'static str,
-    features: std::collections::BTreeMap<String, f64>,
+    features: std::collections::BTreeMap<&'a str, f64>,
 }
 
-fn export_row(s: &StoredScreening, names: &[String]) -> ExportRow {
-    let r = &s.record;
+fn export_row(s: &LabelledScreening) -> ExportRow<'_> {
+    let r = &s.stored.record;
     ExportRow {
-        id: s.id,
+        id: s.stored.id,
         created_at: format_time(r.created_at),
-        patient_id: r.patient_ref.clone(),
-        model_id: r.assessment.model_id.clone(),
+        patient_id: r.patient_ref.as_str(),
+        model_id: &r.assessment.model_id,
         model_version: r.assessment.model_version,
         probability: r.assessment.probability,
         probability_code: r.assessment.probability_code,
         risk_class: r.assessment.class.as_str(),
-        features: names
-            .iter()
-            .cloned()
-            .zip(r.features.iter().copied())
-            .collect(),
+        features: s.named_features().collect(),
     }
 }
 
-fn feature_names() -> Result<Vec<String>> {
-    Ok(default_model()?
-        .features()
-        .iter()
-        .map(|f| f.name.clone())
-        .collect())
+fn open(dir: &DataDir, args: &crate::cli::PasswordArgs) -> Result<Records> {
+    let password = password::current(args)?;
+    Ok(Records::open(dir, &password)?)
 }
 
 /// `history`.
 pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
-    let filter = ScreeningFilter {
+    let query = HistoryQuery {
         since: args
             .since
             .as_deref()
             .map(|d| parse_date(d, "--since"))
-            .transpose()?,
+            .transpose()
+            .map_err(pulsecure_app::AppError::from)?,
         until: args
             .until
             .as_deref()
             .map(|d| parse_date(d, "--until").map(|t| t + 86_400))
-            .transpose()?,
+            .transpose()
+            .map_err(pulsecure_app::AppError::from)?,
         class: args.class.map(|c| match c {
             ClassFilter::Low => RiskClass::Low,
             ClassFilter::High => RiskClass::High,
         }),
     };
-    let password = password::current(&args.password)?;
-    let unlocked = Unlocked::open(dir, &password)?;
-    let db = open_database(dir, &unlocked)?;
-    let names = feature_names()?;
-    let rows: Vec<StoredScreening> = match args.show {
-        Some(id) => vec![db.screening(id)?],
-        None => db.history(&filter)?,
+    let records = open(dir, &args.password)?;
+    let rows: Vec<LabelledScreening> = match args.show {
+        Some(id) => vec![records.screening(id)?],
+        None => records.history(&query)?,
     };
     let mut out = std::io::stdout().lock();
     match args.format {
         OutputFormat::Json => {
-            let doc: Vec<ExportRow> = rows.iter().map(|s| export_row(s, &names)).collect();
+            let doc: Vec<ExportRow> = rows.iter().map(export_row).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
-        OutputFormat::Csv => write_csv(&mut out, &rows, &names)?,
+        OutputFormat::Csv => write_csv(&mut out, &rows)?,
         OutputFormat::Table if args.show.is_some() => {
             for s in &rows {
-                let r = &s.record;
-                writeln!(out, "screening   {}", s.id)?;
+                let r = &s.stored.record;
+                writeln!(out, "screening   {}", s.stored.id)?;
                 writeln!(out, "date        {} UTC", format_time(r.created_at))?;
-                writeln!(out, "patient     {}", r.patient_ref)?;
+                writeln!(out, "patient     {}", r.patient_ref.as_str())?;
                 writeln!(
                     out,
                     "model       {} v{}",
@@ -119,7 +99,7 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
                     r.assessment.probability, r.assessment.probability_code
                 )?;
                 writeln!(out, "risk class  {}", r.assessment.class.as_str())?;
-                for (name, value) in names.iter().zip(&r.features) {
+                for (name, value) in s.named_features() {
                     writeln!(out, "  {name:<24}{value}")?;
                 }
             }
@@ -131,13 +111,13 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
                 "id", "date (UTC)", "patient", "probability", "risk"
             )?;
             for s in &rows {
-                let r = &s.record;
+                let r = &s.stored.record;
                 writeln!(
                     out,
                     "{:>6}  {:<16}  {:<20} {:>11.3} {:>5}  {} v{}",
-                    s.id,
+                    s.stored.id,
                     format_time(r.created_at),
-                    r.patient_ref,
+                    r.patient_ref.as_str(),
                     r.assessment.probability,
                     r.assessment.class.as_str(),
                     r.assessment.model_id,
@@ -150,7 +130,17 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_csv(out: &mut impl Write, rows: &[StoredScreening], names: &[String]) -> Result<()> {
+/// CSV with one column per feature name of every model present (rows stored under a model
+/// without that feature leave it empty).
+fn write_csv(out: &mut impl Write, rows: &[LabelledScreening]) -> Result<()> {
+    let mut names: Vec<&str> = Vec::new();
+    for s in rows {
+        for name in s.feature_names.iter() {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
     let mut w = csv::Writer::from_writer(out);
     let mut header = vec![
         "id",
@@ -162,21 +152,25 @@ fn write_csv(out: &mut impl Write, rows: &[StoredScreening], names: &[String]) -
         "probability_code",
         "risk_class",
     ];
-    header.extend(names.iter().map(String::as_str));
+    header.extend(names.iter().copied());
     w.write_record(&header)?;
     for s in rows {
-        let e = export_row(s, names);
+        let e = export_row(s);
         let mut record = vec![
             e.id.to_string(),
-            e.created_at,
-            e.patient_id,
-            e.model_id,
+            e.created_at.clone(),
+            e.patient_id.to_string(),
+            e.model_id.to_string(),
             e.model_version.to_string(),
             e.probability.to_string(),
             e.probability_code.to_string(),
             e.risk_class.to_string(),
         ];
-        record.extend(s.record.features.iter().map(f64::to_string));
+        record.extend(
+            names
+                .iter()
+                .map(|n| e.features.get(n).map_or(String::new(), f64::to_string)),
+        );
         w.write_record(&record)?;
     }
     w.flush()?;
@@ -186,20 +180,17 @@ fn write_csv(out: &mut impl Write, rows: &[StoredScreening], names: &[String]) -
 /// `export`: every screening, decrypted, for the data owner.
 pub fn export(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     if args.format == OutputFormat::Table {
-        bail!("export writes csv or json");
+        return Err(CliError::Input("export writes csv or json".into()));
     }
-    let password = password::current(&args.password)?;
-    let unlocked = Unlocked::open(dir, &password)?;
-    let db = open_database(dir, &unlocked)?;
-    let rows = db.history(&ScreeningFilter::default())?;
-    let names = feature_names()?;
+    let records = open(dir, &args.password)?;
+    let rows = records.export()?;
     let mut buffer = Vec::new();
     if args.format == OutputFormat::Json {
-        let doc: Vec<ExportRow> = rows.iter().map(|s| export_row(s, &names)).collect();
+        let doc: Vec<ExportRow> = rows.iter().map(export_row).collect();
         serde_json::to_writer_pretty(&mut buffer, &doc)?;
         buffer.push(b'\n');
     } else {
-        write_csv(&mut buffer, &rows, &names)?;
+        write_csv(&mut buffer, &rows)?;
     }
     match &args.out {
         Some(dest) => {
@@ -210,19 +201,13 @@ pub fn export(dir: &DataDir, args: &ExportArgs) -> Result<()> {
         }
         None => std::io::stdout().write_all(&buffer)?,
     }
-    db.log_event(
-        AuditEvent::DataExported,
-        &format!("{} screening(s)", rows.len()),
-    )?;
     Ok(())
 }
 
 /// `db check`.
 pub fn db_check(dir: &DataDir, args: &DbCheckArgs) -> Result<()> {
-    let password = password::current(&args.password)?;
-    let unlocked = Unlocked::open(dir, &password)?;
-    let db = open_database(dir, &unlocked)?;
-    let report = db.check()?;
+    let records = open(dir, &args.password)?;
+    let report = records.check()?;
     println!("integrity_check: {}", report.integrity.join("; "));
     println!(
         "screenings: {} checked, {} fail to decrypt",
@@ -240,13 +225,8 @@ pub fn db_check(dir: &DataDir, args: &DbCheckArgs) -> Result<()> {
                 .join(", ")
         );
     }
-    if !report.is_ok() {
-        return Err(DatabaseDamaged(format!(
-            "{} damaged row(s), integrity: {}",
-            report.corrupt_ids.len(),
-            report.integrity.join("; ")
-        ))
-        .into());
+    if let Some(e) = damage(&report) {
+        return Err(e.into());
     }
     println!("ok");
     Ok(())

@@ -1,19 +1,20 @@
-//! `pulsecure keys ...`: fingerprint, password change, server-key export.
+//! `pulsecure keys ...`: fingerprint, password change, server-key export (prompts and
+//! printing; the operations are the workstation's).
 
-use anyhow::{Context, Result};
-use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
-use pulsecure_vault::{fingerprint, write_atomic};
+use pulsecure_app::keys::{
+    export_server_key as export_key, server_key_fingerprint, PasswordChange,
+};
+use pulsecure_app::DataDir;
 
 use crate::cli::{ChangePasswordArgs, ExportServerKeyArgs};
+use crate::error::CliError;
 use crate::password::{self, NEW_PASSWORD_ENV};
-use crate::session::{open_database, DataDir, Unlocked};
+
+type Result<T> = std::result::Result<T, CliError>;
 
 /// `keys fingerprint`: the public server key's fingerprint (no password needed).
 pub fn fingerprint_cmd(dir: &DataDir) -> Result<()> {
-    dir.require_initialized()?;
-    let bytes = std::fs::read(dir.server_key())
-        .with_context(|| format!("reading {}", dir.server_key().display()))?;
-    println!("{}", fingerprint(&bytes));
+    println!("{}", server_key_fingerprint(dir)?);
     Ok(())
 }
 
@@ -22,7 +23,7 @@ pub fn change_password(dir: &DataDir, args: &ChangePasswordArgs) -> Result<()> {
     dir.require_initialized()?;
     let old = password::current(&args.password)?;
     // Check the old password before asking for a new one.
-    let unlocked = Unlocked::open(dir, &old)?;
+    let change = PasswordChange::begin(dir, &old)?;
     let new = password::new_password(
         args.new_password_file.as_deref(),
         args.new_password_fd,
@@ -30,10 +31,7 @@ pub fn change_password(dir: &DataDir, args: &ChangePasswordArgs) -> Result<()> {
             .insecure_env_password
             .then_some(NEW_PASSWORD_ENV),
     )?;
-    pulsecure_vault::change_password(&dir.vault(), &old, &new, None)?;
-    if dir.database().exists() {
-        open_database(dir, &unlocked)?.log_event(AuditEvent::PasswordChanged, "")?;
-    }
+    change.finish(&old, &new)?;
     println!("Password changed; the vault's data key was re-wrapped (payload unchanged).");
     Ok(())
 }
@@ -41,19 +39,10 @@ pub fn change_password(dir: &DataDir, args: &ChangePasswordArgs) -> Result<()> {
 /// `keys export-server-key`: copy the server key, verified against the vault's record.
 pub fn export_server_key(dir: &DataDir, args: &ExportServerKeyArgs) -> Result<()> {
     let password = password::current(&args.password)?;
-    let unlocked = Unlocked::open(dir, &password)?;
-    let bytes = unlocked.server_key_bytes(dir)?;
-    write_atomic(&args.out, &bytes)?;
-    let db = open_database(dir, &unlocked)?;
-    db.log_event(
-        AuditEvent::ServerKeyExported,
-        &format!("key set {}", fingerprint(&bytes)),
-    )?;
+    let (len, print) = export_key(dir, &password, &args.out)?;
     println!(
-        "Server key written to {} ({} bytes, {}). It lets an evaluator compute, not decrypt.",
-        args.out.display(),
-        bytes.len(),
-        fingerprint(&bytes)
+        "Server key written to {} ({len} bytes, {print}). It lets an evaluator compute, not decrypt.",
+        args.out.display()
     );
     Ok(())
 }

@@ -1,14 +1,13 @@
-//! The `pulsecure` binary: parses the command line and wires the core to its adapters.
-//! Domain logic lives in the library crates; this crate only composes them.
+//! The `pulsecure` binary: parses the command line, prompts, prints and maps errors to exit
+//! codes. Use cases live in `pulsecure-app`; this crate only calls them.
 
 mod bench;
 mod cli;
-mod dates;
 mod demo;
-mod embedded;
+mod error;
 mod examples;
-mod exit;
 mod history;
+mod info;
 mod init;
 mod keys;
 mod logging;
@@ -17,16 +16,16 @@ mod password;
 mod results;
 mod rng;
 mod screen;
-mod session;
 mod stats;
 mod tui;
 
-use clap::Parser;
+use clap::FromArgMatches;
+use pulsecure_app::DataDir;
 
 use crate::cli::{Command, DbCommand, KeysCommand, ModelCommand, StatsCommand};
-use crate::session::DataDir;
+use crate::error::CliError;
 
-fn run(cli: &cli::Cli) -> anyhow::Result<()> {
+fn run(cli: &cli::Cli) -> Result<(), CliError> {
     let dir = || demo::data_dir(cli.data_dir.as_deref()).map(DataDir::new);
     let Some(command) = &cli.command else {
         // No subcommand: the terminal UI when a person is at a terminal, usage otherwise.
@@ -34,14 +33,14 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
             return tui::run(&dir()?);
         }
-        <cli::Cli as clap::CommandFactory>::command().print_help()?;
+        cli::command().print_help()?;
         std::process::exit(2);
     };
     match command {
         Command::Tui => tui::run(&dir()?),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Info => embedded::info(cli),
+        Command::Info => info::info(dir()?.root()),
         Command::Init(args) => init::run(&dir()?, args),
         Command::Keys(KeysCommand::Fingerprint) => keys::fingerprint_cmd(&dir()?),
         Command::Keys(KeysCommand::ChangePassword(args)) => keys::change_password(&dir()?, args),
@@ -76,15 +75,22 @@ fn main() {
     // Die quietly on a closed pipe (`pulsecure history | head`) like every Unix tool,
     // instead of panicking in println!.
     sigpipe::reset();
-    let cli = cli::Cli::parse();
+    let matches = cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let data_dir = demo::data_dir(cli.data_dir.as_deref()).ok();
     logging::init(data_dir.as_deref());
     let command = cli.command.as_ref().map_or("tui", cli::Command::name);
     tracing::info!(command, version = env!("CARGO_PKG_VERSION"), "start");
     if let Err(err) = run(&cli) {
-        let code = exit::code_for(&err);
-        tracing::error!(command, exit_code = code, "failed: {err:#}");
-        eprintln!("error: {err:#}");
+        let code = err.exit_code();
+        tracing::error!(command, exit_code = code, "failed: {err}");
+        eprintln!("error: {err}");
+        if let Some(hint) = error::hint(&err) {
+            eprintln!("hint: {hint}");
+        }
         std::process::exit(code);
     }
     tracing::info!(command, "done");

@@ -1,28 +1,26 @@
-//! `pulsecure model ...`: publisher keys and signatures, verification, inspection,
-//! installation with anti-rollback, and explicit trust of more publisher keys.
+//! `pulsecure model ...`: publisher keys and signatures (offline tools), verification and
+//! inspection of a model file, and — through the workstation — installation with
+//! anti-rollback and explicit trust of more publisher keys.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
-use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
-use pulsecure_core::ports::registry::AcceptedModel;
+use pulsecure_app::models::{install as install_release, trust_key as trust_publisher};
+use pulsecure_app::{DataDir, Records};
+use pulsecure_core::app::model_service::InstallOutcome;
 use pulsecure_core::Model;
 use pulsecure_signing::publish::{generate_keypair, sign_model};
 use pulsecure_signing::verify::sha256_hex;
 use pulsecure_signing::{verify_model, PublisherKey, VerifiedModel};
-use pulsecure_store::Database;
 use pulsecure_vault::{fingerprint, write_atomic};
 use secrecy::ExposeSecret;
 
 use crate::cli::{
     ModelFileArgs, ModelInstallArgs, ModelKeygenArgs, ModelSignArgs, ModelVerifyArgs, TrustKeyArgs,
 };
-use crate::embedded::default_model;
-use crate::embedded::IntegrityError;
+use crate::error::CliError;
 use crate::password;
-use crate::session::{open_database, DataDir, Unlocked};
-use pulsecure_core::embedded_model::DEFAULT_MODEL_SHA256;
+
+type Result<T> = std::result::Result<T, CliError>;
 
 fn signature_path(args: &ModelFileArgs) -> PathBuf {
     args.signature.clone().unwrap_or_else(|| {
@@ -33,77 +31,12 @@ fn signature_path(args: &ModelFileArgs) -> PathBuf {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    std::fs::read(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e))
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    String::from_utf8(read(path)?).with_context(|| format!("{} is not UTF-8 text", path.display()))
-}
-
-/// The release key plus every key trusted in the database.
-pub fn trusted_keys(db: &Database) -> Result<Vec<PublisherKey>> {
-    let mut keys = vec![PublisherKey::release()?];
-    for record in db.trusted_keys()? {
-        keys.push(PublisherKey::parse(
-            &record.public_key,
-            &format!("trusted: {}", record.label),
-        )?);
-    }
-    Ok(keys)
-}
-
-/// Where an installed release lives in the data directory.
-fn installed_dir(dir: &DataDir, model_id: &str, version: u64) -> PathBuf {
-    dir.root
-        .join("models")
-        .join(model_id)
-        .join(version.to_string())
-}
-
-/// The model to screen with: the highest accepted release of the embedded model's id,
-/// re-verified from its files; the embedded model when that is what was accepted (or when
-/// the binary carries a newer one, which is then recorded).
-pub fn active_model(dir: &DataDir, db: &Database) -> Result<Model> {
-    let embedded = default_model()?;
-    let service = ModelService::new(db);
-    let accepted = pulsecure_core::ports::registry::ModelRegistry::accepted(db, embedded.id())?;
-    match accepted {
-        Some(a) if a.version > embedded.version() => {
-            let folder = installed_dir(dir, &a.model_id, a.version);
-            let bytes = read(&folder.join("model.json"))?;
-            let signature = read_text(&folder.join("model.json.minisig"))?;
-            let verified = verify_model(&bytes, &signature, &trusted_keys(db)?)?;
-            if verified.claim.sha256 != a.sha256 {
-                return Err(IntegrityError(format!(
-                    "installed model {} version {} differs from the release recorded at install",
-                    a.model_id, a.version
-                ))
-                .into());
-            }
-            Ok(verified.model)
-        }
-        Some(a) if a.version == embedded.version() && a.sha256 != DEFAULT_MODEL_SHA256 => {
-            Err(IntegrityError(format!(
-                "model {} version {} recorded here differs from the embedded release",
-                a.model_id, a.version
-            ))
-            .into())
-        }
-        _ => {
-            let candidate = AcceptedModel {
-                model_id: embedded.id().to_string(),
-                version: embedded.version(),
-                sha256: DEFAULT_MODEL_SHA256.to_string(),
-            };
-            if service.install(&candidate)? == InstallOutcome::Installed {
-                db.log_event(
-                    AuditEvent::ModelInstalled,
-                    &format!("{} v{} (embedded)", embedded.id(), embedded.version()),
-                )?;
-            }
-            Ok(embedded)
-        }
-    }
+    String::from_utf8(read(path)?)
+        .map_err(|_| CliError::Input(format!("{} is not UTF-8 text", path.display())))
 }
 
 /// `model keygen`.
@@ -167,7 +100,8 @@ pub fn verify(args: &ModelVerifyArgs) -> Result<()> {
 /// says so).
 pub fn inspect(args: &ModelFileArgs) -> Result<()> {
     let bytes = read(&args.model)?;
-    let text = std::str::from_utf8(&bytes).context("model.json is not UTF-8")?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::Input("model.json is not UTF-8".into()))?;
     let model = Model::from_json(text)?;
     println!("model        {} version {}", model.id(), model.version());
     println!("sha256       {}", sha256_hex(&bytes));
@@ -190,74 +124,28 @@ pub fn inspect(args: &ModelFileArgs) -> Result<()> {
     Ok(())
 }
 
-/// `model install`.
+/// `model install`: verifies and installs exactly the bytes read once.
 pub fn install(dir: &DataDir, args: &ModelInstallArgs) -> Result<()> {
+    let bytes = read(&args.file.model)?;
+    let signature = read_text(&signature_path(&args.file))?;
     let password = password::current(&args.password)?;
-    let unlocked = Unlocked::open(dir, &password)?;
-    let db = open_database(dir, &unlocked)?;
-    // The embedded release is the baseline of the anti-rollback state.
-    active_model(dir, &db)?;
-    let refuse = |db: &Database, what: String, err: anyhow::Error| -> Result<()> {
-        db.log_event(AuditEvent::ModelRefused, &what)?;
-        Err(err)
-    };
-    let verified = match verify_file(&args.file, &trusted_keys(&db)?) {
-        Ok(v) => v,
-        Err(e) => return refuse(&db, format!("{}: {e:#}", args.file.model.display()), e),
-    };
-    let candidate = AcceptedModel {
-        model_id: verified.claim.model_id.clone(),
-        version: verified.claim.version,
-        sha256: verified.claim.sha256.clone(),
-    };
-    // Files first (atomically), then the record: a crash in between leaves an unreferenced
-    // copy, never a record without its files.
-    let folder = installed_dir(dir, &candidate.model_id, candidate.version);
-    let service = ModelService::new(&db);
-    let outcome = match service.check(&candidate) {
-        Ok(o) => o,
-        Err(e) => {
-            let e = anyhow::Error::from(e);
-            return refuse(
-                &db,
-                format!("{} v{}: {e:#}", candidate.model_id, candidate.version),
-                e,
-            );
-        }
-    };
-    if outcome == InstallOutcome::Installed {
-        std::fs::create_dir_all(&folder)
-            .with_context(|| format!("creating {}", folder.display()))?;
-        write_atomic(&folder.join("model.json"), &read(&args.file.model)?)?;
-        write_atomic(
-            &folder.join("model.json.minisig"),
-            read_text(&signature_path(&args.file))?.as_bytes(),
-        )?;
-        pulsecure_core::ports::registry::ModelRegistry::record(&db, &candidate)?;
-    }
-    match outcome {
-        InstallOutcome::Installed => {
-            db.log_event(
-                AuditEvent::ModelInstalled,
-                &format!(
-                    "{} v{} signed by {}",
-                    candidate.model_id, candidate.version, verified.key_id
-                ),
-            )?;
-            tracing::info!(
-                model_id = candidate.model_id.as_str(),
-                model_version = candidate.version,
-                signer = verified.key_id.as_str(),
-                "model installed"
-            );
-            println!(
-                "installed model {} version {} (signed by {}); it is now active",
-                candidate.model_id, candidate.version, verified.key_id
-            );
-        }
+    // Opening the records also records the embedded release as the anti-rollback baseline.
+    let records = Records::open(dir, &password)?;
+    let report = install_release(
+        dir,
+        records.database(),
+        &bytes,
+        &signature,
+        &args.file.model.display().to_string(),
+    )?;
+    match report.outcome {
+        InstallOutcome::Installed => println!(
+            "installed model {} version {} (signed by {}); it is now active",
+            report.model_id, report.version, report.signer
+        ),
         InstallOutcome::AlreadyInstalled => println!(
             "model {} version {} is already installed",
-            candidate.model_id, candidate.version
+            report.model_id, report.version
         ),
     }
     Ok(())
@@ -267,19 +155,8 @@ pub fn install(dir: &DataDir, args: &ModelInstallArgs) -> Result<()> {
 pub fn trust_key(dir: &DataDir, args: &TrustKeyArgs) -> Result<()> {
     let key = PublisherKey::parse(&read_text(&args.public_key)?, &args.label)?;
     let password = password::current(&args.password)?;
-    let unlocked = Unlocked::open(dir, &password)?;
-    let db = open_database(dir, &unlocked)?;
-    let added = db.add_trusted_key(&key.key_id(), &key.to_base64(), &args.label)?;
-    if added {
-        db.log_event(
-            AuditEvent::TrustedKeyAdded,
-            &format!(
-                "key id {} ({}) label {:?}",
-                key.key_id(),
-                key.fingerprint(),
-                args.label
-            ),
-        )?;
+    let records = Records::open(dir, &password)?;
+    if trust_publisher(records.database(), &key, &args.label)? {
         println!(
             "now trusting key {} ({}) as {:?}",
             key.key_id(),

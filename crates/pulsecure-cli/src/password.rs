@@ -4,11 +4,13 @@
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use pulsecure_vault::{Password, MIN_PASSWORD_CHARS};
 use zeroize::Zeroizing;
 
 use crate::cli::PasswordArgs;
+use crate::error::CliError;
+
+type Result<T> = std::result::Result<T, CliError>;
 
 /// Environment variable read with `--insecure-env-password`.
 pub const PASSWORD_ENV: &str = "PULSECURE_PASSWORD";
@@ -19,17 +21,17 @@ fn first_line(reader: impl std::io::Read, what: &str) -> Result<Password> {
     let mut line = Zeroizing::new(String::new());
     BufReader::new(reader.take(4096))
         .read_line(&mut line)
-        .with_context(|| format!("reading the {what}"))?;
+        .map_err(|e| CliError::io(format!("reading the {what}"), e))?;
     let trimmed = line.trim_end_matches(['\n', '\r']);
     if trimmed.is_empty() {
-        bail!("the {what} source is empty");
+        return Err(CliError::Password(format!("the {what} source is empty")));
     }
     Ok(Password::from(trimmed.to_string()))
 }
 
 fn from_file(path: &Path, what: &str) -> Result<Password> {
     let file = std::fs::File::open(path)
-        .with_context(|| format!("opening the {what} file {}", path.display()))?;
+        .map_err(|e| CliError::io(format!("opening the {what} file {}", path.display()), e))?;
     first_line(file, what)
 }
 
@@ -39,20 +41,24 @@ fn from_fd(fd: u32, what: &str) -> Result<Password> {
 }
 
 fn from_env(var: &str) -> Result<Password> {
-    let value = Zeroizing::new(
-        std::env::var(var).with_context(|| format!("--insecure-env-password: {var} is not set"))?,
-    );
+    let value =
+        Zeroizing::new(std::env::var(var).map_err(|_| {
+            CliError::Password(format!("--insecure-env-password: {var} is not set"))
+        })?);
     Ok(Password::from(value.to_string()))
 }
 
 fn prompt(text: &str) -> Result<Password> {
     if !std::io::stdin().is_terminal() {
-        bail!(
+        return Err(CliError::Password(
             "no password source: stdin is not a terminal; use --password-file, --password-fd \
              or (tests only) --insecure-env-password"
-        );
+                .into(),
+        ));
     }
-    let typed = Zeroizing::new(rpassword::prompt_password(text).context("reading the password")?);
+    let typed = Zeroizing::new(
+        rpassword::prompt_password(text).map_err(|e| CliError::io("reading the password", e))?,
+    );
     Ok(Password::from(typed.to_string()))
 }
 
@@ -90,7 +96,9 @@ pub fn new_password(
         ))?;
         let second = prompt("Repeat the new password: ")?;
         if first.expose_secret() != second.expose_secret() {
-            bail!("the two passwords differ; nothing was changed");
+            return Err(CliError::Password(
+                "the two passwords differ; nothing was changed".into(),
+            ));
         }
         first
     };

@@ -3,11 +3,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use pulsecure_core::RiskAssessment;
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
+use crate::error::CliError;
+
+type Result<T> = std::result::Result<T, CliError>;
 
 /// One output row. Field names are a stable interface (documented in `screen --help`).
 #[derive(Clone, Debug, Serialize)]
@@ -95,16 +97,16 @@ pub fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
         .prefix(".pulsecure-")
         .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))
+        .map_err(|e| CliError::io(format!("creating a temporary file in {}", dir.display()), e))
 }
 
 /// fsync and rename a temporary file into place.
 pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
     tmp.as_file()
         .sync_all()
-        .with_context(|| format!("syncing {}", dest.display()))?;
+        .map_err(|e| CliError::io(format!("syncing {}", dest.display()), e))?;
     tmp.persist(dest)
-        .with_context(|| format!("renaming into {}", dest.display()))?;
+        .map_err(|e| CliError::io(format!("renaming into {}", dest.display()), e.error))?;
     Ok(())
 }
 
@@ -153,7 +155,9 @@ impl ResultWriter {
                     .has_headers(false)
                     .from_writer(Vec::new());
                 w.serialize(row)?;
-                let line = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let line = w
+                    .into_inner()
+                    .map_err(|e| CliError::Output(e.to_string()))?;
                 self.sink.write_all(&line)?;
             }
             OutputFormat::Table => writeln!(

@@ -1,21 +1,18 @@
 //! `pulsecure stats ...`: differentially private releases (OpenDP) with an atomic,
-//! persistent ε budget; budget and log views.
+//! persistent ε budget; budget and log views. The workstation spends and audits; this
+//! module asks for confirmation and prints.
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{bail, Result};
-use pulsecure_core::app::analytics::{AnalyticsService, Release};
+use pulsecure_app::dates::format_time;
+use pulsecure_app::{AppError, DataDir, Records};
 use pulsecure_core::domain::analytics::Query;
-use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
-use pulsecure_core::ports::privacy::BudgetLedger;
-use pulsecure_core::Model;
-use pulsecure_privacy::OpenDpMechanism;
-use pulsecure_store::Database;
 
 use crate::cli::{StatsBudgetArgs, StatsReleaseArgs};
-use crate::dates::format_time;
+use crate::error::CliError;
 use crate::password;
-use crate::session::{open_database, DataDir, Unlocked};
+
+type Result<T> = std::result::Result<T, CliError>;
 
 /// Which release.
 pub enum QueryArg {
@@ -27,15 +24,16 @@ pub enum QueryArg {
     Histogram,
 }
 
-fn open(dir: &DataDir, args: &crate::cli::PasswordArgs) -> Result<Database> {
+fn open(dir: &DataDir, args: &crate::cli::PasswordArgs) -> Result<Records> {
     let password = password::current(args)?;
-    let unlocked = Unlocked::open(dir, &password)?;
-    open_database(dir, &unlocked)
+    Ok(Records::open(dir, &password)?)
 }
 
 fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("confirmation needed and stdin is not a terminal: pass --yes to spend the budget");
+        return Err(CliError::NotConfirmed(
+            "confirmation needed and stdin is not a terminal: pass --yes to spend the budget",
+        ));
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
@@ -44,53 +42,16 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-/// The analytics use case over `db` with OpenDP, reading ages from `model`'s `age` column.
-/// Shared by `stats` and the terminal UI.
-pub fn analytics<'a>(db: &'a Database, model: &Model) -> AnalyticsService<'a> {
-    let age_index = model
-        .features()
-        .iter()
-        .position(|f| f.name == "age")
-        .unwrap_or(0);
-    AnalyticsService::new(db, &OpenDpMechanism, db, age_index)
-}
-
-/// Release `query` at `epsilon`; log it, and record it in the audit log when budget was
-/// spent (a recorded answer returned again costs nothing and is not a new release).
-pub fn release_audited(
-    service: &AnalyticsService<'_>,
-    db: &Database,
-    query: &Query,
-    epsilon: f64,
-) -> Result<Release> {
-    let r = service.release(query, epsilon)?;
-    tracing::info!(
-        query = query.key().as_str(),
-        epsilon_charged = r.epsilon_charged,
-        cached = r.cached,
-        "privacy release"
-    );
-    if !r.cached {
-        db.log_event(
-            AuditEvent::PrivacyRelease,
-            &format!("{} ε={}", query.key(), r.epsilon_charged),
-        )?;
-    }
-    Ok(r)
-}
-
 /// `stats count|mean-risk|histogram`.
 pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Result<()> {
     let query = match which {
-        QueryArg::Count => Query::parse("count", None)?,
-        QueryArg::MeanRisk(lower, upper) => Query::parse("mean-risk", Some((lower, upper)))?,
-        QueryArg::Histogram => Query::parse("histogram", None)?,
-    };
-    let db = open(dir, &args.password)?;
-    let model = crate::model_cmd::active_model(dir, &db)?;
-    let service = analytics(&db, &model);
-    let cost = service.quote(&query, args.epsilon)?;
-    let status = db.status()?;
+        QueryArg::Count => Query::parse("count", None),
+        QueryArg::MeanRisk(lower, upper) => Query::parse("mean-risk", Some((lower, upper))),
+        QueryArg::Histogram => Query::parse("histogram", None),
+    }
+    .map_err(|e| AppError::Privacy(e.into()))?;
+    let records = open(dir, &args.password)?;
+    let (cost, status) = records.quote(&query, args.epsilon)?;
     if !args.yes
         && !confirm(&format!(
             "Release {} (sensitivity {}) costs ε = {cost:.6}; ε = {:.6} of {} remains. Spend it?",
@@ -100,9 +61,9 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
             status.total
         ))?
     {
-        bail!("not released; nothing was spent");
+        return Err(CliError::NotConfirmed("not released; nothing was spent"));
     }
-    let r = release_audited(&service, &db, &query, args.epsilon)?;
+    let r = records.release(&query, args.epsilon)?;
     let labels = query.outputs();
     if args.json {
         let values: serde_json::Map<String, serde_json::Value> = labels
@@ -149,8 +110,7 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
 
 /// `stats budget`.
 pub fn budget(dir: &DataDir, args: &StatsBudgetArgs) -> Result<()> {
-    let db = open(dir, &args.password)?;
-    let s = db.status()?;
+    let s = open(dir, &args.password)?.budget()?;
     if args.json {
         println!(
             "{}",
@@ -167,8 +127,7 @@ pub fn budget(dir: &DataDir, args: &StatsBudgetArgs) -> Result<()> {
 
 /// `stats log`.
 pub fn log(dir: &DataDir, args: &StatsBudgetArgs) -> Result<()> {
-    let db = open(dir, &args.password)?;
-    let entries = db.entries()?;
+    let entries = open(dir, &args.password)?.privacy_log()?;
     if args.json {
         let doc: Vec<serde_json::Value> = entries
             .iter()

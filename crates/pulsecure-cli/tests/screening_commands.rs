@@ -218,7 +218,8 @@ fn hostile_and_alternative_batch_files() {
             .arg(&env.password_file)
             .output()
             .expect("runs");
-        assert_fails(&out, 1, needle);
+        // A batch that cannot be read as a whole is invalid input.
+        assert_fails(&out, 3, needle);
     }
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 0);
 

@@ -15,5 +15,6 @@ pub mod reference;
 pub use domain::assessment::{RiskAssessment, RiskClass};
 pub use domain::model::{Model, ModelError};
 pub use domain::patient::{PatientError, PatientFeatures};
+pub use domain::patient_ref::{PatientRef, PatientRefError};
 pub use domain::quantize::QuantizedInput;
 pub use reference::{ReferenceEngine, Trace};

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use pulsecure_core::app::analytics::AnalyticsService;
 use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
-use pulsecure_core::domain::analytics::{Dataset, Query};
+use pulsecure_core::domain::analytics::{Dataset, Query, QueryError};
+use pulsecure_core::ports::catalog::{CatalogError, ModelCatalog};
 use pulsecure_core::ports::clock::Clock;
 use pulsecure_core::ports::fhe::{DecryptedResult, Evaluator, FheClient, FheError};
 use pulsecure_core::ports::privacy::{
@@ -15,7 +16,29 @@ use pulsecure_core::ports::privacy::{
 };
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
 use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
-use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine, RiskClass};
+use pulsecure_core::{
+    Model, PatientFeatures, PatientRef, QuantizedInput, ReferenceEngine, RiskClass,
+};
+
+fn pref(text: &str) -> PatientRef {
+    PatientRef::parse(text).expect("valid reference")
+}
+
+/// A catalog holding one model.
+struct OneModel(std::sync::Arc<Model>);
+
+impl ModelCatalog for OneModel {
+    fn model(&self, id: &str, version: u64) -> Result<std::sync::Arc<Model>, CatalogError> {
+        if id == self.0.id() && version == self.0.version() {
+            Ok(self.0.clone())
+        } else {
+            Err(CatalogError::Unknown {
+                id: id.into(),
+                version,
+            })
+        }
+    }
+}
 
 /// A fake "encryption": XOR with a key byte, so the evaluator must really decode the bytes.
 struct XorClient(u8);
@@ -71,20 +94,16 @@ impl ScreeningStore for MemoryStore {
         rows.push(record.clone());
         Ok(rows.len() as i64)
     }
-    fn contains(
+    fn find(
         &self,
         model_id: &str,
         version: u64,
-        patient_ref: &str,
-    ) -> Result<bool, StoreError> {
-        let rows = self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Backend("poisoned".into()))?;
-        Ok(rows.iter().any(|r| {
-            r.patient_ref == patient_ref
-                && r.assessment.model_id == model_id
-                && r.assessment.model_version == version
+        patient_ref: &PatientRef,
+    ) -> Result<Option<StoredScreening>, StoreError> {
+        Ok(self.all()?.into_iter().find(|s| {
+            s.record.patient_ref == *patient_ref
+                && s.record.assessment.model_id == model_id
+                && s.record.assessment.model_version == version
         }))
     }
     fn all(&self) -> Result<Vec<StoredScreening>, StoreError> {
@@ -165,13 +184,21 @@ fn recording_skips_already_stored_patients() {
     let store = MemoryStore::default();
     let patient = patients(&model).remove(0);
     let first = service
-        .screen_and_record(&store, &FixedClock, "P-1", &patient, &mut |_| {})
+        .screen_and_record(&store, &FixedClock, &pref("P-1"), &patient, &mut |_| {})
         .expect("ok");
-    assert!(matches!(first, Recorded::Stored(_)));
     let again = service
-        .screen_and_record(&store, &FixedClock, "P-1", &patient, &mut |_| {})
+        .screen_and_record(&store, &FixedClock, &pref("P-1"), &patient, &mut |_| {})
         .expect("ok");
-    assert_eq!(again, Recorded::AlreadyStored);
+    let Recorded::Stored(first) = first else {
+        panic!("the first screening is stored");
+    };
+    match again {
+        Recorded::AlreadyStored(stored) => {
+            assert_eq!(stored.record.patient_ref, pref("P-1"));
+            assert_eq!(stored.record.assessment, first.assessment);
+        }
+        other => panic!("expected the stored row back, got {other:?}"),
+    }
     assert_eq!(store.all().expect("rows").len(), 1);
 }
 
@@ -190,7 +217,7 @@ fn a_screening_cancelled_during_evaluation_is_not_stored() {
     let outcome = service.screen_and_record_unless_cancelled(
         &store,
         &FixedClock,
-        "P-1",
+        &pref("P-1"),
         &patient,
         &mut |_| stages += 1,
         &|| true,
@@ -311,7 +338,13 @@ fn screened_store(model: &pulsecure_core::Model) -> MemoryStore {
     let service = InferenceService::new(model, &client, &evaluator);
     for (i, p) in patients(model).iter().enumerate() {
         service
-            .screen_and_record(&store, &FixedClock, &format!("P-{i}"), p, &mut |_| {})
+            .screen_and_record(
+                &store,
+                &FixedClock,
+                &pref(&format!("P-{i}")),
+                p,
+                &mut |_| {},
+            )
             .expect("ok");
     }
     store
@@ -323,7 +356,8 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
     let store = screened_store(&model);
     let ledger = Ledger::with_total(1.0);
     let mechanism = CountingMechanism::default();
-    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, 0);
+    let catalog = OneModel(std::sync::Arc::new(common::default_model()));
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
     let r = analytics
         .release(&Query::HighRiskCount, 0.6)
         .expect("within budget");
@@ -350,11 +384,11 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
     };
     assert!(matches!(
         analytics.release(&inverted, 0.1),
-        Err(PrivacyError::InvertedBounds { .. })
+        Err(PrivacyError::Query(QueryError::InvertedBounds { .. }))
     ));
     assert!(matches!(
         Query::parse("median", None),
-        Err(PrivacyError::UnknownQuery(_))
+        Err(QueryError::UnknownQuery(_))
     ));
     assert!((ledger.status().expect("ok").remaining - 0.4).abs() < 1e-12);
 }
@@ -365,7 +399,8 @@ fn re_asking_over_unchanged_data_returns_the_recorded_answer_for_free() {
     let store = screened_store(&model);
     let ledger = Ledger::with_total(1.0);
     let mechanism = CountingMechanism::default();
-    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, 0);
+    let catalog = OneModel(std::sync::Arc::new(common::default_model()));
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
     let first = analytics
         .release(&Query::HighRiskCount, 0.3)
         .expect("first");
@@ -383,7 +418,8 @@ fn analytics_refuses_empty_dataset_without_spending() {
     let store = MemoryStore::default();
     let ledger = Ledger::with_total(1.0);
     let mechanism = CountingMechanism::default();
-    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, 0);
+    let catalog = OneModel(std::sync::Arc::new(common::default_model()));
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
     assert_eq!(
         analytics.release(&Query::HighRiskCount, 0.5),
         Err(PrivacyError::EmptyDataset)
@@ -449,4 +485,33 @@ fn model_service_enforces_anti_rollback() {
         registry.accepted("cvd-lr").expect("ok").map(|m| m.version),
         Some(3)
     );
+}
+
+#[test]
+fn analytics_reads_each_row_through_its_own_model_and_refuses_an_unknown_one() {
+    let model = common::default_model();
+    let store = screened_store(&model);
+    let ledger = Ledger::with_total(1.0);
+    let mechanism = CountingMechanism::default();
+    let mut other = common::model_value();
+    other["model_id"] = serde_json::json!("another-model");
+    let other = Model::from_json(&other.to_string()).expect("valid model");
+    let catalog = OneModel(std::sync::Arc::new(other));
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
+    assert!(matches!(
+        analytics.release(&Query::Histogram, 0.1),
+        Err(PrivacyError::Catalog(CatalogError::Unknown { .. }))
+    ));
+    assert_eq!(ledger.status().expect("ok").spent, 0.0, "nothing spent");
+}
+
+#[test]
+fn clamp_bounds_outside_the_code_range_are_refused_before_any_arithmetic() {
+    for (lower, upper) in [(i64::MIN, 0), (0, i64::MAX), (-1, 10), (0, 4097)] {
+        assert!(matches!(
+            Query::parse("mean-risk", Some((lower, upper))),
+            Err(QueryError::BoundOutOfRange { .. })
+        ));
+    }
+    assert!(Query::parse("mean-risk", Some((0, 4096))).is_ok());
 }

@@ -1,7 +1,7 @@
 //! Statistical checks of the OpenDP releases: the noise is there, centred, and scaled as
 //! sensitivity / ε. These tests fail if noise were missing or mis-scaled.
 
-use pulsecure_core::domain::analytics::{Dataset, Query};
+use pulsecure_core::domain::analytics::{Dataset, Query, QueryError};
 use pulsecure_core::ports::privacy::{PrivacyError, PrivacyMechanism};
 use pulsecure_core::RiskClass;
 use pulsecure_privacy::OpenDpMechanism;
@@ -121,6 +121,6 @@ fn invalid_requests_are_refused() {
     }
     assert!(matches!(
         m.cost(&Query::MeanRisk { lower: 5, upper: 1 }, 1.0),
-        Err(PrivacyError::InvertedBounds { .. })
+        Err(PrivacyError::Query(QueryError::InvertedBounds { .. }))
     ));
 }

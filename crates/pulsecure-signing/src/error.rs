@@ -12,7 +12,7 @@ pub enum SigningError {
     #[error("public key is malformed: {0}")]
     MalformedPublicKey(String),
     /// Signed by a key that is not trusted here.
-    #[error("model signed by untrusted key {key_id}; trust it explicitly with `pulsecure model trust-key` if it is genuine")]
+    #[error("model signed by untrusted key {key_id}")]
     UntrustedKey {
         /// The signature's key id (hex).
         key_id: String,

@@ -14,7 +14,7 @@ const ROUNDS: usize = 3;
 
 fn record(i: usize) -> ScreeningRecord {
     ScreeningRecord {
-        patient_ref: format!("bench-{i:05}"),
+        patient_ref: pulsecure_core::PatientRef::parse(&format!("bench-{i:05}")).expect("valid"),
         created_at: 1_700_000_000 + i as i64,
         features: vec![
             50.0 + (i % 30) as f64,

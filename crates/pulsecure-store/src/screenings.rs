@@ -1,8 +1,8 @@
 //! The screenings repository: sealed payloads, resumable inserts, history queries.
 
 use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
-use pulsecure_core::{RiskAssessment, RiskClass};
-use rusqlite::{params, ErrorCode, OptionalExtension};
+use pulsecure_core::{PatientRef, RiskAssessment, RiskClass};
+use rusqlite::{params, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
@@ -67,11 +67,12 @@ impl Database {
             .key
             .open(&row.nonce, &row.payload, &aad)
             .ok_or_else(|| corrupt.clone())?;
-        let sealed: SealedPayload = serde_json::from_slice(&plain).map_err(|_| corrupt)?;
+        let sealed: SealedPayload = serde_json::from_slice(&plain).map_err(|_| corrupt.clone())?;
+        let patient_ref = PatientRef::parse(&row.patient_ref).map_err(|_| corrupt)?;
         Ok(StoredScreening {
             id: row.id,
             record: ScreeningRecord {
-                patient_ref: row.patient_ref,
+                patient_ref,
                 created_at: row.created_at,
                 features: sealed.features,
                 assessment: RiskAssessment {
@@ -148,24 +149,6 @@ impl Database {
         }
     }
 
-    /// The screening of `patient_ref` with this model version, if stored (lets a resumed
-    /// batch report results it computed before the interruption).
-    pub fn find_screening(
-        &self,
-        model_id: &str,
-        version: u64,
-        patient_ref: &str,
-    ) -> Result<Option<StoredScreening>, StoreError> {
-        let version = i64::try_from(version)
-            .map_err(|_| StoreError::Backend("model version out of range".into()))?;
-        let mut rows = self.raw_rows(
-            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
-             FROM screenings WHERE model_id = ?1 AND model_version = ?2 AND patient_ref = ?3",
-            &[&model_id, &version, &patient_ref],
-        )?;
-        rows.pop().map(|row| self.decrypt_row(row)).transpose()
-    }
-
     /// Ids of every row, and for each whether it decrypts (for `db check`).
     pub(crate) fn decryptability(&self) -> Result<Vec<(i64, bool)>, StoreError> {
         let rows = self.raw_rows(
@@ -203,13 +186,11 @@ impl ScreeningStore for Database {
         let inserted = tx.execute(
             "INSERT INTO screenings (created_at, model_id, model_version, patient_ref, nonce, payload)
              VALUES (?1, ?2, ?3, ?4, x'', x'')",
-            params![record.created_at, a.model_id, version, record.patient_ref],
+            params![record.created_at, a.model_id, version, record.patient_ref.as_str()],
         );
         if let Err(e) = inserted {
             if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
-                return Err(StoreError::Duplicate {
-                    patient_ref: record.patient_ref.clone(),
-                });
+                return Err(StoreError::Duplicate);
             }
             return Err(crate::errors::from_sqlite("storing a screening", e));
         }
@@ -219,7 +200,7 @@ impl ScreeningStore for Database {
             record.created_at,
             &a.model_id,
             a.model_version,
-            &record.patient_ref,
+            record.patient_ref.as_str(),
         );
         let (nonce, sealed) = self
             .key
@@ -234,25 +215,20 @@ impl ScreeningStore for Database {
         Ok(id)
     }
 
-    fn contains(
+    fn find(
         &self,
         model_id: &str,
         version: u64,
-        patient_ref: &str,
-    ) -> Result<bool, StoreError> {
+        patient_ref: &PatientRef,
+    ) -> Result<Option<StoredScreening>, StoreError> {
         let version = i64::try_from(version)
             .map_err(|_| StoreError::Backend("model version out of range".into()))?;
-        let found: Option<i64> = self
-            .conn()?
-            .query_row(
-                "SELECT id FROM screenings
-                 WHERE model_id = ?1 AND model_version = ?2 AND patient_ref = ?3",
-                params![model_id, version, patient_ref],
-                |row| row.get(0),
-            )
-            .optional()
-            .context("looking up a patient reference")?;
-        Ok(found.is_some())
+        let mut rows = self.raw_rows(
+            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
+             FROM screenings WHERE model_id = ?1 AND model_version = ?2 AND patient_ref = ?3",
+            &[&model_id, &version, &patient_ref.as_str()],
+        )?;
+        rows.pop().map(|row| self.decrypt_row(row)).transpose()
     }
 
     fn all(&self) -> Result<Vec<StoredScreening>, StoreError> {

@@ -443,7 +443,7 @@ impl App {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.running = Some(RunningJob {
                     job,
-                    patient_ref: patient_ref.clone(),
+                    patient_ref: patient_ref.as_str().to_string(),
                     started: self.now,
                     stage: None,
                     done: Vec::new(),

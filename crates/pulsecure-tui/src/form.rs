@@ -1,10 +1,9 @@
 //! The patient entry form: one field per model feature (plus the pseudonymous reference),
 //! edited in place and validated live with the same rules as every other input path.
 
-use pulsecure_batch::check_patient_ref;
 use pulsecure_core::domain::feature::{FeatureKind, FeatureSpec};
 use pulsecure_core::domain::patient::check_value;
-use pulsecure_core::{Model, PatientFeatures};
+use pulsecure_core::{Model, PatientFeatures, PatientRef};
 use zeroize::Zeroize;
 
 /// Longest text a numeric field accepts (a number needs far fewer).
@@ -137,7 +136,7 @@ impl Field {
                 if self.text.trim().is_empty() && !require_filled {
                     return None;
                 }
-                check_patient_ref(&self.text)
+                PatientRef::parse(&self.text)
                     .err()
                     .and_then(|reason| problem("invalid reference", reason.to_string()))
             }
@@ -307,18 +306,18 @@ impl EntryForm {
 
     /// Validate everything. On success the reference and the validated patient; otherwise
     /// focus moves to the first bad field and its index is returned.
-    pub fn submit(&mut self, model: &Model) -> Result<(String, PatientFeatures), usize> {
+    pub fn submit(&mut self, model: &Model) -> Result<(PatientRef, PatientFeatures), usize> {
         self.tried_submit = true;
         if let Some(bad) = self.problems().iter().position(Option::is_some) {
             self.focus = bad;
             return Err(bad);
         }
-        let mut patient_ref = String::new();
+        let mut patient_ref = None;
         let mut values = Vec::with_capacity(model.features().len());
         for field in &self.fields {
             match &field.kind {
                 FieldKind::PatientRef => {
-                    patient_ref = check_patient_ref(&field.text).map_err(|_| 0usize)?
+                    patient_ref = Some(PatientRef::parse(&field.text).map_err(|_| 0usize)?)
                 }
                 FieldKind::YesNo(_) => {
                     values.push(if field.answer == Some(true) { 1.0 } else { 0.0 })
@@ -329,7 +328,7 @@ impl EntryForm {
             }
         }
         match PatientFeatures::from_ordered(model.features(), &values) {
-            Ok(patient) => Ok((patient_ref, patient)),
+            Ok(patient) => Ok((patient_ref.ok_or(0usize)?, patient)),
             Err(e) => {
                 // Unreachable when every field validated; keep the form usable regardless.
                 let bad = model

@@ -1,5 +1,5 @@
 //! The port the TUI drives: what the binary must provide (unlock a vault, screen, read the
-//! history, DP releases, key facts). Implemented over the real adapters by `pulsecure-cli`
+//! history, DP releases, key facts). Implemented over the real adapters by `pulsecure-app`
 //! and by fakes in the tests. Every method may be slow: only the worker thread calls them.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::ports::privacy::BudgetStatus;
-use pulsecure_core::{Model, PatientFeatures, RiskClass};
+use pulsecure_core::{Model, PatientFeatures, PatientRef, RiskClass};
 use secrecy::SecretString;
 use thiserror::Error;
 
@@ -71,7 +71,7 @@ pub trait Workbench: Send + Sync {
     /// meanwhile (the user cancelled). `progress` is called as each stage starts.
     fn screen(
         &self,
-        patient_ref: &str,
+        patient_ref: &PatientRef,
         patient: &PatientFeatures,
         progress: &mut dyn FnMut(Stage),
         keep: &dyn Fn() -> bool,

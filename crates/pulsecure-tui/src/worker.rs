@@ -11,7 +11,7 @@ use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::ports::privacy::BudgetStatus;
-use pulsecure_core::{Model, PatientFeatures};
+use pulsecure_core::{Model, PatientFeatures, PatientRef};
 use secrecy::SecretString;
 
 use crate::workbench::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
@@ -25,7 +25,7 @@ pub enum Request {
         /// Job number (replies for older jobs are ignored by the UI).
         job: u64,
         /// Pseudonymous reference.
-        patient_ref: String,
+        patient_ref: PatientRef,
         /// Validated values.
         patient: PatientFeatures,
         /// Set when the user cancels: the result is then discarded, not stored.

@@ -6,8 +6,12 @@
 //! spend that ε atomically in the ledger (or refuse); only then draw noise; record the result.
 
 use crate::domain::analytics::{Dataset, Query};
+use crate::ports::catalog::ModelCatalog;
 use crate::ports::privacy::{BudgetLedger, BudgetStatus, PrivacyError, PrivacyMechanism};
 use crate::ports::store::{ScreeningStore, StoredScreening};
+
+/// The feature the histogram reads from every stored screening.
+pub const AGE_FEATURE: &str = "age";
 
 /// A released statistic.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,37 +33,65 @@ pub struct AnalyticsService<'a> {
     store: &'a dyn ScreeningStore,
     mechanism: &'a dyn PrivacyMechanism,
     ledger: &'a dyn BudgetLedger,
-    age_index: usize,
+    catalog: &'a dyn ModelCatalog,
 }
 
-/// Reduce stored screenings to what the queries read, and a snapshot key of the data.
-pub fn dataset_of(rows: &[StoredScreening], age_index: usize) -> (Dataset, String) {
+/// Reduce stored screenings to what the queries read, and a snapshot key of the data. Each
+/// row's age is read through the model the row was stored with (its own feature order); a
+/// row whose model has no age feature is an error, never a silent 0.
+pub fn dataset_of(
+    rows: &[StoredScreening],
+    catalog: &dyn ModelCatalog,
+) -> Result<(Dataset, String), PrivacyError> {
     let mut data = Dataset::default();
+    let mut age_index: std::collections::HashMap<(String, u64), usize> = Default::default();
     for row in rows {
         let a = &row.record.assessment;
+        let key = (a.model_id.clone(), a.model_version);
+        let index = match age_index.get(&key) {
+            Some(i) => *i,
+            None => {
+                let model = catalog.model(&a.model_id, a.model_version)?;
+                let i = model
+                    .features()
+                    .iter()
+                    .position(|f| f.name == AGE_FEATURE)
+                    .ok_or_else(|| PrivacyError::MissingFeature {
+                        model: format!("{} v{}", a.model_id, a.model_version),
+                        feature: AGE_FEATURE,
+                    })?;
+                age_index.insert(key, i);
+                i
+            }
+        };
+        let age = row
+            .record
+            .features
+            .get(index)
+            .copied()
+            .ok_or(crate::ports::store::StoreError::Corrupt { id: row.id })?;
         let high = a.class == crate::RiskClass::High;
         data.high_risk.push(high);
         data.probability_codes.push(i64::from(a.probability_code));
-        let age = row.record.features.get(age_index).copied().unwrap_or(0.0);
         data.cells.push(Dataset::cell(a.class, age));
     }
     let max_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
-    (data, format!("screenings:{}:{}", rows.len(), max_id))
+    Ok((data, format!("screenings:{}:{}", rows.len(), max_id)))
 }
 
 impl<'a> AnalyticsService<'a> {
-    /// Wire the ports; `age_index` is the position of the age feature in stored records.
+    /// Wire the ports; `catalog` resolves the model each stored row was made with.
     pub fn new(
         store: &'a dyn ScreeningStore,
         mechanism: &'a dyn PrivacyMechanism,
         ledger: &'a dyn BudgetLedger,
-        age_index: usize,
+        catalog: &'a dyn ModelCatalog,
     ) -> Self {
         AnalyticsService {
             store,
             mechanism,
             ledger,
-            age_index,
+            catalog,
         }
     }
 
@@ -75,14 +107,11 @@ impl<'a> AnalyticsService<'a> {
     /// Release `query` at `epsilon`, or the recorded answer over unchanged data.
     pub fn release(&self, query: &Query, epsilon: f64) -> Result<Release, PrivacyError> {
         let charge = self.quote(query, epsilon)?;
-        let rows = self
-            .store
-            .all()
-            .map_err(|e| PrivacyError::Ledger(e.to_string()))?;
+        let rows = self.store.all()?;
         if rows.is_empty() {
             return Err(PrivacyError::EmptyDataset);
         }
-        let (data, version) = dataset_of(&rows, self.age_index);
+        let (data, version) = dataset_of(&rows, self.catalog)?;
         let key = format!("{}@eps={epsilon}", query.key());
         if let Some(prior) = self.ledger.find(&key, &version)? {
             if let Some(values) = prior.result {

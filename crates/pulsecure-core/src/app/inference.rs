@@ -9,10 +9,11 @@ use thiserror::Error;
 use crate::domain::assessment::RiskAssessment;
 use crate::domain::model::Model;
 use crate::domain::patient::PatientFeatures;
+use crate::domain::patient_ref::PatientRef;
 use crate::domain::quantize::QuantizedInput;
 use crate::ports::clock::Clock;
 use crate::ports::fhe::{Evaluator, FheClient, FheError};
-use crate::ports::store::{ScreeningRecord, ScreeningStore, StoreError};
+use crate::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
 use crate::reference::assessment_from;
 
 /// The stages of one screening, reported to progress observers (CLI bar, TUI).
@@ -93,8 +94,9 @@ pub enum InferenceError {
 pub enum Recorded {
     /// Newly screened and stored.
     Stored(Box<Screening>),
-    /// This patient reference was already stored for this model version: skipped.
-    AlreadyStored,
+    /// This patient reference was already stored for this model version: skipped, and the
+    /// stored row is returned.
+    AlreadyStored(Box<StoredScreening>),
 }
 
 /// Runs screenings through an FHE client and an evaluator.
@@ -160,7 +162,7 @@ impl<'a> InferenceService<'a> {
         &self,
         store: &dyn ScreeningStore,
         clock: &dyn Clock,
-        patient_ref: &str,
+        patient_ref: &PatientRef,
         patient: &PatientFeatures,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<Recorded, InferenceError> {
@@ -181,20 +183,20 @@ impl<'a> InferenceService<'a> {
         &self,
         store: &dyn ScreeningStore,
         clock: &dyn Clock,
-        patient_ref: &str,
+        patient_ref: &PatientRef,
         patient: &PatientFeatures,
         progress: &mut dyn FnMut(Stage),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Recorded, InferenceError> {
-        if store.contains(self.model.id(), self.model.version(), patient_ref)? {
-            return Ok(Recorded::AlreadyStored);
+        if let Some(stored) = store.find(self.model.id(), self.model.version(), patient_ref)? {
+            return Ok(Recorded::AlreadyStored(Box::new(stored)));
         }
         let screening = self.screen(patient, progress)?;
         if cancelled() {
             return Err(InferenceError::Cancelled);
         }
         store.save(&ScreeningRecord {
-            patient_ref: patient_ref.to_string(),
+            patient_ref: patient_ref.clone(),
             created_at: clock.now_unix_seconds(),
             features: patient.values().to_vec(),
             assessment: screening.assessment.clone(),

@@ -1,7 +1,32 @@
 //! Aggregate queries over stored screenings, with their sensitivity stated.
 
+use thiserror::Error;
+
 use crate::domain::assessment::RiskClass;
-use crate::ports::privacy::PrivacyError;
+
+/// A query that cannot be asked. Part of the domain: the privacy port wraps it.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum QueryError {
+    /// A query name that does not exist.
+    #[error("unknown query {0:?} (expected one of: count, mean-risk, histogram)")]
+    UnknownQuery(String),
+    /// Clamp bounds with lower > upper.
+    #[error("invalid clamp bounds: lower {lower} is above upper {upper}")]
+    InvertedBounds {
+        /// Lower bound.
+        lower: i64,
+        /// Upper bound.
+        upper: i64,
+    },
+    /// A clamp bound outside the probability-code range (refused before any arithmetic).
+    #[error(
+        "clamp bound {bound} is outside the probability-code range 0..={PROBABILITY_CODE_MAX}"
+    )]
+    BoundOutOfRange {
+        /// The bound given.
+        bound: i64,
+    },
+}
 
 /// Age bands of the histogram (years, lower bound inclusive).
 pub const AGE_BANDS: [(&str, f64); 4] = [
@@ -35,7 +60,7 @@ pub enum Query {
 
 impl Query {
     /// Parse a query name as typed on the command line.
-    pub fn parse(name: &str, bounds: Option<(i64, i64)>) -> Result<Self, PrivacyError> {
+    pub fn parse(name: &str, bounds: Option<(i64, i64)>) -> Result<Self, QueryError> {
         let query = match name {
             "count" => Query::HighRiskCount,
             "mean-risk" => {
@@ -43,17 +68,23 @@ impl Query {
                 Query::MeanRisk { lower, upper }
             }
             "histogram" => Query::Histogram,
-            other => return Err(PrivacyError::UnknownQuery(other.to_string())),
+            other => return Err(QueryError::UnknownQuery(other.to_string())),
         };
         query.validate()?;
         Ok(query)
     }
 
-    /// Check declared bounds.
-    pub fn validate(&self) -> Result<(), PrivacyError> {
+    /// Check declared bounds: inside `0..=PROBABILITY_CODE_MAX` (so no later arithmetic on
+    /// them can overflow) and ordered.
+    pub fn validate(&self) -> Result<(), QueryError> {
         if let Query::MeanRisk { lower, upper } = self {
+            for bound in [*lower, *upper] {
+                if !(0..=PROBABILITY_CODE_MAX).contains(&bound) {
+                    return Err(QueryError::BoundOutOfRange { bound });
+                }
+            }
             if lower > upper {
-                return Err(PrivacyError::InvertedBounds {
+                return Err(QueryError::InvertedBounds {
                     lower: *lower,
                     upper: *upper,
                 });

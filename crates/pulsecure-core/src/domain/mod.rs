@@ -2,7 +2,9 @@
 
 pub mod analytics;
 pub mod assessment;
+pub mod digits;
 pub mod feature;
 pub mod model;
 pub mod patient;
+pub mod patient_ref;
 pub mod quantize;

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::digits::{digit_count, max_digit, rounded_shift, truncated_shift, DIGIT_BASE};
 use super::feature::{FeatureKind, FeatureSpec};
-use super::quantize::{digit_count, max_digit, rounded_shift, truncated_shift, DIGIT_BASE};
 
 /// The only schema version this build understands.
 pub const SCHEMA_VERSION: u32 = 1;

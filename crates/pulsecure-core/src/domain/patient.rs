@@ -1,6 +1,7 @@
 //! A patient's clinical features, validated against a model's feature specifications.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use thiserror::Error;
 
@@ -83,10 +84,20 @@ impl std::fmt::Debug for PatientFeatures {
     }
 }
 
+/// Validations run by this process (every constructor goes through `new`), so tests can hold a screening to
+/// one validation of its patient.
+static VALIDATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many patients this process has validated.
+pub fn validations_performed() -> usize {
+    VALIDATIONS.load(Ordering::Relaxed)
+}
+
 impl PatientFeatures {
     /// Validate named values against `specs`: every feature present, finite, within its
     /// plausible range, binary answers exactly 0 or 1, and no unknown names.
     pub fn new(specs: &[FeatureSpec], named: &BTreeMap<String, f64>) -> Result<Self, PatientError> {
+        VALIDATIONS.fetch_add(1, Ordering::Relaxed);
         if let Some(unknown) = named.keys().find(|k| !specs.iter().any(|s| &s.name == *k)) {
             return Err(PatientError::Unknown {
                 field: unknown.clone(),

@@ -1,6 +1,7 @@
 //! Ports: the traits adapters implement. The application layer talks only to these.
 
 pub mod audit;
+pub mod catalog;
 pub mod clock;
 pub mod fhe;
 pub mod privacy;

@@ -2,7 +2,9 @@
 
 use thiserror::Error;
 
-use crate::domain::analytics::Query;
+use crate::domain::analytics::{Dataset, Query, QueryError};
+use crate::ports::catalog::CatalogError;
+use crate::ports::store::StoreError;
 
 /// Privacy failures. None of them spends any ε.
 #[derive(Debug, Error, PartialEq)]
@@ -21,16 +23,23 @@ pub enum PrivacyError {
     /// No screenings to release statistics about.
     #[error("the dataset is empty: no screenings are stored")]
     EmptyDataset,
-    /// A query name that does not exist.
-    #[error("unknown query {0:?} (expected one of: count, mean-risk, histogram)")]
-    UnknownQuery(String),
-    /// Clamp bounds with lower > upper.
-    #[error("invalid clamp bounds: lower {lower} is above upper {upper}")]
-    InvertedBounds {
-        /// Lower bound.
-        lower: i64,
-        /// Upper bound.
-        upper: i64,
+    /// The query itself is invalid.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A stored screening could not be read (kept typed: a corrupt row is an integrity
+    /// failure, not a storage outage).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The model a stored screening was made with is not available.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A stored screening's model has no feature the query reads.
+    #[error("model {model} has no `{feature}` feature, which this query reads")]
+    MissingFeature {
+        /// `id vVERSION` of the row's model.
+        model: String,
+        /// The feature name.
+        feature: &'static str,
     },
     /// A total budget that is not finite and positive.
     #[error("the total budget must be a finite number > 0")]
@@ -53,7 +62,7 @@ pub trait PrivacyMechanism: Send + Sync {
         &self,
         query: &Query,
         epsilon: f64,
-        data: &crate::domain::analytics::Dataset,
+        data: &Dataset,
     ) -> Result<Vec<f64>, PrivacyError>;
 }
 

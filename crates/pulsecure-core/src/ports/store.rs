@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use crate::domain::assessment::RiskAssessment;
+use crate::domain::patient_ref::PatientRef;
 
 /// Storage failures, described without patient data.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -30,12 +31,10 @@ pub enum StoreError {
         /// Newest schema this build knows.
         supported: i64,
     },
-    /// This patient reference is already stored for this model version.
-    #[error("patient reference {patient_ref:?} is already stored for this model version")]
-    Duplicate {
-        /// The pseudonymous reference (never a name).
-        patient_ref: String,
-    },
+    /// This patient reference is already stored for this model version. The reference is
+    /// not part of the message: errors reach logs.
+    #[error("this patient reference is already stored for this model version")]
+    Duplicate,
     /// No screening with this id.
     #[error("no screening with id {0}")]
     NotFound(i64),
@@ -45,7 +44,7 @@ pub enum StoreError {
 #[derive(Clone, PartialEq)]
 pub struct ScreeningRecord {
     /// Pseudonymous patient reference chosen by the clinician.
-    pub patient_ref: String,
+    pub patient_ref: PatientRef,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
     /// Validated input values in model order.
@@ -77,10 +76,14 @@ pub struct StoredScreening {
 pub trait ScreeningStore: Send + Sync {
     /// Store one screening; returns its id.
     fn save(&self, record: &ScreeningRecord) -> Result<i64, StoreError>;
-    /// Whether this patient reference was already screened with this model version
-    /// (lets an interrupted batch resume without duplicates).
-    fn contains(&self, model_id: &str, version: u64, patient_ref: &str)
-        -> Result<bool, StoreError>;
+    /// The screening stored for this patient reference under this model version, if any
+    /// (lets an interrupted batch resume without duplicates and report the stored result).
+    fn find(
+        &self,
+        model_id: &str,
+        version: u64,
+        patient_ref: &PatientRef,
+    ) -> Result<Option<StoredScreening>, StoreError>;
     /// Every stored screening, oldest first.
     fn all(&self) -> Result<Vec<StoredScreening>, StoreError>;
 }

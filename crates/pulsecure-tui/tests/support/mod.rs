@@ -12,7 +12,7 @@ use pulsecure_core::app::inference::{Screening, Stage, StageTimings};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::privacy::BudgetStatus;
-use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
+use pulsecure_core::{Model, PatientFeatures, PatientRef, QuantizedInput, ReferenceEngine};
 use pulsecure_tui::app::App;
 use pulsecure_tui::worker::{Reply, Request};
 use pulsecure_tui::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
@@ -76,7 +76,7 @@ impl Workbench for FakeBench {
 
     fn screen(
         &self,
-        patient_ref: &str,
+        patient_ref: &PatientRef,
         patient: &PatientFeatures,
         progress: &mut dyn FnMut(Stage),
         keep: &dyn Fn() -> bool,
@@ -98,7 +98,7 @@ impl Workbench for FakeBench {
             0,
             HistoryEntry {
                 id,
-                patient_ref: patient_ref.to_string(),
+                patient_ref: patient_ref.as_str().to_string(),
                 when: format!("2026-11-25 09:{:02}", id),
                 probability: assessment.probability,
                 class: assessment.class,

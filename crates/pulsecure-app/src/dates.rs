@@ -1,7 +1,15 @@
 //! UTC calendar dates <-> Unix seconds (proleptic Gregorian; Howard Hinnant's civil-date
 //! algorithms), so `history --since 2026-01-31` needs no date-time dependency.
 
-use anyhow::{bail, Result};
+use thiserror::Error;
+
+/// A date option that is not `YYYY-MM-DD` or not a calendar date.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{option}: expected a calendar date as YYYY-MM-DD")]
+pub struct DateError {
+    /// The option that held it (e.g. `--since`).
+    pub option: String,
+}
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -34,7 +42,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 }
 
 /// Midnight UTC of `YYYY-MM-DD`, in Unix seconds; `what` names the option in errors.
-pub fn parse_date(text: &str, what: &str) -> Result<i64> {
+pub fn parse_date(text: &str, what: &str) -> Result<i64, DateError> {
     let parts: Vec<&str> = text.trim().split('-').collect();
     let parsed = match parts.as_slice() {
         [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
@@ -46,10 +54,14 @@ pub fn parse_date(text: &str, what: &str) -> Result<i64> {
         _ => None,
     };
     let Some((y, m, d)) = parsed else {
-        bail!("{what}: expected a date as YYYY-MM-DD");
+        return Err(DateError {
+            option: what.to_string(),
+        });
     };
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        bail!("{what}: {text} is not a calendar date");
+        return Err(DateError {
+            option: what.to_string(),
+        });
     }
     Ok(days_from_civil(y, m, d) * 86_400)
 }

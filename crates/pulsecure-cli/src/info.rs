@@ -1,53 +1,16 @@
-//! The embedded default model: checked against its recorded SHA-256 before use.
+//! `pulsecure info` and the model-derived part of `screen --help`.
 
-use anyhow::Result;
+use std::path::Path;
 
+use pulsecure_app::embedded::embedded_model;
 use pulsecure_core::embedded_model::{DEFAULT_MODEL_JSON, DEFAULT_MODEL_SHA256};
 use pulsecure_core::Model;
-use pulsecure_signing::verify::sha256_hex;
-use pulsecure_signing::{verify_model, PublisherKey};
 
-use crate::cli::Cli;
-
-/// The embedded model's bytes do not match the hash recorded at build time.
-#[derive(Debug)]
-pub struct IntegrityError(pub String);
-
-impl std::fmt::Display for IntegrityError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "integrity check failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for IntegrityError {}
-
-/// The embedded model's signature by the release key.
-pub const DEFAULT_MODEL_MINISIG: &str =
-    include_str!("../../../models/cvd-lr/v1/model.json.minisig");
-
-/// Load the embedded model after verifying its hash and its signature by the pinned
-/// release key (at every start: a patched binary section is caught here).
-pub fn default_model() -> Result<Model> {
-    let actual = sha256_hex(DEFAULT_MODEL_JSON.as_bytes());
-    if actual != DEFAULT_MODEL_SHA256 {
-        return Err(IntegrityError(format!(
-            "embedded model hash {actual} differs from the recorded {DEFAULT_MODEL_SHA256}"
-        ))
-        .into());
-    }
-    let release = PublisherKey::release()?;
-    let verified = verify_model(
-        DEFAULT_MODEL_JSON.as_bytes(),
-        DEFAULT_MODEL_MINISIG,
-        std::slice::from_ref(&release),
-    )?;
-    Ok(verified.model)
-}
+use crate::error::CliError;
 
 /// `pulsecure info`.
-pub fn info(cli: &Cli) -> Result<()> {
-    let model = default_model()?;
-    let data_dir = crate::demo::data_dir(cli.data_dir.as_deref())?;
+pub fn info(data_dir: &Path) -> Result<(), CliError> {
+    let model = embedded_model()?;
     println!("model           {} version {}", model.id(), model.version());
     println!("model sha256    {DEFAULT_MODEL_SHA256}");
     println!(
@@ -95,10 +58,11 @@ fn network_interfaces() -> String {
 }
 
 /// `screen --help` text: the embedded model's input fields with units and ranges, and the
-/// output fields. Built from the model so it cannot drift from it.
+/// output fields. Built from the model so it cannot drift from it; only when help is shown
+/// (parsing, not verifying: help text decides nothing).
 pub fn screen_help() -> String {
     let mut text = String::new();
-    match default_model() {
+    match Model::from_json(DEFAULT_MODEL_JSON) {
         Ok(model) => {
             text.push_str(&format!(
                 "Input columns / fields (model {} v{}), by feature name:\n",

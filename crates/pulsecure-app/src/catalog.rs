@@ -1,0 +1,107 @@
+//! The models this installation can read stored screenings with: the embedded release and
+//! every installed release, each verified before use and cached for the session.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use pulsecure_core::embedded_model::DEFAULT_MODEL_SHA256;
+use pulsecure_core::ports::catalog::{CatalogError, ModelCatalog};
+use pulsecure_core::Model;
+use pulsecure_signing::PublisherKey;
+
+use crate::data_dir::DataDir;
+use crate::embedded::embedded_model;
+use crate::verification::verify_release;
+
+/// Verified models by id and version.
+pub struct Catalog {
+    dir: DataDir,
+    keys: Vec<PublisherKey>,
+    cache: Mutex<HashMap<(String, u64), Entry>>,
+}
+
+/// A verified release and the SHA-256 of the bytes that were verified.
+#[derive(Clone)]
+struct Entry {
+    model: Arc<Model>,
+    sha256: String,
+}
+
+impl Catalog {
+    /// A catalog over `dir`'s installed releases, trusting `keys`.
+    pub fn new(dir: DataDir, keys: Vec<PublisherKey>) -> Self {
+        Catalog {
+            dir,
+            keys,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The data directory whose releases this catalog reads.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    fn load_installed(&self, id: &str, version: u64) -> Result<Entry, CatalogError> {
+        let folder = self.dir.installed_model(id, version);
+        let unusable = |reason: String| CatalogError::Unusable {
+            id: id.to_string(),
+            version,
+            reason,
+        };
+        let model_path = folder.join("model.json");
+        if !model_path.exists() {
+            return Err(CatalogError::Unknown {
+                id: id.to_string(),
+                version,
+            });
+        }
+        let bytes = std::fs::read(&model_path).map_err(|e| unusable(e.to_string()))?;
+        let signature = std::fs::read_to_string(folder.join("model.json.minisig"))
+            .map_err(|e| unusable(format!("signature: {e}")))?;
+        let verified =
+            verify_release(&bytes, &signature, &self.keys).map_err(|e| unusable(e.to_string()))?;
+        if verified.claim.model_id != id || verified.claim.version != version {
+            return Err(unusable("the signed claim names another release".into()));
+        }
+        Ok(Entry {
+            model: Arc::new(verified.model),
+            sha256: verified.claim.sha256,
+        })
+    }
+
+    fn entry(&self, id: &str, version: u64) -> Result<Entry, CatalogError> {
+        let key = (id.to_string(), version);
+        if let Some(e) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(e);
+        }
+        let embedded = embedded_model().map_err(|e| CatalogError::Unusable {
+            id: id.to_string(),
+            version,
+            reason: e.to_string(),
+        })?;
+        let entry = if embedded.id() == id && embedded.version() == version {
+            Entry {
+                model: embedded,
+                sha256: DEFAULT_MODEL_SHA256.to_string(),
+            }
+        } else {
+            self.load_installed(id, version)?
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, entry.clone());
+        }
+        Ok(entry)
+    }
+
+    /// SHA-256 of the release bytes that were verified for `id` `version`.
+    pub fn sha256_of(&self, id: &str, version: u64) -> Result<String, CatalogError> {
+        Ok(self.entry(id, version)?.sha256)
+    }
+}
+
+impl ModelCatalog for Catalog {
+    fn model(&self, id: &str, version: u64) -> Result<Arc<Model>, CatalogError> {
+        Ok(self.entry(id, version)?.model)
+    }
+}

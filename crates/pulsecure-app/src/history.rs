@@ -1,0 +1,122 @@
+//! Reading stored screenings back, each labelled through the model it was stored with.
+
+use std::sync::Arc;
+
+use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_core::ports::catalog::ModelCatalog;
+use pulsecure_core::ports::store::StoredScreening;
+use pulsecure_core::RiskClass;
+use pulsecure_store::ScreeningFilter;
+
+use crate::error::{AppError, Result};
+use crate::records::Records;
+
+/// A stored screening with the feature names of *its* model, in its stored order.
+#[derive(Clone, Debug)]
+pub struct LabelledScreening {
+    /// The decrypted row.
+    pub stored: StoredScreening,
+    /// Feature names of the model the row was made with.
+    pub feature_names: Arc<Vec<String>>,
+}
+
+impl LabelledScreening {
+    /// `(name, value)` pairs of the stored inputs.
+    pub fn named_features(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.feature_names
+            .iter()
+            .map(String::as_str)
+            .zip(self.stored.record.features.iter().copied())
+    }
+}
+
+/// Which screenings to list.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    /// At or after this Unix time.
+    pub since: Option<i64>,
+    /// Before this Unix time.
+    pub until: Option<i64>,
+    /// Only this class.
+    pub class: Option<RiskClass>,
+}
+
+impl Records {
+    fn label(&self, rows: Vec<StoredScreening>) -> Result<Vec<LabelledScreening>> {
+        let mut names: std::collections::HashMap<(String, u64), Arc<Vec<String>>> =
+            Default::default();
+        rows.into_iter()
+            .map(|stored| {
+                let a = &stored.record.assessment;
+                let key = (a.model_id.clone(), a.model_version);
+                let feature_names = match names.get(&key) {
+                    Some(n) => Arc::clone(n),
+                    None => {
+                        let model = self.catalog.model(&a.model_id, a.model_version)?;
+                        let n: Arc<Vec<String>> =
+                            Arc::new(model.features().iter().map(|f| f.name.clone()).collect());
+                        if n.len() != stored.record.features.len() {
+                            return Err(AppError::Integrity(format!(
+                                "screening {} holds {} values, its model {} v{} has {} features",
+                                stored.id,
+                                stored.record.features.len(),
+                                a.model_id,
+                                a.model_version,
+                                n.len()
+                            )));
+                        }
+                        names.insert(key, Arc::clone(&n));
+                        n
+                    }
+                };
+                Ok(LabelledScreening {
+                    stored,
+                    feature_names,
+                })
+            })
+            .collect()
+    }
+
+    /// Stored screenings matching `query`, oldest first.
+    pub fn history(&self, query: &HistoryQuery) -> Result<Vec<LabelledScreening>> {
+        let rows = self.db.history(&ScreeningFilter {
+            since: query.since,
+            until: query.until,
+            class: query.class,
+        })?;
+        self.label(rows)
+    }
+
+    /// One stored screening by id.
+    pub fn screening(&self, id: i64) -> Result<LabelledScreening> {
+        let row = self.db.screening(id)?;
+        let mut labelled = self.label(vec![row])?;
+        labelled.pop().ok_or(AppError::Store(
+            pulsecure_core::ports::store::StoreError::NotFound(id),
+        ))
+    }
+
+    /// Every screening, for an export by the data owner; the export is audited.
+    pub fn export(&self) -> Result<Vec<LabelledScreening>> {
+        let rows = self.history(&HistoryQuery::default())?;
+        self.db.log_event(
+            AuditEvent::DataExported,
+            &format!("{} screening(s)", rows.len()),
+        )?;
+        Ok(rows)
+    }
+
+    /// SQLite's integrity check and the decryptability of every row. The report is
+    /// returned either way (to be shown); [`damage`] turns a failing one into an error.
+    pub fn check(&self) -> Result<pulsecure_store::CheckReport> {
+        Ok(self.db.check()?)
+    }
+}
+
+/// The error for a failing `db check` report (`None` when healthy).
+pub fn damage(report: &pulsecure_store::CheckReport) -> Option<AppError> {
+    (!report.is_ok()).then(|| AppError::DatabaseDamaged {
+        damaged_rows: report.corrupt_ids.len(),
+        integrity: report.integrity.join("; "),
+    })
+}

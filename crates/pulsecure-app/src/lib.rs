@@ -1,0 +1,29 @@
+//! Pulsecure's application layer, between the adapters and the two front ends.
+//!
+//! [`Workstation::open`] resolves, once per session, the vault, the verified active model,
+//! the TFHE client, the evaluator, the database and the privacy ledger; single and batch
+//! screening, history, export, DP releases with their audit entries, model installation and
+//! trust, and key operations are its methods (or those of [`Records`], the same session
+//! without the screening keys). The CLI and the TUI only parse, prompt, print and map exit
+//! codes; nothing else wires adapters together.
+
+pub mod analytics;
+pub mod catalog;
+pub mod data_dir;
+pub mod dates;
+pub mod embedded;
+pub mod error;
+pub mod history;
+pub mod keys;
+pub mod models;
+pub mod records;
+pub mod screening;
+pub mod unlocked;
+pub mod verification;
+pub mod workbench;
+pub mod workstation;
+
+pub use data_dir::DataDir;
+pub use error::{AppError, Result};
+pub use records::Records;
+pub use workstation::{EvaluatorChoice, Workstation};

@@ -1,0 +1,163 @@
+//! Model releases on a workstation: which one is active (anti-rollback), installing a
+//! signed release, and trusting another publisher key — each audited.
+
+use std::sync::Arc;
+
+use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
+use pulsecure_core::embedded_model::DEFAULT_MODEL_SHA256;
+use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
+use pulsecure_core::Model;
+use pulsecure_signing::{PublisherKey, VerifiedModel};
+use pulsecure_store::Database;
+use pulsecure_vault::write_atomic;
+
+use crate::catalog::Catalog;
+use crate::data_dir::{create_dir_private, DataDir};
+use crate::embedded::embedded_model;
+use crate::error::{AppError, Result};
+use crate::verification::verify_release;
+
+/// The release key plus every key trusted in the database.
+pub fn trusted_keys(db: &Database) -> Result<Vec<PublisherKey>> {
+    let mut keys = vec![PublisherKey::release()?];
+    for record in db.trusted_keys()? {
+        keys.push(PublisherKey::parse(
+            &record.public_key,
+            &format!("trusted: {}", record.label),
+        )?);
+    }
+    Ok(keys)
+}
+
+/// The model to screen with: the highest accepted release of the embedded model's id,
+/// verified through `catalog`; the embedded model when that is what was accepted (or when
+/// the binary carries a newer one, which is then recorded as the anti-rollback baseline).
+pub fn active_model(db: &Database, catalog: &Catalog) -> Result<Arc<Model>> {
+    use pulsecure_core::ports::catalog::ModelCatalog;
+    let embedded = embedded_model()?;
+    match ModelRegistry::accepted(db, embedded.id())? {
+        Some(a) if a.version > embedded.version() => {
+            let model = catalog.model(&a.model_id, a.version)?;
+            if catalog.sha256_of(&a.model_id, a.version)? != a.sha256 {
+                return Err(AppError::Integrity(format!(
+                    "installed model {} version {} differs from the release recorded at install",
+                    a.model_id, a.version
+                )));
+            }
+            Ok(model)
+        }
+        Some(a) if a.version == embedded.version() && a.sha256 != DEFAULT_MODEL_SHA256 => {
+            Err(AppError::Integrity(format!(
+                "model {} version {} recorded here differs from the embedded release",
+                a.model_id, a.version
+            )))
+        }
+        _ => {
+            let candidate = AcceptedModel {
+                model_id: embedded.id().to_string(),
+                version: embedded.version(),
+                sha256: DEFAULT_MODEL_SHA256.to_string(),
+            };
+            if ModelService::new(db).install(&candidate)? == InstallOutcome::Installed {
+                db.log_event(
+                    AuditEvent::ModelInstalled,
+                    &format!("{} v{} (embedded)", embedded.id(), embedded.version()),
+                )?;
+            }
+            Ok(embedded)
+        }
+    }
+}
+
+/// What `install` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallReport {
+    /// Model id.
+    pub model_id: String,
+    /// Version.
+    pub version: u64,
+    /// Key id of the signer.
+    pub signer: String,
+    /// Newly installed (and active), or already installed.
+    pub outcome: InstallOutcome,
+}
+
+/// Verify `bytes` + `signature`, check anti-rollback, write exactly the verified bytes into
+/// the data directory and record the release; refusals are audited.
+pub fn install(
+    dir: &DataDir,
+    db: &Database,
+    bytes: &[u8],
+    signature: &str,
+    label: &str,
+) -> Result<InstallReport> {
+    let refuse = |what: String, err: AppError| -> Result<InstallReport> {
+        db.log_event(AuditEvent::ModelRefused, &what)?;
+        Err(err)
+    };
+    let verified: VerifiedModel = match verify_release(bytes, signature, &trusted_keys(db)?) {
+        Ok(v) => v,
+        Err(e) => return refuse(format!("{label}: {e}"), e.into()),
+    };
+    let candidate = AcceptedModel {
+        model_id: verified.claim.model_id.clone(),
+        version: verified.claim.version,
+        sha256: verified.claim.sha256.clone(),
+    };
+    let service = ModelService::new(db);
+    let outcome = match service.check(&candidate) {
+        Ok(o) => o,
+        Err(e) => {
+            return refuse(
+                format!("{} v{}: {e}", candidate.model_id, candidate.version),
+                e.into(),
+            )
+        }
+    };
+    if outcome == InstallOutcome::Installed {
+        // Files first (atomically), then the record: a crash in between leaves an
+        // unreferenced copy, never a record without its files. The bytes written are the
+        // ones verified above, not a second read of the source.
+        let folder = dir.installed_model(&candidate.model_id, candidate.version);
+        create_dir_private(&folder)?;
+        write_atomic(&folder.join("model.json"), bytes)?;
+        write_atomic(&folder.join("model.json.minisig"), signature.as_bytes())?;
+        ModelRegistry::record(db, &candidate)?;
+        db.log_event(
+            AuditEvent::ModelInstalled,
+            &format!(
+                "{} v{} signed by {}",
+                candidate.model_id, candidate.version, verified.key_id
+            ),
+        )?;
+        tracing::info!(
+            model_id = candidate.model_id.as_str(),
+            model_version = candidate.version,
+            signer = verified.key_id.as_str(),
+            "model installed"
+        );
+    }
+    Ok(InstallReport {
+        model_id: candidate.model_id,
+        version: candidate.version,
+        signer: verified.key_id,
+        outcome,
+    })
+}
+
+/// Trust another publisher key (audited). Returns whether it was newly added.
+pub fn trust_key(db: &Database, key: &PublisherKey, label: &str) -> Result<bool> {
+    let added = db.add_trusted_key(&key.key_id(), &key.to_base64(), label)?;
+    if added {
+        db.log_event(
+            AuditEvent::TrustedKeyAdded,
+            &format!(
+                "key id {} ({}) label {label:?}",
+                key.key_id(),
+                key.fingerprint()
+            ),
+        )?;
+    }
+    Ok(added)
+}

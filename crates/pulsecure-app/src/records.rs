@@ -1,0 +1,67 @@
+//! An unlocked data directory without the screening keys loaded: the database, the model
+//! catalog and the active model. History, export, statistics, model installation and the
+//! database check need no more than this (and so do not read the 60 MB server key).
+
+use std::sync::Arc;
+
+use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_core::Model;
+use pulsecure_store::Database;
+use pulsecure_vault::Password;
+
+use crate::catalog::Catalog;
+use crate::data_dir::DataDir;
+use crate::error::Result;
+use crate::models::{active_model, trusted_keys};
+use crate::unlocked::Unlocked;
+
+/// The records of an unlocked data directory.
+pub struct Records {
+    pub(crate) dir: DataDir,
+    pub(crate) unlocked: Unlocked,
+    pub(crate) db: Database,
+    pub(crate) catalog: Catalog,
+    pub(crate) model: Arc<Model>,
+}
+
+impl Records {
+    /// Unlock `dir`'s vault, open its database (audited) and resolve the active model.
+    pub fn open(dir: &DataDir, password: &Password) -> Result<Self> {
+        let unlocked = Unlocked::open(dir, password)?;
+        Self::with_unlocked(dir, unlocked)
+    }
+
+    pub(crate) fn with_unlocked(dir: &DataDir, unlocked: Unlocked) -> Result<Self> {
+        let db = Database::open(&dir.database(), unlocked.field_key()?)?;
+        db.log_event(AuditEvent::VaultUnlocked, "")?;
+        let catalog = Catalog::new(dir.clone(), trusted_keys(&db)?);
+        let model = active_model(&db, &catalog)?;
+        Ok(Records {
+            dir: dir.clone(),
+            unlocked,
+            db,
+            catalog,
+            model,
+        })
+    }
+
+    /// The active (verified) model.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// The database (for adapters' read-only views such as the audit log).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The verified models stored screenings refer to.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+}

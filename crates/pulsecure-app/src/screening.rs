@@ -1,0 +1,275 @@
+//! Screening one patient or a batch through the workstation: validation once against the
+//! active model, encryption, the evaluator, decryption, storage. A batch streams its input
+//! (read once) in small chunks screened in parallel, reports bad rows without stopping, and
+//! resumes after an interruption without screening a stored patient again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use pulsecure_batch::{BatchReader, InputRow, Item, RowError, PATIENT_ID};
+use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
+use pulsecure_core::ports::clock::SystemClock;
+use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::{PatientFeatures, PatientRef, RiskAssessment};
+use rayon::prelude::*;
+
+use crate::error::{AppError, Result};
+use crate::workstation::Workstation;
+
+/// A fresh pseudonymous reference (`P-` and 12 random hex digits).
+pub fn generated_ref() -> Result<PatientRef> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(|_| AppError::Random)?;
+    let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(PatientRef::parse(&format!("P-{text}"))?)
+}
+
+impl Workstation {
+    fn service(&self) -> InferenceService<'_> {
+        InferenceService::new(self.model(), self.client(), self.evaluator())
+    }
+
+    /// Validate named values against the active model (the one validation of a patient).
+    pub fn validate(&self, values: &BTreeMap<String, f64>) -> Result<PatientFeatures> {
+        Ok(PatientFeatures::new(self.model().features(), values)?)
+    }
+
+    /// Screen and store one validated patient; `cancelled()` is asked once the evaluation
+    /// is over (the TUI's Esc), and a reference already stored for this model version is
+    /// returned as [`Recorded::AlreadyStored`] with its stored row.
+    pub fn screen(
+        &self,
+        patient_ref: &PatientRef,
+        patient: &PatientFeatures,
+        progress: &mut dyn FnMut(Stage),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Recorded> {
+        let recorded = self.service().screen_and_record_unless_cancelled(
+            &self.records().db,
+            &SystemClock,
+            patient_ref,
+            patient,
+            progress,
+            cancelled,
+        );
+        match &recorded {
+            Ok(Recorded::Stored(s)) => tracing::info!(
+                evaluate_ms = s.timings.evaluate.as_millis() as u64,
+                upload_bytes = s.upload_bytes,
+                "screening stored"
+            ),
+            Ok(Recorded::AlreadyStored(_)) => tracing::info!("screening already stored"),
+            Err(InferenceError::Cancelled) => {
+                tracing::info!("screening cancelled; result discarded")
+            }
+            Err(_) => {}
+        }
+        Ok(recorded?)
+    }
+
+    /// Screen one patient given as named values (validated once, against the active model)
+    /// under `patient_ref`, or a generated reference; then stored.
+    pub fn screen_values(
+        &self,
+        patient_ref: Option<PatientRef>,
+        values: &BTreeMap<String, f64>,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<(PatientRef, Recorded)> {
+        let patient_ref = match patient_ref {
+            Some(r) => r,
+            None => generated_ref()?,
+        };
+        let patient = self.validate(values)?;
+        let recorded = self.screen(&patient_ref, &patient, progress, &|| false)?;
+        Ok((patient_ref, recorded))
+    }
+}
+
+/// How a batch row ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowStatus {
+    /// Screened now and stored.
+    Screened,
+    /// Stored by an earlier (interrupted) run: the stored result is reported.
+    AlreadyStored,
+}
+
+impl RowStatus {
+    /// The stable output word (`screened` / `already-stored`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Screened => "screened",
+            RowStatus::AlreadyStored => "already-stored",
+        }
+    }
+}
+
+/// One screened batch row.
+pub struct BatchResult<'a> {
+    /// 1-based row number.
+    pub row: usize,
+    /// Its reference.
+    pub patient_ref: &'a PatientRef,
+    /// New or resumed.
+    pub status: RowStatus,
+    /// The result.
+    pub assessment: &'a RiskAssessment,
+}
+
+/// Receives a batch's outcomes as they complete, in input order within each chunk.
+pub trait BatchSink {
+    /// The input's size in bytes, before the first row.
+    fn start(&mut self, total_bytes: u64);
+    /// A screened (or resumed) row.
+    fn result(&mut self, result: BatchResult<'_>) -> std::io::Result<()>;
+    /// A rejected row (which row, which column, why — never the value).
+    fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
+    /// Bytes of the input read so far.
+    fn progress(&mut self, bytes_read: u64);
+}
+
+/// Counts of a finished batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Screened now.
+    pub screened: usize,
+    /// Already stored (resumed).
+    pub resumed: usize,
+    /// Rejected rows.
+    pub rejected: usize,
+}
+
+/// A reader that counts the bytes it hands out (for progress by position in the file).
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+enum Outcome {
+    Done(Box<RiskAssessment>, RowStatus),
+    Duplicate,
+}
+
+fn output_error(e: std::io::Error) -> AppError {
+    AppError::Output(e)
+}
+
+impl Workstation {
+    fn screen_row(&self, row: &InputRow) -> Result<Outcome> {
+        match self.screen(&row.patient_ref, &row.features, &mut |_| {}, &|| false) {
+            Ok(Recorded::Stored(s)) => {
+                Ok(Outcome::Done(Box::new(s.assessment), RowStatus::Screened))
+            }
+            Ok(Recorded::AlreadyStored(stored)) => Ok(Outcome::Done(
+                Box::new(stored.record.assessment),
+                RowStatus::AlreadyStored,
+            )),
+            // Another row with this reference won the race: a duplicate row.
+            Err(AppError::Store(StoreError::Duplicate)) => Ok(Outcome::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Screen the batch file at `path` (CSV, JSON Lines or a JSON array), read once and
+    /// validated against the active model. Rejected rows go to `sink` and the rest runs;
+    /// rows already stored for this model version are reported, not screened again.
+    pub fn screen_batch(&self, path: &Path, sink: &mut dyn BatchSink) -> Result<BatchSummary> {
+        let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let count = Arc::new(AtomicU64::new(0));
+        let source = Counting {
+            inner: file,
+            count: Arc::clone(&count),
+        };
+        let mut reader =
+            BatchReader::from_reader(source, self.model(), path.display().to_string())?;
+        sink.start(total);
+        let mut summary = BatchSummary::default();
+        let mut seen: HashMap<PatientRef, usize> = HashMap::new();
+        let chunk_size = 2 * rayon::current_num_threads().max(1);
+        loop {
+            // A small chunk at a time: memory stays bounded whatever the file size.
+            let mut chunk: Vec<InputRow> = Vec::with_capacity(chunk_size);
+            let mut exhausted = false;
+            while chunk.len() < chunk_size {
+                let Some(item) = reader.next() else {
+                    exhausted = true;
+                    break;
+                };
+                match item? {
+                    Item::Rejected(e) => {
+                        summary.rejected += 1;
+                        sink.rejected(&e).map_err(output_error)?;
+                    }
+                    Item::Row(row) => match seen.get(&row.patient_ref) {
+                        Some(first) => {
+                            summary.rejected += 1;
+                            sink.rejected(&RowError {
+                                row: row.row,
+                                patient_ref: Some(row.patient_ref.clone()),
+                                column: Some(PATIENT_ID.into()),
+                                reason: format!("duplicated patient_id (first on row {first})"),
+                            })
+                            .map_err(output_error)?;
+                        }
+                        None => {
+                            seen.insert(row.patient_ref.clone(), row.row);
+                            chunk.push(row);
+                        }
+                    },
+                }
+            }
+            let outcomes: Vec<Result<Outcome>> =
+                chunk.par_iter().map(|row| self.screen_row(row)).collect();
+            for (row, outcome) in chunk.iter().zip(outcomes) {
+                match outcome? {
+                    Outcome::Done(assessment, status) => {
+                        match status {
+                            RowStatus::Screened => summary.screened += 1,
+                            RowStatus::AlreadyStored => summary.resumed += 1,
+                        }
+                        sink.result(BatchResult {
+                            row: row.row,
+                            patient_ref: &row.patient_ref,
+                            status,
+                            assessment: &assessment,
+                        })
+                        .map_err(output_error)?;
+                    }
+                    Outcome::Duplicate => {
+                        summary.rejected += 1;
+                        sink.rejected(&RowError {
+                            row: row.row,
+                            patient_ref: Some(row.patient_ref.clone()),
+                            column: Some(PATIENT_ID.into()),
+                            reason: "duplicated patient_id".into(),
+                        })
+                        .map_err(output_error)?;
+                    }
+                }
+            }
+            sink.progress(count.load(Ordering::Relaxed));
+            if exhausted {
+                break;
+            }
+        }
+        tracing::info!(
+            screened = summary.screened,
+            resumed = summary.resumed,
+            rejected = summary.rejected,
+            "batch finished"
+        );
+        Ok(summary)
+    }
+}

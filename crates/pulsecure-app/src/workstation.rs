@@ -1,0 +1,81 @@
+//! A clinician's workstation for one session: the records plus the TFHE client and the
+//! evaluator, resolved once. Every screening of either front end goes through it.
+
+use std::sync::Arc;
+
+use pulsecure_core::ports::fhe::Evaluator;
+use pulsecure_core::Model;
+use pulsecure_fhe::{TfheClient, TfheEvaluator};
+use pulsecure_vault::Password;
+
+use crate::data_dir::DataDir;
+use crate::error::Result;
+use crate::records::Records;
+use crate::unlocked::Unlocked;
+
+/// Where the encrypted evaluation runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EvaluatorChoice {
+    /// In this process, with the server key from the data directory (tests, offline use).
+    #[default]
+    InProcess,
+}
+
+/// An unlocked workstation ready to screen.
+pub struct Workstation {
+    records: Records,
+    client: TfheClient,
+    evaluator: Box<dyn Evaluator>,
+    server_key_len: usize,
+}
+
+impl Workstation {
+    /// Unlock `dir` with `password`: the vault, the database (audited), the active model
+    /// (verified once), the TFHE client and the chosen evaluator.
+    pub fn open(dir: &DataDir, password: &Password, evaluator: EvaluatorChoice) -> Result<Self> {
+        let unlocked = Unlocked::open(dir, password)?;
+        let server_key = unlocked.server_key_bytes(dir)?;
+        let records = Records::with_unlocked(dir, unlocked)?;
+        let model = Arc::clone(records.model());
+        let client = records.unlocked.client(&model, &server_key)?;
+        let evaluator: Box<dyn Evaluator> = match evaluator {
+            EvaluatorChoice::InProcess => Box::new(TfheEvaluator::new(&server_key, &model)?),
+        };
+        tracing::info!(
+            model_id = model.id(),
+            model_version = model.version(),
+            "vault unlocked, workstation ready"
+        );
+        Ok(Workstation {
+            records,
+            client,
+            evaluator,
+            server_key_len: server_key.len(),
+        })
+    }
+
+    /// The records (history, statistics, models) of this workstation.
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// The active model.
+    pub fn model(&self) -> &Arc<Model> {
+        self.records.model()
+    }
+
+    /// The TFHE client (secret key side).
+    pub fn client(&self) -> &TfheClient {
+        &self.client
+    }
+
+    /// The evaluator (server key only).
+    pub fn evaluator(&self) -> &dyn Evaluator {
+        self.evaluator.as_ref()
+    }
+
+    /// Size of the public server key in bytes.
+    pub fn server_key_len(&self) -> usize {
+        self.server_key_len
+    }
+}

@@ -1,0 +1,84 @@
+//! Stored screenings stay bound to the model they were made with: after a (test-signed) v2
+//! with another feature order and names is installed, a v1 row is still labelled, exported
+//! and counted through v1.
+
+mod support;
+
+use pulsecure_app::history::HistoryQuery;
+use pulsecure_app::models::{install, trust_key};
+use pulsecure_app::{EvaluatorChoice, Records, Workstation};
+use pulsecure_core::app::analytics::dataset_of;
+use pulsecure_core::app::model_service::InstallOutcome;
+use pulsecure_core::domain::analytics::{Dataset, Query};
+use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
+use pulsecure_core::PatientRef;
+use pulsecure_signing::publish::{generate_keypair, sign_model};
+use pulsecure_signing::PublisherKey;
+
+/// v1 with its features (and weights) in reverse order, one feature renamed, version 2.
+fn v2_model() -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).expect("json");
+    doc["version"] = serde_json::json!(2);
+    let mut features = doc["features"].as_array().expect("features").clone();
+    features.reverse();
+    for f in &mut features {
+        if f["name"] == "told_diabetes" {
+            f["name"] = serde_json::json!("diabetes_diagnosed");
+        }
+    }
+    doc["features"] = serde_json::Value::Array(features);
+    let mut weights = doc["weights"].as_array().expect("weights").clone();
+    weights.reverse();
+    doc["weights"] = serde_json::Value::Array(weights);
+    serde_json::to_string_pretty(&doc).expect("serialize")
+}
+
+#[test]
+fn a_v1_row_is_read_through_v1_after_v2_is_installed() {
+    let (_tmp, dir) = support::initialized();
+    {
+        let ws = Workstation::open(&dir, &support::password(), EvaluatorChoice::InProcess)
+            .expect("open");
+        assert_eq!(ws.model().version(), 1);
+        ws.screen_values(
+            Some(PatientRef::parse("P-V1").expect("valid")),
+            &support::patient_values(),
+            &mut |_| {},
+        )
+        .expect("screened under v1");
+    }
+
+    let (public, secret) = generate_keypair("publisher pass".into()).expect("keypair");
+    let model = v2_model();
+    let signature = sign_model(model.as_bytes(), &secret, "publisher pass".into()).expect("sign");
+    let records = Records::open(&dir, &support::password()).expect("open records");
+    let key = PublisherKey::parse(&public, "test publisher").expect("key");
+    assert!(trust_key(records.database(), &key, "test publisher").expect("trust"));
+    let report =
+        install(&dir, records.database(), model.as_bytes(), &signature, "v2").expect("install v2");
+    assert_eq!(report.outcome, InstallOutcome::Installed);
+    drop(records);
+
+    let records = Records::open(&dir, &support::password()).expect("reopen");
+    assert_eq!(records.model().version(), 2, "v2 is active");
+    assert_eq!(records.model().features()[0].name, "told_high_cholesterol");
+    let rows = records.history(&HistoryQuery::default()).expect("history");
+    assert_eq!(rows.len(), 1);
+    let named: Vec<(&str, f64)> = rows[0].named_features().collect();
+    assert_eq!(named[0], ("age", 63.0), "v1's first feature and its value");
+    assert!(
+        named.contains(&("told_diabetes", 0.0)),
+        "v1's name: {named:?}"
+    );
+    assert!(!named.iter().any(|(n, _)| *n == "diabetes_diagnosed"));
+    assert_eq!(rows[0].stored.record.assessment.model_version, 1);
+
+    // Statistics read the age through v1's order: the one row (age 63) lands in the 60-79
+    // band of its class (through v2's order it would read the cholesterol answer, 1).
+    let stored: Vec<_> = rows.iter().map(|r| r.stored.clone()).collect();
+    let (data, _) = dataset_of(&stored, records.catalog()).expect("dataset");
+    let class = rows[0].stored.record.assessment.class;
+    assert_eq!(data.cells, vec![Dataset::cell(class, 63.0)]);
+    let release = records.release(&Query::Histogram, 0.5).expect("release");
+    assert_eq!(release.values.len(), 8);
+}
