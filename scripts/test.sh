@@ -19,8 +19,14 @@ if cargo tree -p pulsecure-core -e normal --prefix none | grep -Eq '^(tfhe|rusql
 fi
 
 echo "== the TUI crate depends on no heavy adapter"
-if cargo tree -p pulsecure-tui -e normal --prefix none | grep -Eq '^(tfhe|rusqlite|opendp|pulsecure-fhe|pulsecure-store|pulsecure-privacy) '; then
+if cargo tree -p pulsecure-tui -e normal --prefix none | grep -Eq '^(tfhe|rusqlite|opendp|pulsecure-fhe|pulsecure-store|pulsecure-privacy|pulsecure-batch) '; then
   echo "pulsecure-tui pulls in an adapter crate" >&2
+  exit 1
+fi
+
+echo "== the binary reaches the store and the privacy adapter only through the application layer"
+if cargo tree -p pulsecure-cli -e normal --depth 1 --prefix none | grep -Eq '^(pulsecure-store|pulsecure-privacy|rusqlite|opendp) '; then
+  echo "pulsecure-cli depends on the store or privacy adapter directly" >&2
   exit 1
 fi
 
@@ -33,4 +39,6 @@ echo "== Air gap: the offline flow in a network namespace under strace, then in 
 ./deploy/airgap-e2e.sh container target/debug/pulsecure
 
 echo "== Python training tests"
-training/.venv/bin/python -m pytest -q training/tests
+training/.venv/bin/python -m pytest -q training/tests -m "not pipeline"
+echo "== Python full-pipeline test (retrains the model and compares it byte for byte)"
+training/.venv/bin/python -m pytest -q training/tests -m pipeline

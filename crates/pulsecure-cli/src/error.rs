@@ -209,6 +209,22 @@ fn rollback_code(e: &RollbackError) -> i32 {
     }
 }
 
+/// The error and its causes on one line (`a: b: c`), a cause left out when the message
+/// above it already ends with it.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let line = c.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// A hint for the user, printed under the error: recovery advice belongs to the binary.
 pub fn hint(e: &CliError) -> Option<&'static str> {
     match e {

@@ -86,8 +86,9 @@ fn main() {
     tracing::info!(command, version = env!("CARGO_PKG_VERSION"), "start");
     if let Err(err) = run(&cli) {
         let code = err.exit_code();
-        tracing::error!(command, exit_code = code, "failed: {err}");
-        eprintln!("error: {err}");
+        let message = error::with_causes(&err);
+        tracing::error!(command, exit_code = code, "failed: {message}");
+        eprintln!("error: {message}");
         if let Some(hint) = error::hint(&err) {
             eprintln!("hint: {hint}");
         }

@@ -71,8 +71,8 @@ fn single_screening_is_stored_listed_exported_and_checked() {
     assert_eq!(stdout(&future).trim(), "[]");
     assert_fails(
         &env.run(&["history", "--since", "2026-02-30"], true),
-        1,
-        "not a calendar date",
+        3,
+        "--since: expected a calendar date",
     );
 
     let export = env.path("export.csv");

@@ -193,5 +193,5 @@ fn the_tui_shows_the_class_the_cli_computes() {
         "the two patients fall on either side"
     );
     env.assert_log_free_of(&["TUI-HIGH", "TUI-LOW", "not the password"]);
-    assert!(env.log_text().contains("screening stored (tui)"));
+    assert!(env.log_text().contains("screening stored"));
 }
