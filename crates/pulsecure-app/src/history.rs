@@ -5,8 +5,6 @@ use std::sync::Arc;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::catalog::ModelCatalog;
 use pulsecure_core::ports::store::StoredScreening;
-use pulsecure_core::RiskClass;
-use pulsecure_store::ScreeningFilter;
 
 use crate::error::{AppError, Result};
 use crate::records::Records;
@@ -30,16 +28,9 @@ impl LabelledScreening {
     }
 }
 
-/// Which screenings to list.
-#[derive(Clone, Debug, Default)]
-pub struct HistoryQuery {
-    /// At or after this Unix time.
-    pub since: Option<i64>,
-    /// Before this Unix time.
-    pub until: Option<i64>,
-    /// Only this class.
-    pub class: Option<RiskClass>,
-}
+/// Which screenings to list (since, until, class): the store's filter, re-exported so front
+/// ends need not depend on the store.
+pub use pulsecure_store::ScreeningFilter as HistoryQuery;
 
 impl Records {
     fn label(&self, rows: Vec<StoredScreening>) -> Result<Vec<LabelledScreening>> {
@@ -79,11 +70,7 @@ impl Records {
 
     /// Stored screenings matching `query`, oldest first.
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<LabelledScreening>> {
-        let rows = self.db.history(&ScreeningFilter {
-            since: query.since,
-            until: query.until,
-            class: query.class,
-        })?;
+        let rows = self.db.history(query)?;
         self.label(rows)
     }
 
