@@ -30,14 +30,9 @@ pub struct InitReport {
     pub sealing: Duration,
 }
 
-/// Create `dir` (0700), a TFHE key set, a database key, the vault sealing both under
-/// `password`, and the database with its lifetime privacy budget.
-pub fn init(
-    dir: &DataDir,
-    password: &Password,
-    kdf: KdfParams,
-    dp_budget: f64,
-) -> Result<InitReport> {
+/// Everything `init` can refuse before any key is made: an existing vault, an unsafe KDF
+/// cost, an invalid budget. Front ends call it before asking for a new password.
+pub fn check_init(dir: &DataDir, kdf: KdfParams, dp_budget: f64) -> Result<()> {
     if dir.vault().exists() {
         return Err(AppError::AlreadyInitialized {
             dir: dir.root().to_path_buf(),
@@ -47,6 +42,18 @@ pub fn init(
     if !dp_budget.is_finite() || dp_budget <= 0.0 {
         return Err(PrivacyError::InvalidBudget.into());
     }
+    Ok(())
+}
+
+/// Create `dir` (0700), a TFHE key set, a database key, the vault sealing both under
+/// `password`, and the database with its lifetime privacy budget.
+pub fn init(
+    dir: &DataDir,
+    password: &Password,
+    kdf: KdfParams,
+    dp_budget: f64,
+) -> Result<InitReport> {
+    check_init(dir, kdf, dp_budget)?;
     create_dir_private(dir.root())?;
     let t = Instant::now();
     let keys = generate_keys()?;

@@ -47,14 +47,7 @@ impl Workstation {
         progress: &mut dyn FnMut(Stage),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Recorded> {
-        let recorded = self.service().screen_and_record_unless_cancelled(
-            &self.records().db,
-            &SystemClock,
-            patient_ref,
-            patient,
-            progress,
-            cancelled,
-        );
+        let recorded = self.record(patient_ref, patient, progress, cancelled);
         match &recorded {
             Ok(Recorded::Stored(s)) => tracing::info!(
                 evaluate_ms = s.timings.evaluate.as_millis() as u64,
@@ -68,6 +61,24 @@ impl Workstation {
             Err(_) => {}
         }
         Ok(recorded?)
+    }
+
+    /// Screen and store without logging (a batch logs its summary, not every row).
+    fn record(
+        &self,
+        patient_ref: &PatientRef,
+        patient: &PatientFeatures,
+        progress: &mut dyn FnMut(Stage),
+        cancelled: &dyn Fn() -> bool,
+    ) -> std::result::Result<Recorded, InferenceError> {
+        self.service().screen_and_record_unless_cancelled(
+            &self.records().db,
+            &SystemClock,
+            patient_ref,
+            patient,
+            progress,
+            cancelled,
+        )
     }
 
     /// Screen one patient given as named values (validated once, against the active model)
@@ -167,7 +178,10 @@ fn output_error(e: std::io::Error) -> AppError {
 
 impl Workstation {
     fn screen_row(&self, row: &InputRow) -> Result<Outcome> {
-        match self.screen(&row.patient_ref, &row.features, &mut |_| {}, &|| false) {
+        match self
+            .record(&row.patient_ref, &row.features, &mut |_| {}, &|| false)
+            .map_err(AppError::from)
+        {
             Ok(Recorded::Stored(s)) => {
                 Ok(Outcome::Done(Box::new(s.assessment), RowStatus::Screened))
             }

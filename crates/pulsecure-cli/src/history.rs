@@ -5,7 +5,7 @@ use std::io::Write;
 
 use pulsecure_app::dates::{format_time, parse_date};
 use pulsecure_app::history::{damage, HistoryQuery, LabelledScreening};
-use pulsecure_app::{DataDir, Records};
+use pulsecure_app::DataDir;
 use pulsecure_core::RiskClass;
 use serde::Serialize;
 
@@ -45,11 +45,6 @@ fn export_row(s: &LabelledScreening) -> ExportRow<'_> {
     }
 }
 
-fn open(dir: &DataDir, args: &crate::cli::PasswordArgs) -> Result<Records> {
-    let password = password::current(args)?;
-    Ok(Records::open(dir, &password)?)
-}
-
 /// `history`.
 pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
     let query = HistoryQuery {
@@ -70,7 +65,7 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
             ClassFilter::High => RiskClass::High,
         }),
     };
-    let records = open(dir, &args.password)?;
+    let records = password::open_records(dir, &args.password)?;
     let rows: Vec<LabelledScreening> = match args.show {
         Some(id) => vec![records.screening(id)?],
         None => records.history(&query)?,
@@ -182,7 +177,7 @@ pub fn export(dir: &DataDir, args: &ExportArgs) -> Result<()> {
     if args.format == OutputFormat::Table {
         return Err(CliError::Input("export writes csv or json".into()));
     }
-    let records = open(dir, &args.password)?;
+    let records = password::open_records(dir, &args.password)?;
     let rows = records.export()?;
     let mut buffer = Vec::new();
     if args.format == OutputFormat::Json {
@@ -206,7 +201,7 @@ pub fn export(dir: &DataDir, args: &ExportArgs) -> Result<()> {
 
 /// `db check`.
 pub fn db_check(dir: &DataDir, args: &DbCheckArgs) -> Result<()> {
-    let records = open(dir, &args.password)?;
+    let records = password::open_records(dir, &args.password)?;
     let report = records.check()?;
     println!("integrity_check: {}", report.integrity.join("; "));
     println!(

@@ -1,7 +1,7 @@
 //! `pulsecure init`: asks for the new password, has the workstation create the key set,
 //! the vault and the database, and prints what was made.
 
-use pulsecure_app::keys::init;
+use pulsecure_app::keys::{check_init, init};
 use pulsecure_app::DataDir;
 use pulsecure_vault::KdfParams;
 
@@ -11,18 +11,13 @@ use crate::password;
 
 /// Run `init`.
 pub fn run(dir: &DataDir, args: &InitArgs) -> Result<(), CliError> {
-    if dir.vault().exists() {
-        return Err(pulsecure_app::AppError::AlreadyInitialized {
-            dir: dir.root().to_path_buf(),
-        }
-        .into());
-    }
     let kdf = KdfParams {
         memory_kib: args.kdf_memory_mib * 1024,
         iterations: args.kdf_iterations,
         parallelism: 1,
     };
-    kdf.check()?;
+    // Refuse what can be refused before asking for a new password.
+    check_init(dir, kdf, args.dp_budget)?;
     let password = password::new_from_args(&args.password)?;
     eprintln!("Generating TFHE keys (a few seconds)...");
     let report = init(dir, &password, kdf, args.dp_budget)?;

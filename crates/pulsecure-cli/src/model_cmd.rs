@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use pulsecure_app::models::{install as install_release, trust_key as trust_publisher};
-use pulsecure_app::{DataDir, Records};
+use pulsecure_app::DataDir;
 use pulsecure_core::app::model_service::InstallOutcome;
 use pulsecure_core::Model;
 use pulsecure_signing::publish::{generate_keypair, sign_model};
@@ -128,9 +128,8 @@ pub fn inspect(args: &ModelFileArgs) -> Result<()> {
 pub fn install(dir: &DataDir, args: &ModelInstallArgs) -> Result<()> {
     let bytes = read(&args.file.model)?;
     let signature = read_text(&signature_path(&args.file))?;
-    let password = password::current(&args.password)?;
     // Opening the records also records the embedded release as the anti-rollback baseline.
-    let records = Records::open(dir, &password)?;
+    let records = password::open_records(dir, &args.password)?;
     let report = install_release(
         dir,
         records.database(),
@@ -154,8 +153,7 @@ pub fn install(dir: &DataDir, args: &ModelInstallArgs) -> Result<()> {
 /// `model trust-key`.
 pub fn trust_key(dir: &DataDir, args: &TrustKeyArgs) -> Result<()> {
     let key = PublisherKey::parse(&read_text(&args.public_key)?, &args.label)?;
-    let password = password::current(&args.password)?;
-    let records = Records::open(dir, &password)?;
+    let records = password::open_records(dir, &args.password)?;
     if trust_publisher(records.database(), &key, &args.label)? {
         println!(
             "now trusting key {} ({}) as {:?}",

@@ -62,6 +62,15 @@ fn prompt(text: &str) -> Result<Password> {
     Ok(Password::from(typed.to_string()))
 }
 
+/// Ask for the vault password (first source given) and open the data directory's records.
+pub fn open_records(
+    dir: &pulsecure_app::DataDir,
+    args: &PasswordArgs,
+) -> Result<pulsecure_app::Records> {
+    let password = current(args)?;
+    Ok(pulsecure_app::Records::open(dir, &password)?)
+}
+
 /// The vault password, from the first source given.
 pub fn current(args: &PasswordArgs) -> Result<Password> {
     if let Some(path) = &args.password_file {

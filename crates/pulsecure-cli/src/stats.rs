@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use pulsecure_app::dates::format_time;
-use pulsecure_app::{AppError, DataDir, Records};
+use pulsecure_app::{AppError, DataDir};
 use pulsecure_core::domain::analytics::Query;
 
 use crate::cli::{StatsBudgetArgs, StatsReleaseArgs};
@@ -22,11 +22,6 @@ pub enum QueryArg {
     MeanRisk(i64, i64),
     /// `histogram`.
     Histogram,
-}
-
-fn open(dir: &DataDir, args: &crate::cli::PasswordArgs) -> Result<Records> {
-    let password = password::current(args)?;
-    Ok(Records::open(dir, &password)?)
 }
 
 fn confirm(question: &str) -> Result<bool> {
@@ -50,7 +45,7 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
         QueryArg::Histogram => Query::parse("histogram", None),
     }
     .map_err(|e| AppError::Privacy(e.into()))?;
-    let records = open(dir, &args.password)?;
+    let records = password::open_records(dir, &args.password)?;
     let (cost, status) = records.quote(&query, args.epsilon)?;
     if !args.yes
         && !confirm(&format!(
@@ -110,7 +105,7 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
 
 /// `stats budget`.
 pub fn budget(dir: &DataDir, args: &StatsBudgetArgs) -> Result<()> {
-    let s = open(dir, &args.password)?.budget()?;
+    let s = password::open_records(dir, &args.password)?.budget()?;
     if args.json {
         println!(
             "{}",
@@ -127,7 +122,7 @@ pub fn budget(dir: &DataDir, args: &StatsBudgetArgs) -> Result<()> {
 
 /// `stats log`.
 pub fn log(dir: &DataDir, args: &StatsBudgetArgs) -> Result<()> {
-    let entries = open(dir, &args.password)?.privacy_log()?;
+    let entries = password::open_records(dir, &args.password)?.privacy_log()?;
     if args.json {
         let doc: Vec<serde_json::Value> = entries
             .iter()
