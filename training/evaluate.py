@@ -22,10 +22,7 @@ from training.spec import build_cohort, load_merged
 
 def model_from_json(doc: dict) -> IntegerModel:
     """The integer pipeline of a model.json."""
-    f = doc["features"]
-    return IntegerModel([x["clamp_min"] for x in f], [x["clamp_max"] for x in f], [x["bits"] for x in f],
-                        doc["weights"], doc["bias"], doc["linear"]["grain_shift"], doc["index"]["offset"],
-                        doc["index"]["shift"], doc["index"]["bits"], doc["lut"], doc["threshold"])
+    return IntegerModel.from_doc(doc)
 
 
 def evaluate(data: Path, model_path: Path, seed: int = 1) -> dict:

@@ -11,20 +11,22 @@ from pathlib import Path
 
 from training.circuit_limits import CircuitLimitError, check_circuit_limits
 from training.extract import sha256_file
+from training.golden_edges import edge_vectors
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
 def export_release(out: Path, doc: dict, golden: dict) -> None:
-    """Refuse `doc` if the encrypted circuit cannot run it (naming the limit), else write it."""
+    """Refuse `doc` if the encrypted circuit cannot run it (naming the limit), else write it
+    with its golden file: the sampled `golden` vectors plus the model's edge vectors."""
     try:
         check_circuit_limits(doc)
     except CircuitLimitError as e:
         raise SystemExit(f"export refused: {e}") from e
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "model.json", doc)
-    write_json(out / "golden.json", golden)
+    write_json(out / "golden.json", {**golden, "edges": edge_vectors(doc)})
     write_rust_constants(out / "model.json")
 
 

@@ -84,13 +84,23 @@ class IntegerModel:
         return [quantize_value(v, lo, hi, b)
                 for v, lo, hi, b in zip(raw, self.clamp_lo, self.clamp_hi, self.bits)]
 
+    @classmethod
+    def from_doc(cls, doc: dict) -> "IntegerModel":
+        """The integer pipeline of a model.json dict."""
+        f = doc["features"]
+        return cls([x["clamp_min"] for x in f], [x["clamp_max"] for x in f], [x["bits"] for x in f],
+                   doc["weights"], doc["bias"], doc["linear"]["grain_shift"], doc["index"]["offset"],
+                   doc["index"]["shift"], doc["index"]["bits"], doc["lut"], doc["threshold"])
+
+    def logit_part(self, feature: int, code: int) -> int:
+        """Step 3 for one feature: the sum of its per-digit contributions."""
+        w, b = self.weights[feature], self.bits[feature]
+        return sum(contribution(w, d, j, self.grain_shift) for j, d in enumerate(digits_of(code, b)))
+
     def logit(self, codes: list[int]) -> int:
         """Step 3: the per-digit rounded linear combination."""
-        total = rounded_shift(self.bias, self.grain_shift)
-        for w, x, b in zip(self.weights, codes, self.bits):
-            for j, d in enumerate(digits_of(x, b)):
-                total += contribution(w, d, j, self.grain_shift)
-        return total
+        return rounded_shift(self.bias, self.grain_shift) + sum(
+            self.logit_part(i, x) for i, x in enumerate(codes))
 
     def index(self, logit: int) -> int:
         """Step 4."""

@@ -169,10 +169,10 @@ def raw_matrix(frame: pd.DataFrame, features: list[str], medians: dict) -> np.nd
 
 
 # The modules whose code determines model.json (cohort, selection and fit, quantization,
-# metrics recorded in the file, export). Not report.py (plots, model card), evaluate.py or the
+# metrics recorded in the file, export and its golden vectors). Not report.py (plots, model card), evaluate.py or the
 # tests: they cannot change a released model.
 MODEL_DETERMINING_MODULES = ("spec.py", "modeling.py", "integer_pipeline.py", "metrics.py",
-                             "circuit_limits.py", "export.py", "train.py")
+                             "circuit_limits.py", "golden_edges.py", "export.py", "train.py")
 
 
 def normalized_source(source: str) -> str:

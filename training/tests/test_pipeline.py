@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from training import train as T
 from training.evaluate import model_from_json
+from training.golden_edges import edge_vectors
 from training.integer_pipeline import logit_bounds, quantize_value
 from training.spec import build_cohort
 
@@ -129,7 +130,8 @@ def test_golden_vectors_reproduce(committed):
     golden = json.loads((T.DEFAULT_OUT / "golden.json").read_text())
     assert len(golden["vectors"]) >= 200
     model = model_from_json(committed)
-    for v in golden["vectors"]:
+    assert golden["edges"] == edge_vectors(committed), "edge vectors are derived from the model"
+    for v in golden["vectors"] + golden["edges"]:
         r = model.run(v["raw"])
         assert (r["x"], r["logit"], r["index"], r["p"], r["high"]) == \
             (v["x"], v["logit"], v["index"], v["p"], v["high"])

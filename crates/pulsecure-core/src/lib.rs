@@ -9,6 +9,7 @@
 pub mod app;
 pub mod domain;
 pub mod embedded_model;
+pub mod golden;
 pub mod ports;
 pub mod reference;
 

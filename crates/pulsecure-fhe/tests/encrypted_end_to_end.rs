@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
+use pulsecure_core::golden::{GoldenFile, GoldenVector};
 use pulsecure_core::ports::fhe::{Evaluator, FheClient, FheError};
 use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
 use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
@@ -32,33 +33,58 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn golden_inputs(model: &Model, n: usize) -> Vec<QuantizedInput> {
+fn golden() -> GoldenFile {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../models/cvd-lr/v1/golden.json"
     ))
     .expect("golden");
-    let golden: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let vectors = golden["vectors"].as_array().expect("vectors");
+    GoldenFile::parse(&text).expect("golden-file shape")
+}
+
+fn quantized(model: &Model, v: &GoldenVector) -> QuantizedInput {
+    QuantizedInput::from_patient(
+        model,
+        &PatientFeatures::from_ordered(model.features(), &v.raw).expect("valid"),
+    )
+}
+
+fn golden_inputs(model: &Model, n: usize) -> Vec<QuantizedInput> {
+    let golden = golden();
     // Take every k-th vector, and make sure both classes are present.
-    let step = (vectors.len() / n).max(1);
-    vectors
+    let step = (golden.vectors.len() / n).max(1);
+    golden
+        .vectors
         .iter()
         .step_by(step)
         .take(n)
-        .map(|v| {
-            let raw: Vec<f64> = v["raw"]
-                .as_array()
-                .expect("raw")
-                .iter()
-                .map(|x| x.as_f64().expect("f64"))
-                .collect();
-            QuantizedInput::from_patient(
-                model,
-                &PatientFeatures::from_ordered(model.features(), &raw).expect("valid"),
-            )
-        })
+        .map(|v| quantized(model, v))
         .collect()
+}
+
+/// The encrypted circuit on the golden file's hardest inputs: both extreme logits and both
+/// sides of every level change of the calibrated table, against the Python values.
+#[test]
+fn edge_vectors_decrypt_to_the_python_result() {
+    let f = fixture();
+    let golden = golden();
+    let edges: Vec<&GoldenVector> = golden
+        .edges_of("logit_min")
+        .chain(golden.edges_of("logit_max"))
+        .chain(golden.edges_of("table_boundary"))
+        .collect();
+    assert!(edges.len() >= 4);
+    for v in edges {
+        let request = f.client.encrypt(&quantized(&f.model, v)).expect("encrypt");
+        let response = f.evaluator.evaluate(&request).expect("evaluate");
+        let result = f.client.decrypt(&response).expect("decrypt");
+        assert_eq!(
+            (result.probability_code, result.high_risk),
+            (v.p, v.high),
+            "edge at index {}",
+            v.index
+        );
+    }
 }
 
 #[test]

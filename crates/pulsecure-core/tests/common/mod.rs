@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
+use pulsecure_core::golden::GoldenFile;
 use pulsecure_core::Model;
 use serde_json::Value;
 
@@ -15,29 +16,17 @@ pub fn model_value() -> Value {
     serde_json::from_str(DEFAULT_MODEL_JSON).expect("embedded model is JSON")
 }
 
-/// Golden vectors exported by the training pipeline.
-pub fn golden() -> Value {
+/// Golden vectors exported by the training pipeline (typed).
+pub fn golden() -> GoldenFile {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../models/cvd-lr/v1/golden.json"
     ))
     .expect("golden.json present");
-    serde_json::from_str(&text).expect("golden.json is JSON")
+    GoldenFile::parse(&text).expect("golden.json has the golden-file shape")
 }
 
-/// The raw inputs of the golden vectors, in model order.
+/// The raw inputs of the sampled golden vectors, in model order.
 pub fn golden_raw() -> Vec<Vec<f64>> {
-    golden()["vectors"]
-        .as_array()
-        .expect("vectors")
-        .iter()
-        .map(|v| {
-            v["raw"]
-                .as_array()
-                .expect("raw")
-                .iter()
-                .map(|x| x.as_f64().expect("f64"))
-                .collect()
-        })
-        .collect()
+    golden().vectors.into_iter().map(|v| v.raw).collect()
 }
