@@ -85,6 +85,7 @@ impl Database {
             key,
         };
         db.check_key()?;
+        db.reseal_legacy_payloads()?;
         Ok(db)
     }
 

@@ -16,6 +16,7 @@ mod ledger;
 mod registry;
 mod schema;
 mod screenings;
+mod sealed_payload;
 mod trusted_keys;
 
 pub use audit::AuditEntry;

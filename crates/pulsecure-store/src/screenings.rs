@@ -2,20 +2,15 @@
 
 use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
 use pulsecure_core::{PatientRef, RiskAssessment, RiskClass};
-use rusqlite::{params, ErrorCode};
-use serde::{Deserialize, Serialize};
+use rusqlite::{params, ErrorCode, OptionalExtension};
 
 use crate::database::Database;
 use crate::errors::SqliteContext;
+use crate::sealed_payload::Payload;
 
-/// The sealed part of a row: everything derived from the patient.
-#[derive(Serialize, Deserialize)]
-struct SealedPayload {
-    features: Vec<f64>,
-    probability_code: u32,
-    probability: f64,
-    class: RiskClass,
-}
+/// `meta` entry recording that every row is sealed in the fixed-width encoding.
+const PAYLOAD_FORMAT_NAME: &str = "payload-format";
+const PAYLOAD_FORMAT_FIXED: &[u8] = b"2";
 
 /// Associated data binding a payload to its row id and clear columns.
 fn row_aad(id: i64, created_at: i64, model_id: &str, version: u64, patient_ref: &str) -> Vec<u8> {
@@ -67,7 +62,7 @@ impl Database {
             .key
             .open(&row.nonce, &row.payload, &aad)
             .ok_or_else(|| corrupt.clone())?;
-        let sealed: SealedPayload = serde_json::from_slice(&plain).map_err(|_| corrupt.clone())?;
+        let (sealed, _) = Payload::decode(&plain).ok_or_else(|| corrupt.clone())?;
         let patient_ref = PatientRef::parse(&row.patient_ref).map_err(|_| corrupt)?;
         Ok(StoredScreening {
             id: row.id,
@@ -149,6 +144,75 @@ impl Database {
         }
     }
 
+    /// Re-seal rows written in the legacy JSON encoding (whose length varies with the class
+    /// and the values) in the fixed-width one, in one transaction, once per database: a
+    /// `meta` entry records that it was done. Rows that do not decrypt are left for
+    /// `db check` to report.
+    pub(crate) fn reseal_legacy_payloads(&self) -> Result<usize, StoreError> {
+        let done: Option<Vec<u8>> = self
+            .conn()?
+            .query_row(
+                "SELECT value FROM meta WHERE name = ?1",
+                [PAYLOAD_FORMAT_NAME],
+                |row| row.get(0),
+            )
+            .optional()
+            .context("reading the payload format")?;
+        if done.as_deref() == Some(PAYLOAD_FORMAT_FIXED) {
+            return Ok(0);
+        }
+        let rows = self.raw_rows(
+            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
+             FROM screenings ORDER BY id",
+            &[],
+        )?;
+        let mut updates = Vec::new();
+        for row in rows {
+            let Ok(version) = u64::try_from(row.model_version) else {
+                continue;
+            };
+            let aad = row_aad(
+                row.id,
+                row.created_at,
+                &row.model_id,
+                version,
+                &row.patient_ref,
+            );
+            let Some(plain) = self.key.open(&row.nonce, &row.payload, &aad) else {
+                continue;
+            };
+            let Some((payload, true)) = Payload::decode(&plain) else {
+                continue;
+            };
+            let fixed = payload
+                .encode()
+                .ok_or_else(|| StoreError::Backend("a screening has too many features".into()))?;
+            let (nonce, sealed) = self
+                .key
+                .seal(&fixed, &aad)
+                .ok_or_else(|| StoreError::Backend("sealing a screening failed".into()))?;
+            updates.push((row.id, nonce, sealed));
+        }
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("starting a transaction")?;
+        for (id, nonce, sealed) in &updates {
+            tx.execute(
+                "UPDATE screenings SET nonce = ?1, payload = ?2 WHERE id = ?3",
+                params![nonce.to_vec(), sealed, id],
+            )
+            .context("re-sealing a screening")?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+            params![PAYLOAD_FORMAT_NAME, PAYLOAD_FORMAT_FIXED],
+        )
+        .context("recording the payload format")?;
+        tx.commit().context("committing re-sealed screenings")?;
+        Ok(updates.len())
+    }
+
     /// Ids of every row, and for each whether it decrypts (for `db check`).
     pub(crate) fn decryptability(&self) -> Result<Vec<(i64, bool)>, StoreError> {
         let rows = self.raw_rows(
@@ -171,13 +235,14 @@ impl ScreeningStore for Database {
         let a = &record.assessment;
         let version = i64::try_from(a.model_version)
             .map_err(|_| StoreError::Backend("model version out of range".into()))?;
-        let plain = serde_json::to_vec(&SealedPayload {
+        let plain = Payload {
             features: record.features.clone(),
             probability_code: a.probability_code,
             probability: a.probability,
             class: a.class,
-        })
-        .map_err(|e| StoreError::Backend(format!("encoding a screening: {e}")))?;
+        }
+        .encode()
+        .ok_or_else(|| StoreError::Backend("a screening has too many features".into()))?;
         let mut conn = self.conn()?;
         // One transaction: the row appears whole (sealed under its own id) or not at all.
         let tx = conn
@@ -233,5 +298,49 @@ impl ScreeningStore for Database {
 
     fn all(&self) -> Result<Vec<StoredScreening>, StoreError> {
         self.history(&ScreeningFilter::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field_cipher::FieldKey;
+    use pulsecure_core::ports::store::ScreeningStore;
+
+    /// A row as an older build sealed it (JSON, whose length varies), the format marker
+    /// removed: opening again re-seals it in the fixed-width encoding, readable as before.
+    #[test]
+    fn legacy_json_rows_are_resealed_once_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.db");
+        let key = || FieldKey::from_bytes([7u8; 32]);
+        let db = Database::open(&path, key()).expect("open");
+        let aad = row_aad(1, 100, "cvd-lr", 1, "p-legacy");
+        let json = br#"{"features":[61.0,1.0],"probability_code":1982,"probability":0.48388671875,"class":"high"}"#;
+        let (nonce, sealed) = db.key.seal(json, &aad).expect("seal");
+        {
+            let conn = db.conn().expect("conn");
+            conn.execute(
+                "INSERT INTO screenings (id, created_at, model_id, model_version, patient_ref, nonce, payload)
+                 VALUES (1, 100, 'cvd-lr', 1, 'p-legacy', ?1, ?2)",
+                params![nonce.to_vec(), sealed],
+            )
+            .expect("insert legacy row");
+            conn.execute("DELETE FROM meta WHERE name = ?1", [PAYLOAD_FORMAT_NAME])
+                .expect("drop marker");
+        }
+        drop(db);
+        let db = Database::open(&path, key()).expect("reopen");
+        let rows = db.all().expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].record.assessment.probability_code, 1982);
+        assert_eq!(rows[0].record.features, vec![61.0, 1.0]);
+        let len: i64 = db
+            .conn()
+            .expect("conn")
+            .query_row("SELECT length(payload) FROM screenings", [], |r| r.get(0))
+            .expect("length");
+        assert_eq!(len, 15 + 8 * 2 + 16, "re-sealed fixed-width");
+        assert_eq!(db.reseal_legacy_payloads().expect("reseal"), 0, "only once");
     }
 }

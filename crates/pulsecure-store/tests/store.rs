@@ -250,3 +250,45 @@ fn audit_entries_are_appended_in_order() {
     );
     assert_eq!(log[1].detail, "cvd-lr v1");
 }
+
+#[test]
+fn sealed_rows_have_one_length_whatever_the_class_and_the_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    let db = open(&path);
+    let mut low = record("p-low", 100, RiskClass::Low);
+    low.assessment.probability_code = 0;
+    low.assessment.probability = 0.0;
+    low.features = vec![20.0, 0.0, 90.0, 0.0, 0.45, 66.38, 0.0, 102.7, 0.0];
+    let mut high = record("p-high", 100, RiskClass::High);
+    high.assessment.probability_code = 1982;
+    high.assessment.probability = 1982.0 / 4096.0;
+    let mut extreme = record("p-extreme", 100, RiskClass::High);
+    extreme.assessment.probability_code = 4096;
+    extreme.assessment.probability = 1.0;
+    extreme.features = vec![
+        18.123456789,
+        1.0,
+        259.99,
+        1.0,
+        19.875,
+        199.5,
+        1.0,
+        599.125,
+        1.0,
+    ];
+    for r in [&low, &high, &extreme] {
+        db.save(r).expect("save");
+    }
+    drop(db);
+    let conn = Connection::open(&path).expect("open");
+    let lengths: Vec<i64> = conn
+        .prepare("SELECT length(payload) FROM screenings ORDER BY id")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("lengths");
+    // 15 + 8 per feature, plus the 16-byte GCM tag.
+    assert_eq!(lengths, vec![15 + 8 * 9 + 16; 3]);
+}
