@@ -27,7 +27,7 @@ fail() { echo "AIRGAP E2E FAILED ($mode): $*" >&2; exit 1; }
 mkdir -p "$work/input/release" "$work/secrets" "$work/publisher"
 printf 'airgap e2e password 1\n' > "$work/secrets/password"
 printf 'publisher e2e password 1\n' > "$work/publisher/password"
-chmod 0644 "$work/secrets/password"  # read by the container's non-root user
+chmod 0600 "$work/secrets/password"
 "$binary" model keygen --public-key "$work/input/publisher.pub" \
   --secret-key "$work/publisher/secret.key" --password-file "$work/publisher/password" >/dev/null
 sed 's/"version": 1,/"version": 2,/' models/cvd-lr/v1/model.json > "$work/input/release/model.json"
@@ -42,6 +42,13 @@ case "$mode" in
     export PULSECURE_INPUT="$work/input" PULSECURE_SECRETS="$work/secrets"
     export PULSECURE_IMAGE="${PULSECURE_IMAGE:-pulsecure:test}" PULSECURE_VOLUME="$project-data"
     IN=/input; PW=/run/secrets/password
+    # The password file belongs to the container's user only (uid 10001, mode 0400), not
+    # world-readable on the host.
+    chown 10001:10001 "$work/secrets/password" || fail "cannot give the password file to uid 10001 (run as root)"
+    chmod 0400 "$work/secrets/password"
+    config="$(docker-compose -p "$project" -f deploy/compose.yaml config)"
+    grep -Eq 'mem_limit: ' <<<"$config" || fail "the compose service has no memory limit"
+    grep -Eq 'pids_limit: ' <<<"$config" || fail "the compose service has no pids limit"
     mode_of_network="$(docker-compose -p "$project" -f deploy/compose.yaml config | awk '/network_mode:/ {print $2}')"
     [ "$mode_of_network" = none ] || fail "compose network_mode is '$mode_of_network'"
     pulsecure() { docker-compose -p "$project" -f deploy/compose.yaml run --rm -T pulsecure "$@"; }

@@ -30,6 +30,14 @@ if cargo tree -p pulsecure-cli -e normal --depth 1 --prefix none | grep -Eq '^(p
   exit 1
 fi
 
+echo "== key material in argon2 and aes-gcm is zeroized (their zeroize features are on)"
+for crate in argon2 aes-gcm; do
+  if ! cargo tree -p pulsecure-vault -e features -i "$crate" --prefix none | grep -q "^$crate feature \"zeroize\""; then
+    echo "$crate is built without its zeroize feature" >&2
+    exit 1
+  fi
+done
+
 echo "== Rust tests"
 cargo test --workspace
 

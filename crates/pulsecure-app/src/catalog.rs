@@ -7,16 +7,15 @@ use std::sync::{Arc, Mutex};
 use pulsecure_core::embedded_model::DEFAULT_MODEL_SHA256;
 use pulsecure_core::ports::catalog::{CatalogError, ModelCatalog};
 use pulsecure_core::Model;
-use pulsecure_signing::PublisherKey;
 
 use crate::data_dir::DataDir;
 use crate::embedded::embedded_model;
-use crate::verification::verify_release;
+use crate::models::Trust;
 
 /// Verified models by id and version.
 pub struct Catalog {
     dir: DataDir,
-    keys: Vec<PublisherKey>,
+    trust: Trust,
     cache: Mutex<HashMap<(String, u64), Entry>>,
 }
 
@@ -28,11 +27,11 @@ struct Entry {
 }
 
 impl Catalog {
-    /// A catalog over `dir`'s installed releases, trusting `keys`.
-    pub fn new(dir: DataDir, keys: Vec<PublisherKey>) -> Self {
+    /// A catalog over `dir`'s installed releases, verified with `trust`.
+    pub fn new(dir: DataDir, trust: Trust) -> Self {
         Catalog {
             dir,
-            keys,
+            trust,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -59,8 +58,10 @@ impl Catalog {
         let bytes = std::fs::read(&model_path).map_err(|e| unusable(e.to_string()))?;
         let signature = std::fs::read_to_string(folder.join("model.json.minisig"))
             .map_err(|e| unusable(format!("signature: {e}")))?;
-        let verified =
-            verify_release(&bytes, &signature, &self.keys).map_err(|e| unusable(e.to_string()))?;
+        let verified = self
+            .trust
+            .verify(&bytes, &signature)
+            .map_err(|e| unusable(e.to_string()))?;
         if verified.claim.model_id != id || verified.claim.version != version {
             return Err(unusable("the signed claim names another release".into()));
         }

@@ -34,6 +34,20 @@ pub enum AppError {
         /// The data directory.
         dir: PathBuf,
     },
+    /// The data directory is not private to this user (link, owner, mode).
+    #[error("the data directory {} is not private: {reason}", dir.display())]
+    DataDirNotPrivate {
+        /// The data directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `init` found a database without a vault: it would adopt someone else's data.
+    #[error("{} already holds a database; refusing to adopt it into a new vault", path.display())]
+    DatabaseExists {
+        /// The database file.
+        path: PathBuf,
+    },
     /// A file could not be read or written.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -59,6 +73,14 @@ pub enum AppError {
     /// A model signature or claim did not verify.
     #[error(transparent)]
     Signing(#[from] SigningError),
+    /// A trusted key signed a release of a model id it was not trusted for.
+    #[error("key {key_id} is not trusted to publish model {model_id}")]
+    KeyNotTrustedForModel {
+        /// The signer.
+        key_id: String,
+        /// The model id it signed.
+        model_id: String,
+    },
     /// Anti-rollback refused a model.
     #[error(transparent)]
     Rollback(#[from] RollbackError),

@@ -14,7 +14,7 @@ use pulsecure_vault::{fingerprint, write_atomic, DataKey, KdfParams, Password, S
 use crate::catalog::Catalog;
 use crate::data_dir::{create_dir_private, create_private_file, read_file, DataDir};
 use crate::error::{AppError, Result};
-use crate::models::{active_model, trusted_keys};
+use crate::models::{active_model, Trust};
 use crate::unlocked::{Unlocked, ENTRY_CLIENT_KEY, ENTRY_DATABASE_KEY, ENTRY_SERVER_KEY_SHA256};
 
 /// What `init` created.
@@ -36,6 +36,12 @@ pub fn check_init(dir: &DataDir, kdf: KdfParams, dp_budget: f64) -> Result<()> {
     if dir.vault().exists() {
         return Err(AppError::AlreadyInitialized {
             dir: dir.root().to_path_buf(),
+        });
+    }
+    dir.check_private()?;
+    if std::fs::symlink_metadata(dir.database()).is_ok() {
+        return Err(AppError::DatabaseExists {
+            path: dir.database(),
         });
     }
     kdf.check()?;
@@ -82,7 +88,7 @@ pub fn init(
     let key_set = fingerprint(&keys.server_key_bytes);
     db.log_event(AuditEvent::VaultCreated, &format!("key set {key_set}"))?;
     db.set_privacy_budget(dp_budget)?;
-    let catalog = Catalog::new(dir.clone(), trusted_keys(&db)?);
+    let catalog = Catalog::new(dir.clone(), Trust::load(&db)?);
     let model = active_model(&db, &catalog)?;
     Ok(InitReport {
         key_set,

@@ -18,16 +18,55 @@ use crate::embedded::embedded_model;
 use crate::error::{AppError, Result};
 use crate::verification::verify_release;
 
-/// The release key plus every key trusted in the database.
-pub fn trusted_keys(db: &Database) -> Result<Vec<PublisherKey>> {
-    let mut keys = vec![PublisherKey::release()?];
-    for record in db.trusted_keys()? {
-        keys.push(PublisherKey::parse(
-            &record.public_key,
-            &format!("trusted: {}", record.label),
-        )?);
+/// The publisher keys this workstation accepts releases from: the pinned release key for
+/// every model, and each key trusted in the database for the model ids it was trusted for.
+#[derive(Clone)]
+pub struct Trust {
+    keys: Vec<PublisherKey>,
+    release_key_id: String,
+    scopes: Vec<(String, String)>,
+}
+
+impl Trust {
+    /// The release key plus the database's trust entries.
+    pub fn load(db: &Database) -> Result<Self> {
+        let release = PublisherKey::release()?;
+        let release_key_id = release.key_id();
+        let mut keys = vec![release];
+        let mut scopes = Vec::new();
+        for record in db.trusted_keys()? {
+            if !keys.iter().any(|k| k.key_id() == record.key_id) {
+                keys.push(PublisherKey::parse(
+                    &record.public_key,
+                    &format!("trusted: {}", record.label),
+                )?);
+            }
+            scopes.push((record.key_id, record.model_id));
+        }
+        Ok(Trust {
+            keys,
+            release_key_id,
+            scopes,
+        })
     }
-    Ok(keys)
+
+    /// Verify a release and check that its signer may publish its model id.
+    pub fn verify(&self, bytes: &[u8], signature: &str) -> Result<VerifiedModel> {
+        let verified = verify_release(bytes, signature, &self.keys)?;
+        let model_id = &verified.claim.model_id;
+        let allowed = verified.key_id == self.release_key_id
+            || self
+                .scopes
+                .iter()
+                .any(|(k, m)| *k == verified.key_id && m == model_id);
+        if !allowed {
+            return Err(AppError::KeyNotTrustedForModel {
+                key_id: verified.key_id,
+                model_id: model_id.clone(),
+            });
+        }
+        Ok(verified)
+    }
 }
 
 /// The model to screen with: the highest accepted release of the embedded model's id,
@@ -96,9 +135,9 @@ pub fn install(
         db.log_event(AuditEvent::ModelRefused, &what)?;
         Err(err)
     };
-    let verified: VerifiedModel = match verify_release(bytes, signature, &trusted_keys(db)?) {
+    let verified: VerifiedModel = match Trust::load(db)?.verify(bytes, signature) {
         Ok(v) => v,
-        Err(e) => return refuse(format!("{label}: {e}"), e.into()),
+        Err(e) => return refuse(format!("{label}: {e}"), e),
     };
     let candidate = AcceptedModel {
         model_id: verified.claim.model_id.clone(),
@@ -146,14 +185,15 @@ pub fn install(
     })
 }
 
-/// Trust another publisher key (audited). Returns whether it was newly added.
-pub fn trust_key(db: &Database, key: &PublisherKey, label: &str) -> Result<bool> {
-    let added = db.add_trusted_key(&key.key_id(), &key.to_base64(), label)?;
+/// Trust another publisher key to publish `model_id` (audited). Returns whether it was
+/// newly added.
+pub fn trust_key(db: &Database, key: &PublisherKey, model_id: &str, label: &str) -> Result<bool> {
+    let added = db.add_trusted_key(&key.key_id(), model_id, &key.to_base64(), label)?;
     if added {
         db.log_event(
             AuditEvent::TrustedKeyAdded,
             &format!(
-                "key id {} ({}) label {label:?}",
+                "key id {} ({}) for model {model_id} label {label:?}",
                 key.key_id(),
                 key.fingerprint()
             ),

@@ -10,9 +10,9 @@ use pulsecure_store::Database;
 use pulsecure_vault::Password;
 
 use crate::catalog::Catalog;
-use crate::data_dir::DataDir;
+use crate::data_dir::{create_private_file, DataDir};
 use crate::error::Result;
-use crate::models::{active_model, trusted_keys};
+use crate::models::{active_model, Trust};
 use crate::unlocked::Unlocked;
 
 /// The records of an unlocked data directory.
@@ -32,9 +32,11 @@ impl Records {
     }
 
     pub(crate) fn with_unlocked(dir: &DataDir, unlocked: Unlocked) -> Result<Self> {
+        // A database deleted since `init` is re-created 0600, not with the umask's mode.
+        create_private_file(&dir.database())?;
         let db = Database::open(&dir.database(), unlocked.field_key()?)?;
         db.log_event(AuditEvent::VaultUnlocked, "")?;
-        let catalog = Catalog::new(dir.clone(), trusted_keys(&db)?);
+        let catalog = Catalog::new(dir.clone(), Trust::load(&db)?);
         let model = active_model(&db, &catalog)?;
         Ok(Records {
             dir: dir.clone(),

@@ -6,7 +6,7 @@ mod support;
 
 use pulsecure_app::history::HistoryQuery;
 use pulsecure_app::models::{install, trust_key};
-use pulsecure_app::{EvaluatorChoice, Records, Workstation};
+use pulsecure_app::{AppError, EvaluatorChoice, Records, Workstation};
 use pulsecure_core::app::analytics::dataset_of;
 use pulsecure_core::app::model_service::InstallOutcome;
 use pulsecure_core::domain::analytics::{Dataset, Query};
@@ -53,7 +53,18 @@ fn a_v1_row_is_read_through_v1_after_v2_is_installed() {
     let signature = sign_model(model.as_bytes(), &secret, "publisher pass".into()).expect("sign");
     let records = Records::open(&dir, &support::password()).expect("open records");
     let key = PublisherKey::parse(&public, "test publisher").expect("key");
-    assert!(trust_key(records.database(), &key, "test publisher").expect("trust"));
+    // Trusted for another model id only, the key cannot publish cvd-lr.
+    assert!(trust_key(records.database(), &key, "another-model", "test publisher").expect("trust"));
+    match install(&dir, records.database(), model.as_bytes(), &signature, "v2") {
+        Err(AppError::KeyNotTrustedForModel { model_id, .. }) => assert_eq!(model_id, "cvd-lr"),
+        other => panic!(
+            "expected a scope refusal, got {:?}",
+            other.map(|r| r.outcome)
+        ),
+    }
+    drop(records);
+    let records = Records::open(&dir, &support::password()).expect("open records");
+    assert!(trust_key(records.database(), &key, "cvd-lr", "test publisher").expect("trust"));
     let report =
         install(&dir, records.database(), model.as_bytes(), &signature, "v2").expect("install v2");
     assert_eq!(report.outcome, InstallOutcome::Installed);

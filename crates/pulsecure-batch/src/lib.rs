@@ -295,14 +295,18 @@ impl<'m, R: Read> BatchReader<'m, R> {
         let known: Vec<&str> = std::iter::once(PATIENT_ID)
             .chain(self.model.features().iter().map(|f| f.name.as_str()))
             .collect();
-        let unknown: Vec<&str> = header
+        // Positions, never the cells: a file without a header row has patient data here.
+        let unknown: Vec<String> = header
             .iter()
-            .map(String::as_str)
-            .filter(|c| !known.contains(c))
+            .enumerate()
+            .filter(|(_, c)| !known.contains(&c.as_str()))
+            .map(|(i, _)| (i + 1).to_string())
             .collect();
         if !unknown.is_empty() {
             return Err(self.invalid(format!(
-                "unknown column(s) {}; expected exactly: {expected}",
+                "the header row has {} unknown column(s), at position(s) {} (is the header row \
+                 missing?); expected exactly: {expected}",
+                unknown.len(),
                 unknown.join(", ")
             )));
         }

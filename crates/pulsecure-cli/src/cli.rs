@@ -241,6 +241,10 @@ pub struct TrustKeyArgs {
     /// Who this key belongs to (recorded with it).
     #[arg(long)]
     pub label: String,
+    /// The model id this key may publish (trust is per model id; repeat the command for
+    /// another id).
+    #[arg(long, value_name = "ID", default_value = pulsecure_core::embedded_model::DEFAULT_MODEL_ID)]
+    pub model_id: String,
     /// Vault password source.
     #[command(flatten)]
     pub password: PasswordArgs,

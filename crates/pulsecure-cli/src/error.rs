@@ -128,6 +128,7 @@ impl From<csv::Error> for CliError {
 fn app_code(e: &AppError) -> i32 {
     match e {
         AppError::NotInitialized { .. } | AppError::AlreadyInitialized { .. } => FAILURE,
+        AppError::DataDirNotPrivate { .. } | AppError::DatabaseExists { .. } => FAILURE,
         AppError::Io { .. } | AppError::Output(_) | AppError::Random => FAILURE,
         AppError::Cancelled => FAILURE,
         AppError::Vault(v) => vault_code(v),
@@ -144,6 +145,7 @@ fn app_code(e: &AppError) -> i32 {
             BatchError::Invalid { .. } => INPUT,
         },
         AppError::Integrity(_) | AppError::DatabaseDamaged { .. } => CRYPTO,
+        AppError::KeyNotTrustedForModel { .. } => CRYPTO,
         AppError::EvaluatorUnreachable { .. } => EVALUATOR,
     }
 }
@@ -232,9 +234,10 @@ pub fn hint(e: &CliError) -> Option<&'static str> {
             Some("run `pulsecure init` first (or pass --data-dir)")
         }
         CliError::App(AppError::Signing(SigningError::UntrustedKey { .. }))
-        | CliError::Signing(SigningError::UntrustedKey { .. }) => {
-            Some("if the publisher is genuine, trust its key with `pulsecure model trust-key`")
-        }
+        | CliError::Signing(SigningError::UntrustedKey { .. })
+        | CliError::App(AppError::KeyNotTrustedForModel { .. }) => Some(
+            "if the publisher is genuine, trust its key for this model with `pulsecure model trust-key --model-id`",
+        ),
         CliError::App(AppError::AlreadyInitialized { .. }) => {
             Some("keys cannot be recovered; use another --data-dir for a new vault")
         }
@@ -403,6 +406,14 @@ mod tests {
             (AppError::NotInitialized { dir: dir.clone() }, FAILURE),
             (AppError::AlreadyInitialized { dir: dir.clone() }, FAILURE),
             (
+                AppError::DataDirNotPrivate {
+                    dir: dir.clone(),
+                    reason: s(),
+                },
+                FAILURE,
+            ),
+            (AppError::DatabaseExists { path: dir.clone() }, FAILURE),
+            (
                 AppError::Io {
                     action: "reading",
                     path: dir,
@@ -462,6 +473,13 @@ mod tests {
                 INPUT,
             ),
             (AppError::Integrity(s()), CRYPTO),
+            (
+                AppError::KeyNotTrustedForModel {
+                    key_id: s(),
+                    model_id: s(),
+                },
+                CRYPTO,
+            ),
             (
                 AppError::DatabaseDamaged {
                     damaged_rows: 1,

@@ -54,12 +54,20 @@ pub fn init(data_dir: Option<&Path>) {
             tracing::subscriber::set_global_default(subscriber(&level, features, std::io::stderr))
         }
         Destination::File(path) => {
-            let file = match OpenOptions::new()
+            // Never through a symbolic link; an existing file is made private too (the mode
+            // passed here applies only to a new file).
+            let opened = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(&path)
-            {
+                .and_then(|f| {
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                    Ok(f)
+                });
+            let file = match opened {
                 Ok(f) => f,
                 Err(e) => {
                     eprintln!(

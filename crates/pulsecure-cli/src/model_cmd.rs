@@ -154,15 +154,20 @@ pub fn install(dir: &DataDir, args: &ModelInstallArgs) -> Result<()> {
 pub fn trust_key(dir: &DataDir, args: &TrustKeyArgs) -> Result<()> {
     let key = PublisherKey::parse(&read_text(&args.public_key)?, &args.label)?;
     let records = password::open_records(dir, &args.password)?;
-    if trust_publisher(records.database(), &key, &args.label)? {
+    if trust_publisher(records.database(), &key, &args.model_id, &args.label)? {
         println!(
-            "now trusting key {} ({}) as {:?}",
+            "now trusting key {} ({}) as {:?} to publish model {}",
             key.key_id(),
             key.fingerprint(),
-            args.label
+            args.label,
+            args.model_id
         );
     } else {
-        println!("key {} was already trusted", key.key_id());
+        println!(
+            "key {} was already trusted for model {}",
+            key.key_id(),
+            args.model_id
+        );
     }
     Ok(())
 }

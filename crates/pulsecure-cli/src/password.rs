@@ -1,7 +1,7 @@
 //! Where passwords come from: a no-echo terminal prompt, a file, an inherited file
 //! descriptor, or (only with an explicit flag) an environment variable.
 
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use pulsecure_vault::{Password, MIN_PASSWORD_CHARS};
@@ -17,12 +17,29 @@ pub const PASSWORD_ENV: &str = "PULSECURE_PASSWORD";
 /// Environment variable for the new password of `keys change-password`.
 pub const NEW_PASSWORD_ENV: &str = "PULSECURE_NEW_PASSWORD";
 
+/// Longest password line read from a file or descriptor.
+const MAX_PASSWORD_LINE: usize = 4096;
+
+/// The first line of `reader`, read byte by byte into one buffer allocated at its largest
+/// size and wiped on drop: no `BufReader` or growing `String` leaves an unwiped copy.
 fn first_line(reader: impl std::io::Read, what: &str) -> Result<Password> {
-    let mut line = Zeroizing::new(String::new());
-    BufReader::new(reader.take(4096))
-        .read_line(&mut line)
-        .map_err(|e| CliError::io(format!("reading the {what}"), e))?;
-    let trimmed = line.trim_end_matches(['\n', '\r']);
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_PASSWORD_LINE));
+    let mut reader = reader.take(MAX_PASSWORD_LINE as u64);
+    // One byte at a time: reading past the newline could consume what follows on a shared
+    // descriptor, and a password is short.
+    let mut byte = Zeroizing::new([0u8; 1]);
+    loop {
+        match reader.read(&mut *byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CliError::io(format!("reading the {what}"), e)),
+        }
+    }
+    let text = std::str::from_utf8(&line)
+        .map_err(|_| CliError::Password(format!("the {what} is not UTF-8 text")))?;
+    let trimmed = text.trim_end_matches('\r');
     if trimmed.is_empty() {
         return Err(CliError::Password(format!("the {what} source is empty")));
     }

@@ -18,7 +18,7 @@ const VALUES: [&str; 9] = [
     "total_cholesterol=251.625",
     "told_high_cholesterol=0",
 ];
-const NEEDLES: [&str; 8] = [
+const NEEDLES: [&str; 9] = [
     "67.25",
     "163.75",
     "1.3125",
@@ -27,6 +27,7 @@ const NEEDLES: [&str; 8] = [
     "SECRET-REF-1",
     "SECRET-BATCH-2",
     "SECRET-BATCH-3",
+    "SECRET-NOHEADER-4",
 ];
 
 #[test]
@@ -43,6 +44,25 @@ fn trace_logs_of_a_full_session_carry_no_patient_data() {
         args.extend(["-v", v]);
     }
     assert_ok(&env.run(&args, true));
+    // The same reference again: refused as a duplicate without naming it.
+    let again = env.run(&args, true);
+    assert_eq!(again.status.code(), Some(3), "duplicate");
+    // A CSV file without its header row: its first data row is not echoed as column names.
+    let headless = env.write(
+        "headless.csv",
+        b"SECRET-NOHEADER-4,67.25,1,163.75,0,1.3125,107.375,1,251.625,0\n",
+    );
+    let refused = env.run(
+        &["screen", "--batch", headless.to_str().expect("utf8")],
+        true,
+    );
+    assert_eq!(refused.status.code(), Some(3), "no header row");
+    for out in [&again, &refused] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for needle in NEEDLES {
+            assert!(!stderr.contains(needle), "{needle} echoed: {stderr}");
+        }
+    }
     let batch = format!(
         "{HEADER}\nSECRET-BATCH-2,67.25,1,163.75,0,1.3125,107.375,1,251.625,0\nSECRET-BATCH-3,67.25,1,999.5,0,1.3125,107.375,1,251.625,0\n"
     );

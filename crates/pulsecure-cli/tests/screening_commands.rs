@@ -178,7 +178,7 @@ fn hostile_and_alternative_batch_files() {
         (
             "unknown.csv",
             format!("{HEADER},shoe_size\n").into_bytes(),
-            "unknown column(s) shoe_size; expected exactly: patient_id, age,",
+            "1 unknown column(s), at position(s) 11 (is the header row missing?); expected exactly: patient_id, age,",
         ),
         (
             "semicolon.csv",
@@ -376,7 +376,7 @@ fn screen_on_tmpfs(env: &Env, size_mib: u64, setup: &str) -> String {
     }
     let script = format!(
         "set -e
-         mount -t tmpfs -o size={size_mib}m tmpfs {mnt}
+         mount -t tmpfs -o size={size_mib}m,mode=0700 tmpfs {mnt}
          cp -a {data}/. {mnt}/
          {setup}
          md5sum {mnt}/pulsecure.db > {tmp}/before.md5

@@ -117,7 +117,7 @@ fn change_password_on_tmpfs(env: &Env, size_kib: u64, setup: &str) -> (String, V
     std::fs::write(env.path("new"), "an entirely new passphrase\n").expect("new password");
     let script = format!(
         "set -e
-         mount -t tmpfs -o size={size_kib}k tmpfs {mnt}
+         mount -t tmpfs -o size={size_kib}k,mode=0700 tmpfs {mnt}
          cp {data}/vault.psv {mnt}/
          {setup}
          cp {mnt}/vault.psv {tmp}/before.psv
@@ -200,4 +200,56 @@ fn password_from_a_descriptor_or_an_explicitly_allowed_environment_variable() {
         .output()
         .expect("runs");
     assert_fails(&out, 1, "no password source");
+}
+
+#[test]
+fn the_data_directory_and_its_files_are_kept_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::initialized();
+    let mode = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // A directory open to the group is refused before the vault is read.
+    std::fs::set_permissions(&env.data, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    assert_fails(&env.run(&["history"], true), 1, "group and other users");
+    std::fs::set_permissions(&env.data, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+
+    // An existing log file made readable by others is made private again.
+    let log = env.data.join("pulsecure.log");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    // A deleted database is re-created 0600 (not with the umask's mode).
+    std::fs::remove_file(env.data.join("pulsecure.db")).expect("rm db");
+    assert_ok(&env.run(&["history"], true));
+    assert_eq!(mode(&log), 0o600, "log");
+    assert_eq!(mode(&env.data.join("pulsecure.db")), 0o600, "database");
+
+    // A log path that is a symbolic link is not followed.
+    let target = env.path("elsewhere.log");
+    std::fs::write(&target, b"").expect("target");
+    std::fs::remove_file(&log).expect("rm log");
+    std::os::unix::fs::symlink(&target, &log).expect("symlink");
+    assert_ok(&env.run(&["history"], true));
+    assert_eq!(
+        std::fs::read(&target).expect("target").len(),
+        0,
+        "nothing written through the link"
+    );
+
+    // `init` does not adopt a database it did not create.
+    let other = Env::new();
+    std::fs::create_dir(&other.data).expect("dir");
+    std::fs::set_permissions(&other.data, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::write(other.data.join("pulsecure.db"), b"").expect("stray db");
+    assert_fails(
+        &other.run(
+            &["init", "--kdf-memory-mib", "19", "--kdf-iterations", "2"],
+            true,
+        ),
+        1,
+        "refusing to adopt it",
+    );
 }

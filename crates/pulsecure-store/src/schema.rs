@@ -65,11 +65,28 @@ CREATE TABLE dp_releases (
 CREATE INDEX dp_releases_query ON dp_releases (query, data_version);
 ";
 
+/// Version 4: trust in a publisher key is scoped to model ids (one row per key and id).
+/// Keys trusted before were trusted for the only model there was, `cvd-lr`.
+const V4: &str = "
+CREATE TABLE trusted_keys_scoped (
+    key_id     TEXT    NOT NULL,
+    model_id   TEXT    NOT NULL,
+    public_key TEXT    NOT NULL,
+    label      TEXT    NOT NULL,
+    added_at   INTEGER NOT NULL,
+    PRIMARY KEY (key_id, model_id)
+) STRICT;
+INSERT INTO trusted_keys_scoped (key_id, model_id, public_key, label, added_at)
+    SELECT key_id, 'cvd-lr', public_key, label, added_at FROM trusted_keys;
+DROP TABLE trusted_keys;
+ALTER TABLE trusted_keys_scoped RENAME TO trusted_keys;
+";
+
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// Bring the schema up to date, refusing a database from a newer build.

@@ -13,6 +13,8 @@ use crate::errors::SqliteContext;
 pub struct TrustedKeyRecord {
     /// minisign key id (hex).
     pub key_id: String,
+    /// The model id this key may publish.
+    pub model_id: String,
     /// The key's base64 line.
     pub public_key: String,
     /// Who or what it is, as given when it was added.
@@ -22,19 +24,23 @@ pub struct TrustedKeyRecord {
 }
 
 impl Database {
-    /// Every trusted publisher key, oldest first.
+    /// Every trust entry (one per key and model id), oldest first.
     pub fn trusted_keys(&self) -> Result<Vec<TrustedKeyRecord>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
-            .prepare("SELECT key_id, public_key, label, added_at FROM trusted_keys ORDER BY added_at, key_id")
+            .prepare(
+                "SELECT key_id, model_id, public_key, label, added_at FROM trusted_keys
+                 ORDER BY added_at, key_id, model_id",
+            )
             .context("reading trusted keys")?;
         let rows = stmt
             .query_map([], |row| {
                 Ok(TrustedKeyRecord {
                     key_id: row.get(0)?,
-                    public_key: row.get(1)?,
-                    label: row.get(2)?,
-                    added_at: row.get(3)?,
+                    model_id: row.get(1)?,
+                    public_key: row.get(2)?,
+                    label: row.get(3)?,
+                    added_at: row.get(4)?,
                 })
             })
             .context("reading trusted keys")?
@@ -43,18 +49,26 @@ impl Database {
         Ok(rows)
     }
 
-    /// Trust a key; returns false if it was already trusted.
+    /// Trust a key to publish `model_id`; returns false if it already was.
     pub fn add_trusted_key(
         &self,
         key_id: &str,
+        model_id: &str,
         public_key: &str,
         label: &str,
     ) -> Result<bool, StoreError> {
         let changed = self
             .conn()?
             .execute(
-                "INSERT OR IGNORE INTO trusted_keys (key_id, public_key, label, added_at) VALUES (?1, ?2, ?3, ?4)",
-                params![key_id, public_key, label, SystemClock.now_unix_seconds()],
+                "INSERT OR IGNORE INTO trusted_keys (key_id, model_id, public_key, label, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    key_id,
+                    model_id,
+                    public_key,
+                    label,
+                    SystemClock.now_unix_seconds()
+                ],
             )
             .context("adding a trusted key")?;
         Ok(changed == 1)

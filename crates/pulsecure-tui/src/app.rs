@@ -14,7 +14,7 @@ use pulsecure_core::reference::feature_contributions;
 use pulsecure_core::{Model, PatientFeatures, QuantizedInput, RiskAssessment, RiskClass};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use secrecy::SecretString;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::form::EntryForm;
 use crate::workbench::{HistoryEntry, UnlockError};
@@ -56,10 +56,13 @@ pub struct Status {
     pub error: bool,
 }
 
+/// The unlock screen stops accepting characters once the password reaches this many bytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
 /// The unlock screen.
-#[derive(Default)]
 pub struct UnlockState {
-    /// The password typed so far (wiped on drop and after sending).
+    /// The password typed so far (wiped on drop and after sending). Allocated once at its
+    /// largest size, so typing never reallocates and leaves an unwiped copy behind.
     pub password: Zeroizing<String>,
     /// Wrong passwords so far.
     pub failures: u32,
@@ -69,6 +72,19 @@ pub struct UnlockState {
     pub busy: bool,
     /// Why the last attempt failed.
     pub error: Option<String>,
+}
+
+impl Default for UnlockState {
+    fn default() -> Self {
+        UnlockState {
+            // Room for the limit plus one more character of up to 4 bytes.
+            password: Zeroizing::new(String::with_capacity(MAX_PASSWORD_BYTES + 4)),
+            failures: 0,
+            blocked_until: None,
+            busy: false,
+            error: None,
+        }
+    }
 }
 
 /// An evaluation in progress.
@@ -373,7 +389,7 @@ impl App {
                 vec![]
             }
             KeyCode::Char(c) => {
-                if self.unlock.password.len() < 1024 {
+                if self.unlock.password.len() < MAX_PASSWORD_BYTES {
                     self.unlock.password.push(c);
                 }
                 vec![]
@@ -391,8 +407,11 @@ impl App {
                 }
                 self.unlock.busy = true;
                 self.unlock.error = None;
-                let typed = std::mem::take(&mut *self.unlock.password);
-                vec![Request::Unlock(SecretString::from(typed))]
+                // One exact-size copy into the secret; the typing buffer keeps its capacity
+                // and is wiped in place.
+                let typed = SecretString::from(self.unlock.password.as_str().to_string());
+                self.unlock.password.zeroize();
+                vec![Request::Unlock(typed)]
             }
             _ => vec![],
         }

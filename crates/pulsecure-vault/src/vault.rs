@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::atomic::write_atomic;
 use crate::error::VaultError;
-use crate::format::{payload_aad, KeySection, VaultFile};
+use crate::format::{payload_aad, KeySection, VaultFile, FIXED_LEN, MAX_PAYLOAD};
 use crate::kdf::KdfParams;
 use crate::payload::SecretEntries;
 use crate::secret::{DataKey, Password, MIN_PASSWORD_CHARS};
@@ -143,10 +143,28 @@ fn decrypt_payload(file: &VaultFile, dek: &DataKey) -> Result<SecretEntries, Vau
     SecretEntries::decode(&plain)
 }
 
+/// Read a vault file, at most one byte more than the largest valid vault, so a huge or
+/// endless file (a FIFO, /dev/zero behind a link) is refused without reading it whole.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, VaultError> {
+    use std::io::Read;
+    let limit = FIXED_LEN as u64 + MAX_PAYLOAD;
+    let file = std::fs::File::open(path).map_err(|e| VaultError::io("reading vault", path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| VaultError::io("reading vault", path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(VaultError::BadLength {
+            expected: limit,
+            found: bytes.len() as u64,
+        });
+    }
+    Ok(bytes)
+}
+
 /// Read and decrypt the vault at `path`.
 pub fn open(path: &Path, password: &Password) -> Result<SecretEntries, VaultError> {
-    let bytes = std::fs::read(path).map_err(|e| VaultError::io("reading vault", path, e))?;
-    open_bytes(&bytes, password)
+    open_bytes(&read_bounded(path)?, password)
 }
 
 /// Re-wrap the DEK under `new_password` (and optionally new Argon2id parameters). The
@@ -159,7 +177,7 @@ pub fn change_password(
     new_kdf: Option<KdfParams>,
 ) -> Result<(), VaultError> {
     check_new_password(new_password)?;
-    let bytes = std::fs::read(path).map_err(|e| VaultError::io("reading vault", path, e))?;
+    let bytes = read_bounded(path)?;
     let file = VaultFile::parse(&bytes)?;
     let dek = unwrap(&file.keys, old_password)?;
     // Authenticate the payload too, so a damaged vault is reported now, not after re-keying.

@@ -295,3 +295,13 @@ fn inspect_reads_public_facts_without_the_password() {
         Err(VaultError::BadLength { .. })
     ));
 }
+
+#[test]
+fn an_endless_file_is_refused_after_a_bounded_read() {
+    // Read whole, /dev/zero never ends; the bounded read stops one byte past the largest
+    // valid vault and names the length.
+    match pulsecure_vault::open(Path::new("/dev/zero"), &password("whatever password")) {
+        Err(VaultError::BadLength { expected, found }) => assert_eq!(found, expected + 1),
+        other => panic!("expected BadLength, got {other:?}"),
+    }
+}
