@@ -48,9 +48,10 @@ struct RawRow {
 }
 
 impl Database {
-    fn decrypt_row(&self, row: RawRow) -> Result<StoredScreening, StoreError> {
-        let corrupt = StoreError::Corrupt { id: row.id };
-        let version = u64::try_from(row.model_version).map_err(|_| corrupt.clone())?;
+    /// Authenticate and decode a row's payload: its associated data, the payload, and
+    /// whether it was in the legacy JSON encoding. `None` when anything fails.
+    fn unseal(&self, row: &RawRow) -> Option<(Vec<u8>, Payload, bool)> {
+        let version = u64::try_from(row.model_version).ok()?;
         let aad = row_aad(
             row.id,
             row.created_at,
@@ -58,11 +59,29 @@ impl Database {
             version,
             &row.patient_ref,
         );
-        let plain = self
-            .key
-            .open(&row.nonce, &row.payload, &aad)
-            .ok_or_else(|| corrupt.clone())?;
-        let (sealed, _) = Payload::decode(&plain).ok_or_else(|| corrupt.clone())?;
+        let plain = self.key.open(&row.nonce, &row.payload, &aad)?;
+        let (payload, legacy) = Payload::decode(&plain)?;
+        Some((aad, payload, legacy))
+    }
+
+    /// Seal a payload (fixed-width encoding) under a row's associated data.
+    fn seal_payload(
+        &self,
+        payload: &Payload,
+        aad: &[u8],
+    ) -> Result<([u8; 12], Vec<u8>), StoreError> {
+        let plain = payload
+            .encode()
+            .ok_or_else(|| StoreError::Backend("a screening has too many features".into()))?;
+        self.key
+            .seal(&plain, aad)
+            .ok_or_else(|| StoreError::Backend("sealing a screening failed".into()))
+    }
+
+    fn decrypt_row(&self, row: RawRow) -> Result<StoredScreening, StoreError> {
+        let corrupt = StoreError::Corrupt { id: row.id };
+        let version = u64::try_from(row.model_version).map_err(|_| corrupt.clone())?;
+        let (_, sealed, _) = self.unseal(&row).ok_or_else(|| corrupt.clone())?;
         let patient_ref = PatientRef::parse(&row.patient_ref).map_err(|_| corrupt)?;
         Ok(StoredScreening {
             id: row.id,
@@ -168,29 +187,10 @@ impl Database {
         )?;
         let mut updates = Vec::new();
         for row in rows {
-            let Ok(version) = u64::try_from(row.model_version) else {
+            let Some((aad, payload, true)) = self.unseal(&row) else {
                 continue;
             };
-            let aad = row_aad(
-                row.id,
-                row.created_at,
-                &row.model_id,
-                version,
-                &row.patient_ref,
-            );
-            let Some(plain) = self.key.open(&row.nonce, &row.payload, &aad) else {
-                continue;
-            };
-            let Some((payload, true)) = Payload::decode(&plain) else {
-                continue;
-            };
-            let fixed = payload
-                .encode()
-                .ok_or_else(|| StoreError::Backend("a screening has too many features".into()))?;
-            let (nonce, sealed) = self
-                .key
-                .seal(&fixed, &aad)
-                .ok_or_else(|| StoreError::Backend("sealing a screening failed".into()))?;
+            let (nonce, sealed) = self.seal_payload(&payload, &aad)?;
             updates.push((row.id, nonce, sealed));
         }
         let mut conn = self.conn()?;
@@ -235,14 +235,12 @@ impl ScreeningStore for Database {
         let a = &record.assessment;
         let version = i64::try_from(a.model_version)
             .map_err(|_| StoreError::Backend("model version out of range".into()))?;
-        let plain = Payload {
+        let payload = Payload {
             features: record.features.clone(),
             probability_code: a.probability_code,
             probability: a.probability,
             class: a.class,
-        }
-        .encode()
-        .ok_or_else(|| StoreError::Backend("a screening has too many features".into()))?;
+        };
         let mut conn = self.conn()?;
         // One transaction: the row appears whole (sealed under its own id) or not at all.
         let tx = conn
@@ -267,10 +265,7 @@ impl ScreeningStore for Database {
             a.model_version,
             record.patient_ref.as_str(),
         );
-        let (nonce, sealed) = self
-            .key
-            .seal(&plain, &aad)
-            .ok_or_else(|| StoreError::Backend("sealing a screening failed".into()))?;
+        let (nonce, sealed) = self.seal_payload(&payload, &aad)?;
         tx.execute(
             "UPDATE screenings SET nonce = ?1, payload = ?2 WHERE id = ?3",
             params![nonce.to_vec(), sealed, id],
