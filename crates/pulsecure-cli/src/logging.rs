@@ -63,8 +63,11 @@ pub fn init(data_dir: Option<&Path>) {
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(&path)
                 .and_then(|f| {
+                    // Only a regular file: PULSECURE_LOG_FILE may name a device (/dev/null).
                     use std::os::unix::fs::PermissionsExt;
-                    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                    if f.metadata()?.is_file() {
+                        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                    }
                     Ok(f)
                 });
             let file = match opened {
