@@ -1,13 +1,23 @@
 //! Differentially private releases over the stored screenings, with their audit entries.
 
 use pulsecure_core::app::analytics::{AnalyticsService, Release};
-use pulsecure_core::domain::analytics::Query;
+use pulsecure_core::domain::analytics::{Query, Window};
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_core::ports::clock::{Clock, SystemClock};
+use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::privacy::{BudgetLedger, BudgetStatus, LedgerEntry};
 use pulsecure_privacy::OpenDpMechanism;
 
 use crate::error::Result;
 use crate::records::Records;
+
+/// The window of a release: screenings made before `before` (Unix seconds), or before the
+/// current second when `None` (each such release is then a new one; name the same `before`
+/// again to get a recorded answer back). A window ending in the future is refused.
+pub fn statistics_window(before: Option<i64>) -> Result<Window> {
+    let now = SystemClock.now_unix_seconds();
+    Ok(Window::as_of(before.unwrap_or(now), now).map_err(PrivacyError::from)?)
+}
 
 impl Records {
     fn analytics(&self) -> AnalyticsService<'_> {
@@ -20,10 +30,11 @@ impl Records {
         Ok((cost, self.db.status()?))
     }
 
-    /// Release `query` at `epsilon`; log it, and record it in the audit log when budget was
-    /// spent (a recorded answer returned again costs nothing and is not a new release).
-    pub fn release(&self, query: &Query, epsilon: f64) -> Result<Release> {
-        let r = self.analytics().release(query, epsilon)?;
+    /// Release `query` at `epsilon` over `window`; log it, and record it in the audit log
+    /// when budget was spent (a recorded answer returned again costs nothing and is not a
+    /// new release).
+    pub fn release(&self, query: &Query, epsilon: f64, window: Window) -> Result<Release> {
+        let r = self.analytics().release(query, epsilon, window)?;
         tracing::info!(
             query = query.key().as_str(),
             epsilon_charged = r.epsilon_charged,
@@ -35,6 +46,7 @@ impl Records {
                 AuditEvent::PrivacyRelease,
                 &format!("{} ε={}", query.key(), r.epsilon_charged),
             )?;
+            self.record_floor()?;
         }
         Ok(r)
     }

@@ -13,9 +13,10 @@ use pulsecure_store::Database;
 use pulsecure_vault::write_atomic;
 
 use crate::catalog::Catalog;
-use crate::data_dir::{create_dir_private, DataDir};
+use crate::data_dir::create_dir_private;
 use crate::embedded::embedded_model;
 use crate::error::{AppError, Result};
+use crate::records::Records;
 use crate::verification::verify_release;
 
 /// The publisher keys this workstation accepts releases from: the pinned release key for
@@ -125,12 +126,12 @@ pub struct InstallReport {
 /// Verify `bytes` + `signature`, check anti-rollback, write exactly the verified bytes into
 /// the data directory and record the release; refusals are audited.
 pub fn install(
-    dir: &DataDir,
-    db: &Database,
+    records: &Records,
     bytes: &[u8],
     signature: &str,
     label: &str,
 ) -> Result<InstallReport> {
+    let (dir, db) = (records.dir(), records.database());
     let refuse = |what: String, err: AppError| -> Result<InstallReport> {
         db.log_event(AuditEvent::ModelRefused, &what)?;
         Err(err)
@@ -163,6 +164,7 @@ pub fn install(
         write_atomic(&folder.join("model.json"), bytes)?;
         write_atomic(&folder.join("model.json.minisig"), signature.as_bytes())?;
         ModelRegistry::record(db, &candidate)?;
+        records.record_floor()?;
         db.log_event(
             AuditEvent::ModelInstalled,
             &format!(

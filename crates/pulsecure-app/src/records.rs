@@ -10,7 +10,7 @@ use pulsecure_store::Database;
 use pulsecure_vault::Password;
 
 use crate::catalog::Catalog;
-use crate::data_dir::{create_private_file, DataDir};
+use crate::data_dir::DataDir;
 use crate::error::Result;
 use crate::models::{active_model, Trust};
 use crate::unlocked::Unlocked;
@@ -32,12 +32,11 @@ impl Records {
     }
 
     pub(crate) fn with_unlocked(dir: &DataDir, unlocked: Unlocked) -> Result<Self> {
-        // A database deleted since `init` is re-created 0600, not with the umask's mode.
-        create_private_file(&dir.database())?;
-        let db = Database::open(&dir.database(), unlocked.field_key()?)?;
+        let db = unlocked.open_database(dir)?;
         db.log_event(AuditEvent::VaultUnlocked, "")?;
         let catalog = Catalog::new(dir.clone(), Trust::load(&db)?);
         let model = active_model(&db, &catalog)?;
+        unlocked.record_floor(&db)?;
         Ok(Records {
             dir: dir.clone(),
             unlocked,
@@ -45,6 +44,18 @@ impl Records {
             catalog,
             model,
         })
+    }
+
+    /// Whether the database was missing and was created anew at this unlock, with the
+    /// vault's record of the model baselines and the spent budget carried over (front ends
+    /// warn: the screenings and the audit log of the lost database are gone).
+    pub fn database_recreated(&self) -> bool {
+        self.db.opened().recreated
+    }
+
+    /// Record the database's state in the vault after a change to the baselines or budget.
+    pub(crate) fn record_floor(&self) -> Result<()> {
+        self.unlocked.record_floor(&self.db)
     }
 
     /// The active (verified) model.

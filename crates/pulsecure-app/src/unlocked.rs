@@ -1,13 +1,18 @@
-//! The vault's secrets for one session: the database field key, the TFHE client key, and
-//! the hash that binds the public server-key file to this vault.
+//! The vault's secrets for one session: the database field key, the TFHE client key, the
+//! hash that binds the public server-key file to this vault, and the vault's record of the
+//! database's state (the model baselines and the spent privacy budget), which a database
+//! must not fall behind.
 
+use std::sync::Mutex;
+
+use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::Model;
 use pulsecure_fhe::{client_key_from_bytes, key_id_of, TfheClient};
 use pulsecure_signing::verify::sha256_hex;
-use pulsecure_store::FieldKey;
-use pulsecure_vault::{DataKey, Password, SecretEntries, VaultError};
+use pulsecure_store::{Database, FieldKey, StateFloor};
+use pulsecure_vault::{DataKey, Password, SecretEntries, VaultError, VaultUpdater};
 
-use crate::data_dir::{read_file, DataDir};
+use crate::data_dir::{create_private_file, read_file, DataDir};
 use crate::error::{AppError, Result};
 
 /// Vault entry holding the serialized TFHE client key.
@@ -16,27 +21,129 @@ pub const ENTRY_CLIENT_KEY: &str = "tfhe-client-key";
 pub const ENTRY_DATABASE_KEY: &str = "database-key";
 /// Vault entry holding the hex SHA-256 of `server-key.bin` (binds the public key file).
 pub const ENTRY_SERVER_KEY_SHA256: &str = "server-key-sha256";
+/// Vault entry holding the database's state floor (see `pulsecure_store::StateFloor`).
+pub const ENTRY_STATE_FLOOR: &str = "database-state-floor";
+/// Vault entry holding the next database key while a key rotation is under way.
+pub const ENTRY_DATABASE_KEY_NEXT: &str = "database-key-next";
 
 /// Secrets read from the vault (zeroized on drop by the vault crate).
 pub struct Unlocked {
     entries: SecretEntries,
+    updater: VaultUpdater,
+    /// The floor as last read from or written to the vault (skips identical rewrites).
+    recorded_floor: Mutex<Option<Vec<u8>>>,
+    /// The database key in use when it differs from the entries read (a rotation finished
+    /// during this session).
+    rotated_key: Mutex<Option<DataKey>>,
+}
+
+fn key_entry(entries: &SecretEntries, name: &str) -> Result<DataKey> {
+    Ok(DataKey::from_slice(entries.require(name)?)
+        .ok_or_else(|| VaultError::InvalidEntry(format!("{name} is not 32 bytes")))?)
 }
 
 impl Unlocked {
     /// Open the vault of `dir` with `password`.
     pub fn open(dir: &DataDir, password: &Password) -> Result<Self> {
         dir.require_initialized()?;
-        let entries = pulsecure_vault::open(&dir.vault(), password)?;
-        Ok(Unlocked { entries })
+        let (entries, updater) = pulsecure_vault::open_for_update(&dir.vault(), password)?;
+        let recorded_floor = Mutex::new(entries.get(ENTRY_STATE_FLOOR).map(<[u8]>::to_vec));
+        Ok(Unlocked {
+            entries,
+            updater,
+            recorded_floor,
+            rotated_key: Mutex::new(None),
+        })
     }
 
     /// The database field key.
     pub fn field_key(&self) -> Result<FieldKey> {
-        let key =
-            DataKey::from_slice(self.entries.require(ENTRY_DATABASE_KEY)?).ok_or_else(|| {
-                VaultError::InvalidEntry(format!("{ENTRY_DATABASE_KEY} is not 32 bytes"))
-            })?;
-        Ok(FieldKey::from_bytes(*key.expose()))
+        if let Some(key) = self.lock_rotated()?.as_ref() {
+            return Ok(FieldKey::from_bytes(*key.expose()));
+        }
+        Ok(FieldKey::from_bytes(
+            *key_entry(&self.entries, ENTRY_DATABASE_KEY)?.expose(),
+        ))
+    }
+
+    fn lock_rotated(&self) -> Result<std::sync::MutexGuard<'_, Option<DataKey>>> {
+        self.rotated_key
+            .lock()
+            .map_err(|_| AppError::Integrity("vault state lock poisoned by a panic".into()))
+    }
+
+    /// The vault's record of the database's state, if it has one.
+    fn floor(&self) -> Result<Option<StateFloor>> {
+        match self.entries.get(ENTRY_STATE_FLOOR) {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(StateFloor::from_bytes(bytes).ok_or_else(|| {
+                VaultError::InvalidEntry(format!("{ENTRY_STATE_FLOOR} is malformed"))
+            })?)),
+        }
+    }
+
+    /// Open `dir`'s database, checked against the vault's record (created 0600 if it is
+    /// missing, with the record carried over), finish a key rotation that was interrupted
+    /// after the database committed, and record the database's state in the vault.
+    pub fn open_database(&self, dir: &DataDir) -> Result<Database> {
+        // A database deleted since `init` is re-created 0600, not with the umask's mode.
+        create_private_file(&dir.database())?;
+        let floor = self.floor()?;
+        let db = match Database::open_checked(&dir.database(), self.field_key()?, floor.as_ref()) {
+            Err(StoreError::WrongKey) if self.entries.get(ENTRY_DATABASE_KEY_NEXT).is_some() => {
+                let next = key_entry(&self.entries, ENTRY_DATABASE_KEY_NEXT)?;
+                let db = Database::open_checked(
+                    &dir.database(),
+                    FieldKey::from_bytes(*next.expose()),
+                    floor.as_ref(),
+                )?;
+                self.finish_rotation(next)?;
+                db
+            }
+            other => other?,
+        };
+        self.record_floor(&db)?;
+        Ok(db)
+    }
+
+    /// Make `next` the vault's database key (the database is already sealed under it).
+    pub(crate) fn finish_rotation(&self, next: DataKey) -> Result<()> {
+        let value = next.expose().to_vec();
+        self.updater.update(|entries| {
+            entries.insert(ENTRY_DATABASE_KEY, value)?;
+            entries.remove(ENTRY_DATABASE_KEY_NEXT);
+            Ok(())
+        })?;
+        *self.lock_rotated()? = Some(next);
+        Ok(())
+    }
+
+    /// Record `db`'s state in the vault (merged with what the vault holds, so it only
+    /// rises), unless it is what was last recorded.
+    pub fn record_floor(&self, db: &Database) -> Result<()> {
+        let floor = db.state_floor()?;
+        let bytes = floor.to_bytes();
+        let mut recorded = self
+            .recorded_floor
+            .lock()
+            .map_err(|_| AppError::Integrity("vault state lock poisoned by a panic".into()))?;
+        if recorded.as_deref() == Some(bytes.as_slice()) {
+            return Ok(());
+        }
+        let mut written = bytes.clone();
+        self.updater.update(|entries| {
+            let merged = match entries
+                .get(ENTRY_STATE_FLOOR)
+                .and_then(StateFloor::from_bytes)
+            {
+                Some(stored) => stored.merged(&floor),
+                None => floor.clone(),
+            };
+            written = merged.to_bytes();
+            entries.insert(ENTRY_STATE_FLOOR, written.clone())
+        })?;
+        *recorded = Some(written);
+        Ok(())
     }
 
     /// The server key bytes, checked against the hash the vault recorded.

@@ -119,7 +119,11 @@ impl Workbench for TuiWorkbench {
     fn release(&self, query: &Query, epsilon: f64) -> Result<Release, TuiError> {
         self.workstation
             .records()
-            .release(query, epsilon)
+            .release(
+                query,
+                epsilon,
+                crate::analytics::statistics_window(None).map_err(shown)?,
+            )
             .map_err(shown)
     }
 
@@ -143,7 +147,17 @@ impl Workbench for TuiWorkbench {
             .catalog()
             .sha256_of(model.id(), model.version())
             .map_err(shown)?;
-        Ok(vec![
+        let mut info: Vec<(String, String)> = Vec::new();
+        if records.database_recreated() {
+            info.push((
+                "WARNING: database".into(),
+                "was missing and was created anew at this unlock; the model baseline and the \
+                 spent privacy budget were carried over from the vault, earlier screenings and \
+                 the audit log are gone (restore pulsecure.db from a backup if you have one)"
+                    .into(),
+            ));
+        }
+        info.extend(vec![
             ("Server key (public)".into(), server_key_fingerprint),
             (
                 "Server key size".into(),
@@ -170,6 +184,7 @@ impl Workbench for TuiWorkbench {
                 "Data directory".into(),
                 records.dir().root().display().to_string(),
             ),
-        ])
+        ]);
+        Ok(info)
     }
 }

@@ -9,6 +9,7 @@ use pulsecure_app::models::{install, trust_key};
 use pulsecure_app::{AppError, EvaluatorChoice, Records, Workstation};
 use pulsecure_core::app::analytics::dataset_of;
 use pulsecure_core::app::model_service::InstallOutcome;
+use pulsecure_core::domain::analytics::Window;
 use pulsecure_core::domain::analytics::{Dataset, Query};
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::PatientRef;
@@ -55,7 +56,7 @@ fn a_v1_row_is_read_through_v1_after_v2_is_installed() {
     let key = PublisherKey::parse(&public, "test publisher").expect("key");
     // Trusted for another model id only, the key cannot publish cvd-lr.
     assert!(trust_key(records.database(), &key, "another-model", "test publisher").expect("trust"));
-    match install(&dir, records.database(), model.as_bytes(), &signature, "v2") {
+    match install(&records, model.as_bytes(), &signature, "v2") {
         Err(AppError::KeyNotTrustedForModel { model_id, .. }) => assert_eq!(model_id, "cvd-lr"),
         other => panic!(
             "expected a scope refusal, got {:?}",
@@ -65,8 +66,7 @@ fn a_v1_row_is_read_through_v1_after_v2_is_installed() {
     drop(records);
     let records = Records::open(&dir, &support::password()).expect("open records");
     assert!(trust_key(records.database(), &key, "cvd-lr", "test publisher").expect("trust"));
-    let report =
-        install(&dir, records.database(), model.as_bytes(), &signature, "v2").expect("install v2");
+    let report = install(&records, model.as_bytes(), &signature, "v2").expect("install v2");
     assert_eq!(report.outcome, InstallOutcome::Installed);
     drop(records);
 
@@ -87,9 +87,16 @@ fn a_v1_row_is_read_through_v1_after_v2_is_installed() {
     // Statistics read the age through v1's order: the one row (age 63) lands in the 60-79
     // band of its class (through v2's order it would read the cholesterol answer, 1).
     let stored: Vec<_> = rows.iter().map(|r| r.stored.clone()).collect();
-    let (data, _) = dataset_of(&stored, records.catalog()).expect("dataset");
+    let data = dataset_of(&stored, records.catalog()).expect("dataset");
     let class = rows[0].stored.record.assessment.class;
     assert_eq!(data.cells, vec![Dataset::cell(class, 63.0)]);
-    let release = records.release(&Query::Histogram, 0.5).expect("release");
+    let after_the_row = Window::as_of(
+        rows[0].stored.record.created_at + 1,
+        rows[0].stored.record.created_at + 1,
+    )
+    .expect("window");
+    let release = records
+        .release(&Query::Histogram, 0.5, after_the_row)
+        .expect("release");
     assert_eq!(release.values.len(), 8);
 }

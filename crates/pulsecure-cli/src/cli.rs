@@ -117,6 +117,12 @@ pub struct StatsReleaseArgs {
     /// Privacy loss to spend on this release.
     #[arg(long, allow_negative_numbers = true)]
     pub epsilon: f64,
+    /// Cover the screenings made before 00:00 UTC of this date (YYYY-MM-DD) or before this
+    /// Unix time (@SECONDS, as a release prints it); not in the future. Default: every
+    /// screening made before now. The same query at the same ε over the same window returns
+    /// its recorded answer at no cost.
+    #[arg(long, value_name = "DATE|@SECONDS")]
+    pub before: Option<String>,
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
@@ -290,7 +296,12 @@ pub enum KeysCommand {
     /// compare with the evaluator's.
     Fingerprint,
     /// Change the vault password (re-wraps the data key only; the old password is needed).
+    /// An old copy of the vault still opens with the old password: run `keys rotate` too
+    /// when the old password may be known to someone.
     ChangePassword(ChangePasswordArgs),
+    /// Replace the vault's data key and the database key and re-seal every stored row, so
+    /// an old copy of the vault (with its old password) no longer reads the database.
+    Rotate(RotateArgs),
     /// Write the compressed server key for an evaluator (public: it cannot decrypt).
     ExportServerKey(ExportServerKeyArgs),
 }
@@ -307,6 +318,14 @@ pub struct ChangePasswordArgs {
     /// Read the new password from the first line of this open file descriptor.
     #[arg(long, value_name = "FD")]
     pub new_password_fd: Option<u32>,
+}
+
+/// Options of `keys rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// Options of `keys export-server-key`.
@@ -334,13 +353,17 @@ pub enum OutputFormat {
 /// Options of `screen`.
 #[derive(Debug, Args)]
 pub struct ScreenArgs {
-    /// One feature value, as NAME=VALUE (repeat for each feature).
+    /// One feature value, as NAME=VALUE (repeat for each feature). Unsafe on shared
+    /// machines: arguments are readable by every local user and kept in shell history.
     #[arg(short = 'v', long = "value", value_name = "NAME=VALUE", conflicts_with_all = ["json", "batch"])]
     pub values: Vec<String>,
-    /// One patient as a JSON object (or @FILE to read it from a file).
-    #[arg(long, value_name = "JSON|@FILE", conflicts_with = "batch")]
+    /// One patient as a JSON object: `-` reads it from stdin, @FILE from a file (both keep
+    /// the values off the command line); it may hold "patient_ref". Inline JSON is as
+    /// unsafe on shared machines as --value.
+    #[arg(long, value_name = "-|@FILE|JSON", conflicts_with = "batch")]
     pub json: Option<String>,
     /// Pseudonymous patient reference for a single screening (generated if absent).
+    /// Visible to other local users like --value; prefer "patient_ref" in --json input.
     #[arg(long, value_name = "REF", conflicts_with = "batch")]
     pub patient_ref: Option<String>,
     /// Screen every row of a CSV or JSON file (resumable: stored patients are skipped).

@@ -170,7 +170,7 @@ fn vault_code(e: &VaultError) -> i32 {
 
 fn store_code(e: &StoreError) -> i32 {
     match e {
-        StoreError::Corrupt { .. } | StoreError::WrongKey => CRYPTO,
+        StoreError::Corrupt { .. } | StoreError::WrongKey | StoreError::Tampered(_) => CRYPTO,
         StoreError::Duplicate | StoreError::NotFound(_) => INPUT,
         StoreError::Locked | StoreError::TooNew { .. } | StoreError::Backend(_) => STORAGE,
     }
@@ -282,6 +282,7 @@ mod tests {
             ),
             (StoreError::Duplicate, INPUT),
             (StoreError::NotFound(1), INPUT),
+            (StoreError::Tampered(s()), CRYPTO),
         ];
         let vault = [
             (VaultError::BadMagic, CRYPTO),

@@ -220,6 +220,9 @@ pub fn db_check(dir: &DataDir, args: &DbCheckArgs) -> Result<()> {
                 .join(", ")
         );
     }
+    if !report.altered.is_empty() {
+        println!("altered outside Pulsecure: {}", report.altered.join(", "));
+    }
     if let Some(e) = damage(&report) {
         return Err(e.into());
     }

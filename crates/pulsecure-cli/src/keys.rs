@@ -1,12 +1,13 @@
 //! `pulsecure keys ...`: fingerprint, password change, server-key export (prompts and
 //! printing; the operations are the workstation's).
 
+use indicatif::{ProgressBar, ProgressStyle};
 use pulsecure_app::keys::{
-    export_server_key as export_key, server_key_fingerprint, PasswordChange,
+    export_server_key as export_key, rotate as rotate_keys, server_key_fingerprint, PasswordChange,
 };
 use pulsecure_app::DataDir;
 
-use crate::cli::{ChangePasswordArgs, ExportServerKeyArgs};
+use crate::cli::{ChangePasswordArgs, ExportServerKeyArgs, RotateArgs};
 use crate::error::CliError;
 use crate::password::{self, NEW_PASSWORD_ENV};
 
@@ -33,6 +34,10 @@ pub fn change_password(dir: &DataDir, args: &ChangePasswordArgs) -> Result<()> {
     )?;
     change.finish(&old, &new)?;
     println!("Password changed; the vault's data key was re-wrapped (payload unchanged).");
+    println!(
+        "An old copy of the vault still opens with the old password; run `pulsecure keys rotate` \
+         if the old password may be known to someone."
+    );
     Ok(())
 }
 
@@ -43,6 +48,31 @@ pub fn export_server_key(dir: &DataDir, args: &ExportServerKeyArgs) -> Result<()
     println!(
         "Server key written to {} ({len} bytes, {print}). It lets an evaluator compute, not decrypt.",
         args.out.display()
+    );
+    Ok(())
+}
+
+/// `keys rotate`: new vault data key and database key, every row re-sealed (progress bar on
+/// a terminal).
+pub fn rotate(dir: &DataDir, args: &RotateArgs) -> Result<()> {
+    dir.require_initialized()?;
+    let password = password::current(&args.password)?;
+    let bar = ProgressBar::hidden();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("re-sealing {bar:30} {pos}/{len} screenings")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = rotate_keys(dir, &password, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "Keys rotated: new vault data key and database key; {} screening(s) re-sealed.",
+        report.screenings
     );
     Ok(())
 }

@@ -45,6 +45,7 @@ fn run(cli: &cli::Cli) -> Result<(), CliError> {
         Command::Keys(KeysCommand::Fingerprint) => keys::fingerprint_cmd(&dir()?),
         Command::Keys(KeysCommand::ChangePassword(args)) => keys::change_password(&dir()?, args),
         Command::Keys(KeysCommand::ExportServerKey(args)) => keys::export_server_key(&dir()?, args),
+        Command::Keys(KeysCommand::Rotate(args)) => keys::rotate(&dir()?, args),
         Command::Screen(args) => screen::run(&dir()?, args),
         Command::History(args) => history::history(&dir()?, args),
         Command::Export(args) => history::export(&dir()?, args),

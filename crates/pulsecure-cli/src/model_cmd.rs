@@ -30,8 +30,23 @@ fn signature_path(args: &ModelFileArgs) -> PathBuf {
     })
 }
 
+/// Largest model or signature file read (a model is a few kilobytes).
+const MAX_MODEL_FILE: u64 = 4 * 1024 * 1024;
+
+/// Read a model or signature file once, with a bound (a device or endless file is refused).
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| CliError::io(format!("reading {}", path.display()), e))
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MODEL_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| CliError::io(format!("reading {}", path.display()), e))?;
+    if bytes.len() as u64 > MAX_MODEL_FILE {
+        return Err(CliError::Input(format!(
+            "{} is larger than {MAX_MODEL_FILE} bytes; not a model file",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -131,8 +146,7 @@ pub fn install(dir: &DataDir, args: &ModelInstallArgs) -> Result<()> {
     // Opening the records also records the embedded release as the anti-rollback baseline.
     let records = password::open_records(dir, &args.password)?;
     let report = install_release(
-        dir,
-        records.database(),
+        &records,
         &bytes,
         &signature,
         &args.file.model.display().to_string(),

@@ -85,7 +85,31 @@ pub fn open_records(
     args: &PasswordArgs,
 ) -> Result<pulsecure_app::Records> {
     let password = current(args)?;
-    Ok(pulsecure_app::Records::open(dir, &password)?)
+    let records = pulsecure_app::Records::open(dir, &password)?;
+    warn_if_recreated(&records);
+    Ok(records)
+}
+
+/// Open the workstation (in-process evaluator) with a password already read.
+pub fn open_workstation(
+    dir: &pulsecure_app::DataDir,
+    password: &Password,
+) -> Result<pulsecure_app::Workstation> {
+    let workstation =
+        pulsecure_app::Workstation::open(dir, password, pulsecure_app::EvaluatorChoice::InProcess)?;
+    warn_if_recreated(workstation.records());
+    Ok(workstation)
+}
+
+/// Say so when the database was missing and has been created anew at this unlock.
+fn warn_if_recreated(records: &pulsecure_app::Records) {
+    if records.database_recreated() {
+        eprintln!(
+            "warning: the database was missing and has been created anew. The model baseline \
+             and the spent privacy budget were carried over from the vault; earlier screenings \
+             and the audit log are not in it. Restore pulsecure.db from a backup if you have one."
+        );
+    }
 }
 
 /// The vault password, from the first source given.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pulsecure_app::screening::{BatchResult, BatchSink};
-use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
+use pulsecure_app::{AppError, DataDir, Workstation};
 use pulsecure_batch::RowError;
 use pulsecure_core::app::inference::Recorded;
 use pulsecure_core::ports::store::StoreError;
@@ -25,20 +25,33 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
     dir.require_initialized()?;
     if let Some(path) = &args.batch {
         let password = password::current(&args.password)?;
-        let workstation = Workstation::open(dir, &password, EvaluatorChoice::InProcess)?;
+        let workstation = password::open_workstation(dir, &password)?;
         return run_batch(&workstation, args, path);
     }
     // Parse what can be checked without the password (the values are validated once,
     // against the active model, after unlocking).
-    let named = single_values(args)?;
-    let patient_ref = args
-        .patient_ref
+    if values_on_command_line(args) {
+        eprintln!(
+            "warning: patient values or references given as arguments are readable by every \
+             user of this machine (ps, /proc/PID/cmdline) while Pulsecure runs, and stay in \
+             your shell history. On a shared machine use --json - (stdin) or --json @FILE, \
+             with \"patient_ref\" inside the JSON."
+        );
+    }
+    let (named, json_ref) = single_values(args)?;
+    if json_ref.is_some() && args.patient_ref.is_some() {
+        return Err(CliError::Input(
+            "give the patient reference once: --patient-ref or \"patient_ref\" in the JSON".into(),
+        ));
+    }
+    let patient_ref = json_ref
         .as_deref()
+        .or(args.patient_ref.as_deref())
         .map(PatientRef::parse)
         .transpose()
         .map_err(AppError::from)?;
     let password = password::current(&args.password)?;
-    let workstation = Workstation::open(dir, &password, EvaluatorChoice::InProcess)?;
+    let workstation = password::open_workstation(dir, &password)?;
     let show_stages = !args.quiet && std::io::stderr().is_terminal();
     let (patient_ref, recorded) = workstation.screen_values(patient_ref, &named, &mut |stage| {
         if show_stages {
@@ -72,15 +85,56 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
 }
 
 /// Values of a single patient from `--value NAME=VALUE` or `--json`; never echoes a value.
-fn single_values(args: &ScreenArgs) -> Result<BTreeMap<String, f64>> {
+/// Most bytes read for one patient from stdin or a file (a patient is a few hundred).
+const MAX_SINGLE_INPUT: u64 = 64 * 1024;
+
+/// Read one patient's JSON from stdin (`-`) or a file (`@FILE`), or take it inline.
+fn json_text(json: &str) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let (what, read) = match json {
+        "-" => (
+            "reading the patient from stdin".to_string(),
+            std::io::stdin()
+                .lock()
+                .take(MAX_SINGLE_INPUT + 1)
+                .read_to_string(&mut text),
+        ),
+        _ => match json.strip_prefix('@') {
+            Some(path) => (
+                format!("reading {path}"),
+                std::fs::File::open(path)
+                    .and_then(|f| f.take(MAX_SINGLE_INPUT + 1).read_to_string(&mut text)),
+            ),
+            None => return Ok(json.to_string()),
+        },
+    };
+    read.map_err(|e| CliError::io(what, e))?;
+    if text.len() as u64 > MAX_SINGLE_INPUT {
+        return Err(CliError::Input(format!(
+            "--json: one patient is at most {MAX_SINGLE_INPUT} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+/// Whether any patient value or reference was given on the command line, where other users
+/// of the machine can read it (`ps`, `/proc/PID/cmdline`) and the shell keeps it.
+fn values_on_command_line(args: &ScreenArgs) -> bool {
+    !args.values.is_empty()
+        || args.patient_ref.is_some()
+        || args
+            .json
+            .as_deref()
+            .is_some_and(|j| j != "-" && !j.starts_with('@'))
+}
+
+/// The patient's values by name, and the reference if the JSON object carries one.
+fn single_values(args: &ScreenArgs) -> Result<(BTreeMap<String, f64>, Option<String>)> {
     let input = |m: &str| CliError::Input(m.to_string());
     let mut named = BTreeMap::new();
     if let Some(json) = &args.json {
-        let text = match json.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| CliError::io(format!("reading {path}"), e))?,
-            None => json.clone(),
-        };
+        let text = json_text(json)?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             CliError::Input(format!(
                 "--json: not valid JSON (line {}, column {})",
@@ -93,7 +147,15 @@ fn single_values(args: &ScreenArgs) -> Result<BTreeMap<String, f64>> {
                 "--json: expected a JSON object with one field per feature",
             ));
         };
+        let mut patient_ref = None;
         for (key, value) in map {
+            if key == "patient_ref" {
+                let serde_json::Value::String(reference) = value else {
+                    return Err(input("--json: field `patient_ref` must be a string"));
+                };
+                patient_ref = Some(reference);
+                continue;
+            }
             let number = match value {
                 serde_json::Value::Number(n) => n.as_f64(),
                 serde_json::Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
@@ -106,7 +168,7 @@ fn single_values(args: &ScreenArgs) -> Result<BTreeMap<String, f64>> {
             };
             named.insert(key, number);
         }
-        return Ok(named);
+        return Ok((named, patient_ref));
     }
     if args.values.is_empty() {
         return Err(input("give the patient's values with --value NAME=VALUE (one per feature), --json, or --batch FILE; see `pulsecure screen --help`"));
@@ -127,7 +189,7 @@ fn single_values(args: &ScreenArgs) -> Result<BTreeMap<String, f64>> {
             return Err(CliError::Input(format!("--value {name} given twice")));
         }
     }
-    Ok(named)
+    Ok((named, None))
 }
 
 /// Where a batch's outcomes go: the result writer, the rejected-rows file and the terminal.

@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use pulsecure_app::dates::format_time;
+use pulsecure_app::analytics::statistics_window;
+use pulsecure_app::dates::{format_time, parse_date};
 use pulsecure_app::{AppError, DataDir};
 use pulsecure_core::domain::analytics::Query;
 
@@ -37,6 +38,16 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
+/// `--before`: `YYYY-MM-DD` (00:00 UTC) or `@UNIX_SECONDS` (as printed by a release).
+fn parse_before(text: &str) -> Result<i64> {
+    match text.strip_prefix('@') {
+        Some(seconds) => seconds
+            .parse::<i64>()
+            .map_err(|_| CliError::Input("--before: expected YYYY-MM-DD or @UNIX_SECONDS".into())),
+        None => Ok(parse_date(text, "--before").map_err(AppError::from)?),
+    }
+}
+
 /// `stats count|mean-risk|histogram`.
 pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Result<()> {
     let query = match which {
@@ -45,12 +56,15 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
         QueryArg::Histogram => Query::parse("histogram", None),
     }
     .map_err(|e| AppError::Privacy(e.into()))?;
+    let before = args.before.as_deref().map(parse_before).transpose()?;
+    let window = statistics_window(before)?;
     let records = password::open_records(dir, &args.password)?;
     let (cost, status) = records.quote(&query, args.epsilon)?;
     if !args.yes
         && !confirm(&format!(
-            "Release {} (sensitivity {}) costs ε = {cost:.6}; ε = {:.6} of {} remains. Spend it?",
+            "Release {} over screenings before {} (sensitivity {}) costs ε = {cost:.6}; ε = {:.6} of {} remains. Spend it?",
             query.key(),
+            format_time(window.before()),
             query.sensitivity(),
             status.remaining,
             status.total
@@ -58,7 +72,7 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
     {
         return Err(CliError::NotConfirmed("not released; nothing was spent"));
     }
-    let r = records.release(&query, args.epsilon)?;
+    let r = records.release(&query, args.epsilon, window)?;
     let labels = query.outputs();
     if args.json {
         let values: serde_json::Map<String, serde_json::Value> = labels
@@ -68,6 +82,7 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
             .collect();
         let mut doc = serde_json::json!({
             "query": query.key(),
+            "before": window.before(),
             "values": values,
             "epsilon_charged": r.epsilon_charged,
             "cached": r.cached,
@@ -79,7 +94,12 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    println!("{} (ε-differentially private; noisy values)", query.key());
+    println!(
+        "{} over screenings before {} (@{}; ε-differentially private; noisy values)",
+        query.key(),
+        format_time(window.before()),
+        window.before()
+    );
     for (label, value) in labels.iter().zip(&r.values) {
         println!("  {label:<28}{value:>10.0}");
     }
@@ -91,7 +111,15 @@ pub fn release(dir: &DataDir, args: &StatsReleaseArgs, which: QueryArg) -> Resul
         );
     }
     if r.cached {
-        println!("Recorded answer of an identical earlier release over the same data: no ε spent.");
+        println!(
+            "Recorded answer of the identical earlier release over the same window: no ε spent."
+        );
+    } else if args.before.is_none() {
+        println!(
+            "ε spent {:.6}; ask again with --before @{} for this same answer at no cost",
+            r.epsilon_charged,
+            window.before()
+        );
     } else {
         println!("ε spent {:.6}", r.epsilon_charged);
     }
@@ -128,7 +156,7 @@ pub fn log(dir: &DataDir, args: &StatsBudgetArgs) -> Result<()> {
             .iter()
             .map(|e| {
                 serde_json::json!({"id": e.id, "at": e.at, "query": e.query, "epsilon": e.epsilon,
-                                   "data_version": e.data_version, "result": e.result})
+                                   "window": e.data_version, "result": e.result})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&doc)?);

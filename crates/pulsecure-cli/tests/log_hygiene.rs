@@ -79,6 +79,7 @@ fn trace_logs_of_a_full_session_carry_no_patient_data() {
     );
     assert_eq!(out.status.code(), Some(3), "one row is rejected");
     assert_ok(&env.run(&["history", "--format", "json"], true));
+    support::let_this_second_pass();
     assert_ok(&env.run(&["stats", "count", "--epsilon", "0.1", "--yes"], true));
     let wrong = env.write("wrong", b"not the password at all\n");
     let out = env.run_with_password_file(&["history"], &wrong);

@@ -167,6 +167,84 @@ fn install_upgrades_and_refuses_rollback_across_restarts() {
     assert!(stdout(&out).contains("already installed"));
 }
 
+/// `model install` reads the model once and installs exactly the bytes it verified (review
+/// finding 8): the model file is a FIFO that serves the signed release to the first reader
+/// and altered bytes to any later one. Before the fix, install read the file a second time
+/// after verifying it and installed the altered copy.
+#[test]
+fn install_writes_exactly_the_verified_bytes_even_if_the_file_changes() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let env = Env::initialized();
+    let p = publisher(&env);
+    let signed = release(&env, &p, 2, "");
+    assert_ok(&env.run(
+        &[
+            "model",
+            "trust-key",
+            p.public.to_str().expect("utf8"),
+            "--label",
+            "test publisher",
+        ],
+        true,
+    ));
+    let genuine = std::fs::read(&signed).expect("signed model");
+    let folder = env.path("swapping");
+    std::fs::create_dir_all(&folder).expect("dir");
+    let fifo = folder.join("model.json");
+    std::fs::copy(
+        signed.with_file_name("model.json.minisig"),
+        folder.join("model.json.minisig"),
+    )
+    .expect("signature");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (fifo, done, genuine) = (fifo.clone(), Arc::clone(&done), genuine.clone());
+        std::thread::spawn(move || {
+            let mut served = 0usize;
+            while !done.load(Ordering::SeqCst) {
+                // Non-blocking: opening fails until a reader has the FIFO open.
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                    .open(&fifo)
+                {
+                    Ok(mut f) => {
+                        let bytes = if served == 0 {
+                            genuine.clone()
+                        } else {
+                            String::from_utf8_lossy(&genuine)
+                                .replace("\"version\": 2,", "\"version\": 2, \"x\": 1,")
+                                .into_bytes()
+                        };
+                        let _ = f.write_all(&bytes);
+                        drop(f);
+                        served += 1;
+                        // Let this reader see the end of the file and close before anyone
+                        // can open the FIFO again (a later open is a second read).
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+            served
+        })
+    };
+    let out = install(&env, &fifo);
+    done.store(true, Ordering::SeqCst);
+    let served = writer.join().expect("writer");
+    assert_ok(&out);
+    assert_eq!(served, 1, "the model file was read {served} times");
+    let installed = std::fs::read(env.data.join("models/cvd-lr/2/model.json")).expect("installed");
+    assert_eq!(installed, genuine);
+    assert_eq!(screened_version(&env, "after-install"), 2);
+}
+
 #[test]
 fn verify_and_inspect() {
     let env = Env::new();

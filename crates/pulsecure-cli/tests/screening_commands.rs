@@ -27,6 +27,70 @@ fn screen_single(env: &Env, patient_ref: &str) -> std::process::Output {
     env.run(&args, true)
 }
 
+/// The values and the reference come in on stdin: nothing of the patient is in the
+/// arguments (which every local user can read), and no warning is printed.
+#[test]
+fn a_patient_read_from_stdin_keeps_argv_free_of_values() {
+    use std::io::Write;
+    let env = Env::initialized();
+    let mut json = String::from("{\"patient_ref\": \"MRN-STDIN-1\"");
+    for v in VALUES {
+        let (name, value) = v.split_once('=').expect("pair");
+        json.push_str(&format!(", \"{name}\": {value}"));
+    }
+    json.push('}');
+    let mut cmd = env.command();
+    let args = ["screen", "--json", "-", "--format", "json"];
+    cmd.args(args)
+        .arg("--password-file")
+        .arg(&env.password_file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(json.as_bytes())
+        .expect("write patient");
+    let out = child.wait_with_output().expect("wait");
+    assert_ok(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rows[0]["patient_id"], "MRN-STDIN-1");
+    assert!(!args.iter().any(|a| a.contains("151") || a.contains("MRN")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    // Stored under the reference given inside the JSON.
+    let history = env.run(&["history", "--format", "json"], true);
+    assert!(stdout(&history).contains("MRN-STDIN-1"));
+    // The reference in both places is ambiguous: refused.
+    let both = env.write("both.json", json.as_bytes());
+    let at_file = format!("@{}", both.display());
+    assert_fails(
+        &env.run(
+            &["screen", "--json", &at_file, "--patient-ref", "OTHER"],
+            true,
+        ),
+        3,
+        "give the patient reference once",
+    );
+}
+
+/// Values, inline JSON or a reference as arguments still work on a single-user machine,
+/// with a warning that other users can read them.
+#[test]
+fn values_on_the_command_line_are_warned_about() {
+    let env = Env::initialized();
+    let out = screen_single(&env, "REF-ARGV");
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("readable by every user of this machine") && stderr.contains("--json -"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn single_screening_is_stored_listed_exported_and_checked() {
     let env = Env::initialized();
@@ -337,17 +401,21 @@ fn database_faults_give_specific_errors() {
     locker.execute_batch("ROLLBACK").expect("unlock");
     drop(locker);
 
-    // An altered row is found by `db check`, by id.
+    // An altered row fails the screenings' integrity record: every unlocked command,
+    // `db check` included, refuses the database and says what was altered.
     let conn = rusqlite::Connection::open(&db).expect("open");
     conn.execute(
-        "UPDATE screenings SET patient_ref = 'REF-X' WHERE patient_ref = 'REF-1'",
+        "UPDATE screenings SET ref_tag = zeroblob(32) WHERE id = 1",
         [],
     )
     .expect("tamper");
     drop(conn);
     let check = env.run(&["db", "check"], true);
-    assert_fails(&check, 4, "1 damaged row(s)");
-    assert!(stdout(&check).contains("damaged or altered ids: 1"));
+    assert_fails(
+        &check,
+        4,
+        "altered outside Pulsecure: the stored screenings",
+    );
 
     // The database of another vault is refused, and left as it was.
     let other = Env::initialized();

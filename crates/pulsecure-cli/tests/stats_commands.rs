@@ -48,6 +48,7 @@ fn releases_spend_a_persistent_budget_and_refusals_spend_nothing() {
         true,
     ));
 
+    support::let_this_second_pass();
     let doc = budget(&env);
     assert_eq!(doc["total"].as_f64(), Some(0.5));
     assert_eq!(doc["spent"].as_f64(), Some(0.0));
@@ -61,9 +62,19 @@ fn releases_spend_a_persistent_budget_and_refusals_spend_nothing() {
     assert_eq!(first["cached"], false);
     assert!((remaining(&env) - 0.3).abs() < 1e-6);
 
-    // The same question over the same data: the recorded answer, free.
+    // The same question over the same window: the recorded answer, free.
+    let before = format!("@{}", first["before"].as_i64().expect("window end"));
     let out = env.run(
-        &["stats", "count", "--epsilon", "0.2", "--yes", "--json"],
+        &[
+            "stats",
+            "count",
+            "--epsilon",
+            "0.2",
+            "--before",
+            &before,
+            "--yes",
+            "--json",
+        ],
         true,
     );
     assert_ok(&out);

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use pulsecure_core::app::analytics::AnalyticsService;
 use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
-use pulsecure_core::domain::analytics::{Dataset, Query, QueryError};
+use pulsecure_core::domain::analytics::{Dataset, Query, QueryError, Window};
 use pulsecure_core::ports::catalog::{CatalogError, ModelCatalog};
 use pulsecure_core::ports::clock::Clock;
 use pulsecure_core::ports::fhe::{DecryptedResult, Evaluator, FheClient, FheError};
@@ -350,6 +350,11 @@ fn screened_store(model: &pulsecure_core::Model) -> MemoryStore {
     store
 }
 
+/// The window covering every screening stored at `FixedClock`'s time.
+fn window() -> Window {
+    Window::as_of(1_700_000_001, 1_700_000_001).expect("window ends now")
+}
+
 #[test]
 fn analytics_spends_before_noise_and_refuses_past_budget() {
     let model = common::default_model();
@@ -359,12 +364,12 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
     let catalog = OneModel(std::sync::Arc::new(common::default_model()));
     let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
     let r = analytics
-        .release(&Query::HighRiskCount, 0.6)
+        .release(&Query::HighRiskCount, 0.6, window())
         .expect("within budget");
     assert!(!r.cached);
     assert!((r.budget.remaining - 0.4).abs() < 1e-12);
     assert!(matches!(
-        analytics.release(&Query::Histogram, 0.6),
+        analytics.release(&Query::Histogram, 0.6, window()),
         Err(PrivacyError::BudgetExceeded { .. })
     ));
     assert_eq!(
@@ -374,7 +379,7 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
     );
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         assert_eq!(
-            analytics.release(&Query::HighRiskCount, bad),
+            analytics.release(&Query::HighRiskCount, bad, window()),
             Err(PrivacyError::InvalidEpsilon)
         );
     }
@@ -383,7 +388,7 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
         upper: 0,
     };
     assert!(matches!(
-        analytics.release(&inverted, 0.1),
+        analytics.release(&inverted, 0.1, window()),
         Err(PrivacyError::Query(QueryError::InvertedBounds { .. }))
     ));
     assert!(matches!(
@@ -391,6 +396,42 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
         Err(QueryError::UnknownQuery(_))
     ));
     assert!((ledger.status().expect("ok").remaining - 0.4).abs() < 1e-12);
+}
+
+/// The recorded answer is keyed by the public window, never by the data's own state: a
+/// screening added after the window neither changes the answer nor makes the repeat cost
+/// anything (before, the cache key held the row count, so a free repeat told whether
+/// screenings had been added). A later window is a new release.
+#[test]
+fn the_recorded_answer_depends_on_the_window_not_on_rows_added_since() {
+    let model = common::default_model();
+    let store = screened_store(&model);
+    let ledger = Ledger::with_total(1.0);
+    let mechanism = CountingMechanism::default();
+    let catalog = OneModel(std::sync::Arc::new(common::default_model()));
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
+    let first = analytics
+        .release(&Query::HighRiskCount, 0.3, window())
+        .expect("first");
+    let mut later = store.all().expect("rows")[0].record.clone();
+    later.patient_ref = pref("P-later");
+    later.created_at = 1_700_000_500;
+    store.save(&later).expect("save");
+    let again = analytics
+        .release(&Query::HighRiskCount, 0.3, window())
+        .expect("again");
+    assert!(again.cached && again.epsilon_charged == 0.0);
+    assert_eq!(first.values, again.values);
+    assert_eq!(*mechanism.0.lock().expect("lock"), 1);
+    let next_window = Window::as_of(1_700_000_501, 1_700_000_600).expect("window");
+    let fresh = analytics
+        .release(&Query::HighRiskCount, 0.3, next_window)
+        .expect("new window");
+    assert!(!fresh.cached);
+    assert!(matches!(
+        Window::as_of(1_700_000_601, 1_700_000_600),
+        Err(QueryError::WindowInFuture { ahead: 1 })
+    ));
 }
 
 #[test]
@@ -402,10 +443,10 @@ fn re_asking_over_unchanged_data_returns_the_recorded_answer_for_free() {
     let catalog = OneModel(std::sync::Arc::new(common::default_model()));
     let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
     let first = analytics
-        .release(&Query::HighRiskCount, 0.3)
+        .release(&Query::HighRiskCount, 0.3, window())
         .expect("first");
     let again = analytics
-        .release(&Query::HighRiskCount, 0.3)
+        .release(&Query::HighRiskCount, 0.3, window())
         .expect("again");
     assert!(again.cached && again.epsilon_charged == 0.0);
     assert_eq!(first.values, again.values);
@@ -421,7 +462,7 @@ fn analytics_refuses_empty_dataset_without_spending() {
     let catalog = OneModel(std::sync::Arc::new(common::default_model()));
     let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
     assert_eq!(
-        analytics.release(&Query::HighRiskCount, 0.5),
+        analytics.release(&Query::HighRiskCount, 0.5, window()),
         Err(PrivacyError::EmptyDataset)
     );
     assert_eq!(ledger.status().expect("ok").spent, 0.0);
@@ -499,7 +540,7 @@ fn analytics_reads_each_row_through_its_own_model_and_refuses_an_unknown_one() {
     let catalog = OneModel(std::sync::Arc::new(other));
     let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
     assert!(matches!(
-        analytics.release(&Query::Histogram, 0.1),
+        analytics.release(&Query::Histogram, 0.1, window()),
         Err(PrivacyError::Catalog(CatalogError::Unknown { .. }))
     ));
     assert_eq!(ledger.status().expect("ok").spent, 0.0, "nothing spent");

@@ -3,7 +3,7 @@
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::store::StoreError;
-use rusqlite::params;
+use rusqlite::{params, Connection};
 
 use crate::database::Database;
 use crate::errors::SqliteContext;
@@ -21,13 +21,30 @@ pub struct AuditEntry {
 
 impl AuditLog for Database {
     fn log_event(&self, event: AuditEvent, detail: &str) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
-                "INSERT INTO audit_log (at, event, detail) VALUES (?1, ?2, ?3)",
-                params![SystemClock.now_unix_seconds(), event.as_str(), detail],
-            )
-            .context("writing the audit log")?;
-        Ok(())
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("starting a transaction")?;
+        self.append_audit(&tx, event, detail)?;
+        tx.commit().context("writing the audit log")
+    }
+}
+
+impl Database {
+    /// Append an audit entry inside the caller's transaction, updating its integrity record.
+    pub(crate) fn append_audit(
+        &self,
+        tx: &Connection,
+        event: AuditEvent,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        tx.execute(
+            "INSERT INTO audit_log (at, event, detail) VALUES (?1, ?2, ?3)",
+            params![SystemClock.now_unix_seconds(), event.as_str(), detail],
+        )
+        .context("writing the audit log")?;
+        self.integrity
+            .changed(tx, "audit_log", tx.last_insert_rowid(), None)
     }
 }
 

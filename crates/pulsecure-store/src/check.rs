@@ -14,17 +14,21 @@ pub struct CheckReport {
     pub rows: usize,
     /// Ids of screenings that fail authentication or decoding.
     pub corrupt_ids: Vec<i64>,
+    /// What was altered outside Pulsecure according to the integrity records (rows added,
+    /// changed or deleted), e.g. "the audit log".
+    pub altered: Vec<&'static str>,
 }
 
 impl CheckReport {
     /// Whether everything is healthy.
     pub fn is_ok(&self) -> bool {
-        self.integrity == ["ok"] && self.corrupt_ids.is_empty()
+        self.integrity == ["ok"] && self.corrupt_ids.is_empty() && self.altered.is_empty()
     }
 }
 
 impl Database {
-    /// Run the integrity check and try to decrypt every screening.
+    /// Run SQLite's integrity check, recompute the integrity records and try to decrypt
+    /// every screening.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let integrity = {
             let conn = self.conn()?;
@@ -39,7 +43,9 @@ impl Database {
             lines
         };
         let rows = self.decryptability()?;
+        let altered = self.integrity.mismatches(&*self.conn()?)?;
         Ok(CheckReport {
+            altered,
             integrity,
             rows: rows.len(),
             corrupt_ids: rows

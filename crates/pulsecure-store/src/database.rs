@@ -4,15 +4,19 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::store::StoreError;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::errors::SqliteContext;
-use crate::field_cipher::FieldKey;
-use crate::schema::migrate;
+use crate::field_cipher::{FieldKey, MacKey};
+use crate::floor::{Opened, StateFloor};
+use crate::integrity::{Heads, Integrity, PROTECTED};
+use crate::schema::{check_objects, migrate};
+use crate::screenings::REF_TAG_LABEL;
 
-const KEY_CHECK_NAME: &str = "key-check";
-const KEY_CHECK_PLAIN: &[u8] = b"pulsecure database key check v1";
+pub(crate) const KEY_CHECK_NAME: &str = "key-check";
+pub(crate) const KEY_CHECK_PLAIN: &[u8] = b"pulsecure database key check v1";
 
 /// How long a writer waits for another process's lock before reporting `Locked`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,6 +26,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Database {
     conn: Mutex<Connection>,
     pub(crate) key: FieldKey,
+    pub(crate) ref_key: MacKey,
+    pub(crate) integrity: Integrity,
+    opened: Opened,
 }
 
 impl std::fmt::Debug for Database {
@@ -31,10 +38,25 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Open (creating if needed) the database at `path` with the vault's field key.
-    ///
-    /// Refuses a database from a newer schema, or one created under another data key.
+    /// Open (creating if needed) the database at `path` with the vault's field key, with no
+    /// vault record to compare against (tools and tests; a database without integrity
+    /// records is adopted). See [`Database::open_checked`].
     pub fn open(path: &Path, key: FieldKey) -> Result<Self, StoreError> {
+        Self::open_checked(path, key, None)
+    }
+
+    /// Open (creating if needed) the database at `path` with the vault's field key and the
+    /// vault's record of its state (`None`: the vault has none yet).
+    ///
+    /// Refuses a database from a newer schema, one created under another data key, one
+    /// whose schema holds objects this build does not define, one whose integrity records
+    /// do not match its rows, and one behind `floor`. A missing database is created and
+    /// gets `floor` carried over ([`Opened::recreated`]).
+    pub fn open_checked(
+        path: &Path,
+        key: FieldKey,
+        floor: Option<&StateFloor>,
+    ) -> Result<Self, StoreError> {
         // SQLite reports a read-only file system as a generic I/O error; say it plainly.
         if path.exists() {
             if let Err(e) = std::fs::OpenOptions::new()
@@ -55,16 +77,20 @@ impl Database {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .context("opening the database")?;
-        Self::configure(conn, key)
+        Self::configure(conn, key, floor)
     }
 
     /// An in-memory database (tests, benchmarks).
     pub fn open_in_memory(key: FieldKey) -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().context("opening an in-memory database")?;
-        Self::configure(conn, key)
+        Self::configure(conn, key, None)
     }
 
-    fn configure(mut conn: Connection, key: FieldKey) -> Result<Self, StoreError> {
+    fn configure(
+        mut conn: Connection,
+        key: FieldKey,
+        floor: Option<&StateFloor>,
+    ) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)
             .context("setting the busy timeout")?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -80,17 +106,104 @@ impl Database {
         conn.pragma_update(None, "synchronous", "FULL")
             .context("setting synchronous=FULL")?;
         migrate(&mut conn)?;
-        let db = Database {
-            conn: Mutex::new(conn),
-            key,
-        };
-        db.check_key()?;
-        db.reseal_legacy_payloads()?;
+        let mut db =
+            Database::from_parts(conn, key.derive(REF_TAG_LABEL), Integrity::new(&key), key);
+        let fresh = db.check_key()?;
+        db.move_schema_4_rows()?;
+        db.opened = db.anchor(fresh, floor)?;
         Ok(db)
     }
 
+    /// Assemble a database from an open connection and its keys.
+    pub(crate) fn from_parts(
+        conn: Connection,
+        ref_key: MacKey,
+        integrity: Integrity,
+        key: FieldKey,
+    ) -> Database {
+        Database {
+            conn: Mutex::new(conn),
+            key,
+            ref_key,
+            integrity,
+            opened: Opened::default(),
+        }
+    }
+
+    /// The connection back, for re-keying.
+    pub(crate) fn into_connection(self) -> Result<Connection, StoreError> {
+        self.conn
+            .into_inner()
+            .map_err(|_| StoreError::Backend("database mutex poisoned by a panic".into()))
+    }
+
+    /// Check the schema and the integrity records, then relate the database to the vault's
+    /// record: verify it is not behind, carry it over into a new database, or adopt a
+    /// database from before integrity records when the vault has no record either.
+    fn anchor(&self, fresh: bool, floor: Option<&StateFloor>) -> Result<Opened, StoreError> {
+        check_objects(&*self.conn()?)?;
+        let heads = self.integrity.verify_all(&*self.conn()?)?;
+        let mut opened = Opened::default();
+        match heads {
+            Heads::Verified => {}
+            Heads::Absent if fresh => {
+                if self.holds_rows()? {
+                    return Err(StoreError::Tampered(
+                        "the key check was deleted from a database that holds records".into(),
+                    ));
+                }
+                self.integrity.rewrite_all(&*self.conn()?)?;
+                if let Some(floor) = floor {
+                    self.carry_over(floor)?;
+                    opened.recreated = true;
+                }
+            }
+            Heads::Absent => {
+                if floor.is_some() {
+                    return Err(StoreError::Tampered(
+                        "integrity records deleted: all of them".into(),
+                    ));
+                }
+                self.integrity.rewrite_all(&*self.conn()?)?;
+                self.log_event(
+                    AuditEvent::IntegrityAdopted,
+                    "integrity records created for a database written before them",
+                )?;
+                opened.adopted = true;
+            }
+        }
+        if let Some(floor) = floor {
+            self.check_floor(floor)?;
+        }
+        Ok(opened)
+    }
+
+    /// Whether any protected table holds a row.
+    fn holds_rows(&self) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        for p in &PROTECTED {
+            let any: bool = conn
+                .query_row(
+                    &format!("SELECT EXISTS (SELECT 1 FROM {})", p.table),
+                    [],
+                    |r| r.get(0),
+                )
+                .context("reading the database")?;
+            if any {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// What opening found (re-created, adopted).
+    pub fn opened(&self) -> Opened {
+        self.opened
+    }
+
     /// The first open stores a value sealed with the key; later opens must unseal it.
-    fn check_key(&self) -> Result<(), StoreError> {
+    /// Returns whether this open created it (a new database).
+    fn check_key(&self) -> Result<bool, StoreError> {
         let conn = self.conn()?;
         let stored: Option<Vec<u8>> = conn
             .query_row(
@@ -104,26 +217,32 @@ impl Database {
             Some(blob) if blob.len() > 12 => {
                 let (nonce, sealed) = blob.split_at(12);
                 match self.key.open(nonce, sealed, KEY_CHECK_NAME.as_bytes()) {
-                    Some(plain) if plain == KEY_CHECK_PLAIN => Ok(()),
+                    Some(plain) if plain == KEY_CHECK_PLAIN => Ok(false),
                     _ => Err(StoreError::WrongKey),
                 }
             }
             Some(_) => Err(StoreError::WrongKey),
             None => {
-                let (nonce, sealed) = self
-                    .key
-                    .seal(KEY_CHECK_PLAIN, KEY_CHECK_NAME.as_bytes())
-                    .ok_or_else(|| StoreError::Backend("sealing the key check".into()))?;
-                let mut blob = nonce.to_vec();
-                blob.extend_from_slice(&sealed);
-                conn.execute(
-                    "INSERT INTO meta (name, value) VALUES (?1, ?2)",
-                    rusqlite::params![KEY_CHECK_NAME, blob],
-                )
-                .context("writing the key check")?;
-                Ok(())
+                self.write_key_check(&conn)?;
+                Ok(true)
             }
         }
+    }
+
+    /// Store (or replace) the value sealed with the key that later opens check.
+    pub(crate) fn write_key_check(&self, conn: &Connection) -> Result<(), StoreError> {
+        let (nonce, sealed) = self
+            .key
+            .seal(KEY_CHECK_PLAIN, KEY_CHECK_NAME.as_bytes())
+            .ok_or_else(|| StoreError::Backend("sealing the key check".into()))?;
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&sealed);
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+            rusqlite::params![KEY_CHECK_NAME, blob],
+        )
+        .context("writing the key check")?;
+        Ok(())
     }
 
     /// The connection, for one repository call.

@@ -2,7 +2,38 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Nonce, Payload};
 use aes_gcm::Aes256Gcm;
+use hmac::{Hmac, Mac};
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+type HmacSha256 = Hmac<sha2_for_hmac::Sha256>;
+
+/// A 256-bit HMAC-SHA-256 key derived from the field key. Zeroized on drop, never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct MacKey([u8; 32]);
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey(<redacted>)")
+    }
+}
+
+impl MacKey {
+    /// A fresh HMAC over this key, to be fed with the message.
+    pub(crate) fn hmac(&self) -> HmacSha256 {
+        <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC accepts keys of any length")
+    }
+
+    /// HMAC-SHA-256 of `parts`, each prefixed with its length (so no two lists of parts
+    /// give the same input).
+    pub(crate) fn tag(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.hmac();
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
 
 /// The 256-bit database field key (kept in the vault). Zeroized on drop, never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -22,6 +53,16 @@ impl FieldKey {
 
     fn cipher(&self) -> Option<Aes256Gcm> {
         Aes256Gcm::new_from_slice(&self.0).ok()
+    }
+
+    /// A key for another purpose, derived as HMAC-SHA-256(field key, `label`): the integrity
+    /// records and the reference lookup tags each get their own key, and none of them can
+    /// be used to open a sealed row.
+    pub(crate) fn derive(&self, label: &[u8]) -> MacKey {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
+        mac.update(label);
+        MacKey(mac.finalize().into_bytes().into())
     }
 
     /// Encrypt `plain` bound to `aad`; returns (nonce, ciphertext with tag).

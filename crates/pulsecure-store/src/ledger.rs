@@ -23,7 +23,7 @@ fn store_err(e: pulsecure_core::ports::store::StoreError) -> PrivacyError {
         pulsecure_core::ports::store::StoreError::Locked => {
             PrivacyError::Ledger("the database is locked by another process".into())
         }
-        other => PrivacyError::Ledger(other.to_string()),
+        other => PrivacyError::Store(other),
     }
 }
 
@@ -74,12 +74,19 @@ impl Database {
                 "the budget cannot be changed once releases were made".into(),
             ));
         }
+        let before = self
+            .integrity
+            .tag_of(&tx, "dp_budget", 1)
+            .map_err(store_err)?;
         tx.execute(
             "INSERT INTO dp_budget (id, total, created_at) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET total = excluded.total",
             params![total, SystemClock.now_unix_seconds()],
         )
         .map_err(ledger_err)?;
+        self.integrity
+            .changed(&tx, "dp_budget", 1, before)
+            .map_err(store_err)?;
         tx.commit().map_err(ledger_err)
     }
 }
@@ -116,6 +123,9 @@ impl BudgetLedger for Database {
         )
         .map_err(ledger_err)?;
         let id = tx.last_insert_rowid();
+        self.integrity
+            .changed(&tx, "dp_releases", id, None)
+            .map_err(store_err)?;
         tx.commit().map_err(ledger_err)?;
         Ok(id)
     }
@@ -126,14 +136,23 @@ impl BudgetLedger for Database {
             .map(f64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        self.conn()
-            .map_err(store_err)?
-            .execute(
-                "UPDATE dp_releases SET result = ?1 WHERE id = ?2",
-                params![text, id],
-            )
+        let mut conn = self.conn().map_err(store_err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(ledger_err)?;
-        Ok(())
+        let before = self
+            .integrity
+            .tag_of(&tx, "dp_releases", id)
+            .map_err(store_err)?;
+        tx.execute(
+            "UPDATE dp_releases SET result = ?1 WHERE id = ?2",
+            params![text, id],
+        )
+        .map_err(ledger_err)?;
+        self.integrity
+            .changed(&tx, "dp_releases", id, before)
+            .map_err(store_err)?;
+        tx.commit().map_err(ledger_err)
     }
 
     fn find(&self, query: &str, data_version: &str) -> Result<Option<LedgerEntry>, PrivacyError> {

@@ -1,28 +1,36 @@
 //! Pulsecure's SQLite storage adapter.
 //!
 //! One database file per data directory, in WAL mode with foreign keys on and schema
-//! migrations tracked in SQLite's `user_version`. Every patient-derived value (features,
-//! probability, class) is sealed with AES-256-GCM under the vault's database key, with the
-//! row's id and clear columns as associated data, so the file reveals no patient value and a
-//! row cannot be altered or moved unnoticed. Repositories implement the core's ports; the
-//! application never writes SQL.
+//! migrations tracked in SQLite's `user_version`. Every patient-derived value (reference,
+//! exact time, features, probability, class) is sealed with AES-256-GCM under the vault's
+//! database key, with the row's id and clear columns as associated data, so the file reveals
+//! no patient value and a row cannot be altered or moved unnoticed. Everything else that must
+//! not change without the password (trusted keys, model state, privacy ledger, audit log) is
+//! covered by integrity records checked at every open, and the vault's floor catches an older
+//! copy of the whole file. Repositories implement the core's ports; the application never
+//! writes SQL.
 
 mod audit;
 mod check;
 mod database;
 mod errors;
 mod field_cipher;
+mod floor;
+mod integrity;
 mod ledger;
 mod registry;
+mod rekey;
 mod schema;
 mod screenings;
 mod sealed_payload;
 mod trusted_keys;
+mod upgrade;
 
 pub use audit::AuditEntry;
 pub use check::CheckReport;
 pub use database::Database;
 pub use field_cipher::FieldKey;
+pub use floor::{Opened, StateFloor};
 pub use ledger::DEFAULT_TOTAL_EPSILON;
 pub use schema::SCHEMA_VERSION;
 pub use screenings::ScreeningFilter;

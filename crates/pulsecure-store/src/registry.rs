@@ -52,6 +52,18 @@ impl ModelRegistry for Database {
                 model.model_id, model.version
             )));
         }
+        let rowid: Option<i64> = tx
+            .query_row(
+                "SELECT rowid FROM model_state WHERE model_id = ?1",
+                [&model.model_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .context("reading the model state")?;
+        let before = match rowid {
+            Some(rowid) => self.integrity.tag_of(&tx, "model_state", rowid)?,
+            None => None,
+        };
         tx.execute(
             "INSERT INTO model_state (model_id, version, sha256, accepted_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (model_id) DO UPDATE SET version = excluded.version,
@@ -64,6 +76,45 @@ impl ModelRegistry for Database {
             ],
         )
         .context("recording the model state")?;
+        let rowid: i64 = tx
+            .query_row(
+                "SELECT rowid FROM model_state WHERE model_id = ?1",
+                [&model.model_id],
+                |row| row.get(0),
+            )
+            .context("reading the model state")?;
+        self.integrity.changed(&tx, "model_state", rowid, before)?;
         tx.commit().context("committing the model state")
+    }
+}
+
+impl Database {
+    /// Every model id's accepted release, by model id.
+    pub fn accepted_models(&self) -> Result<Vec<AcceptedModel>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT model_id, version, sha256 FROM model_state ORDER BY model_id")
+            .context("reading the model state")?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .context("reading the model state")?
+            .collect::<Result<Vec<_>, _>>()
+            .context("reading the model state")?;
+        rows.into_iter()
+            .map(|(model_id, version, sha256)| {
+                Ok(AcceptedModel {
+                    model_id,
+                    version: u64::try_from(version)
+                        .map_err(|_| StoreError::Backend("negative model version stored".into()))?,
+                    sha256,
+                })
+            })
+            .collect()
     }
 }

@@ -1,6 +1,8 @@
 //! Schema migrations (tracked in SQLite's `user_version`).
 
 use pulsecure_core::ports::store::StoreError;
+use std::sync::OnceLock;
+
 use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
@@ -82,11 +84,98 @@ DROP TABLE trusted_keys;
 ALTER TABLE trusted_keys_scoped RENAME TO trusted_keys;
 ";
 
+/// Version 5: nothing identifying in clear. The reference is sealed with the row and looked
+/// up by its HMAC tag; the clear date is the UTC day (the exact time is sealed). The
+/// schema-4 table is renamed and its rows are moved by `upgrade::move_schema_4_rows`, which
+/// needs the field key and so cannot be SQL.
+const V5: &str = "
+DROP INDEX screenings_created_at;
+ALTER TABLE screenings RENAME TO screenings_v4;
+CREATE TABLE screenings (
+    id            INTEGER PRIMARY KEY,
+    created_day   INTEGER NOT NULL,
+    model_id      TEXT    NOT NULL,
+    model_version INTEGER NOT NULL,
+    ref_tag       BLOB    NOT NULL CHECK (length(ref_tag) = 32),
+    nonce         BLOB    NOT NULL,
+    payload       BLOB    NOT NULL,
+    UNIQUE (model_id, model_version, ref_tag)
+) STRICT;
+CREATE INDEX screenings_created_day ON screenings (created_day);
+";
+
+/// The table schema 5 renames the schema-4 screenings to until their rows are moved.
+pub(crate) const SCHEMA_4_SCREENINGS: &str = "screenings_v4";
+
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+}
+
+/// One schema object: type, name, table, SQL.
+type SchemaObject = (String, String, String, Option<String>);
+
+/// The schema objects of a database, SQLite's own excluded.
+fn objects(conn: &Connection) -> Result<Vec<SchemaObject>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, tbl_name, sql FROM sqlite_schema
+             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name",
+        )
+        .context("reading the schema")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .context("reading the schema")?
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the schema")?;
+    Ok(rows)
+}
+
+/// The objects a database of this build holds: every migration run on an empty database.
+fn expected_objects() -> Result<&'static [SchemaObject], StoreError> {
+    static EXPECTED: OnceLock<Vec<SchemaObject>> = OnceLock::new();
+    if let Some(found) = EXPECTED.get() {
+        return Ok(found);
+    }
+    let mut conn = Connection::open_in_memory().context("building the reference schema")?;
+    migrate(&mut conn)?;
+    conn.execute_batch(&format!("DROP TABLE {SCHEMA_4_SCREENINGS}"))
+        .context("building the reference schema")?;
+    let objects = objects(&conn)?;
+    Ok(EXPECTED.get_or_init(|| objects))
+}
+
+/// Refuse a database whose schema differs from what this build defines: an extra trigger
+/// (one could rewrite the ledger on every insert), view, table or index, or a table whose
+/// definition was changed (a dropped CHECK).
+pub(crate) fn check_objects(conn: &Connection) -> Result<(), StoreError> {
+    let expected = expected_objects()?;
+    let found = objects(conn)?;
+    for object in &found {
+        if !expected.contains(object) {
+            let (kind, name, _, _) = object;
+            let what = if expected.iter().any(|(k, n, _, _)| k == kind && n == name) {
+                format!("the definition of {kind} {name:?} was changed")
+            } else {
+                format!("the database holds a {kind} named {name:?} that Pulsecure does not define")
+            };
+            return Err(StoreError::Tampered(what));
+        }
+    }
+    if let Some((kind, name, _, _)) = expected.iter().find(|o| !found.contains(o)) {
+        return Err(StoreError::Tampered(format!("{kind} {name:?} is missing")));
+    }
+    Ok(())
+}
+
+/// Bring the schema to `version` only (tests of upgrades from older databases).
+#[cfg(test)]
+pub(crate) fn migrate_to(conn: &mut Connection, version: usize) -> Result<(), StoreError> {
+    migrations()
+        .to_version(conn, version)
+        .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))
 }
 
 /// Bring the schema up to date, refusing a database from a newer build.

@@ -1,26 +1,33 @@
 //! The screenings repository: sealed payloads, resumable inserts, history queries.
+//!
+//! In clear a row shows only its id, the UTC day, the model id and version (which model a
+//! row must be read with), and a 32-byte HMAC tag of the reference (so a resumed batch can
+//! find a patient without the reference being readable). The reference, the exact time, the
+//! values and the result are sealed, in a payload of one length per model.
 
 use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
 use pulsecure_core::{PatientRef, RiskAssessment, RiskClass};
-use rusqlite::{params, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode};
 
 use crate::database::Database;
 use crate::errors::SqliteContext;
-use crate::sealed_payload::Payload;
+use crate::sealed_payload::{Outcome, Payload};
 
-/// `meta` entry recording that every row is sealed in the fixed-width encoding.
-const PAYLOAD_FORMAT_NAME: &str = "payload-format";
-const PAYLOAD_FORMAT_FIXED: &[u8] = b"2";
+/// Seconds per UTC day: the clear date's resolution.
+const DAY: i64 = 86_400;
+
+/// Label of the key that tags references.
+pub(crate) const REF_TAG_LABEL: &[u8] = b"pulsecure reference lookup v1";
 
 /// Associated data binding a payload to its row id and clear columns.
-fn row_aad(id: i64, created_at: i64, model_id: &str, version: u64, patient_ref: &str) -> Vec<u8> {
-    let mut aad = b"pulsecure screening v1\0".to_vec();
+fn row_aad(id: i64, created_day: i64, model_id: &str, version: u64, ref_tag: &[u8]) -> Vec<u8> {
+    let mut aad = b"pulsecure screening v2\0".to_vec();
     aad.extend_from_slice(&id.to_be_bytes());
-    aad.extend_from_slice(&created_at.to_be_bytes());
+    aad.extend_from_slice(&created_day.to_be_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
-    for text in [model_id, patient_ref] {
-        aad.extend_from_slice(&(text.len() as u64).to_be_bytes());
-        aad.extend_from_slice(text.as_bytes());
+    for bytes in [model_id.as_bytes(), ref_tag] {
+        aad.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        aad.extend_from_slice(bytes);
     }
     aad
 }
@@ -39,60 +46,105 @@ pub struct ScreeningFilter {
 /// A row as stored, before decryption.
 struct RawRow {
     id: i64,
-    created_at: i64,
+    created_day: i64,
     model_id: String,
     model_version: i64,
-    patient_ref: String,
+    ref_tag: Vec<u8>,
     nonce: Vec<u8>,
     payload: Vec<u8>,
 }
 
+const SELECT_ROWS: &str =
+    "SELECT id, created_day, model_id, model_version, ref_tag, nonce, payload FROM screenings";
+
 impl Database {
-    /// Authenticate and decode a row's payload: its associated data, the payload, and
-    /// whether it was in the legacy JSON encoding. `None` when anything fails.
-    fn unseal(&self, row: &RawRow) -> Option<(Vec<u8>, Payload, bool)> {
-        let version = u64::try_from(row.model_version).ok()?;
-        let aad = row_aad(
-            row.id,
-            row.created_at,
-            &row.model_id,
-            version,
-            &row.patient_ref,
-        );
-        let plain = self.key.open(&row.nonce, &row.payload, &aad)?;
-        let (payload, legacy) = Payload::decode(&plain)?;
-        Some((aad, payload, legacy))
+    /// The lookup tag of a reference.
+    fn ref_tag(&self, patient_ref: &str) -> [u8; 32] {
+        self.ref_key.tag(&[patient_ref.as_bytes()])
     }
 
-    /// Seal a payload (fixed-width encoding) under a row's associated data.
-    fn seal_payload(
+    /// Seal `payload` into a new row (with `id`, or the next one), inside the caller's
+    /// transaction, and update the screenings' integrity record. A second row for the same
+    /// reference and model version is `Duplicate`.
+    pub(crate) fn insert_sealed(
         &self,
+        tx: &Connection,
+        id: Option<i64>,
+        model_id: &str,
+        version: u64,
         payload: &Payload,
-        aad: &[u8],
-    ) -> Result<([u8; 12], Vec<u8>), StoreError> {
+    ) -> Result<i64, StoreError> {
+        let stored_version = i64::try_from(version)
+            .map_err(|_| StoreError::Backend("model version out of range".into()))?;
+        let created_day = payload.created_at.div_euclid(DAY);
+        let ref_tag = self.ref_tag(&payload.patient_ref);
+        let inserted = tx.execute(
+            "INSERT INTO screenings (id, created_day, model_id, model_version, ref_tag, nonce, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, x'', x'')",
+            params![id, created_day, model_id, stored_version, ref_tag.to_vec()],
+        );
+        if let Err(e) = inserted {
+            if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+                return Err(StoreError::Duplicate);
+            }
+            return Err(crate::errors::from_sqlite("storing a screening", e));
+        }
+        let id = tx.last_insert_rowid();
+        let aad = row_aad(id, created_day, model_id, version, &ref_tag);
         let plain = payload
             .encode()
             .ok_or_else(|| StoreError::Backend("a screening has too many features".into()))?;
-        self.key
-            .seal(&plain, aad)
-            .ok_or_else(|| StoreError::Backend("sealing a screening failed".into()))
+        let (nonce, sealed) = self
+            .key
+            .seal(&plain, &aad)
+            .ok_or_else(|| StoreError::Backend("sealing a screening failed".into()))?;
+        tx.execute(
+            "UPDATE screenings SET nonce = ?1, payload = ?2 WHERE id = ?3",
+            params![nonce.to_vec(), sealed, id],
+        )
+        .context("storing a screening")?;
+        self.integrity.changed(tx, "screenings", id, None)?;
+        Ok(id)
     }
 
+    /// Authenticate and decode a row.
     fn decrypt_row(&self, row: RawRow) -> Result<StoredScreening, StoreError> {
         let corrupt = StoreError::Corrupt { id: row.id };
         let version = u64::try_from(row.model_version).map_err(|_| corrupt.clone())?;
-        let (_, sealed, _) = self.unseal(&row).ok_or_else(|| corrupt.clone())?;
-        let patient_ref = PatientRef::parse(&row.patient_ref).map_err(|_| corrupt)?;
+        let aad = row_aad(
+            row.id,
+            row.created_day,
+            &row.model_id,
+            version,
+            &row.ref_tag,
+        );
+        let plain = self
+            .key
+            .open(&row.nonce, &row.payload, &aad)
+            .ok_or_else(|| corrupt.clone())?;
+        let sealed = Payload::decode(&plain).ok_or_else(|| corrupt.clone())?;
+        if sealed.created_at.div_euclid(DAY) != row.created_day
+            || self.ref_tag(&sealed.patient_ref).as_slice() != row.ref_tag.as_slice()
+        {
+            return Err(corrupt);
+        }
+        let patient_ref = PatientRef::parse(&sealed.patient_ref).map_err(|_| corrupt)?;
+        let Outcome {
+            features,
+            probability_code,
+            probability,
+            class,
+        } = sealed.outcome;
         Ok(StoredScreening {
             id: row.id,
             record: ScreeningRecord {
                 patient_ref,
-                created_at: row.created_at,
-                features: sealed.features,
+                created_at: sealed.created_at,
+                features,
                 assessment: RiskAssessment {
-                    probability_code: sealed.probability_code,
-                    probability: sealed.probability,
-                    class: sealed.class,
+                    probability_code,
+                    probability,
+                    class,
                     model_id: row.model_id,
                     model_version: version,
                 },
@@ -111,10 +163,10 @@ impl Database {
             .query_map(args, |row| {
                 Ok(RawRow {
                     id: row.get(0)?,
-                    created_at: row.get(1)?,
+                    created_day: row.get(1)?,
                     model_id: row.get(2)?,
                     model_version: row.get(3)?,
-                    patient_ref: row.get(4)?,
+                    ref_tag: row.get(4)?,
                     nonce: row.get(5)?,
                     payload: row.get(6)?,
                 })
@@ -125,101 +177,72 @@ impl Database {
         Ok(rows)
     }
 
-    /// Stored screenings matching `filter`, oldest first.
+    /// Stored screenings matching `filter`, oldest first (by exact time, then id).
     pub fn history(&self, filter: &ScreeningFilter) -> Result<Vec<StoredScreening>, StoreError> {
+        let since = filter.since.unwrap_or(i64::MIN);
+        let until = filter.until.unwrap_or(i64::MAX);
+        // The clear day narrows the read; the exact bounds are applied after decryption.
         let rows = self.raw_rows(
-            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
-             FROM screenings
-             WHERE created_at >= ?1 AND created_at < ?2
-             ORDER BY created_at, id",
-            &[
-                &filter.since.unwrap_or(i64::MIN),
-                &filter.until.unwrap_or(i64::MAX),
-            ],
+            &format!("{SELECT_ROWS} WHERE created_day >= ?1 AND created_day <= ?2"),
+            &[&since.div_euclid(DAY), &until.div_euclid(DAY)],
         )?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let stored = self.decrypt_row(row)?;
-            if filter
-                .class
-                .is_none_or(|c| c == stored.record.assessment.class)
+            let at = stored.record.created_at;
+            if at >= since
+                && at < until
+                && filter
+                    .class
+                    .is_none_or(|c| c == stored.record.assessment.class)
             {
                 out.push(stored);
             }
         }
+        out.sort_by_key(|s| (s.record.created_at, s.id));
         Ok(out)
     }
 
     /// One screening by id.
     pub fn screening(&self, id: i64) -> Result<StoredScreening, StoreError> {
-        let mut rows = self.raw_rows(
-            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
-             FROM screenings WHERE id = ?1",
-            &[&id],
-        )?;
+        let mut rows = self.raw_rows(&format!("{SELECT_ROWS} WHERE id = ?1"), &[&id])?;
         match rows.pop() {
             Some(row) => self.decrypt_row(row),
             None => Err(StoreError::NotFound(id)),
         }
     }
 
-    /// Re-seal rows written in the legacy JSON encoding (whose length varies with the class
-    /// and the values) in the fixed-width one, in one transaction, once per database: a
-    /// `meta` entry records that it was done. Rows that do not decrypt are left for
-    /// `db check` to report.
-    pub(crate) fn reseal_legacy_payloads(&self) -> Result<usize, StoreError> {
-        let done: Option<Vec<u8>> = self
-            .conn()?
-            .query_row(
-                "SELECT value FROM meta WHERE name = ?1",
-                [PAYLOAD_FORMAT_NAME],
-                |row| row.get(0),
-            )
-            .optional()
-            .context("reading the payload format")?;
-        if done.as_deref() == Some(PAYLOAD_FORMAT_FIXED) {
-            return Ok(0);
-        }
-        let rows = self.raw_rows(
-            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
-             FROM screenings ORDER BY id",
-            &[],
-        )?;
-        let mut updates = Vec::new();
-        for row in rows {
-            let Some((aad, payload, true)) = self.unseal(&row) else {
-                continue;
-            };
-            let (nonce, sealed) = self.seal_payload(&payload, &aad)?;
-            updates.push((row.id, nonce, sealed));
-        }
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .context("starting a transaction")?;
-        for (id, nonce, sealed) in &updates {
-            tx.execute(
-                "UPDATE screenings SET nonce = ?1, payload = ?2 WHERE id = ?3",
-                params![nonce.to_vec(), sealed, id],
-            )
-            .context("re-sealing a screening")?;
-        }
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
-            params![PAYLOAD_FORMAT_NAME, PAYLOAD_FORMAT_FIXED],
-        )
-        .context("recording the payload format")?;
-        tx.commit().context("committing re-sealed screenings")?;
-        Ok(updates.len())
+    /// Every row decrypted, as (id, model id, version, payload), for re-sealing.
+    pub(crate) fn all_rows_decrypted(
+        &self,
+    ) -> Result<Vec<(i64, String, u64, Payload)>, StoreError> {
+        let rows = self.raw_rows(&format!("{SELECT_ROWS} ORDER BY id"), &[])?;
+        rows.into_iter()
+            .map(|row| {
+                let s = self.decrypt_row(row)?;
+                let a = s.record.assessment;
+                Ok((
+                    s.id,
+                    a.model_id,
+                    a.model_version,
+                    Payload {
+                        patient_ref: s.record.patient_ref.as_str().to_string(),
+                        created_at: s.record.created_at,
+                        outcome: Outcome {
+                            features: s.record.features,
+                            probability_code: a.probability_code,
+                            probability: a.probability,
+                            class: a.class,
+                        },
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// Ids of every row, and for each whether it decrypts (for `db check`).
     pub(crate) fn decryptability(&self) -> Result<Vec<(i64, bool)>, StoreError> {
-        let rows = self.raw_rows(
-            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
-             FROM screenings ORDER BY id",
-            &[],
-        )?;
+        let rows = self.raw_rows(&format!("{SELECT_ROWS} ORDER BY id"), &[])?;
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -233,44 +256,22 @@ impl Database {
 impl ScreeningStore for Database {
     fn save(&self, record: &ScreeningRecord) -> Result<i64, StoreError> {
         let a = &record.assessment;
-        let version = i64::try_from(a.model_version)
-            .map_err(|_| StoreError::Backend("model version out of range".into()))?;
         let payload = Payload {
-            features: record.features.clone(),
-            probability_code: a.probability_code,
-            probability: a.probability,
-            class: a.class,
+            patient_ref: record.patient_ref.as_str().to_string(),
+            created_at: record.created_at,
+            outcome: Outcome {
+                features: record.features.clone(),
+                probability_code: a.probability_code,
+                probability: a.probability,
+                class: a.class,
+            },
         };
         let mut conn = self.conn()?;
         // One transaction: the row appears whole (sealed under its own id) or not at all.
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("starting a transaction")?;
-        let inserted = tx.execute(
-            "INSERT INTO screenings (created_at, model_id, model_version, patient_ref, nonce, payload)
-             VALUES (?1, ?2, ?3, ?4, x'', x'')",
-            params![record.created_at, a.model_id, version, record.patient_ref.as_str()],
-        );
-        if let Err(e) = inserted {
-            if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
-                return Err(StoreError::Duplicate);
-            }
-            return Err(crate::errors::from_sqlite("storing a screening", e));
-        }
-        let id = tx.last_insert_rowid();
-        let aad = row_aad(
-            id,
-            record.created_at,
-            &a.model_id,
-            a.model_version,
-            record.patient_ref.as_str(),
-        );
-        let (nonce, sealed) = self.seal_payload(&payload, &aad)?;
-        tx.execute(
-            "UPDATE screenings SET nonce = ?1, payload = ?2 WHERE id = ?3",
-            params![nonce.to_vec(), sealed, id],
-        )
-        .context("storing a screening")?;
+        let id = self.insert_sealed(&tx, None, &a.model_id, a.model_version, &payload)?;
         tx.commit().context("committing a screening")?;
         Ok(id)
     }
@@ -283,10 +284,10 @@ impl ScreeningStore for Database {
     ) -> Result<Option<StoredScreening>, StoreError> {
         let version = i64::try_from(version)
             .map_err(|_| StoreError::Backend("model version out of range".into()))?;
+        let tag = self.ref_tag(patient_ref.as_str()).to_vec();
         let mut rows = self.raw_rows(
-            "SELECT id, created_at, model_id, model_version, patient_ref, nonce, payload
-             FROM screenings WHERE model_id = ?1 AND model_version = ?2 AND patient_ref = ?3",
-            &[&model_id, &version, &patient_ref.as_str()],
+            &format!("{SELECT_ROWS} WHERE model_id = ?1 AND model_version = ?2 AND ref_tag = ?3"),
+            &[&model_id, &version, &tag],
         )?;
         rows.pop().map(|row| self.decrypt_row(row)).transpose()
     }
@@ -302,40 +303,71 @@ mod tests {
     use crate::field_cipher::FieldKey;
     use pulsecure_core::ports::store::ScreeningStore;
 
-    /// A row as an older build sealed it (JSON, whose length varies), the format marker
-    /// removed: opening again re-seals it in the fixed-width encoding, readable as before.
-    #[test]
-    fn legacy_json_rows_are_resealed_once_at_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("p.db");
-        let key = || FieldKey::from_bytes([7u8; 32]);
-        let db = Database::open(&path, key()).expect("open");
-        let aad = row_aad(1, 100, "cvd-lr", 1, "p-legacy");
-        let json = br#"{"features":[61.0,1.0],"probability_code":1982,"probability":0.48388671875,"class":"high"}"#;
-        let (nonce, sealed) = db.key.seal(json, &aad).expect("seal");
-        {
-            let conn = db.conn().expect("conn");
-            conn.execute(
-                "INSERT INTO screenings (id, created_at, model_id, model_version, patient_ref, nonce, payload)
-                 VALUES (1, 100, 'cvd-lr', 1, 'p-legacy', ?1, ?2)",
-                params![nonce.to_vec(), sealed],
-            )
-            .expect("insert legacy row");
-            conn.execute("DELETE FROM meta WHERE name = ?1", [PAYLOAD_FORMAT_NAME])
-                .expect("drop marker");
+    fn record(reference: &str, at: i64, class: RiskClass) -> ScreeningRecord {
+        ScreeningRecord {
+            patient_ref: PatientRef::parse(reference).expect("valid reference"),
+            created_at: at,
+            features: vec![61.0, 1.0],
+            assessment: RiskAssessment {
+                probability_code: 100,
+                probability: 100.0 / 4096.0,
+                class,
+                model_id: "cvd-lr".into(),
+                model_version: 1,
+            },
         }
-        drop(db);
-        let db = Database::open(&path, key()).expect("reopen");
-        let rows = db.all().expect("rows");
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].record.assessment.probability_code, 1982);
-        assert_eq!(rows[0].record.features, vec![61.0, 1.0]);
-        let len: i64 = db
-            .conn()
-            .expect("conn")
-            .query_row("SELECT length(payload) FROM screenings", [], |r| r.get(0))
-            .expect("length");
-        assert_eq!(len, 15 + 8 * 2 + 16, "re-sealed fixed-width");
-        assert_eq!(db.reseal_legacy_payloads().expect("reseal"), 0, "only once");
+    }
+
+    /// Neither the reference nor the exact time is in any clear column, yet a reference is
+    /// found again and the history keeps exact bounds and order.
+    #[test]
+    fn reference_and_time_are_only_sealed_yet_found_and_ordered() {
+        let db = Database::open_in_memory(FieldKey::from_bytes([3; 32])).expect("db");
+        db.save(&record("MRN-4711", 90_000, RiskClass::High))
+            .expect("save");
+        db.save(&record("MRN-0815", 86_500, RiskClass::Low))
+            .expect("save");
+        let clear: Vec<String> = {
+            let conn = db.conn().expect("conn");
+            let mut stmt = conn
+                .prepare("SELECT quote(created_day) || quote(model_id) || quote(model_version) || quote(ref_tag) FROM screenings")
+                .expect("prepare");
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            rows
+        };
+        for row in &clear {
+            assert!(!row.contains("MRN") && !row.contains("90000") && !row.contains("86500"));
+            assert!(row.starts_with("1'cvd-lr'1X'"), "{row}");
+        }
+        let reference = PatientRef::parse("MRN-4711").expect("ref");
+        let found = db
+            .find("cvd-lr", 1, &reference)
+            .expect("find")
+            .expect("present");
+        assert_eq!(found.record.created_at, 90_000);
+        assert_eq!(
+            db.save(&record("MRN-4711", 95_000, RiskClass::Low)),
+            Err(StoreError::Duplicate)
+        );
+        let order: Vec<i64> = db
+            .all()
+            .expect("all")
+            .iter()
+            .map(|s| s.record.created_at)
+            .collect();
+        assert_eq!(order, vec![86_500, 90_000]);
+        let window = db
+            .history(&ScreeningFilter {
+                since: Some(86_501),
+                until: Some(90_001),
+                class: None,
+            })
+            .expect("history");
+        assert_eq!(window.len(), 1);
+        assert_eq!(window[0].record.patient_ref.as_str(), "MRN-4711");
     }
 }

@@ -1,85 +1,80 @@
 //! The sealed part of a screening row, in a fixed-width binary encoding: every payload of a
 //! model (a given feature count) has the same length, so the ciphertext length — which
-//! AES-GCM keeps — says nothing about the class, the probability or the values.
+//! AES-GCM keeps — says nothing about the reference, the class, the probability or the
+//! values.
 //!
-//! Layout (little-endian): tag `0x02` · feature count (u8) · each feature (f64) ·
-//! probability (f64) · probability code (u32) · class (u8: 0 low, 1 high). Length 15 + 8n.
-//! Rows written before this encoding hold JSON (first byte `{`); they are still read, and
-//! re-sealed in this encoding when the database is opened.
+//! Layout (little-endian), tag `0x03`: exact time (i64 Unix seconds) · reference length
+//! (u16) · reference bytes zero-padded to [`REF_CAPACITY`] · feature count (u8) · each
+//! feature (f64) · probability (f64) · probability code (u32) · class (u8: 0 low, 1 high).
+//! Length 281 + 8n.
+//!
+//! Rows written by schema 4 and before held the reference and time in clear columns and
+//! sealed only the outcome, as tag `0x02` (layout as above from the feature count on) or as
+//! JSON; [`Outcome::decode_legacy`] reads both when those rows are moved to schema 5.
 
-use pulsecure_core::RiskClass;
+use pulsecure_core::{PatientRef, RiskClass};
 use serde::Deserialize;
 
-/// First byte of a fixed-width payload (JSON payloads start with `{`).
-const TAG: u8 = 0x02;
+/// First byte of the current encoding.
+const TAG: u8 = 0x03;
+/// First byte of schema 4's outcome-only encoding (JSON payloads start with `{`).
+const LEGACY_TAG: u8 = 0x02;
+/// Bytes reserved for the reference: the longest reference (64 characters) in UTF-8.
+pub(crate) const REF_CAPACITY: usize = 4 * pulsecure_core::domain::patient_ref::MAX_REF_CHARS;
+const HEADER: usize = 1 + 8 + 2 + REF_CAPACITY;
+const OUTCOME_FIXED: usize = 1 + 8 + 4 + 1;
 
-/// What a payload holds.
+/// The result part of a payload.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Payload {
+pub(crate) struct Outcome {
     pub features: Vec<f64>,
     pub probability_code: u32,
     pub probability: f64,
     pub class: RiskClass,
 }
 
+/// Everything a row seals.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Payload {
+    pub patient_ref: String,
+    pub created_at: i64,
+    pub outcome: Outcome,
+}
+
 /// The JSON payload of rows sealed before the fixed-width encoding.
 #[derive(Deserialize)]
-struct LegacyPayload {
+struct LegacyJson {
     features: Vec<f64>,
     probability_code: u32,
     probability: f64,
     class: RiskClass,
 }
 
-impl Payload {
-    /// The fixed-width encoding (`None` above 255 features, which no model has).
-    pub fn encode(&self) -> Option<Vec<u8>> {
-        let count = u8::try_from(self.features.len()).ok()?;
-        let mut out = Vec::with_capacity(15 + 8 * self.features.len());
-        out.push(TAG);
-        out.push(count);
+impl Outcome {
+    fn encode_into(&self, out: &mut Vec<u8>) -> Option<()> {
+        out.push(u8::try_from(self.features.len()).ok()?);
         for v in &self.features {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&self.probability.to_le_bytes());
         out.extend_from_slice(&self.probability_code.to_le_bytes());
         out.push(u8::from(self.class == RiskClass::High));
-        Some(out)
+        Some(())
     }
 
-    /// Decode either encoding; `None` for anything malformed. The second value says whether
-    /// it was the legacy JSON one.
-    pub fn decode(bytes: &[u8]) -> Option<(Self, bool)> {
-        match bytes.first()? {
-            &TAG => Self::decode_fixed(bytes).map(|p| (p, false)),
-            b'{' => {
-                let p: LegacyPayload = serde_json::from_slice(bytes).ok()?;
-                Some((
-                    Payload {
-                        features: p.features,
-                        probability_code: p.probability_code,
-                        probability: p.probability,
-                        class: p.class,
-                    },
-                    true,
-                ))
-            }
-            _ => None,
-        }
-    }
-
-    fn decode_fixed(bytes: &[u8]) -> Option<Self> {
-        let count = usize::from(*bytes.get(1)?);
-        if bytes.len() != 15 + 8 * count {
+    /// Decode an outcome filling `bytes` exactly.
+    fn decode_exact(bytes: &[u8]) -> Option<Self> {
+        let count = usize::from(*bytes.first()?);
+        if bytes.len() != OUTCOME_FIXED + 8 * count {
             return None;
         }
         let f64_at = |at: usize| -> Option<f64> {
             Some(f64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
         };
         let features = (0..count)
-            .map(|i| f64_at(2 + 8 * i))
+            .map(|i| f64_at(1 + 8 * i))
             .collect::<Option<Vec<_>>>()?;
-        let at = 2 + 8 * count;
+        let at = 1 + 8 * count;
         let probability = f64_at(at)?;
         let probability_code = u32::from_le_bytes(bytes.get(at + 8..at + 12)?.try_into().ok()?);
         let class = match bytes.get(at + 12)? {
@@ -87,11 +82,67 @@ impl Payload {
             1 => RiskClass::High,
             _ => return None,
         };
-        Some(Payload {
+        Some(Outcome {
             features,
             probability_code,
             probability,
             class,
+        })
+    }
+
+    /// Decode a schema-4 payload (tag `0x02` or JSON); `None` for anything malformed.
+    pub fn decode_legacy(bytes: &[u8]) -> Option<Self> {
+        match bytes.first()? {
+            &LEGACY_TAG => Self::decode_exact(&bytes[1..]),
+            b'{' => {
+                let p: LegacyJson = serde_json::from_slice(bytes).ok()?;
+                Some(Outcome {
+                    features: p.features,
+                    probability_code: p.probability_code,
+                    probability: p.probability,
+                    class: p.class,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Payload {
+    /// The fixed-width encoding (`None` above 255 features, which no model has, or for a
+    /// reference longer than [`REF_CAPACITY`] bytes, which `PatientRef` never is).
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        let reference = self.patient_ref.as_bytes();
+        if reference.len() > REF_CAPACITY {
+            return None;
+        }
+        let mut out = Vec::with_capacity(HEADER + OUTCOME_FIXED + 8 * self.outcome.features.len());
+        out.push(TAG);
+        out.extend_from_slice(&self.created_at.to_le_bytes());
+        out.extend_from_slice(&(reference.len() as u16).to_le_bytes());
+        out.extend_from_slice(reference);
+        out.resize(HEADER, 0);
+        self.outcome.encode_into(&mut out)?;
+        Some(out)
+    }
+
+    /// Decode the current encoding; `None` for anything malformed, including a reference
+    /// that is not a valid `PatientRef`.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < HEADER || bytes[0] != TAG {
+            return None;
+        }
+        let created_at = i64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
+        let ref_len = usize::from(u16::from_le_bytes(bytes.get(9..11)?.try_into().ok()?));
+        if ref_len > REF_CAPACITY || bytes[11 + ref_len..HEADER].iter().any(|&b| b != 0) {
+            return None;
+        }
+        let patient_ref = std::str::from_utf8(&bytes[11..11 + ref_len]).ok()?;
+        PatientRef::parse(patient_ref).ok()?;
+        Some(Payload {
+            patient_ref: patient_ref.to_string(),
+            created_at,
+            outcome: Outcome::decode_exact(&bytes[HEADER..])?,
         })
     }
 }
@@ -100,24 +151,30 @@ impl Payload {
 mod tests {
     use super::*;
 
-    fn payload(class: RiskClass, code: u32, features: Vec<f64>) -> Payload {
+    fn payload(reference: &str, class: RiskClass, code: u32, features: Vec<f64>) -> Payload {
         Payload {
-            features,
-            probability_code: code,
-            probability: f64::from(code) / 4096.0,
-            class,
+            patient_ref: reference.to_string(),
+            created_at: 1_700_000_000,
+            outcome: Outcome {
+                features,
+                probability_code: code,
+                probability: f64::from(code) / 4096.0,
+                class,
+            },
         }
     }
 
     #[test]
-    fn same_length_whatever_the_result_or_the_values() {
-        let low = payload(RiskClass::Low, 0, vec![20.0; 9]);
+    fn same_length_whatever_the_reference_result_or_values() {
+        let low = payload("a", RiskClass::Low, 0, vec![20.0; 9]);
         let high = payload(
+            &"é".repeat(64),
             RiskClass::High,
             1982,
             vec![120.0, 1.0, 260.0, 1.0, 20.0, 200.0, 1.0, 600.0, 1.0],
         );
         let odd = payload(
+            "MRN-4711",
             RiskClass::High,
             4096,
             vec![18.123456789, 0.0, 61.5, 0.0, 0.1, 40.0, 0.0, 50.0, 0.0],
@@ -126,28 +183,38 @@ mod tests {
             .iter()
             .map(|p| p.encode().expect("encodes").len())
             .collect();
-        assert_eq!(lengths, vec![15 + 8 * 9; 3]);
+        assert_eq!(lengths, vec![281 + 8 * 9; 3]);
     }
 
     #[test]
     fn round_trips_and_refuses_malformed_bytes() {
-        let p = payload(RiskClass::High, 1439, vec![63.0, 1.0, 151.5]);
+        let p = payload("p-1", RiskClass::High, 1439, vec![63.0, 1.0, 151.5]);
         let bytes = p.encode().expect("encodes");
-        assert_eq!(Payload::decode(&bytes), Some((p, false)));
+        assert_eq!(Payload::decode(&bytes), Some(p));
         assert_eq!(Payload::decode(&bytes[..bytes.len() - 1]), None);
         let mut bad_class = bytes.clone();
         *bad_class.last_mut().expect("non-empty") = 7;
         assert_eq!(Payload::decode(&bad_class), None);
+        let mut junk_padding = bytes.clone();
+        junk_padding[HEADER - 1] = 1;
+        assert_eq!(Payload::decode(&junk_padding), None);
         assert_eq!(Payload::decode(&[]), None);
         assert_eq!(Payload::decode(b"x"), None);
+        assert!(
+            payload(&"x".repeat(REF_CAPACITY + 1), RiskClass::Low, 0, vec![])
+                .encode()
+                .is_none()
+        );
     }
 
     #[test]
-    fn legacy_json_payloads_are_still_read() {
+    fn schema_4_payloads_are_still_read() {
         let json = br#"{"features":[63.0,1.0],"probability_code":44,"probability":0.0107421875,"class":"low"}"#;
-        let (p, legacy) = Payload::decode(json).expect("decodes");
-        assert!(legacy);
-        assert_eq!(p.probability_code, 44);
-        assert_eq!(p.class, RiskClass::Low);
+        let outcome = Outcome::decode_legacy(json).expect("decodes");
+        assert_eq!(outcome.probability_code, 44);
+        assert_eq!(outcome.class, RiskClass::Low);
+        let mut fixed = vec![LEGACY_TAG];
+        outcome.encode_into(&mut fixed).expect("encodes");
+        assert_eq!(Outcome::decode_legacy(&fixed), Some(outcome));
     }
 }

@@ -57,8 +57,11 @@ impl Database {
         public_key: &str,
         label: &str,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .conn()?
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("starting a transaction")?;
+        let changed = tx
             .execute(
                 "INSERT OR IGNORE INTO trusted_keys (key_id, model_id, public_key, label, added_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -71,6 +74,11 @@ impl Database {
                 ],
             )
             .context("adding a trusted key")?;
+        if changed == 1 {
+            self.integrity
+                .changed(&tx, "trusted_keys", tx.last_insert_rowid(), None)?;
+        }
+        tx.commit().context("adding a trusted key")?;
         Ok(changed == 1)
     }
 }

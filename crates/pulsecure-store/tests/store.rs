@@ -159,15 +159,21 @@ fn altered_rows_are_reported_by_id() {
     .expect("tamper payload");
     // Re-label the second row (clear column bound as associated data).
     conn.execute(
-        "UPDATE screenings SET patient_ref = 'someone-else' WHERE id = ?1",
+        "UPDATE screenings SET ref_tag = zeroblob(32) WHERE id = ?1",
         [second],
     )
-    .expect("tamper reference");
+    .expect("tamper reference tag");
     let report = db.check().expect("check");
     assert_eq!(report.integrity, vec!["ok".to_string()]);
     assert_eq!(report.rows, 3);
     assert_eq!(report.corrupt_ids, vec![first, second]);
+    assert_eq!(report.altered, vec!["the stored screenings"]);
     assert!(!report.is_ok());
+    // Reopening refuses the altered database outright.
+    assert!(matches!(
+        Database::open(&path, key()),
+        Err(StoreError::Tampered(what)) if what.contains("stored screenings")
+    ));
     assert!(matches!(
         db.screening(first),
         Err(StoreError::Corrupt { id }) if id == first
@@ -298,6 +304,8 @@ fn sealed_rows_have_one_length_whatever_the_class_and_the_values() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("lengths");
-    // 15 + 8 per feature, plus the 16-byte GCM tag.
-    assert_eq!(lengths, vec![15 + 8 * 9 + 16; 3]);
+    // 281 (tag, time, reference padded to 256 bytes, feature count, probability, code,
+    // class) + 8 per feature, plus the 16-byte GCM tag: the same whatever the reference's
+    // length, the class or the values.
+    assert_eq!(lengths, vec![281 + 8 * 9 + 16; 3]);
 }

@@ -27,4 +27,4 @@ pub use inspect::{inspect, VaultInfo};
 pub use kdf::KdfParams;
 pub use payload::{SecretEntries, MAX_ENTRIES};
 pub use secret::{DataKey, Password, MIN_PASSWORD_CHARS};
-pub use vault::{change_password, create, open, open_bytes};
+pub use vault::{change_password, create, open, open_bytes, open_for_update, VaultUpdater};

@@ -63,6 +63,13 @@ impl SecretEntries {
         Ok(())
     }
 
+    /// Remove the entry `name` (its value is zeroized); returns whether it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(n, _)| n != name);
+        self.entries.len() != before
+    }
+
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.entries

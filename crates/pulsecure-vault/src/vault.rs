@@ -98,12 +98,23 @@ pub fn create(
     }
     let dek = DataKey::generate()?;
     let keys = wrap(&dek, password, kdf, random()?)?;
+    let file = encrypt_payload(keys, &dek, entries)?;
+    write_atomic(path, &file.encode())
+}
+
+/// Encrypt `entries` under `dek` with a fresh nonce, for the vault whose key section is
+/// `keys`.
+fn encrypt_payload(
+    keys: KeySection,
+    dek: &DataKey,
+    entries: &SecretEntries,
+) -> Result<VaultFile, VaultError> {
     let plain = entries.encode()?;
     let payload_nonce: [u8; 12] = random()?;
     // Ciphertext length = plaintext + 16-byte tag; it is part of the payload's AAD.
     let payload_len = plain.len() as u64 + 16;
     let aad = payload_aad(&keys.vault_id, payload_len);
-    let payload = cipher(&dek)?
+    let payload = cipher(dek)?
         .encrypt(
             &Nonce::<Aes256Gcm>::from(payload_nonce),
             Payload {
@@ -112,12 +123,84 @@ pub fn create(
             },
         )
         .map_err(|_| VaultError::Crypto("encrypting the payload"))?;
-    let file = VaultFile {
+    Ok(VaultFile {
         keys,
         payload_nonce,
         payload,
-    };
-    write_atomic(path, &file.encode())
+    })
+}
+
+/// The right to change an opened vault's entries without asking for the password again:
+/// it holds the data key (zeroized on drop, never printed).
+pub struct VaultUpdater {
+    path: std::path::PathBuf,
+    dek: DataKey,
+}
+
+impl std::fmt::Debug for VaultUpdater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultUpdater")
+            .field("path", &self.path)
+            .field("dek", &"<redacted>")
+            .finish()
+    }
+}
+
+impl VaultUpdater {
+    /// Re-read the vault, let `change` edit its entries, and write it back atomically with
+    /// a fresh payload nonce. The key section is taken from the file as it is now, so a
+    /// password changed by another process meanwhile is kept; a vault whose data key was
+    /// replaced meanwhile (key rotation) fails authentication and is left untouched.
+    pub fn update(
+        &self,
+        change: impl FnOnce(&mut SecretEntries) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let bytes = read_bounded(&self.path)?;
+        let file = VaultFile::parse(&bytes)?;
+        let mut entries = decrypt_payload(&file, &self.dek)?;
+        change(&mut entries)?;
+        let updated = encrypt_payload(file.keys, &self.dek, &entries)?;
+        write_atomic(&self.path, &updated.encode())
+    }
+
+    /// Replace the data key and every entry (key rotation): the new data key is wrapped
+    /// under `password` with the file's Argon2id parameters and a fresh salt. The file is
+    /// replaced atomically; this updater holds the new key afterwards.
+    pub fn rotate(
+        &mut self,
+        password: &Password,
+        entries: &SecretEntries,
+    ) -> Result<(), VaultError> {
+        let bytes = read_bounded(&self.path)?;
+        let file = VaultFile::parse(&bytes)?;
+        // The password must open the file as it is now (not merely the one read earlier).
+        let current = unwrap(&file.keys, password)?;
+        decrypt_payload(&file, &current)?;
+        let dek = DataKey::generate()?;
+        let keys = wrap(&dek, password, file.keys.kdf, file.keys.vault_id)?;
+        let updated = encrypt_payload(keys, &dek, entries)?;
+        write_atomic(&self.path, &updated.encode())?;
+        self.dek = dek;
+        Ok(())
+    }
+}
+
+/// Read and decrypt the vault at `path`, keeping the data key for later updates.
+pub fn open_for_update(
+    path: &Path,
+    password: &Password,
+) -> Result<(SecretEntries, VaultUpdater), VaultError> {
+    let bytes = read_bounded(path)?;
+    let file = VaultFile::parse(&bytes)?;
+    let dek = unwrap(&file.keys, password)?;
+    let entries = decrypt_payload(&file, &dek)?;
+    Ok((
+        entries,
+        VaultUpdater {
+            path: path.to_path_buf(),
+            dek,
+        },
+    ))
 }
 
 /// Decrypt a vault held in memory.

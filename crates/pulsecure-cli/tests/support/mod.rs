@@ -170,3 +170,9 @@ pub fn run_in_mount_namespace(script: &str) -> String {
     assert!(out.status.success(), "namespace script failed: {text}");
     text
 }
+
+/// Wait until the current second is over: a statistics release covers the screenings made
+/// before the second it starts in.
+pub fn let_this_second_pass() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}

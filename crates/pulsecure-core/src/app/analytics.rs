@@ -2,10 +2,11 @@
 //!
 //! Order of operations, so that a refused release costs nothing and reveals nothing: validate
 //! ε and the query; return the recorded answer if this query was already released over the
-//! same data (no averaging attack, no cost); ask the mechanism what the release really costs;
+//! same public window (no averaging attack, no cost, and — the window being named by the
+//! analyst and closed — nothing learnt about screenings added since); ask the mechanism what the release really costs;
 //! spend that ε atomically in the ledger (or refuse); only then draw noise; record the result.
 
-use crate::domain::analytics::{Dataset, Query};
+use crate::domain::analytics::{Dataset, Query, Window};
 use crate::ports::catalog::ModelCatalog;
 use crate::ports::privacy::{BudgetLedger, BudgetStatus, PrivacyError, PrivacyMechanism};
 use crate::ports::store::{ScreeningStore, StoredScreening};
@@ -36,13 +37,12 @@ pub struct AnalyticsService<'a> {
     catalog: &'a dyn ModelCatalog,
 }
 
-/// Reduce stored screenings to what the queries read, and a snapshot key of the data. Each
-/// row's age is read through the model the row was stored with (its own feature order); a
+/// Reduce stored screenings to what the queries read. Each row's age is read through the model the row was stored with (its own feature order); a
 /// row whose model has no age feature is an error, never a silent 0.
 pub fn dataset_of(
     rows: &[StoredScreening],
     catalog: &dyn ModelCatalog,
-) -> Result<(Dataset, String), PrivacyError> {
+) -> Result<Dataset, PrivacyError> {
     let mut data = Dataset::default();
     let mut age_index: std::collections::HashMap<(String, u64), usize> = Default::default();
     for row in rows {
@@ -75,8 +75,7 @@ pub fn dataset_of(
         data.probability_codes.push(i64::from(a.probability_code));
         data.cells.push(Dataset::cell(a.class, age));
     }
-    let max_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
-    Ok((data, format!("screenings:{}:{}", rows.len(), max_id)))
+    Ok(data)
 }
 
 impl<'a> AnalyticsService<'a> {
@@ -104,14 +103,22 @@ impl<'a> AnalyticsService<'a> {
         self.mechanism.cost(query, epsilon)
     }
 
-    /// Release `query` at `epsilon`, or the recorded answer over unchanged data.
-    pub fn release(&self, query: &Query, epsilon: f64) -> Result<Release, PrivacyError> {
+    /// Release `query` at `epsilon` over the screenings in `window`, or the recorded answer
+    /// of the same query over the same window.
+    pub fn release(
+        &self,
+        query: &Query,
+        epsilon: f64,
+        window: Window,
+    ) -> Result<Release, PrivacyError> {
         let charge = self.quote(query, epsilon)?;
-        let rows = self.store.all()?;
+        let mut rows = self.store.all()?;
+        rows.retain(|r| r.record.created_at < window.before());
         if rows.is_empty() {
             return Err(PrivacyError::EmptyDataset);
         }
-        let (data, version) = dataset_of(&rows, self.catalog)?;
+        let data = dataset_of(&rows, self.catalog)?;
+        let version = window.key();
         let key = format!("{}@eps={epsilon}", query.key());
         if let Some(prior) = self.ledger.find(&key, &version)? {
             if let Some(values) = prior.result {

@@ -26,6 +26,44 @@ pub enum QueryError {
         /// The bound given.
         bound: i64,
     },
+    /// A window ending in the future: screenings could still be added inside it, so the
+    /// recorded answer for it could not stand.
+    #[error("the statistics window must end now or earlier (it ends {ahead} s in the future)")]
+    WindowInFuture {
+        /// Seconds past now.
+        ahead: i64,
+    },
+}
+
+/// The screenings a release covers: those made before `before` (Unix seconds). The window is
+/// named by the analyst, never derived from the data, and ends no later than now, so an
+/// identical query over an identical window can be answered from the ledger without telling
+/// anything about screenings added since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    before: i64,
+}
+
+impl Window {
+    /// The window of screenings before `before`, refused if it ends after `now`.
+    pub fn as_of(before: i64, now: i64) -> Result<Self, QueryError> {
+        if before > now {
+            return Err(QueryError::WindowInFuture {
+                ahead: before - now,
+            });
+        }
+        Ok(Window { before })
+    }
+
+    /// End of the window (exclusive), Unix seconds.
+    pub fn before(&self) -> i64 {
+        self.before
+    }
+
+    /// Stable key stored in the ledger.
+    pub fn key(&self) -> String {
+        format!("before:{}", self.before)
+    }
 }
 
 /// Age bands of the histogram (years, lower bound inclusive).

@@ -26,6 +26,13 @@ pub enum AuditEvent {
     PrivacyRelease,
     /// Decrypted screenings were exported.
     DataExported,
+    /// The database was missing and was created anew, with the vault's record of the model
+    /// baselines and the spent privacy budget carried over.
+    DatabaseRecreated,
+    /// The database's integrity records were created for a database written before them.
+    IntegrityAdopted,
+    /// The data keys were replaced and every row re-sealed.
+    KeysRotated,
 }
 
 impl AuditEvent {
@@ -41,6 +48,9 @@ impl AuditEvent {
             AuditEvent::TrustedKeyAdded => "trusted-key-added",
             AuditEvent::PrivacyRelease => "privacy-release",
             AuditEvent::DataExported => "data-exported",
+            AuditEvent::DatabaseRecreated => "database-recreated",
+            AuditEvent::IntegrityAdopted => "integrity-adopted",
+            AuditEvent::KeysRotated => "keys-rotated",
         }
     }
 }

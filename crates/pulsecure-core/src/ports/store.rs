@@ -38,6 +38,12 @@ pub enum StoreError {
     /// No screening with this id.
     #[error("no screening with id {0}")]
     NotFound(i64),
+    /// The database's security state (trusted keys, model anti-rollback state, privacy
+    /// budget and ledger, audit log, screenings) fails its integrity record, is behind what
+    /// the vault recorded, or the schema holds objects it does not define. The message names
+    /// what was altered; it never holds patient data.
+    #[error("integrity check failed: {0}; refusing to use the database (restore the data directory from a backup)")]
+    Tampered(String),
 }
 
 /// One stored screening: a pseudonymous reference, never a name.

@@ -1,0 +1,243 @@
+//! The state floor: what the vault remembers of the database, so that replacing the database
+//! with an older copy, or deleting it, cannot lower the model baseline or give back spent
+//! privacy budget while the vault lives.
+//!
+//! The vault keeps the highest model version accepted per model id and the ε spent; the
+//! database must be at or above it when opened. The floor is written to the vault after the
+//! database commits (a crash in between leaves the floor one step behind, never ahead, so it
+//! never refuses an honest database).
+
+use pulsecure_core::ports::audit::AuditEvent;
+use pulsecure_core::ports::clock::{Clock, SystemClock};
+use pulsecure_core::ports::privacy::BudgetLedger;
+use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
+use pulsecure_core::ports::store::StoreError;
+use rusqlite::params;
+
+use crate::database::Database;
+use crate::errors::SqliteContext;
+
+/// Tolerance for sums of ε charges.
+const SLACK: f64 = 1e-9;
+
+/// The state the vault records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateFloor {
+    /// ε spent so far.
+    pub spent_epsilon: f64,
+    /// The lifetime budget (carried over to a re-created database).
+    pub total_epsilon: f64,
+    /// The highest accepted version of each model id.
+    pub models: Vec<AcceptedModel>,
+}
+
+/// What opening found about the database's relation to the vault's record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Opened {
+    /// The database was missing and was created anew; the vault's floor (model baselines,
+    /// spent ε and the budget) was carried over into it and an audit entry says so.
+    pub recreated: bool,
+    /// The database predates integrity records and the vault had no record either: its
+    /// current state was adopted as the trusted one.
+    pub adopted: bool,
+}
+
+impl StateFloor {
+    /// Text encoding kept in the vault: `spent <bits>`, `total <bits>`, then one
+    /// `model <id> <version> <sha256>` line per model (ε as hex f64 bits, exact).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut text = format!(
+            "spent {:016x}\ntotal {:016x}\n",
+            self.spent_epsilon.to_bits(),
+            self.total_epsilon.to_bits()
+        );
+        for m in &self.models {
+            text.push_str(&format!(
+                "model {} {} {}\n",
+                m.model_id, m.version, m.sha256
+            ));
+        }
+        text.into_bytes()
+    }
+
+    /// The higher of two floors, item by item (two processes may record a floor in either
+    /// order; the vault keeps the highest).
+    pub fn merged(&self, other: &StateFloor) -> StateFloor {
+        let mut models = self.models.clone();
+        for m in &other.models {
+            match models.iter_mut().find(|x| x.model_id == m.model_id) {
+                Some(x) if x.version < m.version => *x = m.clone(),
+                Some(_) => {}
+                None => models.push(m.clone()),
+            }
+        }
+        models.sort_by(|a, b| a.model_id.cmp(&b.model_id));
+        StateFloor {
+            spent_epsilon: self.spent_epsilon.max(other.spent_epsilon),
+            total_epsilon: other.total_epsilon,
+            models,
+        }
+    }
+
+    /// Parse [`StateFloor::to_bytes`]; `None` if malformed.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut lines = text.lines();
+        let mut f64_line = |name: &str| -> Option<f64> {
+            let (key, value) = lines.next()?.split_once(' ')?;
+            (key == name)
+                .then(|| u64::from_str_radix(value, 16).ok().map(f64::from_bits))
+                .flatten()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+        };
+        let spent_epsilon = f64_line("spent")?;
+        let total_epsilon = f64_line("total")?;
+        let models = lines
+            .map(|line| {
+                let mut parts = line.split(' ');
+                match (
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                ) {
+                    (Some("model"), Some(id), Some(version), Some(sha), None) => {
+                        Some(AcceptedModel {
+                            model_id: id.to_string(),
+                            version: version.parse().ok()?,
+                            sha256: sha.to_string(),
+                        })
+                    }
+                    _ => None,
+                }
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(StateFloor {
+            spent_epsilon,
+            total_epsilon,
+            models,
+        })
+    }
+}
+
+fn ledger_failure(e: pulsecure_core::ports::privacy::PrivacyError) -> StoreError {
+    match e {
+        pulsecure_core::ports::privacy::PrivacyError::Store(s) => s,
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+impl Database {
+    /// The database's current state, for the vault to record.
+    pub fn state_floor(&self) -> Result<StateFloor, StoreError> {
+        let status = self.status().map_err(ledger_failure)?;
+        Ok(StateFloor {
+            spent_epsilon: status.spent,
+            total_epsilon: status.total,
+            models: self.accepted_models()?,
+        })
+    }
+
+    /// Write `floor` into a database that was just created (empty, integrity records
+    /// fresh), with an audit entry saying so, in one transaction.
+    pub(crate) fn carry_over(&self, floor: &StateFloor) -> Result<(), StoreError> {
+        let now = SystemClock.now_unix_seconds();
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("starting a transaction")?;
+        for m in &floor.models {
+            let version = i64::try_from(m.version)
+                .map_err(|_| StoreError::Backend("model version out of range".into()))?;
+            tx.execute(
+                "INSERT INTO model_state (model_id, version, sha256, accepted_at) VALUES (?1, ?2, ?3, ?4)",
+                params![m.model_id, version, m.sha256, now],
+            )
+            .context("carrying over the model state")?;
+            self.integrity
+                .changed(&tx, "model_state", tx.last_insert_rowid(), None)?;
+        }
+        if floor.total_epsilon > 0.0 {
+            tx.execute(
+                "INSERT INTO dp_budget (id, total, created_at) VALUES (1, ?1, ?2)",
+                params![floor.total_epsilon, now],
+            )
+            .context("carrying over the privacy budget")?;
+            self.integrity.changed(&tx, "dp_budget", 1, None)?;
+        }
+        if floor.spent_epsilon > 0.0 {
+            tx.execute(
+                "INSERT INTO dp_releases (at, query, epsilon, data_version, result)
+                 VALUES (?1, 'carried over from the previous database', ?2, 'carried-over', NULL)",
+                params![now, floor.spent_epsilon],
+            )
+            .context("carrying over the spent budget")?;
+            self.integrity
+                .changed(&tx, "dp_releases", tx.last_insert_rowid(), None)?;
+        }
+        let detail = format!(
+            "database was missing; carried over from the vault: {} ε spent of {}, {} model baseline(s)",
+            floor.spent_epsilon,
+            floor.total_epsilon,
+            floor.models.len()
+        );
+        self.append_audit(&tx, AuditEvent::DatabaseRecreated, &detail)?;
+        tx.commit().context("committing the carried-over state")
+    }
+
+    /// Refuse a database behind `floor`: less ε spent, or a model id missing or at a lower
+    /// version (or the same version with another hash) than the vault recorded.
+    pub(crate) fn check_floor(&self, floor: &StateFloor) -> Result<(), StoreError> {
+        let status = self.status().map_err(ledger_failure)?;
+        if status.spent + SLACK < floor.spent_epsilon {
+            return Err(StoreError::Tampered(format!(
+                "the privacy ledger records {:.4} ε spent but the vault recorded {:.4}: the \
+                 database was replaced by an older copy or its ledger was cut",
+                status.spent, floor.spent_epsilon
+            )));
+        }
+        for expected in &floor.models {
+            let behind = match self.accepted(&expected.model_id)? {
+                None => true,
+                Some(found) => {
+                    found.version < expected.version
+                        || (found.version == expected.version && found.sha256 != expected.sha256)
+                }
+            };
+            if behind {
+                return Err(StoreError::Tampered(format!(
+                    "the model anti-rollback state of {} is behind the vault's record (version \
+                     {}): the database was replaced by an older copy",
+                    expected.model_id, expected.version
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_round_trips_exactly_and_refuses_junk() {
+        let floor = StateFloor {
+            spent_epsilon: 0.1 + 0.2,
+            total_epsilon: 1.0,
+            models: vec![AcceptedModel {
+                model_id: "cvd-lr".into(),
+                version: 3,
+                sha256: "ab".repeat(32),
+            }],
+        };
+        assert_eq!(StateFloor::from_bytes(&floor.to_bytes()), Some(floor));
+        assert_eq!(StateFloor::from_bytes(b"spent 1\n"), None);
+        assert_eq!(StateFloor::from_bytes(b"total 0\nspent 0\n"), None);
+        assert_eq!(
+            StateFloor::from_bytes(b"spent 0\ntotal 0\nmodel a b c\n"),
+            None
+        );
+    }
+}
