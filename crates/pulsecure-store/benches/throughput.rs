@@ -1,5 +1,6 @@
 //! Insert and read throughput for 10,000 screenings in a file-backed database (WAL,
-//! synchronous=FULL, one transaction per screening as the product writes them).
+//! synchronous=FULL, one transaction per screening as the product writes them), and the
+//! cost of opening it (schema check and every integrity record recomputed).
 //!
 //! Run with `cargo bench -p pulsecure-store`; prints min and median over the rounds.
 
@@ -49,10 +50,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let mut inserts = Vec::new();
     let mut reads = Vec::new();
+    let mut opens = Vec::new();
     for _ in 0..ROUNDS {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(&dir.path().join("bench.db"), FieldKey::from_bytes([3; 32]))
-            .expect("open");
+        let path = dir.path().join("bench.db");
+        let db = Database::open(&path, FieldKey::from_bytes([3; 32])).expect("open");
         let t = Instant::now();
         for i in 0..SCREENINGS {
             db.save(&record(i)).expect("save");
@@ -62,6 +64,11 @@ fn main() {
         let all = db.all().expect("read");
         reads.push(t.elapsed());
         assert_eq!(all.len(), SCREENINGS);
+        drop(db);
+        let t = Instant::now();
+        let db = Database::open(&path, FieldKey::from_bytes([3; 32])).expect("reopen");
+        opens.push(t.elapsed());
+        drop(db);
     }
     let rate = |d: Duration| SCREENINGS as f64 / d.as_secs_f64();
     let (imin, imed) = (
@@ -82,5 +89,10 @@ fn main() {
         rate(rmin),
         rmed.as_secs_f64(),
         rate(rmed)
+    );
+    println!(
+        "store/open_verify_10000: min {:.3} s, median {:.3} s",
+        opens.iter().min().expect("rounds").as_secs_f64(),
+        median(opens).as_secs_f64()
     );
 }
