@@ -43,7 +43,15 @@ impl Database {
             lines
         };
         let rows = self.decryptability()?;
-        let altered = self.integrity.mismatches(&*self.conn()?)?;
+        let altered = {
+            let mut conn = self.conn()?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+                .context("starting the integrity check")?;
+            let altered = self.integrity.mismatches(&tx)?;
+            tx.commit().context("ending the integrity check")?;
+            altered
+        };
         Ok(CheckReport {
             altered,
             integrity,

@@ -141,8 +141,18 @@ impl Database {
     /// record: verify it is not behind, carry it over into a new database, or adopt a
     /// database from before integrity records when the vault has no record either.
     fn anchor(&self, fresh: bool, floor: Option<&StateFloor>) -> Result<Opened, StoreError> {
-        check_objects(&*self.conn()?)?;
-        let heads = self.integrity.verify_all(&*self.conn()?)?;
+        // One read transaction: every head and every row from the same snapshot, so a
+        // screening another process commits meanwhile cannot look like tampering.
+        let heads = {
+            let mut conn = self.conn()?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+                .context("starting the integrity check")?;
+            check_objects(&tx)?;
+            let heads = self.integrity.verify_all(&tx)?;
+            tx.commit().context("ending the integrity check")?;
+            heads
+        };
         let mut opened = Opened::default();
         match heads {
             Heads::Verified => {}
@@ -152,7 +162,7 @@ impl Database {
                         "the key check was deleted from a database that holds records".into(),
                     ));
                 }
-                self.integrity.rewrite_all(&*self.conn()?)?;
+                self.rewrite_heads()?;
                 if let Some(floor) = floor {
                     self.carry_over(floor)?;
                     opened.recreated = true;
@@ -164,7 +174,7 @@ impl Database {
                         "integrity records deleted: all of them".into(),
                     ));
                 }
-                self.integrity.rewrite_all(&*self.conn()?)?;
+                self.rewrite_heads()?;
                 self.log_event(
                     AuditEvent::IntegrityAdopted,
                     "integrity records created for a database written before them",
@@ -176,6 +186,16 @@ impl Database {
             self.check_floor(floor)?;
         }
         Ok(opened)
+    }
+
+    /// Compute and store every head in one write transaction.
+    fn rewrite_heads(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("starting a transaction")?;
+        self.integrity.rewrite_all(&tx)?;
+        tx.commit().context("writing the integrity records")
     }
 
     /// Whether any protected table holds a row.

@@ -309,3 +309,32 @@ fn sealed_rows_have_one_length_whatever_the_class_and_the_values() {
     // length, the class or the values.
     assert_eq!(lengths, vec![281 + 8 * 9 + 16; 3]);
 }
+
+/// Opening verifies every integrity record from one snapshot: a process writing screenings
+/// meanwhile (a batch in another terminal) never makes an open report tampering.
+#[test]
+fn opening_while_another_connection_writes_never_looks_like_tampering() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    drop(open(&path));
+    let writer = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let db = open(&path);
+            for i in 0..300 {
+                db.save(&record(&format!("w-{i}"), i, RiskClass::Low))
+                    .expect("save");
+            }
+        })
+    };
+    let mut opens = 0;
+    while !writer.is_finished() {
+        match Database::open(&path, key()) {
+            Ok(_) | Err(StoreError::Locked) => opens += 1,
+            Err(e) => panic!("open {opens} during writes: {e}"),
+        }
+    }
+    writer.join().expect("writer");
+    assert!(opens > 0);
+    assert_eq!(open(&path).all().expect("all").len(), 300);
+}
