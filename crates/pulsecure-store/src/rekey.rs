@@ -15,36 +15,61 @@ use crate::screenings::REF_TAG_LABEL;
 impl Database {
     /// Re-seal everything under `new_key` and return the database opened with it.
     /// `progress(done, total)` is called after each screening. Every row must decrypt under
-    /// the current key first; a corrupt row stops the rotation with nothing changed.
+    /// the current key first; a corrupt row stops the rotation with nothing changed. The rows
+    /// are read inside the same write transaction that re-seals them, so a screening another
+    /// process saves meanwhile waits for the rotation instead of being lost.
     pub fn rekey(
         self,
         new_key: FieldKey,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Database, StoreError> {
-        let rows = self.all_rows_decrypted()?;
-        let next = Database::with_keys(self.into_connection()?, new_key);
-        {
-            let mut conn = next.conn()?;
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .context("starting the key rotation")?;
-            tx.execute("DELETE FROM screenings", params![])
-                .context("re-sealing screenings")?;
-            let total = rows.len();
-            for (done, (id, model_id, version, payload)) in rows.into_iter().enumerate() {
-                next.insert_sealed(&tx, Some(id), &model_id, version, &payload)?;
-                progress(done + 1, total);
+        self.conn()?
+            .execute_batch("BEGIN IMMEDIATE")
+            .context("starting the key rotation")?;
+        let rows = match self.all_rows_decrypted() {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = self.conn()?.execute_batch("ROLLBACK");
+                return Err(e);
             }
-            next.write_key_check(&tx)?;
-            next.integrity.rewrite_all(&tx)?;
-            next.append_audit(
-                &tx,
-                AuditEvent::KeysRotated,
-                &format!("{total} screening(s) re-sealed under a new database key"),
-            )?;
-            tx.commit().context("committing the key rotation")?;
+        };
+        let next = Database::with_keys(self.into_connection()?, new_key);
+        match next.reseal_all(rows, progress) {
+            Ok(()) => {
+                next.conn()?
+                    .execute_batch("COMMIT")
+                    .context("committing the key rotation")?;
+                Ok(next)
+            }
+            Err(e) => {
+                let _ = next.conn()?.execute_batch("ROLLBACK");
+                Err(e)
+            }
         }
-        Ok(next)
+    }
+
+    /// Inside the caller's transaction: replace every screening by its re-sealed copy, then
+    /// the key check and every integrity record, and log the rotation.
+    fn reseal_all(
+        &self,
+        rows: Vec<(i64, String, u64, crate::sealed_payload::Payload)>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute("DELETE FROM screenings", params![])
+            .context("re-sealing screenings")?;
+        let total = rows.len();
+        for (done, (id, model_id, version, payload)) in rows.into_iter().enumerate() {
+            self.insert_sealed(&conn, Some(id), &model_id, version, &payload)?;
+            progress(done + 1, total);
+        }
+        self.write_key_check(&conn)?;
+        self.integrity.rewrite_all(&conn)?;
+        self.append_audit(
+            &conn,
+            AuditEvent::KeysRotated,
+            &format!("{total} screening(s) re-sealed under a new database key"),
+        )
     }
 
     /// A database around `conn` using `key` (no checks: for re-keying).
