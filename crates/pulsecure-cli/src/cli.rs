@@ -358,12 +358,12 @@ pub struct ScreenArgs {
     #[arg(short = 'v', long = "value", value_name = "NAME=VALUE", conflicts_with_all = ["json", "batch"])]
     pub values: Vec<String>,
     /// One patient as a JSON object: `-` reads it from stdin, @FILE from a file (both keep
-    /// the values off the command line); it may hold "patient_ref". Inline JSON is as
+    /// the values off the command line); it may hold "patient_id". Inline JSON is as
     /// unsafe on shared machines as --value.
     #[arg(long, value_name = "-|@FILE|JSON", conflicts_with = "batch")]
     pub json: Option<String>,
     /// Pseudonymous patient reference for a single screening (generated if absent).
-    /// Visible to other local users like --value; prefer "patient_ref" in --json input.
+    /// Visible to other local users like --value; prefer "patient_id" in --json input.
     #[arg(long, value_name = "REF", conflicts_with = "batch")]
     pub patient_ref: Option<String>,
     /// Screen every row of a CSV or JSON file (resumable: stored patients are skipped).

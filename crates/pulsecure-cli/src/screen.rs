@@ -35,13 +35,13 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
             "warning: patient values or references given as arguments are readable by every \
              user of this machine (ps, /proc/PID/cmdline) while Pulsecure runs, and stay in \
              your shell history. On a shared machine use --json - (stdin) or --json @FILE, \
-             with \"patient_ref\" inside the JSON."
+             with \"patient_id\" inside the JSON."
         );
     }
     let (named, json_ref) = single_values(args)?;
     if json_ref.is_some() && args.patient_ref.is_some() {
         return Err(CliError::Input(
-            "give the patient reference once: --patient-ref or \"patient_ref\" in the JSON".into(),
+            "give the patient reference once: --patient-ref or \"patient_id\" in the JSON".into(),
         ));
     }
     let patient_ref = json_ref
@@ -149,11 +149,18 @@ fn single_values(args: &ScreenArgs) -> Result<(BTreeMap<String, f64>, Option<Str
         };
         let mut patient_ref = None;
         for (key, value) in map {
-            if key == "patient_ref" {
+            // The reference: `patient_id` as in batch files and results, or `patient_ref`.
+            if key == "patient_id" || key == "patient_ref" {
                 let serde_json::Value::String(reference) = value else {
-                    return Err(input("--json: field `patient_ref` must be a string"));
+                    return Err(CliError::Input(format!(
+                        "--json: field `{key}` must be a string"
+                    )));
                 };
-                patient_ref = Some(reference);
+                if patient_ref.replace(reference).is_some() {
+                    return Err(input(
+                        "--json: give the reference once (patient_id or patient_ref)",
+                    ));
+                }
                 continue;
             }
             let number = match value {

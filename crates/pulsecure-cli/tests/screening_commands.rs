@@ -33,7 +33,7 @@ fn screen_single(env: &Env, patient_ref: &str) -> std::process::Output {
 fn a_patient_read_from_stdin_keeps_argv_free_of_values() {
     use std::io::Write;
     let env = Env::initialized();
-    let mut json = String::from("{\"patient_ref\": \"MRN-STDIN-1\"");
+    let mut json = String::from("{\"patient_id\": \"MRN-STDIN-1\"");
     for v in VALUES {
         let (name, value) = v.split_once('=').expect("pair");
         json.push_str(&format!(", \"{name}\": {value}"));
