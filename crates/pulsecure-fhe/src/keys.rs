@@ -2,13 +2,20 @@
 //! safe, versioned, conformance-checked format).
 
 use sha2::{Digest, Sha256};
-use tfhe::safe_serialization::{safe_deserialize, safe_deserialize_conformant, safe_serialize};
-use tfhe::{ClientKey, CompressedServerKey, Config, ConfigBuilder, ServerKey};
+use tfhe::safe_serialization::safe_deserialize_conformant;
+#[cfg(feature = "client")]
+use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
+#[cfg(feature = "client")]
+use tfhe::ClientKey;
+use tfhe::{CompressedServerKey, Config, ConfigBuilder, ServerKey};
+#[cfg(feature = "client")]
 use zeroize::Zeroizing;
 
 use pulsecure_core::ports::fhe::FheError;
 
-use crate::params::{CLIENT_KEY_LIMIT, PARAMETERS, SERVER_KEY_LIMIT};
+#[cfg(feature = "client")]
+use crate::params::CLIENT_KEY_LIMIT;
+use crate::params::{PARAMETERS, SERVER_KEY_LIMIT};
 
 /// Identifier of a key set: the first 16 bytes of SHA-256 of the serialized compressed
 /// server key. Public; binds requests and responses to one key set.
@@ -20,6 +27,7 @@ pub fn config() -> Config {
 }
 
 /// A freshly generated key set.
+#[cfg(feature = "client")]
 pub struct GeneratedKeys {
     /// Secret: decrypts every result. Stays on the client.
     pub client_key: ClientKey,
@@ -29,6 +37,7 @@ pub struct GeneratedKeys {
     pub key_id: KeyId,
 }
 
+#[cfg(feature = "client")]
 impl std::fmt::Debug for GeneratedKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeneratedKeys")
@@ -47,6 +56,7 @@ pub fn key_id_of(server_key_bytes: &[u8]) -> KeyId {
 }
 
 /// Generate a client key and its compressed server key.
+#[cfg(feature = "client")]
 pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
     let client_key = ClientKey::generate(config());
     let compressed = CompressedServerKey::new(&client_key);
@@ -59,6 +69,19 @@ pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
         server_key_bytes,
         key_id,
     })
+}
+
+/// Check that bytes are a compressed server key of this build's parameters (size-limited,
+/// conformance-checked) without decompressing it; returns its key id.
+pub fn check_server_key(bytes: &[u8]) -> Result<KeyId, FheError> {
+    let _: CompressedServerKey =
+        safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &config().into()).map_err(|e| {
+            FheError::Malformed {
+                what: "server key",
+                reason: e,
+            }
+        })?;
+    Ok(key_id_of(bytes))
 }
 
 /// Read compressed server-key bytes (size-limited, conformance-checked) and decompress them.
@@ -74,6 +97,7 @@ pub fn load_server_key(bytes: &[u8]) -> Result<(ServerKey, KeyId), FheError> {
 }
 
 /// Serialize the secret client key (for the vault). The buffer is wiped when dropped.
+#[cfg(feature = "client")]
 pub fn client_key_to_bytes(client_key: &ClientKey) -> Result<Zeroizing<Vec<u8>>, FheError> {
     let mut out = Zeroizing::new(Vec::new());
     safe_serialize(client_key, &mut *out, CLIENT_KEY_LIMIT)
@@ -83,6 +107,7 @@ pub fn client_key_to_bytes(client_key: &ClientKey) -> Result<Zeroizing<Vec<u8>>,
 
 /// Read a client key written by [`client_key_to_bytes`] (size-limited) and check that it
 /// uses this build's parameters.
+#[cfg(feature = "client")]
 pub fn client_key_from_bytes(bytes: &[u8]) -> Result<ClientKey, FheError> {
     let key: ClientKey =
         safe_deserialize(bytes, CLIENT_KEY_LIMIT).map_err(|e| FheError::Malformed {

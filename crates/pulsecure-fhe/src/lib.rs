@@ -8,10 +8,12 @@
 
 pub mod backend;
 pub mod circuit;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod evaluator;
 pub mod guard;
 pub mod keys;
+#[cfg(feature = "client")]
 pub mod measure;
 pub mod params;
 pub mod tfhe_backend;
@@ -21,11 +23,12 @@ use sha2::{Digest, Sha256};
 
 use pulsecure_core::Model;
 
+#[cfg(feature = "client")]
 pub use client::TfheClient;
 pub use evaluator::TfheEvaluator;
-pub use keys::{
-    client_key_from_bytes, client_key_to_bytes, generate_keys, key_id_of, GeneratedKeys, KeyId,
-};
+pub use keys::{check_server_key, key_id_of, load_server_key, KeyId};
+#[cfg(feature = "client")]
+pub use keys::{client_key_from_bytes, client_key_to_bytes, generate_keys, GeneratedKeys};
 
 /// SHA-256 of the model document's canonical JSON: binds requests and results to one model.
 pub fn model_fingerprint(model: &Model) -> [u8; 32] {

@@ -1,0 +1,100 @@
+//! Ready evaluators (decompressed server key + compiled model), at most `capacity` of them,
+//! least recently used evicted first. Building one decompresses the key (about 120 MB and
+//! a second or two), so it happens once per key and model, not per request.
+
+use std::sync::{Arc, Mutex};
+
+use pulsecure_core::ports::fhe::FheError;
+use pulsecure_core::Model;
+use pulsecure_fhe::{model_fingerprint, KeyId, TfheEvaluator};
+
+use crate::key_store::{KeyStore, KeyStoreError};
+
+type Entry = ((KeyId, [u8; 32]), Arc<TfheEvaluator>);
+
+/// A bounded cache of evaluators by (key id, model fingerprint).
+#[derive(Debug)]
+pub struct EvaluatorCache {
+    capacity: usize,
+    /// Most recently used last.
+    entries: Mutex<Vec<Entry>>,
+}
+
+/// Why an evaluator could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The key is not stored, or could not be read.
+    #[error(transparent)]
+    Key(#[from] KeyStoreError),
+    /// The stored key or the model was refused by the TFHE adapter.
+    #[error(transparent)]
+    Fhe(#[from] FheError),
+}
+
+impl EvaluatorCache {
+    /// A cache holding at most `capacity` evaluators (at least one).
+    pub fn new(capacity: usize) -> Self {
+        EvaluatorCache {
+            capacity: capacity.max(1),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        // A panic while holding the lock leaves a consistent Vec; keep serving.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Evaluators currently held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Forget every evaluator of key `id` (after the key was deleted).
+    pub fn evict_key(&self, id: &KeyId) {
+        self.lock().retain(|((k, _), _)| k != id);
+    }
+
+    /// The evaluator of key `id` for `model`: from the cache (marked most recently used),
+    /// or built from the stored key and inserted, evicting the least recently used one
+    /// beyond capacity. Built outside the lock, so other keys keep being served meanwhile.
+    pub fn get(
+        &self,
+        store: &KeyStore,
+        id: &KeyId,
+        model: &Model,
+    ) -> Result<Arc<TfheEvaluator>, CacheError> {
+        let slot = (*id, model_fingerprint(model));
+        {
+            let mut entries = self.lock();
+            if let Some(at) = entries.iter().position(|(k, _)| *k == slot) {
+                let entry = entries.remove(at);
+                let evaluator = Arc::clone(&entry.1);
+                entries.push(entry);
+                return Ok(evaluator);
+            }
+        }
+        let bytes = store.read(id)?;
+        let evaluator = Arc::new(TfheEvaluator::new(&bytes, model)?);
+        let mut entries = self.lock();
+        if let Some(at) = entries.iter().position(|(k, _)| *k == slot) {
+            // Built concurrently by another request: keep the first.
+            let entry = entries.remove(at);
+            let first = Arc::clone(&entry.1);
+            entries.push(entry);
+            return Ok(first);
+        }
+        entries.push((slot, Arc::clone(&evaluator)));
+        while entries.len() > self.capacity {
+            entries.remove(0);
+        }
+        Ok(evaluator)
+    }
+}
