@@ -18,7 +18,7 @@ const VALUES: [&str; 9] = [
     "total_cholesterol=251.625",
     "told_high_cholesterol=0",
 ];
-const NEEDLES: [&str; 9] = [
+const NEEDLES: [&str; 12] = [
     "67.25",
     "163.75",
     "1.3125",
@@ -28,6 +28,9 @@ const NEEDLES: [&str; 9] = [
     "SECRET-BATCH-2",
     "SECRET-BATCH-3",
     "SECRET-NOHEADER-4",
+    "SECRET-JSON-5",
+    "SECRET-BROKEN-6",
+    "SECRET-LONG-7",
 ];
 
 #[test]
@@ -57,7 +60,34 @@ fn trace_logs_of_a_full_session_carry_no_patient_data() {
         true,
     );
     assert_eq!(refused.status.code(), Some(3), "no header row");
-    for out in [&again, &refused] {
+    // Single-patient input errors reachable from stdin: a value that is not a number, JSON
+    // that does not parse, a reference too long to be a pseudonym.
+    let string_value = env.write(
+        "string.json",
+        br#"{"patient_id": "P-9", "age": "SECRET-JSON-5"}"#,
+    );
+    let broken = env.write("broken.json", br#"{"age": 63, SECRET-BROKEN-6}"#);
+    let long_ref = env.write(
+        "long.json",
+        format!(
+            r#"{{"patient_id": "SECRET-LONG-7{}", "age": 63}}"#,
+            "x".repeat(80)
+        )
+        .as_bytes(),
+    );
+    let mut input_errors = Vec::new();
+    for file in [&string_value, &broken, &long_ref] {
+        let at = format!("@{}", file.display());
+        let out = env.run(&["screen", "--json", &at], true);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        input_errors.push(out);
+    }
+    for out in [&again, &refused].into_iter().chain(input_errors.iter()) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         for needle in NEEDLES {
             assert!(!stderr.contains(needle), "{needle} echoed: {stderr}");
