@@ -84,7 +84,6 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
     Ok(())
 }
 
-/// Values of a single patient from `--value NAME=VALUE` or `--json`; never echoes a value.
 /// Most bytes read for one patient from stdin or a file (a patient is a few hundred).
 const MAX_SINGLE_INPUT: u64 = 64 * 1024;
 
@@ -129,7 +128,8 @@ fn values_on_command_line(args: &ScreenArgs) -> bool {
             .is_some_and(|j| j != "-" && !j.starts_with('@'))
 }
 
-/// The patient's values by name, and the reference if the JSON object carries one.
+/// Values of a single patient from `--value NAME=VALUE` or `--json`, by name, and the
+/// reference if the JSON object carries one; never echoes a value.
 fn single_values(args: &ScreenArgs) -> Result<(BTreeMap<String, f64>, Option<String>)> {
     let input = |m: &str| CliError::Input(m.to_string());
     let mut named = BTreeMap::new();
