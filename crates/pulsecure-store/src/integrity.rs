@@ -68,6 +68,14 @@ pub(crate) enum Heads {
     Absent,
 }
 
+/// How one table's stored head relates to its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeadStatus {
+    Matches,
+    Differs,
+    Missing,
+}
+
 /// The integrity-record key and the operations on heads.
 pub(crate) struct Integrity {
     key: MacKey,
@@ -204,13 +212,23 @@ impl Integrity {
         Ok(())
     }
 
+    /// Whether a table's stored head is missing, or matches the head of its rows.
+    fn head_status(&self, conn: &Connection, p: &Protected) -> Result<HeadStatus, StoreError> {
+        Ok(match Self::stored_head(conn, p.table)? {
+            None => HeadStatus::Missing,
+            Some(stored) if stored.as_slice() == self.computed_head(conn, p)? => {
+                HeadStatus::Matches
+            }
+            Some(_) => HeadStatus::Differs,
+        })
+    }
+
     /// What each protected table holds whose head is missing or does not match (for
     /// `db check`, which reports rather than refuses).
     pub(crate) fn mismatches(&self, conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
         let mut out = Vec::new();
         for p in &PROTECTED {
-            let stored = Self::stored_head(conn, p.table)?;
-            if stored.as_deref() != Some(self.computed_head(conn, p)?.as_slice()) {
+            if self.head_status(conn, p)? != HeadStatus::Matches {
                 out.push(p.what);
             }
         }
@@ -222,15 +240,14 @@ impl Integrity {
     pub(crate) fn verify_all(&self, conn: &Connection) -> Result<Heads, StoreError> {
         let mut missing = Vec::new();
         for p in &PROTECTED {
-            match Self::stored_head(conn, p.table)? {
-                None => missing.push(p.what),
-                Some(stored) => {
-                    if stored.as_slice() != self.computed_head(conn, p)? {
-                        return Err(StoreError::Tampered(format!(
-                            "altered outside Pulsecure: {} (rows added, changed or deleted)",
-                            p.what
-                        )));
-                    }
+            match self.head_status(conn, p)? {
+                HeadStatus::Matches => {}
+                HeadStatus::Missing => missing.push(p.what),
+                HeadStatus::Differs => {
+                    return Err(StoreError::Tampered(format!(
+                        "altered outside Pulsecure: {} (rows added, changed or deleted)",
+                        p.what
+                    )))
                 }
             }
         }
