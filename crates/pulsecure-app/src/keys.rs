@@ -16,8 +16,8 @@ use crate::data_dir::{create_dir_private, read_file, DataDir};
 use crate::error::{AppError, Result};
 use crate::models::{active_model, Trust};
 use crate::unlocked::{
-    Unlocked, ENTRY_CLIENT_KEY, ENTRY_DATABASE_KEY, ENTRY_DATABASE_KEY_NEXT,
-    ENTRY_SERVER_KEY_SHA256,
+    promote_next_database_key, Unlocked, ENTRY_CLIENT_KEY, ENTRY_DATABASE_KEY,
+    ENTRY_DATABASE_KEY_NEXT, ENTRY_SERVER_KEY_SHA256,
 };
 
 /// What `init` created.
@@ -81,9 +81,9 @@ pub fn init(
     // The public key first: if anything later fails, no vault refers to it yet.
     write_atomic(&dir.server_key(), &keys.server_key_bytes)?;
     let t = Instant::now();
-    pulsecure_vault::create(&dir.vault(), password, kdf, &entries)?;
+    let updater = pulsecure_vault::create(&dir.vault(), password, kdf, &entries)?;
     let sealing = t.elapsed();
-    let unlocked = Unlocked::open(dir, password)?;
+    let unlocked = Unlocked::with_entries(entries, updater);
     let db = unlocked.open_database(dir)?;
     let key_set = fingerprint(&keys.server_key_bytes);
     db.log_event(AuditEvent::VaultCreated, &format!("key set {key_set}"))?;
@@ -186,11 +186,7 @@ fn rotate_until(
         return Ok(RotationReport { screenings });
     }
     let _ = stop;
-    updater.update(|entries| {
-        entries.insert(ENTRY_DATABASE_KEY, next.expose().to_vec())?;
-        entries.remove(ENTRY_DATABASE_KEY_NEXT);
-        Ok(())
-    })?;
+    promote_next_database_key(&updater, &next)?;
     drop(db);
     Ok(RotationReport { screenings })
 }

@@ -42,18 +42,35 @@ fn key_entry(entries: &SecretEntries, name: &str) -> Result<DataKey> {
         .ok_or_else(|| VaultError::InvalidEntry(format!("{name} is not 32 bytes")))?)
 }
 
+/// The last step of a key rotation: `next` (under which the database is now sealed)
+/// becomes the vault's database key, and the pending entry goes.
+pub(crate) fn promote_next_database_key(updater: &VaultUpdater, next: &DataKey) -> Result<()> {
+    let value = next.expose().to_vec();
+    updater.update(|entries| {
+        entries.insert(ENTRY_DATABASE_KEY, value)?;
+        entries.remove(ENTRY_DATABASE_KEY_NEXT);
+        Ok(())
+    })?;
+    Ok(())
+}
+
 impl Unlocked {
     /// Open the vault of `dir` with `password`.
     pub fn open(dir: &DataDir, password: &Password) -> Result<Self> {
         dir.require_initialized()?;
         let (entries, updater) = pulsecure_vault::open_for_update(&dir.vault(), password)?;
+        Ok(Self::with_entries(entries, updater))
+    }
+
+    /// The secrets of a vault already open (or just created) with its updater.
+    pub(crate) fn with_entries(entries: SecretEntries, updater: VaultUpdater) -> Self {
         let recorded_floor = Mutex::new(entries.get(ENTRY_STATE_FLOOR).map(<[u8]>::to_vec));
-        Ok(Unlocked {
+        Unlocked {
             entries,
             updater,
             recorded_floor,
             rotated_key: Mutex::new(None),
-        })
+        }
     }
 
     /// The database field key.
@@ -108,12 +125,7 @@ impl Unlocked {
 
     /// Make `next` the vault's database key (the database is already sealed under it).
     pub(crate) fn finish_rotation(&self, next: DataKey) -> Result<()> {
-        let value = next.expose().to_vec();
-        self.updater.update(|entries| {
-            entries.insert(ENTRY_DATABASE_KEY, value)?;
-            entries.remove(ENTRY_DATABASE_KEY_NEXT);
-            Ok(())
-        })?;
+        promote_next_database_key(&self.updater, &next)?;
         *self.lock_rotated()? = Some(next);
         Ok(())
     }

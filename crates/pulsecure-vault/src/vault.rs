@@ -86,12 +86,14 @@ fn unwrap(section: &KeySection, password: &Password) -> Result<DataKey, VaultErr
 }
 
 /// Create a new vault at `path` holding `entries`, refusing to overwrite an existing file.
+/// Returns the updater of the new vault (its data key is already known: no second
+/// password derivation to open it).
 pub fn create(
     path: &Path,
     password: &Password,
     kdf: KdfParams,
     entries: &SecretEntries,
-) -> Result<(), VaultError> {
+) -> Result<VaultUpdater, VaultError> {
     check_new_password(password)?;
     if path.exists() {
         return Err(VaultError::AlreadyExists(path.display().to_string()));
@@ -99,7 +101,11 @@ pub fn create(
     let dek = DataKey::generate()?;
     let keys = wrap(&dek, password, kdf, random()?)?;
     let file = encrypt_payload(keys, &dek, entries)?;
-    write_atomic(path, &file.encode())
+    write_atomic(path, &file.encode())?;
+    Ok(VaultUpdater {
+        path: path.to_path_buf(),
+        dek,
+    })
 }
 
 /// Encrypt `entries` under `dek` with a fresh nonce, for the vault whose key section is
