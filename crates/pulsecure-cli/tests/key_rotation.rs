@@ -3,21 +3,12 @@
 
 mod support;
 
-use support::{assert_fails, assert_ok, good_row, stdout, Env, HEADER};
+use support::{assert_fails, assert_ok, stdout, Env};
 
 #[test]
 fn keys_rotate_reseals_every_row_and_locks_out_an_old_vault_copy() {
     let env = Env::initialized();
-    let mut csv = format!("{HEADER}\n");
-    for i in 0..3 {
-        csv.push_str(&good_row(&format!("R{i}"), i * 3));
-        csv.push('\n');
-    }
-    let batch = env.write("batch.csv", csv.as_bytes());
-    assert_ok(&env.run(
-        &["screen", "--batch", batch.to_str().expect("utf8"), "-q"],
-        true,
-    ));
+    support::screen_good_rows(&env, "R", 3, 3);
     let before = env.run(&["history", "--format", "csv"], true);
     assert_ok(&before);
     let old_vault = env.path("vault-before-rotation.psv");

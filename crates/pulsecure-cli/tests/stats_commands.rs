@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{assert_fails, assert_ok, good_row, stdout, Env, HEADER};
+use support::{assert_fails, assert_ok, stdout, Env};
 
 fn budget(env: &Env) -> serde_json::Value {
     let out = env.run(&["stats", "budget", "--json"], true);
@@ -37,16 +37,7 @@ fn releases_spend_a_persistent_budget_and_refusals_spend_nothing() {
         3,
         "dataset is empty",
     );
-    let mut csv = format!("{HEADER}\n");
-    for i in 0..3 {
-        csv.push_str(&good_row(&format!("S{i}"), i * 5));
-        csv.push('\n');
-    }
-    let batch = env.write("batch.csv", csv.as_bytes());
-    assert_ok(&env.run(
-        &["screen", "--batch", batch.to_str().expect("utf8"), "-q"],
-        true,
-    ));
+    support::screen_good_rows(&env, "S", 3, 5);
 
     support::let_this_second_pass();
     let doc = budget(&env);

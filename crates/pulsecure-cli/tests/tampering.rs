@@ -8,21 +8,12 @@ mod support;
 
 use std::path::PathBuf;
 
-use support::{assert_ok, good_row, Env, HEADER};
+use support::{assert_ok, Env};
 
 /// An initialized directory with three screenings and one release of ε 0.25.
 fn used_env() -> Env {
     let env = Env::initialized();
-    let mut csv = format!("{HEADER}\n");
-    for i in 0..3 {
-        csv.push_str(&good_row(&format!("MRN-47{i}"), i * 5));
-        csv.push('\n');
-    }
-    let batch = env.write("batch.csv", csv.as_bytes());
-    assert_ok(&env.run(
-        &["screen", "--batch", batch.to_str().expect("utf8"), "-q"],
-        true,
-    ));
+    support::screen_good_rows(&env, "MRN-47", 3, 5);
     support::let_this_second_pass();
     assert_ok(&env.run(&["stats", "count", "--epsilon", "0.25", "--yes"], true));
     env

@@ -176,3 +176,18 @@ pub fn run_in_mount_namespace(script: &str) -> String {
 pub fn let_this_second_pass() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
 }
+
+/// Screen `count` valid patients `{prefix}0`, `{prefix}1`, … (values spread by `spread`) as
+/// one batch file, and assert every one was screened.
+pub fn screen_good_rows(env: &Env, prefix: &str, count: usize, spread: usize) {
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..count {
+        csv.push_str(&good_row(&format!("{prefix}{i}"), i * spread));
+        csv.push('\n');
+    }
+    let batch = env.write("batch.csv", csv.as_bytes());
+    assert_ok(&env.run(
+        &["screen", "--batch", batch.to_str().expect("utf8"), "-q"],
+        true,
+    ));
+}
