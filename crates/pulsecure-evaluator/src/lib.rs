@@ -5,10 +5,21 @@
 //! atomically and checked against this build's parameters before they are kept.
 //! [`EvaluatorCache`] keeps a bounded number of ready evaluators (a decompressed server key
 //! is about 120 MB), least recently used first out, so a key's evaluator is built once and
-//! not per request.
+//! not per request. [`ModelShelf`] holds the signed models served; [`Executor`] runs FHE work
+//! on a rayon pool behind a bounded queue; [`EvaluatorService`] is the gRPC API and
+//! [`serve`](serve::serve) runs it on a Unix socket or over mutual TLS.
 
 mod cache;
+mod execution;
 mod key_store;
+pub mod metrics;
+mod model_shelf;
+pub mod serve;
+mod service;
 
 pub use cache::{CacheError, EvaluatorCache};
-pub use key_store::{KeyStore, KeyStoreError, KeyUpload};
+pub use execution::{ExecutionError, Executor};
+pub use key_store::{key_id_prefix, KeyStore, KeyStoreError, KeyUpload, MAX_KEY_BYTES};
+pub use model_shelf::{ModelShelf, ModelShelfError, ServedModel};
+pub use serve::{serve, ServeConfig, ServeError, TlsFiles};
+pub use service::{ClientLimits, EvaluatorService};

@@ -3,7 +3,7 @@
 use tfhe::integer::IntegerRadixCiphertext;
 use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 use tfhe::shortint::Ciphertext;
-use tfhe::{CompressedFheUint2, CompressedFheUint2ConformanceParams, ServerKey};
+use tfhe::{CompressedFheUint2, CompressedFheUint2ConformanceParams};
 
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
 use pulsecure_core::Model;
@@ -18,8 +18,9 @@ use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Evaluates one model under one server key. Holds no secret.
 pub struct TfheEvaluator {
-    /// High-level key, installed only inside a [`ServerKeyGuard`] to decompress inputs.
-    input_key: ServerKey,
+    /// The high-level key installed on one worker of its own, to decompress inputs; built
+    /// once per evaluator (a key clone and a thread), not per request.
+    input_guard: ServerKeyGuard,
     backend: ShortintBackend,
     circuit: Circuit<ShortintBackend>,
     key_id: KeyId,
@@ -39,11 +40,12 @@ impl TfheEvaluator {
     pub fn new(server_key_bytes: &[u8], model: &Model) -> Result<Self, FheError> {
         let plan = CircuitPlan::compile(model)?;
         let (input_key, key_id) = load_server_key(server_key_bytes)?;
-        let (integer_key, ..) = input_key.clone().into_raw_parts();
+        let input_guard = ServerKeyGuard::install(&input_key, 1)?;
+        let (integer_key, ..) = input_key.into_raw_parts();
         let backend = ShortintBackend::new(integer_key.into_raw_parts());
         let circuit = Circuit::new(&backend, plan);
         Ok(TfheEvaluator {
-            input_key,
+            input_guard,
             backend,
             circuit,
             key_id,
@@ -87,8 +89,7 @@ impl TfheEvaluator {
             })
             .collect::<Result<Vec<_>, FheError>>()?;
         // Seeded ciphertexts expand for free; a modulus-switched one needs this key installed.
-        let guard = ServerKeyGuard::install(&self.input_key, 1)?;
-        let inputs = guard.run(|| {
+        self.input_guard.run(|| {
             compressed
                 .iter()
                 .map(|c| {
@@ -103,9 +104,7 @@ impl TfheEvaluator {
                         })
                 })
                 .collect::<Result<Vec<Ciphertext>, FheError>>()
-        });
-        drop(guard);
-        inputs
+        })
     }
 
     /// Evaluate and also report the bootstrappings of each stage.

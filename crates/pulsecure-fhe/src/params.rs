@@ -13,6 +13,9 @@ use tfhe::shortint::parameters::{
 /// The parameter set used for every key and ciphertext.
 pub const PARAMETERS: ClassicPBSParameters = PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
 
+/// The parameter set's name, as tfhe spells it (reported by the evaluator service).
+pub const PARAMETERS_NAME: &str = "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128";
+
 /// Largest serialized compressed server key accepted (bounds allocation on hostile input).
 pub const SERVER_KEY_LIMIT: u64 = 256 << 20;
 /// Largest serialized client key accepted.

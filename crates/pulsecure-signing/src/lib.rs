@@ -8,6 +8,7 @@
 //! publisher released?".
 
 pub mod claim;
+pub mod embedded;
 pub mod error;
 pub mod keys;
 pub mod publish;

@@ -28,6 +28,9 @@ pub enum FheError {
     /// A model outside what this engine can evaluate exactly.
     #[error("model not supported by the encrypted engine: {0}")]
     UnsupportedModel(String),
+    /// The evaluator could not be reached (after retries), or stopped answering.
+    #[error("evaluator unavailable: {0}")]
+    Unavailable(String),
     /// An internal invariant failed (noise or degree budget, a bug).
     #[error("encrypted evaluation failed: {0}")]
     Evaluation(String),

@@ -1,0 +1,291 @@
+//! Running the service: a Unix socket (default) or TCP with mutual TLS, the gRPC health
+//! service beside the evaluator, an optional metrics listener, and a graceful stop on SIGTERM
+//! or SIGINT (new evaluations refused, in-flight ones finished).
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulsecure_rpc::limits::MAX_MESSAGE_BYTES;
+use pulsecure_rpc::v1::evaluator_server::EvaluatorServer;
+use pulsecure_rpc::ListenAddress;
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::execution::Executor;
+use crate::key_store::{KeyStore, KeyStoreError};
+use crate::metrics::{Gauges, Metrics};
+use crate::model_shelf::{ModelShelf, ModelShelfError};
+use crate::service::{ClientLimits, EvaluatorService};
+
+/// Files of a TLS listener: its certificate chain and key, and the CA that signs clients.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// PEM certificate chain of the evaluator.
+    pub cert: PathBuf,
+    /// PEM private key of the evaluator.
+    pub key: PathBuf,
+    /// PEM certificate of the CA whose client certificates are accepted.
+    pub client_ca: PathBuf,
+}
+
+/// How to run the evaluator.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: ListenAddress,
+    /// Required for TCP, refused for a Unix socket.
+    pub tls: Option<TlsFiles>,
+    /// Keys, models and the anti-rollback record.
+    pub data_dir: PathBuf,
+    /// Decompressed keys kept in memory.
+    pub max_cached_keys: usize,
+    /// rayon threads for FHE work.
+    pub threads: usize,
+    /// Evaluations running at once.
+    pub workers: usize,
+    /// Evaluations admitted at once.
+    pub max_queue: usize,
+    /// Client timeouts and bounds.
+    pub limits: ClientLimits,
+    /// Where to expose Prometheus metrics (off when `None`).
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Why the evaluator could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Plain TCP, or TLS files for a Unix socket.
+    #[error("{0}")]
+    Config(String),
+    /// The key store could not be opened.
+    #[error(transparent)]
+    Keys(#[from] KeyStoreError),
+    /// A model could not be served.
+    #[error(transparent)]
+    Models(#[from] ModelShelfError),
+    /// A file, socket or thread could not be set up.
+    #[error("{action}: {source}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("serving: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let action = action.into();
+    move |source| ServeError::Io { action, source }
+}
+
+/// Refuse a socket directory others can enter; create it (0700) if missing.
+fn prepare_socket_dir(socket: &Path) -> Result<(), ServeError> {
+    let dir = socket
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_error(format!("restricting {}", dir.display())))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .map_err(io_error(format!("reading {}", dir.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o007 != 0 {
+        return Err(ServeError::Config(format!(
+            "the socket directory {} is open to other users (mode {:o}): use a directory with mode 0700 or 0750",
+            dir.display(),
+            mode & 0o777
+        )));
+    }
+    // A socket left by a previous run (a crash) is replaced; any other file is not touched.
+    if let Ok(meta) = std::fs::symlink_metadata(socket) {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(socket)
+                .map_err(io_error(format!("removing the stale {}", socket.display())))?;
+        } else {
+            return Err(ServeError::Config(format!(
+                "{} exists and is not a socket",
+                socket.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Wait for SIGTERM or SIGINT.
+async fn termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Serve until SIGTERM or SIGINT.
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    match (&config.listen, &config.tls) {
+        (ListenAddress::Tcp(_), None) => {
+            return Err(ServeError::Config(
+                "plain TCP is refused: listening on TCP needs --tls-cert, --tls-key and --client-ca (mutual TLS)".into(),
+            ))
+        }
+        (ListenAddress::Unix(_), Some(_)) => {
+            return Err(ServeError::Config(
+                "TLS options apply to tcp: listeners only; a Unix socket is protected by its directory's permissions".into(),
+            ))
+        }
+        _ => {}
+    }
+    let store = KeyStore::open(&config.data_dir.join("keys"))?;
+    let shelf = ModelShelf::load(&config.data_dir)?;
+    for m in shelf.models() {
+        tracing::info!(
+            model_id = m.model.id(),
+            model_version = m.model.version(),
+            bootstrappings = m.cost.total(),
+            levels = m.cost.depth,
+            "serving model"
+        );
+    }
+    let executor =
+        Executor::new(config.threads, config.workers, config.max_queue).map_err(|e| {
+            ServeError::Io {
+                action: "starting the FHE workers".into(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+    let metrics = Arc::new(Metrics::default());
+    let service = EvaluatorService::new(
+        store,
+        shelf,
+        executor,
+        config.max_cached_keys,
+        config.limits.clone(),
+        Arc::clone(&metrics),
+    );
+    if let Some(addr) = config.metrics {
+        spawn_metrics(addr, service.clone(), metrics).await?;
+    }
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<EvaluatorServer<EvaluatorService>>()
+        .await;
+    let evaluator = EvaluatorServer::new(service.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let stopping = {
+        let service = service.clone();
+        async move {
+            termination().await;
+            tracing::info!("stopping: new evaluations refused, finishing those in flight");
+            service.close();
+            health_reporter
+                .set_not_serving::<EvaluatorServer<EvaluatorService>>()
+                .await;
+        }
+    };
+    let mut builder = Server::builder()
+        .max_concurrent_streams(Some(64))
+        .concurrency_limit_per_connection(64)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+    match config.listen {
+        ListenAddress::Unix(path) => {
+            prepare_socket_dir(&path)?;
+            let listener = UnixListener::bind(&path)
+                .map_err(io_error(format!("binding {}", path.display())))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
+                .map_err(io_error(format!("restricting {}", path.display())))?;
+            tracing::info!(listen = %format!("unix:{}", path.display()), "evaluator ready");
+            let result = builder
+                .add_service(health_service)
+                .add_service(evaluator)
+                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stopping)
+                .await;
+            let _ = std::fs::remove_file(&path);
+            result?;
+        }
+        ListenAddress::Tcp(addr) => {
+            let tls = config
+                .tls
+                .as_ref()
+                .ok_or_else(|| ServeError::Config("TCP without TLS".into()))?;
+            let read = |p: &PathBuf| {
+                std::fs::read(p).map_err(io_error(format!("reading {}", p.display())))
+            };
+            let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+            let tls_config = ServerTlsConfig::new()
+                .identity(identity)
+                .client_ca_root(Certificate::from_pem(read(&tls.client_ca)?))
+                .client_auth_optional(false);
+            builder = builder.tls_config(tls_config)?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(io_error(format!("binding {addr}")))?;
+            let bound = listener
+                .local_addr()
+                .map_err(io_error("reading the bound address"))?;
+            tracing::info!(listen = %format!("tcp:{bound}"), "evaluator ready (mutual TLS)");
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            builder
+                .add_service(health_service)
+                .add_service(evaluator)
+                .serve_with_incoming_shutdown(incoming, stopping)
+                .await?;
+        }
+    }
+    tracing::info!("evaluator stopped");
+    Ok(())
+}
+
+/// Expose the metrics on `addr` (plain HTTP `GET /metrics`; bind it to a private network).
+async fn spawn_metrics(
+    addr: SocketAddr,
+    service: EvaluatorService,
+    metrics: Arc<Metrics>,
+) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(io_error(format!("binding the metrics listener {addr}")))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let (service, metrics) = (service.clone(), Arc::clone(&metrics));
+            async move {
+                let gauges: Gauges = service.gauges();
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    metrics.render(gauges),
+                )
+            }
+        }),
+    );
+    tracing::info!(metrics = %addr, "metrics listener ready");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("metrics listener stopped: {e}");
+        }
+    });
+    Ok(())
+}

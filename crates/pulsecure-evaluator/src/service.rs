@@ -1,0 +1,486 @@
+//! The gRPC service `pulsecure.evaluator.v1.Evaluator`: checks every field before any work,
+//! admits evaluations through the [`Executor`], and answers each refusal with a precise
+//! status. Logs carry the method, sizes, status and a key-id prefix — never request bytes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pulsecure_core::ports::fhe::FheError;
+use pulsecure_fhe::KeyId;
+use pulsecure_rpc::limits::{MAX_CHUNK_BYTES, MAX_REQUEST_BYTES, RETRY_AFTER_MS};
+use pulsecure_rpc::v1::evaluator_server::Evaluator;
+use pulsecure_rpc::v1::{
+    DeleteKeyResponse, EvaluateRequest, EvaluateResponse, GetStatusRequest, GetStatusResponse,
+    HasKeyResponse, ItemError, KeyChunk, KeyRef, Limits, ModelInfo, PutServerKeyResponse,
+};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+use crate::cache::{CacheError, EvaluatorCache};
+use crate::execution::{ExecutionError, Executor};
+use crate::key_store::{key_id_prefix, KeyStore, KeyStoreError, MAX_KEY_BYTES};
+use crate::metrics::Metrics;
+use crate::model_shelf::ModelShelf;
+
+/// Timeouts and bounds of client behaviour (besides the executor's queue).
+#[derive(Clone, Debug)]
+pub struct ClientLimits {
+    /// Longest wait for the next message of a stream (an idle or stalled client).
+    pub idle: Duration,
+    /// Longest a whole key upload may take (a client that uploads forever).
+    pub upload: Duration,
+    /// Key uploads received at once (each is held in memory until checked).
+    pub concurrent_uploads: usize,
+    /// Evaluations one stream may have in flight.
+    pub per_stream_in_flight: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            idle: Duration::from_secs(30),
+            upload: Duration::from_secs(600),
+            concurrent_uploads: 2,
+            per_stream_in_flight: 8,
+        }
+    }
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+struct Shared {
+    store: KeyStore,
+    cache: EvaluatorCache,
+    max_cached_keys: usize,
+    shelf: ModelShelf,
+    executor: Executor,
+    uploads: Semaphore,
+    limits: ClientLimits,
+    metrics: Arc<Metrics>,
+}
+
+/// The evaluator service (cheap to clone: handlers share one state).
+#[derive(Clone, Debug)]
+pub struct EvaluatorService {
+    shared: Arc<Shared>,
+}
+
+impl EvaluatorService {
+    /// Serve `shelf`'s models with the keys of `store`.
+    pub fn new(
+        store: KeyStore,
+        shelf: ModelShelf,
+        executor: Executor,
+        max_cached_keys: usize,
+        limits: ClientLimits,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        EvaluatorService {
+            shared: Arc::new(Shared {
+                store,
+                cache: EvaluatorCache::new(max_cached_keys),
+                max_cached_keys: max_cached_keys.max(1),
+                shelf,
+                uploads: Semaphore::new(limits.concurrent_uploads.max(1)),
+                executor,
+                limits,
+                metrics,
+            }),
+        }
+    }
+
+    /// The metrics' gauges now.
+    pub fn gauges(&self) -> crate::metrics::Gauges {
+        let s = &self.shared;
+        crate::metrics::Gauges {
+            queue_depth: s.executor.depth(),
+            cached_keys: s.cache.len(),
+            stored_keys: s.store.list().map(|keys| keys.len()).unwrap_or(0),
+        }
+    }
+
+    /// Stop admitting evaluations (in-flight ones finish).
+    pub fn close(&self) {
+        self.shared.executor.close();
+    }
+}
+
+fn key_id(bytes: &[u8]) -> Result<KeyId, Status> {
+    KeyId::try_from(bytes).map_err(|_| {
+        Status::invalid_argument(format!("key_id must be 16 bytes, got {}", bytes.len()))
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn peer_uid<T>(request: &Request<T>) -> Option<u32> {
+    request
+        .extensions()
+        .get::<tonic::transport::server::UdsConnectInfo>()
+        .and_then(|info| info.peer_cred)
+        .map(|cred| cred.uid())
+}
+
+fn fhe_status(e: &FheError) -> Status {
+    match e {
+        FheError::Malformed { .. } | FheError::Mismatch { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        FheError::UnsupportedModel(_) => Status::failed_precondition(e.to_string()),
+        FheError::Unavailable(_) => Status::unavailable(e.to_string()),
+        FheError::Evaluation(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn execution_status(e: ExecutionError, workers: usize) -> Status {
+    match e {
+        ExecutionError::QueueFull(_) => {
+            let mut status = Status::resource_exhausted(format!("{e}; retry later"));
+            // One evaluation's worth of waiting per worker is a fair first back-off.
+            let hint = (1000 / workers.max(1)).max(100).to_string();
+            if let Ok(value) = hint.parse() {
+                status.metadata_mut().insert(RETRY_AFTER_MS, value);
+            }
+            status
+        }
+        ExecutionError::ShuttingDown => Status::unavailable(e.to_string()),
+        ExecutionError::Panicked => Status::internal(e.to_string()),
+    }
+}
+
+impl Shared {
+    /// Check, admit and run one evaluation.
+    async fn evaluate(self: &Arc<Self>, item: EvaluateRequest) -> Result<EvaluateResponse, Status> {
+        if item.request.len() > MAX_REQUEST_BYTES {
+            return Err(Status::resource_exhausted(format!(
+                "request of {} bytes exceeds the limit of {MAX_REQUEST_BYTES}",
+                item.request.len()
+            )));
+        }
+        let key = key_id(&item.key_id)?;
+        let Some(served) = self.shelf.find(&item.model_fingerprint) else {
+            return Err(Status::failed_precondition(format!(
+                "model {} is not served by this evaluator",
+                hex(&item.model_fingerprint)
+            )));
+        };
+        if !self.store.has(&key) {
+            return Err(Status::not_found(format!(
+                "server key {} is not held by this evaluator: upload it first",
+                key_id_prefix(&key)
+            )));
+        }
+        let model = Arc::clone(&served.model);
+        let admission = self
+            .executor
+            .admit()
+            .map_err(|e| execution_status(e, self.executor.workers()))?;
+        let shared = Arc::clone(self);
+        let request_id = item.request_id;
+        let outcome = self
+            .executor
+            .run(admission, move || {
+                let evaluator =
+                    shared
+                        .cache
+                        .get(&shared.store, &key, &model)
+                        .map_err(|e| match e {
+                            CacheError::Key(KeyStoreError::Unknown(_)) => {
+                                Status::not_found(format!(
+                                    "server key {} is not held by this evaluator: upload it first",
+                                    key_id_prefix(&key)
+                                ))
+                            }
+                            CacheError::Key(other) => Status::internal(other.to_string()),
+                            CacheError::Fhe(fhe) => fhe_status(&fhe),
+                        })?;
+                let started = Instant::now();
+                let (response, count) = evaluator
+                    .evaluate_with_stats(&item.request)
+                    .map_err(|e| fhe_status(&e))?;
+                let elapsed = started.elapsed();
+                shared.metrics.evaluated(elapsed, count.total() as u64);
+                Ok(EvaluateResponse {
+                    request_id,
+                    response,
+                    bootstrappings: count.total() as u32,
+                    levels: count.depth as u32,
+                    evaluate_micros: elapsed.as_micros() as u64,
+                    error: None,
+                })
+            })
+            .await
+            .map_err(|e| execution_status(e, self.executor.workers()))?;
+        outcome
+    }
+
+    fn log(&self, method: &'static str, status: &Result<(), Code>, detail: &str, uid: Option<u32>) {
+        let code = match status {
+            Ok(()) => Code::Ok,
+            Err(code) => *code,
+        };
+        self.metrics.request(method, code);
+        tracing::info!(
+            method,
+            status = ?code,
+            peer_uid = uid,
+            "{detail}"
+        );
+    }
+}
+
+fn outcome<T>(result: &Result<T, Status>) -> Result<(), Code> {
+    result.as_ref().map(|_| ()).map_err(Status::code)
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<EvaluateResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Evaluator for EvaluatorService {
+    async fn get_status(
+        &self,
+        request: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
+        let s = &self.shared;
+        let models = s
+            .shelf
+            .models()
+            .iter()
+            .map(|m| ModelInfo {
+                id: m.model.id().to_string(),
+                version: m.model.version() as u32,
+                fingerprint: m.fingerprint.to_vec(),
+                bootstrappings: m.cost.total() as u32,
+                levels: m.cost.depth as u32,
+            })
+            .collect();
+        let response = GetStatusResponse {
+            server_version: env!("CARGO_PKG_VERSION").to_string(),
+            parameters: pulsecure_fhe::params::PARAMETERS_NAME.to_string(),
+            models,
+            limits: Some(Limits {
+                max_request_bytes: MAX_REQUEST_BYTES as u64,
+                max_key_bytes: MAX_KEY_BYTES,
+                max_chunk_bytes: MAX_CHUNK_BYTES as u64,
+                workers: s.executor.workers() as u32,
+                max_queue: s.executor.max_queue() as u32,
+                max_cached_keys: s.max_cached_keys as u32,
+            }),
+            queue_depth: s.executor.depth() as u32,
+            cached_keys: s.cache.len() as u32,
+        };
+        s.log("GetStatus", &Ok(()), "status", peer_uid(&request));
+        Ok(Response::new(response))
+    }
+
+    async fn has_key(&self, request: Request<KeyRef>) -> Result<Response<HasKeyResponse>, Status> {
+        let uid = peer_uid(&request);
+        let result = key_id(&request.get_ref().key_id).map(|id| (id, self.shared.store.has(&id)));
+        let detail = match &result {
+            Ok((id, present)) => format!("key {} present={present}", key_id_prefix(id)),
+            Err(_) => "bad key id".into(),
+        };
+        self.shared.log("HasKey", &outcome(&result), &detail, uid);
+        result.map(|(_, present)| Response::new(HasKeyResponse { present }))
+    }
+
+    async fn put_server_key(
+        &self,
+        request: Request<Streaming<KeyChunk>>,
+    ) -> Result<Response<PutServerKeyResponse>, Status> {
+        let uid = peer_uid(&request);
+        let s = Arc::clone(&self.shared);
+        let result = tokio::time::timeout(s.limits.upload, receive_key(&s, request.into_inner()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(format!(
+                    "the key upload took longer than {} s; nothing was kept",
+                    s.limits.upload.as_secs()
+                )))
+            });
+        let detail = match &result {
+            Ok(r) => format!(
+                "key {} stored ({} bytes)",
+                key_id_prefix(&key_id(&r.key_id).unwrap_or_default()),
+                r.bytes_received
+            ),
+            Err(e) => format!("upload refused: {}", e.message()),
+        };
+        s.log("PutServerKey", &outcome(&result), &detail, uid);
+        result.map(Response::new)
+    }
+
+    async fn delete_key(
+        &self,
+        request: Request<KeyRef>,
+    ) -> Result<Response<DeleteKeyResponse>, Status> {
+        let uid = peer_uid(&request);
+        let s = &self.shared;
+        let result = key_id(&request.get_ref().key_id).and_then(|id| {
+            let deleted = s
+                .store
+                .delete(&id)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            s.cache.evict_key(&id);
+            Ok((id, deleted))
+        });
+        let detail = match &result {
+            Ok((id, deleted)) => format!("key {} deleted={deleted}", key_id_prefix(id)),
+            Err(e) => e.message().to_string(),
+        };
+        s.log("DeleteKey", &outcome(&result), &detail, uid);
+        result.map(|(_, deleted)| Response::new(DeleteKeyResponse { deleted }))
+    }
+
+    async fn evaluate(
+        &self,
+        request: Request<EvaluateRequest>,
+    ) -> Result<Response<EvaluateResponse>, Status> {
+        let uid = peer_uid(&request);
+        let item = request.into_inner();
+        let size = item.request.len();
+        let prefix = KeyId::try_from(item.key_id.as_slice())
+            .map(|id| key_id_prefix(&id))
+            .unwrap_or_else(|_| "-".into());
+        let result = self.shared.evaluate(item).await;
+        let detail = match &result {
+            Ok(r) => format!(
+                "key {prefix}: {size} bytes in, {} bytes out, {} µs",
+                r.response.len(),
+                r.evaluate_micros
+            ),
+            Err(e) => format!("key {prefix}: {size} bytes in, refused: {}", e.message()),
+        };
+        self.shared.log("Evaluate", &outcome(&result), &detail, uid);
+        result.map(Response::new)
+    }
+
+    type EvaluateStreamStream = ResponseStream;
+
+    async fn evaluate_stream(
+        &self,
+        request: Request<Streaming<EvaluateRequest>>,
+    ) -> Result<Response<Self::EvaluateStreamStream>, Status> {
+        let uid = peer_uid(&request);
+        let mut incoming = request.into_inner();
+        let s = Arc::clone(&self.shared);
+        let in_flight = s.limits.per_stream_in_flight.max(1);
+        let (tx, rx) = mpsc::channel(in_flight);
+        tokio::spawn(async move {
+            let slots = Arc::new(Semaphore::new(in_flight));
+            let mut items = 0u64;
+            let ending = loop {
+                // Back-pressure: the next item is read only when a slot is free.
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    break Ok(());
+                };
+                let next = match tokio::time::timeout(s.limits.idle, incoming.message()).await {
+                    Err(_) => {
+                        break Err(Status::deadline_exceeded(format!(
+                            "no message for {} s: stream closed",
+                            s.limits.idle.as_secs()
+                        )))
+                    }
+                    Ok(Err(status)) => break Err(status),
+                    Ok(Ok(None)) => break Ok(()),
+                    Ok(Ok(Some(item))) => item,
+                };
+                items += 1;
+                let (s, tx) = (Arc::clone(&s), tx.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let request_id = next.request_id;
+                    let answer = match s.evaluate(next).await {
+                        Ok(response) => response,
+                        Err(status) => EvaluateResponse {
+                            request_id,
+                            error: Some(ItemError {
+                                code: status.code() as i32,
+                                message: status.message().to_string(),
+                            }),
+                            ..Default::default()
+                        },
+                    };
+                    let _ = tx.send(Ok(answer)).await;
+                });
+            };
+            // Wait for every item in flight before ending the stream.
+            let _ = slots.acquire_many(in_flight as u32).await;
+            let result = match ending {
+                Ok(()) => Ok(()),
+                Err(status) => {
+                    let code = status.code();
+                    let _ = tx.send(Err(status)).await;
+                    Err(code)
+                }
+            };
+            s.log("EvaluateStream", &result, &format!("{items} items"), uid);
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Receive a key upload: bounded, hashed as it arrives, checked, then stored.
+async fn receive_key(
+    s: &Arc<Shared>,
+    mut chunks: Streaming<KeyChunk>,
+) -> Result<PutServerKeyResponse, Status> {
+    let _permit = s.uploads.try_acquire().map_err(|_| {
+        Status::resource_exhausted("other key uploads are in progress; retry later")
+    })?;
+    let mut upload = s.store.begin_upload();
+    let mut announced: Option<KeyId> = None;
+    let mut first = true;
+    loop {
+        let chunk = match tokio::time::timeout(s.limits.idle, chunks.message()).await {
+            Err(_) => {
+                return Err(Status::deadline_exceeded(format!(
+                    "no key chunk for {} s; nothing was kept",
+                    s.limits.idle.as_secs()
+                )))
+            }
+            Ok(message) => message?,
+        };
+        let Some(chunk) = chunk else { break };
+        if chunk.data.len() > MAX_CHUNK_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "key chunk of {} bytes exceeds the limit of {MAX_CHUNK_BYTES}",
+                chunk.data.len()
+            )));
+        }
+        if !chunk.key_id.is_empty() {
+            if !first {
+                return Err(Status::invalid_argument(
+                    "key_id may be announced in the first chunk only",
+                ));
+            }
+            announced = Some(key_id(&chunk.key_id)?);
+        }
+        first = false;
+        upload.push(&chunk.data).map_err(|e| match e {
+            KeyStoreError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+            other => Status::internal(other.to_string()),
+        })?;
+    }
+    let received = upload.received();
+    if received == 0 {
+        return Err(Status::invalid_argument("empty key upload"));
+    }
+    // The conformance check reads the whole key: off the async threads' hot path.
+    let id =
+        tokio::task::block_in_place(|| upload.finish(announced.as_ref())).map_err(|e| match e {
+            KeyStoreError::Invalid(_) | KeyStoreError::WrongId { .. } => {
+                Status::invalid_argument(e.to_string())
+            }
+            other => Status::internal(other.to_string()),
+        })?;
+    Ok(PutServerKeyResponse {
+        key_id: id.to_vec(),
+        bytes_received: received,
+    })
+}

@@ -1,0 +1,301 @@
+//! The evaluator binary over its Unix socket, with real TFHE keys: status, key upload that
+//! survives a restart, evaluations equal to the reference engine (unary and streamed), and
+//! each kind of hostile request answered with its own status while the server stays up.
+
+mod support;
+
+use std::sync::Arc;
+
+use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
+use pulsecure_core::ports::fhe::{Evaluator, FheClient, FheError};
+use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
+use pulsecure_fhe::{generate_keys, model_fingerprint, TfheClient};
+use pulsecure_remote::{RemoteError, RemoteEvaluator};
+use pulsecure_rpc::v1::{EvaluateRequest, KeyChunk};
+use support::EvaluatorProcess;
+use tonic::Code;
+
+fn model() -> Model {
+    Model::from_json(DEFAULT_MODEL_JSON).expect("valid")
+}
+
+fn patients(model: &Model) -> Vec<PatientFeatures> {
+    // age, told_high_bp, systolic_bp, smoked_100_cigarettes, serum_creatinine,
+    // waist_circumference, told_diabetes, total_cholesterol, told_high_cholesterol
+    let raw: [[f64; 9]; 3] = [
+        [63.0, 1.0, 150.0, 1.0, 1.1, 104.0, 1.0, 240.0, 1.0],
+        [35.0, 0.0, 115.0, 0.0, 0.8, 82.0, 0.0, 170.0, 0.0],
+        [78.0, 1.0, 165.0, 1.0, 1.6, 110.0, 1.0, 200.0, 1.0],
+    ];
+    raw.iter()
+        .map(|r| PatientFeatures::from_ordered(model.features(), r).expect("valid patient"))
+        .collect()
+}
+
+fn refused(e: RemoteError) -> (Code, String) {
+    match e {
+        RemoteError::Refused { code, message } => (code, message),
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+#[test]
+fn unix_socket_service_end_to_end() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = model();
+    let keys = generate_keys().expect("keygen");
+    let key_id = keys.key_id;
+    let server_key = Arc::new(keys.server_key_bytes.clone());
+    let client = TfheClient::new(&model, keys.client_key, key_id).expect("client");
+
+    let evaluator = EvaluatorProcess::start(dir.path(), &[]);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&evaluator.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o660, "socket mode");
+    let connection = Arc::new(evaluator.connect());
+
+    // Status: the embedded model with its fingerprint and cost, our parameter set.
+    let status = connection.status().expect("status");
+    assert_eq!(
+        status.parameters,
+        "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128"
+    );
+    let served = &status.models[0];
+    assert_eq!(served.fingerprint, model_fingerprint(&model).to_vec());
+    assert_eq!((served.bootstrappings, served.levels), (75, 11));
+
+    // Before the key is uploaded: NOT_FOUND, which the port reports as a key mismatch.
+    assert!(!connection.has_key(&key_id).expect("has_key"));
+    let remote = RemoteEvaluator::new(Arc::clone(&connection), 2);
+    let request = client
+        .encrypt(&QuantizedInput::from_patient(&model, &patients(&model)[0]))
+        .expect("encrypt");
+    match remote.evaluate(&request) {
+        Err(FheError::Mismatch { what, reason }) => {
+            assert_eq!(what, "server key");
+            assert!(reason.contains("keys register"), "{reason}");
+        }
+        other => panic!(
+            "expected the missing key refused, got {:?}",
+            other.map(|b| b.len())
+        ),
+    }
+
+    // Hostile uploads keep nothing: garbage, and bytes that are not the announced key.
+    let garbage = Arc::new(vec![7u8; 3 << 20]);
+    let (code, message) = refused(
+        connection
+            .put_server_key(garbage, &key_id, Arc::new(|_| {}))
+            .expect_err("refused"),
+    );
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    let wrong_id = [9u8; 16];
+    let (code, message) = refused(
+        connection
+            .put_server_key(Arc::clone(&server_key), &wrong_id, Arc::new(|_| {}))
+            .expect_err("refused"),
+    );
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(message.contains("hash to key"), "{message}");
+    assert!(!connection.has_key(&key_id).expect("has_key"));
+
+    // The real upload, with progress reaching the key's size.
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let progress = Arc::clone(&seen);
+    let received = connection
+        .put_server_key(
+            Arc::clone(&server_key),
+            &key_id,
+            Arc::new(move |n| progress.store(n, std::sync::atomic::Ordering::Relaxed)),
+        )
+        .expect("upload");
+    assert_eq!(received, server_key.len() as u64);
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::Relaxed),
+        server_key.len() as u64
+    );
+    assert!(connection.has_key(&key_id).expect("has_key"));
+
+    // Evaluations equal the reference engine.
+    let reference = ReferenceEngine::new(&model);
+    for patient in patients(&model) {
+        let request = client
+            .encrypt(&QuantizedInput::from_patient(&model, &patient))
+            .expect("encrypt");
+        let result = client
+            .decrypt(&remote.evaluate(&request).expect("evaluate"))
+            .expect("decrypt");
+        let expected = reference.evaluate(&patient);
+        assert_eq!(result.probability_code, expected.probability_code);
+        assert_eq!(result.high_risk, expected.high_risk);
+    }
+
+    // Hostile evaluations: each its own status; the server stays up.
+    let (mut raw, runtime) = connection.raw();
+    let fingerprint = model_fingerprint(&model).to_vec();
+    let good = |request: Vec<u8>| EvaluateRequest {
+        request_id: 1,
+        key_id: key_id.to_vec(),
+        model_fingerprint: fingerprint.clone(),
+        request,
+    };
+    let mut call = |item: EvaluateRequest| {
+        runtime
+            .block_on(raw.evaluate(item))
+            .map(|r| r.into_inner())
+            .map_err(|s| (s.code(), s.message().to_string()))
+    };
+    let cases: Vec<(&str, EvaluateRequest, Code, &str)> = vec![
+        (
+            "garbage frame",
+            good(vec![0xAB; 200]),
+            Code::InvalidArgument,
+            "wrong magic",
+        ),
+        (
+            "truncated frame",
+            good(request[..request.len() / 2].to_vec()),
+            Code::InvalidArgument,
+            "truncated",
+        ),
+        (
+            "oversized request",
+            good(vec![0; 300 << 10]),
+            Code::ResourceExhausted,
+            "exceeds the limit",
+        ),
+        (
+            "short key id",
+            EvaluateRequest {
+                key_id: vec![1, 2, 3],
+                ..good(request.clone())
+            },
+            Code::InvalidArgument,
+            "16 bytes",
+        ),
+        (
+            "unknown key",
+            EvaluateRequest {
+                key_id: vec![5; 16],
+                ..good(request.clone())
+            },
+            Code::NotFound,
+            "not held",
+        ),
+        (
+            "unknown model",
+            EvaluateRequest {
+                model_fingerprint: vec![3; 32],
+                ..good(request.clone())
+            },
+            Code::FailedPrecondition,
+            "0303030303",
+        ),
+    ];
+    for (name, item, code, needle) in cases {
+        let (got, message) = call(item).expect_err(name);
+        assert_eq!(got, code, "{name}: {message}");
+        assert!(message.contains(needle), "{name}: {message}");
+    }
+    // A frame whose blocks were damaged: refused by tfhe's conformance-checked reading.
+    let mut damaged = request.clone();
+    let at = damaged.len() - 40;
+    damaged[at..].fill(0xFF);
+    let (got, message) = call(good(damaged)).expect_err("damaged ciphertext");
+    assert_eq!(got, Code::InvalidArgument, "{message}");
+    assert!(connection.status().is_ok(), "the server is still up");
+
+    // A stream: good and bad items, every answer matched by its request id.
+    let items = vec![
+        EvaluateRequest {
+            request_id: 10,
+            ..good(request.clone())
+        },
+        EvaluateRequest {
+            request_id: 11,
+            ..good(vec![1, 2, 3])
+        },
+        EvaluateRequest {
+            request_id: 12,
+            ..good(request.clone())
+        },
+    ];
+    let answers = runtime.block_on(async {
+        let mut stream = raw
+            .evaluate_stream(tokio_stream::iter(items))
+            .await
+            .expect("stream")
+            .into_inner();
+        let mut answers = Vec::new();
+        while let Some(answer) = stream.message().await.expect("item") {
+            answers.push(answer);
+        }
+        answers
+    });
+    assert_eq!(answers.len(), 3);
+    for answer in &answers {
+        match answer.request_id {
+            10 | 12 => {
+                assert!(answer.error.is_none());
+                assert_eq!(answer.bootstrappings, 75);
+                let result = client.decrypt(&answer.response).expect("decrypt");
+                let expected = reference.evaluate(&patients(&model)[0]);
+                assert_eq!(result.probability_code, expected.probability_code);
+            }
+            11 => {
+                let error = answer.error.as_ref().expect("item error");
+                assert_eq!(error.code, Code::InvalidArgument as i32);
+            }
+            other => panic!("unexpected request id {other}"),
+        }
+    }
+
+    // The key survives a restart (SIGTERM: a clean exit), then can be deleted.
+    drop(connection);
+    let status = evaluator.terminate();
+    assert!(status.success(), "graceful exit: {status:?}");
+    let evaluator = EvaluatorProcess::start(dir.path(), &[]);
+    let connection = evaluator.connect();
+    assert!(connection.has_key(&key_id).expect("has_key after restart"));
+    assert!(connection.delete_key(&key_id).expect("delete"));
+    assert!(!connection.has_key(&key_id).expect("has_key after delete"));
+    assert!(!connection.delete_key(&key_id).expect("delete again"));
+
+    // Nothing of a request reaches the log beyond sizes, statuses and key-id prefixes.
+    let log = evaluator.log_text();
+    let full_id: String = key_id.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!log.contains(&full_id), "full key id logged");
+    let _ = KeyChunk::default();
+}
+
+#[test]
+fn plain_tcp_and_open_socket_directories_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let output = std::process::Command::new(support::binary())
+        .args(["serve", "--listen", "tcp:127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("plain TCP is refused"), "{stderr}");
+
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).expect("dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let output = std::process::Command::new(support::binary())
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("unix:{}", open.join("e.sock").display()))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("open to other users"), "{stderr}");
+}

@@ -1,0 +1,286 @@
+//! A connection to one evaluator: the transport (Unix socket or mutual TLS), a small I/O
+//! runtime of its own (callers are synchronous), and the retry rule.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::TokioIo;
+use pulsecure_rpc::limits::{MAX_MESSAGE_BYTES, RETRY_AFTER_MS, UPLOAD_CHUNK_BYTES};
+use pulsecure_rpc::v1::evaluator_client::EvaluatorClient;
+use pulsecure_rpc::v1::{GetStatusRequest, GetStatusResponse, KeyChunk, KeyRef};
+use pulsecure_rpc::EvaluatorAddress;
+use tokio::net::UnixStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
+use tonic::{Code, Status};
+
+use crate::error::RemoteError;
+
+/// The client certificate and the CA that signed the evaluator's certificate (`https://`).
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// PEM certificate of the CA that signed the evaluator's certificate.
+    pub ca: PathBuf,
+    /// PEM client certificate.
+    pub cert: PathBuf,
+    /// PEM client private key.
+    pub key: PathBuf,
+}
+
+/// How to reach an evaluator.
+#[derive(Clone, Debug)]
+pub struct RemoteConfig {
+    /// Its address.
+    pub address: EvaluatorAddress,
+    /// Required for `https://`.
+    pub tls: Option<ClientTls>,
+    /// How long a call keeps retrying while the evaluator is unreachable or busy.
+    pub retry_for: Duration,
+    /// Longest a single call may take (an evaluation queued behind others included).
+    pub call_timeout: Duration,
+}
+
+impl RemoteConfig {
+    /// Defaults: retry for 2 minutes, 5 minutes per call.
+    pub fn new(address: EvaluatorAddress, tls: Option<ClientTls>) -> Self {
+        RemoteConfig {
+            address,
+            tls,
+            retry_for: Duration::from_secs(120),
+            call_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A live connection to an evaluator.
+pub struct Connection {
+    runtime: tokio::runtime::Runtime,
+    client: EvaluatorClient<Channel>,
+    config: RemoteConfig,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("address", &self.config.address.to_string())
+            .finish()
+    }
+}
+
+/// Whether a failed call may succeed if repeated (transport down, evaluator restarting or
+/// busy). Refusals about the request itself are final.
+fn retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::ResourceExhausted | Code::Unknown | Code::Cancelled
+    ) && !status.message().contains("exceeds the limit")
+}
+
+fn retry_hint(status: &Status) -> Option<Duration> {
+    status
+        .metadata()
+        .get(RETRY_AFTER_MS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
+
+impl Connection {
+    /// Connect (and check that the evaluator answers).
+    pub fn connect(config: RemoteConfig) -> Result<Self, RemoteError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("evaluator-client")
+            .enable_all()
+            .build()
+            .map_err(|e| RemoteError::Runtime(e.to_string()))?;
+        let unreachable = |reason: String| RemoteError::Unreachable {
+            address: config.address.to_string(),
+            reason,
+        };
+        let channel = runtime.block_on(async {
+            match &config.address {
+                EvaluatorAddress::Unix(path) => {
+                    let path = path.clone();
+                    // The URI is required by the API and unused: the connector dials the socket.
+                    Endpoint::from_static("http://evaluator.invalid")
+                        .connect_timeout(Duration::from_secs(5))
+                        .timeout(config.call_timeout)
+                        .connect_with_connector(tower::service_fn(move |_: Uri| {
+                            let path = path.clone();
+                            async move {
+                                Ok::<_, std::io::Error>(TokioIo::new(
+                                    UnixStream::connect(path).await?,
+                                ))
+                            }
+                        }))
+                        .await
+                        .map_err(|e| unreachable(transport_reason(&e)))
+                }
+                EvaluatorAddress::Https(url) => {
+                    let tls = config.tls.as_ref().ok_or_else(|| {
+                        RemoteError::Tls(
+                            "an https:// evaluator needs --evaluator-ca, --client-cert and --client-key"
+                                .into(),
+                        )
+                    })?;
+                    let read = |p: &PathBuf| {
+                        std::fs::read(p)
+                            .map_err(|e| RemoteError::Tls(format!("reading {}: {e}", p.display())))
+                    };
+                    let tls_config = ClientTlsConfig::new()
+                        .ca_certificate(Certificate::from_pem(read(&tls.ca)?))
+                        .identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+                    Endpoint::from_shared(url.clone())
+                        .map_err(|e| RemoteError::Tls(format!("{url}: {e}")))?
+                        .tls_config(tls_config)
+                        .map_err(|e| RemoteError::Tls(transport_reason(&e)))?
+                        .connect_timeout(Duration::from_secs(5))
+                        .timeout(config.call_timeout)
+                        .connect()
+                        .await
+                        .map_err(|e| unreachable(transport_reason(&e)))
+                }
+            }
+        })?;
+        let client = EvaluatorClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let connection = Connection {
+            runtime,
+            client,
+            config,
+        };
+        // A TLS handshake refused by the server shows only at the first call.
+        connection.status()?;
+        Ok(connection)
+    }
+
+    /// The configured address.
+    pub fn address(&self) -> &EvaluatorAddress {
+        &self.config.address
+    }
+
+    /// Run `call` until it succeeds, fails for good, or the retry budget is spent.
+    pub(crate) fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, RemoteError>
+    where
+        F: Fn(EvaluatorClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let result = self.runtime.block_on(call(self.client.clone()));
+            match result {
+                Ok(value) => return Ok(value),
+                Err(status) if retryable(&status) && started.elapsed() < self.config.retry_for => {
+                    let wait = retry_hint(&status)
+                        .unwrap_or(backoff)
+                        .min(Duration::from_secs(5));
+                    tracing::warn!(
+                        call = what,
+                        status = ?status.code(),
+                        wait_ms = wait.as_millis() as u64,
+                        "evaluator not ready; retrying"
+                    );
+                    std::thread::sleep(wait);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(status) => {
+                    return Err(match status.code() {
+                        Code::Unavailable | Code::Unknown | Code::Cancelled => {
+                            RemoteError::Unreachable {
+                                address: self.config.address.to_string(),
+                                reason: status.message().to_string(),
+                            }
+                        }
+                        code => RemoteError::Refused {
+                            code,
+                            message: status.message().to_string(),
+                        },
+                    })
+                }
+            }
+        }
+    }
+
+    /// The evaluator's version, parameters, models and limits.
+    pub fn status(&self) -> Result<GetStatusResponse, RemoteError> {
+        self.call("GetStatus", |mut c| async move {
+            c.get_status(GetStatusRequest {})
+                .await
+                .map(tonic::Response::into_inner)
+        })
+    }
+
+    /// Whether the evaluator holds key `key_id`.
+    pub fn has_key(&self, key_id: &[u8; 16]) -> Result<bool, RemoteError> {
+        let key_id = key_id.to_vec();
+        self.call("HasKey", |mut c| {
+            let key_id = key_id.clone();
+            async move {
+                c.has_key(KeyRef { key_id })
+                    .await
+                    .map(|r| r.into_inner().present)
+            }
+        })
+    }
+
+    /// Forget key `key_id` on the evaluator; false when it was not held.
+    pub fn delete_key(&self, key_id: &[u8; 16]) -> Result<bool, RemoteError> {
+        let key_id = key_id.to_vec();
+        self.call("DeleteKey", |mut c| {
+            let key_id = key_id.clone();
+            async move {
+                c.delete_key(KeyRef { key_id })
+                    .await
+                    .map(|r| r.into_inner().deleted)
+            }
+        })
+    }
+
+    /// Upload a server key in chunks, announcing `key_id`; `progress` hears the bytes handed
+    /// to the transport so far.
+    pub fn put_server_key(
+        &self,
+        bytes: Arc<Vec<u8>>,
+        key_id: &[u8; 16],
+        progress: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<u64, RemoteError> {
+        let key_id = key_id.to_vec();
+        self.call("PutServerKey", |mut c| {
+            let (bytes, key_id, progress) =
+                (Arc::clone(&bytes), key_id.clone(), Arc::clone(&progress));
+            async move {
+                let chunks = (0..bytes.len().div_ceil(UPLOAD_CHUNK_BYTES)).map(move |i| {
+                    let start = i * UPLOAD_CHUNK_BYTES;
+                    let end = (start + UPLOAD_CHUNK_BYTES).min(bytes.len());
+                    progress(end as u64);
+                    KeyChunk {
+                        key_id: if i == 0 { key_id.clone() } else { Vec::new() },
+                        data: bytes[start..end].to_vec(),
+                    }
+                });
+                c.put_server_key(tokio_stream::iter(chunks))
+                    .await
+                    .map(|r| r.into_inner().bytes_received)
+            }
+        })
+    }
+
+    /// A client handle and the runtime to drive it (streams, tests).
+    pub fn raw(&self) -> (EvaluatorClient<Channel>, &tokio::runtime::Runtime) {
+        (self.client.clone(), &self.runtime)
+    }
+}
+
+/// The innermost cause of a transport error (tonic's outer message is only "transport error").
+fn transport_reason(e: &tonic::transport::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason
+}

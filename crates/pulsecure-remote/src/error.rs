@@ -1,0 +1,68 @@
+//! Errors of the client side. They name the evaluator's address and the gRPC status, never
+//! request bytes.
+
+use pulsecure_core::ports::fhe::FheError;
+use tonic::Code;
+
+/// Why talking to the evaluator failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// No connection could be made (after retries).
+    #[error("cannot reach the evaluator at {address}: {reason}")]
+    Unreachable {
+        /// The configured address.
+        address: String,
+        /// The transport's reason.
+        reason: String,
+    },
+    /// The TLS files could not be read or used.
+    #[error("evaluator TLS setup: {0}")]
+    Tls(String),
+    /// The evaluator answered with an error status.
+    #[error("the evaluator refused ({code:?}): {message}")]
+    Refused {
+        /// The gRPC status code.
+        code: Code,
+        /// The evaluator's message.
+        message: String,
+    },
+    /// The client's I/O runtime could not start.
+    #[error("starting the evaluator client: {0}")]
+    Runtime(String),
+}
+
+impl RemoteError {
+    /// Whether the evaluator was not reachable (as opposed to reachable and refusing).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RemoteError::Unreachable { .. })
+    }
+}
+
+impl From<RemoteError> for FheError {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::Unreachable { .. } | RemoteError::Runtime(_) => {
+                FheError::Unavailable(e.to_string())
+            }
+            RemoteError::Tls(_) => FheError::Unavailable(e.to_string()),
+            RemoteError::Refused { code, message } => match code {
+                Code::InvalidArgument => FheError::Malformed {
+                    what: "request",
+                    reason: message,
+                },
+                Code::NotFound => FheError::Mismatch {
+                    what: "server key",
+                    reason: format!("{message} (run `pulsecure keys register`)"),
+                },
+                Code::FailedPrecondition => FheError::Mismatch {
+                    what: "model",
+                    reason: message,
+                },
+                Code::Unavailable | Code::DeadlineExceeded => {
+                    FheError::Unavailable(format!("{code:?}: {message}"))
+                }
+                _ => FheError::Evaluation(format!("the evaluator answered {code:?}: {message}")),
+            },
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The embedded default model's release check, shared by the clinician's program and the
+//! evaluator: the bytes compiled into the binary must hash to the recorded SHA-256 and carry
+//! the pinned release key's signature.
+
+use pulsecure_core::embedded_model::{DEFAULT_MODEL_JSON, DEFAULT_MODEL_SHA256};
+
+use crate::keys::PublisherKey;
+use crate::verify::{sha256_hex, verify_model, VerifiedModel};
+
+/// The embedded model's signature by the release key.
+pub const DEFAULT_MODEL_MINISIG: &str =
+    include_str!("../../../models/cvd-lr/v1/model.json.minisig");
+
+/// Verify the embedded model (hash, then release signature and claim); the error says which
+/// check failed.
+pub fn verify_embedded() -> Result<VerifiedModel, String> {
+    let actual = sha256_hex(DEFAULT_MODEL_JSON.as_bytes());
+    if actual != DEFAULT_MODEL_SHA256 {
+        return Err(format!(
+            "embedded model hash {actual} differs from the recorded {DEFAULT_MODEL_SHA256}"
+        ));
+    }
+    let release = PublisherKey::release().map_err(|e| e.to_string())?;
+    verify_model(
+        DEFAULT_MODEL_JSON.as_bytes(),
+        DEFAULT_MODEL_MINISIG,
+        std::slice::from_ref(&release),
+    )
+    .map_err(|e| format!("embedded model: {e}"))
+}
