@@ -123,6 +123,34 @@ pub enum AppError {
         /// Where it was expected (no secret).
         endpoint: String,
     },
+    /// The evaluator is reachable but does not hold this workstation's server key.
+    #[error("the evaluator at {endpoint} does not hold this workstation's server key (key set {key_set})")]
+    KeyNotRegistered {
+        /// The evaluator's address.
+        endpoint: String,
+        /// Fingerprint of the key set.
+        key_set: String,
+    },
+    /// The evaluator does not serve the active model.
+    #[error("the evaluator at {endpoint} does not serve model {model_id} v{version} (fingerprint {fingerprint})")]
+    ModelNotServed {
+        /// The evaluator's address.
+        endpoint: String,
+        /// The active model's id.
+        model_id: String,
+        /// Its version.
+        version: u64,
+        /// Its fingerprint (hex SHA-256 of the canonical document).
+        fingerprint: String,
+    },
+    /// The evaluator refused a request (TLS set-up, a status other than "unreachable").
+    #[error("the evaluator at {endpoint}: {reason}")]
+    EvaluatorRefused {
+        /// The evaluator's address.
+        endpoint: String,
+        /// Its answer.
+        reason: String,
+    },
     /// Results could not be written (the output file or stdout).
     #[error("writing the results: {0}")]
     Output(std::io::Error),

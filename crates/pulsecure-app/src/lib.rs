@@ -13,6 +13,7 @@ pub mod data_dir;
 pub mod dates;
 pub mod embedded;
 pub mod error;
+pub mod evaluator_service;
 pub mod history;
 pub mod keys;
 pub mod models;

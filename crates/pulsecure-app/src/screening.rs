@@ -211,7 +211,14 @@ impl Workstation {
         sink.start(total);
         let mut summary = BatchSummary::default();
         let mut seen: HashMap<PatientRef, usize> = HashMap::new();
-        let chunk_size = 2 * rayon::current_num_threads().max(1);
+        let in_flight = self.in_flight().max(1);
+        // As many screenings at once as the evaluator can take (its workers, when remote).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(in_flight)
+            .thread_name(|i| format!("batch-{i}"))
+            .build()
+            .map_err(|e| AppError::Output(std::io::Error::other(e.to_string())))?;
+        let chunk_size = 2 * in_flight;
         loop {
             // A small chunk at a time: memory stays bounded whatever the file size.
             let mut chunk: Vec<InputRow> = Vec::with_capacity(chunk_size);
@@ -245,7 +252,7 @@ impl Workstation {
                 }
             }
             let outcomes: Vec<Result<Outcome>> =
-                chunk.par_iter().map(|row| self.screen_row(row)).collect();
+                pool.install(|| chunk.par_iter().map(|row| self.screen_row(row)).collect());
             for (row, outcome) in chunk.iter().zip(outcomes) {
                 match outcome? {
                     Outcome::Done(assessment, status) => {

@@ -6,19 +6,23 @@ use std::sync::Arc;
 use pulsecure_core::ports::fhe::Evaluator;
 use pulsecure_core::Model;
 use pulsecure_fhe::{TfheClient, TfheEvaluator};
+use pulsecure_remote::RemoteConfig;
 use pulsecure_vault::Password;
 
 use crate::data_dir::DataDir;
 use crate::error::Result;
+use crate::evaluator_service::remote_evaluator;
 use crate::records::Records;
 use crate::unlocked::Unlocked;
 
 /// Where the encrypted evaluation runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum EvaluatorChoice {
-    /// In this process, with the server key from the data directory (tests, offline use).
-    #[default]
+    /// In this process, with the server key from the data directory: an explicit choice for
+    /// tests and offline use only (the clinician's process then holds both keys).
     InProcess,
+    /// The evaluator service (a Unix socket, or a remote host over mutual TLS).
+    Remote(RemoteConfig),
 }
 
 /// An unlocked workstation ready to screen.
@@ -26,6 +30,7 @@ pub struct Workstation {
     records: Records,
     client: TfheClient,
     evaluator: Box<dyn Evaluator>,
+    in_flight: usize,
     server_key_len: usize,
 }
 
@@ -38,8 +43,16 @@ impl Workstation {
         let records = Records::with_unlocked(dir, unlocked)?;
         let model = Arc::clone(records.model());
         let client = records.unlocked.client(&model, &server_key)?;
-        let evaluator: Box<dyn Evaluator> = match evaluator {
-            EvaluatorChoice::InProcess => Box::new(TfheEvaluator::new(&server_key, &model)?),
+        let (evaluator, in_flight): (Box<dyn Evaluator>, usize) = match evaluator {
+            EvaluatorChoice::InProcess => (
+                Box::new(TfheEvaluator::new(&server_key, &model)?),
+                rayon::current_num_threads(),
+            ),
+            EvaluatorChoice::Remote(config) => {
+                let remote = remote_evaluator(config, &model, &server_key)?;
+                let in_flight = remote.in_flight();
+                (Box::new(remote), in_flight)
+            }
         };
         tracing::info!(
             model_id = model.id(),
@@ -50,6 +63,7 @@ impl Workstation {
             records,
             client,
             evaluator,
+            in_flight,
             server_key_len: server_key.len(),
         })
     }
@@ -72,6 +86,11 @@ impl Workstation {
     /// The evaluator (server key only).
     pub fn evaluator(&self) -> &dyn Evaluator {
         self.evaluator.as_ref()
+    }
+
+    /// Screenings a batch keeps in flight (the evaluator's parallelism).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
     }
 
     /// Size of the public server key in bytes.

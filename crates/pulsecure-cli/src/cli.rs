@@ -15,9 +15,47 @@ pub struct Cli {
     #[arg(long, global = true, env = "PULSECURE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Where encrypted evaluations run.
+    #[command(flatten)]
+    pub evaluator: EvaluatorArgs,
+
     /// What to do (none: the terminal UI, when run at a terminal).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Where encrypted evaluations run (screen, tui, keys register).
+#[derive(Debug, Args)]
+pub struct EvaluatorArgs {
+    /// `unix:PATH` (default: $XDG_RUNTIME_DIR/pulsecure/evaluator.sock, where
+    /// `pulsecure-evaluator serve` listens by default), `https://HOST:PORT` (mutual TLS), or
+    /// `in-process` (tests and offline use only: this process then holds the server key too).
+    #[arg(
+        long,
+        global = true,
+        env = "PULSECURE_EVALUATOR",
+        value_name = "ADDRESS"
+    )]
+    pub evaluator: Option<String>,
+    /// PEM certificate of the CA that signed the evaluator's certificate (https:// only).
+    #[arg(
+        long,
+        global = true,
+        env = "PULSECURE_EVALUATOR_CA",
+        value_name = "FILE"
+    )]
+    pub evaluator_ca: Option<PathBuf>,
+    /// PEM client certificate presented to the evaluator (https:// only).
+    #[arg(
+        long,
+        global = true,
+        env = "PULSECURE_CLIENT_CERT",
+        value_name = "FILE"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate (https:// only).
+    #[arg(long, global = true, env = "PULSECURE_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
 }
 
 const AFTER_HELP: &str = concat!(
@@ -304,6 +342,17 @@ pub enum KeysCommand {
     Rotate(RotateArgs),
     /// Write the compressed server key for an evaluator (public: it cannot decrypt).
     ExportServerKey(ExportServerKeyArgs),
+    /// Upload the server key to the evaluator service (--evaluator), unless it already
+    /// holds it. Needed once per key set and evaluator.
+    Register(RegisterArgs),
+}
+
+/// Options of `keys register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Vault password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// Options of `keys change-password`.

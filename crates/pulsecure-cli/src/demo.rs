@@ -1,12 +1,14 @@
 //! `pulsecure demo`: the bundled patients screened end to end under encryption.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use pulsecure_core::app::inference::InferenceService;
 use pulsecure_core::ReferenceEngine;
 use pulsecure_fhe::circuit::static_pbs_count;
-use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
+use pulsecure_fhe::{generate_keys, TfheClient};
+use pulsecure_remote::RemoteEvaluator;
 
 use crate::cli::DemoArgs;
 use crate::error::CliError;
@@ -14,6 +16,7 @@ use pulsecure_app::embedded::embedded_model;
 
 type Result<T> = std::result::Result<T, CliError>;
 use crate::examples;
+use crate::local_evaluator::LocalEvaluator;
 
 /// Resolve the data directory: the flag / environment value, else the platform default.
 pub fn data_dir(flag: Option<&Path>) -> Result<PathBuf> {
@@ -31,13 +34,41 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The files in the evaluator's data directory, with sizes (what the evaluator holds).
+fn holdings(dir: &Path) -> Vec<(String, u64)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(path),
+                Ok(m) => found.push((
+                    path.strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string(),
+                    m.len(),
+                )),
+                Err(_) => {}
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Run the demo.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let model = embedded_model()?;
     let patients = examples::bundled(&model)?;
     let reference = ReferenceEngine::new(&model);
     let pbs = static_pbs_count(&model)?;
-    if !args.json {
+    let text = !args.json;
+    if text {
         println!("Pulsecure demo: a screening aid tuned for high recall, NOT a diagnosis.");
         println!(
             "Model {} v{}; TFHE 2_2 KS-PBS parameters (128-bit security, p_fail <= 2^-128).",
@@ -48,19 +79,47 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let t = Instant::now();
     let keys = generate_keys()?;
     let keygen = t.elapsed();
-    let t = Instant::now();
-    let evaluator = TfheEvaluator::new(&keys.server_key_bytes, &model)?;
-    let evaluator_setup = t.elapsed();
     let server_key_bytes = keys.server_key_bytes.len();
-    let client = TfheClient::new(&model, keys.client_key, keys.key_id)?;
-    let service = InferenceService::new(&model, &client, &evaluator);
-    if !args.json {
+    let key_id = keys.key_id;
+    let server_key = Arc::new(keys.server_key_bytes);
+    let client = TfheClient::new(&model, keys.client_key, key_id)?;
+
+    // The evaluator: its own process on a private socket, holding the server key only.
+    let scratch = tempfile::Builder::new()
+        .prefix("pulsecure-demo-")
+        .tempdir()
+        .map_err(|e| CliError::LocalEvaluator(format!("creating a private directory: {e}")))?;
+    let t = Instant::now();
+    let local = LocalEvaluator::start(scratch.path())?;
+    let connection = Arc::new(local.connect()?);
+    let started = t.elapsed();
+    let t = Instant::now();
+    connection
+        .put_server_key(Arc::clone(&server_key), &key_id, Arc::new(|_| {}))
+        .map_err(|e| CliError::LocalEvaluator(e.to_string()))?;
+    let upload = t.elapsed();
+    let remote = RemoteEvaluator::new(Arc::clone(&connection), 1);
+    let held = holdings(&local.data_dir);
+    if text {
         println!(
-            "Keys generated in {:.0} ms (compressed server key {:.1} MB); evaluator ready in {:.0} ms.",
+            "Keys generated in {:.0} ms (compressed server key {:.1} MB).",
             ms(keygen),
             server_key_bytes as f64 / 1e6,
-            ms(evaluator_setup)
         );
+        println!(
+            "This process (pid {}) holds the client key. Evaluator: pid {} ({} serve), on {}, \
+             started in {:.0} ms; server key uploaded in {:.0} ms.",
+            std::process::id(),
+            local.pid(),
+            local.program,
+            local.address(),
+            ms(started),
+            ms(upload)
+        );
+        println!("The evaluator's data directory holds only:");
+        for (name, size) in &held {
+            println!("  {name} ({:.1} MB)", *size as f64 / 1e6);
+        }
         println!(
             "Each evaluation: {} bootstrappings ({} contributions, {} accumulation, {} lookup, {} outputs), {} sequential levels.\n",
             pbs.total(), pbs.contributions, pbs.accumulation, pbs.lookup, pbs.outputs, pbs.depth
@@ -70,6 +129,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             "patient", "risk", "probability", "encrypt", "evaluate", "decrypt", "upload"
         );
     }
+    let service = InferenceService::new(&model, &client, &remote);
     let mut rows = Vec::new();
     let mut all_match = true;
     for p in &patients {
@@ -104,16 +164,33 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             );
         }
     }
+    // Close the client side before stopping the evaluator.
+    drop(remote);
+    drop(connection);
+    let evaluator_pid = local.pid();
+    let exit = local.stop()?;
     if args.json {
         let doc = serde_json::json!({
             "model_id": model.id(), "model_version": model.version(),
             "keygen_ms": ms(keygen), "server_key_bytes": server_key_bytes,
             "pbs_per_evaluation": pbs.total(), "pbs_depth": pbs.depth,
+            "client_pid": std::process::id(),
+            "evaluator": {
+                "pid": evaluator_pid,
+                "program": local_program_name(),
+                "startup_ms": ms(started),
+                "key_upload_ms": ms(upload),
+                "holds": held.iter().map(|(n, s)| serde_json::json!({"file": n, "bytes": s})).collect::<Vec<_>>(),
+                "exit_code": exit,
+            },
             "patients": rows,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("\nRisk class 'high' means: refer for clinical assessment. The evaluator saw only ciphertexts.");
+        println!(
+            "\nRisk class 'high' means: refer for clinical assessment. The evaluator (pid {evaluator_pid}) saw only ciphertexts; it was stopped (exit {}).",
+            exit.map_or("by signal".to_string(), |c| c.to_string())
+        );
     }
     if !all_match {
         return Err(CliError::EngineMismatch(
@@ -121,4 +198,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn local_program_name() -> &'static str {
+    if std::env::current_exe()
+        .map(|me| me.with_file_name("pulsecure-evaluator").is_file())
+        .unwrap_or(false)
+    {
+        "pulsecure-evaluator"
+    } else {
+        "pulsecure evaluator"
+    }
 }

@@ -7,6 +7,7 @@
 use pulsecure_app::AppError;
 use pulsecure_batch::BatchError;
 use pulsecure_core::app::model_service::RollbackError;
+use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::store::StoreError;
 use pulsecure_signing::SigningError;
@@ -26,6 +27,8 @@ pub const BUDGET: i32 = 5;
 pub const STORAGE: i32 = 6;
 /// The configured evaluator cannot be reached or did not answer in time.
 pub const EVALUATOR: i32 = 7;
+/// Options that do not fit together (clap's own usage errors exit 2 too).
+pub const USAGE: i32 = 2;
 
 /// Why a command failed.
 #[derive(Debug, Error)]
@@ -69,6 +72,12 @@ pub enum CliError {
     /// Encoding output.
     #[error("writing the output: {0}")]
     Output(String),
+    /// Options that do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// The demo's own evaluator process could not be started or stopped.
+    #[error("the local evaluator: {0}")]
+    LocalEvaluator(String),
 }
 
 impl CliError {
@@ -91,6 +100,8 @@ impl CliError {
             CliError::Vault(e) => vault_code(e),
             CliError::Model(_) => INPUT,
             CliError::EngineMismatch(_) => CRYPTO,
+            CliError::Usage(_) => USAGE,
+            CliError::LocalEvaluator(_) => EVALUATOR,
         }
     }
 }
@@ -134,6 +145,7 @@ fn app_code(e: &AppError) -> i32 {
         AppError::Vault(v) => vault_code(v),
         AppError::Store(s) => store_code(s),
         AppError::Privacy(p) => privacy_code(p),
+        AppError::Fhe(FheError::Unavailable(_)) => EVALUATOR,
         AppError::Fhe(_) => CRYPTO,
         AppError::Signing(s) => signing_code(s),
         AppError::Rollback(r) => rollback_code(r),
@@ -147,6 +159,9 @@ fn app_code(e: &AppError) -> i32 {
         AppError::Integrity(_) | AppError::DatabaseDamaged { .. } => CRYPTO,
         AppError::KeyNotTrustedForModel { .. } => CRYPTO,
         AppError::EvaluatorUnreachable { .. } => EVALUATOR,
+        AppError::KeyNotRegistered { .. }
+        | AppError::ModelNotServed { .. }
+        | AppError::EvaluatorRefused { .. } => FAILURE,
     }
 }
 
@@ -244,6 +259,16 @@ pub fn hint(e: &CliError) -> Option<&'static str> {
         CliError::App(AppError::Store(StoreError::Duplicate)) => {
             Some("not screened again; see `pulsecure history`")
         }
+        CliError::App(AppError::KeyNotRegistered { .. }) => {
+            Some("upload it once with `pulsecure keys register` (same --evaluator)")
+        }
+        CliError::App(AppError::ModelNotServed { .. }) => Some(
+            "install the signed release on the evaluator: `pulsecure-evaluator install-model MODEL.json`, then restart it",
+        ),
+        CliError::App(AppError::EvaluatorUnreachable { .. })
+        | CliError::App(AppError::Fhe(FheError::Unavailable(_))) => Some(
+            "start it with `pulsecure-evaluator serve`, or choose another with --evaluator (`in-process` for offline use)",
+        ),
         _ => None,
     }
 }
@@ -490,6 +515,30 @@ mod tests {
             ),
             (AppError::Cancelled, FAILURE),
             (AppError::EvaluatorUnreachable { endpoint: s() }, EVALUATOR),
+            (AppError::Fhe(FheError::Unavailable(s())), EVALUATOR),
+            (
+                AppError::KeyNotRegistered {
+                    endpoint: s(),
+                    key_set: s(),
+                },
+                FAILURE,
+            ),
+            (
+                AppError::ModelNotServed {
+                    endpoint: s(),
+                    model_id: s(),
+                    version: 1,
+                    fingerprint: s(),
+                },
+                FAILURE,
+            ),
+            (
+                AppError::EvaluatorRefused {
+                    endpoint: s(),
+                    reason: s(),
+                },
+                FAILURE,
+            ),
             (AppError::Output(io()), FAILURE),
             (AppError::Random, FAILURE),
         ];

@@ -5,11 +5,13 @@ mod bench;
 mod cli;
 mod demo;
 mod error;
+mod evaluator;
 mod examples;
 mod history;
 mod info;
 mod init;
 mod keys;
+mod local_evaluator;
 mod logging;
 mod model_cmd;
 mod password;
@@ -31,13 +33,13 @@ fn run(cli: &cli::Cli) -> Result<(), CliError> {
         // No subcommand: the terminal UI when a person is at a terminal, usage otherwise.
         use std::io::IsTerminal;
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-            return tui::run(&dir()?);
+            return tui::run(&dir()?, evaluator::choice(&cli.evaluator)?);
         }
         cli::command().print_help()?;
         std::process::exit(2);
     };
     match command {
-        Command::Tui => tui::run(&dir()?),
+        Command::Tui => tui::run(&dir()?, evaluator::choice(&cli.evaluator)?),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Info => info::info(dir()?.root()),
@@ -46,7 +48,10 @@ fn run(cli: &cli::Cli) -> Result<(), CliError> {
         Command::Keys(KeysCommand::ChangePassword(args)) => keys::change_password(&dir()?, args),
         Command::Keys(KeysCommand::ExportServerKey(args)) => keys::export_server_key(&dir()?, args),
         Command::Keys(KeysCommand::Rotate(args)) => keys::rotate(&dir()?, args),
-        Command::Screen(args) => screen::run(&dir()?, args),
+        Command::Keys(KeysCommand::Register(args)) => {
+            evaluator::register_cmd(&dir()?, &cli.evaluator, args)
+        }
+        Command::Screen(args) => screen::run(&dir()?, args, evaluator::choice(&cli.evaluator)?),
         Command::History(args) => history::history(&dir()?, args),
         Command::Export(args) => history::export(&dir()?, args),
         Command::Db(DbCommand::Check(args)) => history::db_check(&dir()?, args),
@@ -76,6 +81,14 @@ fn main() {
     // Die quietly on a closed pipe (`pulsecure history | head`) like every Unix tool,
     // instead of panicking in println!.
     sigpipe::reset();
+    // `pulsecure evaluator …`: the evaluator's own command line (the demo's child process
+    // when `pulsecure-evaluator` is not installed beside this binary). It never opens a vault.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "evaluator") {
+        let forwarded = std::iter::once(std::ffi::OsString::from("pulsecure evaluator"))
+            .chain(args.into_iter().skip(2));
+        std::process::exit(i32::from(pulsecure_evaluator::cli::run_main(forwarded)));
+    }
     let matches = cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -90,13 +90,13 @@ pub fn open_records(
     Ok(records)
 }
 
-/// Open the workstation (in-process evaluator) with a password already read.
+/// Open the workstation, evaluating with `evaluator`, with a password already read.
 pub fn open_workstation(
     dir: &pulsecure_app::DataDir,
     password: &Password,
+    evaluator: pulsecure_app::EvaluatorChoice,
 ) -> Result<pulsecure_app::Workstation> {
-    let workstation =
-        pulsecure_app::Workstation::open(dir, password, pulsecure_app::EvaluatorChoice::InProcess)?;
+    let workstation = pulsecure_app::Workstation::open(dir, password, evaluator)?;
     warn_if_recreated(workstation.records());
     Ok(workstation)
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pulsecure_app::screening::{BatchResult, BatchSink};
-use pulsecure_app::{AppError, DataDir, Workstation};
+use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
 use pulsecure_batch::RowError;
 use pulsecure_core::app::inference::Recorded;
 use pulsecure_core::ports::store::StoreError;
@@ -21,11 +21,11 @@ use crate::results::{choose_format, persist, temp_beside, ResultRow, ResultWrite
 type Result<T> = std::result::Result<T, CliError>;
 
 /// Run `screen`.
-pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
+pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Result<()> {
     dir.require_initialized()?;
     if let Some(path) = &args.batch {
         let password = password::current(&args.password)?;
-        let workstation = password::open_workstation(dir, &password)?;
+        let workstation = password::open_workstation(dir, &password, evaluator)?;
         return run_batch(&workstation, args, path);
     }
     // Parse what can be checked without the password (the values are validated once,
@@ -51,7 +51,7 @@ pub fn run(dir: &DataDir, args: &ScreenArgs) -> Result<()> {
         .transpose()
         .map_err(AppError::from)?;
     let password = password::current(&args.password)?;
-    let workstation = password::open_workstation(dir, &password)?;
+    let workstation = password::open_workstation(dir, &password, evaluator)?;
     let show_stages = !args.quiet && std::io::stderr().is_terminal();
     let (patient_ref, recorded) = workstation.screen_values(patient_ref, &named, &mut |stage| {
         if show_stages {

@@ -139,7 +139,7 @@ fn the_tui_shows_the_class_the_cli_computes() {
         socket: format!("pulsecure-test-{}", std::process::id()),
     };
     let command = format!(
-        "{} --data-dir {} tui",
+        "PULSECURE_EVALUATOR=in-process {} --data-dir {} tui",
         env!("CARGO_BIN_EXE_pulsecure"),
         env.data.display()
     );

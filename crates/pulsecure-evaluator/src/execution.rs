@@ -147,13 +147,19 @@ mod tests {
         let a = executor.admit().expect("first");
         let b = executor.admit().expect("second");
         assert_eq!(executor.depth(), 2);
-        assert_eq!(executor.admit().expect_err("refused"), ExecutionError::QueueFull(2));
+        assert_eq!(
+            executor.admit().expect_err("refused"),
+            ExecutionError::QueueFull(2)
+        );
         drop(a);
         let value = executor.run(b, || 6 * 7).await.expect("runs");
         assert_eq!(value, 42);
         assert_eq!(executor.depth(), 0);
         executor.close();
-        assert_eq!(executor.admit().expect_err("refused"), ExecutionError::ShuttingDown);
+        assert_eq!(
+            executor.admit().expect_err("refused"),
+            ExecutionError::ShuttingDown
+        );
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 //! [`serve`](serve::serve) runs it on a Unix socket or over mutual TLS.
 
 mod cache;
+pub mod cli;
 mod execution;
 mod key_store;
 pub mod metrics;

@@ -108,7 +108,7 @@ impl ModelShelf {
         for (file, signature) in installed_releases(data_dir)? {
             let bytes = read_bounded(&file)?;
             let signature_text = String::from_utf8_lossy(&read_bounded(&signature)?).into_owned();
-            let verified = verify(&file, &bytes, &signature_text)?;
+            let verified = verify(data_dir, &file, &bytes, &signature_text)?;
             releases.push((file, verified));
         }
         let registry = AcceptedRegistry::open(data_dir)?;
@@ -133,6 +133,22 @@ impl ModelShelf {
         Ok(ModelShelf { models })
     }
 
+    /// Trust another publisher's key (a minisign public key file) for models installed on
+    /// this evaluator; returns its key id.
+    pub fn trust_key(data_dir: &Path, key_file: &Path) -> Result<String, ModelShelfError> {
+        let text = String::from_utf8_lossy(&read_bounded(key_file)?).into_owned();
+        let key = PublisherKey::parse(&text, "operator").map_err(|source| {
+            ModelShelfError::Signature {
+                file: key_file.to_path_buf(),
+                source,
+            }
+        })?;
+        let root = data_dir.join(TRUSTED_KEYS_DIR);
+        std::fs::create_dir_all(&root).map_err(io("creating", &root))?;
+        write_atomic(&root.join(format!("{}.pub", key.key_id())), text.as_bytes())?;
+        Ok(key.key_id())
+    }
+
     /// The model whose fingerprint is `fingerprint`.
     pub fn find(&self, fingerprint: &[u8]) -> Option<&ServedModel> {
         self.models
@@ -154,7 +170,7 @@ impl ModelShelf {
     ) -> Result<(String, u64, InstallOutcome), ModelShelfError> {
         let bytes = read_bounded(model_file)?;
         let signature = String::from_utf8_lossy(&read_bounded(signature_file)?).into_owned();
-        let verified = verify(model_file, &bytes, &signature)?;
+        let verified = verify(data_dir, model_file, &bytes, &signature)?;
         let candidate = AcceptedModel {
             model_id: verified.claim.model_id.clone(),
             version: verified.claim.version,
@@ -186,21 +202,48 @@ impl ModelShelf {
 }
 
 fn verify(
+    data_dir: &Path,
     file: &Path,
     bytes: &[u8],
     signature: &str,
 ) -> Result<pulsecure_signing::VerifiedModel, ModelShelfError> {
-    let release = PublisherKey::release().map_err(|source| ModelShelfError::Signature {
+    let signature_error = |source| ModelShelfError::Signature {
         file: file.to_path_buf(),
         source,
-    })?;
-    verify_model(bytes, signature, std::slice::from_ref(&release)).map_err(|source| {
-        ModelShelfError::Signature {
-            file: file.to_path_buf(),
-            source,
-        }
-    })
+    };
+    let mut trusted = vec![PublisherKey::release().map_err(signature_error)?];
+    trusted.extend(trusted_keys(data_dir)?);
+    verify_model(bytes, signature, &trusted).map_err(signature_error)
 }
+
+/// Publisher keys the operator added with `trust-key` (`data_dir/trusted-keys/*.pub`),
+/// besides the compiled-in release key.
+fn trusted_keys(data_dir: &Path) -> Result<Vec<PublisherKey>, ModelShelfError> {
+    let root = data_dir.join(TRUSTED_KEYS_DIR);
+    let entries = match std::fs::read_dir(&root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("listing", &root)(e)),
+    };
+    let mut keys = Vec::new();
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if path.extension().is_some_and(|x| x == "pub") {
+            let text = String::from_utf8_lossy(&read_bounded(&path)?).into_owned();
+            let origin = path.display().to_string();
+            let key = PublisherKey::parse(&text, &origin).map_err(|source| {
+                ModelShelfError::Signature {
+                    file: path.clone(),
+                    source,
+                }
+            })?;
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+/// Where `trust-key` keeps publisher keys.
+const TRUSTED_KEYS_DIR: &str = "trusted-keys";
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ModelShelfError {
     let path = path.to_path_buf();

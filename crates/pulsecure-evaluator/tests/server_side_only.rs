@@ -12,6 +12,7 @@ const FORBIDDEN: &[&str] = &[
     "pulsecure-app",
     "pulsecure-tui",
     "pulsecure-cli",
+    "pulsecure-remote",
     "rusqlite",
     "opendp",
     "argon2",

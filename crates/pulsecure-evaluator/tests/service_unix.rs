@@ -299,3 +299,104 @@ fn plain_tcp_and_open_socket_directories_are_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("open to other users"), "{stderr}");
 }
+
+/// One ciphertext encrypted under another parameter set (KS32), framed as a request for our
+/// key and model: the frame is well formed, the ciphertext is not ours.
+fn other_parameter_request(model: &Model, key_id: [u8; 16], blocks: usize) -> Vec<u8> {
+    use tfhe::prelude::FheEncrypt;
+    use tfhe::safe_serialization::safe_serialize;
+    let config = tfhe::ConfigBuilder::with_custom_parameters(
+        tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128,
+    )
+    .build();
+    let client_key = tfhe::ClientKey::generate(config);
+    let block = {
+        let ct = tfhe::CompressedFheUint2::encrypt(1u8, &client_key);
+        let mut bytes = Vec::new();
+        safe_serialize(&ct, &mut bytes, 1 << 20).expect("serialize");
+        bytes
+    };
+    pulsecure_fhe::wire::write(
+        pulsecure_fhe::wire::REQUEST_MAGIC,
+        &model_fingerprint(model),
+        &key_id,
+        &vec![block; blocks],
+    )
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics listener");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("response");
+    text
+}
+
+#[test]
+fn other_parameter_ciphertexts_are_refused_and_metrics_count_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = model();
+    let keys = generate_keys().expect("keygen");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let evaluator = EvaluatorProcess::start(
+        dir.path(),
+        &["--metrics-listen", &format!("127.0.0.1:{port}")],
+    );
+    let connection = Arc::new(evaluator.connect());
+    connection
+        .put_server_key(
+            Arc::new(keys.server_key_bytes.clone()),
+            &keys.key_id,
+            Arc::new(|_| {}),
+        )
+        .expect("upload");
+    let client = TfheClient::new(&model, keys.client_key, keys.key_id).expect("client");
+    let ours = client
+        .encrypt(&QuantizedInput::from_patient(&model, &patients(&model)[1]))
+        .expect("encrypt");
+    let blocks = pulsecure_fhe::wire::read(pulsecure_fhe::wire::REQUEST_MAGIC, &ours, "request")
+        .expect("our frame")
+        .blocks
+        .len();
+    let foreign = other_parameter_request(&model, keys.key_id, blocks);
+    let remote = RemoteEvaluator::new(Arc::clone(&connection), 1);
+    match remote.evaluate(&foreign) {
+        Err(FheError::Malformed { what, reason }) => {
+            assert_eq!(what, "request");
+            assert!(!reason.is_empty());
+        }
+        other => panic!(
+            "expected a malformed request, got {:?}",
+            other.map(|b| b.len())
+        ),
+    }
+    // The server is still up and evaluates ours.
+    let result = client
+        .decrypt(&remote.evaluate(&ours).expect("ours"))
+        .expect("decrypt");
+    let expected = ReferenceEngine::new(&model).evaluate(&patients(&model)[1]);
+    assert_eq!(result.probability_code, expected.probability_code);
+
+    let metrics = http_get(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        "pulsecure_requests_total{method=\"Evaluate\",status=\"InvalidArgument\"} 1",
+        "pulsecure_requests_total{method=\"Evaluate\",status=\"Ok\"} 1",
+        "pulsecure_requests_total{method=\"PutServerKey\",status=\"Ok\"} 1",
+        "pulsecure_evaluation_seconds_count 1",
+        "pulsecure_bootstrappings_total 75",
+        "pulsecure_cached_keys 1",
+        "pulsecure_stored_keys 1",
+        "pulsecure_queue_depth 0",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in:\n{metrics}");
+    }
+}

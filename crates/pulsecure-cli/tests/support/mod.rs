@@ -55,6 +55,10 @@ impl Env {
         // log-hygiene checks see the most the program would ever write.
         cmd.env("PULSECURE_LOG", "trace")
             .env_remove("PULSECURE_LOG_FILE");
+        // These tests are about the clinician's side (storage, vault, statistics): they
+        // evaluate in-process, the explicit offline choice. The evaluator service has its
+        // own end-to-end tests (remote_evaluator.rs).
+        cmd.env("PULSECURE_EVALUATOR", "in-process");
         cmd
     }
 

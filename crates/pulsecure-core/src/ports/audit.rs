@@ -33,6 +33,8 @@ pub enum AuditEvent {
     IntegrityAdopted,
     /// The data keys were replaced and every row re-sealed.
     KeysRotated,
+    /// The server key was uploaded to an evaluator service.
+    ServerKeyRegistered,
 }
 
 impl AuditEvent {
@@ -51,6 +53,7 @@ impl AuditEvent {
             AuditEvent::DatabaseRecreated => "database-recreated",
             AuditEvent::IntegrityAdopted => "integrity-adopted",
             AuditEvent::KeysRotated => "keys-rotated",
+            AuditEvent::ServerKeyRegistered => "server-key-registered",
         }
     }
 }

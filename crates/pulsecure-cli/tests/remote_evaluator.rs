@@ -1,0 +1,280 @@
+//! The clinician's program through a real evaluator process on a Unix socket: registration
+//! (once), single and batch screening equal to the in-process engine, clear failures when the
+//! key is not registered or the evaluator is unreachable (exit 7), and a batch that survives
+//! `kill -9` of the evaluator mid-way with every row screened exactly once.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{assert_fails, assert_ok, good_row, stdout, stored_rows, Env, HEADER};
+
+/// A `pulsecure-evaluator serve` process on `dir/run/evaluator.sock`.
+struct Evaluator {
+    child: Child,
+    socket: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+}
+
+impl Evaluator {
+    fn start(dir: &Path) -> Self {
+        let run = dir.join("run");
+        std::fs::create_dir_all(&run).expect("run dir");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let socket = run.join("evaluator.sock");
+        let data = dir.join("evaluator-data");
+        let log = dir.join("evaluator.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log");
+        // The evaluator's own binary when cargo built it beside this one (cargo test
+        // --workspace), else the same server code through `pulsecure evaluator`.
+        let me = PathBuf::from(env!("CARGO_BIN_EXE_pulsecure"));
+        let beside = me.with_file_name("pulsecure-evaluator");
+        let mut command = if beside.is_file() {
+            Command::new(beside)
+        } else {
+            let mut c = Command::new(me);
+            c.arg("evaluator");
+            c
+        };
+        let child = command
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("unix:{}", socket.display()))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("PULSECURE_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start the evaluator");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the evaluator did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Evaluator {
+            child,
+            socket,
+            data,
+            log,
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn remote(env: &Env, evaluator: &Evaluator, args: &[&str]) -> std::process::Output {
+    env.command()
+        .env("PULSECURE_EVALUATOR", evaluator.address())
+        .args(args)
+        .arg("--password-file")
+        .arg(&env.password_file)
+        .output()
+        .expect("runs")
+}
+
+fn batch(env: &Env, name: &str, prefix: &str, count: usize) -> PathBuf {
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..count {
+        csv.push_str(&good_row(&format!("{prefix}{i:03}"), i * 5));
+        csv.push('\n');
+    }
+    env.write(name, csv.as_bytes())
+}
+
+/// `patient_id,risk_class,probability_code` of each screened row of a results CSV.
+fn outcomes(csv: &str) -> Vec<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (id, class, code) = (at("patient_id"), at("risk_class"), at("probability_code"));
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}", f[id], f[class], f[code])
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
+    let env = Env::initialized();
+    let evaluator = Evaluator::start(env.tmp.path());
+
+    // Not registered yet: a clear refusal naming the remedy.
+    let patient = env.write(
+        "patient.json",
+        br#"{"patient_id": "REMOTE-1", "age": 63, "told_high_bp": 1, "systolic_bp": 150,
+            "smoked_100_cigarettes": 1, "serum_creatinine": 1.1, "waist_circumference": 104,
+            "told_diabetes": 1, "total_cholesterol": 240, "told_high_cholesterol": 1}"#,
+    );
+    let patient_arg = format!("@{}", patient.display());
+    let out = remote(&env, &evaluator, &["screen", "--json", &patient_arg, "-q"]);
+    assert_fails(&out, 1, "does not hold this workstation's server key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keys register"));
+
+    // Register once; the second time nothing is sent.
+    let out = remote(&env, &evaluator, &["keys", "register"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("registered"), "{}", stdout(&out));
+    let stored: Vec<_> = std::fs::read_dir(evaluator.data.join("keys"))
+        .expect("keys dir")
+        .collect();
+    assert_eq!(stored.len(), 1, "one key file on the evaluator");
+    let out = remote(&env, &evaluator, &["keys", "register"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("already holds"), "{}", stdout(&out));
+
+    // One patient, then a batch, through the service.
+    assert_ok(&remote(
+        &env,
+        &evaluator,
+        &["screen", "--json", &patient_arg, "-q"],
+    ));
+    let file = batch(&env, "batch.csv", "R", 8);
+    let out = remote(
+        &env,
+        &evaluator,
+        &[
+            "screen",
+            "--batch",
+            file.to_str().expect("utf8"),
+            "--format",
+            "csv",
+            "-q",
+        ],
+    );
+    assert_ok(&out);
+    let through_service = outcomes(&stdout(&out));
+    assert_eq!(through_service.len(), 8);
+
+    // The same batch in-process (another key set): the same results.
+    let offline = Env::initialized();
+    let out = offline.run(
+        &[
+            "screen",
+            "--batch",
+            file.to_str().expect("utf8"),
+            "--format",
+            "csv",
+            "-q",
+        ],
+        true,
+    );
+    assert_ok(&out);
+    assert_eq!(outcomes(&stdout(&out)), through_service);
+
+    // The evaluator's log (debug level) holds no patient reference or field: it never
+    // received one. (Values are numbers and cannot be told apart from sizes and times.)
+    let log = std::fs::read_to_string(&evaluator.log).expect("log");
+    assert!(log.contains("Evaluate"), "requests are logged: {log}");
+    for needle in [
+        "REMOTE-1",
+        "R000",
+        "R007",
+        "serum_creatinine",
+        "told_",
+        "patient",
+    ] {
+        assert!(!log.contains(needle), "`{needle}` in the evaluator log");
+    }
+}
+
+#[test]
+fn an_unreachable_evaluator_is_its_own_exit_code() {
+    let env = Env::initialized();
+    let missing = env.path("nowhere/evaluator.sock");
+    let out = env
+        .command()
+        .env("PULSECURE_EVALUATOR", format!("unix:{}", missing.display()))
+        .args(["screen", "-v", "age=50", "--password-file"])
+        .arg(&env.password_file)
+        .output()
+        .expect("runs");
+    assert_fails(&out, 7, "unreachable");
+    let out = env
+        .command()
+        .env("PULSECURE_EVALUATOR", "http://plain.example:80")
+        .args(["screen", "-v", "age=50"])
+        .output()
+        .expect("runs");
+    assert_fails(&out, 2, "not an evaluator address");
+}
+
+#[test]
+fn a_batch_survives_the_evaluator_killed_and_restarted() {
+    let env = Env::initialized();
+    let mut evaluator = Evaluator::start(env.tmp.path());
+    assert_ok(&remote(&env, &evaluator, &["keys", "register"]));
+    let rows = 16;
+    let file = batch(&env, "long.csv", "K", rows);
+    let out_file = env.path("results.csv");
+    let mut screening = env
+        .command()
+        .env("PULSECURE_EVALUATOR", evaluator.address())
+        .args(["screen", "--batch"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out_file)
+        .args(["--format", "csv", "-q", "--password-file"])
+        .arg(&env.password_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("batch starts");
+    // Kill the evaluator once some rows are stored, restart it a moment later.
+    let db = env.data.join("pulsecure.db");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stored_rows(&db) < 2 {
+        assert!(Instant::now() < deadline, "no row was screened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    evaluator.kill_9();
+    let at_kill = stored_rows(&db);
+    std::thread::sleep(Duration::from_millis(1500));
+    let restarted = Evaluator::start(env.tmp.path());
+    let status = screening.wait().expect("batch ends");
+    let mut stderr = String::new();
+    if let Some(mut e) = screening.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(status.success(), "batch failed after the restart: {stderr}");
+    assert!(
+        at_kill < rows as i64,
+        "the kill came too late to test anything"
+    );
+    let results = std::fs::read_to_string(&out_file).expect("results");
+    let screened = outcomes(&results);
+    assert_eq!(screened.len(), rows, "every row reported once");
+    assert_eq!(
+        stored_rows(&db),
+        rows as i64,
+        "every row stored exactly once"
+    );
+    drop(restarted);
+}

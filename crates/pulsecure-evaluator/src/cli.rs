@@ -1,0 +1,257 @@
+//! The `pulsecure-evaluator` command line (serve, install-model, keys). The binary is a thin
+//! wrapper; the clinician's `pulsecure demo` starts the same code in a child process when the
+//! `pulsecure-evaluator` binary is not installed beside it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::{
+    key_id_prefix, serve, ClientLimits, KeyStore, KeyStoreError, ModelShelf, ModelShelfError,
+    ServeConfig, ServeError, TlsFiles,
+};
+use clap::{Args, Parser, Subcommand};
+use pulsecure_rpc::{default_socket_path, ListenAddress};
+
+/// The Pulsecure evaluator service.
+#[derive(Parser, Debug)]
+#[command(name = "pulsecure-evaluator", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the gRPC API until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+    /// Verify a signed model release and install it for the next start (anti-rollback applies).
+    InstallModel {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The model document.
+        model: PathBuf,
+        /// Its minisign signature (default: MODEL.minisig).
+        #[arg(long)]
+        signature: Option<PathBuf>,
+    },
+    /// Trust a model publisher's key (minisign public key file) besides the release key.
+    TrustKey {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The publisher's public key file.
+        key: PathBuf,
+    },
+    /// List the stored server keys (key-id prefixes).
+    Keys {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Args, Debug)]
+struct DataDirArg {
+    /// The evaluator's own directory: uploaded keys, installed models, the anti-rollback
+    /// record. Never the clinician's data directory.
+    #[arg(long, env = "PULSECURE_EVALUATOR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// `unix:PATH` (default: $XDG_RUNTIME_DIR/pulsecure/evaluator.sock) or `tcp:HOST:PORT`
+    /// (only with --tls-cert, --tls-key and --client-ca).
+    #[arg(long)]
+    listen: Option<ListenAddress>,
+    /// PEM certificate chain of this evaluator (TCP only).
+    #[arg(long, requires_all = ["tls_key", "client_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of this evaluator (TCP only).
+    #[arg(long, requires_all = ["tls_cert", "client_ca"])]
+    tls_key: Option<PathBuf>,
+    /// PEM certificate of the CA whose client certificates are accepted (TCP only).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Decompressed server keys kept in memory (about 120 MB each).
+    #[arg(long, default_value_t = 2)]
+    max_cached_keys: usize,
+    /// Evaluations running at once (default: the cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Evaluations admitted at once, running or waiting (default: 4 × workers); beyond it,
+    /// RESOURCE_EXHAUSTED with a retry hint.
+    #[arg(long)]
+    max_queue: Option<usize>,
+    /// Seconds a stream or upload may stay silent before it is closed.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout: u64,
+    /// Expose Prometheus metrics at http://ADDR/metrics (off by default).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+}
+
+/// The evaluator's one error type; each kind has its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluatorCliError {
+    /// Serving failed (configuration 2, models 3, keys 4, I/O 5, transport 6).
+    #[error("{0}")]
+    Serve(#[from] ServeError),
+    /// A model release was refused (3).
+    #[error("{0}")]
+    Models(#[from] ModelShelfError),
+    /// The key store failed (4).
+    #[error("{0}")]
+    Keys(#[from] KeyStoreError),
+    /// A directory or the runtime could not be set up (2).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl EvaluatorCliError {
+    /// The process exit code of this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EvaluatorCliError::Serve(ServeError::Config(_)) | EvaluatorCliError::Setup(_) => 2,
+            EvaluatorCliError::Serve(ServeError::Models(_)) | EvaluatorCliError::Models(_) => 3,
+            EvaluatorCliError::Serve(ServeError::Keys(_)) | EvaluatorCliError::Keys(_) => 4,
+            EvaluatorCliError::Serve(ServeError::Io { .. }) => 5,
+            EvaluatorCliError::Serve(ServeError::Transport(_)) => 6,
+        }
+    }
+}
+
+fn data_dir(arg: &DataDirArg) -> Result<PathBuf, EvaluatorCliError> {
+    if let Some(dir) = &arg.data_dir {
+        return Ok(dir.clone());
+    }
+    directories::ProjectDirs::from("org", "Pulsecure", "pulsecure-evaluator")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            EvaluatorCliError::Setup(
+                "no home directory: pass --data-dir or set PULSECURE_EVALUATOR_DATA_DIR".into(),
+            )
+        })
+}
+
+fn private_dir(dir: &Path) -> Result<(), EvaluatorCliError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| EvaluatorCliError::Setup(format!("creating {}: {e}", dir.display())))
+}
+
+fn run(cli: Cli) -> Result<(), EvaluatorCliError> {
+    match cli.command {
+        Command::Serve(args) => {
+            let dir = data_dir(&args.data)?;
+            private_dir(&dir)?;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let workers = args.workers.unwrap_or(cores).max(1);
+            let tls = match (args.tls_cert, args.tls_key, args.client_ca) {
+                (Some(cert), Some(key), Some(client_ca)) => Some(TlsFiles {
+                    cert,
+                    key,
+                    client_ca,
+                }),
+                _ => None,
+            };
+            let config = ServeConfig {
+                listen: args
+                    .listen
+                    .unwrap_or_else(|| ListenAddress::Unix(default_socket_path())),
+                tls,
+                data_dir: dir,
+                max_cached_keys: args.max_cached_keys.max(1),
+                threads: cores,
+                workers,
+                max_queue: args.max_queue.unwrap_or(4 * workers),
+                limits: ClientLimits {
+                    idle: std::time::Duration::from_secs(args.idle_timeout.max(1)),
+                    ..ClientLimits::default()
+                },
+                metrics: args.metrics_listen,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("evaluator-io")
+                .enable_all()
+                .build()
+                .map_err(|e| EvaluatorCliError::Setup(format!("starting the I/O runtime: {e}")))?;
+            runtime.block_on(serve(config))?;
+            Ok(())
+        }
+        Command::InstallModel {
+            data,
+            model,
+            signature,
+        } => {
+            let dir = data_dir(&data)?;
+            private_dir(&dir)?;
+            let signature = signature.unwrap_or_else(|| {
+                let mut s = model.clone().into_os_string();
+                s.push(".minisig");
+                PathBuf::from(s)
+            });
+            let (id, version, outcome) = ModelShelf::install(&dir, &model, &signature)?;
+            println!("{id} v{version}: {outcome:?} (served from the next start)");
+            Ok(())
+        }
+        Command::TrustKey { data, key } => {
+            let dir = data_dir(&data)?;
+            private_dir(&dir)?;
+            let id = ModelShelf::trust_key(&dir, &key)?;
+            println!("publisher key {id} trusted for models installed on this evaluator");
+            Ok(())
+        }
+        Command::Keys { data } => {
+            let dir = data_dir(&data)?;
+            let store = KeyStore::open(&dir.join("keys"))?;
+            for id in store.list()? {
+                println!("{}", key_id_prefix(&id));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Run the evaluator's command line on `args` (the first is the program name).
+pub fn main_with<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    ExitCode::from(run_main(args))
+}
+
+/// Run the evaluator's command line on `args` and return its exit code; logs go to stderr
+/// (PULSECURE_LOG sets the level). Usage errors and `--help` exit the process as clap does.
+pub fn run_main<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // A second call in one process (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PULSECURE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .try_init();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("pulsecure-evaluator: {e}");
+            e.exit_code()
+        }
+    }
+}
