@@ -1,6 +1,7 @@
 //! `pulsecure bench`: timings (min / median), sizes, throughput and exactness in one run, so
 //! ratios such as evaluation time over one bootstrapping hold on any machine.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -14,7 +15,9 @@ use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
 
 use crate::cli::BenchArgs;
 use crate::error::CliError;
+use crate::local_evaluator::LocalEvaluator;
 use pulsecure_app::embedded::embedded_model;
+use pulsecure_remote::RemoteEvaluator;
 
 type Result<T> = std::result::Result<T, CliError>;
 use crate::rng::SplitMix64;
@@ -151,6 +154,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
 
+    progress("through the evaluator service (a local process on a Unix socket)");
+    let service = through_service(
+        &model,
+        &reference,
+        &client,
+        &evaluator,
+        &keys.server_key_bytes,
+        keys.key_id,
+        args,
+        &mut rng,
+    )?;
+    checked += service.checked;
+    matched += service.matched;
+
     let count = static_pbs_count(&model)?;
     let (keygen_min, keygen_med) = stats(&keygen);
     let (enc_min, enc_med) = stats(&enc);
@@ -183,6 +200,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "batch_patients_per_s": batch_rate,
         "batch_over_ideal": batch_rate / ideal_rate,
         "threads": threads,
+        "service": service.to_json(ideal_rate),
         "runs": args.runs,
         "exact": {"checked": checked, "matched": matched},
     });
@@ -207,6 +225,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "batch       {batch_rate:.2} patients/s on {threads} threads ({:.2} of ideal scaling)",
             batch_rate / ideal_rate
         );
+        service.print(ideal_rate);
         println!("exact       {matched}/{checked} match the reference engine");
     }
     if matched != checked {
@@ -220,4 +239,130 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Measurements through the evaluator service, interleaved with the in-process engine.
+struct ServiceFigures {
+    key_upload: Duration,
+    in_process: Vec<Duration>,
+    unix: Vec<Duration>,
+    batch_rate: f64,
+    in_flight: usize,
+    checked: u32,
+    matched: u32,
+}
+
+impl ServiceFigures {
+    fn to_json(&self, ideal_rate: f64) -> serde_json::Value {
+        let (unix_min, unix_med) = stats(&self.unix);
+        let (local_min, local_med) = stats(&self.in_process);
+        json!({
+            "transport": "unix",
+            "key_upload_ms": self.key_upload.as_secs_f64() * 1000.0,
+            "eval_ms": unix_med, "eval_ms_min": unix_min,
+            "in_process_eval_ms": local_med, "in_process_eval_ms_min": local_min,
+            "added_ms": unix_med - local_med,
+            "in_flight": self.in_flight,
+            "batch_patients_per_s": self.batch_rate,
+            "batch_over_ideal": self.batch_rate / ideal_rate,
+        })
+    }
+
+    fn print(&self, ideal_rate: f64) {
+        let (unix_min, unix_med) = stats(&self.unix);
+        let (_, local_med) = stats(&self.in_process);
+        println!(
+            "service     {unix_med:8.1} ms (min {unix_min:.1}) per evaluation over a Unix socket, {:+.1} ms vs in-process in the same run; key upload {:.0} ms",
+            unix_med - local_med,
+            self.key_upload.as_secs_f64() * 1000.0
+        );
+        println!(
+            "            batch {:.2} patients/s with {} in flight ({:.2} of ideal scaling)",
+            self.batch_rate,
+            self.in_flight,
+            self.batch_rate / ideal_rate
+        );
+    }
+}
+
+/// Start a local evaluator process, upload the key, then measure single evaluations
+/// (alternating with the in-process engine) and a batch through it.
+#[allow(clippy::too_many_arguments)]
+fn through_service(
+    model: &Model,
+    reference: &ReferenceEngine,
+    client: &TfheClient,
+    evaluator: &TfheEvaluator,
+    server_key: &[u8],
+    key_id: [u8; 16],
+    args: &BenchArgs,
+    rng: &mut SplitMix64,
+) -> Result<ServiceFigures> {
+    let scratch = tempfile::Builder::new()
+        .prefix("pulsecure-bench-")
+        .tempdir()
+        .map_err(|e| CliError::LocalEvaluator(format!("creating a private directory: {e}")))?;
+    let local = LocalEvaluator::start(scratch.path())?;
+    let connection = Arc::new(local.connect()?);
+    let t = Instant::now();
+    connection
+        .put_server_key(Arc::new(server_key.to_vec()), &key_id, Arc::new(|_| {}))
+        .map_err(|e| CliError::LocalEvaluator(e.to_string()))?;
+    let key_upload = t.elapsed();
+    let threads = rayon::current_num_threads();
+    let in_flight = 2 * threads;
+    let remote = RemoteEvaluator::new(Arc::clone(&connection), in_flight);
+    let same = |input: &QuantizedInput, response: &[u8]| -> Result<bool> {
+        let r = client.decrypt(response)?;
+        let e = reference.evaluate_input(input);
+        Ok((r.probability_code, r.high_risk) == (e.probability_code, e.high_risk))
+    };
+    // Warm-up: the evaluator decompresses the key at its first evaluation.
+    let input = random_input(model, rng);
+    remote.evaluate(&client.encrypt(&input)?)?;
+    let (mut in_process, mut unix) = (Vec::new(), Vec::new());
+    let (mut checked, mut matched) = (0u32, 0u32);
+    for _ in 0..args.runs {
+        let input = random_input(model, rng);
+        let request = client.encrypt(&input)?;
+        let t = Instant::now();
+        let response = evaluator.evaluate(&request)?;
+        in_process.push(t.elapsed());
+        checked += 1;
+        matched += u32::from(same(&input, &response)?);
+        let t = Instant::now();
+        let response = remote.evaluate(&request)?;
+        unix.push(t.elapsed());
+        checked += 1;
+        matched += u32::from(same(&input, &response)?);
+    }
+    let batch: Vec<QuantizedInput> = (0..args.batch).map(|_| random_input(model, rng)).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(in_flight)
+        .build()
+        .map_err(|e| CliError::Output(format!("building a thread pool: {e}")))?;
+    let t = Instant::now();
+    let results: Vec<Result<bool>> = pool.install(|| {
+        batch
+            .par_iter()
+            .map(|input| same(input, &remote.evaluate(&client.encrypt(input)?)?))
+            .collect()
+    });
+    let batch_rate = f64::from(args.batch) / t.elapsed().as_secs_f64();
+    for r in results {
+        checked += 1;
+        matched += u32::from(r?);
+    }
+    drop(remote);
+    drop(connection);
+    local.stop()?;
+    Ok(ServiceFigures {
+        key_upload,
+        in_process,
+        unix,
+        batch_rate,
+        in_flight,
+        checked,
+        matched,
+    })
 }

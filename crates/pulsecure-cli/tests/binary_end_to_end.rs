@@ -24,6 +24,23 @@ fn demo_screens_examples_under_encryption_and_matches_reference() {
     assert!(patients.iter().any(|p| p["risk_class"] == "high"));
     assert!(patients.iter().any(|p| p["risk_class"] == "low"));
     assert!(doc["pbs_per_evaluation"].as_u64().expect("count") > 0);
+    // The evaluation ran in another process, which held the server key and nothing else.
+    let evaluator = &doc["evaluator"];
+    assert_ne!(evaluator["pid"], doc["client_pid"]);
+    assert_eq!(evaluator["exit_code"], 0, "stopped cleanly");
+    let held: Vec<&str> = evaluator["holds"]
+        .as_array()
+        .expect("holds")
+        .iter()
+        .map(|h| h["file"].as_str().expect("file"))
+        .collect();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.contains(&"accepted-models.json"), "{held:?}");
+    assert!(
+        held.iter()
+            .any(|f| f.starts_with("keys/") && f.ends_with(".key")),
+        "{held:?}"
+    );
 }
 
 #[test]
@@ -67,8 +84,24 @@ fn bench_json_has_the_documented_keys_and_is_exact() {
             "{key} missing or not positive"
         );
     }
+    // Through the evaluator service too: its figures, and its results counted as exact.
+    let service = &doc["service"];
+    for key in [
+        "eval_ms",
+        "eval_ms_min",
+        "in_process_eval_ms",
+        "key_upload_ms",
+        "batch_patients_per_s",
+    ] {
+        assert!(
+            service[key].as_f64().is_some_and(|v| v > 0.0),
+            "service.{key} missing or not positive"
+        );
+    }
+    assert!(service["added_ms"].as_f64().is_some(), "service.added_ms");
     assert_eq!(doc["exact"]["checked"], doc["exact"]["matched"]);
-    assert_eq!(doc["exact"]["checked"], 3);
+    // 1 run + 2 batch in-process; 1 run in-process and through the service + 2 batch there.
+    assert_eq!(doc["exact"]["checked"], 7);
     assert_eq!(doc["pbs_per_eval"], doc["pbs_per_eval_counted_by_tfhe"]);
     assert!(doc["upload_bytes"].as_u64().expect("bytes") <= 8192);
 }

@@ -1,7 +1,8 @@
-//! The real binary's terminal UI driven in tmux (send-keys / capture-pane): unlock, enter
-//! patients, wait for the encrypted result, and check that the class shown is the class the
-//! CLI gives for the same values — for a high-risk and a low-risk patient. Also a wrong
-//! password first. Needs tmux (`.ci/run` installs it).
+//! The real binary's terminal UI driven in tmux (send-keys / capture-pane), evaluating through
+//! a real evaluator process on a Unix socket: unlock, enter patients, wait for the encrypted
+//! result, and check that the class shown is the class the CLI gives for the same values with
+//! the in-process engine — for a high-risk and a low-risk patient. Also a wrong password
+//! first. Needs tmux (`.ci/run` installs it).
 
 mod support;
 
@@ -135,11 +136,21 @@ fn enter_patient(tmux: &Tmux, patient_ref: &str, values: &[(&str, &str)]) -> Str
 #[test]
 fn the_tui_shows_the_class_the_cli_computes() {
     let env = Env::initialized();
+    let evaluator = Evaluator::start(env.tmp.path());
+    assert_ok(
+        &env.command()
+            .env("PULSECURE_EVALUATOR", evaluator.address())
+            .args(["keys", "register", "--password-file"])
+            .arg(&env.password_file)
+            .output()
+            .expect("register"),
+    );
     let tmux = Tmux {
         socket: format!("pulsecure-test-{}", std::process::id()),
     };
     let command = format!(
-        "PULSECURE_EVALUATOR=in-process {} --data-dir {} tui",
+        "PULSECURE_EVALUATOR={} {} --data-dir {} tui",
+        evaluator.address(),
         env!("CARGO_BIN_EXE_pulsecure"),
         env.data.display()
     );
@@ -194,4 +205,9 @@ fn the_tui_shows_the_class_the_cli_computes() {
     );
     env.assert_log_free_of(&["TUI-HIGH", "TUI-LOW", "not the password"]);
     assert!(env.log_text().contains("screening stored"));
+    let evaluated = std::fs::read_to_string(&evaluator.log).expect("evaluator log");
+    assert!(
+        evaluated.matches("Evaluate").count() >= 2,
+        "the TUI's screenings went through the evaluator: {evaluated}"
+    );
 }

@@ -117,12 +117,14 @@ impl Executor {
             .map_err(|_| ExecutionError::ShuttingDown)?;
         let (tx, rx) = oneshot::channel();
         self.pool.spawn(move || {
-            let _slot = slot;
-            let _admission = admission;
             if tx.is_closed() {
                 return;
             }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            // Free the slot and the queue place before answering, so a caller that sees the
+            // result also sees the queue without this job.
+            drop(slot);
+            drop(admission);
             let _ = tx.send(outcome);
         });
         match rx.await {

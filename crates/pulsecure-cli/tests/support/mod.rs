@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The password the tests use.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -194,4 +195,78 @@ pub fn screen_good_rows(env: &Env, prefix: &str, count: usize, spread: usize) {
         &["screen", "--batch", batch.to_str().expect("utf8"), "-q"],
         true,
     ));
+}
+
+/// A `pulsecure-evaluator serve` process on `dir/run/evaluator.sock`.
+pub struct Evaluator {
+    pub child: Child,
+    pub socket: PathBuf,
+    pub data: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Evaluator {
+    pub fn start(dir: &Path) -> Self {
+        let run = dir.join("run");
+        std::fs::create_dir_all(&run).expect("run dir");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let socket = run.join("evaluator.sock");
+        let data = dir.join("evaluator-data");
+        let log = dir.join("evaluator.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log");
+        // The evaluator's own binary when cargo built it beside this one (cargo test
+        // --workspace), else the same server code through `pulsecure evaluator`.
+        let me = PathBuf::from(env!("CARGO_BIN_EXE_pulsecure"));
+        let beside = me.with_file_name("pulsecure-evaluator");
+        let mut command = if beside.is_file() {
+            Command::new(beside)
+        } else {
+            let mut c = Command::new(me);
+            c.arg("evaluator");
+            c
+        };
+        let child = command
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("unix:{}", socket.display()))
+            .arg("--data-dir")
+            .arg(&data)
+            .env("PULSECURE_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start the evaluator");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the evaluator did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Evaluator {
+            child,
+            socket,
+            data,
+            log,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
