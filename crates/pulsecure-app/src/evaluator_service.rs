@@ -11,7 +11,9 @@ use pulsecure_vault::{fingerprint, Password};
 
 use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
+use crate::evaluator_setting::resolve;
 use crate::unlocked::Unlocked;
+use crate::workstation::EvaluatorChoice;
 
 /// The application error of a failed evaluator call.
 pub fn remote_error(e: RemoteError, endpoint: &str) -> AppError {
@@ -94,14 +96,25 @@ pub enum Registration {
 }
 
 /// Upload this workstation's server key (checked against the vault's record) to the
-/// evaluator, unless it already holds it; audited. `progress(sent, total)` hears the upload.
+/// evaluator of `choice` (a saved one replacing the default), unless it already holds it;
+/// audited. Returns what happened, the key set and the evaluator's address.
+/// `progress(sent, total)` hears the upload.
 pub fn register(
     dir: &DataDir,
     password: &Password,
-    config: RemoteConfig,
+    choice: EvaluatorChoice,
     progress: Arc<dyn Fn(u64, u64) + Send + Sync>,
-) -> Result<(Registration, String)> {
+) -> Result<(Registration, String, String)> {
     let unlocked = Unlocked::open(dir, password)?;
+    let config = match resolve(&unlocked, choice)? {
+        EvaluatorChoice::Remote(config) | EvaluatorChoice::SavedOr(config) => config,
+        EvaluatorChoice::InProcess => {
+            return Err(AppError::EvaluatorRefused {
+                endpoint: "in-process".into(),
+                reason: "the in-process evaluator needs no registration".into(),
+            })
+        }
+    };
     let bytes = unlocked.server_key_bytes(dir)?;
     let key_set = fingerprint(&bytes);
     let key_id = key_id_of(&bytes);
@@ -111,7 +124,7 @@ pub fn register(
         .has_key(&key_id)
         .map_err(|e| remote_error(e, &endpoint))?
     {
-        return Ok((Registration::AlreadyHeld, key_set));
+        return Ok((Registration::AlreadyHeld, key_set, endpoint));
     }
     let total = bytes.len() as u64;
     let sent = connection
@@ -127,5 +140,5 @@ pub fn register(
         &format!("key set {key_set} with the evaluator at {endpoint}"),
     )?;
     tracing::info!(bytes = sent, "server key registered with the evaluator");
-    Ok((Registration::Uploaded(sent), key_set))
+    Ok((Registration::Uploaded(sent), key_set, endpoint))
 }

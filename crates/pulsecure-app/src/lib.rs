@@ -14,6 +14,7 @@ pub mod dates;
 pub mod embedded;
 pub mod error;
 pub mod evaluator_service;
+pub mod evaluator_setting;
 pub mod history;
 pub mod keys;
 pub mod models;

@@ -25,6 +25,9 @@ pub const ENTRY_SERVER_KEY_SHA256: &str = "server-key-sha256";
 pub const ENTRY_STATE_FLOOR: &str = "database-state-floor";
 /// Vault entry holding the next database key while a key rotation is under way.
 pub const ENTRY_DATABASE_KEY_NEXT: &str = "database-key-next";
+/// Vault entry holding the saved evaluator setting (`pulsecure evaluator set`): kept in the
+/// vault so that nobody without the password can redirect the ciphertexts.
+pub const ENTRY_EVALUATOR: &str = "evaluator";
 
 /// Secrets read from the vault (zeroized on drop by the vault crate).
 pub struct Unlocked {
@@ -71,6 +74,25 @@ impl Unlocked {
             recorded_floor,
             rotated_key: Mutex::new(None),
         }
+    }
+
+    /// A vault entry, if present.
+    pub(crate) fn entry(&self, name: &str) -> Option<&[u8]> {
+        self.entries.get(name)
+    }
+
+    /// Write (or, with `None`, remove) a vault entry, atomically.
+    pub(crate) fn set_entry(&self, name: &str, value: Option<Vec<u8>>) -> Result<()> {
+        self.updater.update(|entries| {
+            match value {
+                Some(value) => entries.insert(name, value)?,
+                None => {
+                    entries.remove(name);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 
     /// The database field key.

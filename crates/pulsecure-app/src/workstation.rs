@@ -12,6 +12,7 @@ use pulsecure_vault::Password;
 use crate::data_dir::DataDir;
 use crate::error::Result;
 use crate::evaluator_service::remote_evaluator;
+use crate::evaluator_setting::resolve;
 use crate::records::Records;
 use crate::unlocked::Unlocked;
 
@@ -23,6 +24,8 @@ pub enum EvaluatorChoice {
     InProcess,
     /// The evaluator service (a Unix socket, or a remote host over mutual TLS).
     Remote(RemoteConfig),
+    /// The evaluator saved in the vault (`pulsecure evaluator set`), else this one.
+    SavedOr(RemoteConfig),
 }
 
 /// An unlocked workstation ready to screen.
@@ -39,6 +42,7 @@ impl Workstation {
     /// (verified once), the TFHE client and the chosen evaluator.
     pub fn open(dir: &DataDir, password: &Password, evaluator: EvaluatorChoice) -> Result<Self> {
         let unlocked = Unlocked::open(dir, password)?;
+        let evaluator = resolve(&unlocked, evaluator)?;
         let server_key = unlocked.server_key_bytes(dir)?;
         let records = Records::with_unlocked(dir, unlocked)?;
         let model = Arc::clone(records.model());
@@ -48,7 +52,7 @@ impl Workstation {
                 Box::new(TfheEvaluator::new(&server_key, &model)?),
                 rayon::current_num_threads(),
             ),
-            EvaluatorChoice::Remote(config) => {
+            EvaluatorChoice::Remote(config) | EvaluatorChoice::SavedOr(config) => {
                 let remote = remote_evaluator(config, &model, &server_key)?;
                 let in_flight = remote.in_flight();
                 (Box::new(remote), in_flight)

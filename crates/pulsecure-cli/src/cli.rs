@@ -94,9 +94,12 @@ pub enum Command {
     Info,
     /// Create the key vault (TFHE keys + database key under your password) and the database.
     Init(InitArgs),
-    /// Key fingerprints, password change, server-key export.
+    /// Key fingerprints, password change, server-key export, registration with the evaluator.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The evaluator to use when --evaluator is not given: saved in the vault.
+    #[command(subcommand)]
+    Evaluator(EvaluatorCommand),
     /// Screen one patient (values as flags or JSON) or a batch file, under encryption.
     Screen(ScreenArgs),
     /// List stored screenings (filter by date or risk class) or show one.
@@ -124,6 +127,7 @@ impl Command {
             Command::Info => "info",
             Command::Init(_) => "init",
             Command::Keys(_) => "keys",
+            Command::Evaluator(_) => "evaluator",
             Command::Screen(_) => "screen",
             Command::History(_) => "history",
             Command::Export(_) => "export",
@@ -323,6 +327,29 @@ pub struct InitArgs {
     #[arg(long, default_value_t = 1.0)]
     pub dp_budget: f64,
     /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `evaluator` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EvaluatorCommand {
+    /// Save the evaluator to use (`unix:PATH` or `https://HOST:PORT`; for https, give
+    /// --evaluator-ca, --client-cert and --client-key too). Sealed in the vault; audited.
+    Set(EvaluatorSetArgs),
+    /// Show the saved evaluator (or the default socket when none is saved).
+    Show(RegisterArgs),
+    /// Forget the saved evaluator (the default socket is used again). Audited.
+    Clear(RegisterArgs),
+}
+
+/// Options of `evaluator set`.
+#[derive(Debug, Args)]
+pub struct EvaluatorSetArgs {
+    /// `unix:PATH` or `https://HOST:PORT`.
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// Vault password source.
     #[command(flatten)]
     pub password: PasswordArgs,
 }

@@ -168,6 +168,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     drop(remote);
     drop(connection);
     let evaluator_pid = local.pid();
+    let evaluator_program = local.program.clone();
     let exit = local.stop()?;
     if args.json {
         let doc = serde_json::json!({
@@ -177,7 +178,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             "client_pid": std::process::id(),
             "evaluator": {
                 "pid": evaluator_pid,
-                "program": local_program_name(),
+                "program": evaluator_program,
                 "startup_ms": ms(started),
                 "key_upload_ms": ms(upload),
                 "holds": held.iter().map(|(n, s)| serde_json::json!({"file": n, "bytes": s})).collect::<Vec<_>>(),
@@ -198,15 +199,4 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn local_program_name() -> &'static str {
-    if std::env::current_exe()
-        .map(|me| me.with_file_name("pulsecure-evaluator").is_file())
-        .unwrap_or(false)
-    {
-        "pulsecure-evaluator"
-    } else {
-        "pulsecure evaluator"
-    }
 }

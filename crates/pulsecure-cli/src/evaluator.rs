@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pulsecure_app::evaluator_service::{register, Registration};
+use pulsecure_app::evaluator_setting;
 use pulsecure_app::{DataDir, EvaluatorChoice};
 use pulsecure_remote::{ClientTls, RemoteConfig};
 use pulsecure_rpc::{default_socket_path, EvaluatorAddress};
 
-use crate::cli::{EvaluatorArgs, RegisterArgs};
+use crate::cli::{EvaluatorArgs, EvaluatorSetArgs, RegisterArgs};
 use crate::error::CliError;
 use crate::password;
 
@@ -17,7 +18,12 @@ pub const IN_PROCESS: &str = "in-process";
 
 /// The remote evaluator's configuration from the options (default: the local socket).
 pub fn remote_config(args: &EvaluatorArgs) -> Result<RemoteConfig, CliError> {
-    let address = match args.evaluator.as_deref() {
+    config_for(args.evaluator.as_deref(), args)
+}
+
+/// `address` (default: the local socket) with the TLS files of `args`.
+fn config_for(address: Option<&str>, args: &EvaluatorArgs) -> Result<RemoteConfig, CliError> {
+    let address = match address {
         None => EvaluatorAddress::Unix(default_socket_path()),
         Some(text) => text
             .parse()
@@ -46,12 +52,69 @@ pub fn remote_config(args: &EvaluatorArgs) -> Result<RemoteConfig, CliError> {
     Ok(RemoteConfig::new(address, tls))
 }
 
-/// Where screenings are evaluated.
+/// Where screenings are evaluated: --evaluator (or PULSECURE_EVALUATOR), else the evaluator
+/// saved in the vault, else the local socket.
 pub fn choice(args: &EvaluatorArgs) -> Result<EvaluatorChoice, CliError> {
-    if args.evaluator.as_deref() == Some(IN_PROCESS) {
-        return Ok(EvaluatorChoice::InProcess);
+    match args.evaluator.as_deref() {
+        Some(IN_PROCESS) => Ok(EvaluatorChoice::InProcess),
+        Some(_) => remote_config(args).map(EvaluatorChoice::Remote),
+        None => remote_config(args).map(EvaluatorChoice::SavedOr),
     }
-    remote_config(args).map(EvaluatorChoice::Remote)
+}
+
+/// `evaluator set ADDRESS`: save it (TLS file names made absolute) in the vault.
+pub fn set_cmd(
+    dir: &DataDir,
+    evaluator: &EvaluatorArgs,
+    args: &EvaluatorSetArgs,
+) -> Result<(), CliError> {
+    dir.require_initialized()?;
+    if args.address == IN_PROCESS {
+        return Err(CliError::Usage(
+            "the in-process evaluator is a per-command choice (--evaluator in-process), not a setting".into(),
+        ));
+    }
+    let mut config = config_for(Some(&args.address), evaluator)?;
+    if let Some(tls) = config.tls.as_mut() {
+        for path in [&mut tls.ca, &mut tls.cert, &mut tls.key] {
+            *path = std::fs::canonicalize(&*path)
+                .map_err(|e| CliError::io(format!("reading {}", path.display()), e))?;
+        }
+    }
+    let password = password::current(&args.password)?;
+    evaluator_setting::save(dir, &password, Some(&config))?;
+    println!("Evaluator saved: {}", config.address);
+    Ok(())
+}
+
+/// `evaluator show`.
+pub fn show_cmd(dir: &DataDir, args: &RegisterArgs) -> Result<(), CliError> {
+    dir.require_initialized()?;
+    let password = password::current(&args.password)?;
+    match evaluator_setting::saved(dir, &password)? {
+        Some(config) => {
+            println!("{} (saved)", config.address);
+            if let Some(tls) = config.tls {
+                println!("  CA          {}", tls.ca.display());
+                println!("  certificate {}", tls.cert.display());
+                println!("  key         {}", tls.key.display());
+            }
+        }
+        None => println!(
+            "unix:{} (default; none saved)",
+            default_socket_path().display()
+        ),
+    }
+    Ok(())
+}
+
+/// `evaluator clear`.
+pub fn clear_cmd(dir: &DataDir, args: &RegisterArgs) -> Result<(), CliError> {
+    dir.require_initialized()?;
+    let password = password::current(&args.password)?;
+    evaluator_setting::save(dir, &password, None)?;
+    println!("Saved evaluator cleared: the default socket is used.");
+    Ok(())
 }
 
 /// `keys register`: upload the server key once, with a progress bar on a terminal.
@@ -66,8 +129,7 @@ pub fn register_cmd(
             "the in-process evaluator needs no registration: give the service's --evaluator".into(),
         ));
     }
-    let config = remote_config(evaluator)?;
-    let endpoint = config.address.to_string();
+    let choice = choice(evaluator)?;
     let password = password::current(&args.password)?;
     let bar = ProgressBar::hidden();
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -78,10 +140,10 @@ pub fn register_cmd(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let progress_bar = bar.clone();
-    let (outcome, key_set) = register(
+    let (outcome, key_set, endpoint) = register(
         dir,
         &password,
-        config,
+        choice,
         Arc::new(move |sent, total| {
             progress_bar.set_length(total);
             progress_bar.set_position(sent);

@@ -1,7 +1,9 @@
-//! A throw-away evaluator process on a private Unix socket, for `pulsecure demo` (and
-//! `bench --local-evaluator`): the `pulsecure-evaluator` binary installed beside this one, or
-//! else this binary re-run in its hidden `evaluator` mode (the same server code, never the
-//! vault). It gets its own data directory and is stopped with SIGTERM when dropped.
+//! A throw-away evaluator process on a private Unix socket, for `pulsecure demo` and `bench`:
+//! this binary re-run in its hidden `run-evaluator` mode — the evaluator's own library and
+//! command line (`pulsecure_evaluator::cli`), never the vault — so the demo always runs the
+//! evaluator of its own build (a `pulsecure-evaluator` left over from another build could
+//! not read its keys). It gets its own data directory and is stopped with SIGTERM when
+//! dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,12 +29,7 @@ pub struct LocalEvaluator {
 fn program() -> Result<(PathBuf, Vec<&'static str>), CliError> {
     let me = std::env::current_exe()
         .map_err(|e| CliError::LocalEvaluator(format!("locating this program: {e}")))?;
-    let beside = me.with_file_name("pulsecure-evaluator");
-    if beside.is_file() {
-        Ok((beside, vec![]))
-    } else {
-        Ok((me, vec!["evaluator"]))
-    }
+    Ok((me, vec!["run-evaluator"]))
 }
 
 fn private_dir(path: &Path) -> Result<(), CliError> {

@@ -24,7 +24,7 @@ mod tui;
 use clap::FromArgMatches;
 use pulsecure_app::DataDir;
 
-use crate::cli::{Command, DbCommand, KeysCommand, ModelCommand, StatsCommand};
+use crate::cli::{Command, DbCommand, EvaluatorCommand, KeysCommand, ModelCommand, StatsCommand};
 use crate::error::CliError;
 
 fn run(cli: &cli::Cli) -> Result<(), CliError> {
@@ -51,6 +51,11 @@ fn run(cli: &cli::Cli) -> Result<(), CliError> {
         Command::Keys(KeysCommand::Register(args)) => {
             evaluator::register_cmd(&dir()?, &cli.evaluator, args)
         }
+        Command::Evaluator(EvaluatorCommand::Set(args)) => {
+            evaluator::set_cmd(&dir()?, &cli.evaluator, args)
+        }
+        Command::Evaluator(EvaluatorCommand::Show(args)) => evaluator::show_cmd(&dir()?, args),
+        Command::Evaluator(EvaluatorCommand::Clear(args)) => evaluator::clear_cmd(&dir()?, args),
         Command::Screen(args) => screen::run(&dir()?, args, evaluator::choice(&cli.evaluator)?),
         Command::History(args) => history::history(&dir()?, args),
         Command::Export(args) => history::export(&dir()?, args),
@@ -81,11 +86,11 @@ fn main() {
     // Die quietly on a closed pipe (`pulsecure history | head`) like every Unix tool,
     // instead of panicking in println!.
     sigpipe::reset();
-    // `pulsecure evaluator …`: the evaluator's own command line (the demo's child process
+    // `pulsecure run-evaluator …`: the evaluator's own command line (the demo's child process
     // when `pulsecure-evaluator` is not installed beside this binary). It never opens a vault.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "evaluator") {
-        let forwarded = std::iter::once(std::ffi::OsString::from("pulsecure evaluator"))
+    if args.get(1).is_some_and(|a| a == "run-evaluator") {
+        let forwarded = std::iter::once(std::ffi::OsString::from("pulsecure run-evaluator"))
             .chain(args.into_iter().skip(2));
         std::process::exit(i32::from(pulsecure_evaluator::cli::run_main(forwarded)));
     }

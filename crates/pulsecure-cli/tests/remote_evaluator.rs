@@ -114,6 +114,50 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
     assert_ok(&out);
     assert_eq!(outcomes(&stdout(&out)), through_service);
 
+    // A saved evaluator (in the vault) is used when no --evaluator is given.
+    let saved = |args: &[&str]| {
+        env.command()
+            .env_remove("PULSECURE_EVALUATOR")
+            .args(args)
+            .arg("--password-file")
+            .arg(&env.password_file)
+            .output()
+            .expect("runs")
+    };
+    let out = saved(&["evaluator", "set", &evaluator.address()]);
+    assert_ok(&out);
+    let out = saved(&["evaluator", "show"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains(&format!("{} (saved)", evaluator.address())));
+    let before = std::fs::read_to_string(&evaluator.log)
+        .expect("log")
+        .matches("method=\"Evaluate\"")
+        .count();
+    let single = env.write(
+        "saved.json",
+        br#"{"patient_id": "SAVED-1", "age": 50, "told_high_bp": 0, "systolic_bp": 128,
+            "smoked_100_cigarettes": 0, "serum_creatinine": 0.9, "waist_circumference": 90,
+            "told_diabetes": 0, "total_cholesterol": 190, "told_high_cholesterol": 0}"#,
+    );
+    assert_ok(&saved(&[
+        "screen",
+        "--json",
+        &format!("@{}", single.display()),
+        "-q",
+    ]));
+    let after = std::fs::read_to_string(&evaluator.log)
+        .expect("log")
+        .matches("method=\"Evaluate\"")
+        .count();
+    assert_eq!(after, before + 1, "the saved evaluator did the evaluation");
+    assert_fails(
+        &saved(&["evaluator", "set", "http://plain:80"]),
+        2,
+        "not an evaluator address",
+    );
+    assert_ok(&saved(&["evaluator", "clear"]));
+    assert!(stdout(&saved(&["evaluator", "show"])).contains("(default; none saved)"));
+
     // The evaluator's log (debug level) holds no patient reference or field: it never
     // received one. (Values are numbers and cannot be told apart from sizes and times.)
     let log = std::fs::read_to_string(&evaluator.log).expect("log");

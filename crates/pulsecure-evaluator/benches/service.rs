@@ -516,10 +516,21 @@ fn main() {
     }
     assert!(alive, "the evaluator died under the barrage");
 
+    // The key an evaluator receives now (no OPRF key) against what earlier builds sent.
+    let earlier_key_bytes = pulsecure_fhe::keys::generate_earlier_keys()
+        .expect("keygen")
+        .server_key_bytes
+        .len();
+    println!(
+        "\n== server key upload: {} B (earlier builds, with tfhe's OPRF key: {earlier_key_bytes} B)",
+        main_keys.server_key_bytes.len()
+    );
+
     let json = serde_json::json!({
         "cores": cores,
         "key_upload_ms": ms(upload),
         "server_key_bytes": main_keys.server_key_bytes.len(),
+        "earlier_server_key_bytes": earlier_key_bytes,
         "latency_ms": {
             "in_process": {"min": t_local[0], "median": median(&t_local)},
             "unix": {"min": t_unix[0], "median": median(&t_unix)},

@@ -253,10 +253,40 @@ fn unix_socket_service_end_to_end() {
         }
     }
 
-    // The key survives a restart (SIGTERM: a clean exit), then can be deleted.
+    // A client deadline is honoured: far too short for an evaluation, it ends the call.
+    let mut hurried = tonic::Request::new(good(request.clone()));
+    hurried.set_timeout(std::time::Duration::from_millis(5));
+    let status = runtime
+        .block_on(raw.evaluate(hurried))
+        .expect_err("no evaluation fits in 5 ms");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+
+    // SIGTERM while an evaluation is in flight: it finishes, then the server exits 0.
+    let in_flight = {
+        let (mut raw, item) = (raw.clone(), good(request.clone()));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(raw.evaluate(item)).map(|r| r.into_inner())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(150));
     drop(connection);
     let status = evaluator.terminate();
     assert!(status.success(), "graceful exit: {status:?}");
+    let finished = in_flight
+        .join()
+        .expect("thread")
+        .expect("the in-flight evaluation finished during shutdown");
+    let result = client.decrypt(&finished.response).expect("decrypt");
+    assert_eq!(
+        result.probability_code,
+        reference.evaluate(&patients(&model)[0]).probability_code
+    );
+
+    // The key survives the restart, then can be deleted.
     let evaluator = EvaluatorProcess::start(dir.path(), &[]);
     let connection = evaluator.connect();
     assert!(connection.has_key(&key_id).expect("has_key after restart"));

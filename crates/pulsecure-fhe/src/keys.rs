@@ -21,9 +21,31 @@ use crate::params::{PARAMETERS, SERVER_KEY_LIMIT};
 /// server key. Public; binds requests and responses to one key set.
 pub type KeyId = [u8; 16];
 
-/// The tfhe configuration of every key: our parameter set, nothing else enabled.
+/// The tfhe configuration of every key made now: our parameter set and nothing else — in
+/// particular no dedicated OPRF key, which tfhe 1.8 adds by default (a second bootstrapping
+/// key for encrypted randomness the circuit never draws; it doubled the server key an
+/// evaluator has to receive, from 30 to 60 MB).
 pub fn config() -> Config {
+    ConfigBuilder::with_custom_parameters(PARAMETERS)
+        .use_dedicated_oprf_key(false)
+        .build()
+}
+
+/// The configuration of keys made by earlier builds (tfhe's default, with the OPRF key):
+/// their server keys stay readable, so existing installations keep working.
+fn earlier_config() -> Config {
     ConfigBuilder::with_custom_parameters(PARAMETERS).build()
+}
+
+/// Read compressed server-key bytes: size-limited and conformant to this build's parameter
+/// set, with or without the OPRF key of earlier builds.
+fn read_compressed_server_key(bytes: &[u8]) -> Result<CompressedServerKey, FheError> {
+    safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &config().into())
+        .or_else(|_| safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &earlier_config().into()))
+        .map_err(|e| FheError::Malformed {
+            what: "server key",
+            reason: e,
+        })
 }
 
 /// A freshly generated key set.
@@ -58,7 +80,19 @@ pub fn key_id_of(server_key_bytes: &[u8]) -> KeyId {
 /// Generate a client key and its compressed server key.
 #[cfg(feature = "client")]
 pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
-    let client_key = ClientKey::generate(config());
+    generate_keys_with(config())
+}
+
+/// Generate keys as earlier builds did (with tfhe's OPRF key): for compatibility tests.
+#[cfg(feature = "client")]
+#[doc(hidden)]
+pub fn generate_earlier_keys() -> Result<GeneratedKeys, FheError> {
+    generate_keys_with(earlier_config())
+}
+
+#[cfg(feature = "client")]
+fn generate_keys_with(config: Config) -> Result<GeneratedKeys, FheError> {
+    let client_key = ClientKey::generate(config);
     let compressed = CompressedServerKey::new(&client_key);
     let mut server_key_bytes = Vec::new();
     safe_serialize(&compressed, &mut server_key_bytes, SERVER_KEY_LIMIT)
@@ -74,25 +108,13 @@ pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
 /// Check that bytes are a compressed server key of this build's parameters (size-limited,
 /// conformance-checked) without decompressing it; returns its key id.
 pub fn check_server_key(bytes: &[u8]) -> Result<KeyId, FheError> {
-    let _: CompressedServerKey =
-        safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &config().into()).map_err(|e| {
-            FheError::Malformed {
-                what: "server key",
-                reason: e,
-            }
-        })?;
+    read_compressed_server_key(bytes)?;
     Ok(key_id_of(bytes))
 }
 
 /// Read compressed server-key bytes (size-limited, conformance-checked) and decompress them.
 pub fn load_server_key(bytes: &[u8]) -> Result<(ServerKey, KeyId), FheError> {
-    let compressed: CompressedServerKey =
-        safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &config().into()).map_err(|e| {
-            FheError::Malformed {
-                what: "server key",
-                reason: e,
-            }
-        })?;
+    let compressed = read_compressed_server_key(bytes)?;
     Ok((compressed.decompress(), key_id_of(bytes)))
 }
 

@@ -161,6 +161,11 @@ impl Connection {
         &self.config.address
     }
 
+    /// Longest a single call may take.
+    pub fn call_timeout(&self) -> Duration {
+        self.config.call_timeout
+    }
+
     /// Run `call` until it succeeds, fails for good, or the retry budget is spent.
     pub(crate) fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, RemoteError>
     where

@@ -51,9 +51,13 @@ impl Evaluator for RemoteEvaluator {
             model_fingerprint: envelope.model.to_vec(),
             request: request.to_vec(),
         };
+        let deadline = self.connection.call_timeout();
         let response = self.connection.call("Evaluate", |mut client| {
-            let item = item.clone();
-            async move { client.evaluate(item).await.map(tonic::Response::into_inner) }
+            // The deadline travels as grpc-timeout: the evaluator drops the job if it has
+            // not started by then.
+            let mut call = tonic::Request::new(item.clone());
+            call.set_timeout(deadline);
+            async move { client.evaluate(call).await.map(tonic::Response::into_inner) }
         })?;
         if response.request_id != item.request_id {
             return Err(FheError::Mismatch {

@@ -220,14 +220,14 @@ impl Evaluator {
             .open(&log)
             .expect("log");
         // The evaluator's own binary when cargo built it beside this one (cargo test
-        // --workspace), else the same server code through `pulsecure evaluator`.
+        // --workspace), else the same server code through `pulsecure run-evaluator`.
         let me = PathBuf::from(env!("CARGO_BIN_EXE_pulsecure"));
         let beside = me.with_file_name("pulsecure-evaluator");
         let mut command = if beside.is_file() {
             Command::new(beside)
         } else {
             let mut c = Command::new(me);
-            c.arg("evaluator");
+            c.arg("run-evaluator");
             c
         };
         let child = command

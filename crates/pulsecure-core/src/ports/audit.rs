@@ -35,6 +35,8 @@ pub enum AuditEvent {
     KeysRotated,
     /// The server key was uploaded to an evaluator service.
     ServerKeyRegistered,
+    /// The saved evaluator setting was changed or cleared.
+    EvaluatorConfigured,
 }
 
 impl AuditEvent {
@@ -54,6 +56,7 @@ impl AuditEvent {
             AuditEvent::IntegrityAdopted => "integrity-adopted",
             AuditEvent::KeysRotated => "keys-rotated",
             AuditEvent::ServerKeyRegistered => "server-key-registered",
+            AuditEvent::EvaluatorConfigured => "evaluator-configured",
         }
     }
 }

@@ -1,0 +1,126 @@
+//! The evaluator a workstation uses when the command line names none: saved in the vault
+//! (sealed and authenticated, so nobody without the password can redirect the ciphertexts to
+//! another evaluator), changed only with the password, audited.
+
+use std::path::PathBuf;
+
+use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_remote::{ClientTls, RemoteConfig};
+use pulsecure_rpc::EvaluatorAddress;
+use pulsecure_vault::Password;
+
+use crate::data_dir::DataDir;
+use crate::error::{AppError, Result};
+use crate::unlocked::{Unlocked, ENTRY_EVALUATOR};
+use crate::workstation::EvaluatorChoice;
+
+/// The entry's text: the address, then the CA, certificate and key paths (empty lines for a
+/// Unix socket), one per line.
+fn encode(config: &RemoteConfig) -> Result<Vec<u8>> {
+    let path = |p: Option<&PathBuf>| -> Result<String> {
+        let text = p.map(|p| p.display().to_string()).unwrap_or_default();
+        if text.contains('\n') {
+            return Err(AppError::EvaluatorRefused {
+                endpoint: config.address.to_string(),
+                reason: "a TLS file name contains a line break".into(),
+            });
+        }
+        Ok(text)
+    };
+    let tls = config.tls.as_ref();
+    Ok(format!(
+        "{}\n{}\n{}\n{}\n",
+        config.address,
+        path(tls.map(|t| &t.ca))?,
+        path(tls.map(|t| &t.cert))?,
+        path(tls.map(|t| &t.key))?
+    )
+    .into_bytes())
+}
+
+fn decode(bytes: &[u8]) -> Result<RemoteConfig> {
+    let invalid = |why: &str| {
+        AppError::Vault(pulsecure_vault::VaultError::InvalidEntry(format!(
+            "{ENTRY_EVALUATOR}: {why}"
+        )))
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8"))?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    if lines.len() != 5 {
+        return Err(invalid("not four lines"));
+    }
+    let address: EvaluatorAddress = lines[0].parse().map_err(|_| invalid("not an address"))?;
+    let tls = match (lines[1], lines[2], lines[3]) {
+        ("", "", "") => None,
+        (ca, cert, key) => Some(ClientTls {
+            ca: ca.into(),
+            cert: cert.into(),
+            key: key.into(),
+        }),
+    };
+    Ok(RemoteConfig::new(address, tls))
+}
+
+/// The saved evaluator, if any.
+pub fn saved(dir: &DataDir, password: &Password) -> Result<Option<RemoteConfig>> {
+    let unlocked = Unlocked::open(dir, password)?;
+    saved_in(&unlocked)
+}
+
+pub(crate) fn saved_in(unlocked: &Unlocked) -> Result<Option<RemoteConfig>> {
+    unlocked.entry(ENTRY_EVALUATOR).map(decode).transpose()
+}
+
+/// Save `config` as the evaluator to use (or, with `None`, forget the saved one); audited.
+pub fn save(dir: &DataDir, password: &Password, config: Option<&RemoteConfig>) -> Result<()> {
+    let unlocked = Unlocked::open(dir, password)?;
+    let value = config.map(encode).transpose()?;
+    unlocked.set_entry(ENTRY_EVALUATOR, value)?;
+    let db = unlocked.open_database(dir)?;
+    let detail = match config {
+        Some(c) => format!("evaluator set to {}", c.address),
+        None => "saved evaluator cleared".to_string(),
+    };
+    db.log_event(AuditEvent::EvaluatorConfigured, &detail)?;
+    tracing::info!("{detail}");
+    Ok(())
+}
+
+/// The evaluator of `choice` once the vault is open: a saved setting replaces the default.
+pub(crate) fn resolve(unlocked: &Unlocked, choice: EvaluatorChoice) -> Result<EvaluatorChoice> {
+    match choice {
+        EvaluatorChoice::SavedOr(fallback) => Ok(EvaluatorChoice::Remote(
+            saved_in(unlocked)?.unwrap_or(fallback),
+        )),
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_back_as_written() {
+        for config in [
+            RemoteConfig::new(EvaluatorAddress::Unix("/run/p/e.sock".into()), None),
+            RemoteConfig::new(
+                EvaluatorAddress::Https("https://e.example:7443".into()),
+                Some(ClientTls {
+                    ca: "/etc/p/ca.pem".into(),
+                    cert: "/etc/p/me.pem".into(),
+                    key: "/etc/p/me.key".into(),
+                }),
+            ),
+        ] {
+            let back = decode(&encode(&config).expect("encode")).expect("decode");
+            assert_eq!(back.address, config.address);
+            assert_eq!(
+                back.tls.map(|t| (t.ca, t.cert, t.key)),
+                config.tls.map(|t| (t.ca, t.cert, t.key))
+            );
+        }
+        assert!(decode(b"http://x\n\n\n\n").is_err());
+        assert!(decode(b"unix:/a\n").is_err());
+    }
+}
