@@ -300,6 +300,7 @@ fn through_service(
 ) -> Result<ServiceFigures> {
     let scratch = tempfile::Builder::new()
         .prefix("pulsecure-bench-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|e| CliError::LocalEvaluator(format!("creating a private directory: {e}")))?;
     let local = LocalEvaluator::start(scratch.path())?;

@@ -87,6 +87,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     // The evaluator: its own process on a private socket, holding the server key only.
     let scratch = tempfile::Builder::new()
         .prefix("pulsecure-demo-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|e| CliError::LocalEvaluator(format!("creating a private directory: {e}")))?;
     let t = Instant::now();

@@ -83,9 +83,6 @@ fn run(cli: &cli::Cli) -> Result<(), CliError> {
 }
 
 fn main() {
-    // Die quietly on a closed pipe (`pulsecure history | head`) like every Unix tool,
-    // instead of panicking in println!.
-    sigpipe::reset();
     // `pulsecure run-evaluator …`: the evaluator's own command line (the demo's child process
     // when `pulsecure-evaluator` is not installed beside this binary). It never opens a vault.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -94,6 +91,10 @@ fn main() {
             .chain(args.into_iter().skip(2));
         std::process::exit(i32::from(pulsecure_evaluator::cli::run_main(forwarded)));
     }
+    // Die quietly on a closed pipe (`pulsecure history | head`) like every Unix tool,
+    // instead of panicking in println!. (Not in the evaluator mode above: a server must
+    // survive a client that hangs up.)
+    sigpipe::reset();
     let matches = cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

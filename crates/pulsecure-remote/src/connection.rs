@@ -91,6 +91,7 @@ impl Connection {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("evaluator-client")
+            .on_thread_start(block_sigpipe_on_this_thread)
             .enable_all()
             .build()
             .map_err(|e| RemoteError::Runtime(e.to_string()))?;
@@ -276,6 +277,19 @@ impl Connection {
     /// A client handle and the runtime to drive it (streams, tests).
     pub fn raw(&self) -> (EvaluatorClient<Channel>, &tokio::runtime::Runtime) {
         (self.client.clone(), &self.runtime)
+    }
+}
+
+/// Writing to a socket whose peer is gone raises SIGPIPE, and the `pulsecure` binary keeps
+/// SIGPIPE's default action (die quietly under `| head`). On the threads that talk to the
+/// evaluator the signal is blocked, so an evaluator that dies mid-request is an `EPIPE` error
+/// (retried) instead of the end of the clinician's process.
+fn block_sigpipe_on_this_thread() {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None) {
+        tracing::warn!("could not block SIGPIPE on an evaluator-client thread: {e}");
     }
 }
 
