@@ -86,7 +86,8 @@ fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeEr
     move |source| ServeError::Io { action, source }
 }
 
-/// Refuse a socket directory others can enter; create it (0700) if missing.
+/// Refuse a socket directory others can enter or that another user owns (whoever owns it
+/// could put their own socket there); create it (0700) if missing.
 fn prepare_socket_dir(socket: &Path) -> Result<(), ServeError> {
     let dir = socket
         .parent()
@@ -97,10 +98,16 @@ fn prepare_socket_dir(socket: &Path) -> Result<(), ServeError> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io_error(format!("restricting {}", dir.display())))?;
     }
-    let mode = std::fs::metadata(dir)
-        .map_err(io_error(format!("reading {}", dir.display())))?
-        .permissions()
-        .mode();
+    let meta = std::fs::metadata(dir).map_err(io_error(format!("reading {}", dir.display())))?;
+    let me = rustix::process::getuid().as_raw();
+    if std::os::unix::fs::MetadataExt::uid(&meta) != me {
+        return Err(ServeError::Config(format!(
+            "the socket directory {} belongs to another user (uid {}, not {me})",
+            dir.display(),
+            std::os::unix::fs::MetadataExt::uid(&meta)
+        )));
+    }
+    let mode = meta.permissions().mode();
     if mode & 0o007 != 0 {
         return Err(ServeError::Config(format!(
             "the socket directory {} is open to other users (mode {:o}): use a directory with mode 0700 or 0750",
