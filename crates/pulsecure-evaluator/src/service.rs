@@ -431,7 +431,13 @@ async fn receive_key(
     mut chunks: Streaming<KeyChunk>,
 ) -> Result<PutServerKeyResponse, Status> {
     let _permit = s.uploads.try_acquire().map_err(|_| {
-        Status::resource_exhausted("other key uploads are in progress; retry later")
+        let mut status =
+            Status::resource_exhausted("other key uploads are in progress; retry later");
+        status.metadata_mut().insert(
+            RETRY_AFTER_MS,
+            tonic::metadata::MetadataValue::from(1000u32),
+        );
+        status
     })?;
     let mut upload = s.store.begin_upload();
     let mut announced: Option<KeyId> = None;

@@ -67,13 +67,15 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// Whether a failed call may succeed if repeated (transport down, evaluator restarting or
-/// busy). Refusals about the request itself are final.
+/// Whether a failed call may succeed if repeated: the transport is down or the evaluator is
+/// restarting, or it is busy and says when to come back (`RESOURCE_EXHAUSTED` with a
+/// `retry-after-ms` hint; without one, as for an oversized request, the refusal is final).
 fn retryable(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::ResourceExhausted | Code::Unknown | Code::Cancelled
-    ) && !status.message().contains("exceeds the limit")
+    match status.code() {
+        Code::Unavailable | Code::Unknown | Code::Cancelled => true,
+        Code::ResourceExhausted => retry_hint(status).is_some(),
+        _ => false,
+    }
 }
 
 fn retry_hint(status: &Status) -> Option<Duration> {
