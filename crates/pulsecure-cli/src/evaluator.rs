@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress::terminal_bar;
 use pulsecure_app::evaluator_service::{register, Registration};
 use pulsecure_app::evaluator_setting;
 use pulsecure_app::{DataDir, EvaluatorChoice};
@@ -131,14 +131,7 @@ pub fn register_cmd(
     }
     let choice = choice(evaluator)?;
     let password = password::current(&args.password)?;
-    let bar = ProgressBar::hidden();
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("uploading the server key {bar:30} {bytes}/{total_bytes}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = terminal_bar("uploading the server key {bar:30} {bytes}/{total_bytes}");
     let progress_bar = bar.clone();
     let (outcome, key_set, endpoint) = register(
         dir,

@@ -1,7 +1,7 @@
 //! `pulsecure keys ...`: fingerprint, password change, server-key export (prompts and
 //! printing; the operations are the workstation's).
 
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress::terminal_bar;
 use pulsecure_app::keys::{
     export_server_key as export_key, rotate as rotate_keys, server_key_fingerprint, PasswordChange,
 };
@@ -57,14 +57,7 @@ pub fn export_server_key(dir: &DataDir, args: &ExportServerKeyArgs) -> Result<()
 pub fn rotate(dir: &DataDir, args: &RotateArgs) -> Result<()> {
     dir.require_initialized()?;
     let password = password::current(&args.password)?;
-    let bar = ProgressBar::hidden();
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("re-sealing {bar:30} {pos}/{len} screenings")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = terminal_bar("re-sealing {bar:30} {pos}/{len} screenings");
     let report = rotate_keys(dir, &password, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);

@@ -15,6 +15,7 @@ mod local_evaluator;
 mod logging;
 mod model_cmd;
 mod password;
+mod progress;
 mod results;
 mod rng;
 mod screen;
