@@ -11,7 +11,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from training.spec import COLUMNS, load_merged
+from training.spec import COLUMNS, OTHER_CYCLE_COLUMNS, load_merged
 
 HERE = Path(__file__).resolve().parent
 EXTRACT = HERE / "data" / "nhanes_2013_2014_extract.csv"
@@ -27,7 +27,8 @@ def sha256_file(path: Path) -> str:
 def make_extract(source: Path, dest: Path = EXTRACT) -> str:
     """Write the extract (rows sorted by SEQN, fixed column order) and return its sha256."""
     merged = load_merged(source)
-    cols = ["SEQN"] + [c for name in COLUMNS for c in COLUMNS[name] if c != "SEQN"]
+    cols = ["SEQN"] + [c for name in COLUMNS for c in COLUMNS[name] if c != "SEQN"] + \
+        OTHER_CYCLE_COLUMNS
     merged = merged[cols].sort_values("SEQN")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(".tmp")

@@ -7,7 +7,10 @@ Kinds (the `kind` field of each vector):
 - `rounding_tie`: a value whose quantization is exactly k + 0.5 in binary64 (rounds up);
 - `logit_min` / `logit_max`: the inputs giving the smallest and largest logit;
 - `table_boundary`: for every index where the calibrated table changes level, an input on
-  each side (largest logit of index i-1, smallest of index i), when the logit is reachable.
+  each side (largest logit of index i-1, smallest of index i), when the logit is reachable
+  by a valid input (a gated answer counts only when its source is at its threshold);
+- `gate`: each gated feature answered at its maximum with its source just below and exactly
+  at the threshold (the answer must not count, then count).
 
 Everything is derived deterministically from model.json, so the exporter writes the same
 edges for the same model.
@@ -41,8 +44,9 @@ def _vector(model: IntegerModel, kind: str, raw: list[float]) -> dict:
 
 
 def _ties(feature: dict, per_feature: int = 2) -> list[float]:
-    """Values whose quantization lands exactly on k + 0.5 in binary64."""
-    if feature["kind"] == "binary":
+    """Values whose quantization lands exactly on k + 0.5 in binary64 (measurements only:
+    yes/no and ordinal answers are whole numbers)."""
+    if feature["kind"] != "continuous":
         return []
     lo, hi, bits = feature["clamp_min"], feature["clamp_max"], feature["bits"]
     levels = (1 << bits) - 1
@@ -57,17 +61,50 @@ def _ties(feature: dict, per_feature: int = 2) -> list[float]:
 
 
 def _codes_for_logits(doc: dict, model: IntegerModel) -> dict[int, list[int]]:
-    """One code vector per reachable logit (dynamic programming over the features)."""
-    reach: dict[int, list[int]] = {rounded_shift(model.bias, model.grain_shift): []}
-    for i, f in enumerate(doc["features"]):
-        nxt: dict[int, list[int]] = {}
-        for total, codes in reach.items():
+    """One code vector per logit reachable by a valid input (dynamic programming over the
+    features; the state remembers which gate sources stand at or above their threshold)."""
+    features = doc["features"]
+    names = [f["name"] for f in features]
+    gates = {i: (names.index(f["counts_from"]["feature"]), f["counts_from"]["at_least"])
+             for i, f in enumerate(features) if "counts_from" in f}
+    sources = {src for src, _ in gates.values()}
+    reach: dict[tuple[int, frozenset], list[int]] = {
+        (rounded_shift(model.bias, model.grain_shift), frozenset()): []}
+    for i, f in enumerate(features):
+        nxt: dict[tuple[int, frozenset], list[int]] = {}
+        for (total, open_sources), codes in reach.items():
             for code in range(1 << f["bits"]):
-                t = total + model.logit_part(i, code)
-                if t not in nxt:
-                    nxt[t] = codes + [code]
+                if i in gates and code != 0:
+                    src, _ = gates[i]
+                    if src > i or src not in open_sources:
+                        continue  # not reachable: the answer would not count
+                opened = open_sources
+                if i in sources and any(raw_for_code(f, code) >= at for s, at in gates.values()
+                                        if s == i):
+                    opened = open_sources | {i}
+                key = (total + model.logit_part(i, code), opened)
+                if key not in nxt:
+                    nxt[key] = codes + [code]
         reach = nxt
-    return reach
+    merged: dict[int, list[int]] = {}
+    for (total, _), codes in sorted(reach.items(), key=lambda kv: (kv[0][0], sorted(kv[0][1]))):
+        merged.setdefault(total, codes)
+    return merged
+
+
+def _gate_vectors(doc: dict, model: IntegerModel, base: list[float]) -> list[dict]:
+    names = [f["name"] for f in doc["features"]]
+    out = []
+    for i, f in enumerate(doc["features"]):
+        if "counts_from" not in f:
+            continue
+        src, at = names.index(f["counts_from"]["feature"]), f["counts_from"]["at_least"]
+        for source_value in (at - 0.01, at):
+            raw = list(base)
+            raw[i] = f["clamp_max"]
+            raw[src] = source_value
+            out.append(_vector(model, "gate", raw))
+    return out
 
 
 def edge_vectors(doc: dict) -> list[dict]:
@@ -86,6 +123,7 @@ def edge_vectors(doc: dict) -> list[dict]:
             raw = list(base)
             raw[i] = value
             out.append(_vector(model, "rounding_tie", raw))
+    out.extend(_gate_vectors(doc, model, base))
     reach = _codes_for_logits(doc, model)
     to_raw = lambda codes: [raw_for_code(f, c) for f, c in zip(features, codes)]  # noqa: E731
     out.append(_vector(model, "logit_min", to_raw(reach[min(reach)])))

@@ -4,6 +4,9 @@ This is one of the three implementations (Python, the Rust reference engine, the
 that must agree bit for bit, so every step is integer arithmetic or a binary64 formula whose
 operation order is fixed and written in model.json:
 
+1b. a feature with `counts_from` {feature, at_least} counts only when that feature's raw value
+   is >= at_least; otherwise its value is taken as clamp_min (NHANES asks the chest-pain items
+   from age 40 only: below, the answer is recorded but does not count).
 2. x = floor((clamp(v, lo, hi) - lo) * L / (hi - lo) + 0.5), L = 2^bits - 1.
 3. x is split into base-4 digits d_j (2 bits each, what one TFHE block carries);
    c_j(d) = sign(w) * ((|w| * d * 4^j) >> s)   (truncation toward zero; s = grain_shift),
@@ -16,7 +19,7 @@ operation order is fixed and written in model.json:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DIGIT_BITS = 2
 DIGIT_BASE = 1 << DIGIT_BITS
@@ -78,19 +81,34 @@ class IntegerModel:
     index_bits: int
     lut: list[int]
     threshold: int
+    #: Step 1b, per feature: None, or (source feature index, at_least): the value counts only
+    #: when the source's raw value is >= at_least, else it is taken as clamp_min ("no").
+    gates: list = field(default_factory=list)
+
+    def effective(self, raw: list[float]) -> list[float]:
+        """Step 1b: a gated answer below its source's threshold counts as clamp_min."""
+        out = list(raw)
+        for i, gate in enumerate(self.gates):
+            if gate is not None and raw[gate[0]] < gate[1]:
+                out[i] = self.clamp_lo[i]
+        return out
 
     def codes(self, raw: list[float]) -> list[int]:
-        """Step 2 for a whole patient."""
+        """Steps 1b and 2 for a whole patient."""
         return [quantize_value(v, lo, hi, b)
-                for v, lo, hi, b in zip(raw, self.clamp_lo, self.clamp_hi, self.bits)]
+                for v, lo, hi, b in zip(self.effective(raw), self.clamp_lo, self.clamp_hi,
+                                        self.bits)]
 
     @classmethod
     def from_doc(cls, doc: dict) -> "IntegerModel":
         """The integer pipeline of a model.json dict."""
         f = doc["features"]
+        names = [x["name"] for x in f]
+        gates = [(names.index(x["counts_from"]["feature"]), x["counts_from"]["at_least"])
+                 if "counts_from" in x else None for x in f]
         return cls([x["clamp_min"] for x in f], [x["clamp_max"] for x in f], [x["bits"] for x in f],
                    doc["weights"], doc["bias"], doc["linear"]["grain_shift"], doc["index"]["offset"],
-                   doc["index"]["shift"], doc["index"]["bits"], doc["lut"], doc["threshold"])
+                   doc["index"]["shift"], doc["index"]["bits"], doc["lut"], doc["threshold"], gates)
 
     def logit_part(self, feature: int, code: int) -> int:
         """Step 3 for one feature: the sum of its per-digit contributions."""
