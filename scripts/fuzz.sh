@@ -23,9 +23,11 @@ mkdir -p "$seeds"/{model_json,vault_file,model_signature,batch_reader,evaluate_r
 # the target re-binds frames to its own key and model, so any key and model will do.
 python3 -c 'import sys; frame=b"PSQ1"+bytes(48)+bytes([1,0])+bytes([4,0,0,0])+b"TFHE"; sys.stdout.buffer.write(bytes([0x22,len(frame)])+frame)' \
   > "$seeds/evaluate_request/frame"
-cp models/cvd-lr/v1/model.json "$seeds/model_json/shipped.json"
-{ cat models/cvd-lr/v1/model.json.minisig; printf '\0'; cat models/cvd-lr/v1/model.json; } \
-  > "$seeds/model_signature/shipped"
+for v in v1 v2; do
+  cp "models/cvd-lr/$v/model.json" "$seeds/model_json/shipped-$v.json"
+  { cat "models/cvd-lr/$v/model.json.minisig"; printf '\0'; cat "models/cvd-lr/$v/model.json"; } \
+    > "$seeds/model_signature/shipped-$v"
+done
 cp examples/patients.csv "$seeds/batch_reader/examples.csv"
 printf '{"patient_id":"J1","age":55,"told_high_bp":true}\n' > "$seeds/batch_reader/line.jsonl"
 printf '[{"patient_id":"A1","age":40}]' > "$seeds/batch_reader/array.json"

@@ -1,5 +1,6 @@
-//! The models this installation can read stored screenings with: the embedded release and
-//! every installed release, each verified before use and cached for the session.
+//! The models this installation can read stored screenings with: the embedded release, the
+//! earlier releases the binary still carries, and every installed release, each verified
+//! before use and cached for the session.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,25 @@ impl Catalog {
         })
     }
 
+    /// A release an earlier binary embedded (and this one still carries), verified.
+    fn load_earlier_embedded(&self, id: &str, version: u64) -> Result<Entry, CatalogError> {
+        for (json, signature) in pulsecure_signing::embedded::EARLIER_RELEASES {
+            let Ok(verified) = self.trust.verify(json.as_bytes(), signature) else {
+                continue;
+            };
+            if verified.claim.model_id == id && verified.claim.version == version {
+                return Ok(Entry {
+                    model: Arc::new(verified.model),
+                    sha256: verified.claim.sha256,
+                });
+            }
+        }
+        Err(CatalogError::Unknown {
+            id: id.to_string(),
+            version,
+        })
+    }
+
     fn entry(&self, id: &str, version: u64) -> Result<Entry, CatalogError> {
         let key = (id.to_string(), version);
         if let Some(e) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
@@ -87,7 +107,10 @@ impl Catalog {
                 sha256: DEFAULT_MODEL_SHA256.to_string(),
             }
         } else {
-            self.load_installed(id, version)?
+            match self.load_installed(id, version) {
+                Err(CatalogError::Unknown { .. }) => self.load_earlier_embedded(id, version)?,
+                other => other?,
+            }
         };
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, entry.clone());

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use pulsecure_core::domain::feature::FeatureSpec;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::catalog::ModelCatalog;
 use pulsecure_core::ports::store::StoredScreening;
@@ -9,21 +10,30 @@ use pulsecure_core::ports::store::StoredScreening;
 use crate::error::{AppError, Result};
 use crate::records::Records;
 
-/// A stored screening with the feature names of *its* model, in its stored order.
+/// A stored screening with the features of *its* model, in its stored order.
 #[derive(Clone, Debug)]
 pub struct LabelledScreening {
     /// The decrypted row.
     pub stored: StoredScreening,
-    /// Feature names of the model the row was made with.
-    pub feature_names: Arc<Vec<String>>,
+    /// Features of the model the row was made with (after an upgrade, not the active ones).
+    pub features: Arc<Vec<FeatureSpec>>,
 }
 
 impl LabelledScreening {
+    /// `(name, value as a clinician reads it)` pairs: "yes"/"no", an answer's label, or the
+    /// number with its unit — through the row's own model.
+    pub fn displayed_features(&self) -> impl Iterator<Item = (&str, String)> {
+        self.features
+            .iter()
+            .zip(self.stored.record.features.iter())
+            .map(|(spec, &value)| (spec.name.as_str(), spec.display_value(value)))
+    }
+
     /// `(name, value)` pairs of the stored inputs.
     pub fn named_features(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.feature_names
+        self.features
             .iter()
-            .map(String::as_str)
+            .map(|spec| spec.name.as_str())
             .zip(self.stored.record.features.iter().copied())
     }
 }
@@ -34,18 +44,17 @@ pub use pulsecure_store::ScreeningFilter as HistoryQuery;
 
 impl Records {
     fn label(&self, rows: Vec<StoredScreening>) -> Result<Vec<LabelledScreening>> {
-        let mut names: std::collections::HashMap<(String, u64), Arc<Vec<String>>> =
+        let mut names: std::collections::HashMap<(String, u64), Arc<Vec<FeatureSpec>>> =
             Default::default();
         rows.into_iter()
             .map(|stored| {
                 let a = &stored.record.assessment;
                 let key = (a.model_id.clone(), a.model_version);
-                let feature_names = match names.get(&key) {
+                let features = match names.get(&key) {
                     Some(n) => Arc::clone(n),
                     None => {
                         let model = self.catalog.model(&a.model_id, a.model_version)?;
-                        let n: Arc<Vec<String>> =
-                            Arc::new(model.features().iter().map(|f| f.name.clone()).collect());
+                        let n: Arc<Vec<FeatureSpec>> = Arc::new(model.features().to_vec());
                         if n.len() != stored.record.features.len() {
                             return Err(AppError::Integrity(format!(
                                 "screening {} holds {} values, its model {} v{} has {} features",
@@ -60,10 +69,7 @@ impl Records {
                         n
                     }
                 };
-                Ok(LabelledScreening {
-                    stored,
-                    feature_names,
-                })
+                Ok(LabelledScreening { stored, features })
             })
             .collect()
     }

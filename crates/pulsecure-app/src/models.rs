@@ -24,16 +24,17 @@ use crate::verification::verify_release;
 #[derive(Clone)]
 pub struct Trust {
     keys: Vec<PublisherKey>,
-    release_key_id: String,
+    release_key_ids: Vec<String>,
     scopes: Vec<(String, String)>,
 }
 
 impl Trust {
     /// The release key plus the database's trust entries.
     pub fn load(db: &Database) -> Result<Self> {
-        let release = PublisherKey::release()?;
-        let release_key_id = release.key_id();
-        let mut keys = vec![release];
+        // The current release key and the retired ones (each limited by `verify_model` to
+        // the releases it signed before its rotation).
+        let mut keys = PublisherKey::release_keys()?;
+        let release_key_ids = keys.iter().map(PublisherKey::key_id).collect();
         let mut scopes = Vec::new();
         for record in db.trusted_keys()? {
             if !keys.iter().any(|k| k.key_id() == record.key_id) {
@@ -46,7 +47,7 @@ impl Trust {
         }
         Ok(Trust {
             keys,
-            release_key_id,
+            release_key_ids,
             scopes,
         })
     }
@@ -55,7 +56,7 @@ impl Trust {
     pub fn verify(&self, bytes: &[u8], signature: &str) -> Result<VerifiedModel> {
         let verified = verify_release(bytes, signature, &self.keys)?;
         let model_id = &verified.claim.model_id;
-        let allowed = verified.key_id == self.release_key_id
+        let allowed = self.release_key_ids.contains(&verified.key_id)
             || self
                 .scopes
                 .iter()

@@ -103,7 +103,10 @@ impl Workbench for TuiWorkbench {
                     probability: a.probability,
                     class: a.class,
                     model: format!("{} v{}", a.model_id, a.model_version),
-                    features: r.features.clone(),
+                    features: row
+                        .displayed_features()
+                        .map(|(name, value)| (name.to_string(), value))
+                        .collect(),
                 }
             })
             .collect())

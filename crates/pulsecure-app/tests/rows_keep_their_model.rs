@@ -1,7 +1,6 @@
-//! Stored screenings stay bound to the model they were made with: after a (test-signed) v2
-//! with another feature order and names is installed, a v1 row is still labelled, exported
-//! and counted through v1.
-
+//! Stored screenings stay bound to the model they were made with: after a (test-signed) v3
+//! with another feature order and names is installed, a v2 row is still labelled, exported
+//! and counted through v2.
 mod support;
 
 use pulsecure_app::history::HistoryQuery;
@@ -16,10 +15,11 @@ use pulsecure_core::PatientRef;
 use pulsecure_signing::publish::{generate_keypair, sign_model};
 use pulsecure_signing::PublisherKey;
 
-/// v1 with its features (and weights) in reverse order, one feature renamed, version 2.
-fn v2_model() -> String {
+/// The embedded release (v2) with its features (and weights) in reverse order, one feature
+/// renamed, version 3.
+fn newer_model() -> String {
     let mut doc: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).expect("json");
-    doc["version"] = serde_json::json!(2);
+    doc["version"] = serde_json::json!(3);
     let mut features = doc["features"].as_array().expect("features").clone();
     features.reverse();
     for f in &mut features {
@@ -35,28 +35,28 @@ fn v2_model() -> String {
 }
 
 #[test]
-fn a_v1_row_is_read_through_v1_after_v2_is_installed() {
+fn a_v2_row_is_read_through_v2_after_v3_is_installed() {
     let (_tmp, dir) = support::initialized();
     {
         let ws = Workstation::open(&dir, &support::password(), EvaluatorChoice::InProcess)
             .expect("open");
-        assert_eq!(ws.model().version(), 1);
+        assert_eq!(ws.model().version(), 2);
         ws.screen_values(
-            Some(PatientRef::parse("P-V1").expect("valid")),
+            Some(PatientRef::parse("P-V2").expect("valid")),
             &support::patient_values(),
             &mut |_| {},
         )
-        .expect("screened under v1");
+        .expect("screened under v2");
     }
 
     let (public, secret) = generate_keypair("publisher pass".into()).expect("keypair");
-    let model = v2_model();
+    let model = newer_model();
     let signature = sign_model(model.as_bytes(), &secret, "publisher pass".into()).expect("sign");
     let records = Records::open(&dir, &support::password()).expect("open records");
     let key = PublisherKey::parse(&public, "test publisher").expect("key");
     // Trusted for another model id only, the key cannot publish cvd-lr.
     assert!(trust_key(records.database(), &key, "another-model", "test publisher").expect("trust"));
-    match install(&records, model.as_bytes(), &signature, "v2") {
+    match install(&records, model.as_bytes(), &signature, "v3") {
         Err(AppError::KeyNotTrustedForModel { model_id, .. }) => assert_eq!(model_id, "cvd-lr"),
         other => panic!(
             "expected a scope refusal, got {:?}",
@@ -66,26 +66,31 @@ fn a_v1_row_is_read_through_v1_after_v2_is_installed() {
     drop(records);
     let records = Records::open(&dir, &support::password()).expect("open records");
     assert!(trust_key(records.database(), &key, "cvd-lr", "test publisher").expect("trust"));
-    let report = install(&records, model.as_bytes(), &signature, "v2").expect("install v2");
+    let report = install(&records, model.as_bytes(), &signature, "v3").expect("install v3");
     assert_eq!(report.outcome, InstallOutcome::Installed);
     drop(records);
 
     let records = Records::open(&dir, &support::password()).expect("reopen");
-    assert_eq!(records.model().version(), 2, "v2 is active");
-    assert_eq!(records.model().features()[0].name, "told_high_cholesterol");
+    assert_eq!(records.model().version(), 3, "v3 is active");
+    assert_eq!(records.model().features()[0].name, "male");
     let rows = records.history(&HistoryQuery::default()).expect("history");
     assert_eq!(rows.len(), 1);
     let named: Vec<(&str, f64)> = rows[0].named_features().collect();
-    assert_eq!(named[0], ("age", 63.0), "v1's first feature and its value");
+    assert_eq!(named[0], ("age", 63.0), "v2's first feature and its value");
     assert!(
         named.contains(&("told_diabetes", 0.0)),
-        "v1's name: {named:?}"
+        "v2's name: {named:?}"
     );
     assert!(!named.iter().any(|(n, _)| *n == "diabetes_diagnosed"));
-    assert_eq!(rows[0].stored.record.assessment.model_version, 1);
+    assert_eq!(rows[0].stored.record.assessment.model_version, 2);
+    let shown: Vec<(&str, String)> = rows[0].displayed_features().collect();
+    assert!(
+        shown.contains(&("general_health", "3 (fair)".to_string())),
+        "{shown:?}"
+    );
 
-    // Statistics read the age through v1's order: the one row (age 63) lands in the 60-79
-    // band of its class (through v2's order it would read the cholesterol answer, 1).
+    // Statistics read the age through v2's order: the one row (age 63) lands in the 60-79
+    // band of its class (through v3's order it would read the `male` answer, 1).
     let stored: Vec<_> = rows.iter().map(|r| r.stored.clone()).collect();
     let data = dataset_of(&stored, records.catalog()).expect("dataset");
     let class = rows[0].stored.record.assessment.class;

@@ -2,11 +2,12 @@
 //! problems are refused up front with the expected columns, and limits hold.
 
 use pulsecure_batch::{BatchError, BatchReader, Item, MAX_JSON_ARRAY_BYTES};
-use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::Model;
 
+/// v1 (nine features, one continuous field between the yes/no ones): the reader's cases are
+/// about rows and columns, not about which release is embedded.
 fn model() -> Model {
-    Model::from_json(DEFAULT_MODEL_JSON).expect("embedded model loads")
+    Model::from_json(include_str!("../../../models/cvd-lr/v1/model.json")).expect("v1 loads")
 }
 
 const HEADER: &str = "patient_id,age,told_high_bp,systolic_bp,smoked_100_cigarettes,serum_creatinine,waist_circumference,told_diabetes,total_cholesterol,told_high_cholesterol";

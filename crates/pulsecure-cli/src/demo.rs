@@ -126,8 +126,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             pbs.total(), pbs.contributions, pbs.accumulation, pbs.lookup, pbs.outputs, pbs.depth
         );
         println!(
-            "{:<8} {:>5} {:>11} {:>9} {:>10} {:>9} {:>9}  reference",
-            "patient", "risk", "probability", "encrypt", "evaluate", "decrypt", "upload"
+            "{:<8} {:>5} {:>8} {:>9} {:>10} {:>9} {:>9}  reference",
+            "patient", "class", "risk", "encrypt", "evaluate", "decrypt", "upload"
         );
     }
     let service = InferenceService::new(&model, &client, &remote);
@@ -145,6 +145,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 "risk_class": s.assessment.class.as_str(),
                 "probability": s.assessment.probability,
                 "probability_code": s.assessment.probability_code,
+                "risk_text": s.assessment.risk_text(),
                 "encrypt_ms": ms(s.timings.encrypt),
                 "evaluate_ms": ms(s.timings.evaluate),
                 "decrypt_ms": ms(s.timings.decrypt),
@@ -153,10 +154,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             }));
         } else {
             println!(
-                "{:<8} {:>5} {:>11.3} {:>6.1} ms {:>7.0} ms {:>6.1} ms {:>7} B  {}",
+                "{:<8} {:>5} {:>8} {:>6.1} ms {:>7.0} ms {:>6.1} ms {:>7} B  {}",
                 p.id,
                 s.assessment.class.as_str(),
-                s.assessment.probability,
+                s.assessment.risk_text(),
                 ms(s.timings.encrypt),
                 ms(s.timings.evaluate),
                 ms(s.timings.decrypt),

@@ -211,6 +211,7 @@ fn signing_code(e: &SigningError) -> i32 {
         SigningError::MalformedSignature(_)
         | SigningError::MalformedPublicKey(_)
         | SigningError::UntrustedKey { .. }
+        | SigningError::RetiredKey { .. }
         | SigningError::BadSignature { .. }
         | SigningError::MalformedClaim(_)
         | SigningError::ClaimMismatch { .. }
@@ -360,6 +361,15 @@ mod tests {
                 (SigningError::MalformedSignature(s()), CRYPTO),
                 (SigningError::MalformedPublicKey(s()), CRYPTO),
                 (SigningError::UntrustedKey { key_id: s() }, CRYPTO),
+                (
+                    SigningError::RetiredKey {
+                        key_id: s(),
+                        scope: s(),
+                        model_id: s(),
+                        version: 2,
+                    },
+                    CRYPTO,
+                ),
                 (SigningError::BadSignature { key_id: s() }, CRYPTO),
                 (SigningError::MalformedClaim(s()), CRYPTO),
                 (

@@ -26,6 +26,7 @@ struct ExportRow<'a> {
     model_version: u64,
     probability: f64,
     probability_code: u32,
+    risk_text: String,
     risk_class: &'static str,
     features: std::collections::BTreeMap<&'a str, f64>,
 }
@@ -40,6 +41,7 @@ fn export_row(s: &LabelledScreening) -> ExportRow<'_> {
         model_version: r.assessment.model_version,
         probability: r.assessment.probability,
         probability_code: r.assessment.probability_code,
+        risk_text: r.assessment.risk_text(),
         risk_class: r.assessment.class.as_str(),
         features: s.named_features().collect(),
     }
@@ -90,11 +92,12 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
                 )?;
                 writeln!(
                     out,
-                    "probability {:.3} ({} / 4096)",
-                    r.assessment.probability, r.assessment.probability_code
+                    "risk        {} ({} / 4096)",
+                    r.assessment.risk_text(),
+                    r.assessment.probability_code
                 )?;
                 writeln!(out, "risk class  {}", r.assessment.class.as_str())?;
-                for (name, value) in s.named_features() {
+                for (name, value) in s.displayed_features() {
                     writeln!(out, "  {name:<24}{value}")?;
                 }
             }
@@ -102,18 +105,18 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
         OutputFormat::Table => {
             writeln!(
                 out,
-                "{:>6}  {:<16}  {:<20} {:>11} {:>5}  model",
-                "id", "date (UTC)", "patient", "probability", "risk"
+                "{:>6}  {:<16}  {:<20} {:>8} {:>5}  model",
+                "id", "date (UTC)", "patient", "risk", "class"
             )?;
             for s in &rows {
                 let r = &s.stored.record;
                 writeln!(
                     out,
-                    "{:>6}  {:<16}  {:<20} {:>11.3} {:>5}  {} v{}",
+                    "{:>6}  {:<16}  {:<20} {:>8} {:>5}  {} v{}",
                     s.stored.id,
                     format_time(r.created_at),
                     r.patient_ref.as_str(),
-                    r.assessment.probability,
+                    r.assessment.risk_text(),
                     r.assessment.class.as_str(),
                     r.assessment.model_id,
                     r.assessment.model_version
@@ -130,7 +133,7 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
 fn write_csv(out: &mut impl Write, rows: &[LabelledScreening]) -> Result<()> {
     let mut names: Vec<&str> = Vec::new();
     for s in rows {
-        for name in s.feature_names.iter() {
+        for name in s.features.iter().map(|f| &f.name) {
             if !names.contains(&name.as_str()) {
                 names.push(name);
             }

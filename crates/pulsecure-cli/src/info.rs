@@ -85,8 +85,9 @@ pub fn screen_help() -> String {
          comma-separated with a header row. JSON: an array of objects or one object per line \
          (JSON Lines). Example: examples/patients.csv.\n\n\
          Output fields (CSV columns / JSON keys, stable): patient_id, status (screened | \
-         already-stored), probability (0-1), probability_code (units of 1/4096), risk_class \
-         (low | high), model_id, model_version.\n\n\
+         already-stored), probability (0-1: the calibrated table level), probability_code \
+         (units of 1/4096), risk_text (how to read it: whole percent, \"< 1 %\" for the \
+         lowest levels, never 0), risk_class (low | high), model_id, model_version.\n\n\
          A screening aid tuned for high recall, NOT a diagnosis.",
     );
     text

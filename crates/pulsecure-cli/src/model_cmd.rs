@@ -101,7 +101,7 @@ fn verify_file(args: &ModelFileArgs, keys: &[PublisherKey]) -> Result<VerifiedMo
 pub fn verify(args: &ModelVerifyArgs) -> Result<()> {
     let keys = match &args.public_key {
         Some(path) => vec![PublisherKey::parse(&read_text(path)?, "command line")?],
-        None => vec![PublisherKey::release()?],
+        None => PublisherKey::release_keys()?,
     };
     let v = verify_file(&args.file, &keys)?;
     println!(
@@ -131,7 +131,7 @@ pub fn inspect(args: &ModelFileArgs) -> Result<()> {
     }
     match read_text(&signature_path(args)) {
         Err(_) => println!("signature    none found (an unsigned model cannot be installed)"),
-        Ok(sig) => match verify_model(&bytes, &sig, &[PublisherKey::release()?]) {
+        Ok(sig) => match verify_model(&bytes, &sig, &PublisherKey::release_keys()?) {
             Ok(v) => println!("signature    valid, key id {} ({})", v.key_id, v.key_origin),
             Err(e) => println!("signature    not valid with the release key: {e}"),
         },

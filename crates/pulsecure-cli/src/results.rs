@@ -22,6 +22,8 @@ pub struct ResultRow {
     pub probability: f64,
     /// The same in units of 1/4096.
     pub probability_code: u32,
+    /// How to read it: whole percent, "< 1 %" for the lowest levels (never "0").
+    pub risk_text: String,
     /// `low` or `high`.
     pub risk_class: &'static str,
     /// Model id.
@@ -38,6 +40,7 @@ impl ResultRow {
             status,
             probability: a.probability,
             probability_code: a.probability_code,
+            risk_text: a.risk_text(),
             risk_class: a.class.as_str(),
             model_id: a.model_id.clone(),
             model_version: a.model_version,
@@ -129,12 +132,12 @@ impl ResultWriter {
             OutputFormat::Json => writer.sink.write_all(b"[")?,
             OutputFormat::Csv => writeln!(
                 writer.sink,
-                "patient_id,status,probability,probability_code,risk_class,model_id,model_version"
+                "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version"
             )?,
             OutputFormat::Table => writeln!(
                 writer.sink,
-                "{:<20} {:<15} {:>11} {:>5}  model",
-                "patient", "status", "probability", "risk"
+                "{:<20} {:<15} {:>8} {:>5}  model",
+                "patient", "status", "risk", "class"
             )?,
         }
         Ok(writer)
@@ -162,10 +165,10 @@ impl ResultWriter {
             }
             OutputFormat::Table => writeln!(
                 self.sink,
-                "{:<20} {:<15} {:>11.3} {:>5}  {} v{}",
+                "{:<20} {:<15} {:>8} {:>5}  {} v{}",
                 row.patient_id,
                 row.status,
-                row.probability,
+                row.risk_text,
                 row.risk_class,
                 row.model_id,
                 row.model_version

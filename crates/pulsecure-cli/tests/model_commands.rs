@@ -8,7 +8,8 @@ use std::process::Command;
 
 use support::{assert_fails, assert_ok, stdout, Env};
 
-const MODEL: &str = include_str!("../../../models/cvd-lr/v1/model.json");
+/// The embedded release (v2); test releases are made from it with higher versions.
+const MODEL: &str = include_str!("../../../models/cvd-lr/v2/model.json");
 const PUBLISHER_PASSWORD: &str = "publisher secret pass";
 
 /// A publisher key pair made by `pulsecure model keygen`, and a folder of releases.
@@ -47,7 +48,7 @@ fn publisher(env: &Env) -> Publisher {
 fn release(env: &Env, p: &Publisher, version: u64, tweak: &str) -> PathBuf {
     let dir = env.path(&format!("release-{version}{tweak}"));
     std::fs::create_dir_all(&dir).expect("dir");
-    let mut text = MODEL.replace("\"version\": 1,", &format!("\"version\": {version},"));
+    let mut text = MODEL.replace("\"version\": 2,", &format!("\"version\": {version},"));
     if !tweak.is_empty() {
         text = text.replace(
             "\"description\": \"",
@@ -79,13 +80,11 @@ fn screened_version(env: &Env, patient_ref: &str) -> u64 {
     let values = [
         "age=50",
         "told_high_bp=0",
-        "systolic_bp=120",
-        "smoked_100_cigarettes=0",
         "serum_creatinine=0.9",
-        "waist_circumference=90",
         "told_diabetes=0",
-        "total_cholesterol=190",
-        "told_high_cholesterol=0",
+        "chest_pain_ever=0",
+        "general_health=2",
+        "male=0",
     ];
     for v in values {
         args.extend(["-v", v]);
@@ -100,10 +99,10 @@ fn screened_version(env: &Env, patient_ref: &str) -> u64 {
 fn install_upgrades_and_refuses_rollback_across_restarts() {
     let env = Env::initialized();
     let p = publisher(&env);
-    let v2 = release(&env, &p, 2, "");
+    let v3 = release(&env, &p, 3, "");
 
     // Signed by a key nobody trusted yet: refused.
-    assert_fails(&install(&env, &v2), 4, "untrusted key");
+    assert_fails(&install(&env, &v3), 4, "untrusted key");
     // Trust it explicitly (audited), then install.
     let out = env.run(
         &[
@@ -116,15 +115,15 @@ fn install_upgrades_and_refuses_rollback_across_restarts() {
         true,
     );
     assert_ok(&out);
-    let out = install(&env, &v2);
+    let out = install(&env, &v3);
     assert_ok(&out);
-    assert!(stdout(&out).contains("installed model cvd-lr version 2"));
-    // Every later process (a restart) screens with version 2.
-    assert_eq!(screened_version(&env, "after-upgrade"), 2);
+    assert!(stdout(&out).contains("installed model cvd-lr version 3"));
+    // Every later process (a restart) screens with version 3.
+    assert_eq!(screened_version(&env, "after-upgrade"), 3);
 
-    // The embedded release (version 1, signed by the release key): a rollback.
+    // The first release (version 1, signed by the retired release key): a rollback.
     let v1 = env.path("v1-model.json");
-    std::fs::write(&v1, MODEL).expect("write");
+    std::fs::write(&v1, include_str!("../../../models/cvd-lr/v1/model.json")).expect("write");
     std::fs::write(
         env.path("v1-model.json.minisig"),
         include_str!("../../../models/cvd-lr/v1/model.json.minisig"),
@@ -133,36 +132,36 @@ fn install_upgrades_and_refuses_rollback_across_restarts() {
     assert_fails(
         &install(&env, &v1),
         4,
-        "version 2 is already installed (rollback)",
+        "version 3 is already installed (rollback)",
     );
     // Same version, different content.
-    let v2b = release(&env, &p, 2, "altered");
+    let v3b = release(&env, &p, 3, "altered");
     assert_fails(
-        &install(&env, &v2b),
+        &install(&env, &v3b),
         4,
-        "version 2 refused: the installed release with this version has different content",
+        "version 3 refused: the installed release with this version has different content",
     );
     // A tampered byte in a correctly signed newer release.
-    let v3 = release(&env, &p, 3, "");
-    let text = std::fs::read_to_string(&v3)
+    let v4 = release(&env, &p, 4, "");
+    let text = std::fs::read_to_string(&v4)
         .expect("read")
         .replacen("\"bias\": ", "\"bias\": 1", 1);
-    std::fs::write(&v3, text).expect("tamper");
-    assert_fails(&install(&env, &v3), 4, "was altered");
+    std::fs::write(&v4, text).expect("tamper");
+    assert_fails(&install(&env, &v4), 4, "was altered");
     // Truncated signature.
-    let v4 = release(&env, &p, 4, "");
-    let sig = v4.with_extension("json.minisig");
+    let v5 = release(&env, &p, 5, "");
+    let sig = v5.with_extension("json.minisig");
     let sig_text = std::fs::read_to_string(&sig).expect("sig");
     std::fs::write(&sig, &sig_text[..sig_text.len() / 2]).expect("truncate");
-    assert_fails(&install(&env, &v4), 4, "signature file is malformed");
+    assert_fails(&install(&env, &v5), 4, "signature file is malformed");
     // No signature at all.
     std::fs::remove_file(&sig).expect("remove");
-    assert_fails(&install(&env, &v4), 1, "model.json.minisig");
+    assert_fails(&install(&env, &v5), 1, "model.json.minisig");
 
-    // After all the refusals, version 2 is still active.
-    assert_eq!(screened_version(&env, "after-refusals"), 2);
+    // After all the refusals, version 3 is still active.
+    assert_eq!(screened_version(&env, "after-refusals"), 3);
     // Re-installing the same release is harmless.
-    let out = install(&env, &v2);
+    let out = install(&env, &v3);
     assert_ok(&out);
     assert!(stdout(&out).contains("already installed"));
 }
@@ -180,7 +179,7 @@ fn install_writes_exactly_the_verified_bytes_even_if_the_file_changes() {
 
     let env = Env::initialized();
     let p = publisher(&env);
-    let signed = release(&env, &p, 2, "");
+    let signed = release(&env, &p, 3, "");
     assert_ok(&env.run(
         &[
             "model",
@@ -219,7 +218,7 @@ fn install_writes_exactly_the_verified_bytes_even_if_the_file_changes() {
                             genuine.clone()
                         } else {
                             String::from_utf8_lossy(&genuine)
-                                .replace("\"version\": 2,", "\"version\": 2, \"x\": 1,")
+                                .replace("\"version\": 3,", "\"version\": 3, \"x\": 1,")
                                 .into_bytes()
                         };
                         let _ = f.write_all(&bytes);
@@ -240,26 +239,31 @@ fn install_writes_exactly_the_verified_bytes_even_if_the_file_changes() {
     let served = writer.join().expect("writer");
     assert_ok(&out);
     assert_eq!(served, 1, "the model file was read {served} times");
-    let installed = std::fs::read(env.data.join("models/cvd-lr/2/model.json")).expect("installed");
+    let installed = std::fs::read(env.data.join("models/cvd-lr/3/model.json")).expect("installed");
     assert_eq!(installed, genuine);
-    assert_eq!(screened_version(&env, "after-install"), 2);
+    assert_eq!(screened_version(&env, "after-install"), 3);
 }
 
 #[test]
 fn verify_and_inspect() {
     let env = Env::new();
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/cvd-lr/v1/model.json");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/cvd-lr/v2/model.json");
     let out = env.run(&["model", "verify", model.to_str().expect("utf8")], false);
     assert_ok(&out);
-    assert!(stdout(&out).contains("OK: model cvd-lr version 1 signed by key"));
+    assert!(stdout(&out).contains("OK: model cvd-lr version 2 signed by key 955762AD02AEB7D9"));
+    let v1 = model.with_file_name("../v1/model.json");
+    let out = env.run(&["model", "verify", v1.to_str().expect("utf8")], false);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("OK: model cvd-lr version 1 signed by key 860389025CCBA8E1"));
     let out = env.run(&["model", "inspect", model.to_str().expect("utf8")], false);
     assert_ok(&out);
     let text = stdout(&out);
     for needle in [
-        "model        cvd-lr version 1",
+        "model        cvd-lr version 2",
         "sha256",
         "fingerprint  SHA256:",
-        "systolic_bp",
+        "general_health",
+        "1 (excellent or very good), 2 (good), 3 (fair), 4 (poor)",
         "metrics",
         "signature    valid, key id",
     ] {
@@ -308,7 +312,7 @@ fn interoperates_with_the_minisign_tool_both_ways() {
         .arg("-m")
         .arg(&model)
         .arg("-t")
-        .arg(format!("pulsecure-model id=cvd-lr version=1 sha256={sha}"))
+        .arg(format!("pulsecure-model id=cvd-lr version=2 sha256={sha}"))
         .output()
         .expect("minisign -S");
     assert_ok(&out);

@@ -54,9 +54,8 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
     // Not registered yet: a clear refusal naming the remedy.
     let patient = env.write(
         "patient.json",
-        br#"{"patient_id": "REMOTE-1", "age": 63, "told_high_bp": 1, "systolic_bp": 150,
-            "smoked_100_cigarettes": 1, "serum_creatinine": 1.1, "waist_circumference": 104,
-            "told_diabetes": 1, "total_cholesterol": 240, "told_high_cholesterol": 1}"#,
+        br#"{"patient_id": "REMOTE-1", "age": 63, "told_high_bp": 1, "serum_creatinine": 1.1,
+            "told_diabetes": 1, "chest_pain_ever": 1, "general_health": 3, "male": 1}"#,
     );
     let patient_arg = format!("@{}", patient.display());
     let out = remote(&env, &evaluator, &["screen", "--json", &patient_arg, "-q"]);
@@ -135,9 +134,8 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
         .count();
     let single = env.write(
         "saved.json",
-        br#"{"patient_id": "SAVED-1", "age": 50, "told_high_bp": 0, "systolic_bp": 128,
-            "smoked_100_cigarettes": 0, "serum_creatinine": 0.9, "waist_circumference": 90,
-            "told_diabetes": 0, "total_cholesterol": 190, "told_high_cholesterol": 0}"#,
+        br#"{"patient_id": "SAVED-1", "age": 50, "told_high_bp": 0, "serum_creatinine": 0.9,
+            "told_diabetes": 0, "chest_pain_ever": 0, "general_health": 2, "male": 0}"#,
     );
     assert_ok(&saved(&[
         "screen",

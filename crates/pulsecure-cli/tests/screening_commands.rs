@@ -7,16 +7,14 @@ use std::time::{Duration, Instant};
 
 use support::{assert_fails, assert_ok, good_row, stdout, stored_rows, Env, HEADER};
 
-const VALUES: [&str; 9] = [
+const VALUES: [&str; 7] = [
     "age=63",
     "told_high_bp=1",
-    "systolic_bp=151",
-    "smoked_100_cigarettes=1",
     "serum_creatinine=1.13",
-    "waist_circumference=104",
     "told_diabetes=0",
-    "total_cholesterol=211",
-    "told_high_cholesterol=1",
+    "chest_pain_ever=1",
+    "general_health=3",
+    "male=1",
 ];
 
 fn screen_single(env: &Env, patient_ref: &str) -> std::process::Output {
@@ -112,7 +110,11 @@ fn single_screening_is_stored_listed_exported_and_checked() {
     assert_ok(&history);
     let listed: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
     assert_eq!(listed.as_array().expect("array").len(), 1);
-    assert_eq!(listed[0]["features"]["systolic_bp"], 151.0);
+    assert_eq!(listed[0]["features"]["serum_creatinine"], 1.13);
+    assert_eq!(
+        listed[0]["risk_text"].as_str().map(|t| t.ends_with('%')),
+        Some(true)
+    );
     assert_eq!(listed[0]["probability_code"].as_u64(), Some(code));
     let id = listed[0]["id"].as_i64().expect("id").to_string();
     let shown = env.run(&["history", "--show", &id], true);
@@ -151,7 +153,7 @@ fn single_screening_is_stored_listed_exported_and_checked() {
     assert_ok(&out);
     let csv = std::fs::read_to_string(&export).expect("export");
     assert!(csv.starts_with("id,created_at,patient_id,model_id,model_version,probability"));
-    assert!(csv.contains("REF-1") && csv.contains(",151,"), "{csv}");
+    assert!(csv.contains("REF-1") && csv.contains(",1.13,"), "{csv}");
 
     let check = env.run(&["db", "check"], true);
     assert_ok(&check);
@@ -164,18 +166,19 @@ fn mixed_batch_screens_good_rows_reports_bad_ones_and_resumes() {
     let mut csv = format!("{HEADER}\n");
     csv.push_str(&good_row("G1", 1));
     csv.push('\n');
-    csv.push_str("M1,50,1,130,0,0.9,90,0,200\n"); // row 3: a field short
-    csv.push_str("M2,50,1,abc,0,0.9,90,0,200,1\n"); // row 4: not a number
-    csv.push_str("M3,50,1,130,0,0.9,90,7,200,1\n"); // row 5: not yes/no
-    csv.push_str("M4,NaN,1,130,0,0.9,90,0,200,1\n"); // row 6: NaN
-    csv.push_str("M5,50,1,999,0,0.9,90,0,200,1\n"); // row 7: out of range
+    csv.push_str("M1,50,1,0.9,0,0,2\n"); // row 3: a field short
+    csv.push_str("M2,50,1,abc,0,0,2,1\n"); // row 4: not a number
+    csv.push_str("M3,50,1,0.9,7,0,2,1\n"); // row 5: not yes/no
+    csv.push_str("M4,NaN,1,0.9,0,0,2,1\n"); // row 6: NaN
+    csv.push_str("M5,50,1,99,0,0,2,1\n"); // row 7: out of range
     csv.push_str(&good_row("G1", 2)); // row 8: duplicated id
     csv.push('\n');
     csv.push_str(&format!("M6,{}\n", "9".repeat(70_000))); // row 9: too long
     csv.push_str(&good_row("G2", 3)); // row 10
     csv.push('\n');
     let mut bytes = csv.into_bytes();
-    bytes.extend_from_slice(b"M7,50,1,130,0,0.9,\xff\xfe,0,200,1\n"); // row 11: not UTF-8
+    bytes.extend_from_slice(b"M7,50,1,0.9,\xff\xfe,0,2,1\n"); // row 11: not UTF-8
+    bytes.extend_from_slice(b"M8,50,1,0.9,0,0,2.5,1\n"); // row 12: not one of the answers
     let input = env.write("mixed.csv", &bytes);
     let out_file = env.path("results.csv");
     let errors_file = env.path("errors.csv");
@@ -193,22 +196,24 @@ fn mixed_batch_screens_good_rows_reports_bad_ones_and_resumes() {
             .expect("runs")
     };
     let out = run();
-    assert_fails(&out, 3, "8 row(s) were rejected");
+    assert_fails(&out, 3, "9 row(s) were rejected");
     let results = std::fs::read_to_string(&out_file).expect("results");
     let lines: Vec<&str> = results.lines().collect();
     assert_eq!(
         lines[0],
-        "patient_id,status,probability,probability_code,risk_class,model_id,model_version"
+        "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version"
     );
     assert_eq!(lines.len(), 3, "{results}");
     assert!(lines[1].starts_with("G1,screened,") && lines[2].starts_with("G2,screened,"));
     let errors = std::fs::read_to_string(&errors_file).expect("errors");
     for expected in [
-        "3,,,\"expected 10 comma-separated fields, found 9\"",
-        "4,M2,systolic_bp,not a number",
+        "3,,,\"expected 8 comma-separated fields, found 7\"",
+        "4,M2,serum_creatinine,not a number",
         "5,M3,told_diabetes,",
         "6,M4,age,",
-        "7,M5,systolic_bp,",
+        "7,M5,serum_creatinine,",
+        "12,M8,general_health,",
+        "must be one of the numbered answers (expected 1 (excellent or very good), 2 (good)",
         "8,G1,patient_id,duplicated patient_id (first on row 2)",
         "9,,,line longer than 64 KiB",
         "11,,,not valid UTF-8 text",
@@ -219,7 +224,8 @@ fn mixed_batch_screens_good_rows_reports_bad_ones_and_resumes() {
         );
     }
     // No rejected value is echoed back.
-    assert!(!errors.contains("999") && !errors.contains("abc") && !errors.contains("NaN"));
+    assert!(!errors.contains("99") && !errors.contains("abc") && !errors.contains("NaN"));
+    assert!(!errors.contains("2.5"));
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
 
     // Running it again screens nothing new and reports the stored results.
@@ -242,7 +248,7 @@ fn hostile_and_alternative_batch_files() {
         (
             "unknown.csv",
             format!("{HEADER},shoe_size\n").into_bytes(),
-            "1 unknown column(s), at position(s) 11 (is the header row missing?); expected exactly: patient_id, age,",
+            "1 unknown column(s), at position(s) 9 (is the header row missing?); expected exactly: patient_id, age,",
         ),
         (
             "semicolon.csv",
@@ -288,7 +294,7 @@ fn hostile_and_alternative_batch_files() {
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 0);
 
     // A JSON array and JSON Lines, each with one good and one bad record.
-    let good = r#"{"patient_id":"J1","age":58,"told_high_bp":true,"systolic_bp":144,"smoked_100_cigarettes":false,"serum_creatinine":1.0,"waist_circumference":99,"told_diabetes":0,"total_cholesterol":205,"told_high_cholesterol":1}"#;
+    let good = r#"{"patient_id":"J1","age":58,"told_high_bp":true,"serum_creatinine":1.0,"told_diabetes":0,"chest_pain_ever":false,"general_health":2,"male":1}"#;
     let bad = r#"{"patient_id":"J2","age":"old"}"#;
     let array = env.write("batch.json", format!("[{good},{bad}]").as_bytes());
     let out = env

@@ -2,13 +2,13 @@
 //! Identity of the default model embedded in the binary.
 
 /// Path of the embedded model, relative to the repository root.
-pub const DEFAULT_MODEL_PATH: &str = "models/cvd-lr/v1/model.json";
+pub const DEFAULT_MODEL_PATH: &str = "models/cvd-lr/v2/model.json";
 /// Model id of the embedded model.
 pub const DEFAULT_MODEL_ID: &str = "cvd-lr";
 /// Version of the embedded model.
-pub const DEFAULT_MODEL_VERSION: u64 = 1;
+pub const DEFAULT_MODEL_VERSION: u64 = 2;
 /// SHA-256 of the embedded model.json bytes, checked when the binary starts.
 pub const DEFAULT_MODEL_SHA256: &str =
-    "292de0dbd5db19b6d61b4993361689acdd33d6303121ea9b97b4e4836b265ceb";
+    "9eab0157cd4d3a66a62fed7898d495519be671798ad6ec5f399d1d3a2c488b7a";
 /// The embedded model.json bytes.
-pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../models/cvd-lr/v1/model.json");
+pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../models/cvd-lr/v2/model.json");

@@ -21,9 +21,16 @@ fn check(engine: &ReferenceEngine<'_>, model: &pulsecure_core::Model, v: &Golden
 
 #[test]
 fn reference_engine_matches_every_python_golden_vector() {
-    let model = common::default_model();
-    let engine = ReferenceEngine::new(&model);
-    let golden = common::golden();
+    check_release(&common::default_model(), &common::golden());
+}
+
+#[test]
+fn reference_engine_matches_every_v1_golden_vector() {
+    check_release(&common::model_v1(), &common::golden_v1());
+}
+
+fn check_release(model: &pulsecure_core::Model, golden: &pulsecure_core::golden::GoldenFile) {
+    let engine = ReferenceEngine::new(model);
     assert!(
         golden.vectors.len() >= 200,
         "training exports at least 200 golden vectors"
@@ -31,11 +38,11 @@ fn reference_engine_matches_every_python_golden_vector() {
     let model_names: Vec<&str> = model.features().iter().map(|f| f.name.as_str()).collect();
     assert_eq!(golden.features, model_names);
     for (row, v) in golden.vectors.iter().enumerate() {
-        check(&engine, &model, v, &format!("golden row {row}"));
+        check(&engine, model, v, &format!("golden row {row}"));
     }
     for (row, v) in golden.edges.iter().enumerate() {
         let kind = v.kind.as_deref().unwrap_or("?");
-        check(&engine, &model, v, &format!("edge {row} ({kind})"));
+        check(&engine, model, v, &format!("edge {row} ({kind})"));
     }
 }
 

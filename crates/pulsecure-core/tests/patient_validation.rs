@@ -1,5 +1,5 @@
 //! Each kind of bad patient value is refused with an error naming the field and the range,
-//! without echoing the value.
+//! without echoing the value (on v1's fields, and on v2's ordinal answer).
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use pulsecure_core::{PatientError, PatientFeatures};
 
 fn valid() -> BTreeMap<String, f64> {
-    let model = common::default_model();
+    let model = common::model_v1();
     model
         .features()
         .iter()
@@ -18,7 +18,7 @@ fn valid() -> BTreeMap<String, f64> {
 }
 
 fn err_for(name: &str, value: f64) -> PatientError {
-    let model = common::default_model();
+    let model = common::model_v1();
     let mut values = valid();
     values.insert(name.to_string(), value);
     PatientFeatures::new(model.features(), &values).expect_err("refused")
@@ -26,7 +26,7 @@ fn err_for(name: &str, value: f64) -> PatientError {
 
 #[test]
 fn a_valid_patient_is_accepted() {
-    let model = common::default_model();
+    let model = common::model_v1();
     assert!(PatientFeatures::new(model.features(), &valid()).is_ok());
 }
 
@@ -73,7 +73,7 @@ fn binary_answers_must_be_zero_or_one() {
 
 #[test]
 fn missing_field_is_named() {
-    let model = common::default_model();
+    let model = common::model_v1();
     let mut values = valid();
     values.remove("told_diabetes");
     let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
@@ -83,7 +83,7 @@ fn missing_field_is_named() {
 
 #[test]
 fn unknown_field_lists_expected_ones() {
-    let model = common::default_model();
+    let model = common::model_v1();
     let mut values = valid();
     values.insert("height".into(), 170.0);
     let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
@@ -93,9 +93,50 @@ fn unknown_field_lists_expected_ones() {
 
 #[test]
 fn debug_output_hides_values() {
-    let model = common::default_model();
+    let model = common::model_v1();
     let mut values = valid();
     values.insert("age".into(), 67.25);
     let p = PatientFeatures::new(model.features(), &values).expect("valid");
     assert!(!format!("{p:?}").contains("67.25"));
+}
+
+#[test]
+fn an_ordinal_answer_must_be_one_of_the_numbered_answers() {
+    let model = common::default_model();
+    let spec = model
+        .features()
+        .iter()
+        .find(|f| f.name == "general_health")
+        .expect("v2 asks for self-rated health");
+    let mut values: BTreeMap<String, f64> = model
+        .features()
+        .iter()
+        .map(|f| (f.name.clone(), f.clamp_min))
+        .collect();
+    for answer in [1.0, 2.0, 3.0, 4.0] {
+        values.insert(spec.name.clone(), answer);
+        assert!(PatientFeatures::new(model.features(), &values).is_ok());
+        assert!(spec.answer_label(answer).is_some());
+    }
+    assert_eq!(spec.answer_label(4.0), Some("poor"));
+    assert_eq!(spec.display_value(1.0), "1 (excellent or very good)");
+    for bad in [2.5, 0.0, 5.0] {
+        values.insert(spec.name.clone(), bad);
+        let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
+        assert_eq!(e.field(), "general_health");
+        let text = e.to_string();
+        assert!(
+            text.contains("1 (excellent or very good), 2 (good), 3 (fair), 4 (poor)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&bad.to_string()) || bad == 5.0 && !text.contains("5.0"),
+            "{text}"
+        );
+    }
+    let e = {
+        values.insert(spec.name.clone(), 2.5);
+        PatientFeatures::new(model.features(), &values).expect_err("refused")
+    };
+    assert!(matches!(e, PatientError::NotAnAnswer { .. }), "{e:?}");
 }

@@ -13,6 +13,9 @@ fn patient_strategy(model: &Model) -> impl Strategy<Value = Vec<f64>> {
         .map(|f| match f.kind {
             FeatureKind::Binary => prop_oneof![Just(0.0), Just(1.0)].boxed(),
             FeatureKind::Continuous => (f.plausible_min..=f.plausible_max).boxed(),
+            FeatureKind::Ordinal => (f.plausible_min as i64..=f.plausible_max as i64)
+                .prop_map(|v| v as f64)
+                .boxed(),
         })
         .collect();
     parts
@@ -51,6 +54,7 @@ proptest! {
         higher[f] = match spec.kind {
             FeatureKind::Binary => 1.0,
             FeatureKind::Continuous => (values[f] + bump).min(spec.plausible_max),
+            FeatureKind::Ordinal => (values[f] + bump.floor()).min(spec.plausible_max),
         };
         let mut lower = values;
         if spec.kind == FeatureKind::Binary { lower[f] = 0.0; }

@@ -88,15 +88,15 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
 fn patients(model: &Model, n: usize) -> Vec<PatientFeatures> {
     (0..n)
         .map(|i| {
+            // age, told_high_bp, serum_creatinine, told_diabetes, chest_pain_ever,
+            // general_health, male
             let raw = [
                 30.0 + ((i * 7) % 50) as f64,
                 (i % 2) as f64,
-                105.0 + ((i * 13) % 70) as f64,
-                ((i / 2) % 2) as f64,
                 0.7 + (i % 5) as f64 * 0.15,
-                80.0 + ((i * 3) % 40) as f64,
                 ((i / 3) % 2) as f64,
-                150.0 + ((i * 11) % 120) as f64,
+                ((i / 2) % 2) as f64,
+                1.0 + (i % 4) as f64,
                 ((i / 4) % 2) as f64,
             ];
             PatientFeatures::from_ordered(model.features(), &raw).expect("valid patient")

@@ -211,7 +211,7 @@ fn verify(
         file: file.to_path_buf(),
         source,
     };
-    let mut trusted = vec![PublisherKey::release().map_err(signature_error)?];
+    let mut trusted = PublisherKey::release_keys().map_err(signature_error)?;
     trusted.extend(trusted_keys(data_dir)?);
     verify_model(bytes, signature, &trusted).map_err(signature_error)
 }

@@ -167,11 +167,9 @@ fn mutual_tls_serves_only_clients_of_its_ca() {
             Arc::new(|_| {}),
         )
         .expect("upload over mTLS");
-    let patient = PatientFeatures::from_ordered(
-        model.features(),
-        &[58.0, 1.0, 142.0, 0.0, 1.0, 99.0, 0.0, 210.0, 1.0],
-    )
-    .expect("patient");
+    let patient =
+        PatientFeatures::from_ordered(model.features(), &[58.0, 1.0, 1.0, 0.0, 0.0, 2.0, 1.0])
+            .expect("patient");
     let remote = RemoteEvaluator::new(Arc::clone(&connection), 2);
     let request = client
         .encrypt(&QuantizedInput::from_patient(&model, &patient))

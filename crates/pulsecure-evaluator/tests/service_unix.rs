@@ -20,12 +20,12 @@ fn model() -> Model {
 }
 
 fn patients(model: &Model) -> Vec<PatientFeatures> {
-    // age, told_high_bp, systolic_bp, smoked_100_cigarettes, serum_creatinine,
-    // waist_circumference, told_diabetes, total_cholesterol, told_high_cholesterol
-    let raw: [[f64; 9]; 3] = [
-        [63.0, 1.0, 150.0, 1.0, 1.1, 104.0, 1.0, 240.0, 1.0],
-        [35.0, 0.0, 115.0, 0.0, 0.8, 82.0, 0.0, 170.0, 0.0],
-        [78.0, 1.0, 165.0, 1.0, 1.6, 110.0, 1.0, 200.0, 1.0],
+    // age, told_high_bp, serum_creatinine, told_diabetes, chest_pain_ever, general_health,
+    // male
+    let raw: [[f64; 7]; 3] = [
+        [63.0, 1.0, 1.1, 1.0, 1.0, 3.0, 1.0],
+        [35.0, 0.0, 0.8, 0.0, 0.0, 1.0, 0.0],
+        [78.0, 1.0, 1.6, 1.0, 1.0, 4.0, 1.0],
     ];
     raw.iter()
         .map(|r| PatientFeatures::from_ordered(model.features(), r).expect("valid patient"))
@@ -65,7 +65,13 @@ fn unix_socket_service_end_to_end() {
     );
     let served = &status.models[0];
     assert_eq!(served.fingerprint, model_fingerprint(&model).to_vec());
-    assert_eq!((served.bootstrappings, served.levels), (75, 11));
+    let plan = pulsecure_fhe::circuit::static_pbs_count(&model).expect("plan");
+    assert_eq!(
+        (served.bootstrappings as usize, served.levels as usize),
+        (plan.total(), plan.depth)
+    );
+    // The embedded v2: 55 bootstrappings in 11 levels (v1: 75 in 11).
+    assert_eq!((plan.total(), plan.depth), (55, 11));
 
     // Before the key is uploaded: NOT_FOUND, which the port reports as a key mismatch.
     assert!(!connection.has_key(&key_id).expect("has_key"));
@@ -240,7 +246,7 @@ fn unix_socket_service_end_to_end() {
         match answer.request_id {
             10 | 12 => {
                 assert!(answer.error.is_none());
-                assert_eq!(answer.bootstrappings, 75);
+                assert_eq!(answer.bootstrappings, 55);
                 let result = client.decrypt(&answer.response).expect("decrypt");
                 let expected = reference.evaluate(&patients(&model)[0]);
                 assert_eq!(result.probability_code, expected.probability_code);
@@ -422,7 +428,7 @@ fn other_parameter_ciphertexts_are_refused_and_metrics_count_them() {
         "pulsecure_requests_total{method=\"Evaluate\",status=\"Ok\"} 1",
         "pulsecure_requests_total{method=\"PutServerKey\",status=\"Ok\"} 1",
         "pulsecure_evaluation_seconds_count 1",
-        "pulsecure_bootstrappings_total 75",
+        "pulsecure_bootstrappings_total 55",
         "pulsecure_cached_keys 1",
         "pulsecure_stored_keys 1",
         "pulsecure_queue_depth 0",

@@ -33,12 +33,13 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// The embedded model's golden vectors (beside its model.json).
 fn golden() -> GoldenFile {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../models/cvd-lr/v1/golden.json"
-    ))
-    .expect("golden");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(pulsecure_core::embedded_model::DEFAULT_MODEL_PATH)
+        .with_file_name("golden.json");
+    let text = std::fs::read_to_string(path).expect("golden");
     GoldenFile::parse(&text).expect("golden-file shape")
 }
 

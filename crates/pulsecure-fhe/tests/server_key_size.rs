@@ -11,11 +11,9 @@ use pulsecure_fhe::{check_server_key, generate_keys, GeneratedKeys, TfheClient, 
 fn evaluates_exactly(model: &Model, keys: GeneratedKeys) {
     let evaluator = TfheEvaluator::new(&keys.server_key_bytes, model).expect("evaluator");
     let client = TfheClient::new(model, keys.client_key, keys.key_id).expect("client");
-    let patient = PatientFeatures::from_ordered(
-        model.features(),
-        &[66.0, 1.0, 150.0, 1.0, 1.2, 104.0, 0.0, 220.0, 1.0],
-    )
-    .expect("patient");
+    let patient =
+        PatientFeatures::from_ordered(model.features(), &[66.0, 1.0, 1.2, 0.0, 1.0, 3.0, 1.0])
+            .expect("patient");
     let request = client
         .encrypt(&QuantizedInput::from_patient(model, &patient))
         .expect("encrypt");

@@ -9,7 +9,16 @@ use crate::verify::{sha256_hex, verify_model, VerifiedModel};
 
 /// The embedded model's signature by the release key.
 pub const DEFAULT_MODEL_MINISIG: &str =
-    include_str!("../../../models/cvd-lr/v1/model.json.minisig");
+    include_str!("../../../models/cvd-lr/v2/model.json.minisig");
+
+/// Releases the binary embedded before the current one, `(model.json, model.json.minisig)`:
+/// still carried (a few KB) so that screenings stored under them stay readable after an
+/// upgrade. Each is verified like any release (v1 by the retired release key, which is
+/// trusted for exactly that release).
+pub const EARLIER_RELEASES: &[(&str, &str)] = &[(
+    include_str!("../../../models/cvd-lr/v1/model.json"),
+    include_str!("../../../models/cvd-lr/v1/model.json.minisig"),
+)];
 
 /// Verify the embedded model (hash, then release signature and claim); the error says which
 /// check failed.
@@ -20,11 +29,11 @@ pub fn verify_embedded() -> Result<VerifiedModel, String> {
             "embedded model hash {actual} differs from the recorded {DEFAULT_MODEL_SHA256}"
         ));
     }
-    let release = PublisherKey::release().map_err(|e| e.to_string())?;
+    let release = PublisherKey::release_keys().map_err(|e| e.to_string())?;
     verify_model(
         DEFAULT_MODEL_JSON.as_bytes(),
         DEFAULT_MODEL_MINISIG,
-        std::slice::from_ref(&release),
+        &release,
     )
     .map_err(|e| format!("embedded model: {e}"))
 }

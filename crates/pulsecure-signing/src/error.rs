@@ -17,6 +17,18 @@ pub enum SigningError {
         /// The signature's key id (hex).
         key_id: String,
     },
+    /// A retired release key signed a release it was not kept trusted for.
+    #[error("key {key_id} is a retired release key, trusted only for {scope}; it cannot publish {model_id} version {version}")]
+    RetiredKey {
+        /// The signature's key id (hex).
+        key_id: String,
+        /// What the key is still trusted for.
+        scope: String,
+        /// The claimed model id.
+        model_id: String,
+        /// The claimed version.
+        version: u64,
+    },
     /// The signature does not match the bytes (tampered model or signature).
     #[error("signature by key {key_id} does not match the model file: the model or its signature was altered")]
     BadSignature {

@@ -7,12 +7,39 @@ use crate::error::SigningError;
 /// The release publisher's public key (minisign format), pinned at build time.
 pub const RELEASE_PUBLIC_KEY: &str = include_str!("../../../models/publisher.pub");
 
+/// Release keys replaced by a rotation (docs/signing.md), each still trusted for the
+/// releases it signed and nothing newer: the key that signed cvd-lr v1 (rotated 2026-12-01,
+/// its secret half no longer available).
+const RETIRED_RELEASE_KEYS: &[(&str, &str, u64)] = &[(
+    include_str!("../../../models/publisher-retired-860389025CCBA8E1.pub"),
+    "cvd-lr",
+    1,
+)];
+
+/// What a retired release key may still sign: one model id, up to a version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyScope {
+    /// The model id.
+    pub model_id: String,
+    /// The highest version it may sign.
+    pub max_version: u64,
+}
+
+impl std::fmt::Display for KeyScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} up to version {}", self.model_id, self.max_version)
+    }
+}
+
 /// A trusted publisher key.
 #[derive(Clone)]
 pub struct PublisherKey {
     pub(crate) key: minisign::PublicKey,
     /// Where it comes from (`release (compiled in)` or the trust entry's label).
     pub origin: String,
+    /// For a retired release key, what it may still sign; `None`: whatever its holder is
+    /// trusted for.
+    pub scope: Option<KeyScope>,
 }
 
 impl std::fmt::Debug for PublisherKey {
@@ -20,6 +47,7 @@ impl std::fmt::Debug for PublisherKey {
         f.debug_struct("PublisherKey")
             .field("key_id", &self.key_id())
             .field("origin", &self.origin)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -45,12 +73,28 @@ impl PublisherKey {
         Ok(PublisherKey {
             key,
             origin: origin.to_string(),
+            scope: None,
         })
     }
 
     /// The compiled-in release key.
     pub fn release() -> Result<Self, SigningError> {
         Self::parse(RELEASE_PUBLIC_KEY, "release (compiled in)")
+    }
+
+    /// The compiled-in release key followed by the retired release keys, each limited to
+    /// the releases it signed before its rotation.
+    pub fn release_keys() -> Result<Vec<Self>, SigningError> {
+        let mut keys = vec![Self::release()?];
+        for (text, model_id, max_version) in RETIRED_RELEASE_KEYS {
+            let mut key = Self::parse(text, "retired release key (compiled in)")?;
+            key.scope = Some(KeyScope {
+                model_id: (*model_id).to_string(),
+                max_version: *max_version,
+            });
+            keys.push(key);
+        }
+        Ok(keys)
     }
 
     /// minisign key id, as `minisign` prints it.

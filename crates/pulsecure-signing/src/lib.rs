@@ -16,5 +16,5 @@ pub mod verify;
 
 pub use claim::ModelClaim;
 pub use error::SigningError;
-pub use keys::{PublisherKey, RELEASE_PUBLIC_KEY};
+pub use keys::{KeyScope, PublisherKey, RELEASE_PUBLIC_KEY};
 pub use verify::{verify_model, VerifiedModel};

@@ -82,6 +82,16 @@ pub fn verify_model(
         .trusted_comment()
         .map_err(|e| SigningError::MalformedSignature(e.to_string()))?;
     let claim = ModelClaim::parse(&comment)?;
+    if let Some(scope) = &signer.scope {
+        if claim.model_id != scope.model_id || claim.version > scope.max_version {
+            return Err(SigningError::RetiredKey {
+                key_id,
+                scope: scope.to_string(),
+                model_id: claim.model_id,
+                version: claim.version,
+            });
+        }
+    }
     let text = std::str::from_utf8(model_bytes).map_err(|_| {
         SigningError::Model(pulsecure_core::ModelError::Malformed("not UTF-8".into()))
     })?;

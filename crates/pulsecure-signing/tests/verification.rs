@@ -7,9 +7,12 @@ use pulsecure_signing::{verify_model, ModelClaim, PublisherKey, SigningError};
 
 const MODEL: &str = include_str!("../../../models/cvd-lr/v1/model.json");
 const RELEASE_SIGNATURE: &str = include_str!("../../../models/cvd-lr/v1/model.json.minisig");
+const MODEL_V2: &str = include_str!("../../../models/cvd-lr/v2/model.json");
+const RELEASE_SIGNATURE_V2: &str = include_str!("../../../models/cvd-lr/v2/model.json.minisig");
 
+/// The current release key, then the retired one that signed v1.
 fn release() -> Vec<PublisherKey> {
-    vec![PublisherKey::release().expect("release key parses")]
+    PublisherKey::release_keys().expect("release keys parse")
 }
 
 /// A throwaway publisher (unencrypted key, so tests can sign with any trusted comment).
@@ -49,10 +52,49 @@ fn claim(id: &str, version: u64, bytes: &[u8]) -> String {
 }
 
 #[test]
-fn the_embedded_release_verifies_with_the_pinned_key() {
+fn v1_still_verifies_with_the_retired_release_key() {
     let v = verify_model(MODEL.as_bytes(), RELEASE_SIGNATURE, &release()).expect("valid");
     assert_eq!((v.claim.model_id.as_str(), v.claim.version), ("cvd-lr", 1));
+    assert_eq!(v.key_id, release()[1].key_id());
+    assert_eq!(v.key_id, "860389025CCBA8E1");
+}
+
+#[test]
+fn v2_verifies_with_the_current_release_key_only() {
+    let v = verify_model(MODEL_V2.as_bytes(), RELEASE_SIGNATURE_V2, &release()).expect("valid");
+    assert_eq!((v.claim.model_id.as_str(), v.claim.version), ("cvd-lr", 2));
     assert_eq!(v.key_id, release()[0].key_id());
+    let retired_only = vec![release()[1].clone()];
+    let err = verify_model(MODEL_V2.as_bytes(), RELEASE_SIGNATURE_V2, &retired_only)
+        .expect_err("the retired key did not sign v2");
+    assert!(matches!(err, SigningError::UntrustedKey { .. }), "{err}");
+}
+
+#[test]
+fn a_retired_key_cannot_sign_a_newer_version_or_another_model() {
+    let publisher = TestPublisher::new();
+    let mut key = publisher.key();
+    key.scope = Some(pulsecure_signing::KeyScope {
+        model_id: "cvd-lr".into(),
+        max_version: 1,
+    });
+    let bytes = MODEL.as_bytes();
+    let kept = publisher.sign(bytes, &claim("cvd-lr", 1, bytes));
+    verify_model(bytes, &kept, std::slice::from_ref(&key)).expect("within its scope");
+    let v2 = MODEL.replace("\"version\": 1,", "\"version\": 2,");
+    let newer = publisher.sign(v2.as_bytes(), &claim("cvd-lr", 2, v2.as_bytes()));
+    let err = verify_model(v2.as_bytes(), &newer, std::slice::from_ref(&key))
+        .expect_err("beyond its scope");
+    assert!(
+        matches!(err, SigningError::RetiredKey { version: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cvd-lr up to version 1"), "{err}");
+    let other = MODEL.replace("\"model_id\": \"cvd-lr\"", "\"model_id\": \"other\"");
+    let foreign = publisher.sign(other.as_bytes(), &claim("other", 1, other.as_bytes()));
+    let err = verify_model(other.as_bytes(), &foreign, std::slice::from_ref(&key))
+        .expect_err("another model");
+    assert!(matches!(err, SigningError::RetiredKey { .. }), "{err}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! edited in place and validated live with the same rules as every other input path.
 
 use pulsecure_core::domain::feature::{FeatureKind, FeatureSpec};
-use pulsecure_core::domain::patient::check_value;
+use pulsecure_core::domain::patient::{check_value, PatientError};
 use pulsecure_core::{Model, PatientFeatures, PatientRef};
 use zeroize::Zeroize;
 
@@ -77,6 +77,14 @@ impl Field {
     pub fn hint(&self) -> String {
         match &self.kind {
             FieldKind::PatientRef => "pseudonym, no names".into(),
+            // Compact: the focused field's detail line lists every answer.
+            FieldKind::Number(spec) if spec.kind == FeatureKind::Ordinal => format!(
+                "{}–{}: {} … {}",
+                spec.plausible_min,
+                spec.plausible_max,
+                spec.answers.first().map_or("", String::as_str),
+                spec.answers.last().map_or("", String::as_str)
+            ),
             FieldKind::Number(spec) => format!(
                 "{}–{} {}",
                 spec.plausible_min, spec.plausible_max, spec.unit
@@ -160,10 +168,10 @@ impl Field {
                 match text.parse::<f64>() {
                     Err(_) => problem("not a number", format!("not a number (expected {range})")),
                     Ok(v) => check_value(spec, v).err().and_then(|e| {
-                        let short = if v.is_finite() {
-                            "out of range"
-                        } else {
-                            "not a number"
+                        let short = match e {
+                            PatientError::NotFinite { .. } => "not a number",
+                            PatientError::NotAnAnswer { .. } => "not an answer",
+                            _ => "out of range",
                         };
                         problem(short, e.to_string())
                     }),
@@ -206,7 +214,7 @@ impl EntryForm {
         fields.extend(model.features().iter().map(|spec| Field {
             kind: match spec.kind {
                 FeatureKind::Binary => FieldKind::YesNo(spec.clone()),
-                FeatureKind::Continuous => FieldKind::Number(spec.clone()),
+                FeatureKind::Continuous | FeatureKind::Ordinal => FieldKind::Number(spec.clone()),
             },
             text: String::new(),
             answer: None,

@@ -49,8 +49,9 @@ pub struct HistoryEntry {
     pub class: RiskClass,
     /// `id v<version>` of the model used.
     pub model: String,
-    /// The entered values, in the model's feature order (shown when the entry is opened).
-    pub features: Vec<f64>,
+    /// The entered values as `(feature, value as read)`, labelled through the model that
+    /// made the screening (shown when the entry is opened).
+    pub features: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for HistoryEntry {

@@ -34,13 +34,11 @@ pub fn patient_values() -> BTreeMap<String, f64> {
     [
         ("age", 63.0),
         ("told_high_bp", 1.0),
-        ("systolic_bp", 151.0),
-        ("smoked_100_cigarettes", 1.0),
         ("serum_creatinine", 1.1),
-        ("waist_circumference", 104.0),
         ("told_diabetes", 0.0),
-        ("total_cholesterol", 210.0),
-        ("told_high_cholesterol", 1.0),
+        ("chest_pain_ever", 1.0),
+        ("general_health", 3.0),
+        ("male", 1.0),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

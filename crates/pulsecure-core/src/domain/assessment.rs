@@ -45,3 +45,38 @@ pub struct RiskAssessment {
     /// Version of that model.
     pub model_version: u64,
 }
+
+impl RiskAssessment {
+    /// The probability as a clinician should read it: whole percent, with the table's lowest
+    /// levels shown as "< 1 %" and the highest as "> 99 %" — never "0 %" or "0.000", which
+    /// would claim a certainty no screening model has (v1's lowest calibrated level is 0).
+    pub fn risk_text(&self) -> String {
+        risk_text(self.probability)
+    }
+}
+
+/// See [`RiskAssessment::risk_text`].
+pub fn risk_text(probability: f64) -> String {
+    let percent = probability * 100.0;
+    if percent < 1.0 {
+        "< 1 %".to_string()
+    } else if percent > 99.0 {
+        "> 99 %".to_string()
+    } else {
+        format!("{percent:.0} %")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_text_never_reads_zero() {
+        assert_eq!(risk_text(0.0), "< 1 %");
+        assert_eq!(risk_text(29.0 / 4096.0), "< 1 %");
+        assert_eq!(risk_text(0.0104), "1 %");
+        assert_eq!(risk_text(0.652), "65 %");
+        assert_eq!(risk_text(0.999), "> 99 %");
+    }
+}

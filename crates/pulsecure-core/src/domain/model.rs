@@ -358,6 +358,25 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
                     return Err(invalid(at("bits"), format!("must be 1 to {MAX_CODE_BITS}")));
                 }
             }
+            FeatureKind::Ordinal => check_ordinal(f, &at)?,
+        }
+        if f.kind != FeatureKind::Ordinal && !f.answers.is_empty() {
+            return Err(invalid(
+                at("answers"),
+                "only an ordinal feature has answers",
+            ));
+        }
+        if let Some(gate) = &f.counts_from {
+            let source = doc.features.iter().find(|s| s.name == gate.feature);
+            let valid = source.is_some_and(|s| {
+                s.name != f.name && s.kind == FeatureKind::Continuous && s.counts_from.is_none()
+            });
+            if !valid || !gate.at_least.is_finite() {
+                return Err(invalid(
+                    at("counts_from"),
+                    "must name another, ungated continuous feature and a finite threshold",
+                ));
+            }
         }
         if doc.weights[i].abs() > MAX_ABS_WEIGHT {
             return Err(invalid(
@@ -368,6 +387,32 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
     }
     if doc.bias.abs() > MAX_ABS_WEIGHT * 64 {
         return Err(invalid("bias", "out of range"));
+    }
+    Ok(())
+}
+
+/// An ordinal feature: whole-number answers `plausible_min..=plausible_max`, one label each,
+/// quantized without loss (each answer its own code, one code step per answer).
+fn check_ordinal(f: &FeatureSpec, at: &dyn Fn(&str) -> String) -> Result<(), ModelError> {
+    let (lo, hi) = (f.plausible_min, f.plausible_max);
+    if lo.fract() != 0.0 || hi.fract() != 0.0 || f.clamp_min != lo || f.clamp_max != hi {
+        return Err(invalid(
+            at("clamp_min"),
+            "an ordinal feature has whole-number bounds and clamp = plausible range",
+        ));
+    }
+    let answers = (hi - lo) as usize + 1;
+    if f.answers.len() != answers || f.answers.iter().any(|a| a.trim().is_empty()) {
+        return Err(invalid(
+            at("answers"),
+            format!("must label each of the {answers} answers"),
+        ));
+    }
+    if f.bits == 0 || f.bits > MAX_CODE_BITS || (1usize << f.bits) - 1 != answers - 1 {
+        return Err(invalid(
+            at("bits"),
+            "an ordinal feature needs 2^bits - 1 = answers - 1 (one code step per answer)",
+        ));
     }
     Ok(())
 }

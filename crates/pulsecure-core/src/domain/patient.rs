@@ -45,6 +45,14 @@ pub enum PatientError {
         /// Allowed range.
         allowed: String,
     },
+    /// An ordinal feature with a value that is not one of its numbered answers.
+    #[error("field `{field}` must be one of the numbered answers (expected {allowed})")]
+    NotAnAnswer {
+        /// Feature name.
+        field: String,
+        /// Allowed answers.
+        allowed: String,
+    },
     /// A field the model does not know.
     #[error("unknown field `{field}` (expected one of: {expected})")]
     Unknown {
@@ -63,6 +71,7 @@ impl PatientError {
             | PatientError::NotFinite { field, .. }
             | PatientError::OutOfRange { field, .. }
             | PatientError::NotBinary { field, .. }
+            | PatientError::NotAnAnswer { field, .. }
             | PatientError::Unknown { field, .. } => field,
         }
     }
@@ -125,8 +134,19 @@ impl PatientFeatures {
         Ok(PatientFeatures { values })
     }
 
-    /// Validate values given in model order.
+    /// Validate values given in model order (more values than features is an error, not a
+    /// silent truncation: it means the values were written for another model).
     pub fn from_ordered(specs: &[FeatureSpec], values: &[f64]) -> Result<Self, PatientError> {
+        if values.len() > specs.len() {
+            return Err(PatientError::Unknown {
+                field: format!("value {} (of {})", specs.len() + 1, values.len()),
+                expected: specs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let named = specs
             .iter()
             .zip(values)
@@ -152,6 +172,12 @@ pub fn check_value(spec: &FeatureSpec, value: f64) -> Result<f64, PatientError> 
     }
     if spec.kind == FeatureKind::Binary && value != 0.0 && value != 1.0 {
         return Err(PatientError::NotBinary {
+            field: spec.name.clone(),
+            allowed: allowed(),
+        });
+    }
+    if spec.kind == FeatureKind::Ordinal && value.fract() != 0.0 {
+        return Err(PatientError::NotAnAnswer {
             field: spec.name.clone(),
             allowed: allowed(),
         });

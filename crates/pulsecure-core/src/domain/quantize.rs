@@ -37,12 +37,26 @@ impl std::fmt::Debug for QuantizedInput {
 
 impl QuantizedInput {
     /// Quantize a validated patient with the model's clamp ranges and code widths.
+    ///
+    /// A feature with `counts_from` whose condition does not hold is taken as its
+    /// `clamp_min` first (model-format step 1b).
     pub fn from_patient(model: &Model, patient: &PatientFeatures) -> Self {
-        let codes = model
-            .features()
+        let specs = model.features();
+        let values = patient.values();
+        let codes = specs
             .iter()
-            .zip(patient.values())
-            .map(|(spec, &v)| quantize_value(v, spec.clamp_min, spec.clamp_max, spec.bits))
+            .zip(values)
+            .map(|(spec, &v)| {
+                let counted = match &spec.counts_from {
+                    Some(gate) => specs
+                        .iter()
+                        .position(|f| f.name == gate.feature)
+                        .is_some_and(|source| values[source] >= gate.at_least),
+                    None => true,
+                };
+                let v = if counted { v } else { spec.clamp_min };
+                quantize_value(v, spec.clamp_min, spec.clamp_max, spec.bits)
+            })
             .collect();
         Self::from_codes_unchecked(model, codes)
     }

@@ -16,13 +16,28 @@ pub fn model_value() -> Value {
     serde_json::from_str(DEFAULT_MODEL_JSON).expect("embedded model is JSON")
 }
 
-/// Golden vectors exported by the training pipeline (typed).
+/// The first release, still served to installations that have not upgraded (and the
+/// schema without ordinal features).
+pub fn model_v1() -> Model {
+    Model::from_json(include_str!("../../../../models/cvd-lr/v1/model.json")).expect("v1 is valid")
+}
+
+/// Golden vectors exported by the training pipeline for the embedded model (typed).
 pub fn golden() -> GoldenFile {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../models/cvd-lr/v1/golden.json"
-    ))
-    .expect("golden.json present");
+    golden_of(pulsecure_core::embedded_model::DEFAULT_MODEL_PATH)
+}
+
+/// Golden vectors of v1.
+pub fn golden_v1() -> GoldenFile {
+    golden_of("models/cvd-lr/v1/model.json")
+}
+
+fn golden_of(model_path: &str) -> GoldenFile {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(model_path)
+        .with_file_name("golden.json");
+    let text = std::fs::read_to_string(&path).expect("golden.json present");
     GoldenFile::parse(&text).expect("golden.json has the golden-file shape")
 }
 

@@ -6,7 +6,6 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use pulsecure_core::domain::feature::FeatureKind;
 use pulsecure_core::RiskClass;
 
 use super::percent;
@@ -98,15 +97,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             entry.class.as_str(),
             entry.model
         ))];
-        if let Some(model) = &app.model {
-            for (spec, value) in model.features().iter().zip(&entry.features) {
-                let shown = match spec.kind {
-                    FeatureKind::Binary if *value >= 0.5 => "yes".to_string(),
-                    FeatureKind::Binary => "no".to_string(),
-                    FeatureKind::Continuous => format!("{value} {}", spec.unit),
-                };
-                lines.push(Line::from(format!("   {:<24} {shown}", spec.name)));
-            }
+        for (name, shown) in &entry.features {
+            lines.push(Line::from(format!("   {name:<24} {shown}")));
         }
         frame.render_widget(
             Paragraph::new(lines).block(Block::bordered().title(" Screening (Esc closes) ")),

@@ -129,5 +129,5 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 /// `12.3%`.
 pub(crate) fn percent(p: f64) -> String {
-    format!("{:.1}%", p * 100.0)
+    pulsecure_core::domain::assessment::risk_text(p)
 }

@@ -103,7 +103,13 @@ impl Workbench for FakeBench {
                 probability: assessment.probability,
                 class: assessment.class,
                 model: format!("{} v{}", self.model.id(), self.model.version()),
-                features: patient.values().to_vec(),
+                features: self
+                    .model
+                    .features()
+                    .iter()
+                    .zip(patient.values())
+                    .map(|(spec, &v)| (spec.name.clone(), spec.display_value(v)))
+                    .collect(),
             },
         );
         Ok(Screening {
@@ -215,11 +221,11 @@ pub fn fill_form(app: &mut App, patient_ref: &str, values: &[&str], now: Instant
     }
 }
 
-/// A high-risk patient as typed (age, bp?, systolic, smoked?, creatinine, waist, diabetes?,
-/// cholesterol, high cholesterol?).
-pub const HIGH_RISK: [&str; 9] = ["72", "y", "165", "y", "1.4", "112", "y", "240", "y"];
+/// A high-risk patient as typed (age, high blood pressure?, creatinine, diabetes?, chest
+/// pain?, general health 1-4, male?).
+pub const HIGH_RISK: [&str; 7] = ["72", "y", "1.4", "y", "y", "3", "y"];
 /// A low-risk patient as typed.
-pub const LOW_RISK: [&str; 9] = ["34", "n", "118", "n", "0.82", "84", "n", "182", "n"];
+pub const LOW_RISK: [&str; 7] = ["34", "n", "0.82", "n", "n", "1", "n"];
 
 /// Whether a reply is a screening result.
 pub fn is_screened(reply: &Reply) -> bool {
