@@ -19,9 +19,9 @@ fi
 seeds="$(mktemp -d /tmp/pulsecure-fuzz-seeds.XXXXXX)"
 trap 'rm -rf "$seeds"' EXIT
 mkdir -p "$seeds"/{model_json,vault_file,model_signature,batch_reader,evaluate_request}
-# An EvaluateRequest seed: field 4 (request) holding a PSQ1 frame header with one short block;
+# An EvaluateRequest seed: field 4 (request) holding a PSQ2 frame header with one short block;
 # the target re-binds frames to its own key and model, so any key and model will do.
-python3 -c 'import sys; frame=b"PSQ1"+bytes(48)+bytes([1,0])+bytes([4,0,0,0])+b"TFHE"; sys.stdout.buffer.write(bytes([0x22,len(frame)])+frame)' \
+python3 -c 'import sys; frame=b"PSQ2"+bytes(48)+bytes([1,0])+bytes([4,0,0,0])+b"TFHE"; sys.stdout.buffer.write(bytes([0x22,len(frame)])+frame)' \
   > "$seeds/evaluate_request/frame"
 for v in v1 v2; do
   cp "models/cvd-lr/$v/model.json" "$seeds/model_json/shipped-$v.json"

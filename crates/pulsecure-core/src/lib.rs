@@ -14,7 +14,7 @@ pub mod ports;
 pub mod reference;
 
 pub use domain::assessment::{RiskAssessment, RiskClass};
-pub use domain::model::{Model, ModelError};
+pub use domain::model::{DigitTable, Model, ModelError};
 pub use domain::patient::{PatientError, PatientFeatures};
 pub use domain::patient_ref::{PatientRef, PatientRefError};
 pub use domain::quantize::QuantizedInput;

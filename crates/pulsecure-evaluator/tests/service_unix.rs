@@ -70,8 +70,8 @@ fn unix_socket_service_end_to_end() {
         (served.bootstrappings as usize, served.levels as usize),
         (plan.total(), plan.depth)
     );
-    // The embedded v2: 55 bootstrappings in 11 levels (v1: 75 in 11).
-    assert_eq!((plan.total(), plan.depth), (55, 11));
+    // The embedded v2 on circuit v2: 38 bootstrappings in 9 levels (circuit v1: 55 in 11).
+    assert_eq!((plan.total(), plan.depth), (38, 9));
 
     // Before the key is uploaded: NOT_FOUND, which the port reports as a key mismatch.
     assert!(!connection.has_key(&key_id).expect("has_key"));
@@ -246,7 +246,7 @@ fn unix_socket_service_end_to_end() {
         match answer.request_id {
             10 | 12 => {
                 assert!(answer.error.is_none());
-                assert_eq!(answer.bootstrappings, 55);
+                assert_eq!((answer.bootstrappings, answer.levels), (38, 9));
                 let result = client.decrypt(&answer.response).expect("decrypt");
                 let expected = reference.evaluate(&patients(&model)[0]);
                 assert_eq!(result.probability_code, expected.probability_code);
@@ -428,7 +428,7 @@ fn other_parameter_ciphertexts_are_refused_and_metrics_count_them() {
         "pulsecure_requests_total{method=\"Evaluate\",status=\"Ok\"} 1",
         "pulsecure_requests_total{method=\"PutServerKey\",status=\"Ok\"} 1",
         "pulsecure_evaluation_seconds_count 1",
-        "pulsecure_bootstrappings_total 55",
+        "pulsecure_bootstrappings_total 38",
         "pulsecure_cached_keys 1",
         "pulsecure_stored_keys 1",
         "pulsecure_queue_depth 0",

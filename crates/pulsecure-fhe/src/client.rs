@@ -11,6 +11,7 @@ use pulsecure_core::{Model, QuantizedInput};
 
 use crate::circuit::{probability_from_nibbles, CircuitPlan};
 use crate::keys::KeyId;
+use crate::layout::InputLayout;
 use crate::model_fingerprint;
 use crate::params::{CIPHERTEXT_LIMIT, PARAMETERS};
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
@@ -21,7 +22,7 @@ pub struct TfheClient {
     block_key: tfhe::shortint::ClientKey,
     key_id: KeyId,
     model: [u8; 32],
-    input_blocks: usize,
+    layout: InputLayout,
     nibble_count: usize,
     output_degrees: Vec<u64>,
 }
@@ -30,7 +31,7 @@ impl std::fmt::Debug for TfheClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TfheClient")
             .field("client_key", &"<redacted>")
-            .field("input_blocks", &self.input_blocks)
+            .field("input_blocks", &self.layout.block_count())
             .finish()
     }
 }
@@ -45,7 +46,7 @@ impl TfheClient {
             client_key,
             key_id,
             model: model_fingerprint(model),
-            input_blocks: plan.input_blocks(),
+            layout: plan.layout().clone(),
             nibble_count: plan.nibble_count(),
             output_degrees: plan.output_degrees(),
         })
@@ -70,14 +71,9 @@ impl TfheClient {
 
 impl FheClient for TfheClient {
     fn encrypt(&self, input: &QuantizedInput) -> Result<Vec<u8>, FheError> {
-        if input.digits().len() != self.input_blocks {
-            return Err(FheError::Mismatch {
-                what: "input",
-                reason: "digit count differs from the model".into(),
-            });
-        }
-        let blocks = input
-            .digits()
+        let blocks = self
+            .layout
+            .pack(input.digits())?
             .iter()
             .map(|&d| {
                 let ct = CompressedFheUint2::try_encrypt(d, &self.client_key)

@@ -6,6 +6,7 @@
 //! every bootstrapping: there is no thread-local key state, so evaluators with different
 //! keys can share threads safely.
 
+pub mod accumulate;
 pub mod backend;
 pub mod circuit;
 #[cfg(feature = "client")]
@@ -13,6 +14,8 @@ pub mod client;
 pub mod evaluator;
 pub mod guard;
 pub mod keys;
+pub mod layout;
+pub mod lookup;
 #[cfg(feature = "client")]
 pub mod measure;
 pub mod params;

@@ -1,6 +1,6 @@
 //! Byte formats exchanged between client and evaluator.
 //!
-//! Request:  `"PSQ1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
+//! Request:  `"PSQ2"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
 //! Response: `"PSR1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
 //! Each block is `len (u32 LE)` followed by tfhe's safe serialization of one shortint
 //! ciphertext (seeded `CompressedCiphertext` in requests, `Ciphertext` in responses), read back
@@ -10,8 +10,11 @@ use pulsecure_core::ports::fhe::FheError;
 
 use crate::params::{CIPHERTEXT_LIMIT, MAX_BLOCKS};
 
-/// Magic of a request.
-pub const REQUEST_MAGIC: &[u8; 4] = b"PSQ1";
+/// Magic of a request. Version 2: blocks follow the model's input layout
+/// ([`crate::layout`]: two yes/no answers per block); version 1 sent one block per digit.
+pub const REQUEST_MAGIC: &[u8; 4] = b"PSQ2";
+/// Magic of the retired request version 1, recognised only to say so.
+pub const RETIRED_REQUEST_MAGIC: &[u8; 4] = b"PSQ1";
 /// Magic of a response.
 pub const RESPONSE_MAGIC: &[u8; 4] = b"PSR1";
 
@@ -85,7 +88,14 @@ pub fn read<'a>(
         what,
         reason: reason.into(),
     };
-    if take(&mut bytes, 4, what)? != magic {
+    let found = take(&mut bytes, 4, what)?;
+    if magic == REQUEST_MAGIC && found == RETIRED_REQUEST_MAGIC {
+        return Err(malformed(
+            "a version-1 request (one block per digit) from an older client; this evaluator \
+             reads version 2 — upgrade the client",
+        ));
+    }
+    if found != magic {
         return Err(malformed(
             "wrong magic (not a Pulsecure message of this kind)",
         ));
@@ -117,4 +127,31 @@ pub fn read<'a>(
         key_id,
         blocks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_reads_back() {
+        let bytes = write(REQUEST_MAGIC, &[7; 32], &[9; 16], &[vec![1, 2, 3], vec![]]);
+        let envelope = read(REQUEST_MAGIC, &bytes, "request").expect("reads");
+        assert_eq!(envelope.model, [7; 32]);
+        assert_eq!(envelope.key_id, [9; 16]);
+        assert_eq!(envelope.blocks, vec![&[1u8, 2, 3][..], &[][..]]);
+    }
+
+    #[test]
+    fn a_version_one_request_is_named_as_such() {
+        let bytes = write(RETIRED_REQUEST_MAGIC, &[7; 32], &[9; 16], &[]);
+        let err = read(REQUEST_MAGIC, &bytes, "request")
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("version-1 request"), "{err}");
+        let err = read(RESPONSE_MAGIC, &bytes, "result")
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("wrong magic"), "{err}");
+    }
 }
