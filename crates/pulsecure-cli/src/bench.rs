@@ -23,7 +23,7 @@ type Result<T> = std::result::Result<T, CliError>;
 use crate::rng::SplitMix64;
 
 /// Minimum and median in milliseconds.
-fn stats(samples: &[Duration]) -> (f64, f64) {
+pub(crate) fn stats(samples: &[Duration]) -> (f64, f64) {
     let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
     ms.sort_by(f64::total_cmp);
     let median = if ms.len() % 2 == 1 {
@@ -34,7 +34,7 @@ fn stats(samples: &[Duration]) -> (f64, f64) {
     (ms.first().copied().unwrap_or(0.0), median)
 }
 
-fn random_input(model: &Model, rng: &mut SplitMix64) -> QuantizedInput {
+pub(crate) fn random_input(model: &Model, rng: &mut SplitMix64) -> QuantizedInput {
     let codes = model
         .features()
         .iter()
@@ -168,6 +168,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     checked += service.checked;
     matched += service.matched;
 
+    let parameter_sets = if args.compare_parameters {
+        progress("parameter sets compared on the same circuit");
+        Some(crate::bench_parameters::compare(
+            &model, &reference, args, &mut rng,
+        )?)
+    } else {
+        None
+    };
+
     let count = static_pbs_count(&model)?;
     let (keygen_min, keygen_med) = stats(&keygen);
     let (enc_min, enc_med) = stats(&enc);
@@ -194,6 +203,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "pbs_depth": count.depth,
         "pbs_by_stage": {"contributions": count.contributions, "accumulation": count.accumulation,
                           "lookup": count.lookup, "outputs": count.outputs},
+        "levels_by_stage": {"contributions": count.contribution_levels,
+                            "accumulation": count.accumulation_levels,
+                            "lookup": count.lookup_levels, "outputs": count.output_levels},
+        "parameter_sets": parameter_sets,
         "upload_bytes": upload, "download_bytes": download,
         "server_key_bytes": server_key_bytes,
         "batch_patients": args.batch,
@@ -226,6 +239,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             batch_rate / ideal_rate
         );
         service.print(ideal_rate);
+        if let Some(sets) = &parameter_sets {
+            println!("parameters  {}", serde_json::to_string_pretty(sets)?);
+        }
         println!("exact       {matched}/{checked} match the reference engine");
     }
     if matched != checked {

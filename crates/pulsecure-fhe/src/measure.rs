@@ -5,7 +5,11 @@ use std::time::{Duration, Instant};
 
 use tfhe::shortint::server_key::pbs_stats;
 
+use pulsecure_core::ports::fhe::FheError;
+
 use crate::backend::{Backend, Table};
+use crate::circuit::{probability_from_nibbles, Circuit};
+use crate::tfhe_backend::ShortintBackend;
 use crate::{TfheClient, TfheEvaluator};
 
 /// Time `n` single programmable bootstrappings (keyswitch + PBS) on this thread, with the
@@ -32,4 +36,134 @@ pub fn counted_pbs<T>(f: impl FnOnce() -> T) -> (T, u64) {
     pbs_stats::reset_pbs_count();
     let out = f();
     (out, pbs_stats::get_pbs_count())
+}
+
+/// One parameter set made ready to be measured on this project's circuit: keys made as
+/// production makes them (tfhe's high-level keys without the OPRF key; the compressed server
+/// key safe-serialized as a client uploads it) and the circuit prepared on the shortint key
+/// inside. Several trials can then be timed alternately, so machine noise hits them alike.
+pub struct ParameterTrial {
+    /// tfhe's name of the set.
+    pub name: &'static str,
+    /// Client key plus compressed server key generation, per run.
+    pub keygen: Vec<Duration>,
+    /// Safe-serialized compressed server key (what a client uploads).
+    pub server_key_bytes: usize,
+    /// Decompressing the server key.
+    pub decompress: Duration,
+    block_key: tfhe::shortint::ClientKey,
+    backend: ShortintBackend,
+    circuit: Circuit<ShortintBackend>,
+    identity: <ShortintBackend as Backend>::Lut,
+}
+
+impl ParameterTrial {
+    /// Make keys `keygen_runs` times (timed) and prepare the circuit of `plan`.
+    pub fn prepare<P>(
+        name: &'static str,
+        parameters: P,
+        plan: &crate::circuit::CircuitPlan,
+        keygen_runs: usize,
+    ) -> Result<Self, FheError>
+    where
+        P: Into<tfhe::shortint::AtomicPatternParameters> + Copy,
+    {
+        use tfhe::safe_serialization::safe_serialize;
+        use tfhe::{ClientKey, CompressedServerKey, ConfigBuilder};
+
+        let config = ConfigBuilder::with_custom_parameters(parameters)
+            .use_dedicated_oprf_key(false)
+            .build();
+        let mut keygen = Vec::new();
+        let mut keys = None;
+        for _ in 0..keygen_runs.max(1) {
+            let t = Instant::now();
+            let client = ClientKey::generate(config);
+            let server = CompressedServerKey::new(&client);
+            keygen.push(t.elapsed());
+            keys = Some((client, server));
+        }
+        let (client, compressed) =
+            keys.ok_or_else(|| FheError::Evaluation("no key generated".into()))?;
+        let mut bytes = Vec::new();
+        safe_serialize(&compressed, &mut bytes, crate::params::SERVER_KEY_LIMIT)
+            .map_err(|e| FheError::Evaluation(format!("serializing the server key: {e}")))?;
+        let t = Instant::now();
+        let server = compressed.decompress();
+        let decompress = t.elapsed();
+        let (integer_server, ..) = server.into_raw_parts();
+        let backend = ShortintBackend::new(integer_server.into_raw_parts());
+        let (integer_client, ..) = client.into_raw_parts();
+        let circuit = Circuit::new(&backend, plan.clone());
+        let mut table: Table = [0; 16];
+        for (x, v) in table.iter_mut().enumerate() {
+            *v = x as u64 % 4;
+        }
+        let identity = backend.lut(&table);
+        Ok(ParameterTrial {
+            name,
+            keygen,
+            server_key_bytes: bytes.len(),
+            decompress,
+            block_key: integer_client.into_raw_parts(),
+            backend,
+            circuit,
+            identity,
+        })
+    }
+
+    /// Time `n` single keyswitch + bootstrappings on this thread.
+    pub fn time_pbs(&self, n: usize) -> Vec<Duration> {
+        let mut block = self.block_key.encrypt(1);
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                block = self.backend.apply(&block, &self.identity);
+                t.elapsed()
+            })
+            .collect()
+    }
+
+    /// Encrypt `blocks` (values already laid out), evaluate once on the current thread pool
+    /// (timed) and decrypt: the time, the probability code and the class.
+    pub fn evaluate(&self, blocks: &[u8]) -> Result<(Duration, u32, bool), FheError> {
+        let inputs: Vec<_> = blocks
+            .iter()
+            .map(|&v| self.block_key.encrypt(u64::from(v)))
+            .collect();
+        let t = Instant::now();
+        let (outputs, _) = self.circuit.evaluate(&self.backend, &inputs)?;
+        let elapsed = t.elapsed();
+        let nibbles: Vec<u64> = outputs
+            .nibbles
+            .iter()
+            .map(|b| self.block_key.decrypt_message_and_carry(b))
+            .collect();
+        let class = self.block_key.decrypt_message_and_carry(&outputs.class) == 1;
+        Ok((elapsed, probability_from_nibbles(&nibbles), class))
+    }
+}
+
+/// Today's parameter set and the candidates measured against it (issue 21): the same
+/// 2-bit-message/2-bit-carry blocks, 128-bit security and 2^-129.6 failure probability per
+/// bootstrapping, the KS32 set keyswitching into 32-bit ciphertexts.
+pub fn parameter_trials(
+    plan: &crate::circuit::CircuitPlan,
+    keygen_runs: usize,
+) -> Result<Vec<ParameterTrial>, FheError> {
+    use tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128;
+    Ok(vec![
+        ParameterTrial::prepare(
+            crate::params::PARAMETERS_NAME,
+            crate::params::PARAMETERS,
+            plan,
+            keygen_runs,
+        )?,
+        ParameterTrial::prepare(
+            "PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128",
+            PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128,
+            plan,
+            keygen_runs,
+        )?,
+    ])
 }
