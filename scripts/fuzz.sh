@@ -31,7 +31,8 @@ done
 cp examples/patients.csv "$seeds/batch_reader/examples.csv"
 printf '{"patient_id":"J1","age":55,"told_high_bp":true}\n' > "$seeds/batch_reader/line.jsonl"
 printf '[{"patient_id":"A1","age":40}]' > "$seeds/batch_reader/array.json"
-cargo build -q -p pulsecure-cli
+# --workspace, not -p: the same feature set as the test build, so tfhe is not rebuilt.
+cargo build -q --workspace
 printf 'fuzz seed password 1\n' > "$seeds/pw"
 ./target/debug/pulsecure init --data-dir "$seeds/data" --kdf-memory-mib 19 --kdf-iterations 2 \
   --password-file "$seeds/pw" >/dev/null
