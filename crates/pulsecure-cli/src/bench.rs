@@ -72,6 +72,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     progress("single bootstrapping (the floor)");
     let pbs = single_pbs(&client, &evaluator, 20);
+    progress("bootstrappings on every thread at once (the machine's parallel capacity)");
+    let parallel_speedup = parallel_pbs_speedup(&client, &evaluator);
 
     progress("single-patient latency");
     let (mut enc, mut eval, mut dec) = (Vec::new(), Vec::new(), Vec::new());
@@ -212,6 +214,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "batch_patients": args.batch,
         "batch_patients_per_s": batch_rate,
         "batch_over_ideal": batch_rate / ideal_rate,
+        "pbs_parallel_speedup": parallel_speedup,
+        "batch_over_machine": batch_rate / (ideal_rate * parallel_speedup / threads as f64),
         "threads": threads,
         "service": service.to_json(ideal_rate),
         "runs": args.runs,
@@ -235,7 +239,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("server key  {server_key_bytes} B (compressed)");
         println!("1 thread    {eval_1t_med:8.1} ms per evaluation (min {eval_1t_min:.1})");
         println!(
-            "batch       {batch_rate:.2} patients/s on {threads} threads ({:.2} of ideal scaling)",
+            "batch       {batch_rate:.2} patients/s on {threads} threads ({:.2} of ideal scaling; {threads} bootstrapping streams run {parallel_speedup:.2}x one)",
             batch_rate / ideal_rate
         );
         service.print(ideal_rate);
@@ -255,6 +259,29 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// How many single-thread bootstrapping streams the machine runs at once: `threads` times
+/// the time of one stream of PBS alone, over the time of `threads` such streams side by side.
+/// Below `threads` when cores share a physical core or memory bandwidth; batch throughput can
+/// approach `parallel_speedup / single-thread time` at best.
+fn parallel_pbs_speedup(client: &TfheClient, evaluator: &TfheEvaluator) -> f64 {
+    const STREAM: usize = 12;
+    let threads = rayon::current_num_threads();
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        single_pbs(client, evaluator, STREAM);
+        let alone = t.elapsed();
+        let t = Instant::now();
+        (0..threads).into_par_iter().for_each(|_| {
+            single_pbs(client, evaluator, STREAM);
+        });
+        let together = t.elapsed();
+        ratios.push(threads as f64 * alone.as_secs_f64() / together.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 /// Measurements through the evaluator service, interleaved with the in-process engine.

@@ -517,10 +517,8 @@ fn main() {
     assert!(alive, "the evaluator died under the barrage");
 
     // The key an evaluator receives now (no OPRF key) against what earlier builds sent.
-    let earlier_key_bytes = pulsecure_fhe::keys::generate_earlier_keys()
-        .expect("keygen")
-        .server_key_bytes
-        .len();
+    let [with_oprf, _] = pulsecure_fhe::keys::generate_earlier_keys().expect("keygen");
+    let earlier_key_bytes = with_oprf.server_key_bytes.len();
     println!(
         "\n== server key upload: {} B (earlier builds, with tfhe's OPRF key: {earlier_key_bytes} B)",
         main_keys.server_key_bytes.len()

@@ -61,7 +61,7 @@ fn unix_socket_service_end_to_end() {
     let status = connection.status().expect("status");
     assert_eq!(
         status.parameters,
-        "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128"
+        "PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128"
     );
     let served = &status.models[0];
     assert_eq!(served.fingerprint, model_fingerprint(&model).to_vec());
@@ -336,13 +336,13 @@ fn plain_tcp_and_open_socket_directories_are_refused() {
     assert!(stderr.contains("open to other users"), "{stderr}");
 }
 
-/// One ciphertext encrypted under another parameter set (KS32), framed as a request for our
-/// key and model: the frame is well formed, the ciphertext is not ours.
+/// One ciphertext encrypted under another parameter set (1-bit blocks), framed as a request
+/// for our key and model: the frame is well formed, the ciphertext is not ours.
 fn other_parameter_request(model: &Model, key_id: [u8; 16], blocks: usize) -> Vec<u8> {
     use tfhe::prelude::FheEncrypt;
     use tfhe::safe_serialization::safe_serialize;
     let config = tfhe::ConfigBuilder::with_custom_parameters(
-        tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128,
+        tfhe::shortint::parameters::v1_8::V1_8_PARAM_MESSAGE_1_CARRY_1_KS_PBS_TUNIFORM_2M128,
     )
     .build();
     let client_key = tfhe::ClientKey::generate(config);

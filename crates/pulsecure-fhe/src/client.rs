@@ -13,7 +13,7 @@ use crate::circuit::{probability_from_nibbles, CircuitPlan};
 use crate::keys::KeyId;
 use crate::layout::InputLayout;
 use crate::model_fingerprint;
-use crate::params::{CIPHERTEXT_LIMIT, PARAMETERS};
+use crate::params::CIPHERTEXT_LIMIT;
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Holds the secret client key for one model. `Debug` never shows key material.
@@ -62,10 +62,20 @@ impl TfheClient {
         self.block_key.encrypt(value)
     }
 
-    fn output_params(&self, degree: u64) -> CiphertextConformanceParams {
-        let mut p = PARAMETERS.to_shortint_conformance_param();
+    /// Conformance of a result block: the client key's own parameter set (this build's, or
+    /// an earlier build's for an installation whose keys predate it), the expected degree.
+    fn output_params(&self, degree: u64) -> Result<CiphertextConformanceParams, FheError> {
+        let parameters =
+            self.block_key
+                .parameters()
+                .ap_parameters()
+                .ok_or_else(|| FheError::Mismatch {
+                    what: "client key",
+                    reason: "not a keyswitch-bootstrap parameter set".into(),
+                })?;
+        let mut p = parameters.to_shortint_conformance_param();
         p.degree = Degree::new(degree);
-        p
+        Ok(p)
     }
 }
 
@@ -113,7 +123,7 @@ impl FheClient for TfheClient {
                 let ct: Ciphertext = safe_deserialize_conformant(
                     *bytes,
                     CIPHERTEXT_LIMIT,
-                    &self.output_params(degree),
+                    &self.output_params(degree)?,
                 )
                 .map_err(|e| FheError::Malformed {
                     what: "result",

@@ -12,7 +12,7 @@ use crate::circuit::{Circuit, CircuitPlan, PbsCount};
 use crate::guard::ServerKeyGuard;
 use crate::keys::{load_server_key, KeyId};
 use crate::model_fingerprint;
-use crate::params::{CIPHERTEXT_LIMIT, PARAMETERS};
+use crate::params::CIPHERTEXT_LIMIT;
 use crate::tfhe_backend::ShortintBackend;
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
@@ -25,6 +25,8 @@ pub struct TfheEvaluator {
     circuit: Circuit<ShortintBackend>,
     key_id: KeyId,
     model: [u8; 32],
+    /// What an input ciphertext must conform to: the parameter set of this key.
+    input_conformance: CompressedFheUint2ConformanceParams,
 }
 
 impl std::fmt::Debug for TfheEvaluator {
@@ -41,6 +43,7 @@ impl TfheEvaluator {
         let plan = CircuitPlan::compile(model)?;
         let (input_key, key_id) = load_server_key(server_key_bytes)?;
         let input_guard = ServerKeyGuard::install(&input_key, 1)?;
+        let input_conformance = CompressedFheUint2ConformanceParams::from(&input_key);
         let (integer_key, ..) = input_key.into_raw_parts();
         let backend = ShortintBackend::new(integer_key.into_raw_parts());
         let circuit = Circuit::new(&backend, plan);
@@ -50,6 +53,7 @@ impl TfheEvaluator {
             circuit,
             key_id,
             model: model_fingerprint(model),
+            input_conformance,
         })
     }
 
@@ -72,7 +76,7 @@ impl TfheEvaluator {
     pub fn decode_inputs(&self, request: &[u8]) -> Result<Vec<Ciphertext>, FheError> {
         let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
         envelope.check_binding(&self.model, &self.key_id, "request")?;
-        let conformance = CompressedFheUint2ConformanceParams::from(PARAMETERS);
+        let conformance = self.input_conformance;
         let compressed = envelope
             .blocks
             .iter()

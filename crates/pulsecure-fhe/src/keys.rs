@@ -15,7 +15,7 @@ use pulsecure_core::ports::fhe::FheError;
 
 #[cfg(feature = "client")]
 use crate::params::CLIENT_KEY_LIMIT;
-use crate::params::{PARAMETERS, SERVER_KEY_LIMIT};
+use crate::params::{EARLIER_PARAMETERS, PARAMETERS, SERVER_KEY_LIMIT};
 
 /// Identifier of a key set: the first 16 bytes of SHA-256 of the serialized compressed
 /// server key. Public; binds requests and responses to one key set.
@@ -31,21 +31,32 @@ pub fn config() -> Config {
         .build()
 }
 
-/// The configuration of keys made by earlier builds (tfhe's default, with the OPRF key):
-/// their server keys stay readable, so existing installations keep working.
-fn earlier_config() -> Config {
-    ConfigBuilder::with_custom_parameters(PARAMETERS).build()
+/// The configurations of keys made by earlier builds: the classic parameter set, without
+/// the OPRF key (the builds of 2026-12-01) and with it (tfhe's default, the builds before).
+/// Their server keys stay readable, so existing installations keep working.
+fn earlier_configs() -> [Config; 2] {
+    [
+        ConfigBuilder::with_custom_parameters(EARLIER_PARAMETERS)
+            .use_dedicated_oprf_key(false)
+            .build(),
+        ConfigBuilder::with_custom_parameters(EARLIER_PARAMETERS).build(),
+    ]
 }
 
 /// Read compressed server-key bytes: size-limited and conformant to this build's parameter
-/// set, with or without the OPRF key of earlier builds.
+/// set or to one an earlier build used.
 fn read_compressed_server_key(bytes: &[u8]) -> Result<CompressedServerKey, FheError> {
-    safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &config().into())
-        .or_else(|_| safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &earlier_config().into()))
-        .map_err(|e| FheError::Malformed {
-            what: "server key",
-            reason: e,
-        })
+    let mut last = String::new();
+    for config in std::iter::once(config()).chain(earlier_configs()) {
+        match safe_deserialize_conformant(bytes, SERVER_KEY_LIMIT, &config.into()) {
+            Ok(key) => return Ok(key),
+            Err(e) => last = e,
+        }
+    }
+    Err(FheError::Malformed {
+        what: "server key",
+        reason: last,
+    })
 }
 
 /// A freshly generated key set.
@@ -83,11 +94,16 @@ pub fn generate_keys() -> Result<GeneratedKeys, FheError> {
     generate_keys_with(config())
 }
 
-/// Generate keys as earlier builds did (with tfhe's OPRF key): for compatibility tests.
+/// Generate keys as earlier builds did (classic parameters; the first with tfhe's OPRF key,
+/// the second without): for compatibility tests.
 #[cfg(feature = "client")]
 #[doc(hidden)]
-pub fn generate_earlier_keys() -> Result<GeneratedKeys, FheError> {
-    generate_keys_with(earlier_config())
+pub fn generate_earlier_keys() -> Result<[GeneratedKeys; 2], FheError> {
+    let [without_oprf, with_oprf] = earlier_configs();
+    Ok([
+        generate_keys_with(with_oprf)?,
+        generate_keys_with(without_oprf)?,
+    ])
 }
 
 #[cfg(feature = "client")]
@@ -128,7 +144,7 @@ pub fn client_key_to_bytes(client_key: &ClientKey) -> Result<Zeroizing<Vec<u8>>,
 }
 
 /// Read a client key written by [`client_key_to_bytes`] (size-limited) and check that it
-/// uses this build's parameters.
+/// uses this build's parameters or an earlier build's.
 #[cfg(feature = "client")]
 pub fn client_key_from_bytes(bytes: &[u8]) -> Result<ClientKey, FheError> {
     let key: ClientKey =
@@ -137,16 +153,15 @@ pub fn client_key_from_bytes(bytes: &[u8]) -> Result<ClientKey, FheError> {
             reason: e,
         })?;
     let (integer_key, ..) = key.clone().into_raw_parts();
-    let shortint = integer_key.into_raw_parts();
-    if shortint.parameters().message_modulus() != PARAMETERS.message_modulus
-        || shortint.parameters().carry_modulus() != PARAMETERS.carry_modulus
-        || shortint.parameters().lwe_dimension() != PARAMETERS.lwe_dimension
-        || shortint.parameters().glwe_dimension() != PARAMETERS.glwe_dimension
-        || shortint.parameters().polynomial_size() != PARAMETERS.polynomial_size
-    {
+    let found = integer_key.into_raw_parts().parameters().ap_parameters();
+    let known = [
+        tfhe::shortint::AtomicPatternParameters::from(PARAMETERS),
+        tfhe::shortint::AtomicPatternParameters::from(EARLIER_PARAMETERS),
+    ];
+    if !found.is_some_and(|p| known.contains(&p)) {
         return Err(FheError::Mismatch {
             what: "client key",
-            reason: "its parameters differ from this build's".into(),
+            reason: "its parameters are neither this build's nor an earlier build's".into(),
         });
     }
     Ok(key)

@@ -144,26 +144,22 @@ impl ParameterTrial {
     }
 }
 
-/// Today's parameter set and the candidates measured against it (issue 21): the same
-/// 2-bit-message/2-bit-carry blocks, 128-bit security and 2^-129.6 failure probability per
-/// bootstrapping, the KS32 set keyswitching into 32-bit ciphertexts.
+/// Today's parameter set and the one it is measured against (issue 21): the same
+/// 2-bit-message/2-bit-carry blocks, dimensions, 128-bit security and 2^-129.6 failure
+/// probability per bootstrapping; today's keyswitches into 32-bit ciphertexts, the earlier
+/// (classic) set in 64-bit ones.
 pub fn parameter_trials(
     plan: &crate::circuit::CircuitPlan,
     keygen_runs: usize,
 ) -> Result<Vec<ParameterTrial>, FheError> {
-    use tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128;
+    use crate::params::{EARLIER_PARAMETERS, EARLIER_PARAMETERS_NAME, PARAMETERS, PARAMETERS_NAME};
     Ok(vec![
         ParameterTrial::prepare(
-            crate::params::PARAMETERS_NAME,
-            crate::params::PARAMETERS,
+            EARLIER_PARAMETERS_NAME,
+            EARLIER_PARAMETERS,
             plan,
             keygen_runs,
         )?,
-        ParameterTrial::prepare(
-            "PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128",
-            PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128,
-            plan,
-            keygen_runs,
-        )?,
+        ParameterTrial::prepare(PARAMETERS_NAME, PARAMETERS, plan, keygen_runs)?,
     ])
 }

@@ -1,20 +1,34 @@
-//! The TFHE parameter set and the deserialization limits.
+//! The TFHE parameter sets and the deserialization limits.
 //!
-//! `PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128` (tfhe 1.8's default): 2-bit message and
-//! 2-bit carry per block, keyswitch then PBS, 128-bit security, bootstrapping failure
-//! probability at most 2^-128. Chosen because the circuit needs a 4-bit block space (lookup
-//! tables on 4-bit values, sums up to 15) and one PBS of this set costs ~27 ms here, against
-//! ~190 ms for 3_3; multi-bit variants were not faster on 2 cores (../shared/notes).
+//! New keys use `PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128`: 2-bit message and 2-bit
+//! carry per block, keyswitch then PBS with the keyswitch done in 32-bit ciphertexts,
+//! 128-bit security, bootstrapping failure probability 2^-129.6 — the same LWE/GLWE
+//! dimensions, PBS decomposition and failure probability as the classic set
+//! `PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128` that earlier builds used. Measured on this
+//! circuit in one run (`pulsecure bench --compare-parameters`, docs/performance.md): one
+//! evaluation ~5 % faster, key generation ~25 % and key decompression ~30 % faster, the
+//! compressed server key the same size (30.1 MB). The circuit needs a 4-bit block space
+//! (tables on 4-bit values, sums up to 15); one PBS of 3_3 costs ~7× more here.
+//!
+//! Keys of the classic set (made by earlier builds) stay readable and are evaluated as they
+//! are: an installation keeps working without new keys.
 
 use tfhe::shortint::parameters::{
-    ClassicPBSParameters, PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    ClassicPBSParameters, KeySwitch32PBSParameters,
+    PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128, PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
 };
 
-/// The parameter set used for every key and ciphertext.
-pub const PARAMETERS: ClassicPBSParameters = PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
+/// The parameter set of every key made now.
+pub const PARAMETERS: KeySwitch32PBSParameters = PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128;
 
 /// The parameter set's name, as tfhe spells it (reported by the evaluator service).
-pub const PARAMETERS_NAME: &str = "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128";
+pub const PARAMETERS_NAME: &str = "PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128";
+
+/// The parameter set of keys made by earlier builds, still read and evaluated.
+pub const EARLIER_PARAMETERS: ClassicPBSParameters = PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
+
+/// The earlier set's name.
+pub const EARLIER_PARAMETERS_NAME: &str = "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128";
 
 /// Largest serialized compressed server key accepted (bounds allocation on hostile input).
 pub const SERVER_KEY_LIMIT: u64 = 256 << 20;
