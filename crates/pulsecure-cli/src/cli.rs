@@ -552,8 +552,8 @@ pub struct BenchArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
-    /// Also compare tfhe parameter sets on the same circuit (today's set against
-    /// PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128), timed alternately in this run.
+    /// Also compare tfhe parameter sets on the same circuit (the classic KS-PBS set of
+    /// earlier keys against today's KS32 set), timed alternately in this run.
     #[arg(long)]
     pub compare_parameters: bool,
 }

@@ -4,12 +4,10 @@
 //! 1. **Contributions** — each encrypted input block (one feature digit, or two yes/no
 //!    answers: [`crate::layout`]) goes through one many-LUT PBS that outputs the base-4 digits
 //!    of its shifted contribution `c'(x) = c(x) - min c` (up to 4 digits from a single PBS).
-//! 2. **Accumulation** — the digits are summed column by column, carry-save style: blocks of
-//!    a column are grouped while their degrees sum to at most 15 and their noise levels to at
-//!    most 5, each group is added for free and bootstrapped once into its message and carry
-//!    (one many-LUT PBS when the group sum is at most 7, two PBS otherwise). Carries out of the
-//!    top column are provably zero (the model proves `logit + offset < 2^accumulator_bits`)
-//!    and are never computed. The guard columns below the index are dropped at the end.
+//! 2. **Accumulation** — the digits are summed column by column, carry-save style, each
+//!    column only as far as the lookup needs it ([`crate::accumulate`]): guard digits give up
+//!    their carries, read digits end fresh, the bucket-number digits never carry (the model
+//!    proves `logit + offset < 2^accumulator_bits`).
 //! 3. **Lookup** — the calibrated table is a monotone step function of the index; its
 //!    segment number comes out of two levels of PBS ([`crate::lookup`]).
 //! 4. **Outputs** — the probability code as 4-bit nibbles of `level[seg]` and the risk class
