@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use pulsecure_core::ports::fhe::FheError;
 
-use crate::backend::{Backend, Table, BLOCK_SPACE, MAX_DEGREE, MAX_NOISE_LEVEL, MESSAGE_MODULUS};
+use crate::backend::{table, Backend, BLOCK_SPACE, MAX_DEGREE, MAX_NOISE_LEVEL, MESSAGE_MODULUS};
 
 /// Safety net against a scheduling bug: the accumulation always settles far sooner.
 const MAX_ROUNDS: usize = 64;
@@ -48,14 +48,6 @@ pub struct IndexBlocks<Block> {
     /// The bucket number `H` (the index's digits from the third up) as one fresh-enough block
     /// (noise level at most 5; the lookup bootstraps it directly).
     pub high: Block,
-}
-
-fn table(f: impl Fn(u64) -> u64) -> Table {
-    let mut t = [0u64; BLOCK_SPACE as usize];
-    for (x, slot) in t.iter_mut().enumerate() {
-        *slot = f(x as u64);
-    }
-    t
 }
 
 /// The accumulation's tables prepared for one backend.

@@ -21,6 +21,15 @@ pub const MAX_DEGREE: u64 = BLOCK_SPACE - 1;
 /// A lookup table as plain data: `table[x]` for every block value `x` in `0..16`.
 pub type Table = [u64; BLOCK_SPACE as usize];
 
+/// The table of `f` over the whole block space.
+pub fn table(f: impl Fn(u64) -> u64) -> Table {
+    let mut t = [0u64; BLOCK_SPACE as usize];
+    for (x, slot) in t.iter_mut().enumerate() {
+        *slot = f(x as u64);
+    }
+    t
+}
+
 /// Operations on blocks. Implementations must agree on degrees and noise levels.
 pub trait Backend: Sync {
     /// One encrypted (or simulated) block.

@@ -22,7 +22,7 @@ use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::Model;
 
 use crate::accumulate::{Accumulator, ColumnRole, IndexBlocks};
-use crate::backend::{Backend, Table, BLOCK_SPACE, MESSAGE_MODULUS};
+use crate::backend::{table, Backend, Table, MESSAGE_MODULUS};
 use crate::layout::InputLayout;
 use crate::lookup::{Lookup, LookupPlan};
 
@@ -59,16 +59,9 @@ impl PbsCount {
     }
 }
 
-fn unsupported(reason: impl Into<String>) -> FheError {
+/// The error for a model this circuit cannot evaluate exactly.
+pub(crate) fn unsupported(reason: impl Into<String>) -> FheError {
     FheError::UnsupportedModel(reason.into())
-}
-
-fn table(f: impl Fn(u64) -> u64) -> Table {
-    let mut t = [0u64; BLOCK_SPACE as usize];
-    for (x, slot) in t.iter_mut().enumerate() {
-        *slot = f(x as u64);
-    }
-    t
 }
 
 /// Digits of one input block's contribution, grouped into many-LUT calls.

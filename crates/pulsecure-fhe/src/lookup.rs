@@ -28,7 +28,8 @@
 use pulsecure_core::ports::fhe::FheError;
 
 use crate::accumulate::IndexBlocks;
-use crate::backend::{Backend, Table, BLOCK_SPACE, MAX_NOISE_LEVEL, MESSAGE_MODULUS};
+use crate::backend::{table, Backend, Table, BLOCK_SPACE, MAX_NOISE_LEVEL, MESSAGE_MODULUS};
+use crate::circuit::unsupported;
 
 /// Width of a bucket: `L` is two base-4 digits.
 const BUCKET: usize = 16;
@@ -38,14 +39,6 @@ const BUCKETS_PER_GROUP: usize = 3;
 const POSITIONS_PER_GROUP: usize = 3;
 /// The positions `v = L >> 2` distinguishes.
 const DIGIT_GRID: [u64; 3] = [4, 8, 12];
-
-fn table(f: impl Fn(u64) -> u64) -> Table {
-    let mut t = [0u64; BLOCK_SPACE as usize];
-    for (x, slot) in t.iter_mut().enumerate() {
-        *slot = f(x as u64);
-    }
-    t
-}
 
 /// How a group's `v_g` is obtained.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,10 +244,6 @@ fn refresh_points(groups: usize) -> Vec<usize> {
     (1..=groups)
         .filter(|&k| k > per_sum && (k - 1) % per_sum == 0)
         .collect()
-}
-
-fn unsupported(reason: impl Into<String>) -> FheError {
-    FheError::UnsupportedModel(reason.into())
 }
 
 /// The lookup's tables prepared for one backend.
