@@ -9,6 +9,14 @@ use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
 use pulsecure_fhe::backend::{Backend, PlainBackend};
 use pulsecure_fhe::circuit::{probability_from_nibbles, Circuit, CircuitPlan};
 
+/// Advance a xorshift64 state and return it (reproducible test inputs, no dependency).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 fn model() -> Model {
     Model::from_json(DEFAULT_MODEL_JSON).expect("valid")
 }
@@ -135,9 +143,7 @@ fn every_index_bucket_boundary_is_exact() {
     let n = model.features().len();
     let mut state = 0x9e3779b97f4a7c15u64;
     for _ in 0..200_000 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
+        xorshift(&mut state);
         let codes: Vec<u32> = (0..n)
             .map(|i| ((state >> (5 * i)) as u32) % (model.features()[i].max_code() + 1))
             .collect();
@@ -165,12 +171,7 @@ fn digit_contribution(w: i64, d: i64, j: u32, shift: u32) -> i64 {
 /// accumulator bounds and offset derived from them, a random monotone table of at most 16
 /// levels with up to four boundaries per 16-wide bucket (on or off the grid of 4).
 fn random_model(state: &mut u64) -> Model {
-    let mut next = || {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    };
+    let mut next = || xorshift(state);
     let mut doc: serde_json::Value = serde_json::from_str(DEFAULT_MODEL_JSON).expect("json");
     let bits: Vec<u32> = doc["features"]
         .as_array()
@@ -247,9 +248,7 @@ fn random_models_match_reference() {
         for k in 0..300 {
             let codes: Vec<u32> = (0..n)
                 .map(|i| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
+                    xorshift(&mut state);
                     let max = model.features()[i].max_code();
                     // The corners first: every code at its minimum, then at its maximum.
                     match k {
@@ -281,9 +280,7 @@ fn the_first_released_model_still_compiles_exactly() {
             .features()
             .iter()
             .map(|f| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                xorshift(&mut state);
                 (state % u64::from(f.max_code() + 1)) as u32
             })
             .collect();
