@@ -7,7 +7,7 @@ use tfhe::shortint::server_key::pbs_stats;
 
 use pulsecure_core::ports::fhe::FheError;
 
-use crate::backend::{Backend, Table};
+use crate::backend::{table, Backend, MESSAGE_MODULUS};
 use crate::circuit::{probability_from_nibbles, Circuit};
 use crate::tfhe_backend::ShortintBackend;
 use crate::{TfheClient, TfheEvaluator};
@@ -15,13 +15,16 @@ use crate::{TfheClient, TfheEvaluator};
 /// Time `n` single programmable bootstrappings (keyswitch + PBS) on this thread, with the
 /// evaluator's key on a block encrypted by the client.
 pub fn single_pbs(client: &TfheClient, evaluator: &TfheEvaluator, n: usize) -> Vec<Duration> {
-    let backend = evaluator.backend();
-    let mut identity: Table = [0; 16];
-    for (x, v) in identity.iter_mut().enumerate() {
-        *v = x as u64 % 4;
-    }
-    let lut = backend.lut(&identity);
-    let mut block = client.encrypt_block(1);
+    time_pbs_chain(evaluator.backend(), client.encrypt_block(1), n)
+}
+
+/// Time `n` chained keyswitch + bootstrappings of `block` through the identity on this thread.
+fn time_pbs_chain(
+    backend: &ShortintBackend,
+    mut block: tfhe::shortint::Ciphertext,
+    n: usize,
+) -> Vec<Duration> {
+    let lut = backend.lut(&table(|x| x % MESSAGE_MODULUS));
     (0..n)
         .map(|_| {
             let t = Instant::now();
@@ -54,7 +57,6 @@ pub struct ParameterTrial {
     block_key: tfhe::shortint::ClientKey,
     backend: ShortintBackend,
     circuit: Circuit<ShortintBackend>,
-    identity: <ShortintBackend as Backend>::Lut,
 }
 
 impl ParameterTrial {
@@ -95,11 +97,6 @@ impl ParameterTrial {
         let backend = ShortintBackend::new(integer_server.into_raw_parts());
         let (integer_client, ..) = client.into_raw_parts();
         let circuit = Circuit::new(&backend, plan.clone());
-        let mut table: Table = [0; 16];
-        for (x, v) in table.iter_mut().enumerate() {
-            *v = x as u64 % 4;
-        }
-        let identity = backend.lut(&table);
         Ok(ParameterTrial {
             name,
             keygen,
@@ -108,20 +105,12 @@ impl ParameterTrial {
             block_key: integer_client.into_raw_parts(),
             backend,
             circuit,
-            identity,
         })
     }
 
     /// Time `n` single keyswitch + bootstrappings on this thread.
     pub fn time_pbs(&self, n: usize) -> Vec<Duration> {
-        let mut block = self.block_key.encrypt(1);
-        (0..n)
-            .map(|_| {
-                let t = Instant::now();
-                block = self.backend.apply(&block, &self.identity);
-                t.elapsed()
-            })
-            .collect()
+        time_pbs_chain(&self.backend, self.block_key.encrypt(1), n)
     }
 
     /// Encrypt `blocks` (values already laid out), evaluate once on the current thread pool
