@@ -154,6 +154,12 @@ pub enum AppError {
     /// Results could not be written (the output file or stdout).
     #[error("writing the results: {0}")]
     Output(std::io::Error),
+    /// The job queue failed or is unreachable (after reconnecting for a while).
+    #[error(transparent)]
+    Queue(#[from] pulsecure_queue::QueueError),
+    /// The database key cannot be rotated while jobs wait in the queue.
+    #[error("{0} screening(s) are waiting in the job queue, sealed under the current database key: collect them first (pulsecure jobs collect)")]
+    JobsPending(u64),
     /// The system random source failed.
     #[error("the system random source failed")]
     Random,

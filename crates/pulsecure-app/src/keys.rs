@@ -168,6 +168,12 @@ fn rotate_until(
 ) -> Result<RotationReport> {
     // Opening first: checks the database and finishes an interrupted rotation.
     let db = Unlocked::open(dir, password)?.open_database(dir)?;
+    // Jobs in the queue are sealed under the current key and map job ids to patients:
+    // they are collected first, never re-sealed half-way.
+    let queued = db.queued_job_count()?;
+    if queued > 0 {
+        return Err(AppError::JobsPending(queued));
+    }
     let (mut entries, mut updater) = pulsecure_vault::open_for_update(&dir.vault(), password)?;
     let next = DataKey::generate()?;
     entries.insert(ENTRY_DATABASE_KEY_NEXT, next.expose().to_vec())?;

@@ -18,6 +18,7 @@ pub mod evaluator_setting;
 pub mod history;
 pub mod keys;
 pub mod models;
+pub mod queue_screening;
 pub mod records;
 pub mod screening;
 pub mod unlocked;

@@ -115,6 +115,55 @@ pub enum Command {
     /// Differentially private statistics over stored screenings (spends privacy budget).
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// Screenings submitted to a PostgreSQL job queue (`screen --batch FILE --queue URL`).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+/// `jobs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// How many of this workstation's jobs wait, run, are done or failed in the queue.
+    Status(JobsArgs),
+    /// Decrypt and store finished jobs, report failed ones, remove both from the queue.
+    Collect(CollectArgs),
+}
+
+/// Options of `jobs status`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// The queue, as given to `screen --queue`.
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Options of `jobs collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The queue, as given to `screen --queue`.
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    /// Wait until every job of this workstation has finished.
+    #[arg(long)]
+    pub wait: bool,
+    /// Write the results to this file (CSV or JSON by --format or the extension).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write failed jobs (row, patient_id, reason) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
+    /// Output format (default: table on stdout, or the --out file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 impl Command {
@@ -134,6 +183,7 @@ impl Command {
             Command::Db(_) => "db",
             Command::Model(_) => "model",
             Command::Stats(_) => "stats",
+            Command::Jobs(_) => "jobs",
         }
     }
 }
@@ -457,6 +507,15 @@ pub struct ScreenArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Submit the batch to a PostgreSQL job queue served by `pulsecure-evaluator worker`s
+    /// instead of an evaluator service: postgresql://USER@/DB?host=/run/postgresql, or
+    /// postgresql://USER@HOST/DB?sslmode=verify-full&sslrootcert=CA.pem (a password comes
+    /// from PGPASSWORD, never the URL). Only ciphertexts under random job ids leave.
+    #[arg(long, value_name = "URL", requires = "batch")]
+    pub queue: Option<String>,
+    /// With --queue: enqueue and exit; `pulsecure jobs collect` finishes later.
+    #[arg(long, requires = "queue")]
+    pub detach: bool,
     /// Password source.
     #[command(flatten)]
     pub password: PasswordArgs,

@@ -10,6 +10,7 @@ use pulsecure_core::app::model_service::RollbackError;
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_queue::QueueError;
 use pulsecure_signing::SigningError;
 use pulsecure_vault::VaultError;
 use thiserror::Error;
@@ -162,6 +163,17 @@ fn app_code(e: &AppError) -> i32 {
         AppError::KeyNotRegistered { .. }
         | AppError::ModelNotServed { .. }
         | AppError::EvaluatorRefused { .. } => FAILURE,
+        AppError::Queue(q) => queue_code(q),
+        AppError::JobsPending(_) => FAILURE,
+    }
+}
+
+fn queue_code(e: &QueueError) -> i32 {
+    match e {
+        QueueError::Address(_) => INPUT,
+        QueueError::Unreachable { .. } => EVALUATOR,
+        QueueError::SchemaTooNew { .. } => STORAGE,
+        QueueError::Database { .. } | QueueError::Corrupt(_) => FAILURE,
     }
 }
 
@@ -551,6 +563,30 @@ mod tests {
             ),
             (AppError::Output(io()), FAILURE),
             (AppError::Random, FAILURE),
+            (AppError::Queue(QueueError::Address(s())), INPUT),
+            (
+                AppError::Queue(QueueError::Unreachable {
+                    action: "x",
+                    reason: s(),
+                }),
+                EVALUATOR,
+            ),
+            (
+                AppError::Queue(QueueError::Database {
+                    action: "x",
+                    reason: s(),
+                }),
+                FAILURE,
+            ),
+            (
+                AppError::Queue(QueueError::SchemaTooNew {
+                    found: 2,
+                    supported: 1,
+                }),
+                STORAGE,
+            ),
+            (AppError::Queue(QueueError::Corrupt(s())), FAILURE),
+            (AppError::JobsPending(3), FAILURE),
         ];
         for (e, code) in app {
             cases.push((CliError::App(e), code));

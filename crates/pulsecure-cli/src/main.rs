@@ -17,6 +17,7 @@ mod logging;
 mod model_cmd;
 mod password;
 mod progress;
+mod queue_cmd;
 mod results;
 mod rng;
 mod screen;
@@ -26,7 +27,9 @@ mod tui;
 use clap::FromArgMatches;
 use pulsecure_app::DataDir;
 
-use crate::cli::{Command, DbCommand, EvaluatorCommand, KeysCommand, ModelCommand, StatsCommand};
+use crate::cli::{
+    Command, DbCommand, EvaluatorCommand, JobsCommand, KeysCommand, ModelCommand, StatsCommand,
+};
 use crate::error::CliError;
 
 fn run(cli: &cli::Cli) -> Result<(), CliError> {
@@ -81,6 +84,8 @@ fn run(cli: &cli::Cli) -> Result<(), CliError> {
         }
         Command::Stats(StatsCommand::Budget(args)) => stats::budget(&dir()?, args),
         Command::Stats(StatsCommand::Log(args)) => stats::log(&dir()?, args),
+        Command::Jobs(JobsCommand::Status(args)) => queue_cmd::status(&dir()?, args),
+        Command::Jobs(JobsCommand::Collect(args)) => queue_cmd::collect(&dir()?, args),
     }
 }
 

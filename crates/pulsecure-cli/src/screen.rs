@@ -23,6 +23,9 @@ type Result<T> = std::result::Result<T, CliError>;
 /// Run `screen`.
 pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Result<()> {
     dir.require_initialized()?;
+    if let (Some(path), Some(queue)) = (&args.batch, &args.queue) {
+        return crate::queue_cmd::screen_batch(dir, args, path, queue);
+    }
     if let Some(path) = &args.batch {
         let password = password::current(&args.password)?;
         let workstation = password::open_workstation(dir, &password, evaluator)?;
@@ -200,7 +203,7 @@ fn single_values(args: &ScreenArgs) -> Result<(BTreeMap<String, f64>, Option<Str
 }
 
 /// Where a batch's outcomes go: the result writer, the rejected-rows file and the terminal.
-struct CliSink {
+pub(crate) struct CliSink {
     writer: ResultWriter,
     errors: Option<(tempfile::NamedTempFile, PathBuf)>,
     bar: ProgressBar,
@@ -209,9 +212,25 @@ struct CliSink {
 
 impl CliSink {
     fn create(args: &ScreenArgs) -> Result<Self> {
-        let format = choose_format(args.format, args.out.as_deref());
-        let writer = ResultWriter::create(format, args.out.as_deref())?;
-        let errors = match args.errors.as_deref() {
+        Self::with_options(
+            args.format,
+            args.out.as_deref(),
+            args.errors.as_deref(),
+            args.quiet,
+        )
+    }
+
+    /// A sink writing results as `format` to `out` (stdout if None) and rejected rows to
+    /// `errors`.
+    pub(crate) fn with_options(
+        format: Option<OutputFormat>,
+        out: Option<&Path>,
+        errors: Option<&Path>,
+        quiet: bool,
+    ) -> Result<Self> {
+        let format = choose_format(format, out);
+        let writer = ResultWriter::create(format, out)?;
+        let errors = match errors {
             Some(dest) => {
                 let mut tmp = temp_beside(dest)?;
                 writeln!(tmp, "row,patient_id,column,reason")?;
@@ -223,17 +242,44 @@ impl CliSink {
             writer,
             errors,
             bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
-            quiet: args.quiet,
+            quiet,
         })
     }
 
-    fn finish(self) -> Result<()> {
+    /// Flush the results and move the rejected-rows file into place.
+    pub(crate) fn finish(self) -> Result<()> {
         self.bar.finish_and_clear();
         self.writer.finish()?;
         if let Some((tmp, dest)) = self.errors {
             persist(tmp, &dest)?;
         }
         Ok(())
+    }
+}
+
+impl pulsecure_app::queue_screening::QueueSink for CliSink {
+    fn result(&mut self, r: BatchResult<'_>) -> std::io::Result<()> {
+        BatchSink::result(self, r)
+    }
+
+    fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
+        BatchSink::rejected(self, e)
+    }
+
+    fn waiting(&mut self, collected: u64, total: u64) {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return;
+        }
+        if self.bar.is_hidden() {
+            self.bar = ProgressBar::new(total);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} screenings back from the queue  ETA {eta}",
+            ) {
+                self.bar.set_style(style.progress_chars("=> "));
+            }
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(collected);
     }
 }
 

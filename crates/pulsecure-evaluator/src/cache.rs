@@ -57,6 +57,11 @@ impl EvaluatorCache {
         self.lock().is_empty()
     }
 
+    /// The key ids with an evaluator ready, most recently used last.
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        self.lock().iter().map(|((id, _), _)| *id).collect()
+    }
+
     /// Forget every evaluator of key `id` (after the key was deleted).
     pub fn evict_key(&self, id: &KeyId) {
         self.lock().retain(|((k, _), _)| k != id);

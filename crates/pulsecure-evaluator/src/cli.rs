@@ -1,4 +1,4 @@
-//! The `pulsecure-evaluator` command line (serve, install-model, keys). The binary is a thin
+//! The `pulsecure-evaluator` command line (serve, worker, install-model, keys). The binary is a thin
 //! wrapper; the clinician's `pulsecure demo` starts the same code in a child process when the
 //! `pulsecure-evaluator` binary is not installed beside it.
 
@@ -25,6 +25,9 @@ struct Cli {
 enum Command {
     /// Serve the gRPC API until SIGTERM or SIGINT.
     Serve(ServeArgs),
+    /// Evaluate jobs from a PostgreSQL queue (population screening) until SIGTERM or SIGINT;
+    /// jobs in progress are finished first.
+    Worker(WorkerArgs),
     /// Verify a signed model release and install it for the next start (anti-rollback applies).
     InstallModel {
         #[command(flatten)]
@@ -92,6 +95,42 @@ struct ServeArgs {
     metrics_listen: Option<SocketAddr>,
 }
 
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    /// The queue: postgresql://USER@/DB?host=/run/postgresql (Unix socket) or
+    /// postgresql://USER@HOST/DB?sslmode=verify-full&sslrootcert=CA.pem[&sslcert=..&sslkey=..].
+    /// A password comes from PGPASSWORD, never the URL.
+    #[arg(long, env = "PULSECURE_QUEUE")]
+    queue: String,
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Jobs evaluated at once (default: the cores).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Threads of the FHE pool (default: the cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// This worker's id in leases (default: host name, process id, random suffix).
+    #[arg(long)]
+    worker_id: Option<String>,
+    /// Seconds a claimed job stays leased without renewal (renewed every third of it).
+    #[arg(long, default_value_t = 60)]
+    lease_seconds: u64,
+    /// Seconds between polls when no NOTIFY arrives.
+    #[arg(long, default_value_t = 5)]
+    poll_seconds: u64,
+    /// Seconds a failed attempt waits before it is retried.
+    #[arg(long, default_value_t = 10)]
+    retry_seconds: u64,
+    /// Finished jobs not collected within this many hours are deleted with their
+    /// ciphertexts (and server keys no job names).
+    #[arg(long, default_value_t = 168)]
+    retention_hours: u64,
+    /// Decompressed server keys kept in memory (about 120 MB each).
+    #[arg(long, default_value_t = 2)]
+    max_cached_keys: usize,
+}
+
 /// The evaluator's one error type; each kind has its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluatorCliError {
@@ -104,6 +143,9 @@ pub enum EvaluatorCliError {
     /// The key store failed (4).
     #[error("{0}")]
     Keys(#[from] KeyStoreError),
+    /// The queue address is unusable (2).
+    #[error("{0}")]
+    Queue(#[from] pulsecure_queue::QueueError),
     /// A directory or the runtime could not be set up (2).
     #[error("{0}")]
     Setup(String),
@@ -113,7 +155,9 @@ impl EvaluatorCliError {
     /// The process exit code of this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            EvaluatorCliError::Serve(ServeError::Config(_)) | EvaluatorCliError::Setup(_) => 2,
+            EvaluatorCliError::Serve(ServeError::Config(_))
+            | EvaluatorCliError::Setup(_)
+            | EvaluatorCliError::Queue(_) => 2,
             EvaluatorCliError::Serve(ServeError::Models(_)) | EvaluatorCliError::Models(_) => 3,
             EvaluatorCliError::Serve(ServeError::Keys(_)) | EvaluatorCliError::Keys(_) => 4,
             EvaluatorCliError::Serve(ServeError::Io { .. }) => 5,
@@ -184,6 +228,7 @@ fn run(cli: Cli) -> Result<(), EvaluatorCliError> {
             runtime.block_on(serve(config))?;
             Ok(())
         }
+        Command::Worker(args) => worker(args),
         Command::InstallModel {
             data,
             model,
@@ -216,6 +261,71 @@ fn run(cli: Cli) -> Result<(), EvaluatorCliError> {
             Ok(())
         }
     }
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "worker".into());
+    let mut suffix = [0u8; 3];
+    let _ = getrandom::fill(&mut suffix);
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{host}-{}-{suffix}", std::process::id())
+}
+
+fn worker(args: WorkerArgs) -> Result<(), EvaluatorCliError> {
+    use std::time::Duration;
+    let address = pulsecure_queue::QueueAddress::parse(&args.queue)?;
+    let dir = data_dir(&args.data)?;
+    private_dir(&dir)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let store = KeyStore::open(&dir.join("keys"))?;
+    let shelf = ModelShelf::load(&dir)?;
+    let engine = crate::QueueEngine::new(
+        store,
+        shelf,
+        args.max_cached_keys.max(1),
+        args.threads.unwrap_or(cores),
+    )
+    .map_err(|e| EvaluatorCliError::Setup(format!("starting the FHE pool: {e}")))?;
+    let mut config =
+        pulsecure_queue::WorkerConfig::new(args.worker_id.unwrap_or_else(default_worker_id));
+    config.concurrency = args.concurrency.unwrap_or(cores).max(1);
+    config.lease = Duration::from_secs(args.lease_seconds.max(1));
+    config.poll = Duration::from_secs(args.poll_seconds.max(1));
+    config.retry_backoff = Duration::from_secs(args.retry_seconds);
+    config.retention = Duration::from_secs(args.retention_hours.saturating_mul(3600));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("worker-io")
+        .enable_all()
+        .build()
+        .map_err(|e| EvaluatorCliError::Setup(format!("starting the I/O runtime: {e}")))?;
+    tracing::info!(
+        worker = %config.id,
+        queue = %address,
+        concurrency = config.concurrency,
+        "queue worker starting"
+    );
+    runtime.block_on(async move {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            crate::serve::termination().await;
+            tracing::info!("stopping: finishing the jobs in progress");
+            let _ = stop_tx.send(true);
+        });
+        let stats =
+            pulsecure_queue::run_worker(address, std::sync::Arc::new(engine), config, stop).await;
+        use std::sync::atomic::Ordering::Relaxed;
+        tracing::info!(
+            completed = stats.completed.load(Relaxed),
+            failed_attempts = stats.failed_attempts.load(Relaxed),
+            leases_lost = stats.leases_lost.load(Relaxed),
+            reconnects = stats.reconnects.load(Relaxed),
+            "queue worker stopped"
+        );
+    });
+    Ok(())
 }
 
 /// Run the evaluator's command line on `args` (the first is the program name).

@@ -7,7 +7,8 @@
 //! is about 120 MB), least recently used first out, so a key's evaluator is built once and
 //! not per request. [`ModelShelf`] holds the signed models served; [`Executor`] runs FHE work
 //! on a rayon pool behind a bounded queue; [`EvaluatorService`] is the gRPC API and
-//! [`serve`](serve::serve) runs it on a Unix socket or over mutual TLS.
+//! [`serve`](serve::serve) runs it on a Unix socket or over mutual TLS. [`QueueEngine`] is
+//! the same machinery as a worker of the PostgreSQL job queue (`pulsecure-evaluator worker`).
 
 mod cache;
 pub mod cli;
@@ -15,6 +16,7 @@ mod execution;
 mod key_store;
 pub mod metrics;
 mod model_shelf;
+mod queue_engine;
 pub mod serve;
 mod service;
 
@@ -22,5 +24,6 @@ pub use cache::{CacheError, EvaluatorCache};
 pub use execution::{ExecutionError, Executor};
 pub use key_store::{key_id_prefix, KeyStore, KeyStoreError, KeyUpload, MAX_KEY_BYTES};
 pub use model_shelf::{ModelShelf, ModelShelfError, ServedModel};
+pub use queue_engine::QueueEngine;
 pub use serve::{serve, ServeConfig, ServeError, TlsFiles};
 pub use service::{ClientLimits, EvaluatorService};

@@ -132,7 +132,7 @@ fn prepare_socket_dir(socket: &Path) -> Result<(), ServeError> {
 }
 
 /// Wait for SIGTERM or SIGINT.
-async fn termination() {
+pub(crate) async fn termination() {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),

@@ -230,7 +230,18 @@ impl<E: JobEngine> Slot<E> {
         tracing::debug!(job = %job.id, attempt = job.attempt, "claimed");
         let outcome = match self.ensure_key(&job).await? {
             Err(reason) => Err(reason),
-            Ok(()) => self.evaluate_renewing(&job).await?,
+            Ok(()) => {
+                // Downloading and checking a key is not covered by renewals: renew now,
+                // and leave the job if it was taken over meanwhile.
+                let id = self.config.id.clone();
+                let lease = self.config.lease;
+                if self.connected().await?.renew(&id, &job, lease).await? == LeaseOutcome::Lost {
+                    self.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(job = %job.id, "lease lost while fetching the server key: job left to its new owner");
+                    return Ok(());
+                }
+                self.evaluate_renewing(&job).await?
+            }
         };
         // The outcome is written even past a lost connection, until the lease would have
         // ended; after that another worker owns the job.

@@ -104,14 +104,36 @@ CREATE TABLE screenings (
 CREATE INDEX screenings_created_day ON screenings (created_day);
 ";
 
+/// Version 6: screenings waiting in the PostgreSQL job queue (`queued_jobs.rs`): the only
+/// map from an opaque job id to a patient, sealed like a screening.
+const V6: &str = "
+CREATE TABLE queued_jobs (
+    id            INTEGER PRIMARY KEY,
+    job_id        TEXT    NOT NULL UNIQUE CHECK (length(job_id) = 32),
+    model_id      TEXT    NOT NULL,
+    model_version INTEGER NOT NULL,
+    ref_tag       BLOB    NOT NULL CHECK (length(ref_tag) = 32),
+    nonce         BLOB    NOT NULL,
+    payload       BLOB    NOT NULL,
+    UNIQUE (model_id, model_version, ref_tag)
+) STRICT;
+";
+
 /// The table schema 5 renames the schema-4 screenings to until their rows are moved.
 pub(crate) const SCHEMA_4_SCREENINGS: &str = "screenings_v4";
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// One schema object: type, name, table, SQL.

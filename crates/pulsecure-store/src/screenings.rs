@@ -59,7 +59,7 @@ const SELECT_ROWS: &str =
 
 impl Database {
     /// The lookup tag of a reference.
-    fn ref_tag(&self, patient_ref: &str) -> [u8; 32] {
+    pub(crate) fn ref_tag(&self, patient_ref: &str) -> [u8; 32] {
         self.ref_key.tag(&[patient_ref.as_bytes()])
     }
 

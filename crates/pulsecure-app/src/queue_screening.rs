@@ -1,0 +1,533 @@
+//! Population screening through the PostgreSQL job queue.
+//!
+//! Submitting a batch validates every row against the active model, encrypts each patient
+//! here, records the job in the sealed local database *first* (job id → patient, values and
+//! the encrypted request), and only then enqueues the ciphertext under that opaque id. The
+//! queue never sees a reference, a value or a name. Collecting decrypts finished jobs, and
+//! stores each screening and forgets its job in one local transaction before the job is
+//! removed from the queue.
+//!
+//! Every step can be interrupted and repeated: a rerun of the same batch skips patients
+//! already stored or already queued, re-enqueues jobs the queue does not hold (an enqueue
+//! that never happened, or one removed by the retention rule), and collects the rest; a
+//! collect that stopped after storing but before removing a job finds the job gone locally
+//! and only removes it from the queue. Nothing is stored twice, nothing is lost.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulsecure_batch::{BatchReader, InputRow, Item, RowError, PATIENT_ID};
+use pulsecure_core::domain::quantize::QuantizedInput;
+use pulsecure_core::ports::clock::{Clock, SystemClock};
+use pulsecure_core::ports::fhe::FheClient;
+use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore};
+use pulsecure_core::reference::assessment_from;
+use pulsecure_core::{Model, PatientRef};
+use pulsecure_fhe::{model_fingerprint, TfheClient};
+use pulsecure_queue::{Counts, JobId, NewJob, Outcome, Queue, QueueAddress, QueueError};
+use pulsecure_store::QueuedJob;
+use pulsecure_vault::Password;
+use rayon::prelude::*;
+
+use crate::data_dir::DataDir;
+use crate::error::{AppError, Result};
+use crate::records::Records;
+use crate::screening::{BatchResult, RowStatus};
+
+/// Attempts a job gets in the queue before it fails for good.
+pub const MAX_ATTEMPTS: i32 = pulsecure_queue::DEFAULT_MAX_ATTEMPTS;
+
+/// Patients encrypted and recorded per step (bounded memory, steady progress).
+const CHUNK: usize = 64;
+
+/// How long a lost connection to the queue is retried before the command gives up (every
+/// step is idempotent, so a later rerun resumes).
+const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+/// Receives what happens to a queued batch.
+pub trait QueueSink {
+    /// A row stored before (reported from the local database) or collected now.
+    fn result(&mut self, result: BatchResult<'_>) -> std::io::Result<()>;
+    /// A rejected row, or a job that failed in the queue (row, reason; never a value).
+    fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
+    /// Submitted jobs finished so far, of all submitted.
+    fn waiting(&mut self, collected: u64, total: u64);
+}
+
+/// What submitting a batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Submission {
+    /// Patients encrypted and enqueued now.
+    pub queued: usize,
+    /// Patients already waiting in the queue from an earlier run.
+    pub already_queued: usize,
+    /// Jobs recorded locally that the queue lacked, enqueued again.
+    pub resubmitted: usize,
+    /// Patients stored before (not submitted again).
+    pub already_stored: usize,
+    /// Rejected rows.
+    pub rejected: usize,
+}
+
+/// What a collection did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Collection {
+    /// Screenings decrypted and stored now.
+    pub stored: usize,
+    /// Jobs that failed in the queue (reported; rerun the batch to submit them again).
+    pub failed: usize,
+    /// Jobs still waiting.
+    pub pending: usize,
+}
+
+/// The clinic's jobs: waiting locally, and their states in the queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobsStatus {
+    /// Jobs recorded in the local database (not collected yet).
+    pub local: usize,
+    /// Their states in the queue (a job the queue lacks is in none).
+    pub queue: Counts,
+}
+
+/// An unlocked workstation that screens through the job queue.
+pub struct QueueStation {
+    records: Records,
+    client: TfheClient,
+    server_key: Vec<u8>,
+    address: QueueAddress,
+    runtime: tokio::runtime::Runtime,
+    queue: Option<Queue>,
+}
+
+impl QueueStation {
+    /// Unlock `dir` and connect to the queue at `address` (schema migrated if needed).
+    pub fn open(dir: &DataDir, password: &Password, address: QueueAddress) -> Result<Self> {
+        let records = Records::open(dir, password)?;
+        let server_key = records.unlocked.server_key_bytes(dir)?;
+        let client = records.unlocked.client(records.model(), &server_key)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AppError::Output(std::io::Error::other(e.to_string())))?;
+        let mut station = QueueStation {
+            records,
+            client,
+            server_key,
+            address,
+            runtime,
+            queue: None,
+        };
+        station.connected()?;
+        Ok(station)
+    }
+
+    /// The records of this workstation.
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    fn connected(&mut self) -> Result<&mut Queue> {
+        if self.queue.as_ref().is_some_and(Queue::is_closed) {
+            self.queue = None;
+        }
+        if self.queue.is_none() {
+            let queue = self.runtime.block_on(async {
+                let queue = Queue::connect(&self.address).await?;
+                queue.listen(pulsecure_queue::DONE_CHANNEL).await?;
+                Ok::<_, QueueError>(queue)
+            })?;
+            self.queue = Some(queue);
+        }
+        self.queue
+            .as_mut()
+            .ok_or_else(|| AppError::Queue(QueueError::Corrupt("no connection".into())))
+    }
+
+    /// Run `op` on the queue, reconnecting and repeating it while the database is
+    /// unreachable, for up to [`RECONNECT_FOR`] (every operation is idempotent).
+    fn with_queue<T>(
+        &mut self,
+        op: impl for<'q> Fn(
+            &'q Queue,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = std::result::Result<T, QueueError>> + 'q>,
+        >,
+    ) -> Result<T> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let outcome = match self.connected() {
+                Ok(_) => {
+                    let queue = self.queue.as_ref().ok_or_else(|| {
+                        AppError::Queue(QueueError::Corrupt("no connection".into()))
+                    })?;
+                    self.runtime.block_on(op(queue)).map_err(AppError::Queue)
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(AppError::Queue(e))
+                    if e.is_connection() && started.elapsed() < RECONNECT_FOR =>
+                {
+                    tracing::warn!("queue: {e}; reconnecting in {pause:?}");
+                    self.queue = None;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn model(&self) -> Arc<Model> {
+        Arc::clone(self.records.model())
+    }
+
+    /// Submit the batch file at `path`: validate, encrypt, record locally, enqueue. Rejected
+    /// rows and patients stored before go to `sink`.
+    pub fn submit_batch(&mut self, path: &Path, sink: &mut dyn QueueSink) -> Result<Submission> {
+        let model = self.model();
+        let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
+        let mut reader = BatchReader::from_reader(file, &model, path.display().to_string())?;
+        let mut summary = Submission {
+            resubmitted: self.resubmit_lost()?,
+            ..Submission::default()
+        };
+        let queued: HashSet<PatientRef> = self
+            .records
+            .db
+            .queued_jobs()?
+            .into_iter()
+            .filter(|j| j.model_id == model.id() && j.model_version == model.version())
+            .map(|j| j.patient_ref)
+            .collect();
+        let server_key = std::mem::take(&mut self.server_key);
+        let stored_key = self.with_queue(|q| {
+            let key = server_key.clone();
+            Box::pin(async move { q.put_server_key(&key).await })
+        });
+        self.server_key = server_key;
+        let key_hash = stored_key?;
+        let fingerprint = model_fingerprint(&model);
+        let mut seen: HashMap<PatientRef, usize> = HashMap::new();
+        loop {
+            let mut chunk: Vec<InputRow> = Vec::with_capacity(CHUNK);
+            let mut exhausted = false;
+            while chunk.len() < CHUNK {
+                let Some(item) = reader.next() else {
+                    exhausted = true;
+                    break;
+                };
+                match item? {
+                    Item::Rejected(e) => {
+                        summary.rejected += 1;
+                        sink.rejected(&e).map_err(AppError::Output)?;
+                    }
+                    Item::Row(row) => {
+                        if let Some(first) = seen.get(&row.patient_ref) {
+                            summary.rejected += 1;
+                            sink.rejected(&RowError {
+                                row: row.row,
+                                patient_ref: Some(row.patient_ref.clone()),
+                                column: Some(PATIENT_ID.into()),
+                                reason: format!("duplicated patient_id (first on row {first})"),
+                            })
+                            .map_err(AppError::Output)?;
+                            continue;
+                        }
+                        seen.insert(row.patient_ref.clone(), row.row);
+                        if queued.contains(&row.patient_ref) {
+                            summary.already_queued += 1;
+                        } else if let Some(stored) =
+                            self.records
+                                .db
+                                .find(model.id(), model.version(), &row.patient_ref)?
+                        {
+                            summary.already_stored += 1;
+                            sink.result(BatchResult {
+                                row: row.row,
+                                patient_ref: &row.patient_ref,
+                                status: RowStatus::AlreadyStored,
+                                assessment: &stored.record.assessment,
+                            })
+                            .map_err(AppError::Output)?;
+                        } else {
+                            chunk.push(row);
+                        }
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                summary.queued += self.enqueue_chunk(&model, &chunk, key_hash, fingerprint)?;
+            }
+            if exhausted {
+                break;
+            }
+        }
+        tracing::info!(
+            queued = summary.queued,
+            already_queued = summary.already_queued,
+            resubmitted = summary.resubmitted,
+            already_stored = summary.already_stored,
+            rejected = summary.rejected,
+            "batch submitted to the queue"
+        );
+        Ok(summary)
+    }
+
+    /// Encrypt `rows`, record them locally, then enqueue them; returns how many.
+    fn enqueue_chunk(
+        &mut self,
+        model: &Model,
+        rows: &[InputRow],
+        key: [u8; 32],
+        fingerprint: [u8; 32],
+    ) -> Result<usize> {
+        let now = SystemClock.now_unix_seconds();
+        let client = &self.client;
+        let jobs: Vec<QueuedJob> = rows
+            .par_iter()
+            .map(|row| {
+                let input = QuantizedInput::from_patient(model, &row.features);
+                Ok(QueuedJob {
+                    job_id: JobId::random()?.to_string(),
+                    model_id: model.id().to_string(),
+                    model_version: model.version(),
+                    patient_ref: row.patient_ref.clone(),
+                    row: row.row as u64,
+                    created_at: now,
+                    features: row.features.values().to_vec(),
+                    request: client.encrypt(&input)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Locally first: a job the queue has is always one the clinic can map back.
+        self.records.db.add_queued_jobs(&jobs)?;
+        self.enqueue_recorded(&jobs, key, fingerprint)?;
+        Ok(jobs.len())
+    }
+
+    fn enqueue_recorded(
+        &mut self,
+        jobs: &[QueuedJob],
+        key: [u8; 32],
+        model: [u8; 32],
+    ) -> Result<u64> {
+        let new_jobs = jobs
+            .iter()
+            .map(|j| {
+                Ok(NewJob {
+                    id: JobId::parse(&j.job_id)?,
+                    key,
+                    model,
+                    request: j.request.clone(),
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, QueueError>>()?;
+        self.with_queue(|q| {
+            let jobs = new_jobs.clone();
+            Box::pin(async move { q.enqueue(&jobs, MAX_ATTEMPTS).await })
+        })
+    }
+
+    /// Enqueue again every locally recorded job the queue does not hold.
+    fn resubmit_lost(&mut self) -> Result<usize> {
+        let local = self.records.db.queued_jobs()?;
+        if local.is_empty() {
+            return Ok(0);
+        }
+        let ids = job_ids(&local)?;
+        let missing: HashSet<JobId> = self
+            .with_queue(|q| {
+                let ids = ids.clone();
+                Box::pin(async move { q.missing(&ids).await })
+            })?
+            .into_iter()
+            .collect();
+        let lost: Vec<QueuedJob> = local
+            .into_iter()
+            .filter(|j| JobId::parse(&j.job_id).is_ok_and(|id| missing.contains(&id)))
+            .collect();
+        if lost.is_empty() {
+            return Ok(0);
+        }
+        let server_key = std::mem::take(&mut self.server_key);
+        let key = self.with_queue(|q| {
+            let bytes = server_key.clone();
+            Box::pin(async move { q.put_server_key(&bytes).await })
+        });
+        self.server_key = server_key;
+        let key = key?;
+        let mut resubmitted = 0;
+        for model_jobs in group_by_model(&lost) {
+            let model = self.model();
+            if model_jobs[0].model_id != model.id()
+                || model_jobs[0].model_version != model.version()
+            {
+                tracing::warn!(
+                    jobs = model_jobs.len(),
+                    "jobs for another model version wait until it is active again"
+                );
+                continue;
+            }
+            self.enqueue_recorded(&model_jobs, key, model_fingerprint(&model))?;
+            resubmitted += model_jobs.len();
+        }
+        if resubmitted > 0 {
+            tracing::warn!(resubmitted, "re-enqueued jobs the queue did not hold");
+        }
+        Ok(resubmitted)
+    }
+
+    /// The clinic's jobs and their states in the queue.
+    pub fn status(&mut self) -> Result<JobsStatus> {
+        let local = self.records.db.queued_jobs()?;
+        let ids = job_ids(&local)?;
+        let queue = self.with_queue(|q| {
+            let ids = ids.clone();
+            Box::pin(async move { q.counts(Some(&ids)).await })
+        })?;
+        Ok(JobsStatus {
+            local: local.len(),
+            queue,
+        })
+    }
+
+    /// One pass: decrypt and store every finished job, report failed ones, then remove
+    /// them from the queue. Jobs the queue lost are enqueued again.
+    pub fn collect(&mut self, sink: &mut dyn QueueSink) -> Result<Collection> {
+        let model = self.model();
+        self.resubmit_lost()?;
+        let local = self.records.db.queued_jobs()?;
+        let ids = job_ids(&local)?;
+        let finished = self.with_queue(|q| {
+            let ids = ids.clone();
+            Box::pin(async move { q.finished(&ids).await })
+        })?;
+        let by_id: HashMap<&str, &QueuedJob> =
+            local.iter().map(|j| (j.job_id.as_str(), j)).collect();
+        let mut collection = Collection::default();
+        let mut done_ids = Vec::new();
+        for (id, outcome) in &finished {
+            let Some(job) = by_id.get(id.as_str()) else {
+                continue;
+            };
+            match outcome {
+                Outcome::Done(bytes) => {
+                    if job.model_id != model.id() || job.model_version != model.version() {
+                        // Decrypting needs the model it was encrypted for.
+                        continue;
+                    }
+                    let result = match self.client.decrypt(bytes) {
+                        Ok(result) => result,
+                        Err(e) => {
+                            // A result that does not decrypt is reported like a failed job:
+                            // the local record goes, a rerun submits the patient again.
+                            self.fail_job(job, &format!("the result does not decrypt: {e}"), sink)?;
+                            collection.failed += 1;
+                            done_ids.push(id.clone());
+                            continue;
+                        }
+                    };
+                    let record = ScreeningRecord {
+                        patient_ref: job.patient_ref.clone(),
+                        created_at: SystemClock.now_unix_seconds(),
+                        features: job.features.clone(),
+                        assessment: assessment_from(
+                            &model,
+                            result.probability_code,
+                            result.high_risk,
+                        ),
+                    };
+                    self.records
+                        .db
+                        .finish_queued_job(&job.job_id, Some(&record))?;
+                    collection.stored += 1;
+                    sink.result(BatchResult {
+                        row: job.row as usize,
+                        patient_ref: &job.patient_ref,
+                        status: RowStatus::Screened,
+                        assessment: &record.assessment,
+                    })
+                    .map_err(AppError::Output)?;
+                }
+                Outcome::Failed(reason) => {
+                    self.fail_job(job, reason, sink)?;
+                    collection.failed += 1;
+                }
+            }
+            done_ids.push(id.clone());
+        }
+        if !done_ids.is_empty() {
+            self.with_queue(|q| {
+                let ids = done_ids.clone();
+                Box::pin(async move { q.acknowledge(&ids).await })
+            })?;
+        }
+        collection.pending = local.len() - collection.stored - collection.failed;
+        Ok(collection)
+    }
+
+    fn fail_job(&self, job: &QueuedJob, reason: &str, sink: &mut dyn QueueSink) -> Result<()> {
+        self.records.db.finish_queued_job(&job.job_id, None)?;
+        sink.rejected(&RowError {
+            row: job.row as usize,
+            patient_ref: Some(job.patient_ref.clone()),
+            column: None,
+            reason: format!(
+                "the evaluation failed in the queue ({reason}); nothing was stored: run the batch again to resubmit"
+            ),
+        })
+        .map_err(AppError::Output)
+    }
+
+    /// Collect until no job of this workstation is pending, woken by the workers'
+    /// notifications (polling every `poll` as the fallback).
+    pub fn collect_until_done(
+        &mut self,
+        sink: &mut dyn QueueSink,
+        poll: Duration,
+    ) -> Result<Collection> {
+        let total = self.records.db.queued_job_count()?;
+        let mut all = Collection::default();
+        loop {
+            let pass = self.collect(sink)?;
+            all.stored += pass.stored;
+            all.failed += pass.failed;
+            all.pending = pass.pending;
+            sink.waiting(total.saturating_sub(pass.pending as u64), total);
+            if pass.pending == 0 {
+                return Ok(all);
+            }
+            // Woken by a worker's NOTIFY, or after `poll`; a dropped connection returns at
+            // once and the next pass reconnects.
+            let runtime = &self.runtime;
+            match self.queue.as_mut() {
+                Some(queue) => {
+                    runtime.block_on(queue.wait(poll));
+                }
+                None => std::thread::sleep(poll),
+            }
+        }
+    }
+}
+
+fn job_ids(jobs: &[QueuedJob]) -> std::result::Result<Vec<JobId>, QueueError> {
+    jobs.iter().map(|j| JobId::parse(&j.job_id)).collect()
+}
+
+fn group_by_model(jobs: &[QueuedJob]) -> Vec<Vec<QueuedJob>> {
+    let mut groups: Vec<Vec<QueuedJob>> = Vec::new();
+    for job in jobs {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].model_id == job.model_id && g[0].model_version == job.model_version)
+        {
+            Some(group) => group.push(job.clone()),
+            None => groups.push(vec![job.clone()]),
+        }
+    }
+    groups
+}

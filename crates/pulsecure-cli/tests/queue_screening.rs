@@ -1,0 +1,294 @@
+//! Population screening through a real PostgreSQL job queue with real worker processes
+//! (`pulsecure run-evaluator worker`): a detached batch collected later equals the
+//! in-process engine; reruns add nothing; the queue holds no patient reference; a client
+//! killed mid-wait and a database restarted mid-batch lose nothing and store nothing twice.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pulsecure_queue::cluster::ThrowawayCluster;
+use support::{assert_ok, good_row, stored_rows, Env, HEADER};
+
+struct Workers(Vec<Child>);
+
+impl Workers {
+    fn start(env: &Env, url: &str, count: usize) -> Self {
+        Workers(
+            (0..count)
+                .map(|i| {
+                    let log =
+                        std::fs::File::create(env.path(&format!("worker{i}.log"))).expect("log");
+                    Command::new(env!("CARGO_BIN_EXE_pulsecure"))
+                        .args(["run-evaluator", "worker", "--queue", url])
+                        .arg("--data-dir")
+                        .arg(env.path(&format!("worker{i}")))
+                        .args([
+                            "--concurrency",
+                            "1",
+                            "--threads",
+                            "1",
+                            "--poll-seconds",
+                            "1",
+                        ])
+                        .args(["--lease-seconds", "20"])
+                        .stdout(Stdio::null())
+                        .stderr(log)
+                        .spawn()
+                        .expect("spawn a worker")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn batch(env: &Env, name: &str, prefix: &str, count: usize) -> PathBuf {
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..count {
+        csv.push_str(&good_row(&format!("{prefix}{i:03}"), i * 7));
+        csv.push('\n');
+    }
+    env.write(name, csv.as_bytes())
+}
+
+/// `patient_id,risk_class,probability_code` of each row of a results CSV, sorted.
+fn outcomes(csv: &str) -> Vec<String> {
+    let mut lines = csv.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let header: Vec<&str> = header.split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (id, class, code) = (at("patient_id"), at("risk_class"), at("probability_code"));
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}", f[id], f[class], f[code])
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The same batch screened in-process in another data directory (other keys, same model).
+fn reference(file: &std::path::Path) -> Vec<String> {
+    let env = Env::initialized();
+    let out = env.path("reference.csv");
+    let run = env.run(
+        &[
+            "screen",
+            "--batch",
+            &file.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+            "--quiet",
+        ],
+        true,
+    );
+    assert_ok(&run);
+    outcomes(&std::fs::read_to_string(out).expect("reference results"))
+}
+
+fn queue_run(env: &Env, args: &[&str]) -> std::process::Output {
+    let out = env.run(args, true);
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("raw client");
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_batch_is_collected_later_equal_to_in_process_and_reruns_add_nothing() {
+    let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    let url = cluster.url();
+    let env = Env::initialized();
+    let file = batch(&env, "batch.csv", "QUEUE-", 10);
+    let expected = reference(&file);
+    let file_arg = file.display().to_string();
+
+    // Enqueued with no worker running: everything waits in the queue.
+    let out = queue_run(
+        &env,
+        &["screen", "--batch", &file_arg, "--queue", &url, "--detach"],
+    );
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10 enqueued"));
+    let status = queue_run(&env, &["jobs", "status", "--queue", &url]);
+    assert_ok(&status);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("jobs of this workstation: 10") && text.contains("queued   10"),
+        "{text}"
+    );
+
+    // What the queue holds names no patient: no reference, anywhere.
+    let raw = raw_client(&url).await;
+    let dump: String = raw
+        .query_one(
+            "SELECT string_agg(job_id || encode(request, 'escape') || encode(model_fingerprint, 'hex'), '')
+             FROM pulsecure_jobs",
+            &[],
+        )
+        .await
+        .expect("dump")
+        .get(0);
+    assert!(
+        !dump.contains("QUEUE-"),
+        "a patient reference reached the queue"
+    );
+
+    // A rerun adds nothing.
+    let out = queue_run(
+        &env,
+        &["screen", "--batch", &file_arg, "--queue", &url, "--detach"],
+    );
+    assert_ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 enqueued, 10 already in the queue"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let _workers = Workers::start(&env, &url, 2);
+    let results = env.path("collected.csv");
+    let out = queue_run(
+        &env,
+        &[
+            "jobs",
+            "collect",
+            "--queue",
+            &url,
+            "--wait",
+            "--quiet",
+            "--out",
+            &results.display().to_string(),
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(
+        outcomes(&std::fs::read_to_string(&results).expect("results")),
+        expected
+    );
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 10);
+    let left: i64 = raw
+        .query_one("SELECT count(*) FROM pulsecure_jobs", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 0, "collected jobs stay in the queue");
+
+    // Everything stored: a rerun submits nothing.
+    let out = queue_run(
+        &env,
+        &["screen", "--batch", &file_arg, "--queue", &url, "--quiet"],
+    );
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("0 enqueued, 0 already in the queue, 0 re-enqueued, 10 already stored"));
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_client_and_a_restarted_database_lose_nothing_and_store_nothing_twice() {
+    let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    let url = cluster.url();
+    let env = Env::initialized();
+    let file = batch(&env, "batch.csv", "RESTART-", 12);
+    let expected = reference(&file);
+    let file_arg = file.display().to_string();
+    let _workers = Workers::start(&env, &url, 2);
+
+    // The client waits for its results; it is killed once some are stored.
+    let mut client = env
+        .command()
+        .args(["screen", "--batch", &file_arg, "--queue", &url, "--quiet"])
+        .arg("--password-file")
+        .arg(&env.password_file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.path("client.err")).expect("stderr file"))
+        .spawn()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let database = env.data.join("pulsecure.db");
+    while !database.exists() || stored_rows(&database) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no job finished; client: {}\nworker: {}",
+            std::fs::read_to_string(env.path("client.err")).unwrap_or_default(),
+            std::fs::read_to_string(env.path("worker0.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.kill().expect("kill -9 the client");
+    let _ = client.wait();
+    let stored_before = stored_rows(&database);
+    assert!(
+        stored_before < 12,
+        "the client finished before it was killed"
+    );
+
+    // The database goes down and comes back while the rerun waits for the rest.
+    let mut rerun = env
+        .command()
+        .args(["screen", "--batch", &file_arg, "--queue", &url, "--quiet"])
+        .arg("--out")
+        .arg(env.path("rerun.csv"))
+        .arg("--password-file")
+        .arg(&env.password_file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.path("rerun.err")).expect("stderr file"))
+        .spawn()
+        .expect("rerun");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart(Duration::from_secs(1)).map(|()| cluster)
+    })
+    .await
+    .expect("join")
+    .expect("restart");
+    let status = rerun.wait().expect("rerun finishes");
+    let stderr = std::fs::read_to_string(env.path("rerun.err")).unwrap_or_default();
+    assert!(
+        status.success(),
+        "rerun failed: {stderr}\n{}",
+        cluster.log()
+    );
+    // The rerun reports every patient once: stored by the killed run, or screened now.
+    let rerun_rows =
+        outcomes(&std::fs::read_to_string(env.path("rerun.csv")).expect("rerun results"));
+    assert_eq!(rerun_rows, expected, "{stderr}");
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 12);
+    let status = queue_run(&env, &["jobs", "status", "--queue", &url]);
+    assert_ok(&status);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("jobs of this workstation: 0"));
+    // The restart did cut both sides off mid-batch, and both reconnected.
+    let log = env.log_text();
+    assert!(
+        log.contains("queue connection lost") || log.contains("reconnecting"),
+        "the client never lost its connection"
+    );
+    let worker_logs: String = (0..2)
+        .map(|i| std::fs::read_to_string(env.path(&format!("worker{i}.log"))).unwrap_or_default())
+        .collect();
+    assert!(worker_logs.contains("worker reconnected"), "{worker_logs}");
+    // No reference, value or password in the clinician's log or the workers'.
+    env.assert_log_free_of(&["RESTART-0"]);
+    assert!(!worker_logs.contains("RESTART-0"));
+}
