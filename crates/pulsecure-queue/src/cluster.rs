@@ -13,6 +13,7 @@ use std::process::Command;
 /// A running throwaway cluster.
 pub struct ThrowawayCluster {
     dir: tempfile::TempDir,
+    durable: bool,
     bin: PathBuf,
     port: u16,
     run_as: Option<String>,
@@ -91,17 +92,24 @@ fn chown_recursive(path: &Path, user: &str) -> Result<(), String> {
 }
 
 impl ThrowawayCluster {
-    /// Start a cluster reachable on its Unix socket only.
+    /// Start a cluster reachable on its Unix socket only, with `fsync = off` (tests: fast,
+    /// and nothing in it needs to survive a power cut).
     pub fn start() -> Result<Self, String> {
-        Self::launch(None)
+        Self::launch(None, false)
+    }
+
+    /// Like [`Self::start`] but with PostgreSQL's default durability (`fsync = on`,
+    /// synchronous commits): what benchmarks measure.
+    pub fn start_durable() -> Result<Self, String> {
+        Self::launch(None, true)
     }
 
     /// Start a cluster also listening on 127.0.0.1 with TLS (`ssl = on`) using `tls`.
     pub fn start_with_tls(tls: &ServerTls) -> Result<Self, String> {
-        Self::launch(Some(tls))
+        Self::launch(Some(tls), false)
     }
 
-    fn launch(tls: Option<&ServerTls>) -> Result<Self, String> {
+    fn launch(tls: Option<&ServerTls>, durable: bool) -> Result<Self, String> {
         let bin = find_bin()?;
         let dir = tempfile::Builder::new()
             .prefix("pulsecure-pg-")
@@ -110,6 +118,7 @@ impl ThrowawayCluster {
         let run_as = is_root().then(|| "postgres".to_string());
         let cluster = ThrowawayCluster {
             dir,
+            durable,
             bin,
             port: free_port()?,
             run_as,
@@ -134,9 +143,10 @@ impl ThrowawayCluster {
             ],
         )?;
         let mut conf = format!(
-            "port = {}\nunix_socket_directories = '{}'\nfsync = off\nmax_connections = 200\n",
+            "port = {}\nunix_socket_directories = '{}'\nfsync = {}\nmax_connections = 200\n",
             cluster.port,
-            cluster.socket_dir().display()
+            cluster.socket_dir().display(),
+            if cluster.durable { "on" } else { "off" }
         );
         match tls {
             None => conf.push_str("listen_addresses = ''\n"),

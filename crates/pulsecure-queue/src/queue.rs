@@ -54,6 +54,15 @@ impl Queue {
             .map_err(QueueError::from_pg("subscribing to notifications"))
     }
 
+    /// Commit this session's writes without waiting for the WAL flush (see
+    /// [`WorkerConfig::synchronous_commit`](crate::WorkerConfig::synchronous_commit)).
+    pub async fn asynchronous_commits(&self) -> Result<(), QueueError> {
+        self.client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(QueueError::from_pg("configuring the session"))
+    }
+
     /// Wait for a notification or `timeout`, whichever first; false if the timeout won.
     /// Returns at once, true, when the connection has dropped (the caller's next query
     /// reports it).
