@@ -91,11 +91,17 @@ pub struct JobsStatus {
     pub queue: Counts,
 }
 
+/// One call on the queue, as [`QueueStation::with_queue`] repeats it.
+type QueueCall<'q, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<T, QueueError>> + 'q>>;
+
 /// An unlocked workstation that screens through the job queue.
 pub struct QueueStation {
     records: Records,
     client: TfheClient,
-    server_key: Vec<u8>,
+    server_key: Arc<Vec<u8>>,
+    /// Its SHA-256 once it is known to be stored in the queue.
+    stored_key: Option<[u8; 32]>,
     address: QueueAddress,
     runtime: tokio::runtime::Runtime,
     queue: Option<Queue>,
@@ -114,7 +120,8 @@ impl QueueStation {
         let mut station = QueueStation {
             records,
             client,
-            server_key,
+            server_key: Arc::new(server_key),
+            stored_key: None,
             address,
             runtime,
             queue: None,
@@ -147,14 +154,7 @@ impl QueueStation {
 
     /// Run `op` on the queue, reconnecting and repeating it while the database is
     /// unreachable, for up to [`RECONNECT_FOR`] (every operation is idempotent).
-    fn with_queue<T>(
-        &mut self,
-        op: impl for<'q> Fn(
-            &'q Queue,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = std::result::Result<T, QueueError>> + 'q>,
-        >,
-    ) -> Result<T> {
+    fn with_queue<T>(&mut self, op: impl for<'q> Fn(&'q Queue) -> QueueCall<'q, T>) -> Result<T> {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(200);
         loop {
@@ -181,6 +181,20 @@ impl QueueStation {
         }
     }
 
+    /// Store this workstation's server key in the queue (once per session); its SHA-256.
+    fn store_server_key(&mut self) -> Result<[u8; 32]> {
+        if let Some(hash) = self.stored_key {
+            return Ok(hash);
+        }
+        let bytes = Arc::clone(&self.server_key);
+        let hash = self.with_queue(|q| {
+            let bytes = Arc::clone(&bytes);
+            Box::pin(async move { q.put_server_key(&bytes).await })
+        })?;
+        self.stored_key = Some(hash);
+        Ok(hash)
+    }
+
     fn model(&self) -> Arc<Model> {
         Arc::clone(self.records.model())
     }
@@ -203,13 +217,7 @@ impl QueueStation {
             .filter(|j| j.model_id == model.id() && j.model_version == model.version())
             .map(|j| j.patient_ref)
             .collect();
-        let server_key = std::mem::take(&mut self.server_key);
-        let stored_key = self.with_queue(|q| {
-            let key = server_key.clone();
-            Box::pin(async move { q.put_server_key(&key).await })
-        });
-        self.server_key = server_key;
-        let key_hash = stored_key?;
+        let key_hash = self.store_server_key()?;
         let fingerprint = model_fingerprint(&model);
         let mut seen: HashMap<PatientRef, usize> = HashMap::new();
         loop {
@@ -353,13 +361,7 @@ impl QueueStation {
         if lost.is_empty() {
             return Ok(0);
         }
-        let server_key = std::mem::take(&mut self.server_key);
-        let key = self.with_queue(|q| {
-            let bytes = server_key.clone();
-            Box::pin(async move { q.put_server_key(&bytes).await })
-        });
-        self.server_key = server_key;
-        let key = key?;
+        let key = self.store_server_key()?;
         let mut resubmitted = 0;
         for model_jobs in group_by_model(&lost) {
             let model = self.model();
@@ -466,7 +468,21 @@ impl QueueStation {
                 Box::pin(async move { q.acknowledge(&ids).await })
             })?;
         }
-        collection.pending = local.len() - collection.stored - collection.failed;
+        // Jobs encrypted for another model version wait until it is active again; they do
+        // not keep a waiting client waiting.
+        let finished_now: HashSet<&str> = done_ids.iter().map(JobId::as_str).collect();
+        let unfinished = local
+            .iter()
+            .filter(|j| !finished_now.contains(j.job_id.as_str()));
+        let (active, other): (Vec<&QueuedJob>, Vec<&QueuedJob>) = unfinished
+            .partition(|j| j.model_id == model.id() && j.model_version == model.version());
+        if !other.is_empty() {
+            tracing::warn!(
+                jobs = other.len(),
+                "jobs encrypted for another model version stay queued until it is active again"
+            );
+        }
+        collection.pending = active.len();
         Ok(collection)
     }
 
@@ -477,7 +493,8 @@ impl QueueStation {
             patient_ref: Some(job.patient_ref.clone()),
             column: None,
             reason: format!(
-                "the evaluation failed in the queue ({reason}); nothing was stored: run the batch again to resubmit"
+                "the evaluation failed in the queue ({}); nothing was stored: run the batch again to resubmit",
+                printable(reason)
             ),
         })
         .map_err(AppError::Output)
@@ -512,6 +529,16 @@ impl QueueStation {
             }
         }
     }
+}
+
+/// A reason written by a worker (or whoever can write to the queue), made safe to print:
+/// control characters (terminal escapes) replaced, length bounded.
+fn printable(reason: &str) -> String {
+    reason
+        .chars()
+        .take(300)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn job_ids(jobs: &[QueuedJob]) -> std::result::Result<Vec<JobId>, QueueError> {

@@ -166,6 +166,10 @@ async fn a_detached_batch_is_collected_later_equal_to_in_process_and_reruns_add_
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The database key cannot be rotated under pending jobs (they are sealed with it).
+    let rotate = queue_run(&env, &["keys", "rotate"]);
+    support::assert_fails(&rotate, 1, "waiting in the job queue");
+
     let _workers = Workers::start(&env, &url, 2);
     let results = env.path("collected.csv");
     let out = queue_run(
