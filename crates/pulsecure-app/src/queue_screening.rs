@@ -42,6 +42,9 @@ pub const MAX_ATTEMPTS: i32 = pulsecure_queue::DEFAULT_MAX_ATTEMPTS;
 /// Patients encrypted and recorded per step (bounded memory, steady progress).
 const CHUNK: usize = 64;
 
+/// Finished jobs read from the queue per step when collecting.
+const COLLECT_CHUNK: usize = 256;
+
 /// How long a lost connection to the queue is retried before the command gives up (every
 /// step is idempotent, so a later rerun resumes).
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
@@ -205,14 +208,12 @@ impl QueueStation {
         let model = self.model();
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
         let mut reader = BatchReader::from_reader(file, &model, path.display().to_string())?;
+        let local = self.records.db.queued_jobs()?;
         let mut summary = Submission {
-            resubmitted: self.resubmit_lost()?,
+            resubmitted: self.resubmit_lost(&local)?,
             ..Submission::default()
         };
-        let queued: HashSet<PatientRef> = self
-            .records
-            .db
-            .queued_jobs()?
+        let queued: HashSet<PatientRef> = local
             .into_iter()
             .filter(|j| j.model_id == model.id() && j.model_version == model.version())
             .map(|j| j.patient_ref)
@@ -340,13 +341,12 @@ impl QueueStation {
         })
     }
 
-    /// Enqueue again every locally recorded job the queue does not hold.
-    fn resubmit_lost(&mut self) -> Result<usize> {
-        let local = self.records.db.queued_jobs()?;
+    /// Enqueue again every job of `local` (the locally recorded ones) the queue does not hold.
+    fn resubmit_lost(&mut self, local: &[QueuedJob]) -> Result<usize> {
         if local.is_empty() {
             return Ok(0);
         }
-        let ids = job_ids(&local)?;
+        let ids = job_ids(local)?;
         let missing: HashSet<JobId> = self
             .with_queue(|q| {
                 let ids = ids.clone();
@@ -355,8 +355,9 @@ impl QueueStation {
             .into_iter()
             .collect();
         let lost: Vec<QueuedJob> = local
-            .into_iter()
+            .iter()
             .filter(|j| JobId::parse(&j.job_id).is_ok_and(|id| missing.contains(&id)))
+            .cloned()
             .collect();
         if lost.is_empty() {
             return Ok(0);
@@ -398,83 +399,86 @@ impl QueueStation {
     }
 
     /// One pass: decrypt and store every finished job, report failed ones, then remove
-    /// them from the queue. Jobs the queue lost are enqueued again.
+    /// them from the queue, [`COLLECT_CHUNK`] jobs at a time (a result is 66 KB: memory stays
+    /// bounded however many are finished). Jobs the queue lost are enqueued again.
     pub fn collect(&mut self, sink: &mut dyn QueueSink) -> Result<Collection> {
         let model = self.model();
-        self.resubmit_lost()?;
         let local = self.records.db.queued_jobs()?;
-        let ids = job_ids(&local)?;
-        let finished = self.with_queue(|q| {
-            let ids = ids.clone();
-            Box::pin(async move { q.finished(&ids).await })
-        })?;
-        let by_id: HashMap<&str, &QueuedJob> =
-            local.iter().map(|j| (j.job_id.as_str(), j)).collect();
+        self.resubmit_lost(&local)?;
         let mut collection = Collection::default();
-        let mut done_ids = Vec::new();
-        for (id, outcome) in &finished {
-            let Some(job) = by_id.get(id.as_str()) else {
-                continue;
-            };
-            match outcome {
-                Outcome::Done(bytes) => {
-                    if job.model_id != model.id() || job.model_version != model.version() {
-                        // Decrypting needs the model it was encrypted for.
-                        continue;
-                    }
-                    let result = match self.client.decrypt(bytes) {
-                        Ok(result) => result,
-                        Err(e) => {
-                            // A result that does not decrypt is reported like a failed job:
-                            // the local record goes, a rerun submits the patient again.
-                            self.fail_job(job, &format!("the result does not decrypt: {e}"), sink)?;
-                            collection.failed += 1;
-                            done_ids.push(id.clone());
+        let mut finished_now: HashSet<String> = HashSet::new();
+        for chunk in local.chunks(COLLECT_CHUNK) {
+            let ids = job_ids(chunk)?;
+            let finished = self.with_queue(|q| {
+                let ids = ids.clone();
+                Box::pin(async move { q.finished(&ids).await })
+            })?;
+            let by_id: HashMap<&str, &QueuedJob> =
+                chunk.iter().map(|j| (j.job_id.as_str(), j)).collect();
+            let mut done_ids = Vec::new();
+            for (id, outcome) in &finished {
+                let Some(job) = by_id.get(id.as_str()) else {
+                    continue;
+                };
+                match outcome {
+                    Outcome::Done(bytes) => {
+                        if job.model_id != model.id() || job.model_version != model.version() {
+                            // Decrypting needs the model it was encrypted for.
                             continue;
                         }
-                    };
-                    let record = ScreeningRecord {
-                        patient_ref: job.patient_ref.clone(),
-                        created_at: SystemClock.now_unix_seconds(),
-                        features: job.features.clone(),
-                        assessment: assessment_from(
-                            &model,
-                            result.probability_code,
-                            result.high_risk,
-                        ),
-                    };
-                    self.records
-                        .db
-                        .finish_queued_job(&job.job_id, Some(&record))?;
-                    collection.stored += 1;
-                    sink.result(BatchResult {
-                        row: job.row as usize,
-                        patient_ref: &job.patient_ref,
-                        status: RowStatus::Screened,
-                        assessment: &record.assessment,
-                    })
-                    .map_err(AppError::Output)?;
+                        match self.client.decrypt(bytes) {
+                            Ok(result) => {
+                                let record = ScreeningRecord {
+                                    patient_ref: job.patient_ref.clone(),
+                                    created_at: SystemClock.now_unix_seconds(),
+                                    features: job.features.clone(),
+                                    assessment: assessment_from(
+                                        &model,
+                                        result.probability_code,
+                                        result.high_risk,
+                                    ),
+                                };
+                                self.records
+                                    .db
+                                    .finish_queued_job(&job.job_id, Some(&record))?;
+                                collection.stored += 1;
+                                sink.result(BatchResult {
+                                    row: job.row as usize,
+                                    patient_ref: &job.patient_ref,
+                                    status: RowStatus::Screened,
+                                    assessment: &record.assessment,
+                                })
+                                .map_err(AppError::Output)?;
+                            }
+                            Err(e) => {
+                                // A result that does not decrypt is reported like a failed
+                                // job: the local record goes, a rerun submits the patient.
+                                let reason = format!("the result does not decrypt: {e}");
+                                self.fail_job(job, &reason, sink)?;
+                                collection.failed += 1;
+                            }
+                        }
+                    }
+                    Outcome::Failed(reason) => {
+                        self.fail_job(job, reason, sink)?;
+                        collection.failed += 1;
+                    }
                 }
-                Outcome::Failed(reason) => {
-                    self.fail_job(job, reason, sink)?;
-                    collection.failed += 1;
-                }
+                done_ids.push(id.clone());
             }
-            done_ids.push(id.clone());
-        }
-        if !done_ids.is_empty() {
-            self.with_queue(|q| {
-                let ids = done_ids.clone();
-                Box::pin(async move { q.acknowledge(&ids).await })
-            })?;
+            if !done_ids.is_empty() {
+                self.with_queue(|q| {
+                    let ids = done_ids.clone();
+                    Box::pin(async move { q.acknowledge(&ids).await })
+                })?;
+            }
+            finished_now.extend(done_ids.iter().map(|id| id.as_str().to_string()));
         }
         // Jobs encrypted for another model version wait until it is active again; they do
         // not keep a waiting client waiting.
-        let finished_now: HashSet<&str> = done_ids.iter().map(JobId::as_str).collect();
-        let unfinished = local
+        let (active, other): (Vec<&QueuedJob>, Vec<&QueuedJob>) = local
             .iter()
-            .filter(|j| !finished_now.contains(j.job_id.as_str()));
-        let (active, other): (Vec<&QueuedJob>, Vec<&QueuedJob>) = unfinished
+            .filter(|j| !finished_now.contains(&j.job_id))
             .partition(|j| j.model_id == model.id() && j.model_version == model.version());
         if !other.is_empty() {
             tracing::warn!(
