@@ -1,6 +1,6 @@
-//! The `pulsecure-evaluator` command line (serve, worker, install-model, keys). The binary is a thin
-//! wrapper; the clinician's `pulsecure demo` starts the same code in a child process when the
-//! `pulsecure-evaluator` binary is not installed beside it.
+//! The `pulsecure-evaluator` command line (serve, worker, install-model, keys). The binary
+//! is a thin wrapper; the clinician's `pulsecure demo` starts the same code in a child
+//! process when the `pulsecure-evaluator` binary is not installed beside it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
