@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pulsecure_batch::{BatchReader, InputRow, Item, RowError, PATIENT_ID};
+use pulsecure_batch::{BatchReader, InputRow, RowError};
 use pulsecure_core::domain::quantize::QuantizedInput;
 use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::fhe::FheClient;
@@ -34,6 +34,7 @@ use rayon::prelude::*;
 use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
 use crate::records::Records;
+use crate::row_chunks::RowChunks;
 use crate::screening::{BatchResult, RowStatus};
 
 /// Attempts a job gets in the queue before it fails for good.
@@ -207,7 +208,11 @@ impl QueueStation {
     pub fn submit_batch(&mut self, path: &Path, sink: &mut dyn QueueSink) -> Result<Submission> {
         let model = self.model();
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
-        let mut reader = BatchReader::from_reader(file, &model, path.display().to_string())?;
+        let mut rows = RowChunks::new(BatchReader::from_reader(
+            file,
+            &model,
+            path.display().to_string(),
+        )?);
         let local = self.records.db.queued_jobs()?;
         let mut summary = Submission {
             resubmitted: self.resubmit_lost(&local)?,
@@ -220,59 +225,33 @@ impl QueueStation {
             .collect();
         let key_hash = self.store_server_key()?;
         let fingerprint = model_fingerprint(&model);
-        let mut seen: HashMap<PatientRef, usize> = HashMap::new();
-        loop {
-            let mut chunk: Vec<InputRow> = Vec::with_capacity(CHUNK);
-            let mut exhausted = false;
-            while chunk.len() < CHUNK {
-                let Some(item) = reader.next() else {
-                    exhausted = true;
-                    break;
-                };
-                match item? {
-                    Item::Rejected(e) => {
-                        summary.rejected += 1;
-                        sink.rejected(&e).map_err(AppError::Output)?;
-                    }
-                    Item::Row(row) => {
-                        if let Some(first) = seen.get(&row.patient_ref) {
-                            summary.rejected += 1;
-                            sink.rejected(&RowError {
-                                row: row.row,
-                                patient_ref: Some(row.patient_ref.clone()),
-                                column: Some(PATIENT_ID.into()),
-                                reason: format!("duplicated patient_id (first on row {first})"),
-                            })
-                            .map_err(AppError::Output)?;
-                            continue;
-                        }
-                        seen.insert(row.patient_ref.clone(), row.row);
-                        if queued.contains(&row.patient_ref) {
-                            summary.already_queued += 1;
-                        } else if let Some(stored) =
-                            self.records
-                                .db
-                                .find(model.id(), model.version(), &row.patient_ref)?
-                        {
-                            summary.already_stored += 1;
-                            sink.result(BatchResult {
-                                row: row.row,
-                                patient_ref: &row.patient_ref,
-                                status: RowStatus::AlreadyStored,
-                                assessment: &stored.record.assessment,
-                            })
-                            .map_err(AppError::Output)?;
-                        } else {
-                            chunk.push(row);
-                        }
-                    }
+        while let Some(read) = rows.next_chunk(CHUNK, &mut |e| {
+            summary.rejected += 1;
+            sink.rejected(e).map_err(AppError::Output)
+        })? {
+            let mut chunk = Vec::with_capacity(read.len());
+            for row in read {
+                if queued.contains(&row.patient_ref) {
+                    summary.already_queued += 1;
+                } else if let Some(stored) =
+                    self.records
+                        .db
+                        .find(model.id(), model.version(), &row.patient_ref)?
+                {
+                    summary.already_stored += 1;
+                    sink.result(BatchResult {
+                        row: row.row,
+                        patient_ref: &row.patient_ref,
+                        status: RowStatus::AlreadyStored,
+                        assessment: &stored.record.assessment,
+                    })
+                    .map_err(AppError::Output)?;
+                } else {
+                    chunk.push(row);
                 }
             }
             if !chunk.is_empty() {
                 summary.queued += self.enqueue_chunk(&model, &chunk, key_hash, fingerprint)?;
-            }
-            if exhausted {
-                break;
             }
         }
         tracing::info!(

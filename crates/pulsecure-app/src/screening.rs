@@ -3,13 +3,13 @@
 //! (read once) in small chunks screened in parallel, reports bad rows without stopping, and
 //! resumes after an interruption without screening a stored patient again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use pulsecure_batch::{BatchReader, InputRow, Item, RowError, PATIENT_ID};
+use pulsecure_batch::{BatchReader, InputRow, RowError, PATIENT_ID};
 use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
 use pulsecure_core::ports::clock::SystemClock;
 use pulsecure_core::ports::store::StoreError;
@@ -17,6 +17,7 @@ use pulsecure_core::{PatientFeatures, PatientRef, RiskAssessment};
 use rayon::prelude::*;
 
 use crate::error::{AppError, Result};
+use crate::row_chunks::RowChunks;
 use crate::workstation::Workstation;
 
 /// A fresh pseudonymous reference (`P-` and 12 random hex digits).
@@ -206,11 +207,13 @@ impl Workstation {
             inner: file,
             count: Arc::clone(&count),
         };
-        let mut reader =
-            BatchReader::from_reader(source, self.model(), path.display().to_string())?;
+        let mut rows = RowChunks::new(BatchReader::from_reader(
+            source,
+            self.model(),
+            path.display().to_string(),
+        )?);
         sink.start(total);
         let mut summary = BatchSummary::default();
-        let mut seen: HashMap<PatientRef, usize> = HashMap::new();
         let in_flight = self.in_flight().max(1);
         // As many screenings at once as the evaluator can take (its workers, when remote).
         let pool = rayon::ThreadPoolBuilder::new()
@@ -219,38 +222,10 @@ impl Workstation {
             .build()
             .map_err(|e| AppError::Output(std::io::Error::other(e.to_string())))?;
         let chunk_size = 2 * in_flight;
-        loop {
-            // A small chunk at a time: memory stays bounded whatever the file size.
-            let mut chunk: Vec<InputRow> = Vec::with_capacity(chunk_size);
-            let mut exhausted = false;
-            while chunk.len() < chunk_size {
-                let Some(item) = reader.next() else {
-                    exhausted = true;
-                    break;
-                };
-                match item? {
-                    Item::Rejected(e) => {
-                        summary.rejected += 1;
-                        sink.rejected(&e).map_err(output_error)?;
-                    }
-                    Item::Row(row) => match seen.get(&row.patient_ref) {
-                        Some(first) => {
-                            summary.rejected += 1;
-                            sink.rejected(&RowError {
-                                row: row.row,
-                                patient_ref: Some(row.patient_ref.clone()),
-                                column: Some(PATIENT_ID.into()),
-                                reason: format!("duplicated patient_id (first on row {first})"),
-                            })
-                            .map_err(output_error)?;
-                        }
-                        None => {
-                            seen.insert(row.patient_ref.clone(), row.row);
-                            chunk.push(row);
-                        }
-                    },
-                }
-            }
+        while let Some(chunk) = rows.next_chunk(chunk_size, &mut |e| {
+            summary.rejected += 1;
+            sink.rejected(e).map_err(output_error)
+        })? {
             let outcomes: Vec<Result<Outcome>> =
                 pool.install(|| chunk.par_iter().map(|row| self.screen_row(row)).collect());
             for (row, outcome) in chunk.iter().zip(outcomes) {
@@ -281,9 +256,6 @@ impl Workstation {
                 }
             }
             sink.progress(count.load(Ordering::Relaxed));
-            if exhausted {
-                break;
-            }
         }
         tracing::info!(
             screened = summary.screened,
