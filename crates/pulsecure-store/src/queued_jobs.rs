@@ -15,7 +15,7 @@ use rusqlite::{params, ErrorCode};
 
 use crate::database::Database;
 use crate::errors::SqliteContext;
-use crate::sealed_payload::{Outcome, Payload, REF_CAPACITY};
+use crate::sealed_payload::{Payload, REF_CAPACITY};
 
 /// First byte of a queued job's sealed encoding.
 const TAG: u8 = 0x04;
@@ -256,16 +256,7 @@ impl Database {
             None => None,
             Some(record) => {
                 let a = &record.assessment;
-                let payload = Payload {
-                    patient_ref: record.patient_ref.as_str().to_string(),
-                    created_at: record.created_at,
-                    outcome: Outcome {
-                        features: record.features.clone(),
-                        probability_code: a.probability_code,
-                        probability: a.probability,
-                        class: a.class,
-                    },
-                };
+                let payload = Payload::of_record(record);
                 match self.insert_sealed(&tx, None, &a.model_id, a.model_version, &payload) {
                     Ok(id) => Some(id),
                     Err(StoreError::Duplicate) => None,

@@ -256,16 +256,7 @@ impl Database {
 impl ScreeningStore for Database {
     fn save(&self, record: &ScreeningRecord) -> Result<i64, StoreError> {
         let a = &record.assessment;
-        let payload = Payload {
-            patient_ref: record.patient_ref.as_str().to_string(),
-            created_at: record.created_at,
-            outcome: Outcome {
-                features: record.features.clone(),
-                probability_code: a.probability_code,
-                probability: a.probability,
-                class: a.class,
-            },
-        };
+        let payload = Payload::of_record(record);
         let mut conn = self.conn()?;
         // One transaction: the row appears whole (sealed under its own id) or not at all.
         let tx = conn

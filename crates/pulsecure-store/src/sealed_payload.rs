@@ -109,6 +109,21 @@ impl Outcome {
 }
 
 impl Payload {
+    /// What a stored screening seals of `record`.
+    pub fn of_record(record: &pulsecure_core::ports::store::ScreeningRecord) -> Self {
+        let a = &record.assessment;
+        Payload {
+            patient_ref: record.patient_ref.as_str().to_string(),
+            created_at: record.created_at,
+            outcome: Outcome {
+                features: record.features.clone(),
+                probability_code: a.probability_code,
+                probability: a.probability,
+                class: a.class,
+            },
+        }
+    }
+
     /// The fixed-width encoding (`None` above 255 features, which no model has, or for a
     /// reference longer than [`REF_CAPACITY`] bytes, which `PatientRef` never is).
     pub fn encode(&self) -> Option<Vec<u8>> {
