@@ -24,6 +24,14 @@ pub enum ExecutionError {
     Panicked,
 }
 
+/// The rayon pool FHE work runs on: `threads` threads (at least one) named `fhe-N`.
+pub(crate) fn fhe_pool(threads: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("fhe-{i}"))
+        .build()
+}
+
 /// The FHE executor.
 #[derive(Debug)]
 pub struct Executor {
@@ -56,10 +64,7 @@ impl Executor {
         workers: usize,
         max_queue: usize,
     ) -> Result<Self, rayon::ThreadPoolBuildError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("fhe-{i}"))
-            .build()?;
+        let pool = fhe_pool(threads)?;
         let workers = workers.max(1);
         let max_queue = max_queue.max(workers);
         Ok(Executor {

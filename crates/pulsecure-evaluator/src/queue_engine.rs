@@ -10,6 +10,7 @@ use pulsecure_fhe::KeyId;
 use pulsecure_queue::{ClaimedJob, JobEngine, KeyHash};
 
 use crate::cache::{CacheError, EvaluatorCache};
+use crate::execution::fhe_pool;
 use crate::key_store::{key_id_prefix, KeyStore};
 use crate::model_shelf::ModelShelf;
 
@@ -46,15 +47,11 @@ impl QueueEngine {
         max_cached_keys: usize,
         threads: usize,
     ) -> Result<Self, rayon::ThreadPoolBuildError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("fhe-{i}"))
-            .build()?;
         Ok(QueueEngine {
             store,
             cache: EvaluatorCache::new(max_cached_keys),
             shelf,
-            pool,
+            pool: fhe_pool(threads)?,
             hashes: Mutex::new(HashMap::new()),
         })
     }
