@@ -5,12 +5,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pulsecure_queue::cluster::ThrowawayCluster;
-use support::{assert_ok, good_row, stored_rows, Env, HEADER};
+use support::{assert_ok, batch_file, outcomes, stored_rows, Env};
 
 struct Workers(Vec<Child>);
 
@@ -53,34 +52,6 @@ impl Drop for Workers {
     }
 }
 
-fn batch(env: &Env, name: &str, prefix: &str, count: usize) -> PathBuf {
-    let mut csv = format!("{HEADER}\n");
-    for i in 0..count {
-        csv.push_str(&good_row(&format!("{prefix}{i:03}"), i * 7));
-        csv.push('\n');
-    }
-    env.write(name, csv.as_bytes())
-}
-
-/// `patient_id,risk_class,probability_code` of each row of a results CSV, sorted.
-fn outcomes(csv: &str) -> Vec<String> {
-    let mut lines = csv.lines();
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    let header: Vec<&str> = header.split(',').collect();
-    let at = |name: &str| header.iter().position(|h| *h == name).expect(name);
-    let (id, class, code) = (at("patient_id"), at("risk_class"), at("probability_code"));
-    let mut rows: Vec<String> = lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            format!("{},{},{}", f[id], f[class], f[code])
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
 /// The same batch screened in-process in another data directory (other keys, same model).
 fn reference(file: &std::path::Path) -> Vec<String> {
     let env = Env::initialized();
@@ -119,7 +90,7 @@ async fn a_detached_batch_is_collected_later_equal_to_in_process_and_reruns_add_
     let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
     let url = cluster.url();
     let env = Env::initialized();
-    let file = batch(&env, "batch.csv", "QUEUE-", 10);
+    let file = batch_file(&env, "batch.csv", "QUEUE-", 10, 7);
     let expected = reference(&file);
     let file_arg = file.display().to_string();
 
@@ -214,7 +185,7 @@ async fn a_killed_client_and_a_restarted_database_lose_nothing_and_store_nothing
     let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
     let url = cluster.url();
     let env = Env::initialized();
-    let file = batch(&env, "batch.csv", "RESTART-", 12);
+    let file = batch_file(&env, "batch.csv", "RESTART-", 12, 7);
     let expected = reference(&file);
     let file_arg = file.display().to_string();
     let _workers = Workers::start(&env, &url, 2);

@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{assert_fails, assert_ok, good_row, stdout, stored_rows, Env, Evaluator, HEADER};
+use support::{assert_fails, assert_ok, batch_file, outcomes, stdout, stored_rows, Env, Evaluator};
 
 fn remote(env: &Env, evaluator: &Evaluator, args: &[&str]) -> std::process::Output {
     env.command()
@@ -19,31 +18,6 @@ fn remote(env: &Env, evaluator: &Evaluator, args: &[&str]) -> std::process::Outp
         .arg(&env.password_file)
         .output()
         .expect("runs")
-}
-
-fn batch(env: &Env, name: &str, prefix: &str, count: usize) -> PathBuf {
-    let mut csv = format!("{HEADER}\n");
-    for i in 0..count {
-        csv.push_str(&good_row(&format!("{prefix}{i:03}"), i * 5));
-        csv.push('\n');
-    }
-    env.write(name, csv.as_bytes())
-}
-
-/// `patient_id,risk_class,probability_code` of each screened row of a results CSV.
-fn outcomes(csv: &str) -> Vec<String> {
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let at = |name: &str| header.iter().position(|h| *h == name).expect(name);
-    let (id, class, code) = (at("patient_id"), at("risk_class"), at("probability_code"));
-    let mut rows: Vec<String> = lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            format!("{},{},{}", f[id], f[class], f[code])
-        })
-        .collect();
-    rows.sort();
-    rows
 }
 
 #[test]
@@ -80,7 +54,7 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
         &evaluator,
         &["screen", "--json", &patient_arg, "-q"],
     ));
-    let file = batch(&env, "batch.csv", "R", 8);
+    let file = batch_file(&env, "batch.csv", "R", 8, 5);
     let out = remote(
         &env,
         &evaluator,
@@ -199,7 +173,7 @@ fn a_batch_survives_the_evaluator_killed_and_restarted() {
     let mut evaluator = Evaluator::start(env.tmp.path());
     assert_ok(&remote(&env, &evaluator, &["keys", "register"]));
     let rows = 16;
-    let file = batch(&env, "long.csv", "K", rows);
+    let file = batch_file(&env, "long.csv", "K", rows, 5);
     let out_file = env.path("results.csv");
     let mut screening = env
         .command()

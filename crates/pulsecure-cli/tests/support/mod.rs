@@ -158,6 +158,33 @@ pub fn good_row(id: &str, i: usize) -> String {
     )
 }
 
+/// Write the batch file `name` of `count` valid rows `{prefix}000`, `{prefix}001`, … (values
+/// spread by `spread`).
+pub fn batch_file(env: &Env, name: &str, prefix: &str, count: usize, spread: usize) -> PathBuf {
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..count {
+        csv.push_str(&good_row(&format!("{prefix}{i:03}"), i * spread));
+        csv.push('\n');
+    }
+    env.write(name, csv.as_bytes())
+}
+
+/// `patient_id,risk_class,probability_code` of each screened row of a results CSV, sorted.
+pub fn outcomes(csv: &str) -> Vec<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (id, class, code) = (at("patient_id"), at("risk_class"), at("probability_code"));
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}", f[id], f[class], f[code])
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 /// Run a shell script as root of its own user and mount namespace (`unshare -rm`), so it can
 /// mount a tmpfs; returns stdout and stderr together. The script itself must succeed.
 pub fn run_in_mount_namespace(script: &str) -> String {
