@@ -10,12 +10,15 @@
 //!
 //! Prints a table and, last, one JSON line (`PULSECURE_QUEUE_SCALING {...}`).
 
-use std::process::{Child, Command, Stdio};
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::fhe::FheClient;
-use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
+use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
 use pulsecure_fhe::{generate_keys, model_fingerprint, TfheClient};
 use pulsecure_queue::cluster::ThrowawayCluster;
 use pulsecure_queue::{JobId, NewJob, Outcome, Queue, QueueAddress};
@@ -38,40 +41,14 @@ fn start_workers(url: &str, count: usize, dir: &std::path::Path) -> Workers {
     Workers(
         (0..count)
             .map(|i| {
-                Command::new(env!("CARGO_BIN_EXE_pulsecure-evaluator"))
-                    .args(["worker", "--queue", url, "--worker-id", &format!("w{i}")])
-                    .arg("--data-dir")
-                    .arg(dir.join(format!("w{i}")))
-                    .args([
-                        "--concurrency",
-                        "1",
-                        "--threads",
-                        "1",
-                        "--poll-seconds",
-                        "1",
-                    ])
+                support::worker_command(url, &format!("w{i}"), dir)
                     .env("PULSECURE_LOG", "warn")
-                    .stdout(Stdio::null())
                     .stderr(Stdio::inherit())
                     .spawn()
                     .expect("start a worker")
             })
             .collect(),
     )
-}
-
-fn patient(model: &Model, i: usize) -> PatientFeatures {
-    let f = i as f64;
-    let raw = [
-        30.0 + (f * 7.0) % 50.0,
-        (i % 2) as f64,
-        0.6 + (f * 0.13) % 1.4,
-        ((i / 2) % 2) as f64,
-        ((i / 3) % 2) as f64,
-        1.0 + (i % 4) as f64,
-        ((i / 5) % 2) as f64,
-    ];
-    PatientFeatures::from_ordered(model.features(), &raw).expect("valid patient")
 }
 
 struct Batch {
@@ -84,7 +61,7 @@ fn batch(model: &Model, client: &TfheClient, key: [u8; 32], n: usize, seed: usiz
     let mut jobs = Vec::new();
     let mut expected = Vec::new();
     for i in 0..n {
-        let p = patient(model, seed + i);
+        let p = support::varied_patient(model, seed + i);
         let r = reference.evaluate(&p);
         expected.push((r.probability_code, r.high_risk));
         jobs.push(NewJob {

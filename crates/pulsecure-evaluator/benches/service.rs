@@ -12,6 +12,9 @@
 //!
 //! Prints a table and, last, one JSON line (`PULSECURE_SERVICE_BENCH {...}`).
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -83,25 +86,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
     v
-}
-
-fn patients(model: &Model, n: usize) -> Vec<PatientFeatures> {
-    (0..n)
-        .map(|i| {
-            // age, told_high_bp, serum_creatinine, told_diabetes, chest_pain_ever,
-            // general_health, male
-            let raw = [
-                30.0 + ((i * 7) % 50) as f64,
-                (i % 2) as f64,
-                0.7 + (i % 5) as f64 * 0.15,
-                ((i / 3) % 2) as f64,
-                ((i / 2) % 2) as f64,
-                1.0 + (i % 4) as f64,
-                ((i / 4) % 2) as f64,
-            ];
-            PatientFeatures::from_ordered(model.features(), &raw).expect("valid patient")
-        })
-        .collect()
 }
 
 fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
@@ -222,7 +206,7 @@ fn main() {
     let local = TfheEvaluator::new(&main_keys.server_key_bytes, &model).expect("local");
     let over_unix = RemoteEvaluator::new(Arc::clone(&unix), 1);
     let over_tls = RemoteEvaluator::new(Arc::clone(&tls), 1);
-    let sample = patients(&model, 12);
+    let sample = support::varied_patients(&model, 12);
     let requests: Vec<Vec<u8>> = sample
         .iter()
         .map(|p| {
@@ -306,7 +290,7 @@ fn main() {
     let ideal_per_s = cores as f64 / (t_single[0] / 1000.0);
 
     // 2. Load: 4 clients × 25 patients, each its own connection, two requests in flight each.
-    let load_patients = patients(&model, 100);
+    let load_patients = support::varied_patients(&model, 100);
     let load_requests: Vec<(Vec<u8>, PatientFeatures)> = load_patients
         .iter()
         .map(|p| {

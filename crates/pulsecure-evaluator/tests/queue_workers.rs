@@ -8,12 +8,12 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::fhe::FheClient;
-use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
+use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
 use pulsecure_fhe::{generate_keys, model_fingerprint, TfheClient};
 use pulsecure_queue::cluster::ThrowawayCluster;
 use pulsecure_queue::{JobId, NewJob, Outcome, Queue, QueueAddress};
@@ -29,22 +29,10 @@ struct Worker {
 impl Worker {
     fn start(dir: &Path, url: &str, name: &'static str) -> Self {
         let log = dir.join(format!("{name}.log"));
-        let child = Command::new(support::binary())
-            .args(["worker", "--queue", url, "--worker-id", name])
-            .arg("--data-dir")
-            .arg(dir.join(name))
-            .args([
-                "--concurrency",
-                "1",
-                "--threads",
-                "1",
-                "--poll-seconds",
-                "1",
-            ])
+        let child = support::worker_command(url, name, dir)
             .args(["--retry-seconds", "0", "--lease-seconds"])
             .arg(LEASE_SECONDS.to_string())
             .env("PULSECURE_LOG", "info")
-            .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("spawn a worker");
@@ -66,24 +54,6 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn patients(model: &Model, n: usize) -> Vec<PatientFeatures> {
-    (0..n)
-        .map(|i| {
-            let f = i as f64;
-            let raw = [
-                30.0 + (f * 7.0) % 50.0,
-                (i % 2) as f64,
-                0.6 + (f * 0.13) % 1.4,
-                ((i / 2) % 2) as f64,
-                ((i / 3) % 2) as f64,
-                1.0 + (i % 4) as f64,
-                ((i / 5) % 2) as f64,
-            ];
-            PatientFeatures::from_ordered(model.features(), &raw).expect("valid patient")
-        })
-        .collect()
 }
 
 /// The worker holding a running job right now, by lease owner.
@@ -125,7 +95,7 @@ async fn killed_and_paused_workers_lose_nothing_and_complete_every_job_once() {
     let reference = ReferenceEngine::new(&model);
     let mut expected = HashMap::new();
     let mut jobs = Vec::new();
-    for patient in patients(&model, 12) {
+    for patient in support::varied_patients(&model, 12) {
         let id = JobId::random().expect("id");
         let request = client
             .encrypt(&QuantizedInput::from_patient(&model, &patient))

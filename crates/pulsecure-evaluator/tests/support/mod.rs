@@ -99,6 +99,50 @@ impl Drop for EvaluatorProcess {
     }
 }
 
+/// Patient `i` of a varied set, valid for the embedded model: every feature changes with `i`.
+pub fn varied_patient(model: &pulsecure_core::Model, i: usize) -> pulsecure_core::PatientFeatures {
+    // age, told_high_bp, serum_creatinine, told_diabetes, chest_pain_ever, general_health,
+    // male
+    let raw = [
+        30.0 + ((i * 7) % 50) as f64,
+        (i % 2) as f64,
+        0.7 + (i % 5) as f64 * 0.15,
+        ((i / 3) % 2) as f64,
+        ((i / 2) % 2) as f64,
+        1.0 + (i % 4) as f64,
+        ((i / 4) % 2) as f64,
+    ];
+    pulsecure_core::PatientFeatures::from_ordered(model.features(), &raw).expect("valid patient")
+}
+
+/// Patients 0..n of [`varied_patient`].
+pub fn varied_patients(
+    model: &pulsecure_core::Model,
+    n: usize,
+) -> Vec<pulsecure_core::PatientFeatures> {
+    (0..n).map(|i| varied_patient(model, i)).collect()
+}
+
+/// `pulsecure-evaluator worker` on the queue at `url` as worker `name`, with its data
+/// directory `dir/name`: one job at a time on one thread, polling every second.
+pub fn worker_command(url: &str, name: &str, dir: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .args(["worker", "--queue", url, "--worker-id", name])
+        .arg("--data-dir")
+        .arg(dir.join(name))
+        .args([
+            "--concurrency",
+            "1",
+            "--threads",
+            "1",
+            "--poll-seconds",
+            "1",
+        ])
+        .stdout(Stdio::null());
+    command
+}
+
 /// Resident set size of a process in kB (from /proc).
 pub fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
