@@ -1,11 +1,14 @@
 //! `InferenceService`: validate → quantize → encrypt → evaluate (server) → decrypt.
 //!
-//! There is no plaintext shortcut: the assessment comes only from the decrypted result.
+//! There is no plaintext shortcut: the assessment comes only from the decrypted result, and
+//! that result is accepted only when the reference engine computes the same for the input
+//! that was encrypted ([`crate::app::result_check`]).
 
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::app::result_check::{checked_assessment, ResultRefused};
 use crate::domain::assessment::RiskAssessment;
 use crate::domain::model::Model;
 use crate::domain::patient::PatientFeatures;
@@ -14,7 +17,6 @@ use crate::domain::quantize::QuantizedInput;
 use crate::ports::clock::Clock;
 use crate::ports::fhe::{Evaluator, FheClient, FheError};
 use crate::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
-use crate::reference::assessment_from;
 
 /// The stages of one screening, reported to progress observers (CLI bar, TUI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,10 @@ pub enum InferenceError {
     /// The caller cancelled while the evaluation ran: the result was discarded unstored.
     #[error("cancelled: the result was discarded and nothing was stored")]
     Cancelled,
+    /// The decrypted result is not what the reference engine computes for the encrypted
+    /// input: refused, nothing stored.
+    #[error(transparent)]
+    ResultRefused(#[from] ResultRefused),
 }
 
 /// Outcome of a screening that is also recorded.
@@ -145,11 +151,15 @@ impl<'a> InferenceService<'a> {
 
         progress(Stage::Decrypt);
         let t = Instant::now();
-        let result = self.client.decrypt(&response)?;
+        let result = self
+            .client
+            .decrypt(&response)
+            .map_err(ResultRefused::Unreadable)?;
         timings.decrypt = t.elapsed();
+        let assessment = checked_assessment(self.model, &input, result)?;
 
         Ok(Screening {
-            assessment: assessment_from(self.model, result.probability_code, result.high_risk),
+            assessment,
             timings,
             upload_bytes: request.len(),
             download_bytes: response.len(),

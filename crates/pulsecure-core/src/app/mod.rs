@@ -3,3 +3,4 @@
 pub mod analytics;
 pub mod inference;
 pub mod model_service;
+pub mod result_check;

@@ -37,6 +37,9 @@ pub enum AuditEvent {
     ServerKeyRegistered,
     /// The saved evaluator setting was changed or cleared.
     EvaluatorConfigured,
+    /// A decrypted result was refused: it was not what the reference engine computes for
+    /// the encrypted input (a faulty or malicious evaluator, queue writer or impostor).
+    ResultMismatch,
 }
 
 impl AuditEvent {
@@ -57,6 +60,7 @@ impl AuditEvent {
             AuditEvent::KeysRotated => "keys-rotated",
             AuditEvent::ServerKeyRegistered => "server-key-registered",
             AuditEvent::EvaluatorConfigured => "evaluator-configured",
+            AuditEvent::ResultMismatch => "result-mismatch",
         }
     }
 }

@@ -7,7 +7,7 @@ use thiserror::Error;
 use crate::domain::quantize::QuantizedInput;
 
 /// What an FHE adapter can report. Messages describe the problem, never key or data bytes.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum FheError {
     /// Bytes that do not deserialize (garbage, truncated, too large, wrong type).
     #[error("malformed {what}: {reason}")]

@@ -1,6 +1,8 @@
 //! Shared helpers for the core's integration tests.
 #![allow(dead_code)]
 
+pub mod fakes;
+
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::golden::GoldenFile;
 use pulsecure_core::Model;
