@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use pulsecure_batch::BatchError;
 use pulsecure_core::app::inference::InferenceError;
 use pulsecure_core::app::model_service::RollbackError;
+use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::ports::catalog::CatalogError;
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::privacy::PrivacyError;
@@ -116,6 +117,10 @@ pub enum AppError {
     /// The user cancelled a screening; nothing was stored.
     #[error("cancelled: the result was discarded and nothing was stored")]
     Cancelled,
+    /// A decrypted result disagreed with the reference engine (or did not decrypt): refused,
+    /// nothing stored, an audit entry written.
+    #[error(transparent)]
+    ResultRefused(#[from] ResultRefused),
     /// The configured evaluator cannot be reached or did not answer in time (reserved for
     /// the remote evaluator; the in-process one never returns it).
     #[error("the evaluator at {endpoint} is unreachable or timed out")]
@@ -171,6 +176,7 @@ impl From<InferenceError> for AppError {
             InferenceError::Fhe(e) => AppError::Fhe(e),
             InferenceError::Store(e) => AppError::Store(e),
             InferenceError::Cancelled => AppError::Cancelled,
+            InferenceError::ResultRefused(r) => AppError::ResultRefused(r),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod models;
 pub mod queue_screening;
 pub mod records;
+mod result_refusal;
 mod row_chunks;
 pub mod screening;
 pub mod unlocked;

@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulsecure_batch::{BatchReader, InputRow, RowError};
+use pulsecure_core::app::result_check::{checked_assessment, ResultRefused};
 use pulsecure_core::domain::quantize::QuantizedInput;
 use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::fhe::FheClient;
 use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore};
-use pulsecure_core::reference::assessment_from;
-use pulsecure_core::{Model, PatientRef};
+use pulsecure_core::{Model, PatientFeatures, PatientRef, RiskAssessment};
 use pulsecure_fhe::{model_fingerprint, TfheClient};
 use pulsecure_queue::{Counts, JobId, NewJob, Outcome, Queue, QueueAddress, QueueError};
 use pulsecure_store::QueuedJob;
@@ -34,6 +34,7 @@ use rayon::prelude::*;
 use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
 use crate::records::Records;
+use crate::result_refusal::record_refusal;
 use crate::row_chunks::RowChunks;
 use crate::screening::{BatchResult, RowStatus};
 
@@ -82,6 +83,9 @@ pub struct Collection {
     pub stored: usize,
     /// Jobs that failed in the queue (reported; rerun the batch to submit them again).
     pub failed: usize,
+    /// Results refused by the client's check against the reference engine (reported and
+    /// audited; rerun the batch to submit them again).
+    pub refused: usize,
     /// Jobs still waiting.
     pub pending: usize,
 }
@@ -405,17 +409,13 @@ impl QueueStation {
                             // Decrypting needs the model it was encrypted for.
                             continue;
                         }
-                        match self.client.decrypt(bytes) {
-                            Ok(result) => {
+                        match self.checked(&model, job, bytes)? {
+                            Ok(assessment) => {
                                 let record = ScreeningRecord {
                                     patient_ref: job.patient_ref.clone(),
                                     created_at: SystemClock.now_unix_seconds(),
                                     features: job.features.clone(),
-                                    assessment: assessment_from(
-                                        &model,
-                                        result.probability_code,
-                                        result.high_risk,
-                                    ),
+                                    assessment,
                                 };
                                 self.records
                                     .db
@@ -429,12 +429,16 @@ impl QueueStation {
                                 })
                                 .map_err(AppError::Output)?;
                             }
-                            Err(e) => {
-                                // A result that does not decrypt is reported like a failed
-                                // job: the local record goes, a rerun submits the patient.
-                                let reason = format!("the result does not decrypt: {e}");
-                                self.fail_job(job, &reason, sink)?;
-                                collection.failed += 1;
+                            Err(refusal) => {
+                                // Nothing is stored and the local record goes, so a rerun
+                                // of the batch encrypts and submits the patient again.
+                                record_refusal(&self.records.db, &model, &refusal)?;
+                                self.drop_job(
+                                    job,
+                                    &format!("{refusal}: run the batch again to resubmit"),
+                                    sink,
+                                )?;
+                                collection.refused += 1;
                             }
                         }
                     }
@@ -470,17 +474,44 @@ impl QueueStation {
     }
 
     fn fail_job(&self, job: &QueuedJob, reason: &str, sink: &mut dyn QueueSink) -> Result<()> {
+        self.drop_job(
+            job,
+            &format!(
+                "the evaluation failed in the queue ({}); nothing was stored: run the batch again to resubmit",
+                printable(reason)
+            ),
+            sink,
+        )
+    }
+
+    /// Forget a job locally (nothing stored) and report its row with `reason`.
+    fn drop_job(&self, job: &QueuedJob, reason: &str, sink: &mut dyn QueueSink) -> Result<()> {
         self.records.db.finish_queued_job(&job.job_id, None)?;
         sink.rejected(&RowError {
             row: job.row as usize,
             patient_ref: Some(job.patient_ref.clone()),
             column: None,
-            reason: format!(
-                "the evaluation failed in the queue ({}); nothing was stored: run the batch again to resubmit",
-                printable(reason)
-            ),
+            reason: reason.to_string(),
         })
         .map_err(AppError::Output)
+    }
+
+    /// Decrypt a finished job's result and check it against the reference engine on the
+    /// job's own recorded values: the assessment to store, or why it is refused (a result
+    /// swapped or replaced in the queue's database, or computed wrongly, never sticks).
+    fn checked(
+        &self,
+        model: &Model,
+        job: &QueuedJob,
+        result: &[u8],
+    ) -> Result<std::result::Result<RiskAssessment, ResultRefused>> {
+        let patient = PatientFeatures::from_ordered(model.features(), &job.features)?;
+        let input = QuantizedInput::from_patient(model, &patient);
+        Ok(self
+            .client
+            .decrypt(result)
+            .map_err(ResultRefused::Unreadable)
+            .and_then(|decrypted| checked_assessment(model, &input, decrypted)))
     }
 
     /// Collect until no job of this workstation is pending, woken by the workers'
@@ -496,6 +527,7 @@ impl QueueStation {
             let pass = self.collect(sink)?;
             all.stored += pass.stored;
             all.failed += pass.failed;
+            all.refused += pass.refused;
             all.pending = pass.pending;
             sink.waiting(total.saturating_sub(pass.pending as u64), total);
             if pass.pending == 0 {

@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use pulsecure_batch::{BatchReader, InputRow, RowError, PATIENT_ID};
 use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
+use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::ports::clock::SystemClock;
 use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::{PatientFeatures, PatientRef, RiskAssessment};
 use rayon::prelude::*;
 
 use crate::error::{AppError, Result};
+use crate::result_refusal::record_refusal;
 use crate::row_chunks::RowChunks;
 use crate::workstation::Workstation;
 
@@ -72,14 +74,18 @@ impl Workstation {
         progress: &mut dyn FnMut(Stage),
         cancelled: &dyn Fn() -> bool,
     ) -> std::result::Result<Recorded, InferenceError> {
-        self.service().screen_and_record_unless_cancelled(
+        let outcome = self.service().screen_and_record_unless_cancelled(
             &self.records().db,
             &SystemClock,
             patient_ref,
             patient,
             progress,
             cancelled,
-        )
+        );
+        if let Err(InferenceError::ResultRefused(refusal)) = &outcome {
+            record_refusal(&self.records().db, self.model(), refusal)?;
+        }
+        outcome
     }
 
     /// Screen one patient given as named values (validated once, against the active model)
@@ -152,6 +158,9 @@ pub struct BatchSummary {
     pub resumed: usize,
     /// Rejected rows.
     pub rejected: usize,
+    /// Rows whose encrypted result was refused by the client's check (not stored; reported
+    /// with the rejected rows).
+    pub refused: usize,
 }
 
 /// A reader that counts the bytes it hands out (for progress by position in the file).
@@ -171,6 +180,8 @@ impl<R: Read> Read for Counting<R> {
 enum Outcome {
     Done(Box<RiskAssessment>, RowStatus),
     Duplicate,
+    /// The evaluator's answer was refused (audited in `record`); nothing stored.
+    Refused(ResultRefused),
 }
 
 fn output_error(e: std::io::Error) -> AppError {
@@ -192,6 +203,7 @@ impl Workstation {
             )),
             // Another row with this reference won the race: a duplicate row.
             Err(AppError::Store(StoreError::Duplicate)) => Ok(Outcome::Duplicate),
+            Err(AppError::ResultRefused(refusal)) => Ok(Outcome::Refused(refusal)),
             Err(e) => Err(e),
         }
     }
@@ -243,6 +255,16 @@ impl Workstation {
                         })
                         .map_err(output_error)?;
                     }
+                    Outcome::Refused(refusal) => {
+                        summary.refused += 1;
+                        sink.rejected(&RowError {
+                            row: row.row,
+                            patient_ref: Some(row.patient_ref.clone()),
+                            column: None,
+                            reason: refusal.to_string(),
+                        })
+                        .map_err(output_error)?;
+                    }
                     Outcome::Duplicate => {
                         summary.rejected += 1;
                         sink.rejected(&RowError {
@@ -261,6 +283,7 @@ impl Workstation {
             screened = summary.screened,
             resumed = summary.resumed,
             rejected = summary.rejected,
+            refused = summary.refused,
             "batch finished"
         );
         Ok(summary)

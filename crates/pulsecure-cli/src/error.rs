@@ -44,6 +44,14 @@ pub enum CliError {
     /// Some rows of a batch were rejected; the others were screened.
     #[error("{0} row(s) were rejected; the other rows were screened")]
     RowsRejected(usize),
+    /// Some results of a batch were refused by the check against the reference engine
+    /// (nothing stored for them, audited); the other rows were screened.
+    #[error(
+        "{0} result(s) were refused: they differ from what the reference engine computes for \
+         the same input, so nothing was stored for them (audit entry `result-mismatch`); \
+         the other rows were screened"
+    )]
+    ResultsRefused(usize),
     /// The user declined (or could not be asked) to spend privacy budget.
     #[error("{0}")]
     NotConfirmed(&'static str),
@@ -82,6 +90,18 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The outcome of a batch with `rejected` rejected rows and `refused` refused results:
+    /// refused results (a cryptographic failure, exit 4) outrank rejected input (exit 3).
+    pub fn rows_outcome(rejected: usize, refused: usize) -> Result<(), CliError> {
+        if refused > 0 {
+            Err(CliError::ResultsRefused(refused))
+        } else if rejected > 0 {
+            Err(CliError::RowsRejected(rejected))
+        } else {
+            Ok(())
+        }
+    }
+
     /// An I/O error with what was being done.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         CliError::Io {
@@ -95,6 +115,7 @@ impl CliError {
         match self {
             CliError::App(e) => app_code(e),
             CliError::Input(_) | CliError::RowsRejected(_) => INPUT,
+            CliError::ResultsRefused(_) => CRYPTO,
             CliError::NotConfirmed(_) | CliError::Password(_) | CliError::Io { .. } => FAILURE,
             CliError::Output(_) => FAILURE,
             CliError::Signing(e) => signing_code(e),
@@ -143,6 +164,7 @@ fn app_code(e: &AppError) -> i32 {
         AppError::DataDirNotPrivate { .. } | AppError::DatabaseExists { .. } => FAILURE,
         AppError::Io { .. } | AppError::Output(_) | AppError::Random => FAILURE,
         AppError::Cancelled => FAILURE,
+        AppError::ResultRefused(_) => CRYPTO,
         AppError::Vault(v) => vault_code(v),
         AppError::Store(s) => store_code(s),
         AppError::Privacy(p) => privacy_code(p),
@@ -269,6 +291,10 @@ pub fn hint(e: &CliError) -> Option<&'static str> {
         CliError::App(AppError::AlreadyInitialized { .. }) => {
             Some("keys cannot be recovered; use another --data-dir for a new vault")
         }
+        CliError::App(AppError::ResultRefused(_)) | CliError::ResultsRefused(_) => Some(
+            "the evaluator (or the queue, or whoever answered on its address) returned a wrong result; \
+             check which evaluator is configured (`pulsecure evaluator show`) and tell its operator",
+        ),
         CliError::App(AppError::Store(StoreError::Duplicate)) => {
             Some("not screened again; see `pulsecure history`")
         }
@@ -587,6 +613,12 @@ mod tests {
             ),
             (AppError::Queue(QueueError::Corrupt(s())), FAILURE),
             (AppError::JobsPending(3), FAILURE),
+            (
+                AppError::ResultRefused(
+                    pulsecure_core::app::result_check::ResultRefused::DiffersFromReference,
+                ),
+                CRYPTO,
+            ),
         ];
         for (e, code) in app {
             cases.push((CliError::App(e), code));
@@ -594,6 +626,7 @@ mod tests {
         cases.extend([
             (CliError::Input(s()), INPUT),
             (CliError::RowsRejected(2), INPUT),
+            (CliError::ResultsRefused(1), CRYPTO),
             (CliError::NotConfirmed("x"), FAILURE),
             (CliError::Password(s()), FAILURE),
             (CliError::io("x", io()), FAILURE),

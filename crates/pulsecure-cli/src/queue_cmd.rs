@@ -45,26 +45,23 @@ pub fn screen_batch(dir: &DataDir, args: &ScreenArgs, path: &Path, url: &str) ->
         submitted.already_stored,
         submitted.rejected
     );
-    let mut failed = 0;
+    let (mut failed, mut refused) = (0, 0);
     if args.detach {
         eprintln!("detached: `pulsecure jobs status` follows them, `pulsecure jobs collect` stores the results");
     } else {
         let collected = station.collect_until_done(&mut sink, POLL)?;
         report(&collected);
         failed = collected.failed;
+        refused = collected.refused;
     }
     sink.finish()?;
-    let rejected = submitted.rejected + failed;
-    if rejected > 0 {
-        return Err(CliError::RowsRejected(rejected));
-    }
-    Ok(())
+    CliError::rows_outcome(submitted.rejected + failed, refused)
 }
 
 fn report(c: &Collection) {
     eprintln!(
-        "{} screened and stored, {} failed in the queue, {} still pending",
-        c.stored, c.failed, c.pending
+        "{} screened and stored, {} failed in the queue, {} refused by the result check, {} still pending",
+        c.stored, c.failed, c.refused, c.pending
     );
     if c.stored > 0 {
         eprintln!("A screening aid tuned for high recall, NOT a diagnosis: 'high' means refer for clinical assessment.");
@@ -103,8 +100,5 @@ pub fn collect(dir: &DataDir, args: &CollectArgs) -> Result<()> {
     };
     sink.finish()?;
     report(&collected);
-    if collected.failed > 0 {
-        return Err(CliError::RowsRejected(collected.failed));
-    }
-    Ok(())
+    CliError::rows_outcome(collected.failed, collected.refused)
 }

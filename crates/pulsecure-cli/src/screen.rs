@@ -333,18 +333,15 @@ fn run_batch(workstation: &Workstation, args: &ScreenArgs, path: &Path) -> Resul
     let mut sink = CliSink::create(args)?;
     let summary = workstation.screen_batch(path, &mut sink)?;
     sink.finish()?;
-    let rejected = summary.rejected;
+    let (rejected, refused) = (summary.rejected, summary.refused);
     eprintln!(
-        "{} screened, {} already stored (skipped), {rejected} rejected{}",
+        "{} screened, {} already stored (skipped), {rejected} rejected, {refused} refused by the result check{}",
         summary.screened,
         summary.resumed,
         match &args.errors {
-            Some(p) if rejected > 0 => format!(" (details in {})", p.display()),
+            Some(p) if rejected + refused > 0 => format!(" (details in {})", p.display()),
             _ => String::new(),
         }
     );
-    if rejected > 0 {
-        return Err(CliError::RowsRejected(rejected));
-    }
-    Ok(())
+    CliError::rows_outcome(rejected, refused)
 }

@@ -267,3 +267,117 @@ async fn a_killed_client_and_a_restarted_database_lose_nothing_and_store_nothing
     env.assert_log_free_of(&["RESTART-0"]);
     assert!(!worker_logs.contains("RESTART-0"));
 }
+
+/// Whoever can write to the queue's database can swap finished results between jobs (they
+/// are all encrypted under this workstation's key, bound to its model and key set): the
+/// client's check against the reference engine refuses every swapped result, stores
+/// nothing wrong, audits it, exits 4, and a rerun screens the patients correctly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_swapped_in_the_queue_database_are_refused_and_never_stored() {
+    let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    let url = cluster.url();
+    let env = Env::initialized();
+    let file = batch_file(&env, "batch.csv", "SWAP-", 4, 11);
+    let expected = reference(&file);
+    let distinct: std::collections::HashSet<String> = expected
+        .iter()
+        .map(|row| {
+            row.split_once(',')
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(distinct.len(), 4, "the test needs four different results");
+    let file_arg = file.display().to_string();
+    let out = queue_run(
+        &env,
+        &["screen", "--batch", &file_arg, "--queue", &url, "--detach"],
+    );
+    assert_ok(&out);
+
+    // Workers finish every job; then they stop and the results are rotated among the jobs.
+    let raw = raw_client(&url).await;
+    let workers = Workers::start(&env, &url, 1);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let done: i64 = raw
+            .query_one(
+                "SELECT count(*) FROM pulsecure_jobs WHERE state = 'done'",
+                &[],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        if done == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(workers);
+    let rotated = raw
+        .execute(
+            "WITH ordered AS (
+                 SELECT job_id, result, row_number() OVER (ORDER BY job_id) AS n,
+                        count(*) OVER () AS total
+                 FROM pulsecure_jobs)
+             UPDATE pulsecure_jobs j SET result = o.result
+             FROM ordered o, ordered t
+             WHERE t.job_id = j.job_id AND o.n = t.n % t.total + 1",
+            &[],
+        )
+        .await
+        .expect("rotate the results");
+    assert_eq!(rotated, 4);
+
+    let errors = env.path("refused.csv");
+    let out = queue_run(
+        &env,
+        &[
+            "jobs",
+            "collect",
+            "--queue",
+            &url,
+            "--quiet",
+            "--errors",
+            &errors.display().to_string(),
+        ],
+    );
+    support::assert_fails(&out, 4, "4 result(s) were refused");
+    assert_eq!(
+        stored_rows(&env.data.join("pulsecure.db")),
+        0,
+        "a swapped result was stored"
+    );
+    let refused = std::fs::read_to_string(&errors).expect("the refused rows are reported");
+    assert_eq!(
+        refused.matches("differs from the reference engine").count(),
+        4,
+        "{refused}"
+    );
+    assert_eq!(support::audit_events(&env, "result-mismatch"), 4);
+
+    // The patients were forgotten locally, so a rerun screens them again, correctly.
+    let _workers = Workers::start(&env, &url, 1);
+    let results = env.path("rerun.csv");
+    let out = queue_run(
+        &env,
+        &[
+            "screen",
+            "--batch",
+            &file_arg,
+            "--queue",
+            &url,
+            "--quiet",
+            "--out",
+            &results.display().to_string(),
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(
+        outcomes(&std::fs::read_to_string(&results).expect("results")),
+        expected
+    );
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 4);
+    env.assert_log_free_of(&["SWAP-0"]);
+}

@@ -129,6 +129,7 @@ impl FheClient for TfheClient {
                     what: "result",
                     reason: e,
                 })?;
+                refuse_trivial(&ct)?;
                 Ok(self.block_key.decrypt_message_and_carry(&ct))
             })
             .collect::<Result<Vec<u64>, FheError>>()?;
@@ -138,4 +139,18 @@ impl FheClient for TfheClient {
             high_risk: class.first().copied() == Some(1),
         })
     }
+}
+
+/// Refuse a result block whose LWE mask is all zero: a *trivial* ciphertext, which anyone can
+/// make without a key (its body is the plaintext in the clear). An honest evaluation ends
+/// every output block with a bootstrapping, whose mask is uniformly random, so an all-zero
+/// mask (probability 2^-(64·n)) means the block was forged, not computed.
+fn refuse_trivial(ct: &Ciphertext) -> Result<(), FheError> {
+    if ct.ct.get_mask().as_ref().iter().all(|&x| x == 0) {
+        return Err(FheError::Malformed {
+            what: "result",
+            reason: "a block is a trivial (keyless, unencrypted) ciphertext".into(),
+        });
+    }
+    Ok(())
 }

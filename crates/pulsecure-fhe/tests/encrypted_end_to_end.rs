@@ -227,3 +227,66 @@ fn debug_output_shows_no_key_material() {
     assert!(shown.contains("redacted"));
     assert!(shown.len() < 300, "{shown}");
 }
+
+/// Re-frame a real response with every block replaced by a *trivial* ciphertext of the
+/// same plaintext (mask all zero, body = message · Δ): what anyone can forge without a key.
+fn trivial_copy(response: &[u8], plaintexts: &[u64]) -> Vec<u8> {
+    use pulsecure_fhe::params::CIPHERTEXT_LIMIT;
+    use pulsecure_fhe::wire::{self, RESPONSE_MAGIC};
+    use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
+    use tfhe::shortint::Ciphertext;
+
+    let envelope = wire::read(RESPONSE_MAGIC, response, "result").expect("a real response");
+    let blocks: Vec<Vec<u8>> = envelope
+        .blocks
+        .iter()
+        .zip(plaintexts)
+        .map(|(bytes, &m)| {
+            let mut ct: Ciphertext = safe_deserialize(*bytes, CIPHERTEXT_LIMIT).expect("block");
+            let modulus = ct.message_modulus.0 * ct.carry_modulus.0;
+            // One padding bit, then message and carry: Δ = 2^63 / (message · carry).
+            let delta = (1u64 << 63) / modulus;
+            ct.ct.get_mut_mask().as_mut().fill(0);
+            *ct.ct.get_mut_body().data = m * delta;
+            let mut out = Vec::new();
+            safe_serialize(&ct, &mut out, CIPHERTEXT_LIMIT).expect("serialize");
+            out
+        })
+        .collect();
+    wire::write(RESPONSE_MAGIC, &envelope.model, &envelope.key_id, &blocks)
+}
+
+/// A result made of trivial ciphertexts is refused even when it carries the right values:
+/// no key was needed to make it, so it proves nothing was computed.
+#[test]
+fn trivial_result_ciphertexts_are_refused() {
+    let f = fixture();
+    let input = golden_inputs(&f.model, 1).remove(0);
+    let request = f.client.encrypt(&input).expect("encrypt");
+    let response = f.evaluator.evaluate(&request).expect("evaluate");
+    let truth = ReferenceEngine::new(&f.model).evaluate_input(&input);
+    let mut plaintexts: Vec<u64> = (0..response_nibbles(&f.model))
+        .map(|k| u64::from((truth.probability_code >> (4 * k)) & 15))
+        .collect();
+    plaintexts.push(u64::from(truth.high_risk));
+    let forged = trivial_copy(&response, &plaintexts);
+    let err = f
+        .client
+        .decrypt(&forged)
+        .err()
+        .expect("a trivial result is refused");
+    assert!(
+        matches!(&err, FheError::Malformed { what: "result", reason } if reason.contains("trivial")),
+        "{err}"
+    );
+    // The honest response still decrypts to the reference result.
+    let honest = f.client.decrypt(&response).expect("decrypts");
+    assert_eq!(honest.probability_code, truth.probability_code);
+}
+
+/// Probability nibbles in a result of `model`.
+fn response_nibbles(model: &Model) -> usize {
+    pulsecure_fhe::circuit::CircuitPlan::compile(model)
+        .expect("plan")
+        .nibble_count()
+}

@@ -144,6 +144,18 @@ pub fn stored_rows(db: &Path) -> i64 {
         .expect("count")
 }
 
+/// How many entries of `event` the audit log of `env` holds (the event names are stored in
+/// clear; only the details are sealed).
+pub fn audit_events(env: &Env, event: &str) -> i64 {
+    let conn = rusqlite::Connection::open(env.data.join("pulsecure.db")).expect("open db");
+    conn.query_row(
+        "SELECT count(*) FROM audit_log WHERE event = ?1",
+        [event],
+        |r| r.get(0),
+    )
+    .expect("count audit entries")
+}
+
 /// A valid CSV row for `id` (values vary with `i`).
 pub fn good_row(id: &str, i: usize) -> String {
     format!(
