@@ -87,6 +87,7 @@ pub fn init(
     let db = unlocked.open_database(dir)?;
     let key_set = fingerprint(&keys.server_key_bytes);
     db.log_event(AuditEvent::VaultCreated, &format!("key set {key_set}"))?;
+    unlocked.record_budget_first(&db, dp_budget)?;
     db.set_privacy_budget(dp_budget)?;
     let catalog = Catalog::new(dir.clone(), Trust::load(&db)?);
     let model = active_model(&db, &catalog)?;

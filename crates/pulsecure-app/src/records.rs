@@ -58,6 +58,12 @@ impl Records {
         self.unlocked.record_floor(&self.db)
     }
 
+    /// Record the database's state in the vault now (after a screening in a long session;
+    /// every command records it anyway when its records are dropped).
+    pub fn record_state(&self) -> Result<()> {
+        self.record_floor()
+    }
+
     /// The active (verified) model.
     pub fn model(&self) -> &Arc<Model> {
         &self.model
@@ -76,5 +82,17 @@ impl Records {
     /// The verified models stored screenings refer to.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+}
+
+/// Every writing command raises the database's generation; recording it when the command's
+/// records go makes a copy of the file taken before the command an older copy the next
+/// unlock refuses. (A crash before this leaves the vault's record one step behind, which
+/// never refuses an honest database.)
+impl Drop for Records {
+    fn drop(&mut self) {
+        if let Err(e) = self.unlocked.record_floor(&self.db) {
+            tracing::warn!("could not record the database's state in the vault: {e}");
+        }
     }
 }

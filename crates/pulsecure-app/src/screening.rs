@@ -63,7 +63,12 @@ impl Workstation {
             }
             Err(_) => {}
         }
-        Ok(recorded?)
+        let recorded = recorded?;
+        // A long session (the TUI) records each screening's generation in the vault at once.
+        if let Recorded::Stored(_) = &recorded {
+            self.records().record_state()?;
+        }
+        Ok(recorded)
     }
 
     /// Screen and store without logging (a batch logs its summary, not every row).

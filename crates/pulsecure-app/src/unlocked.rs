@@ -1,7 +1,7 @@
 //! The vault's secrets for one session: the database field key, the TFHE client key, the
 //! hash that binds the public server-key file to this vault, and the vault's record of the
-//! database's state (the model baselines and the spent privacy budget), which a database
-//! must not fall behind.
+//! database's state (the model baselines, the spent and lifetime privacy budget and the
+//! generation of its integrity state), which a database must not fall behind.
 
 use std::sync::Mutex;
 
@@ -155,7 +155,19 @@ impl Unlocked {
     /// Record `db`'s state in the vault (merged with what the vault holds, so it only
     /// rises), unless it is what was last recorded.
     pub fn record_floor(&self, db: &Database) -> Result<()> {
-        let floor = db.state_floor()?;
+        self.write_floor(db.state_floor()?)
+    }
+
+    /// Record `total` as the lifetime budget before the database holds it (`init`): a
+    /// crash in between leaves the vault's budget above the database's, which is accepted,
+    /// never below, which is refused as a raised budget.
+    pub(crate) fn record_budget_first(&self, db: &Database, total: f64) -> Result<()> {
+        let mut floor = db.state_floor()?;
+        floor.total_epsilon = total;
+        self.write_floor(floor)
+    }
+
+    fn write_floor(&self, floor: StateFloor) -> Result<()> {
         let bytes = floor.to_bytes();
         let mut recorded = self
             .recorded_floor

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::store::StoreError;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::errors::SqliteContext;
 use crate::field_cipher::{FieldKey, MacKey};
 use crate::floor::{Opened, StateFloor};
 use crate::integrity::{Heads, Integrity, PROTECTED};
-use crate::schema::{check_objects, migrate};
+use crate::schema::{check_objects, migrate, refuse_triggers_and_views};
 use crate::screenings::REF_TAG_LABEL;
 
 pub(crate) const KEY_CHECK_NAME: &str = "key-check";
@@ -93,6 +94,15 @@ impl Database {
     ) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)
             .context("setting the busy timeout")?;
+        // Defensive mode: no `writable_schema`, no schema-cookie writes, no other
+        // connection-level way to corrupt the file from SQL. `trusted_schema` off: whatever
+        // the schema holds cannot call functions with side effects.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+            .context("enabling SQLite's defensive mode")?;
+        conn.pragma_update(None, "trusted_schema", "OFF")
+            .context("turning trusted_schema off")?;
+        // Before anything is written (a migration included): no trigger or view may run.
+        refuse_triggers_and_views(&conn)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .context("enabling foreign keys")?;
         let mode: String = conn
@@ -154,6 +164,7 @@ impl Database {
             heads
         };
         let mut opened = Opened::default();
+        let recorded = floor.map_or(0, |f| f.generation);
         match heads {
             Heads::Verified => {}
             Heads::Absent if fresh => {
@@ -162,7 +173,8 @@ impl Database {
                         "the key check was deleted from a database that holds records".into(),
                     ));
                 }
-                self.rewrite_heads()?;
+                // Carried over, the generation continues from the vault's record.
+                self.rewrite_heads(recorded + 1)?;
                 if let Some(floor) = floor {
                     self.carry_over(floor)?;
                     opened.recreated = true;
@@ -174,12 +186,29 @@ impl Database {
                         "integrity records deleted: all of them".into(),
                     ));
                 }
-                self.rewrite_heads()?;
+                self.rewrite_heads(1)?;
                 self.log_event(
                     AuditEvent::IntegrityAdopted,
                     "integrity records created for a database written before them",
                 )?;
                 opened.adopted = true;
+            }
+            Heads::Legacy => {
+                // Heads of an earlier build: only a vault that never recorded a generation
+                // (written by that build too) may still see them.
+                if recorded > 0 {
+                    return Err(StoreError::Tampered(format!(
+                        "integrity records replaced by the unauthenticated format of an \
+                         earlier build, but the vault recorded the sealed state (generation \
+                         {recorded})"
+                    )));
+                }
+                self.rewrite_heads(1)?;
+                self.log_event(
+                    AuditEvent::IntegrityAdopted,
+                    "integrity records of an earlier build upgraded to one sealed state",
+                )?;
+                opened.upgraded = true;
             }
         }
         if let Some(floor) = floor {
@@ -188,14 +217,21 @@ impl Database {
         Ok(opened)
     }
 
-    /// Compute and store every head in one write transaction.
-    fn rewrite_heads(&self) -> Result<(), StoreError> {
+    /// Compute every digest and store the state, at `generation` at least, in one write
+    /// transaction.
+    fn rewrite_heads(&self, generation: u64) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("starting a transaction")?;
-        self.integrity.rewrite_all(&tx)?;
+        self.integrity.rewrite_from(&tx, generation)?;
         tx.commit().context("writing the integrity records")
+    }
+
+    /// The generation of the integrity state: raised by every write transaction.
+    pub(crate) fn generation(&self) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        self.integrity.generation(&conn)
     }
 
     /// Whether any protected table holds a row.

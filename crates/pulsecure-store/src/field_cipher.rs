@@ -65,6 +65,12 @@ impl FieldKey {
         MacKey(mac.finalize().into_bytes().into())
     }
 
+    /// An AES-256-GCM key for another purpose, derived like [`FieldKey::derive`] (the
+    /// integrity state is sealed under its own key, not the one that seals rows).
+    pub(crate) fn derive_sealing(&self, label: &[u8]) -> FieldKey {
+        FieldKey(self.derive(label).0)
+    }
+
     /// Encrypt `plain` bound to `aad`; returns (nonce, ciphertext with tag).
     pub(crate) fn seal(&self, plain: &[u8], aad: &[u8]) -> Option<([u8; 12], Vec<u8>)> {
         let mut nonce = [0u8; 12];

@@ -2,8 +2,11 @@
 //! with an older copy, or deleting it, cannot lower the model baseline or give back spent
 //! privacy budget while the vault lives.
 //!
-//! The vault keeps the highest model version accepted per model id and the ε spent; the
-//! database must be at or above it when opened. The floor is written to the vault after the
+//! The vault keeps the highest model version accepted per model id, the ε spent, the
+//! lifetime budget and the generation of the database's integrity state (raised by every
+//! write transaction); the database must be at or above it when opened, and its lifetime
+//! budget no higher. The generation makes any older copy of the whole file refused, even
+//! one where only screenings or audit entries were added since. The floor is written to the vault after the
 //! database commits (a crash in between leaves the floor one step behind, never ahead, so it
 //! never refuses an honest database).
 
@@ -29,6 +32,9 @@ pub struct StateFloor {
     pub total_epsilon: f64,
     /// The highest accepted version of each model id.
     pub models: Vec<AcceptedModel>,
+    /// The generation of the database's integrity state; 0 when recorded by a build before
+    /// generations (whose database may still hold the per-table heads of that build).
+    pub generation: u64,
 }
 
 /// What opening found about the database's relation to the vault's record.
@@ -40,16 +46,21 @@ pub struct Opened {
     /// The database predates integrity records and the vault had no record either: its
     /// current state was adopted as the trusted one.
     pub adopted: bool,
+    /// The database held the unkeyed per-table heads of an earlier build, and the vault
+    /// recorded no generation: the heads were verified and replaced by the sealed state.
+    pub upgraded: bool,
 }
 
 impl StateFloor {
-    /// Text encoding kept in the vault: `spent <bits>`, `total <bits>`, then one
-    /// `model <id> <version> <sha256>` line per model (ε as hex f64 bits, exact).
+    /// Text encoding kept in the vault: `spent <bits>`, `total <bits>`, `generation <n>`,
+    /// then one `model <id> <version> <sha256>` line per model (ε as hex f64 bits, exact).
+    /// Floors of earlier builds have no `generation` line (read as 0).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut text = format!(
-            "spent {:016x}\ntotal {:016x}\n",
+            "spent {:016x}\ntotal {:016x}\ngeneration {}\n",
             self.spent_epsilon.to_bits(),
-            self.total_epsilon.to_bits()
+            self.total_epsilon.to_bits(),
+            self.generation
         );
         for m in &self.models {
             text.push_str(&format!(
@@ -76,13 +87,14 @@ impl StateFloor {
             spent_epsilon: self.spent_epsilon.max(other.spent_epsilon),
             total_epsilon: other.total_epsilon,
             models,
+            generation: self.generation.max(other.generation),
         }
     }
 
     /// Parse [`StateFloor::to_bytes`]; `None` if malformed.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let mut lines = text.lines();
+        let mut lines = text.lines().peekable();
         let mut f64_line = |name: &str| -> Option<f64> {
             let (key, value) = lines.next()?.split_once(' ')?;
             (key == name)
@@ -92,6 +104,14 @@ impl StateFloor {
         };
         let spent_epsilon = f64_line("spent")?;
         let total_epsilon = f64_line("total")?;
+        let generation = match lines.peek().and_then(|l| l.strip_prefix("generation ")) {
+            Some(value) => {
+                let generation = value.parse().ok()?;
+                lines.next();
+                generation
+            }
+            None => 0,
+        };
         let models = lines
             .map(|line| {
                 let mut parts = line.split(' ');
@@ -117,6 +137,7 @@ impl StateFloor {
             spent_epsilon,
             total_epsilon,
             models,
+            generation,
         })
     }
 }
@@ -136,6 +157,7 @@ impl Database {
             spent_epsilon: status.spent,
             total_epsilon: status.total,
             models: self.accepted_models()?,
+            generation: self.generation()?,
         })
     }
 
@@ -186,8 +208,10 @@ impl Database {
         tx.commit().context("committing the carried-over state")
     }
 
-    /// Refuse a database behind `floor`: less ε spent, or a model id missing or at a lower
-    /// version (or the same version with another hash) than the vault recorded.
+    /// Refuse a database behind `floor`: less ε spent, a model id missing or at a lower
+    /// version (or the same version with another hash) than the vault recorded, a higher
+    /// lifetime budget, or an integrity state of a lower generation (an older copy, even
+    /// one whose budget and models have not changed since).
     pub(crate) fn check_floor(&self, floor: &StateFloor) -> Result<(), StoreError> {
         let status = self.status().map_err(ledger_failure)?;
         if status.spent + SLACK < floor.spent_epsilon {
@@ -213,6 +237,23 @@ impl Database {
                 )));
             }
         }
+        // A lower budget only restricts; a higher one would give ε back.
+        if status.total > floor.total_epsilon + SLACK {
+            return Err(StoreError::Tampered(format!(
+                "the lifetime privacy budget is {:.4} ε but the vault recorded {:.4}: the \
+                 budget was raised outside Pulsecure",
+                status.total, floor.total_epsilon
+            )));
+        }
+        let generation = self.generation()?;
+        if generation < floor.generation {
+            return Err(StoreError::Tampered(format!(
+                "the database is at generation {generation} but the vault recorded generation \
+                 {}: the database was replaced by an older copy (the screenings, releases and \
+                 audit entries written since would be lost)",
+                floor.generation
+            )));
+        }
         Ok(())
     }
 }
@@ -231,8 +272,30 @@ mod tests {
                 version: 3,
                 sha256: "ab".repeat(32),
             }],
+            generation: 41,
         };
-        assert_eq!(StateFloor::from_bytes(&floor.to_bytes()), Some(floor));
+        assert_eq!(
+            StateFloor::from_bytes(&floor.to_bytes()),
+            Some(floor.clone())
+        );
+        // A floor of an earlier build (no generation line) reads as generation 0.
+        let earlier = format!(
+            "spent {:016x}\ntotal {:016x}\nmodel cvd-lr 3 {}\n",
+            floor.spent_epsilon.to_bits(),
+            floor.total_epsilon.to_bits(),
+            "ab".repeat(32)
+        );
+        assert_eq!(
+            StateFloor::from_bytes(earlier.as_bytes()),
+            Some(StateFloor {
+                generation: 0,
+                ..floor
+            })
+        );
+        assert_eq!(
+            StateFloor::from_bytes(b"spent 0\ntotal 0\ngeneration x\n"),
+            None
+        );
         assert_eq!(StateFloor::from_bytes(b"spent 1\n"), None);
         assert_eq!(StateFloor::from_bytes(b"total 0\nspent 0\n"), None);
         assert_eq!(

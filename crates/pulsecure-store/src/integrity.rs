@@ -3,22 +3,32 @@
 //! budget and ledger, and the audit log.
 //!
 //! Each row gets a tag, HMAC-SHA-256 under a key derived from the vault's field key over the
-//! table name, the rowid and every column. A table's *head* is the XOR of its rows' tags,
-//! kept in `meta`. A write updates the head in the same transaction in O(1) (old tag out,
-//! new tag in); opening the database recomputes every head. Whoever lacks the key cannot
-//! insert, change or delete a row, or fix the head after doing so, without the next open
-//! noticing. (A chained head would order the rows too, but costs O(n) per update of an old
-//! row, and order is already fixed by the rowids inside the tags.)
+//! table name, the rowid and every column. Each table's digest (the XOR of its rows' tags,
+//! its row count and its highest rowid) and a generation counter are kept in one sealed
+//! record ([`crate::integrity_state`]). A write updates it in the same transaction in O(1)
+//! (old tag out, new tag in, generation raised); opening the database recomputes every
+//! digest. Whoever lacks the key cannot insert, change or delete a row, or make a state
+//! that matches after doing so, nor combine one from older copies. (A chained head would
+//! order the rows too, but costs O(n) per update of an old row, and order is already fixed
+//! by the rowids inside the tags.)
 //!
 //! What no record inside the database can catch — the whole file replaced by an older copy
-//! with its own valid heads — is what the vault's record ([`crate::StateFloor`]) is for.
+//! with its own valid state — is what the vault's record ([`crate::StateFloor`]) is for: it
+//! holds the generation, which only rises.
+//!
+//! Databases of earlier builds kept one unkeyed head per table (`integrity:<table>`); they
+//! are verified the old way once and upgraded to the sealed state ([`Heads::Legacy`]).
 
 use pulsecure_core::ports::store::StoreError;
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
+
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::errors::SqliteContext;
 use crate::field_cipher::{FieldKey, MacKey};
+use crate::integrity_state::{State, TableDigest, STATE_NAME};
+use crate::schema::check_objects;
 
 /// One protected table and how an error names it.
 pub(crate) struct Protected {
@@ -57,34 +67,36 @@ pub(crate) const PROTECTED: [Protected; 6] = [
 ];
 
 const KEY_LABEL: &[u8] = b"pulsecure integrity records v1";
+const STATE_KEY_LABEL: &[u8] = b"pulsecure integrity state key v2";
+/// Prefix of the per-table heads of earlier builds (`integrity:<table>`).
 const HEAD_PREFIX: &str = "integrity:";
 
-/// Whether every protected table has a head in `meta`.
+/// What integrity records a database holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Heads {
-    /// Every head is present and matches its table.
+    /// The sealed state is present and matches every table.
     Verified,
-    /// No head at all: a database written before integrity records existed.
+    /// No record at all: a database written before integrity records existed.
     Absent,
+    /// The unkeyed per-table heads of an earlier build, every one present and matching:
+    /// to be upgraded to the sealed state (if the vault's record allows).
+    Legacy,
 }
 
-/// How one table's stored head relates to its rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HeadStatus {
-    Matches,
-    Differs,
-    Missing,
-}
-
-/// The integrity-record key and the operations on heads.
+/// The integrity-record keys and the operations on the state.
 pub(crate) struct Integrity {
     key: MacKey,
+    state_key: FieldKey,
+    /// `PRAGMA schema_version` when the schema was last checked (a write re-checks the
+    /// schema when another connection changed it meanwhile).
+    schema_checked: AtomicI64,
 }
 
-fn protected(table: &str) -> Result<&'static Protected, StoreError> {
+fn protected(table: &str) -> Result<(usize, &'static Protected), StoreError> {
     PROTECTED
         .iter()
-        .find(|p| p.table == table)
+        .enumerate()
+        .find(|(_, p)| p.table == table)
         .ok_or_else(|| StoreError::Backend(format!("{table} has no integrity record")))
 }
 
@@ -94,11 +106,29 @@ fn xor(a: &mut [u8; 32], b: &[u8; 32]) {
     }
 }
 
+fn max_rowid(conn: &Connection, p: &Protected) -> Result<i64, StoreError> {
+    conn.query_row(
+        &format!("SELECT COALESCE(max(rowid), 0) FROM {}", p.table),
+        [],
+        |r| r.get(0),
+    )
+    .context("reading an integrity record")
+}
+
+fn altered(p: &Protected) -> StoreError {
+    StoreError::Tampered(format!(
+        "altered outside Pulsecure: {} (rows added, changed or deleted)",
+        p.what
+    ))
+}
+
 impl Integrity {
-    /// The integrity key derived from `key`.
+    /// The integrity keys derived from `key`.
     pub(crate) fn new(key: &FieldKey) -> Self {
         Integrity {
             key: key.derive(KEY_LABEL),
+            state_key: key.derive_sealing(STATE_KEY_LABEL),
+            schema_checked: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -131,7 +161,7 @@ impl Integrity {
         table: &str,
         rowid: i64,
     ) -> Result<Option<[u8; 32]>, StoreError> {
-        let p = protected(table)?;
+        let (_, p) = protected(table)?;
         conn.query_row(
             &format!("SELECT rowid, * FROM {} WHERE rowid = ?1", p.table),
             [rowid],
@@ -141,44 +171,48 @@ impl Integrity {
         .context("reading an integrity tag")
     }
 
-    /// The head computed from a table's rows.
-    fn computed_head(&self, conn: &Connection, p: &Protected) -> Result<[u8; 32], StoreError> {
+    /// The digest computed from a table's rows.
+    fn computed(&self, conn: &Connection, p: &Protected) -> Result<TableDigest, StoreError> {
         let mut stmt = conn
             .prepare(&format!("SELECT rowid, * FROM {}", p.table))
             .context("reading for the integrity check")?;
         let mut rows = stmt.query([]).context("reading for the integrity check")?;
-        let mut head = [0u8; 32];
+        let mut digest = TableDigest::default();
         while let Some(row) = rows.next().context("reading for the integrity check")? {
             let tag = self
                 .row_tag(p.table, row)
                 .context("reading for the integrity check")?;
-            xor(&mut head, &tag);
+            let rowid: i64 = row.get(0).context("reading for the integrity check")?;
+            xor(&mut digest.xor, &tag);
+            digest.rows += 1;
+            digest.max_rowid = digest.max_rowid.max(rowid);
         }
-        Ok(head)
+        Ok(digest)
     }
 
-    fn stored_head(conn: &Connection, table: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        conn.query_row(
-            "SELECT value FROM meta WHERE name = ?1",
-            [format!("{HEAD_PREFIX}{table}")],
-            |row| row.get(0),
-        )
-        .optional()
-        .context("reading an integrity record")
-    }
-
-    fn write_head(conn: &Connection, table: &str, head: &[u8; 32]) -> Result<(), StoreError> {
-        conn.execute(
-            "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
-            params![format!("{HEAD_PREFIX}{table}"), head.to_vec()],
-        )
-        .context("writing an integrity record")?;
+    /// Refuse a write when another connection changed the schema since it was last
+    /// checked (a trigger planted while this process runs would already have fired inside
+    /// the caller's transaction, which the error rolls back).
+    fn schema_unchanged(&self, conn: &Connection) -> Result<(), StoreError> {
+        let version: i64 = conn
+            .query_row("PRAGMA schema_version", [], |r| r.get(0))
+            .context("reading the schema version")?;
+        if self.schema_checked.load(Ordering::Relaxed) != version {
+            check_objects(conn)?;
+            self.schema_checked.store(version, Ordering::Relaxed);
+        }
         Ok(())
     }
 
+    /// The stored state, or an empty one at generation 0 if there is none (a database
+    /// being upgraded or re-keyed: its state is rewritten before the transaction ends).
+    fn current(&self, conn: &Connection) -> Result<State, StoreError> {
+        Ok(State::read(conn, &self.state_key)?.unwrap_or_default())
+    }
+
     /// Record that the row `rowid` of `table` changed from the tag `before` (`None`: it did
-    /// not exist) to what it holds now (or nothing, if deleted). Call inside the writing
-    /// transaction.
+    /// not exist) to what it holds now (or nothing, if deleted), and raise the generation.
+    /// Call inside the writing transaction.
     pub(crate) fn changed(
         &self,
         conn: &Connection,
@@ -186,78 +220,219 @@ impl Integrity {
         rowid: i64,
         before: Option<[u8; 32]>,
     ) -> Result<(), StoreError> {
-        let p = protected(table)?;
-        let mut head: [u8; 32] = match Self::stored_head(conn, p.table)? {
-            Some(bytes) => bytes.as_slice().try_into().map_err(|_| {
-                StoreError::Tampered(format!("integrity record damaged: {}", p.what))
-            })?,
-            None => [0u8; 32],
-        };
+        self.schema_unchanged(conn)?;
+        let (index, p) = protected(table)?;
+        let mut state = self.current(conn)?;
+        let digest = &mut state.tables[index];
         if let Some(old) = before {
-            xor(&mut head, &old);
+            xor(&mut digest.xor, &old);
+            digest.rows = digest.rows.saturating_sub(1);
         }
         if let Some(new) = self.tag_of(conn, p.table, rowid)? {
-            xor(&mut head, &new);
+            xor(&mut digest.xor, &new);
+            digest.rows += 1;
         }
-        Self::write_head(conn, p.table, &head)
+        digest.max_rowid = max_rowid(conn, p)?;
+        state.generation += 1;
+        state.write(conn, &self.state_key)
     }
 
-    /// Recompute and store every head (a new database, an upgraded one, or after every row
-    /// was re-sealed under a new key).
-    pub(crate) fn rewrite_all(&self, conn: &Connection) -> Result<(), StoreError> {
-        for p in &PROTECTED {
-            let head = self.computed_head(conn, p)?;
-            Self::write_head(conn, p.table, &head)?;
+    /// Raise the generation of a write transaction that changes no protected row (queued
+    /// jobs), so that an older copy of the file is still behind the vault's record.
+    pub(crate) fn bump(&self, conn: &Connection) -> Result<(), StoreError> {
+        self.schema_unchanged(conn)?;
+        let mut state = self.current(conn)?;
+        state.generation += 1;
+        state.write(conn, &self.state_key)
+    }
+
+    /// The generation of the stored state (0 if there is none).
+    pub(crate) fn generation(&self, conn: &Connection) -> Result<u64, StoreError> {
+        Ok(self.current(conn)?.generation)
+    }
+
+    /// Recompute every digest and store the state at `generation`, removing the heads of
+    /// earlier builds (a new database, an upgraded one, or after every row was re-sealed
+    /// under a new key).
+    pub(crate) fn rewrite_all(&self, conn: &Connection, generation: u64) -> Result<(), StoreError> {
+        let mut state = State {
+            generation,
+            ..State::default()
+        };
+        for (digest, p) in state.tables.iter_mut().zip(&PROTECTED) {
+            *digest = self.computed(conn, p)?;
         }
+        state.write(conn, &self.state_key)?;
+        conn.execute(
+            "DELETE FROM meta WHERE name LIKE 'integrity:%' AND name <> ?1",
+            [STATE_NAME],
+        )
+        .context("removing the heads of an earlier build")?;
         Ok(())
     }
 
-    /// Whether a table's stored head is missing, or matches the head of its rows.
-    fn head_status(&self, conn: &Connection, p: &Protected) -> Result<HeadStatus, StoreError> {
-        Ok(match Self::stored_head(conn, p.table)? {
-            None => HeadStatus::Missing,
-            Some(stored) if stored.as_slice() == self.computed_head(conn, p)? => {
-                HeadStatus::Matches
-            }
-            Some(_) => HeadStatus::Differs,
-        })
+    /// Like [`Integrity::rewrite_all`], at least at `generation` and above the stored
+    /// state's when it opens (another process may have written it meanwhile).
+    pub(crate) fn rewrite_from(
+        &self,
+        conn: &Connection,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        let stored = match State::read(conn, &self.state_key) {
+            Ok(Some(state)) => state.generation + 1,
+            _ => 0,
+        };
+        self.rewrite_all(conn, generation.max(stored))
     }
 
-    /// What each protected table holds whose head is missing or does not match (for
-    /// `db check`, which reports rather than refuses).
+    /// What each protected table holds whose digest does not match the sealed state, or
+    /// "the integrity state" itself when it is missing or does not open (for `db check`,
+    /// which reports rather than refuses).
     pub(crate) fn mismatches(&self, conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
+        let state = match State::read(conn, &self.state_key) {
+            Ok(Some(state)) => state,
+            Ok(None) | Err(StoreError::Tampered(_)) => return Ok(vec!["the integrity state"]),
+            Err(e) => return Err(e),
+        };
         let mut out = Vec::new();
-        for p in &PROTECTED {
-            if self.head_status(conn, p)? != HeadStatus::Matches {
+        for (stored, p) in state.tables.iter().zip(&PROTECTED) {
+            if *stored != self.computed(conn, p)? {
                 out.push(p.what);
             }
         }
         Ok(out)
     }
 
-    /// Recompute every head and compare it with the stored one, naming the first table
-    /// that differs. Some heads present and others missing is tampering too.
+    /// Recompute every digest and compare it with the sealed state, naming the first table
+    /// that differs; without a state, verify the heads of an earlier build if there are any.
     pub(crate) fn verify_all(&self, conn: &Connection) -> Result<Heads, StoreError> {
+        match State::read(conn, &self.state_key)? {
+            Some(state) => {
+                for (stored, p) in state.tables.iter().zip(&PROTECTED) {
+                    if *stored != self.computed(conn, p)? {
+                        return Err(altered(p));
+                    }
+                }
+                Ok(Heads::Verified)
+            }
+            None => self.verify_legacy(conn),
+        }
+    }
+
+    /// The per-table heads of an earlier build: all present and matching (`Legacy`), none
+    /// (`Absent`), or refused. Some heads present and others missing is tampering too.
+    fn verify_legacy(&self, conn: &Connection) -> Result<Heads, StoreError> {
         let mut missing = Vec::new();
         for p in &PROTECTED {
-            match self.head_status(conn, p)? {
-                HeadStatus::Matches => {}
-                HeadStatus::Missing => missing.push(p.what),
-                HeadStatus::Differs => {
-                    return Err(StoreError::Tampered(format!(
-                        "altered outside Pulsecure: {} (rows added, changed or deleted)",
-                        p.what
-                    )))
-                }
+            let stored: Option<Vec<u8>> = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE name = ?1",
+                    [format!("{HEAD_PREFIX}{}", p.table)],
+                    |row| row.get(0),
+                )
+                .optional()
+                .context("reading an integrity record")?;
+            match stored {
+                None => missing.push(p.what),
+                Some(head) if head.as_slice() == self.computed(conn, p)?.xor => {}
+                Some(_) => return Err(altered(p)),
             }
         }
         match missing.len() {
-            0 => Ok(Heads::Verified),
+            0 => Ok(Heads::Legacy),
             n if n == PROTECTED.len() => Ok(Heads::Absent),
             _ => Err(StoreError::Tampered(format!(
                 "integrity records deleted: {}",
                 missing.join(", ")
             ))),
+        }
+    }
+
+    /// Write the per-table heads an earlier build kept (tests of the upgrade).
+    #[cfg(test)]
+    pub(crate) fn write_legacy_heads(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.execute("DELETE FROM meta WHERE name = ?1", [STATE_NAME])
+            .context("removing the state")?;
+        for p in &PROTECTED {
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+                rusqlite::params![
+                    format!("{HEAD_PREFIX}{}", p.table),
+                    self.computed(conn, p)?.xor.to_vec()
+                ],
+            )
+            .context("writing a head")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+    use pulsecure_core::ports::store::StoreError;
+
+    use crate::database::Database;
+    use crate::field_cipher::FieldKey;
+    use crate::floor::StateFloor;
+
+    fn key() -> FieldKey {
+        FieldKey::from_bytes([0x33; 32])
+    }
+
+    /// Replace the sealed state by the per-table heads an earlier build kept.
+    fn to_legacy(path: &std::path::Path) {
+        let db = Database::open(path, key()).expect("open");
+        let conn = db.conn().expect("conn");
+        db.integrity
+            .write_legacy_heads(&conn)
+            .expect("legacy heads");
+    }
+
+    /// A database and vault of the previous format (per-table heads, a floor without a
+    /// generation) are upgraded, not refused; afterwards the old format is refused, so the
+    /// unkeyed heads cannot be brought back to forge a table.
+    #[test]
+    fn heads_of_an_earlier_build_are_upgraded_once_and_cannot_be_brought_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.db");
+        let earlier_floor: StateFloor = {
+            let db = Database::open(&path, key()).expect("open");
+            db.set_privacy_budget(0.5).expect("budget");
+            db.log_event(AuditEvent::ModelInstalled, "cvd-lr v1")
+                .expect("audit");
+            StateFloor {
+                generation: 0,
+                ..db.state_floor().expect("floor")
+            }
+        };
+        to_legacy(&path);
+        let db = Database::open_checked(&path, key(), Some(&earlier_floor)).expect("upgrade");
+        assert!(db.opened().upgraded);
+        let floor = db.state_floor().expect("floor");
+        assert!(floor.generation > 0);
+        let legacy_rows: i64 = db
+            .conn()
+            .expect("conn")
+            .query_row(
+                "SELECT count(*) FROM meta WHERE name LIKE 'integrity:%' AND name <> 'integrity:state'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(legacy_rows, 0);
+        drop(db);
+        // The same database opens again, without another upgrade.
+        let again = Database::open_checked(&path, key(), Some(&floor)).expect("reopen");
+        assert!(!again.opened().upgraded);
+        drop(again);
+        // Downgraded to heads after the vault recorded a generation: refused.
+        to_legacy(&path);
+        match Database::open_checked(&path, key(), Some(&floor)) {
+            Err(StoreError::Tampered(message)) => {
+                assert!(message.contains("earlier build"), "{message}")
+            }
+            other => panic!("{:?}", other.map(|_| "accepted")),
         }
     }
 }

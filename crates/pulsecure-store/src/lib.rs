@@ -6,8 +6,10 @@
 //! database key, with the row's id and clear columns as associated data, so the file reveals
 //! no patient value and a row cannot be altered or moved unnoticed. Everything else that must
 //! not change without the password (trusted keys, model state, privacy ledger, audit log) is
-//! covered by integrity records checked at every open, and the vault's floor catches an older
-//! copy of the whole file. Repositories implement the core's ports; the application never
+//! covered by one sealed integrity state checked at every open, whose generation the vault's
+//! floor records so that an older copy of the whole file is refused. Connections run in
+//! SQLite's defensive mode with `trusted_schema` off, and the schema must be exactly the one
+//! this build defines (no trigger or view, whatever its name). Repositories implement the core's ports; the application never
 //! writes SQL.
 
 mod audit;
@@ -17,6 +19,7 @@ mod errors;
 mod field_cipher;
 mod floor;
 mod integrity;
+mod integrity_state;
 mod ledger;
 mod queued_jobs;
 mod registry;

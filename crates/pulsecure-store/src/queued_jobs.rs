@@ -7,7 +7,8 @@
 //! the queue lost) are sealed with AES-256-GCM, bound to the clear columns. Rows are not in
 //! the integrity records: deleting one loses only that pending job, which a rerun of the
 //! batch submits again; collecting a job stores the screening and deletes the row in one
-//! transaction.
+//! transaction. Every such write still raises the integrity state's generation, so an
+//! older copy of the file is refused like any other.
 
 use pulsecure_core::ports::store::{ScreeningRecord, StoreError};
 use pulsecure_core::PatientRef;
@@ -169,6 +170,7 @@ impl Database {
                 return Err(crate::errors::from_sqlite("recording a queued job", e));
             }
         }
+        self.integrity.bump(&tx)?;
         tx.commit().context("recording queued jobs")?;
         Ok(())
     }
@@ -253,13 +255,19 @@ impl Database {
             return Ok(None);
         }
         let stored = match record {
-            None => None,
+            None => {
+                self.integrity.bump(&tx)?;
+                None
+            }
             Some(record) => {
                 let a = &record.assessment;
                 let payload = Payload::of_record(record);
                 match self.insert_sealed(&tx, None, &a.model_id, a.model_version, &payload) {
                     Ok(id) => Some(id),
-                    Err(StoreError::Duplicate) => None,
+                    Err(StoreError::Duplicate) => {
+                        self.integrity.bump(&tx)?;
+                        None
+                    }
                     Err(e) => return Err(e),
                 }
             }

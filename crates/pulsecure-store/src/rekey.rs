@@ -10,6 +10,7 @@ use crate::database::Database;
 use crate::errors::SqliteContext;
 use crate::field_cipher::FieldKey;
 use crate::integrity::Integrity;
+use crate::integrity_state::STATE_NAME;
 use crate::screenings::REF_TAG_LABEL;
 
 impl Database {
@@ -26,15 +27,18 @@ impl Database {
         self.conn()?
             .execute_batch("BEGIN IMMEDIATE")
             .context("starting the key rotation")?;
-        let rows = match self.all_rows_decrypted() {
-            Ok(rows) => rows,
+        let read = self
+            .all_rows_decrypted()
+            .and_then(|rows| self.generation().map(|generation| (rows, generation)));
+        let (rows, generation) = match read {
+            Ok(read) => read,
             Err(e) => {
                 let _ = self.conn()?.execute_batch("ROLLBACK");
                 return Err(e);
             }
         };
         let next = Database::with_keys(self.into_connection()?, new_key);
-        match next.reseal_all(rows, progress) {
+        match next.reseal_all(rows, generation, progress) {
             Ok(()) => {
                 next.conn()?
                     .execute_batch("COMMIT")
@@ -49,22 +53,28 @@ impl Database {
     }
 
     /// Inside the caller's transaction: replace every screening by its re-sealed copy, then
-    /// the key check and every integrity record, and log the rotation.
+    /// the key check and the integrity state (its generation continuing from `generation`,
+    /// read under the old key), and log the rotation.
     fn reseal_all(
         &self,
         rows: Vec<(i64, String, u64, crate::sealed_payload::Payload)>,
+        generation: u64,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), StoreError> {
         let conn = self.conn()?;
         conn.execute("DELETE FROM screenings", params![])
             .context("re-sealing screenings")?;
+        // The state is sealed under the old key: the inserts start a new one, and the
+        // rewrite below replaces it whole.
+        conn.execute("DELETE FROM meta WHERE name = ?1", params![STATE_NAME])
+            .context("re-sealing the integrity state")?;
         let total = rows.len();
         for (done, (id, model_id, version, payload)) in rows.into_iter().enumerate() {
             self.insert_sealed(&conn, Some(id), &model_id, version, &payload)?;
             progress(done + 1, total);
         }
         self.write_key_check(&conn)?;
-        self.integrity.rewrite_all(&conn)?;
+        self.integrity.rewrite_all(&conn, generation + 1)?;
         self.append_audit(
             &conn,
             AuditEvent::KeysRotated,

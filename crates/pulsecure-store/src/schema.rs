@@ -3,7 +3,7 @@
 use pulsecure_core::ports::store::StoreError;
 use std::sync::OnceLock;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
 
 use crate::errors::SqliteContext;
@@ -139,13 +139,22 @@ fn migrations() -> Migrations<'static> {
 /// One schema object: type, name, table, SQL.
 type SchemaObject = (String, String, String, Option<String>);
 
-/// The schema objects of a database, SQLite's own excluded.
+/// SQLite's own tables that may appear in any database (`ANALYZE`, `AUTOINCREMENT`), each
+/// allowed only with exactly this definition. Every other `sqlite_` object (the automatic
+/// indexes of UNIQUE and PRIMARY KEY constraints) must be one the reference schema has.
+const SQLITE_OWN: [(&str, &str); 3] = [
+    ("sqlite_sequence", "CREATE TABLE sqlite_sequence(name,seq)"),
+    ("sqlite_stat1", "CREATE TABLE sqlite_stat1(tbl,idx,stat)"),
+    (
+        "sqlite_stat4",
+        "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)",
+    ),
+];
+
+/// Every row of `sqlite_schema`, SQLite's own objects included.
 fn objects(conn: &Connection) -> Result<Vec<SchemaObject>, StoreError> {
     let mut stmt = conn
-        .prepare(
-            "SELECT type, name, tbl_name, sql FROM sqlite_schema
-             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name",
-        )
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")
         .context("reading the schema")?;
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -153,6 +162,14 @@ fn objects(conn: &Connection) -> Result<Vec<SchemaObject>, StoreError> {
         .collect::<Result<Vec<_>, _>>()
         .context("reading the schema")?;
     Ok(rows)
+}
+
+/// Whether `object` is one of SQLite's own tables with its exact definition.
+fn is_sqlite_own(object: &SchemaObject) -> bool {
+    let (kind, name, table, sql) = object;
+    SQLITE_OWN.iter().any(|(own, definition)| {
+        kind == "table" && name == own && table == own && sql.as_deref() == Some(*definition)
+    })
 }
 
 /// The objects a database of this build holds: every migration run on an empty database.
@@ -169,21 +186,54 @@ fn expected_objects() -> Result<&'static [SchemaObject], StoreError> {
     Ok(EXPECTED.get_or_init(|| objects))
 }
 
-/// Refuse a database whose schema differs from what this build defines: an extra trigger
-/// (one could rewrite the ledger on every insert), view, table or index, or a table whose
-/// definition was changed (a dropped CHECK).
+/// The refusal of an object Pulsecure does not define.
+fn foreign(kind: &str, name: &str) -> StoreError {
+    let why = if kind == "trigger" || kind == "view" {
+        " (Pulsecure defines no triggers or views)"
+    } else {
+        ""
+    };
+    StoreError::Tampered(format!(
+        "the database holds a {kind} named {name:?} that Pulsecure does not define{why}"
+    ))
+}
+
+/// Refuse any trigger or view, whatever its name: code that would run inside Pulsecure's
+/// own transactions (a trigger rewriting the ledger is then tagged as genuine). Checked
+/// before anything is written, at any schema version, so not even a migration runs one.
+pub(crate) fn refuse_triggers_and_views(conn: &Connection) -> Result<(), StoreError> {
+    let code = conn
+        .query_row(
+            "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view')
+             ORDER BY type, name LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()
+        .context("reading the schema")?;
+    match code {
+        Some((kind, name)) => Err(foreign(&kind, &name)),
+        None => Ok(()),
+    }
+}
+
+/// Refuse a database whose schema differs from what this build defines, comparing every
+/// row of `sqlite_schema`: an extra trigger or view (whatever its name: one could rewrite
+/// the ledger on every insert), table or index, or a table whose definition was changed
+/// (a dropped CHECK). SQLite's own objects pass only by exact name and definition.
 pub(crate) fn check_objects(conn: &Connection) -> Result<(), StoreError> {
+    refuse_triggers_and_views(conn)?;
     let expected = expected_objects()?;
     let found = objects(conn)?;
     for object in &found {
-        if !expected.contains(object) {
+        if !expected.contains(object) && !is_sqlite_own(object) {
             let (kind, name, _, _) = object;
-            let what = if expected.iter().any(|(k, n, _, _)| k == kind && n == name) {
-                format!("the definition of {kind} {name:?} was changed")
-            } else {
-                format!("the database holds a {kind} named {name:?} that Pulsecure does not define")
-            };
-            return Err(StoreError::Tampered(what));
+            if expected.iter().any(|(k, n, _, _)| k == kind && n == name) {
+                return Err(StoreError::Tampered(format!(
+                    "the definition of {kind} {name:?} was changed"
+                )));
+            }
+            return Err(foreign(kind, name));
         }
     }
     if let Some((kind, name, _, _)) = expected.iter().find(|o| !found.contains(o)) {

@@ -89,6 +89,10 @@ impl Database {
             rows
         };
         let moved = rows.len();
+        // The schema-4 table goes first: every insert below checks that the schema is the
+        // one this build defines.
+        tx.execute_batch(&format!("DROP TABLE {SCHEMA_4_SCREENINGS}"))
+            .context("removing the schema-4 table")?;
         for row in rows {
             let corrupt = StoreError::Corrupt { id: row.id };
             let version = u64::try_from(row.model_version).map_err(|_| corrupt.clone())?;
@@ -111,9 +115,7 @@ impl Database {
             };
             self.insert_sealed(&tx, Some(row.id), &row.model_id, version, &payload)?;
         }
-        tx.execute_batch(&format!("DROP TABLE {SCHEMA_4_SCREENINGS}"))
-            .context("removing the schema-4 table")?;
-        // A schema-4 database has no integrity records; the heads the inserts started are
+        // A schema-4 database has no integrity records; the state the inserts started is
         // dropped so the opening code sees it as one (and adopts it only if the vault allows).
         tx.execute(
             "DELETE FROM meta WHERE name = 'payload-format' OR name LIKE 'integrity:%'",
