@@ -154,6 +154,41 @@ fn an_older_copy_of_the_database_is_refused() {
     refused(&env, "older database copy", "vault recorded 0.5000");
 }
 
+/// A copy taken before the last screenings, with the same ε spent and the same models: the
+/// screenings made since would be lost silently. The vault's record of the integrity
+/// state's generation refuses it.
+#[test]
+fn an_older_copy_with_the_same_budget_and_models_is_refused() {
+    let env = used_env();
+    // A consistent copy of the file, rowids kept (what copying the closed file gives).
+    sql(&env, "PRAGMA wal_checkpoint(TRUNCATE)");
+    let copy = env.path("older.db");
+    std::fs::copy(database(&env), &copy).expect("keep a copy");
+    support::screen_good_rows(&env, "MRN-48", 2, 7);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database(&env).display()));
+    }
+    std::fs::copy(&copy, database(&env)).expect("restore the older copy");
+    refused(&env, "older copy, same ε and models", "older copy");
+}
+
+/// A trigger whose name starts with `sqlite_` (which SQLite reserves, so it can only be
+/// planted with `writable_schema`) was skipped by the schema check and ran inside
+/// Pulsecure's own transactions.
+#[test]
+fn a_trigger_named_like_sqlites_own_objects_is_refused() {
+    let env = used_env();
+    sql(
+        &env,
+        "PRAGMA writable_schema = ON;
+         INSERT INTO sqlite_schema (type, name, tbl_name, rootpage, sql) VALUES
+           ('trigger', 'sqlite_x', 'dp_releases', 0,
+            'CREATE TRIGGER sqlite_x AFTER INSERT ON dp_releases BEGIN UPDATE dp_releases SET epsilon = 0.000001 WHERE id = new.id; END');
+         PRAGMA writable_schema = OFF;",
+    );
+    refused(&env, "sqlite_x trigger", "trigger named \"sqlite_x\"");
+}
+
 /// Deleting the database does not reset the spent budget or the model baseline: they are
 /// carried over from the vault, with a warning and an audit entry.
 #[test]
