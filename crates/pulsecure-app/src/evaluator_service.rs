@@ -139,6 +139,7 @@ pub fn register(
         AuditEvent::ServerKeyRegistered,
         &format!("key set {key_set} with the evaluator at {endpoint}"),
     )?;
+    unlocked.record_floor(&db)?;
     tracing::info!(bytes = sent, "server key registered with the evaluator");
     Ok((Registration::Uploaded(sent), key_set, endpoint))
 }

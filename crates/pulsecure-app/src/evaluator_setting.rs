@@ -82,6 +82,7 @@ pub fn save(dir: &DataDir, password: &Password, config: Option<&RemoteConfig>) -
         None => "saved evaluator cleared".to_string(),
     };
     db.log_event(AuditEvent::EvaluatorConfigured, &detail)?;
+    unlocked.record_floor(&db)?;
     tracing::info!("{detail}");
     Ok(())
 }

@@ -116,7 +116,9 @@ impl PasswordChange {
         })
     }
 
-    /// Re-wrap the vault's data key under `new` (the payload is unchanged; audited).
+    /// Re-wrap the vault's data key under `new` (the payload is unchanged; audited). The
+    /// audit entry's generation is recorded in the vault at the next unlock, not here, so
+    /// that the payload stays byte for byte what it was.
     pub fn finish(self, old: &Password, new: &Password) -> Result<()> {
         pulsecure_vault::change_password(&self.dir.vault(), old, new, None)?;
         if self.dir.database().exists() {
@@ -217,6 +219,7 @@ pub fn export_server_key(
     let db = unlocked.open_database(dir)?;
     let print = fingerprint(&bytes);
     db.log_event(AuditEvent::ServerKeyExported, &format!("key set {print}"))?;
+    unlocked.record_floor(&db)?;
     Ok((bytes.len(), print))
 }
 
