@@ -81,8 +81,11 @@ fn raw(path: &Path) -> Connection {
     Connection::open(path).expect("raw connection")
 }
 
-/// The `meta` table as (name, value).
-fn meta(path: &Path) -> Vec<(String, Vec<u8>)> {
+/// Rows of `meta` as (name, value).
+type MetaRows = Vec<(String, Vec<u8>)>;
+
+/// The `meta` table.
+fn meta(path: &Path) -> MetaRows {
     let conn = raw(path);
     let mut stmt = conn
         .prepare("SELECT name, value FROM meta ORDER BY name")
@@ -118,8 +121,7 @@ fn xor3(a: &[u8], b: &[u8], c: &[u8]) -> Vec<u8> {
 fn assert_every_variant_refused(files: &Files, case: &str, floor: &StateFloor, copies: &[&Path]) {
     let tampered = files.keep("tampered.db");
     let current = meta(&tampered);
-    let mut variants: Vec<(String, Vec<(String, Vec<u8>)>)> =
-        vec![("meta as it is".into(), Vec::new())];
+    let mut variants: Vec<(String, MetaRows)> = vec![("meta as it is".into(), Vec::new())];
     for (n, copy) in copies.iter().enumerate() {
         for (name, value) in meta(copy) {
             variants.push((format!("{name} from copy {n}"), vec![(name, value)]));
@@ -142,7 +144,7 @@ fn assert_every_variant_refused(files: &Files, case: &str, floor: &StateFloor, c
         }
         // All rows at once (the other tables' records are equal in the copies, so XOR
         // leaves them as they are).
-        let all: Vec<(String, Vec<u8>)> = current
+        let all: MetaRows = current
             .iter()
             .filter_map(|(name, value)| {
                 let x = a
