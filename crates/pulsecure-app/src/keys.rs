@@ -269,6 +269,26 @@ mod tests {
             .is_some()
     }
 
+    /// Every write of a command raises the database's generation, and the vault records the
+    /// last one when the command's records go: a copy of the file taken after the command
+    /// opened it, before it wrote, is then behind the vault's record.
+    #[test]
+    fn a_commands_last_write_is_recorded_in_the_vault_when_its_records_go() {
+        let (_tmp, dir, password) = initialized();
+        store_one(&dir, &password);
+        let unlocked = Unlocked::open(&dir, &password).expect("vault");
+        let recorded = unlocked
+            .floor()
+            .expect("floor")
+            .expect("the vault has a floor")
+            .generation;
+        // Opened without the vault: nothing is written, the generation is the command's.
+        let db =
+            pulsecure_store::Database::open(&dir.database(), unlocked.field_key().expect("key"))
+                .expect("database");
+        assert_eq!(recorded, db.state_floor().expect("state").generation);
+    }
+
     /// A crash after the database committed leaves the vault with the old and the next key:
     /// the next unlock reads the database under the next key and makes it the key.
     #[test]

@@ -112,7 +112,7 @@ impl Unlocked {
     }
 
     /// The vault's record of the database's state, if it has one.
-    fn floor(&self) -> Result<Option<StateFloor>> {
+    pub(crate) fn floor(&self) -> Result<Option<StateFloor>> {
         match self.entries.get(ENTRY_STATE_FLOOR) {
             None => Ok(None),
             Some(bytes) => Ok(Some(StateFloor::from_bytes(bytes).ok_or_else(|| {
