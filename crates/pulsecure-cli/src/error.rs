@@ -195,7 +195,9 @@ fn queue_code(e: &QueueError) -> i32 {
         QueueError::Address(_) => INPUT,
         QueueError::Unreachable { .. } => EVALUATOR,
         QueueError::SchemaTooNew { .. } => STORAGE,
-        QueueError::Database { .. } | QueueError::Corrupt(_) => FAILURE,
+        QueueError::Database { .. } | QueueError::Corrupt(_) | QueueError::TooLarge { .. } => {
+            FAILURE
+        }
     }
 }
 
@@ -612,6 +614,14 @@ mod tests {
                 STORAGE,
             ),
             (AppError::Queue(QueueError::Corrupt(s())), FAILURE),
+            (
+                AppError::Queue(QueueError::TooLarge {
+                    what: "result",
+                    bytes: 2,
+                    limit: 1,
+                }),
+                FAILURE,
+            ),
             (AppError::JobsPending(3), FAILURE),
             (
                 AppError::ResultRefused(
