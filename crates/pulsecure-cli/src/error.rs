@@ -180,7 +180,7 @@ fn app_code(e: &AppError) -> i32 {
             BatchError::Invalid { .. } => INPUT,
         },
         AppError::Integrity(_) | AppError::DatabaseDamaged { .. } => CRYPTO,
-        AppError::KeyNotTrustedForModel { .. } => CRYPTO,
+        AppError::KeyNotTrustedForModel { .. } | AppError::EvaluatorUntrusted { .. } => CRYPTO,
         AppError::EvaluatorUnreachable { .. } => EVALUATOR,
         AppError::KeyNotRegistered { .. }
         | AppError::ModelNotServed { .. }
@@ -588,6 +588,13 @@ mod tests {
                     reason: s(),
                 },
                 FAILURE,
+            ),
+            (
+                AppError::EvaluatorUntrusted {
+                    endpoint: s(),
+                    reason: s(),
+                },
+                CRYPTO,
             ),
             (AppError::Output(io()), FAILURE),
             (AppError::Random, FAILURE),
