@@ -15,7 +15,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use tonic::{Code, Status};
 
 use crate::error::RemoteError;
-use crate::peer::{check_peer, check_socket_path};
+use crate::peer::{check_peer, check_socket_path, Untrusted};
 
 /// The client certificate and the CA that signed the evaluator's certificate (`https://`).
 #[derive(Clone, Debug)]
@@ -133,25 +133,7 @@ impl Connection {
                         .timeout(config.call_timeout)
                         .connect_with_connector(tower::service_fn(move |_: Uri| {
                             let (path, refused) = (path.clone(), Arc::clone(&refused));
-                            async move {
-                                let stream = connect_checked(&path, expected).await.map_err(
-                                    |e| match e {
-                                        Dial::Io(e) => e,
-                                        Dial::Untrusted(reason) => {
-                                            let io = std::io::Error::new(
-                                                std::io::ErrorKind::PermissionDenied,
-                                                reason.0.clone(),
-                                            );
-                                            *refused
-                                                .lock()
-                                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                                Some(reason.0);
-                                            io
-                                        }
-                                    },
-                                )?;
-                                Ok::<_, std::io::Error>(TokioIo::new(stream))
-                            }
+                            async move { dial(&path, expected, &refused).await.map(TokioIo::new) }
                         }))
                         .await
                         .map_err(|e| unreachable(transport_reason(&e)))
@@ -330,20 +312,23 @@ impl Connection {
     }
 }
 
-/// Why dialling the socket failed.
-enum Dial {
-    /// The connection could not be made.
-    Io(std::io::Error),
-    /// It was made, or could have been, to someone the client does not trust.
-    Untrusted(crate::peer::Untrusted),
-}
-
 /// Dial the Unix socket at `path` after checking its directory and file, then check the
-/// serving process's uid before anything is sent.
-async fn connect_checked(path: &Path, expected: Option<u32>) -> Result<UnixStream, Dial> {
-    check_socket_path(path, expected).map_err(Dial::Untrusted)?;
-    let stream = UnixStream::connect(path).await.map_err(Dial::Io)?;
-    check_peer(&stream, path, expected).map_err(Dial::Untrusted)?;
+/// serving process's uid before anything is sent. A refusal is recorded in `refused` (so the
+/// caller reports it as such, not as "unreachable") and fails the dial.
+async fn dial(
+    path: &Path,
+    expected: Option<u32>,
+    refused: &Mutex<Option<String>>,
+) -> std::io::Result<UnixStream> {
+    let untrusted = |e: Untrusted| {
+        *refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.0.clone());
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.0)
+    };
+    check_socket_path(path, expected).map_err(untrusted)?;
+    let stream = UnixStream::connect(path).await?;
+    check_peer(&stream, path, expected).map_err(untrusted)?;
     Ok(stream)
 }
 
