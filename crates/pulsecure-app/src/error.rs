@@ -148,6 +148,15 @@ pub enum AppError {
         /// Its fingerprint (hex SHA-256 of the canonical document).
         fingerprint: String,
     },
+    /// Whoever serves the evaluator's Unix socket is not who the workstation expects: nothing
+    /// was sent to it.
+    #[error("{reason}")]
+    EvaluatorUntrusted {
+        /// The evaluator's address.
+        endpoint: String,
+        /// What did not match (the uids and paths involved).
+        reason: String,
+    },
     /// The evaluator refused a request (TLS set-up, a status other than "unreachable").
     #[error("the evaluator at {endpoint}: {reason}")]
     EvaluatorRefused {

@@ -23,6 +23,10 @@ pub fn remote_error(e: RemoteError, endpoint: &str) -> AppError {
                 endpoint: endpoint.to_string(),
             }
         }
+        RemoteError::Untrusted { .. } => AppError::EvaluatorUntrusted {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        },
         other => AppError::EvaluatorRefused {
             endpoint: endpoint.to_string(),
             reason: other.to_string(),

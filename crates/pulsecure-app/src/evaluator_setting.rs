@@ -15,7 +15,8 @@ use crate::unlocked::{Unlocked, ENTRY_EVALUATOR};
 use crate::workstation::EvaluatorChoice;
 
 /// The entry's text: the address, then the CA, certificate and key paths (empty lines for a
-/// Unix socket), one per line.
+/// Unix socket), one per line; then, when set, the uid the evaluator must run as (entries
+/// saved before that setting existed have four lines, and read back without it).
 fn encode(config: &RemoteConfig) -> Result<Vec<u8>> {
     let path = |p: Option<&PathBuf>| -> Result<String> {
         let text = p.map(|p| p.display().to_string()).unwrap_or_default();
@@ -28,14 +29,17 @@ fn encode(config: &RemoteConfig) -> Result<Vec<u8>> {
         Ok(text)
     };
     let tls = config.tls.as_ref();
-    Ok(format!(
+    let mut text = format!(
         "{}\n{}\n{}\n{}\n",
         config.address,
         path(tls.map(|t| &t.ca))?,
         path(tls.map(|t| &t.cert))?,
         path(tls.map(|t| &t.key))?
-    )
-    .into_bytes())
+    );
+    if let Some(uid) = config.peer_uid {
+        text.push_str(&format!("{uid}\n"));
+    }
+    Ok(text.into_bytes())
 }
 
 fn decode(bytes: &[u8]) -> Result<RemoteConfig> {
@@ -46,9 +50,16 @@ fn decode(bytes: &[u8]) -> Result<RemoteConfig> {
     };
     let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8"))?;
     let lines: Vec<&str> = text.split('\n').collect();
-    if lines.len() != 5 {
-        return Err(invalid("not four lines"));
+    if lines.len() != 5 && lines.len() != 6 {
+        return Err(invalid("not four or five lines"));
     }
+    let peer_uid = match lines.get(4) {
+        Some(uid) if lines.len() == 6 => Some(
+            uid.parse::<u32>()
+                .map_err(|_| invalid("the evaluator's uid is not a number"))?,
+        ),
+        _ => None,
+    };
     let address: EvaluatorAddress = lines[0].parse().map_err(|_| invalid("not an address"))?;
     let tls = match (lines[1], lines[2], lines[3]) {
         ("", "", "") => None,
@@ -58,7 +69,9 @@ fn decode(bytes: &[u8]) -> Result<RemoteConfig> {
             key: key.into(),
         }),
     };
-    Ok(RemoteConfig::new(address, tls))
+    let mut config = RemoteConfig::new(address, tls);
+    config.peer_uid = peer_uid;
+    Ok(config)
 }
 
 /// The saved evaluator, if any.
@@ -103,7 +116,10 @@ mod tests {
 
     #[test]
     fn settings_read_back_as_written() {
+        let mut with_uid = RemoteConfig::new(EvaluatorAddress::Unix("/run/p/e.sock".into()), None);
+        with_uid.peer_uid = Some(10002);
         for config in [
+            with_uid,
             RemoteConfig::new(EvaluatorAddress::Unix("/run/p/e.sock".into()), None),
             RemoteConfig::new(
                 EvaluatorAddress::Https("https://e.example:7443".into()),
@@ -116,6 +132,7 @@ mod tests {
         ] {
             let back = decode(&encode(&config).expect("encode")).expect("decode");
             assert_eq!(back.address, config.address);
+            assert_eq!(back.peer_uid, config.peer_uid);
             assert_eq!(
                 back.tls.map(|t| (t.ca, t.cert, t.key)),
                 config.tls.map(|t| (t.ca, t.cert, t.key))

@@ -22,7 +22,7 @@ use pulsecure_batch::{BatchReader, InputRow, RowError};
 use pulsecure_core::app::result_check::{checked_assessment, ResultRefused};
 use pulsecure_core::domain::quantize::QuantizedInput;
 use pulsecure_core::ports::clock::{Clock, SystemClock};
-use pulsecure_core::ports::fhe::FheClient;
+use pulsecure_core::ports::fhe::{FheClient, FheError};
 use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore};
 use pulsecure_core::{Model, PatientFeatures, PatientRef, RiskAssessment};
 use pulsecure_fhe::{model_fingerprint, TfheClient};
@@ -44,8 +44,10 @@ pub const MAX_ATTEMPTS: i32 = pulsecure_queue::DEFAULT_MAX_ATTEMPTS;
 /// Patients encrypted and recorded per step (bounded memory, steady progress).
 const CHUNK: usize = 64;
 
-/// Finished jobs read from the queue per step when collecting.
-const COLLECT_CHUNK: usize = 256;
+/// Finished jobs read from the queue per step when collecting: with each result read only
+/// up to [`pulsecure_queue::MAX_RESULT_BYTES`] (256 KiB; an honest one is 66 KB), one step
+/// holds at most 16 MiB of results, whatever anyone wrote into the queue.
+const COLLECT_CHUNK: usize = 64;
 
 /// How long a lost connection to the queue is retried before the command gives up (every
 /// step is idempotent, so a later rerun resumes).
@@ -381,9 +383,10 @@ impl QueueStation {
         })
     }
 
-    /// One pass: decrypt and store every finished job, report failed ones, then remove
-    /// them from the queue, [`COLLECT_CHUNK`] jobs at a time (a result is 66 KB: memory stays
-    /// bounded however many are finished). Jobs the queue lost are enqueued again.
+    /// One pass: decrypt and store every finished job, report failed ones and refuse
+    /// oversize results (never read), then remove them from the queue, [`COLLECT_CHUNK`]
+    /// jobs at a time (memory stays bounded however many are finished and whatever their
+    /// size in the database). Jobs the queue lost are enqueued again.
     pub fn collect(&mut self, sink: &mut dyn QueueSink) -> Result<Collection> {
         let model = self.model();
         let local = self.records.db.queued_jobs()?;
@@ -445,6 +448,23 @@ impl QueueStation {
                     Outcome::Failed(reason) => {
                         self.fail_job(job, reason, sink)?;
                         collection.failed += 1;
+                    }
+                    Outcome::ResultTooLarge { bytes, limit } => {
+                        // Larger than any result an evaluator writes: left unread in the
+                        // queue's database, refused like any other unreadable result.
+                        let refusal = ResultRefused::Unreadable(FheError::Malformed {
+                            what: "result",
+                            reason: format!(
+                                "{bytes} bytes in the queue, above the limit of {limit}: refused unread"
+                            ),
+                        });
+                        record_refusal(&self.records.db, &model, &refusal)?;
+                        self.drop_job(
+                            job,
+                            &format!("{refusal}: run the batch again to resubmit"),
+                            sink,
+                        )?;
+                        collection.refused += 1;
                     }
                 }
                 done_ids.push(id.clone());

@@ -3,7 +3,6 @@
 //! (read once) in small chunks screened in parallel, reports bad rows without stopping, and
 //! resumes after an interruption without screening a stored patient again.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +13,7 @@ use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded,
 use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::ports::clock::SystemClock;
 use pulsecure_core::ports::store::StoreError;
-use pulsecure_core::{PatientFeatures, PatientRef, RiskAssessment};
+use pulsecure_core::{GivenField, PatientFeatures, PatientRef, RiskAssessment};
 use rayon::prelude::*;
 
 use crate::error::{AppError, Result};
@@ -35,9 +34,13 @@ impl Workstation {
         InferenceService::new(self.model(), self.client(), self.evaluator())
     }
 
-    /// Validate named values against the active model (the one validation of a patient).
-    pub fn validate(&self, values: &BTreeMap<String, f64>) -> Result<PatientFeatures> {
-        Ok(PatientFeatures::new(self.model().features(), values)?)
+    /// Validate the fields of one input against the active model (the one validation of a
+    /// patient); an unknown field is reported by its position, never its name.
+    pub fn validate(&self, fields: &[GivenField]) -> Result<PatientFeatures> {
+        Ok(PatientFeatures::from_given(
+            self.model().features(),
+            fields,
+        )?)
     }
 
     /// Screen and store one validated patient; `cancelled()` is asked once the evaluation
@@ -93,12 +96,12 @@ impl Workstation {
         outcome
     }
 
-    /// Screen one patient given as named values (validated once, against the active model)
-    /// under `patient_ref`, or a generated reference; then stored.
+    /// Screen one patient given as named values in input order (validated once, against the
+    /// active model) under `patient_ref`, or a generated reference; then stored.
     pub fn screen_values(
         &self,
         patient_ref: Option<PatientRef>,
-        values: &BTreeMap<String, f64>,
+        values: &[GivenField],
         progress: &mut dyn FnMut(Stage),
     ) -> Result<(PatientRef, Recorded)> {
         let patient_ref = match patient_ref {

@@ -5,13 +5,16 @@
 //! A crate of its own, with no heavy dependency, so that the parser facing files from outside
 //! can be fuzzed (`fuzz/fuzz_targets/batch_reader.rs`) and reused by every front end.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use pulsecure_core::{Model, PatientFeatures, PatientRef};
+use pulsecure_core::{GivenField, Model, PatientError, PatientFeatures, PatientRef};
 use thiserror::Error;
+
+mod json_object;
+
+pub use json_object::JsonRow;
 
 /// A problem with the input as a whole (its header, its shape, reading it): nothing of it
 /// can be screened. Problems of single rows are [`RowError`]s instead. Messages name the
@@ -125,24 +128,28 @@ fn check_ref(row: usize, value: &str) -> Result<PatientRef, RowError> {
     })
 }
 
-fn validate(
-    model: &Model,
-    row: usize,
-    patient_ref: PatientRef,
-    named: BTreeMap<String, f64>,
-) -> Item {
-    match PatientFeatures::new(model.features(), &named) {
+fn validate(model: &Model, row: usize, patient_ref: PatientRef, given: &[GivenField]) -> Item {
+    match PatientFeatures::from_given(model.features(), given) {
         Ok(features) => Item::Row(InputRow {
             row,
             patient_ref,
             features,
         }),
-        Err(e) => Item::Rejected(RowError {
-            row,
-            patient_ref: Some(patient_ref),
-            column: Some(e.field().to_string()),
-            reason: e.to_string(),
-        }),
+        Err(e) => Item::Rejected(patient_error(row, Some(patient_ref), &e)),
+    }
+}
+
+/// A row refused for `e`: the column is the model's feature name, or `#N` for a field the
+/// model does not know (its name is never shown: it may be patient data).
+fn patient_error(row: usize, patient_ref: Option<PatientRef>, e: &PatientError) -> RowError {
+    RowError {
+        row,
+        patient_ref,
+        column: e
+            .field()
+            .map(str::to_string)
+            .or_else(|| e.position().map(|p| format!("#{p}"))),
+        reason: e.to_string(),
     }
 }
 
@@ -154,13 +161,9 @@ fn expected_columns(model: &Model) -> String {
 }
 
 enum Format {
-    Csv {
-        header: Vec<String>,
-    },
+    Csv { header: Vec<String> },
     JsonLines,
-    JsonArray {
-        items: std::vec::IntoIter<serde_json::Value>,
-    },
+    JsonArray { items: std::vec::IntoIter<JsonRow> },
 }
 
 /// A batch being read.
@@ -256,7 +259,7 @@ impl<'m, R: Read> BatchReader<'m, R> {
         }
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| self.invalid("not UTF-8 text (save the file as UTF-8)"))?;
-        let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        let items: Vec<JsonRow> = serde_json::from_str(text).map_err(|e| {
             self.invalid(format!(
                 "not a JSON array of objects (line {}, column {}: {})",
                 e.line(),
@@ -359,8 +362,8 @@ impl<'m, R: Read> BatchReader<'m, R> {
             });
         }
         let mut patient_ref = None;
-        let mut named = BTreeMap::new();
-        for (name, cell) in header.iter().zip(record.iter()) {
+        let mut given = Vec::with_capacity(header.len());
+        for (i, (name, cell)) in header.iter().zip(record.iter()).enumerate() {
             if name == PATIENT_ID {
                 match check_ref(row, cell) {
                     Ok(r) => patient_ref = Some(r),
@@ -373,9 +376,11 @@ impl<'m, R: Read> BatchReader<'m, R> {
                 continue; // reported as missing, with the allowed range
             }
             match cell.parse::<f64>() {
-                Ok(v) => {
-                    named.insert(name.clone(), v);
-                }
+                Ok(value) => given.push(GivenField {
+                    position: i + 1,
+                    name: name.clone(),
+                    value,
+                }),
                 Err(_) => {
                     return Item::Rejected(RowError {
                         row,
@@ -387,7 +392,7 @@ impl<'m, R: Read> BatchReader<'m, R> {
             }
         }
         match patient_ref {
-            Some(r) => validate(self.model, row, r, named),
+            Some(r) => validate(self.model, row, r, &given),
             None => Item::Rejected(RowError {
                 row,
                 patient_ref: None,
@@ -397,7 +402,9 @@ impl<'m, R: Read> BatchReader<'m, R> {
         }
     }
 
-    fn json_row(&self, row: usize, value: serde_json::Value) -> Item {
+    /// One JSON object of the batch. Its keys are numbered in the order written: a key the
+    /// model does not know is reported by that number, never by its text.
+    fn json_row(&self, row: usize, value: JsonRow) -> Item {
         let reject = |patient_ref: Option<PatientRef>, column: Option<&str>, reason: &str| {
             Item::Rejected(RowError {
                 row,
@@ -406,44 +413,54 @@ impl<'m, R: Read> BatchReader<'m, R> {
                 reason: reason.to_string(),
             })
         };
-        let serde_json::Value::Object(map) = value else {
+        let JsonRow::Object(entries) = value else {
             return reject(None, None, "expected a JSON object");
         };
-        let patient_ref = match map.get(PATIENT_ID) {
-            Some(serde_json::Value::String(s)) => check_ref(row, s),
-            Some(serde_json::Value::Number(n)) => check_ref(row, &n.to_string()),
-            Some(_) => return reject(None, Some(PATIENT_ID), "expected a string"),
-            None => return reject(None, Some(PATIENT_ID), "missing"),
+        let mut ids = entries.iter().filter(|(k, _)| k == PATIENT_ID);
+        let patient_ref = match (ids.next(), ids.next()) {
+            (Some(_), Some(_)) => return reject(None, Some(PATIENT_ID), "given more than once"),
+            (Some((_, serde_json::Value::String(s))), None) => check_ref(row, s),
+            (Some((_, serde_json::Value::Number(n))), None) => check_ref(row, &n.to_string()),
+            (Some(_), None) => return reject(None, Some(PATIENT_ID), "expected a string"),
+            (None, _) => return reject(None, Some(PATIENT_ID), "missing"),
         };
         let patient_ref = match patient_ref {
             Ok(r) => r,
             Err(e) => return Item::Rejected(e),
         };
-        let mut named = BTreeMap::new();
-        for (key, value) in &map {
+        let features = self.model.features();
+        let mut given = Vec::with_capacity(entries.len());
+        for (i, (key, value)) in entries.into_iter().enumerate() {
+            let position = i + 1;
             if key == PATIENT_ID {
                 continue;
             }
+            if !features.iter().any(|f| f.name == key) {
+                let e = PatientError::unknown(features, position);
+                return Item::Rejected(patient_error(row, Some(patient_ref), &e));
+            }
             let number = match value {
                 serde_json::Value::Number(n) => n.as_f64(),
-                serde_json::Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+                serde_json::Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
                 serde_json::Value::Null => continue,
                 _ => None,
             };
             match number {
-                Some(v) => {
-                    named.insert(key.clone(), v);
-                }
+                Some(value) => given.push(GivenField {
+                    position,
+                    name: key,
+                    value,
+                }),
                 None => {
                     return reject(
                         Some(patient_ref),
-                        Some(key),
+                        Some(&key),
                         "expected a number (or true/false for yes/no fields)",
                     )
                 }
             }
         }
-        validate(self.model, row, patient_ref, named)
+        validate(self.model, row, patient_ref, &given)
     }
 
     fn next_line(&mut self) -> Option<Result<(usize, Result<String, &'static str>)>> {

@@ -56,6 +56,16 @@ pub struct EvaluatorArgs {
     /// PEM private key of the client certificate (https:// only).
     #[arg(long, global = true, env = "PULSECURE_CLIENT_KEY", value_name = "FILE")]
     pub client_key: Option<PathBuf>,
+    /// The uid the evaluator's process must run as (unix: only; checked with SO_PEERCRED
+    /// before anything is sent). Default: this user or root, with the socket and its
+    /// directory theirs and writable by no one else.
+    #[arg(
+        long,
+        global = true,
+        env = "PULSECURE_EVALUATOR_UID",
+        value_name = "UID"
+    )]
+    pub evaluator_uid: Option<u32>,
 }
 
 const AFTER_HELP: &str = concat!(

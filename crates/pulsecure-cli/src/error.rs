@@ -180,7 +180,7 @@ fn app_code(e: &AppError) -> i32 {
             BatchError::Invalid { .. } => INPUT,
         },
         AppError::Integrity(_) | AppError::DatabaseDamaged { .. } => CRYPTO,
-        AppError::KeyNotTrustedForModel { .. } => CRYPTO,
+        AppError::KeyNotTrustedForModel { .. } | AppError::EvaluatorUntrusted { .. } => CRYPTO,
         AppError::EvaluatorUnreachable { .. } => EVALUATOR,
         AppError::KeyNotRegistered { .. }
         | AppError::ModelNotServed { .. }
@@ -195,7 +195,9 @@ fn queue_code(e: &QueueError) -> i32 {
         QueueError::Address(_) => INPUT,
         QueueError::Unreachable { .. } => EVALUATOR,
         QueueError::SchemaTooNew { .. } => STORAGE,
-        QueueError::Database { .. } | QueueError::Corrupt(_) => FAILURE,
+        QueueError::Database { .. } | QueueError::Corrupt(_) | QueueError::TooLarge { .. } => {
+            FAILURE
+        }
     }
 }
 
@@ -587,6 +589,13 @@ mod tests {
                 },
                 FAILURE,
             ),
+            (
+                AppError::EvaluatorUntrusted {
+                    endpoint: s(),
+                    reason: s(),
+                },
+                CRYPTO,
+            ),
             (AppError::Output(io()), FAILURE),
             (AppError::Random, FAILURE),
             (AppError::Queue(QueueError::Address(s())), INPUT),
@@ -612,6 +621,14 @@ mod tests {
                 STORAGE,
             ),
             (AppError::Queue(QueueError::Corrupt(s())), FAILURE),
+            (
+                AppError::Queue(QueueError::TooLarge {
+                    what: "result",
+                    bytes: 2,
+                    limit: 1,
+                }),
+                FAILURE,
+            ),
             (AppError::JobsPending(3), FAILURE),
             (
                 AppError::ResultRefused(

@@ -29,6 +29,12 @@ fn config_for(address: Option<&str>, args: &EvaluatorArgs) -> Result<RemoteConfi
             .parse()
             .map_err(|e: pulsecure_rpc::AddressError| CliError::Usage(e.to_string()))?,
     };
+    if matches!(address, EvaluatorAddress::Https(_)) && args.evaluator_uid.is_some() {
+        return Err(CliError::Usage(
+            "--evaluator-uid applies to unix: evaluators only (https:// ones are checked by their certificate)"
+                .into(),
+        ));
+    }
     let tls = match (&address, &args.evaluator_ca, &args.client_cert, &args.client_key) {
         (EvaluatorAddress::Https(_), Some(ca), Some(cert), Some(key)) => Some(ClientTls {
             ca: ca.clone(),
@@ -49,7 +55,9 @@ fn config_for(address: Option<&str>, args: &EvaluatorArgs) -> Result<RemoteConfi
             ))
         }
     };
-    Ok(RemoteConfig::new(address, tls))
+    let mut config = RemoteConfig::new(address, tls);
+    config.peer_uid = args.evaluator_uid;
+    Ok(config)
 }
 
 /// Where screenings are evaluated: --evaluator (or PULSECURE_EVALUATOR), else the evaluator
@@ -94,6 +102,9 @@ pub fn show_cmd(dir: &DataDir, args: &RegisterArgs) -> Result<(), CliError> {
     match evaluator_setting::saved(dir, &password)? {
         Some(config) => {
             println!("{} (saved)", config.address);
+            if let Some(uid) = config.peer_uid {
+                println!("  served by uid {uid}");
+            }
             if let Some(tls) = config.tls {
                 println!("  CA          {}", tls.ca.display());
                 println!("  certificate {}", tls.cert.display());

@@ -1,17 +1,16 @@
 //! `pulsecure screen`: reads one patient (flags or JSON) or names a batch file, hands it to
 //! the workstation, and prints or writes the results, the rejected rows and a summary.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pulsecure_app::screening::{BatchResult, BatchSink};
 use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
-use pulsecure_batch::RowError;
+use pulsecure_batch::{JsonRow, RowError};
 use pulsecure_core::app::inference::Recorded;
 use pulsecure_core::ports::store::StoreError;
-use pulsecure_core::PatientRef;
+use pulsecure_core::{GivenField, PatientRef};
 
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::error::CliError;
@@ -131,27 +130,30 @@ fn values_on_command_line(args: &ScreenArgs) -> bool {
             .is_some_and(|j| j != "-" && !j.starts_with('@'))
 }
 
-/// Values of a single patient from `--value NAME=VALUE` or `--json`, by name, and the
-/// reference if the JSON object carries one; never echoes a value.
-fn single_values(args: &ScreenArgs) -> Result<(BTreeMap<String, f64>, Option<String>)> {
+/// Values of a single patient from `--value NAME=VALUE` or `--json`, numbered in the order
+/// given, and the reference if the JSON object carries one. Never echoes a value, nor a name
+/// (a name may be patient data typed in the wrong place): names are checked against the model
+/// after unlocking, and a field is named by its position.
+fn single_values(args: &ScreenArgs) -> Result<(Vec<GivenField>, Option<String>)> {
     let input = |m: &str| CliError::Input(m.to_string());
-    let mut named = BTreeMap::new();
+    let mut given = Vec::new();
     if let Some(json) = &args.json {
         let text = json_text(json)?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let value: JsonRow = serde_json::from_str(&text).map_err(|e| {
             CliError::Input(format!(
                 "--json: not valid JSON (line {}, column {})",
                 e.line(),
                 e.column()
             ))
         })?;
-        let serde_json::Value::Object(map) = value else {
+        let JsonRow::Object(entries) = value else {
             return Err(input(
                 "--json: expected a JSON object with one field per feature",
             ));
         };
         let mut patient_ref = None;
-        for (key, value) in map {
+        for (i, (key, value)) in entries.into_iter().enumerate() {
+            let position = i + 1;
             // The reference: `patient_id` as in batch files and results, or `patient_ref`.
             if key == "patient_id" || key == "patient_ref" {
                 let serde_json::Value::String(reference) = value else {
@@ -171,35 +173,41 @@ fn single_values(args: &ScreenArgs) -> Result<(BTreeMap<String, f64>, Option<Str
                 serde_json::Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
                 _ => None,
             };
-            let Some(number) = number else {
+            let Some(value) = number else {
                 return Err(CliError::Input(format!(
-                    "--json: field `{key}` must be a number (or true/false for yes/no fields)"
+                    "--json: field #{position} must be a number (or true/false for yes/no fields)"
                 )));
             };
-            named.insert(key, number);
+            given.push(GivenField {
+                position,
+                name: key,
+                value,
+            });
         }
-        return Ok((named, patient_ref));
+        return Ok((given, patient_ref));
     }
     if args.values.is_empty() {
         return Err(input("give the patient's values with --value NAME=VALUE (one per feature), --json, or --batch FILE; see `pulsecure screen --help`"));
     }
-    for pair in &args.values {
+    for (i, pair) in args.values.iter().enumerate() {
+        let position = i + 1;
         let Some((name, value)) = pair.split_once('=') else {
             // Not echoed: without a `=`, the argument may be a bare patient value.
-            return Err(input(
-                "a --value argument is not NAME=VALUE (e.g. --value age=63)",
-            ));
+            return Err(CliError::Input(format!(
+                "--value #{position} is not NAME=VALUE (e.g. --value age=63)"
+            )));
         };
-        let name = name.trim();
         let value: f64 = value
             .trim()
             .parse()
-            .map_err(|_| CliError::Input(format!("--value {name}: not a number")))?;
-        if named.insert(name.to_string(), value).is_some() {
-            return Err(CliError::Input(format!("--value {name} given twice")));
-        }
+            .map_err(|_| CliError::Input(format!("--value #{position}: not a number")))?;
+        given.push(GivenField {
+            position,
+            name: name.trim().to_string(),
+            value,
+        });
     }
-    Ok((named, None))
+    Ok((given, None))
 }
 
 /// Where a batch's outcomes go: the result writer, the rejected-rows file and the terminal.

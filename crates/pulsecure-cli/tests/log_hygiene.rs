@@ -131,3 +131,74 @@ fn trace_logs_of_a_full_session_carry_no_patient_data() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the log is private to its owner");
 }
+
+/// A JSON key the model does not know may be patient data typed in the wrong place: batch
+/// files (JSON Lines and a JSON array) and a single `--json` patient report it by its row
+/// and its position among the object's keys — on stderr, in the `--errors` file and in the
+/// log — never by its text.
+#[test]
+fn unknown_json_keys_are_reported_by_position_never_by_text() {
+    const KEY: &str = "Jane Doe DOB 1961-04-02 NHS 943 476 5919";
+    const NEEDLES: [&str; 4] = ["Jane Doe", "1961-04-02", "943 476 5919", "SECRET-KEY-8"];
+    let env = Env::initialized();
+    // Row 1: the unknown key third, with a number; row 2: second, with a string value.
+    let rows = [
+        format!(r#"{{"patient_id": "P-1", "age": 63, "{KEY}": 1, "male": 1}}"#),
+        r#"{"patient_id": "P-2", "SECRET-KEY-8": "x", "age": 63}"#.to_string(),
+    ];
+    let jsonl = env.write(
+        "keys.jsonl",
+        format!("{}\n{}\n", rows[0], rows[1]).as_bytes(),
+    );
+    let array = env.write(
+        "keys.json",
+        format!("[{}, {}]", rows[0], rows[1]).as_bytes(),
+    );
+    for (file, errors) in [(&jsonl, "errors-jsonl.csv"), (&array, "errors-array.csv")] {
+        let errors = env.path(errors);
+        let out = env.run(
+            &[
+                "screen",
+                "--batch",
+                file.to_str().expect("utf8"),
+                "--errors",
+                errors.to_str().expect("utf8"),
+            ],
+            true,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains("row 1, column #3: unknown field #3 (expected one of: age,"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("row 2, column #2: unknown field #2"),
+            "{stderr}"
+        );
+        let errors = std::fs::read_to_string(&errors).expect("errors file");
+        assert!(errors.contains("1,P-1,#3,\"unknown field #3 ("), "{errors}");
+        assert!(errors.contains("2,P-2,#2,\"unknown field #2 ("), "{errors}");
+        for needle in NEEDLES {
+            assert!(!stderr.contains(needle), "{needle} on stderr: {stderr}");
+            assert!(!errors.contains(needle), "{needle} in --errors: {errors}");
+        }
+    }
+    let single = env.write("single.json", rows[0].as_bytes());
+    let at = format!("@{}", single.display());
+    let out = env.run(&["screen", "--json", &at], true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("unknown field #3"), "{stderr}");
+    let single = env.write("string.json", rows[1].as_bytes());
+    let at = format!("@{}", single.display());
+    let out = env.run(&["screen", "--json", &at], true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("field #2 must be a number"), "{stderr}");
+    for needle in NEEDLES {
+        assert!(!stderr.contains(needle), "{needle} on stderr: {stderr}");
+    }
+    assert!(env.log_text().contains("batch row rejected"));
+    env.assert_log_free_of(&NEEDLES);
+}

@@ -381,3 +381,70 @@ async fn results_swapped_in_the_queue_database_are_refused_and_never_stored() {
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 4);
     env.assert_log_free_of(&["SWAP-0"]);
 }
+
+/// Whoever can write to the queue's database can make a result of any size: `jobs collect`
+/// reads results by their known maximum in SQL, so an oversize one is refused unread (exit 4,
+/// the row reported, audited) and the other jobs are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_result_in_the_queue_is_refused_unread_and_the_rest_are_stored() {
+    let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    let url = cluster.url();
+    let env = Env::initialized();
+    let file = batch_file(&env, "batch.csv", "BIG-", 3, 5);
+    let file_arg = file.display().to_string();
+    let out = queue_run(
+        &env,
+        &["screen", "--batch", &file_arg, "--queue", &url, "--detach"],
+    );
+    assert_ok(&out);
+    let raw = raw_client(&url).await;
+    let workers = Workers::start(&env, &url, 1);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let done: i64 = raw
+            .query_one(
+                "SELECT count(*) FROM pulsecure_jobs WHERE state = 'done'",
+                &[],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        if done == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(workers);
+    // One result grows to 4 MiB (the limit is 256 KiB; an honest result is 66 KB).
+    let grown = raw
+        .execute(
+            "UPDATE pulsecure_jobs SET result = result || decode(repeat('00', 4 * 1024 * 1024), 'hex')
+             WHERE job_id = (SELECT min(job_id) FROM pulsecure_jobs)",
+            &[],
+        )
+        .await
+        .expect("grow one result");
+    assert_eq!(grown, 1);
+    let errors = env.path("refused.csv");
+    let out = queue_run(
+        &env,
+        &[
+            "jobs",
+            "collect",
+            "--queue",
+            &url,
+            "--quiet",
+            "--errors",
+            &errors.display().to_string(),
+        ],
+    );
+    support::assert_fails(&out, 4, "1 result(s) were refused");
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+    let refused = std::fs::read_to_string(&errors).expect("the refused row is reported");
+    assert!(
+        refused.contains("above the limit of 262144: refused unread"),
+        "{refused}"
+    );
+    assert_eq!(support::audit_events(&env, "result-mismatch"), 1);
+}

@@ -220,3 +220,53 @@ fn a_batch_survives_the_evaluator_killed_and_restarted() {
     );
     drop(restarted);
 }
+
+/// Without `XDG_RUNTIME_DIR` the default socket is in `$TMPDIR/pulsecure-UID`, a name any
+/// local user can take first. The clinician's program refuses that directory unless it is
+/// the user's own with mode 0700 (exit 4, nothing sent), and so does the evaluator.
+#[test]
+fn the_fallback_socket_directory_must_be_the_users_own_with_mode_0700() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = Env::initialized();
+    let tmp = env.path("tmp");
+    std::fs::create_dir(&tmp).expect("tmp");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let me = std::fs::metadata(env.tmp.path()).expect("meta").uid();
+    let fallback = tmp.join(format!("pulsecure-{me}"));
+    let run = |command: &mut std::process::Command| {
+        command
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("PULSECURE_EVALUATOR")
+            .env("TMPDIR", &tmp)
+            .output()
+            .expect("runs")
+    };
+    let register = || {
+        run(env
+            .command()
+            .args(["keys", "register", "--password-file"])
+            .arg(&env.password_file))
+    };
+    let serve = || {
+        run(std::process::Command::new(env!("CARGO_BIN_EXE_pulsecure"))
+            .args(["run-evaluator", "serve", "--data-dir"])
+            .arg(env.path("evaluator-data")))
+    };
+    // Another user created it first (and could listen in it).
+    std::fs::create_dir(&fallback).expect("mkdir");
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::os::unix::fs::chown(&fallback, Some(65534), Some(65534)).expect("chown");
+    assert_fails(&register(), 4, "belongs to uid 65534, not to this user");
+    let out = serve();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
+    // The user's own, but open to everyone.
+    std::os::unix::fs::chown(&fallback, Some(me), Some(me)).expect("chown back");
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert_fails(&register(), 4, "has mode 0777, not 0700");
+    let out = serve();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has mode 0777, not 0700"), "{stderr}");
+}

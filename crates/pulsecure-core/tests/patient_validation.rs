@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use pulsecure_core::{PatientError, PatientFeatures};
+use pulsecure_core::{GivenField, PatientError, PatientFeatures};
 
 fn valid() -> BTreeMap<String, f64> {
     let model = common::model_v1();
@@ -35,7 +35,7 @@ fn nan_and_infinities_are_refused() {
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let e = err_for("age", bad);
         assert!(matches!(e, PatientError::NotFinite { .. }), "{e:?}");
-        assert_eq!(e.field(), "age");
+        assert_eq!(e.field(), Some("age"));
         assert!(e.to_string().contains("18 to 120 years"), "{e}");
     }
 }
@@ -64,7 +64,7 @@ fn out_of_range_names_field_side_and_range() {
 fn binary_answers_must_be_zero_or_one() {
     let e = err_for("told_high_bp", 0.5);
     assert!(matches!(e, PatientError::NotBinary { .. }));
-    assert_eq!(e.field(), "told_high_bp");
+    assert_eq!(e.field(), Some("told_high_bp"));
     assert!(matches!(
         err_for("told_high_bp", 2.0),
         PatientError::NotBinary { .. }
@@ -78,7 +78,7 @@ fn missing_field_is_named() {
     values.remove("told_diabetes");
     let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
     assert!(matches!(e, PatientError::Missing { .. }));
-    assert_eq!(e.field(), "told_diabetes");
+    assert_eq!(e.field(), Some("told_diabetes"));
 }
 
 #[test]
@@ -89,6 +89,56 @@ fn unknown_field_lists_expected_ones() {
     let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
     assert!(matches!(e, PatientError::Unknown { .. }));
     assert!(e.to_string().contains("age, told_high_bp"), "{e}");
+}
+
+/// A name the model does not know may be patient data typed in the wrong place: the error
+/// gives its position in the input, never its text.
+#[test]
+fn unknown_field_is_named_by_position_never_by_text() {
+    let model = common::model_v1();
+    let secret = "Jane Doe DOB 1961-04-02 NHS 943 476 5919";
+    let mut given = GivenField::in_name_order(&valid());
+    given.insert(
+        2,
+        GivenField {
+            position: 0,
+            name: secret.into(),
+            value: 1.0,
+        },
+    );
+    for (i, field) in given.iter_mut().enumerate() {
+        field.position = i + 1;
+    }
+    let e = PatientFeatures::from_given(model.features(), &given).expect_err("refused");
+    assert_eq!(e.position(), Some(3));
+    assert_eq!(e.field(), None);
+    let text = format!("{e} {e:?}");
+    assert!(
+        text.starts_with("unknown field #3 (expected one of: age,"),
+        "{text}"
+    );
+    assert!(!text.contains("Jane") && !text.contains("943"), "{text}");
+}
+
+#[test]
+fn a_feature_given_twice_is_refused_by_position() {
+    let model = common::model_v1();
+    let mut given = GivenField::in_name_order(&valid());
+    let position = given.len() + 1;
+    let again = GivenField {
+        position,
+        ..given[0].clone()
+    };
+    given.push(again);
+    let e = PatientFeatures::from_given(model.features(), &given).expect_err("refused");
+    assert_eq!(
+        e,
+        PatientError::Repeated {
+            field: "age".into(),
+            position,
+            first: 1
+        }
+    );
 }
 
 #[test]
@@ -123,7 +173,7 @@ fn an_ordinal_answer_must_be_one_of_the_numbered_answers() {
     for bad in [2.5, 0.0, 5.0] {
         values.insert(spec.name.clone(), bad);
         let e = PatientFeatures::new(model.features(), &values).expect_err("refused");
-        assert_eq!(e.field(), "general_health");
+        assert_eq!(e.field(), Some("general_health"));
         let text = e.to_string();
         assert!(
             text.contains("1 (excellent or very good), 2 (good), 3 (fair), 4 (poor)"),

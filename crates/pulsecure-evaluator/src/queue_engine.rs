@@ -110,3 +110,20 @@ impl JobEngine for QueueEngine {
             .map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The queue bounds what a worker reads by the limits the service enforces: a request
+    /// the service would refuse, or a key its store would refuse, is never read.
+    #[test]
+    fn the_queue_reads_by_the_service_limits() {
+        assert_eq!(
+            pulsecure_queue::MAX_REQUEST_BYTES,
+            pulsecure_rpc::limits::MAX_REQUEST_BYTES as u64
+        );
+        assert_eq!(
+            pulsecure_queue::MAX_KEY_BYTES,
+            crate::key_store::MAX_KEY_BYTES
+        );
+    }
+}

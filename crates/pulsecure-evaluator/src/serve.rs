@@ -3,7 +3,7 @@
 //! or SIGINT (new evaluations refused, in-flight ones finished).
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,16 +87,27 @@ fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeEr
 }
 
 /// Refuse a socket directory others can enter or that another user owns (whoever owns it
-/// could put their own socket there); create it (0700) if missing.
+/// could put their own socket there); create it (0700) if missing. The fallback directory in
+/// the temporary directory (no `XDG_RUNTIME_DIR`), whose name anyone can take first, must be
+/// exactly this user's with mode 0700.
 fn prepare_socket_dir(socket: &Path) -> Result<(), ServeError> {
     let dir = socket
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_error(format!("restricting {}", dir.display())))?;
+    if std::fs::symlink_metadata(dir).is_err() {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(io_error(format!("creating {}", parent.display())))?;
+        }
+        // Created 0700 at once: no moment at which another user could enter it.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error(format!("creating {}", dir.display())))?;
+    }
+    if dir == pulsecure_rpc::fallback_socket_dir() {
+        pulsecure_rpc::check_private_dir(dir).map_err(|e| ServeError::Config(e.to_string()))?;
     }
     let meta = std::fs::metadata(dir).map_err(io_error(format!("reading {}", dir.display())))?;
     let me = rustix::process::getuid().as_raw();

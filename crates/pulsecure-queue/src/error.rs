@@ -36,6 +36,16 @@ pub enum QueueError {
     /// Something in the queue is not what this build wrote (a damaged or foreign row).
     #[error("queue data: {0}")]
     Corrupt(String),
+    /// A value in the queue is larger than any this build writes: it was not read.
+    #[error("queue data: the {what} is {bytes} bytes, above the limit of {limit}: refused unread")]
+    TooLarge {
+        /// What it is: `request`, `result`, `server key`.
+        what: &'static str,
+        /// Its size in the database.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl QueueError {

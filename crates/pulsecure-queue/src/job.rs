@@ -64,8 +64,11 @@ pub struct ClaimedJob {
     pub key: KeyHash,
     /// The model's fingerprint.
     pub model: [u8; 32],
-    /// The encrypted request.
+    /// The encrypted request (empty when `request_too_large` is set).
     pub request: Vec<u8>,
+    /// The size of a request above the worker's limit: it was not read, and the job is to
+    /// be failed (see [`ReadLimits`](crate::ReadLimits)).
+    pub request_too_large: Option<u64>,
     /// Which attempt this is (1 first); with the worker id, it is the lease.
     pub attempt: i32,
 }
@@ -85,8 +88,16 @@ impl std::fmt::Debug for ClaimedJob {
 pub enum Outcome {
     /// The encrypted result.
     Done(Vec<u8>),
-    /// It failed on its last attempt; the reason recorded.
+    /// It failed on its last attempt; the reason recorded (at most
+    /// [`MAX_FAILURE_CHARS`](crate::MAX_FAILURE_CHARS) characters of it).
     Failed(String),
+    /// It is done, but its result is larger than the reader's limit: not read.
+    ResultTooLarge {
+        /// The result's size in the database.
+        bytes: u64,
+        /// The limit it exceeds.
+        limit: u64,
+    },
 }
 
 impl std::fmt::Debug for Outcome {
@@ -94,6 +105,9 @@ impl std::fmt::Debug for Outcome {
         match self {
             Outcome::Done(bytes) => write!(f, "Done({} bytes)", bytes.len()),
             Outcome::Failed(reason) => write!(f, "Failed({reason})"),
+            Outcome::ResultTooLarge { bytes, limit } => {
+                write!(f, "ResultTooLarge({bytes} bytes, limit {limit})")
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::error::QueueError;
 use crate::job::{ClaimedJob, JobId, KeyHash};
+use crate::limits::sql_bytes;
 use crate::queue::{Queue, DONE_CHANNEL, JOBS_CHANNEL};
 
 const CLAIM: &str = "
@@ -23,7 +24,9 @@ const CLAIM: &str = "
     SET state = 'running', attempts = j.attempts + 1, lease_owner = $1,
         lease_expires = now() + make_interval(secs => $2)
     FROM next WHERE j.job_id = next.job_id
-    RETURNING j.job_id, j.key_sha256, j.model_fingerprint, j.request, j.attempts";
+    RETURNING j.job_id, j.key_sha256, j.model_fingerprint,
+        CASE WHEN octet_length(j.request) <= $4::bigint THEN j.request END,
+        j.attempts, octet_length(j.request)";
 
 /// Whether a finishing write still held its lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +57,9 @@ fn lease_result(rows: u64) -> LeaseOutcome {
 
 impl Queue {
     /// Claim the oldest ready job, preferring jobs for `preferred` keys (those the worker
-    /// has decompressed already), under a lease of `lease` for `worker`.
+    /// has decompressed already), under a lease of `lease` for `worker`. A request larger
+    /// than the limit is not transferred: the job comes with
+    /// [`ClaimedJob::request_too_large`] set, to be failed.
     pub async fn claim(
         &self,
         worker: &str,
@@ -62,19 +67,20 @@ impl Queue {
         preferred: &[KeyHash],
     ) -> Result<Option<ClaimedJob>, QueueError> {
         let secs = lease.as_secs_f64();
+        let limit = sql_bytes(self.limits.request);
         let mut row = None;
         if !preferred.is_empty() {
             let keys: Vec<&[u8]> = preferred.iter().map(|k| k.as_slice()).collect();
             row = self
                 .client
-                .query_opt(CLAIM, &[&worker, &secs, &Some(keys)])
+                .query_opt(CLAIM, &[&worker, &secs, &Some(keys), &limit])
                 .await
                 .map_err(QueueError::from_pg("claiming a job"))?;
         }
         if row.is_none() {
             row = self
                 .client
-                .query_opt(CLAIM, &[&worker, &secs, &None::<Vec<&[u8]>>])
+                .query_opt(CLAIM, &[&worker, &secs, &None::<Vec<&[u8]>>, &limit])
                 .await
                 .map_err(QueueError::from_pg("claiming a job"))?;
         }
@@ -86,13 +92,20 @@ impl Queue {
                 .try_into()
                 .map_err(|_| QueueError::Corrupt(format!("a job's {what} is not 32 bytes")))
         };
+        let (request, request_too_large) = match (
+            row.get::<_, Option<Vec<u8>>>(3),
+            row.get::<_, Option<i32>>(5),
+        ) {
+            (Some(request), _) => (request, None),
+            (None, Some(bytes)) => (Vec::new(), Some(bytes.max(0) as u64)),
+            (None, None) => return Err(QueueError::Corrupt("a queued job has no request".into())),
+        };
         Ok(Some(ClaimedJob {
             id: JobId::parse(row.get(0))?,
             key: fixed(row.get(1), "key hash")?,
             model: fixed(row.get(2), "model fingerprint")?,
-            request: row
-                .get::<_, Option<Vec<u8>>>(3)
-                .ok_or_else(|| QueueError::Corrupt("a queued job has no request".into()))?,
+            request,
+            request_too_large,
             attempt: row.get(4),
         }))
     }
@@ -154,25 +167,28 @@ impl Queue {
     }
 
     /// Record why this attempt failed: the job goes back to the queue after `backoff`, or,
-    /// its attempts used up, fails for good with `reason` (and its request is dropped).
-    /// Returns whether the job failed for good, or `None` if the lease was lost.
+    /// its attempts used up — or at once without a `backoff` (a job no retry can help) —
+    /// fails for good with `reason` (and its request is dropped). Returns whether the job
+    /// failed for good, or `None` if the lease was lost.
     pub async fn fail(
         &self,
         worker: &str,
         job: &ClaimedJob,
         reason: &str,
-        backoff: Duration,
+        backoff: Option<Duration>,
     ) -> Result<Option<bool>, QueueError> {
+        let for_good = backoff.is_none();
+        let backoff = backoff.unwrap_or_default();
         let row = self
             .client
             .query_opt(
                 "WITH changed AS (
                      UPDATE pulsecure_jobs
                      SET failure = $4, lease_owner = NULL, lease_expires = NULL,
-                         state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-                         request = CASE WHEN attempts >= max_attempts THEN NULL ELSE request END,
-                         finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
-                         finished_by = CASE WHEN attempts >= max_attempts THEN $2 END,
+                         state = CASE WHEN attempts >= max_attempts OR $8 THEN 'failed' ELSE 'queued' END,
+                         request = CASE WHEN attempts >= max_attempts OR $8 THEN NULL ELSE request END,
+                         finished_at = CASE WHEN attempts >= max_attempts OR $8 THEN now() END,
+                         finished_by = CASE WHEN attempts >= max_attempts OR $8 THEN $2 END,
                          not_before = now() + make_interval(secs => $5)
                      WHERE job_id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'running'
                      RETURNING state)
@@ -186,6 +202,7 @@ impl Queue {
                     &backoff.as_secs_f64(),
                     &DONE_CHANNEL,
                     &JOBS_CHANNEL,
+                    &for_good,
                 ],
             )
             .await

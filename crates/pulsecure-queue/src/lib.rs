@@ -20,6 +20,7 @@ mod connection;
 mod error;
 mod job;
 mod lease;
+mod limits;
 mod migrations;
 mod queue;
 mod submit;
@@ -29,6 +30,9 @@ pub use address::QueueAddress;
 pub use error::QueueError;
 pub use job::{ClaimedJob, Counts, JobId, KeyHash, NewJob, Outcome};
 pub use lease::{Expired, LeaseOutcome};
+pub use limits::{
+    ReadLimits, MAX_FAILURE_CHARS, MAX_KEY_BYTES, MAX_REQUEST_BYTES, MAX_RESULT_BYTES,
+};
 pub use migrations::SCHEMA_VERSION;
 pub use queue::{Queue, DONE_CHANNEL, JOBS_CHANNEL};
 pub use submit::DEFAULT_MAX_ATTEMPTS;

@@ -8,6 +8,7 @@ use crate::address::QueueAddress;
 use crate::connection::connect;
 use crate::error::QueueError;
 use crate::job::KeyHash;
+use crate::limits::{sql_bytes, ReadLimits};
 use crate::migrations::migrate;
 
 /// NOTIFY channel: jobs were enqueued or put back (workers listen).
@@ -19,6 +20,7 @@ pub const DONE_CHANNEL: &str = "pulsecure_done";
 pub struct Queue {
     pub(crate) client: Client,
     notifications: mpsc::UnboundedReceiver<String>,
+    pub(crate) limits: ReadLimits,
 }
 
 impl std::fmt::Debug for Queue {
@@ -30,14 +32,27 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
-    /// Connect to `address` and bring the schema up to date.
+    /// Connect to `address` and bring the schema up to date. Reads are bounded by the
+    /// known maxima ([`ReadLimits::default`]).
     pub async fn connect(address: &QueueAddress) -> Result<Self, QueueError> {
         let mut connection = connect(address).await?;
         migrate(&mut connection.client).await?;
         Ok(Queue {
             client: connection.client,
             notifications: connection.notifications,
+            limits: ReadLimits::default(),
         })
+    }
+
+    /// Bound this connection's reads by `limits` instead.
+    pub fn with_limits(mut self, limits: ReadLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The bounds of this connection's reads.
+    pub fn limits(&self) -> ReadLimits {
+        self.limits
     }
 
     /// Whether the connection is gone (reconnect with [`Queue::connect`]).
@@ -112,20 +127,30 @@ impl Queue {
         Ok(row.is_some())
     }
 
-    /// The bytes of key `hash`, checked against their hash.
+    /// The bytes of key `hash`, checked against their hash. A key larger than the limit is
+    /// not transferred: [`QueueError::TooLarge`].
     pub async fn server_key(&self, hash: &KeyHash) -> Result<Vec<u8>, QueueError> {
+        let limit = self.limits.key;
         let row = self
             .client
             .query_opt(
-                "SELECT key_bytes FROM pulsecure_server_keys WHERE sha256 = $1",
-                &[&hash.as_slice()],
+                "SELECT CASE WHEN octet_length(key_bytes) <= $2::bigint THEN key_bytes END,
+                        octet_length(key_bytes)
+                 FROM pulsecure_server_keys WHERE sha256 = $1",
+                &[&hash.as_slice(), &sql_bytes(limit)],
             )
             .await
             .map_err(QueueError::from_pg("reading a server key"))?
             .ok_or_else(|| {
                 QueueError::Corrupt("a job names a server key the queue does not hold".into())
             })?;
-        let bytes: Vec<u8> = row.get(0);
+        let Some(bytes) = row.get::<_, Option<Vec<u8>>>(0) else {
+            return Err(QueueError::TooLarge {
+                what: "server key",
+                bytes: row.get::<_, i32>(1).max(0) as u64,
+                limit,
+            });
+        };
         let found: KeyHash = Sha256::digest(&bytes).into();
         if &found != hash {
             return Err(QueueError::Corrupt(

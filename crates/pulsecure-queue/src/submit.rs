@@ -3,6 +3,7 @@
 
 use crate::error::QueueError;
 use crate::job::{Counts, JobId, NewJob, Outcome};
+use crate::limits::{sql_bytes, MAX_FAILURE_CHARS};
 use crate::queue::Queue;
 
 /// Attempts a job gets before it fails for good.
@@ -82,14 +83,21 @@ impl Queue {
         Ok(counts)
     }
 
-    /// The finished jobs among `ids`, with their outcomes.
+    /// The finished jobs among `ids`, with their outcomes. A result larger than the limit
+    /// is not transferred ([`Outcome::ResultTooLarge`]), nor more than
+    /// [`MAX_FAILURE_CHARS`] of a failure reason.
     pub async fn finished(&self, ids: &[JobId]) -> Result<Vec<(JobId, Outcome)>, QueueError> {
+        let limit = self.limits.result;
         let rows = self
             .client
             .query(
-                "SELECT job_id, state, result, failure FROM pulsecure_jobs
+                "SELECT job_id, state,
+                        CASE WHEN octet_length(result) <= $2::bigint THEN result END,
+                        left(failure, $3::integer),
+                        octet_length(result)
+                 FROM pulsecure_jobs
                  WHERE job_id = ANY($1) AND state IN ('done', 'failed')",
-                &[&ids_text(ids)],
+                &[&ids_text(ids), &sql_bytes(limit), &MAX_FAILURE_CHARS],
             )
             .await
             .map_err(QueueError::from_pg("reading finished jobs"))?;
@@ -97,9 +105,21 @@ impl Queue {
         for row in rows {
             let id = JobId::parse(row.get(0))?;
             let outcome = match row.get::<_, &str>(1) {
-                "done" => Outcome::Done(row.get::<_, Option<Vec<u8>>>(2).ok_or_else(|| {
-                    QueueError::Corrupt(format!("job {id} is done without a result"))
-                })?),
+                "done" => match (
+                    row.get::<_, Option<Vec<u8>>>(2),
+                    row.get::<_, Option<i32>>(4),
+                ) {
+                    (Some(bytes), _) => Outcome::Done(bytes),
+                    (None, Some(bytes)) => Outcome::ResultTooLarge {
+                        bytes: bytes.max(0) as u64,
+                        limit,
+                    },
+                    (None, None) => {
+                        return Err(QueueError::Corrupt(format!(
+                            "job {id} is done without a result"
+                        )))
+                    }
+                },
                 _ => Outcome::Failed(
                     row.get::<_, Option<String>>(3)
                         .unwrap_or_else(|| "no reason recorded".into()),

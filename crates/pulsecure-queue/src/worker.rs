@@ -13,6 +13,7 @@ use crate::address::QueueAddress;
 use crate::error::QueueError;
 use crate::job::{ClaimedJob, KeyHash};
 use crate::lease::LeaseOutcome;
+use crate::limits::ReadLimits;
 use crate::queue::{Queue, JOBS_CHANNEL};
 
 /// What evaluates a job. Methods other than [`JobEngine::warm_keys`] may block for long:
@@ -51,11 +52,14 @@ pub struct WorkerConfig {
     /// (measured by the `queue_overhead` bench). Enqueueing (the clinic's side) stays
     /// synchronous.
     pub synchronous_commit: bool,
+    /// The largest request and server key the worker reads (a larger one is never
+    /// transferred: its job fails for good).
+    pub limits: ReadLimits,
 }
 
 impl WorkerConfig {
     /// Defaults for worker `id`: one job at once, 60 s leases, 5 s polling, 10 s back-off,
-    /// 7 days' retention, asynchronous commits.
+    /// 7 days' retention, asynchronous commits, reads bounded by the known maxima.
     pub fn new(id: impl Into<String>) -> Self {
         WorkerConfig {
             id: id.into(),
@@ -65,6 +69,7 @@ impl WorkerConfig {
             retry_backoff: Duration::from_secs(10),
             retention: Duration::from_secs(7 * 24 * 3600),
             synchronous_commit: false,
+            limits: ReadLimits::default(),
         }
     }
 }
@@ -129,6 +134,14 @@ struct Slot<E> {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Why a job's attempt failed, and whether another attempt could do better.
+enum Failure {
+    /// Put the job back for another attempt (until its attempts are used up).
+    Retry(String),
+    /// Fail the job for good now (its request or key is larger than any honest one).
+    Final(String),
+}
+
 impl<E: JobEngine> Slot<E> {
     fn stopping(&self) -> bool {
         *self.shutdown.borrow()
@@ -140,7 +153,9 @@ impl<E: JobEngine> Slot<E> {
             self.queue = None;
         }
         if self.queue.is_none() {
-            let queue = Queue::connect(&self.address).await?;
+            let queue = Queue::connect(&self.address)
+                .await?
+                .with_limits(self.config.limits);
             queue.listen(JOBS_CHANNEL).await?;
             if !self.config.synchronous_commit {
                 queue.asynchronous_commits().await?;
@@ -240,9 +255,22 @@ impl<E: JobEngine> Slot<E> {
     async fn process(&mut self, job: ClaimedJob) -> Result<(), QueueError> {
         let claimed = Instant::now();
         tracing::debug!(job = %job.id, attempt = job.attempt, "claimed");
+        if let Some(bytes) = job.request_too_large {
+            // Never read: no attempt can do better, so the job fails for good now.
+            let limit = self.connected().await?.limits().request;
+            let reason = QueueError::TooLarge {
+                what: "request",
+                bytes,
+                limit,
+            }
+            .to_string();
+            return self
+                .record_until_lease_ends(&job, claimed, &Err(Failure::Final(reason)))
+                .await;
+        }
         let outcome = match self.ensure_key(&job).await? {
-            Err(reason) => Err(reason),
-            Ok(false) => self.evaluate_renewing(&job).await?,
+            Err(failure) => Err(failure),
+            Ok(false) => self.evaluate_renewing(&job).await?.map_err(Failure::Retry),
             Ok(true) => {
                 // Downloading and checking a key is not covered by renewals: renew now,
                 // and leave the job if it was taken over meanwhile.
@@ -253,15 +281,24 @@ impl<E: JobEngine> Slot<E> {
                     tracing::warn!(job = %job.id, "lease lost while fetching the server key: job left to its new owner");
                     return Ok(());
                 }
-                self.evaluate_renewing(&job).await?
+                self.evaluate_renewing(&job).await?.map_err(Failure::Retry)
             }
         };
-        // The outcome is written even past a lost connection, until the lease would have
-        // ended; after that another worker owns the job.
+        self.record_until_lease_ends(&job, claimed, &outcome).await
+    }
+
+    /// Write the outcome, even past a lost connection, until the lease claimed at `claimed`
+    /// would have ended; after that another worker owns the job.
+    async fn record_until_lease_ends(
+        &mut self,
+        job: &ClaimedJob,
+        claimed: Instant,
+        outcome: &Result<Vec<u8>, Failure>,
+    ) -> Result<(), QueueError> {
         let deadline = claimed + self.config.lease;
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.record(&job, &outcome).await {
+            match self.record(job, outcome).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_connection() && Instant::now() < deadline => {
                     self.queue = None;
@@ -277,7 +314,7 @@ impl<E: JobEngine> Slot<E> {
     async fn record(
         &mut self,
         job: &ClaimedJob,
-        outcome: &Result<Vec<u8>, String>,
+        outcome: &Result<Vec<u8>, Failure>,
     ) -> Result<(), QueueError> {
         let id = self.config.id.clone();
         let backoff = self.config.retry_backoff;
@@ -294,9 +331,13 @@ impl<E: JobEngine> Slot<E> {
                     tracing::warn!(job = %job.id, attempt = job.attempt, "lease lost (expired and taken over): result discarded");
                 }
             },
-            Err(reason) => {
+            Err(failure) => {
                 stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                match queue.fail(&id, job, reason, backoff).await? {
+                let (reason, retry) = match failure {
+                    Failure::Retry(reason) => (reason, Some(backoff)),
+                    Failure::Final(reason) => (reason, None),
+                };
+                match queue.fail(&id, job, reason, retry).await? {
                     Some(true) => {
                         tracing::warn!(job = %job.id, attempt = job.attempt, "job failed for good: {reason}")
                     }
@@ -314,16 +355,18 @@ impl<E: JobEngine> Slot<E> {
     }
 
     /// Download and check the job's key if the engine lacks it: whether it was downloaded,
-    /// `Err(reason)` when the key is refused (the job's failure), a queue error when the
-    /// download failed.
-    async fn ensure_key(&mut self, job: &ClaimedJob) -> Result<Result<bool, String>, QueueError> {
+    /// `Err(failure)` when the key is refused (the job's failure; for good when the key is
+    /// larger than the limit, and then it was not read), a queue error when the download
+    /// failed.
+    async fn ensure_key(&mut self, job: &ClaimedJob) -> Result<Result<bool, Failure>, QueueError> {
         if self.engine.has_key(&job.key) {
             return Ok(Ok(false));
         }
         let queue = self.connected().await?;
         let bytes = match queue.server_key(&job.key).await {
             Ok(bytes) => bytes,
-            Err(QueueError::Corrupt(reason)) => return Ok(Err(reason)),
+            Err(QueueError::Corrupt(reason)) => return Ok(Err(Failure::Retry(reason))),
+            Err(e @ QueueError::TooLarge { .. }) => return Ok(Err(Failure::Final(e.to_string()))),
             Err(e) => return Err(e),
         };
         let engine = Arc::clone(&self.engine);
@@ -331,7 +374,7 @@ impl<E: JobEngine> Slot<E> {
         let added = tokio::task::spawn_blocking(move || engine.add_key(&hash, bytes))
             .await
             .unwrap_or_else(|_| Err("checking the server key panicked".into()));
-        Ok(added.map(|()| true))
+        Ok(added.map(|()| true).map_err(Failure::Retry))
     }
 
     /// Run the engine on a blocking thread, renewing the lease every third of it.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use pulsecure_queue::cluster::{ServerTls, ThrowawayCluster};
 use pulsecure_queue::{
     run_worker, ClaimedJob, JobEngine, JobId, KeyHash, LeaseOutcome, NewJob, Outcome, Queue,
-    QueueAddress, WorkerConfig, WorkerStats,
+    QueueAddress, ReadLimits, WorkerConfig, WorkerStats,
 };
 use tokio::sync::watch;
 
@@ -409,6 +409,143 @@ async fn workers_reconnect_and_finish_after_the_database_restarts() {
     let counts = queue.counts(Some(&ids)).await.expect("counts");
     assert_eq!(counts.done, 400, "{counts:?}\n{}", cluster.log());
     assert!(reconnects > 0, "the workers never lost their connection");
+}
+
+/// Limits small enough to test with: requests of 64 bytes, keys of 16, results of 32.
+fn small_limits() -> ReadLimits {
+    ReadLimits {
+        request: 64,
+        result: 32,
+        key: 16,
+    }
+}
+
+/// Workers read requests and keys by a bound set in SQL: an oversize request or key is never
+/// transferred, its job fails for good on its first attempt with a clear reason, and the
+/// other jobs go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_fails_a_job_with_an_oversize_request_or_key_without_reading_it() {
+    let cluster = cluster();
+    let address = address(&cluster);
+    let queue = Queue::connect(&address).await.expect("connect");
+    let small = queue.put_server_key(b"small key").await.expect("key");
+    let big = queue
+        .put_server_key(b"a server key longer than sixteen bytes")
+        .await
+        .expect("key");
+    let mut batch = jobs(small, 3, "fits");
+    let oversize = NewJob {
+        id: JobId::random().expect("id"),
+        key: small,
+        model: [7; 32],
+        request: vec![b'r'; 65],
+    };
+    let big_key_job = jobs(big, 1, "big-key").remove(0);
+    batch.push(oversize.clone());
+    batch.push(big_key_job.clone());
+    queue.enqueue(&batch, 3).await.expect("enqueue");
+    let engine = Arc::new(Reverser::default());
+    let (stop_tx, stop) = watch::channel(false);
+    let mut config = fast("bounded");
+    config.limits = small_limits();
+    let worker = tokio::spawn(run_worker(
+        address.clone(),
+        Arc::clone(&engine),
+        config,
+        stop,
+    ));
+    let ids: Vec<JobId> = batch.iter().map(|j| j.id.clone()).collect();
+    wait_until_finished(&queue, &ids, Duration::from_secs(60)).await;
+    stop_tx.send(true).expect("stop");
+    worker.await.expect("worker");
+    let finished: HashMap<JobId, Outcome> = queue
+        .finished(&ids)
+        .await
+        .expect("finished")
+        .into_iter()
+        .collect();
+    for job in &batch[..3] {
+        let expected: Vec<u8> = job.request.iter().rev().copied().collect();
+        assert_eq!(
+            finished[&job.id],
+            Outcome::Done(expected),
+            "the others go on"
+        );
+    }
+    match &finished[&oversize.id] {
+        Outcome::Failed(reason) => assert!(
+            reason.contains("the request is 65 bytes, above the limit of 64: refused unread"),
+            "{reason}"
+        ),
+        other => panic!("an oversize request was evaluated: {other:?}"),
+    }
+    match &finished[&big_key_job.id] {
+        Outcome::Failed(reason) => assert!(
+            reason.contains("the server key is 38 bytes, above the limit of 16: refused unread"),
+            "{reason}"
+        ),
+        other => panic!("a job with an oversize key was evaluated: {other:?}"),
+    }
+    let evaluations = engine.evaluations.lock().expect("lock");
+    assert!(!evaluations.contains_key(oversize.id.as_str()));
+    assert!(!evaluations.contains_key(big_key_job.id.as_str()));
+    assert!(
+        !engine.keys.lock().expect("lock").contains(&big),
+        "the big key was read"
+    );
+}
+
+/// A client reads results by a bound set in SQL: an oversize result is reported with its
+/// size, not transferred, and failure reasons are cut to their maximum length.
+#[tokio::test]
+async fn a_client_reads_an_oversize_result_as_its_size_only() {
+    let cluster = cluster();
+    let queue = Queue::connect(&address(&cluster))
+        .await
+        .expect("connect")
+        .with_limits(small_limits());
+    let key = queue.put_server_key(b"key").await.expect("key");
+    let batch = jobs(key, 3, "results");
+    queue.enqueue(&batch, 1).await.expect("enqueue");
+    let lease = Duration::from_secs(30);
+    for result in [vec![b'x'; 32], vec![b'y'; 33]] {
+        let job = queue
+            .claim("w", lease, &[])
+            .await
+            .expect("claim")
+            .expect("job");
+        queue.complete("w", &job, &result).await.expect("complete");
+    }
+    let job = queue
+        .claim("w", lease, &[])
+        .await
+        .expect("claim")
+        .expect("job");
+    let long_reason = "z".repeat(5000);
+    queue
+        .fail("w", &job, &long_reason, None)
+        .await
+        .expect("fail");
+    let ids: Vec<JobId> = batch.iter().map(|j| j.id.clone()).collect();
+    let mut outcomes: Vec<Outcome> = queue
+        .finished(&ids)
+        .await
+        .expect("finished")
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Done(vec![b'x'; 32]),
+            Outcome::Failed("z".repeat(pulsecure_queue::MAX_FAILURE_CHARS as usize)),
+            Outcome::ResultTooLarge {
+                bytes: 33,
+                limit: 32
+            },
+        ]
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! A connection to one evaluator: the transport (Unix socket or mutual TLS), a small I/O
 //! runtime of its own (callers are synchronous), and the retry rule.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
@@ -15,6 +15,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use tonic::{Code, Status};
 
 use crate::error::RemoteError;
+use crate::peer::{check_peer, check_socket_path, Untrusted};
 
 /// The client certificate and the CA that signed the evaluator's certificate (`https://`).
 #[derive(Clone, Debug)]
@@ -38,6 +39,9 @@ pub struct RemoteConfig {
     pub retry_for: Duration,
     /// Longest a single call may take (an evaluation queued behind others included).
     pub call_timeout: Duration,
+    /// On a Unix socket, the uid the evaluator's process must run as; `None`: this user or
+    /// root (see [`check_peer`](crate::check_peer)).
+    pub peer_uid: Option<u32>,
 }
 
 impl RemoteConfig {
@@ -48,6 +52,7 @@ impl RemoteConfig {
             tls,
             retry_for: Duration::from_secs(120),
             call_timeout: Duration::from_secs(300),
+            peer_uid: None,
         }
     }
 }
@@ -57,6 +62,8 @@ pub struct Connection {
     runtime: tokio::runtime::Runtime,
     client: EvaluatorClient<Channel>,
     config: RemoteConfig,
+    /// Why the connector last refused the other end of the socket, if it did.
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -97,25 +104,36 @@ impl Connection {
             .enable_all()
             .build()
             .map_err(|e| RemoteError::Runtime(e.to_string()))?;
-        let unreachable = |reason: String| RemoteError::Unreachable {
-            address: config.address.to_string(),
-            reason,
+        let refused: Arc<Mutex<Option<String>>> = Arc::default();
+        let untrusted = || {
+            refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        };
+        let unreachable = |reason: String| match untrusted() {
+            Some(reason) => RemoteError::Untrusted {
+                address: config.address.to_string(),
+                reason,
+            },
+            None => RemoteError::Unreachable {
+                address: config.address.to_string(),
+                reason,
+            },
         };
         let channel = runtime.block_on(async {
             match &config.address {
                 EvaluatorAddress::Unix(path) => {
                     let path = path.clone();
-                    // The URI is required by the API and unused: the connector dials the socket.
+                    let (expected, refused) = (config.peer_uid, Arc::clone(&refused));
+                    // The URI is required by the API and unused: the connector dials the
+                    // socket, and every connection (reconnections too) is checked first.
                     Endpoint::from_static("http://evaluator.invalid")
                         .connect_timeout(Duration::from_secs(5))
                         .timeout(config.call_timeout)
                         .connect_with_connector(tower::service_fn(move |_: Uri| {
-                            let path = path.clone();
-                            async move {
-                                Ok::<_, std::io::Error>(TokioIo::new(
-                                    UnixStream::connect(path).await?,
-                                ))
-                            }
+                            let (path, refused) = (path.clone(), Arc::clone(&refused));
+                            async move { dial(&path, expected, &refused).await.map(TokioIo::new) }
                         }))
                         .await
                         .map_err(|e| unreachable(transport_reason(&e)))
@@ -153,6 +171,7 @@ impl Connection {
             runtime,
             client,
             config,
+            refused,
         };
         // A TLS handshake refused by the server shows only at the first call.
         connection.status()?;
@@ -195,6 +214,17 @@ impl Connection {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(status) => {
+                    let refused = self
+                        .refused
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
+                    if let Some(reason) = refused {
+                        return Err(RemoteError::Untrusted {
+                            address: self.config.address.to_string(),
+                            reason,
+                        });
+                    }
                     return Err(match status.code() {
                         Code::Unavailable | Code::Unknown | Code::Cancelled => {
                             RemoteError::Unreachable {
@@ -206,7 +236,7 @@ impl Connection {
                             code,
                             message: status.message().to_string(),
                         },
-                    })
+                    });
                 }
             }
         }
@@ -280,6 +310,26 @@ impl Connection {
     pub fn raw(&self) -> (EvaluatorClient<Channel>, &tokio::runtime::Runtime) {
         (self.client.clone(), &self.runtime)
     }
+}
+
+/// Dial the Unix socket at `path` after checking its directory and file, then check the
+/// serving process's uid before anything is sent. A refusal is recorded in `refused` (so the
+/// caller reports it as such, not as "unreachable") and fails the dial.
+async fn dial(
+    path: &Path,
+    expected: Option<u32>,
+    refused: &Mutex<Option<String>>,
+) -> std::io::Result<UnixStream> {
+    let untrusted = |e: Untrusted| {
+        *refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.0.clone());
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.0)
+    };
+    check_socket_path(path, expected).map_err(untrusted)?;
+    let stream = UnixStream::connect(path).await?;
+    check_peer(&stream, path, expected).map_err(untrusted)?;
+    Ok(stream)
 }
 
 /// Writing to a socket whose peer is gone raises SIGPIPE, and the `pulsecure` binary keeps

@@ -29,6 +29,15 @@ pub enum RemoteError {
     /// The client's I/O runtime could not start.
     #[error("starting the evaluator client: {0}")]
     Runtime(String),
+    /// Whoever serves the Unix socket is not who the client expects (another user's
+    /// process, or a socket another user could have placed): nothing was sent to it.
+    #[error("refusing the evaluator at {address}: {reason}")]
+    Untrusted {
+        /// The configured address.
+        address: String,
+        /// What did not match.
+        reason: String,
+    },
 }
 
 impl RemoteError {
@@ -45,6 +54,10 @@ impl From<RemoteError> for FheError {
                 FheError::Unavailable(e.to_string())
             }
             RemoteError::Tls(_) => FheError::Unavailable(e.to_string()),
+            RemoteError::Untrusted { .. } => FheError::Mismatch {
+                what: "evaluator",
+                reason: e.to_string(),
+            },
             RemoteError::Refused { code, message } => match code {
                 Code::InvalidArgument => FheError::Malformed {
                     what: "request",

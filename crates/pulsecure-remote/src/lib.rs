@@ -7,8 +7,10 @@
 
 mod connection;
 mod error;
+mod peer;
 mod remote_evaluator;
 
 pub use connection::{ClientTls, Connection, RemoteConfig};
 pub use error::RemoteError;
+pub use peer::{check_peer, check_socket_path, Untrusted};
 pub use remote_evaluator::RemoteEvaluator;

@@ -4,7 +4,7 @@
 //! refuses to listen on plain TCP and the client only speaks `https://`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// An address that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,15 @@ pub enum AddressError {
         given: String,
         /// The accepted forms.
         expected: &'static str,
+    },
+    /// The socket's directory is not one only this user controls (another user could have
+    /// created it, or can replace the socket in it).
+    #[error("the socket directory {dir} {reason}: refusing to use it (another local user could answer in the evaluator's place)")]
+    UnsafeDirectory {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 
@@ -100,13 +109,49 @@ impl std::fmt::Display for ListenAddress {
 }
 
 /// The socket both sides use when none is given: `$XDG_RUNTIME_DIR/pulsecure/evaluator.sock`,
-/// else `/tmp/pulsecure-UID/evaluator.sock`.
+/// else `/tmp/pulsecure-UID/evaluator.sock` (see [`fallback_socket_dir`]).
 pub fn default_socket_path() -> PathBuf {
     let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(runtime) if !runtime.is_empty() => PathBuf::from(runtime).join("pulsecure"),
-        _ => std::env::temp_dir().join(format!("pulsecure-{}", rustix::process::getuid().as_raw())),
+        _ => fallback_socket_dir(),
     };
     dir.join("evaluator.sock")
+}
+
+/// The directory of the default socket without `XDG_RUNTIME_DIR`: `pulsecure-UID` in the
+/// temporary directory. Anyone can create that name first, so both sides use it only when it
+/// passes [`check_private_dir`].
+pub fn fallback_socket_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("pulsecure-{}", rustix::process::getuid().as_raw()))
+}
+
+/// Refuse `dir` unless only this user controls it: a directory itself (not a symbolic link),
+/// owned by this user, with no access for group or others (mode 0700).
+pub fn check_private_dir(dir: &Path) -> Result<(), AddressError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let unsafe_dir = |reason: String| AddressError::UnsafeDirectory {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    let meta =
+        std::fs::symlink_metadata(dir).map_err(|e| unsafe_dir(format!("cannot be read ({e})")))?;
+    if !meta.is_dir() {
+        return Err(unsafe_dir("is not a directory".into()));
+    }
+    let me = rustix::process::getuid().as_raw();
+    if meta.uid() != me {
+        return Err(unsafe_dir(format!(
+            "belongs to uid {}, not to this user (uid {me})",
+            meta.uid()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(unsafe_dir(format!(
+            "has mode {mode:04o}, not 0700 (others can enter or write it)"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,4 +14,7 @@ pub mod v1 {
     tonic::include_proto!("pulsecure.evaluator.v1");
 }
 
-pub use address::{default_socket_path, AddressError, EvaluatorAddress, ListenAddress};
+pub use address::{
+    check_private_dir, default_socket_path, fallback_socket_dir, AddressError, EvaluatorAddress,
+    ListenAddress,
+};

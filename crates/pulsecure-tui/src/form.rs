@@ -342,7 +342,7 @@ impl EntryForm {
                 let bad = model
                     .features()
                     .iter()
-                    .position(|f| f.name == e.field())
+                    .position(|f| Some(f.name.as_str()) == e.field())
                     .map_or(0, |i| i + 1);
                 self.focus = bad;
                 Err(bad)

@@ -29,8 +29,13 @@ pub fn initialized() -> (tempfile::TempDir, DataDir) {
     (tmp, dir)
 }
 
+/// Plausible values for the embedded model's features, as given fields (numbered by name).
+pub fn patient_values() -> Vec<pulsecure_core::GivenField> {
+    pulsecure_core::GivenField::in_name_order(&patient_map())
+}
+
 /// Plausible values for the embedded model's features (by name).
-pub fn patient_values() -> BTreeMap<String, f64> {
+pub fn patient_map() -> BTreeMap<String, f64> {
     [
         ("age", 63.0),
         ("told_high_bp", 1.0),

@@ -53,27 +53,102 @@ pub enum PatientError {
         /// Allowed answers.
         allowed: String,
     },
-    /// A field the model does not know.
-    #[error("unknown field `{field}` (expected one of: {expected})")]
+    /// A field the model does not know, named by its position in the input only: an
+    /// unexpected name may be patient data typed in the wrong place (a name, a date of birth,
+    /// an NHS number), so it is never echoed.
+    #[error("unknown field #{position} (expected one of: {expected})")]
     Unknown {
-        /// The unexpected name.
-        field: String,
+        /// 1-based position of the field in the input (see [`GivenField::position`]).
+        position: usize,
         /// Comma-separated list of the model's features.
         expected: String,
+    },
+    /// A feature given more than once (the value meant is ambiguous).
+    #[error("field #{position} repeats `{field}` (already field #{first})")]
+    Repeated {
+        /// The model's feature name.
+        field: String,
+        /// 1-based position of the repetition.
+        position: usize,
+        /// 1-based position of the first occurrence.
+        first: usize,
     },
 }
 
 impl PatientError {
-    /// The field the error is about.
-    pub fn field(&self) -> &str {
+    /// The model's feature the error is about; `None` for an unknown field, which has no
+    /// name that may be shown (see [`PatientError::position`]).
+    pub fn field(&self) -> Option<&str> {
         match self {
             PatientError::Missing { field, .. }
             | PatientError::NotFinite { field, .. }
             | PatientError::OutOfRange { field, .. }
             | PatientError::NotBinary { field, .. }
             | PatientError::NotAnAnswer { field, .. }
-            | PatientError::Unknown { field, .. } => field,
+            | PatientError::Repeated { field, .. } => Some(field),
+            PatientError::Unknown { .. } => None,
         }
+    }
+
+    /// The 1-based input position the error is about, for an unknown or repeated field.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            PatientError::Unknown { position, .. } | PatientError::Repeated { position, .. } => {
+                Some(*position)
+            }
+            _ => None,
+        }
+    }
+
+    /// The unknown field at `position` of an input validated against `specs`.
+    pub fn unknown(specs: &[FeatureSpec], position: usize) -> Self {
+        PatientError::Unknown {
+            position,
+            expected: specs
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// One value as the input gave it: its 1-based position among the input's fields (a JSON
+/// object's keys in the order written, a CSV column, a `--value` argument), its name and
+/// its value. The position is what errors show for a name the model does not know.
+///
+/// `Debug` is redacted: the name may be anything and the value is patient data.
+#[derive(Clone, PartialEq)]
+pub struct GivenField {
+    /// 1-based position in the input.
+    pub position: usize,
+    /// The name as given.
+    pub name: String,
+    /// The value.
+    pub value: f64,
+}
+
+impl std::fmt::Debug for GivenField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GivenField")
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GivenField {
+    /// The entries of `named` as given fields, numbered in name order (for inputs that
+    /// have no order of their own).
+    pub fn in_name_order(named: &BTreeMap<String, f64>) -> Vec<GivenField> {
+        named
+            .iter()
+            .enumerate()
+            .map(|(i, (name, &value))| GivenField {
+                position: i + 1,
+                name: name.clone(),
+                value,
+            })
+            .collect()
     }
 }
 
@@ -104,30 +179,39 @@ pub fn validations_performed() -> usize {
 
 impl PatientFeatures {
     /// Validate named values against `specs`: every feature present, finite, within its
-    /// plausible range, binary answers exactly 0 or 1, and no unknown names.
+    /// plausible range, binary answers exactly 0 or 1, and no unknown names (an unknown
+    /// name is reported by its position in name order: see [`PatientFeatures::from_given`]
+    /// for inputs with an order of their own).
     pub fn new(specs: &[FeatureSpec], named: &BTreeMap<String, f64>) -> Result<Self, PatientError> {
+        Self::from_given(specs, &GivenField::in_name_order(named))
+    }
+
+    /// Validate the fields of one input, in the order given: as [`PatientFeatures::new`],
+    /// and a feature given twice is refused; errors name an unknown field by its position.
+    pub fn from_given(specs: &[FeatureSpec], fields: &[GivenField]) -> Result<Self, PatientError> {
         VALIDATIONS.fetch_add(1, Ordering::Relaxed);
-        if let Some(unknown) = named.keys().find(|k| !specs.iter().any(|s| &s.name == *k)) {
-            return Err(PatientError::Unknown {
-                field: unknown.clone(),
-                expected: specs
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+        let mut slots: Vec<Option<(usize, f64)>> = vec![None; specs.len()];
+        for field in fields {
+            let Some(index) = specs.iter().position(|s| s.name == field.name) else {
+                return Err(PatientError::unknown(specs, field.position));
+            };
+            if let Some((first, _)) = slots[index] {
+                return Err(PatientError::Repeated {
+                    field: specs[index].name.clone(),
+                    position: field.position,
+                    first,
+                });
+            }
+            slots[index] = Some((field.position, field.value));
         }
         let values = specs
             .iter()
-            .map(|spec| {
-                let value =
-                    named
-                        .get(&spec.name)
-                        .copied()
-                        .ok_or_else(|| PatientError::Missing {
-                            field: spec.name.clone(),
-                            allowed: spec.allowed_range(),
-                        })?;
+            .zip(slots)
+            .map(|(spec, slot)| {
+                let (_, value) = slot.ok_or_else(|| PatientError::Missing {
+                    field: spec.name.clone(),
+                    allowed: spec.allowed_range(),
+                })?;
                 check_value(spec, value)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -138,21 +222,19 @@ impl PatientFeatures {
     /// silent truncation: it means the values were written for another model).
     pub fn from_ordered(specs: &[FeatureSpec], values: &[f64]) -> Result<Self, PatientError> {
         if values.len() > specs.len() {
-            return Err(PatientError::Unknown {
-                field: format!("value {} (of {})", specs.len() + 1, values.len()),
-                expected: specs
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+            return Err(PatientError::unknown(specs, specs.len() + 1));
         }
-        let named = specs
+        let given: Vec<GivenField> = specs
             .iter()
             .zip(values)
-            .map(|(s, &v)| (s.name.clone(), v))
+            .enumerate()
+            .map(|(i, (s, &value))| GivenField {
+                position: i + 1,
+                name: s.name.clone(),
+                value,
+            })
             .collect();
-        Self::new(specs, &named)
+        Self::from_given(specs, &given)
     }
 
     /// Values in model order.
