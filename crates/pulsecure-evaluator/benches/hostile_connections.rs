@@ -94,6 +94,19 @@ fn main() {
     remote.evaluate(&requests[0]).expect("warm-up");
     let baseline_kb = hostile::status_kb(pid, "VmRSS");
 
+    // The attackers' six authenticated connections, opened before the flood.
+    let attack_runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let channels: Vec<tonic::transport::Channel> = attack_runtime.block_on(async {
+        let mut channels = Vec::new();
+        for _ in 0..6 {
+            channels.push(
+                hostile::tls_channel(port, &pki.ca, &attacker.0, &attacker.1)
+                    .await
+                    .expect("attacker channel"),
+            );
+        }
+        channels
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let flood_closed = Arc::new(AtomicUsize::new(0));
     let flood_open = Arc::new(AtomicUsize::new(0));
@@ -121,15 +134,11 @@ fn main() {
     let outcomes: Arc<Mutex<std::collections::BTreeMap<String, usize>>> = Default::default();
     let slow = {
         let (stop, outcomes) = (Arc::clone(&stop), Arc::clone(&outcomes));
-        let (ca, cert, key) = (pki.ca.clone(), attacker.0.clone(), attacker.1.clone());
+        let handle = attack_runtime.handle().clone();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("runtime");
-            runtime.block_on(async move {
+            handle.block_on(async move {
                 let mut tasks = Vec::new();
-                for _ in 0..6 {
-                    let channel = hostile::tls_channel(port, &ca, &cert, &key)
-                        .await
-                        .expect("attacker channel");
+                for channel in channels {
                     for _ in 0..16 {
                         let (channel, stop, outcomes) =
                             (channel.clone(), Arc::clone(&stop), Arc::clone(&outcomes));
@@ -145,7 +154,7 @@ fn main() {
                                 )
                                 .await
                                 {
-                                    Err(_) => "pending after 5 s".to_string(),
+                                    Err(_) => "pending after 15 s".to_string(),
                                     Ok(Err(e)) => format!("transport error: {e}"),
                                     Ok(Ok(response)) => {
                                         match hostile::grpc_status(response).await {

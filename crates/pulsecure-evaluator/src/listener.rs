@@ -2,8 +2,9 @@
 //! bounds before any HTTP/2 is spoken.
 //!
 //! - A TLS handshake must finish within [`ConnectionLimits::handshake_timeout`]; at most
-//!   [`ConnectionLimits::max_handshakes`] run at once, and beyond that the *oldest* is
-//!   dropped, so a flood of silent sockets cannot starve the handshake of a real client.
+//!   [`ConnectionLimits::max_handshakes`] run at once, and beyond that the oldest that has
+//!   not sent a byte yet is dropped (the oldest of all if every one has): a flood of silent
+//!   sockets cannot starve the handshake of a real client, which speaks first.
 //! - At most [`ConnectionLimits::max_connections`] admitted connections; one more is closed
 //!   at once.
 //! - `EMFILE`/`ENFILE` (or no buffers) on accept: the oldest unfinished handshake is dropped
@@ -79,21 +80,34 @@ pub fn descriptor_limit() -> Option<u64> {
 /// Unfinished handshakes, oldest first.
 #[derive(Default)]
 struct Pending {
-    tasks: VecDeque<(Arc<AtomicBool>, AbortHandle)>,
+    tasks: VecDeque<Handshake>,
+}
+
+/// One unfinished handshake: whether the client has spoken, whether it is done, its task.
+struct Handshake {
+    spoke: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+    task: AbortHandle,
 }
 
 impl Pending {
     fn prune(&mut self) {
         self.tasks
-            .retain(|(done, task)| !done.load(Ordering::Acquire) && !task.is_finished());
+            .retain(|h| !h.done.load(Ordering::Acquire) && !h.task.is_finished());
     }
 
-    /// Drop the oldest unfinished handshake; whether there was one.
+    /// Drop the oldest unfinished handshake whose client has sent nothing (or else the
+    /// oldest); whether there was one.
     fn shed_oldest(&mut self) -> bool {
         self.prune();
-        match self.tasks.pop_front() {
-            Some((_, task)) => {
-                task.abort();
+        let at = self
+            .tasks
+            .iter()
+            .position(|h| !h.spoke.load(Ordering::Acquire))
+            .unwrap_or(0);
+        match self.tasks.remove(at) {
+            Some(h) => {
+                h.task.abort();
                 true
             }
             None => false,
@@ -208,25 +222,51 @@ async fn accept_loop(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                // A client that waited in the backlog has already sent its ClientHello.
+                let (stream, spoke_already) = match peek_now(stream) {
+                    Ok(peeked) => peeked,
+                    Err(e) => {
+                        tracing::debug!("accepted socket unusable: {e}");
+                        continue;
+                    }
+                };
                 let done = Arc::new(AtomicBool::new(false));
+                let spoke = Arc::new(AtomicBool::new(spoke_already));
                 let task = tokio::spawn(handshake(
                     stream,
                     acceptor.clone(),
                     limits.clone(),
                     Arc::clone(&slots),
-                    Arc::clone(&done),
+                    [Arc::clone(&spoke), Arc::clone(&done)],
                     tx.clone(),
                 ));
-                let mut pending = lock(&pending);
-                pending.prune();
-                pending.tasks.push_back((done, task.abort_handle()));
-                while pending.tasks.len() > limits.max_handshakes.max(1) {
-                    pending.shed_oldest();
+                {
+                    let mut pending = lock(&pending);
+                    pending.prune();
+                    pending.tasks.push_back(Handshake {
+                        spoke,
+                        done,
+                        task: task.abort_handle(),
+                    });
+                    while pending.tasks.len() > limits.max_handshakes.max(1) {
+                        pending.shed_oldest();
+                    }
                 }
+                // Let the new handshake see its client's first bytes before the next accept
+                // (a backlog of silent sockets would otherwise be accepted without a pause).
+                tokio::task::yield_now().await;
             }
         }
     }
     tracing::debug!("accept loop stopped");
+}
+
+/// Whether the client has sent bytes already, without waiting (a non-blocking `MSG_PEEK`
+/// on the socket, which tokio keeps non-blocking).
+fn peek_now(stream: tokio::net::TcpStream) -> io::Result<(tokio::net::TcpStream, bool)> {
+    let std_stream = stream.into_std()?;
+    let spoke = matches!(std_stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+    Ok((tokio::net::TcpStream::from_std(std_stream)?, spoke))
 }
 
 fn log_full(refused: u64, max: usize) {
@@ -257,10 +297,16 @@ async fn handshake(
     acceptor: TlsAcceptor,
     limits: ConnectionLimits,
     slots: Arc<Semaphore>,
-    done: Arc<AtomicBool>,
+    [spoke, done]: [Arc<AtomicBool>; 2],
     tx: mpsc::Sender<Result<Connection, io::Error>>,
 ) {
-    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
+    let handshake = async {
+        // A real client speaks first (its ClientHello); a silent socket is shed first.
+        stream.readable().await?;
+        spoke.store(true, Ordering::Release);
+        acceptor.accept(stream).await
+    };
+    let tls = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Err(_) => {
             tracing::debug!("TLS handshake timed out: connection closed");
             return;
@@ -302,6 +348,30 @@ async fn handshake(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn silent_handshakes_are_shed_before_speaking_ones() {
+        let mut pending = Pending::default();
+        let mut spoke = Vec::new();
+        for i in 0..3 {
+            let flag = Arc::new(AtomicBool::new(i == 0));
+            spoke.push(Arc::clone(&flag));
+            pending.tasks.push_back(Handshake {
+                spoke: flag,
+                done: Arc::new(AtomicBool::new(false)),
+                task: tokio::spawn(std::future::pending::<()>()).abort_handle(),
+            });
+        }
+        // The oldest spoke: the second (silent) one goes first, then the third.
+        assert!(pending.shed_oldest());
+        assert_eq!(pending.tasks.len(), 2);
+        assert!(pending.tasks[0].spoke.load(Ordering::Acquire));
+        assert!(pending.shed_oldest());
+        assert!(pending.tasks[0].spoke.load(Ordering::Acquire));
+        // Only speaking ones left: the oldest goes.
+        assert!(pending.shed_oldest());
+        assert!(!pending.shed_oldest());
+    }
 
     #[test]
     fn defaults_fit_a_low_descriptor_limit() {
