@@ -273,8 +273,7 @@ fn trivial_result_ciphertexts_are_refused() {
     let err = f
         .client
         .decrypt(&forged)
-        .err()
-        .expect("a trivial result is refused");
+        .expect_err("a trivial result is refused");
     assert!(
         matches!(&err, FheError::Malformed { what: "result", reason } if reason.contains("trivial")),
         "{err}"
