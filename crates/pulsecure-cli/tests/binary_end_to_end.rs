@@ -34,13 +34,16 @@ fn demo_screens_examples_under_encryption_and_matches_reference() {
         .iter()
         .map(|h| h["file"].as_str().expect("file"))
         .collect();
-    assert_eq!(held.len(), 2, "{held:?}");
+    // The key, who uploaded it (the evaluator's key owners), the anti-rollback record.
+    assert_eq!(held.len(), 3, "{held:?}");
     assert!(held.contains(&"accepted-models.json"), "{held:?}");
-    assert!(
-        held.iter()
-            .any(|f| f.starts_with("keys/") && f.ends_with(".key")),
-        "{held:?}"
-    );
+    for suffix in [".key", ".owners"] {
+        assert!(
+            held.iter()
+                .any(|f| f.starts_with("keys/") && f.ends_with(suffix)),
+            "{held:?}"
+        );
+    }
 }
 
 #[test]

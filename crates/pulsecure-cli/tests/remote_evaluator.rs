@@ -40,8 +40,11 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
     let out = remote(&env, &evaluator, &["keys", "register"]);
     assert_ok(&out);
     assert!(stdout(&out).contains("registered"), "{}", stdout(&out));
+    // One key file (and its owners record) on the evaluator.
     let stored: Vec<_> = std::fs::read_dir(evaluator.data.join("keys"))
         .expect("keys dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "key"))
         .collect();
     assert_eq!(stored.len(), 1, "one key file on the evaluator");
     let out = remote(&env, &evaluator, &["keys", "register"]);

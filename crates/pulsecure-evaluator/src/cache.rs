@@ -62,6 +62,14 @@ impl EvaluatorCache {
         self.lock().iter().map(|((id, _), _)| *id).collect()
     }
 
+    /// Whether an evaluator of key `id` for the model with this fingerprint is ready (a
+    /// request for it costs no key decompression).
+    pub fn contains(&self, id: &KeyId, fingerprint: &[u8; 32]) -> bool {
+        self.lock()
+            .iter()
+            .any(|((k, f), _)| k == id && f == fingerprint)
+    }
+
     /// Forget every evaluator of key `id` (after the key was deleted).
     pub fn evict_key(&self, id: &KeyId) {
         self.lock().retain(|((k, _), _)| k != id);

@@ -6,9 +6,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use crate::{
-    key_id_prefix, serve, ClientLimits, KeyStore, KeyStoreError, ModelShelf, ModelShelfError,
-    ServeConfig, ServeError, TlsFiles,
+    key_id_prefix, serve, ClientLimits, ConnectionLimits, KeyQuota, KeyStore, KeyStoreError,
+    ModelShelf, ModelShelfError, PeerIdentity, RequestLimits, ServeConfig, ServeError, Tenancy,
+    TlsFiles,
 };
 use clap::{Args, Parser, Subcommand};
 use pulsecure_rpc::{default_socket_path, ListenAddress};
@@ -93,6 +96,94 @@ struct ServeArgs {
     /// Expose Prometheus metrics at http://ADDR/metrics (off by default).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// Connections served at once; one more is closed at once (default: 256, lowered to fit
+    /// the descriptor limit).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// TLS handshakes in progress at once; beyond, the oldest is dropped (default: 64,
+    /// lowered to fit the descriptor limit).
+    #[arg(long)]
+    max_handshakes: Option<usize>,
+    /// Seconds a TLS handshake may take.
+    #[arg(long, default_value_t = 10)]
+    tls_handshake_timeout: u64,
+    /// Seconds a new connection may take to open its first HTTP/2 stream.
+    #[arg(long, default_value_t = 10)]
+    first_stream_timeout: u64,
+    /// Seconds a unary call (status, key lookup or deletion, one evaluation) may take,
+    /// waiting in the queue included.
+    #[arg(long, default_value_t = 120)]
+    request_timeout: u64,
+    /// Seconds one request message may take to arrive once begun (a unary request: from
+    /// its headers).
+    #[arg(long, default_value_t = 10)]
+    message_timeout: u64,
+    /// MiB of incomplete request messages buffered at once, all connections together;
+    /// beyond, RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 64)]
+    max_buffered_request_mib: usize,
+    /// An operator: may see and delete every key and read the status details. `uid:N` (a
+    /// local user) or `spki:HEX` (SHA-256 of a client certificate's SubjectPublicKeyInfo,
+    /// as the log shows it). Repeatable. Default on a Unix socket: the evaluator's own user.
+    #[arg(long = "operator", value_parser = PeerIdentity::parse)]
+    operators: Vec<PeerIdentity>,
+    /// Server keys one identity may own at once; beyond, RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 4)]
+    max_keys_per_identity: usize,
+    /// MiB all stored server keys may take together; beyond, RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 4096)]
+    max_key_store_mib: u64,
+    /// Stored keys one identity may have decompressed into the cache per minute (each costs
+    /// about 0.4 s of CPU); 0: no limit.
+    #[arg(long, default_value_t = 30)]
+    cache_misses_per_minute: u32,
+}
+
+impl ServeArgs {
+    /// The connection bounds: defaults fitted to this process's descriptor limit, explicit
+    /// values as given.
+    fn connection_limits(&self) -> ConnectionLimits {
+        let defaults = ConnectionLimits {
+            handshake_timeout: Duration::from_secs(self.tls_handshake_timeout.max(1)),
+            first_stream_timeout: Duration::from_secs(self.first_stream_timeout.max(1)),
+            ..ConnectionLimits::default()
+        };
+        let mut limits = match crate::listener::descriptor_limit() {
+            Some(n) => defaults.fit_descriptors(n),
+            None => defaults,
+        };
+        if let Some(n) = self.max_connections {
+            limits.max_connections = n.max(1);
+        }
+        if let Some(n) = self.max_handshakes {
+            limits.max_handshakes = n.max(1);
+        }
+        limits
+    }
+
+    fn tenancy(&self, listen: &ListenAddress) -> Tenancy {
+        let mut operators = self.operators.clone();
+        if operators.is_empty() && matches!(listen, ListenAddress::Unix(_)) {
+            operators.push(PeerIdentity::Uid(rustix::process::getuid().as_raw()));
+        }
+        Tenancy {
+            operators,
+            quota: KeyQuota {
+                per_identity: self.max_keys_per_identity.max(1),
+                total_bytes: self.max_key_store_mib.saturating_mul(1 << 20),
+            },
+            misses_per_minute: self.cache_misses_per_minute,
+        }
+    }
+
+    fn request_limits(&self) -> RequestLimits {
+        RequestLimits {
+            unary_timeout: Duration::from_secs(self.request_timeout.max(1)),
+            message_timeout: Duration::from_secs(self.message_timeout.max(1)),
+            buffered_bytes: self.max_buffered_request_mib.max(1).saturating_mul(1 << 20),
+            ..RequestLimits::default()
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -195,6 +286,13 @@ fn run(cli: Cli) -> Result<(), EvaluatorCliError> {
             private_dir(&dir)?;
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let workers = args.workers.unwrap_or(cores).max(1);
+            let connections = args.connection_limits();
+            let requests = args.request_limits();
+            let listen = args
+                .listen
+                .clone()
+                .unwrap_or_else(|| ListenAddress::Unix(default_socket_path()));
+            let tenancy = args.tenancy(&listen);
             let tls = match (args.tls_cert, args.tls_key, args.client_ca) {
                 (Some(cert), Some(key), Some(client_ca)) => Some(TlsFiles {
                     cert,
@@ -204,9 +302,7 @@ fn run(cli: Cli) -> Result<(), EvaluatorCliError> {
                 _ => None,
             };
             let config = ServeConfig {
-                listen: args
-                    .listen
-                    .unwrap_or_else(|| ListenAddress::Unix(default_socket_path())),
+                listen,
                 tls,
                 data_dir: dir,
                 max_cached_keys: args.max_cached_keys.max(1),
@@ -214,10 +310,13 @@ fn run(cli: Cli) -> Result<(), EvaluatorCliError> {
                 workers,
                 max_queue: args.max_queue.unwrap_or(4 * workers),
                 limits: ClientLimits {
-                    idle: std::time::Duration::from_secs(args.idle_timeout.max(1)),
+                    idle: Duration::from_secs(args.idle_timeout.max(1)),
                     ..ClientLimits::default()
                 },
                 metrics: args.metrics_listen,
+                connections,
+                requests,
+                tenancy,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -274,7 +373,6 @@ fn default_worker_id() -> String {
 }
 
 fn worker(args: WorkerArgs) -> Result<(), EvaluatorCliError> {
-    use std::time::Duration;
     let address = pulsecure_queue::QueueAddress::parse(&args.queue)?;
     let dir = data_dir(&args.data)?;
     private_dir(&dir)?;

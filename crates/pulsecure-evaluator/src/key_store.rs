@@ -3,6 +3,10 @@
 //! after its size was bounded as it arrived, its hash matched, and tfhe's conformance check
 //! accepted it for this build's parameters; it is written to a temporary file, synced and
 //! renamed, so a crash leaves the whole key or none, and it survives restarts.
+//!
+//! Each key records who uploaded it (`ID.owners`, one identity per line, written the same
+//! way): a key serves, and can be deleted by, its owners (and the operators the service
+//! names). Uploading needs room in the owner's quota of keys and in the store's byte cap.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,6 +42,9 @@ pub enum KeyStoreError {
     /// No key with this id is stored.
     #[error("no server key {0} is stored")]
     Unknown(String),
+    /// The uploader's quota of keys, or the store's byte cap, is reached; nothing was kept.
+    #[error("{0}; nothing was kept")]
+    Quota(String),
     /// The file system failed; the store is unchanged.
     #[error("{action}: {source}")]
     Io {
@@ -63,10 +70,30 @@ pub fn key_id_prefix(id: &KeyId) -> String {
     key_id_hex(id)[..8].to_string()
 }
 
+/// How many keys an identity may own, and how many bytes all keys together may take.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyQuota {
+    /// Keys one identity may own.
+    pub per_identity: usize,
+    /// Bytes of all stored keys together.
+    pub total_bytes: u64,
+}
+
+impl Default for KeyQuota {
+    fn default() -> Self {
+        KeyQuota {
+            per_identity: 4,
+            total_bytes: 4 << 30,
+        }
+    }
+}
+
 /// The server keys an evaluator holds.
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     dir: PathBuf,
+    /// Serialises changes of owner files (uploads and deletions race otherwise).
+    owners_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl KeyStore {
@@ -80,11 +107,94 @@ impl KeyStore {
             .map_err(io("creating the key directory"))?;
         Ok(KeyStore {
             dir: dir.to_path_buf(),
+            owners_lock: Default::default(),
         })
     }
 
     fn path_of(&self, id: &KeyId) -> PathBuf {
         self.dir.join(format!("{}.key", key_id_hex(id)))
+    }
+
+    fn owners_path(&self, id: &KeyId) -> PathBuf {
+        self.dir.join(format!("{}.owners", key_id_hex(id)))
+    }
+
+    fn lock_owners(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.owners_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The identities owning key `id` (none for a key stored before owners were recorded:
+    /// only an operator reaches it until its owner uploads it again).
+    pub fn owners(&self, id: &KeyId) -> Vec<String> {
+        std::fs::read_to_string(self.owners_path(id))
+            .map(|text| {
+                text.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether key `id` is stored and owned by `owner`.
+    pub fn is_owned_by(&self, id: &KeyId, owner: &str) -> bool {
+        self.has(id) && self.owners(id).iter().any(|o| o == owner)
+    }
+
+    /// How many stored keys `owner` owns.
+    pub fn owned_count(&self, owner: &str) -> Result<usize, KeyStoreError> {
+        Ok(self
+            .list()?
+            .iter()
+            .filter(|id| self.owners(id).iter().any(|o| o == owner))
+            .count())
+    }
+
+    /// Bytes of all stored keys.
+    pub fn total_bytes(&self) -> Result<u64, KeyStoreError> {
+        let mut total = 0;
+        for id in self.list()? {
+            total += std::fs::metadata(self.path_of(&id))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
+        Ok(total)
+    }
+
+    fn write_owners(&self, id: &KeyId, owners: &[String]) -> Result<(), KeyStoreError> {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".owners-")
+            .tempfile_in(&self.dir)
+            .map_err(io("creating a temporary owners file"))?;
+        for owner in owners {
+            writeln!(tmp, "{owner}").map_err(io("writing a key's owners"))?;
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(io("syncing a key's owners"))?;
+        tmp.persist(self.owners_path(id))
+            .map_err(|e| io("storing a key's owners")(e.error))?;
+        Ok(())
+    }
+
+    /// `owner` gives up key `id`; the key is deleted when no owner is left. Returns whether
+    /// `owner` owned it (a key of others is left untouched: to this caller it is not held).
+    pub fn release(&self, id: &KeyId, owner: &str) -> Result<bool, KeyStoreError> {
+        let _guard = self.lock_owners();
+        let mut owners = self.owners(id);
+        let before = owners.len();
+        owners.retain(|o| o != owner);
+        if owners.len() == before || !self.has(id) {
+            return Ok(false);
+        }
+        if owners.is_empty() {
+            self.delete(id)?;
+        } else {
+            self.write_owners(id, &owners)?;
+        }
+        Ok(true)
     }
 
     /// Whether the key `id` is stored.
@@ -118,8 +228,9 @@ impl KeyStore {
         Ok(bytes)
     }
 
-    /// Delete key `id`; returns whether it was stored.
+    /// Delete key `id` whoever owns it (operators); returns whether it was stored.
     pub fn delete(&self, id: &KeyId) -> Result<bool, KeyStoreError> {
+        let _ = std::fs::remove_file(self.owners_path(id));
         match std::fs::remove_file(self.path_of(id)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -192,6 +303,15 @@ impl KeyUpload<'_> {
     /// Check the key (hash against `announced` if given, then tfhe's conformance check) and
     /// store it atomically; returns its id. An already stored key is kept as it is.
     pub fn finish(self, announced: Option<&KeyId>) -> Result<KeyId, KeyStoreError> {
+        self.finish_for(announced, None)
+    }
+
+    /// [`finish`](Self::finish), recording `owner` (under `quota`) as an owner of the key.
+    pub fn finish_for(
+        self,
+        announced: Option<&KeyId>,
+        owner: Option<(&str, &KeyQuota)>,
+    ) -> Result<KeyId, KeyStoreError> {
         let digest = self.hasher.finalize();
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
@@ -203,24 +323,63 @@ impl KeyUpload<'_> {
                 });
             }
         }
-        check_server_key(&self.bytes).map_err(KeyStoreError::Invalid)?;
-        if self.store.has(&id) {
-            return Ok(id);
+        let store = self.store;
+        if let Some((owner, quota)) = owner {
+            if !store.is_owned_by(&id, owner) {
+                store.check_quota(owner, quota, self.bytes.len() as u64, &id)?;
+            }
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".upload-")
-            .tempfile_in(&self.store.dir)
-            .map_err(io("creating a temporary key file"))?;
-        tmp.write_all(&self.bytes)
-            .map_err(io("writing a server key"))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(io("syncing a server key"))?;
-        tmp.persist(self.store.path_of(&id))
-            .map_err(|e| io("storing a server key")(e.error))?;
-        std::fs::File::open(&self.store.dir)
+        check_server_key(&self.bytes).map_err(KeyStoreError::Invalid)?;
+        let _guard = store.lock_owners();
+        if !store.has(&id) {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".upload-")
+                .tempfile_in(&store.dir)
+                .map_err(io("creating a temporary key file"))?;
+            tmp.write_all(&self.bytes)
+                .map_err(io("writing a server key"))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(io("syncing a server key"))?;
+            tmp.persist(store.path_of(&id))
+                .map_err(|e| io("storing a server key")(e.error))?;
+        }
+        if let Some((owner, _)) = owner {
+            let mut owners = store.owners(&id);
+            if !owners.iter().any(|o| o == owner) {
+                owners.push(owner.to_string());
+                store.write_owners(&id, &owners)?;
+            }
+        }
+        std::fs::File::open(&store.dir)
             .and_then(|d| d.sync_all())
             .map_err(io("syncing the key directory"))?;
         Ok(id)
+    }
+}
+
+impl KeyStore {
+    /// Refuse a new key of `owner` beyond its quota of keys, or `bytes` more beyond the
+    /// store's byte cap (a key already stored takes no new bytes).
+    pub fn check_quota(
+        &self,
+        owner: &str,
+        quota: &KeyQuota,
+        bytes: u64,
+        id: &KeyId,
+    ) -> Result<(), KeyStoreError> {
+        let owned = self.owned_count(owner)?;
+        if owned >= quota.per_identity {
+            return Err(KeyStoreError::Quota(format!(
+                "this identity already owns {owned} server keys, the most allowed (delete one first)"
+            )));
+        }
+        if !self.has(id) && self.total_bytes()?.saturating_add(bytes) > quota.total_bytes {
+            return Err(KeyStoreError::Quota(format!(
+                "the evaluator's key store is full (cap {} MiB)",
+                quota.total_bytes >> 20
+            )));
+        }
+        Ok(())
     }
 }

@@ -9,21 +9,32 @@
 //! on a rayon pool behind a bounded queue; [`EvaluatorService`] is the gRPC API and
 //! [`serve`](serve::serve) runs it on a Unix socket or over mutual TLS. [`QueueEngine`] is
 //! the same machinery as a worker of the PostgreSQL job queue (`pulsecure-evaluator worker`).
+//! Hostile connections meet bounds before tonic sees them ([`listener`]: connection cap,
+//! handshake and first-stream timeouts, back-off when out of descriptors) and in front of
+//! its router ([`request_limits`]: call and message timeouts, a budget of buffered bytes).
 
 mod cache;
 pub mod cli;
+mod connection;
 mod execution;
 mod key_store;
+pub mod listener;
 pub mod metrics;
 mod model_shelf;
+pub mod peer;
 mod queue_engine;
+pub mod request_limits;
 pub mod serve;
 mod service;
+mod tenants;
 
 pub use cache::{CacheError, EvaluatorCache};
 pub use execution::{ExecutionError, Executor};
-pub use key_store::{key_id_prefix, KeyStore, KeyStoreError, KeyUpload, MAX_KEY_BYTES};
+pub use key_store::{key_id_prefix, KeyQuota, KeyStore, KeyStoreError, KeyUpload, MAX_KEY_BYTES};
+pub use listener::ConnectionLimits;
 pub use model_shelf::{ModelShelf, ModelShelfError, ServedModel};
+pub use peer::{Peer, PeerIdentity};
 pub use queue_engine::QueueEngine;
+pub use request_limits::RequestLimits;
 pub use serve::{serve, ServeConfig, ServeError, TlsFiles};
-pub use service::{ClientLimits, EvaluatorService};
+pub use service::{ClientLimits, EvaluatorService, Tenancy};

@@ -12,14 +12,15 @@ use pulsecure_rpc::limits::MAX_MESSAGE_BYTES;
 use pulsecure_rpc::v1::evaluator_server::EvaluatorServer;
 use pulsecure_rpc::ListenAddress;
 use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::UnixListenerStream;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 
 use crate::execution::Executor;
 use crate::key_store::{KeyStore, KeyStoreError};
+use crate::listener::{tls_incoming, unix_incoming, ConnectionLimits};
 use crate::metrics::{Gauges, Metrics};
 use crate::model_shelf::{ModelShelf, ModelShelfError};
-use crate::service::{ClientLimits, EvaluatorService};
+use crate::request_limits::{RequestLimits, RequestLimitsLayer};
+use crate::service::{ClientLimits, EvaluatorService, Tenancy};
 
 /// Files of a TLS listener: its certificate chain and key, and the CA that signs clients.
 #[derive(Clone, Debug)]
@@ -51,6 +52,12 @@ pub struct ServeConfig {
     pub max_queue: usize,
     /// Client timeouts and bounds.
     pub limits: ClientLimits,
+    /// Bounds on connections (cap, handshake and first-stream timeouts).
+    pub connections: ConnectionLimits,
+    /// Bounds on requests (call and message timeouts, buffered bytes).
+    pub requests: RequestLimits,
+    /// Key ownership, operators, quotas and the cache-miss rate.
+    pub tenancy: Tenancy,
     /// Where to expose Prometheus metrics (off when `None`).
     pub metrics: Option<SocketAddr>,
 }
@@ -199,7 +206,21 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         executor,
         config.max_cached_keys,
         config.limits.clone(),
+        config.tenancy.clone(),
         Arc::clone(&metrics),
+    );
+    tracing::info!(
+        operators = %config
+            .tenancy
+            .operators
+            .iter()
+            .map(|o| o.to_text())
+            .collect::<Vec<_>>()
+            .join(","),
+        max_keys_per_identity = config.tenancy.quota.per_identity,
+        max_key_store_bytes = config.tenancy.quota.total_bytes,
+        cache_misses_per_minute = config.tenancy.misses_per_minute,
+        "tenancy"
     );
     if let Some(addr) = config.metrics {
         spawn_metrics(addr, service.clone(), metrics).await?;
@@ -223,10 +244,25 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         }
     };
     let mut builder = Server::builder()
-        .max_concurrent_streams(Some(64))
-        .concurrency_limit_per_connection(64)
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION as usize)
+        .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
+        .http2_max_header_list_size(Some(MAX_HEADER_LIST_BYTES))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .layer(RequestLimitsLayer::new(config.requests.clone()));
+    let limits = config.connections.clone();
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_handshakes = limits.max_handshakes,
+        handshake_timeout_s = limits.handshake_timeout.as_secs_f64(),
+        first_stream_timeout_s = limits.first_stream_timeout.as_secs_f64(),
+        unary_timeout_s = config.requests.unary_timeout.as_secs_f64(),
+        message_timeout_s = config.requests.message_timeout.as_secs_f64(),
+        buffered_request_bytes = config.requests.buffered_bytes,
+        "connection and request limits"
+    );
     match config.listen {
         ListenAddress::Unix(path) => {
             prepare_socket_dir(&path)?;
@@ -238,7 +274,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             let result = builder
                 .add_service(health_service)
                 .add_service(evaluator)
-                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stopping)
+                .serve_with_incoming_shutdown(unix_incoming(listener, limits), stopping)
                 .await;
             let _ = std::fs::remove_file(&path);
             result?;
@@ -248,15 +284,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 .tls
                 .as_ref()
                 .ok_or_else(|| ServeError::Config("TCP without TLS".into()))?;
-            let read = |p: &PathBuf| {
-                std::fs::read(p).map_err(io_error(format!("reading {}", p.display())))
-            };
-            let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
-            let tls_config = ServerTlsConfig::new()
-                .identity(identity)
-                .client_ca_root(Certificate::from_pem(read(&tls.client_ca)?))
-                .client_auth_optional(false);
-            builder = builder.tls_config(tls_config)?;
+            let acceptor = tls_acceptor(tls)?;
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(io_error(format!("binding {addr}")))?;
@@ -264,17 +292,76 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 .local_addr()
                 .map_err(io_error("reading the bound address"))?;
             tracing::info!(listen = %format!("tcp:{bound}"), "evaluator ready (mutual TLS)");
-            let incoming =
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             builder
                 .add_service(health_service)
                 .add_service(evaluator)
-                .serve_with_incoming_shutdown(incoming, stopping)
+                .serve_with_incoming_shutdown(tls_incoming(listener, acceptor, limits), stopping)
                 .await?;
         }
     }
     tracing::info!("evaluator stopped");
     Ok(())
+}
+
+/// HTTP/2 streams one connection may have open (a batch uses one stream; a client's
+/// parallel unary calls a few).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+/// HTTP/2 flow-control window of one stream: what a client may send ahead of the server.
+pub const STREAM_WINDOW_BYTES: u32 = 256 << 10;
+/// HTTP/2 flow-control window of one connection, all its streams together.
+pub const CONNECTION_WINDOW_BYTES: u32 = 1 << 20;
+/// Largest header list a request may carry.
+pub const MAX_HEADER_LIST_BYTES: u32 = 16 << 10;
+
+/// The mutual-TLS acceptor: the evaluator's certificate and key, client certificates
+/// required and verified against the client CA, HTTP/2 only.
+fn tls_acceptor(tls: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |p: &PathBuf| std::fs::read(p).map_err(io_error(format!("reading {}", p.display())));
+    let pem_error = |p: &PathBuf, what: &str| {
+        let shown = p.display().to_string();
+        let what = what.to_string();
+        move |e: rustls_pki_types::pem::Error| {
+            ServeError::Config(format!("{shown}: not a PEM {what}: {e}"))
+        }
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&tls.cert)?)
+        .collect::<Result<_, _>>()
+        .map_err(pem_error(&tls.cert, "certificate chain"))?;
+    let key = PrivateKeyDer::from_pem_slice(&read(&tls.key)?)
+        .map_err(pem_error(&tls.key, "private key"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(&read(&tls.client_ca)?) {
+        let ca = ca.map_err(pem_error(&tls.client_ca, "CA certificate"))?;
+        roots.add(ca).map_err(|e| {
+            ServeError::Config(format!(
+                "{}: unusable CA certificate: {e}",
+                tls.client_ca.display()
+            ))
+        })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| ServeError::Config(format!("the client CA: {e}")))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Config(format!("TLS: {e}")))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            ServeError::Config(format!(
+                "{} and {}: {e}",
+                tls.cert.display(),
+                tls.key.display()
+            ))
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Expose the metrics on `addr` (plain HTTP `GET /metrics`; bind it to a private network).

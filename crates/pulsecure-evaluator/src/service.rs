@@ -21,9 +21,11 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::cache::{CacheError, EvaluatorCache};
 use crate::execution::{ExecutionError, Executor};
-use crate::key_store::{key_id_prefix, KeyStore, KeyStoreError, MAX_KEY_BYTES};
+use crate::key_store::{key_id_prefix, KeyQuota, KeyStore, KeyStoreError, MAX_KEY_BYTES};
 use crate::metrics::Metrics;
 use crate::model_shelf::ModelShelf;
+use crate::peer::{Peer, PeerIdentity};
+use crate::tenants::MissLimiter;
 
 /// Timeouts and bounds of client behaviour (besides the executor's queue).
 #[derive(Clone, Debug)]
@@ -49,6 +51,28 @@ impl Default for ClientLimits {
     }
 }
 
+/// Who may do what with keys, and how much (issue 30: tenants).
+#[derive(Clone, Debug)]
+pub struct Tenancy {
+    /// Identities that may see and delete every key and read the status details.
+    pub operators: Vec<PeerIdentity>,
+    /// Keys per identity and bytes of all keys.
+    pub quota: KeyQuota,
+    /// Cache misses (a stored key decompressed: about 0.4 s of CPU) one identity may cause
+    /// per minute.
+    pub misses_per_minute: u32,
+}
+
+impl Default for Tenancy {
+    fn default() -> Self {
+        Tenancy {
+            operators: Vec::new(),
+            quota: KeyQuota::default(),
+            misses_per_minute: 30,
+        }
+    }
+}
+
 /// Everything a request handler needs.
 #[derive(Debug)]
 struct Shared {
@@ -59,6 +83,8 @@ struct Shared {
     executor: Executor,
     uploads: Semaphore,
     limits: ClientLimits,
+    tenancy: Tenancy,
+    misses: MissLimiter,
     metrics: Arc<Metrics>,
 }
 
@@ -69,13 +95,14 @@ pub struct EvaluatorService {
 }
 
 impl EvaluatorService {
-    /// Serve `shelf`'s models with the keys of `store`.
+    /// Serve `shelf`'s models with the keys of `store`, under `tenancy`.
     pub fn new(
         store: KeyStore,
         shelf: ModelShelf,
         executor: Executor,
         max_cached_keys: usize,
         limits: ClientLimits,
+        tenancy: Tenancy,
         metrics: Arc<Metrics>,
     ) -> Self {
         EvaluatorService {
@@ -87,6 +114,8 @@ impl EvaluatorService {
                 uploads: Semaphore::new(limits.concurrent_uploads.max(1)),
                 executor,
                 limits,
+                misses: MissLimiter::new(tenancy.misses_per_minute),
+                tenancy,
                 metrics,
             }),
         }
@@ -118,12 +147,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn peer_uid<T>(request: &Request<T>) -> Option<u32> {
-    request
-        .extensions()
-        .get::<tonic::transport::server::UdsConnectInfo>()
-        .and_then(|info| info.peer_cred)
-        .map(|cred| cred.uid())
+/// The connection's peer, as the accept loop recorded it.
+fn peer_of<T>(request: &Request<T>) -> Peer {
+    request.extensions().get::<Peer>().cloned().unwrap_or(Peer {
+        identity: None,
+        certificate_sha256: None,
+    })
 }
 
 fn fhe_status(e: &FheError) -> Status {
@@ -155,7 +184,29 @@ fn execution_status(e: ExecutionError, workers: usize) -> Status {
 
 impl Shared {
     /// Check, admit and run one evaluation.
-    async fn evaluate(self: &Arc<Self>, item: EvaluateRequest) -> Result<EvaluateResponse, Status> {
+    /// Whether `peer` is one of the operators.
+    fn is_operator(&self, peer: &Peer) -> bool {
+        peer.identity
+            .is_some_and(|id| self.tenancy.operators.contains(&id))
+    }
+
+    /// Whether `peer` may use key `id`: it owns it, or it is an operator. A key of another
+    /// identity is, to this peer, a key not held.
+    fn may_use(&self, peer: &Peer, id: &KeyId) -> bool {
+        if !self.store.has(id) {
+            return false;
+        }
+        self.is_operator(peer)
+            || peer
+                .identity
+                .is_some_and(|who| self.store.is_owned_by(id, &who.to_text()))
+    }
+
+    async fn evaluate(
+        self: &Arc<Self>,
+        item: EvaluateRequest,
+        peer: &Peer,
+    ) -> Result<EvaluateResponse, Status> {
         if item.request.len() > MAX_REQUEST_BYTES {
             return Err(Status::resource_exhausted(format!(
                 "request of {} bytes exceeds the limit of {MAX_REQUEST_BYTES}",
@@ -169,11 +220,28 @@ impl Shared {
                 hex(&item.model_fingerprint)
             )));
         };
-        if !self.store.has(&key) {
+        if !self.may_use(peer, &key) {
             return Err(Status::not_found(format!(
                 "server key {} is not held by this evaluator: upload it first",
                 key_id_prefix(&key)
             )));
+        }
+        // The frame and every ciphertext are checked before the key cache is touched: a
+        // request refused anyway costs no key decompression.
+        let fingerprint = served.fingerprint;
+        pulsecure_fhe::check_request(&item.request, &fingerprint, &key)
+            .map_err(|e| fhe_status(&e))?;
+        if !self.cache.contains(&key, &fingerprint) {
+            let who = peer.identity.map(|id| id.to_text()).unwrap_or_default();
+            if let Err(wait) = self.misses.check(&who) {
+                let mut status = Status::resource_exhausted(
+                    "too many server keys loaded for this identity lately; retry later",
+                );
+                if let Ok(value) = wait.as_millis().max(100).to_string().parse() {
+                    status.metadata_mut().insert(RETRY_AFTER_MS, value);
+                }
+                return Err(status);
+            }
         }
         let model = Arc::clone(&served.model);
         let admission = self
@@ -219,7 +287,7 @@ impl Shared {
         outcome
     }
 
-    fn log(&self, method: &'static str, status: &Result<(), Code>, detail: &str, uid: Option<u32>) {
+    fn log(&self, method: &'static str, status: &Result<(), Code>, detail: &str, peer: &Peer) {
         let code = match status {
             Ok(()) => Code::Ok,
             Err(code) => *code,
@@ -228,7 +296,8 @@ impl Shared {
         tracing::info!(
             method,
             status = ?code,
-            peer_uid = uid,
+            peer = %peer.identity.map(|id| id.to_text()).unwrap_or_else(|| "-".into()),
+            certificate = %peer.fingerprint_text(),
             "{detail}"
         );
     }
@@ -247,6 +316,8 @@ impl Evaluator for EvaluatorService {
         request: Request<GetStatusRequest>,
     ) -> Result<Response<GetStatusResponse>, Status> {
         let s = &self.shared;
+        let peer = peer_of(&request);
+        let operator = s.is_operator(&peer);
         let models = s
             .shelf
             .models()
@@ -271,21 +342,27 @@ impl Evaluator for EvaluatorService {
                 max_queue: s.executor.max_queue() as u32,
                 max_cached_keys: s.max_cached_keys as u32,
             }),
-            queue_depth: s.executor.depth() as u32,
-            cached_keys: s.cache.len() as u32,
+            // Load and cache contents are the operators' business only.
+            queue_depth: if operator {
+                s.executor.depth() as u32
+            } else {
+                0
+            },
+            cached_keys: if operator { s.cache.len() as u32 } else { 0 },
         };
-        s.log("GetStatus", &Ok(()), "status", peer_uid(&request));
+        s.log("GetStatus", &Ok(()), "status", &peer);
         Ok(Response::new(response))
     }
 
     async fn has_key(&self, request: Request<KeyRef>) -> Result<Response<HasKeyResponse>, Status> {
-        let uid = peer_uid(&request);
-        let result = key_id(&request.get_ref().key_id).map(|id| (id, self.shared.store.has(&id)));
+        let peer = peer_of(&request);
+        let result =
+            key_id(&request.get_ref().key_id).map(|id| (id, self.shared.may_use(&peer, &id)));
         let detail = match &result {
             Ok((id, present)) => format!("key {} present={present}", key_id_prefix(id)),
             Err(_) => "bad key id".into(),
         };
-        self.shared.log("HasKey", &outcome(&result), &detail, uid);
+        self.shared.log("HasKey", &outcome(&result), &detail, &peer);
         result.map(|(_, present)| Response::new(HasKeyResponse { present }))
     }
 
@@ -293,16 +370,19 @@ impl Evaluator for EvaluatorService {
         &self,
         request: Request<Streaming<KeyChunk>>,
     ) -> Result<Response<PutServerKeyResponse>, Status> {
-        let uid = peer_uid(&request);
+        let peer = peer_of(&request);
         let s = Arc::clone(&self.shared);
-        let result = tokio::time::timeout(s.limits.upload, receive_key(&s, request.into_inner()))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Status::deadline_exceeded(format!(
-                    "the key upload took longer than {} s; nothing was kept",
-                    s.limits.upload.as_secs()
-                )))
-            });
+        let result = tokio::time::timeout(
+            s.limits.upload,
+            receive_key(&s, request.into_inner(), &peer),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Status::deadline_exceeded(format!(
+                "the key upload took longer than {} s; nothing was kept",
+                s.limits.upload.as_secs()
+            )))
+        });
         let detail = match &result {
             Ok(r) => format!(
                 "key {} stored ({} bytes)",
@@ -311,7 +391,7 @@ impl Evaluator for EvaluatorService {
             ),
             Err(e) => format!("upload refused: {}", e.message()),
         };
-        s.log("PutServerKey", &outcome(&result), &detail, uid);
+        s.log("PutServerKey", &outcome(&result), &detail, &peer);
         result.map(Response::new)
     }
 
@@ -319,21 +399,29 @@ impl Evaluator for EvaluatorService {
         &self,
         request: Request<KeyRef>,
     ) -> Result<Response<DeleteKeyResponse>, Status> {
-        let uid = peer_uid(&request);
+        let peer = peer_of(&request);
         let s = &self.shared;
         let result = key_id(&request.get_ref().key_id).and_then(|id| {
-            let deleted = s
-                .store
-                .delete(&id)
-                .map_err(|e| Status::internal(e.to_string()))?;
-            s.cache.evict_key(&id);
+            // An operator deletes the key; an owner gives up its share (the key goes with
+            // its last owner); anyone else is told the key was not held, and nothing changes.
+            let deleted = if s.is_operator(&peer) {
+                s.store.delete(&id)
+            } else if let Some(who) = peer.identity {
+                s.store.release(&id, &who.to_text())
+            } else {
+                Ok(false)
+            }
+            .map_err(|e| Status::internal(e.to_string()))?;
+            if !s.store.has(&id) {
+                s.cache.evict_key(&id);
+            }
             Ok((id, deleted))
         });
         let detail = match &result {
             Ok((id, deleted)) => format!("key {} deleted={deleted}", key_id_prefix(id)),
             Err(e) => e.message().to_string(),
         };
-        s.log("DeleteKey", &outcome(&result), &detail, uid);
+        s.log("DeleteKey", &outcome(&result), &detail, &peer);
         result.map(|(_, deleted)| Response::new(DeleteKeyResponse { deleted }))
     }
 
@@ -341,13 +429,13 @@ impl Evaluator for EvaluatorService {
         &self,
         request: Request<EvaluateRequest>,
     ) -> Result<Response<EvaluateResponse>, Status> {
-        let uid = peer_uid(&request);
+        let peer = peer_of(&request);
         let item = request.into_inner();
         let size = item.request.len();
         let prefix = KeyId::try_from(item.key_id.as_slice())
             .map(|id| key_id_prefix(&id))
             .unwrap_or_else(|_| "-".into());
-        let result = self.shared.evaluate(item).await;
+        let result = self.shared.evaluate(item, &peer).await;
         let detail = match &result {
             Ok(r) => format!(
                 "key {prefix}: {size} bytes in, {} bytes out, {} µs",
@@ -356,7 +444,8 @@ impl Evaluator for EvaluatorService {
             ),
             Err(e) => format!("key {prefix}: {size} bytes in, refused: {}", e.message()),
         };
-        self.shared.log("Evaluate", &outcome(&result), &detail, uid);
+        self.shared
+            .log("Evaluate", &outcome(&result), &detail, &peer);
         result.map(Response::new)
     }
 
@@ -366,7 +455,7 @@ impl Evaluator for EvaluatorService {
         &self,
         request: Request<Streaming<EvaluateRequest>>,
     ) -> Result<Response<Self::EvaluateStreamStream>, Status> {
-        let uid = peer_uid(&request);
+        let peer = peer_of(&request);
         let mut incoming = request.into_inner();
         let s = Arc::clone(&self.shared);
         let in_flight = s.limits.per_stream_in_flight.max(1);
@@ -391,11 +480,11 @@ impl Evaluator for EvaluatorService {
                     Ok(Ok(Some(item))) => item,
                 };
                 items += 1;
-                let (s, tx) = (Arc::clone(&s), tx.clone());
+                let (s, tx, peer) = (Arc::clone(&s), tx.clone(), peer.clone());
                 tokio::spawn(async move {
                     let _slot = slot;
                     let request_id = next.request_id;
-                    let answer = match s.evaluate(next).await {
+                    let answer = match s.evaluate(next, &peer).await {
                         Ok(response) => response,
                         Err(status) => EvaluateResponse {
                             request_id,
@@ -419,7 +508,7 @@ impl Evaluator for EvaluatorService {
                     Err(code)
                 }
             };
-            s.log("EvaluateStream", &result, &format!("{items} items"), uid);
+            s.log("EvaluateStream", &result, &format!("{items} items"), &peer);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -429,7 +518,18 @@ impl Evaluator for EvaluatorService {
 async fn receive_key(
     s: &Arc<Shared>,
     mut chunks: Streaming<KeyChunk>,
+    peer: &Peer,
 ) -> Result<PutServerKeyResponse, Status> {
+    let Some(owner) = peer.identity.map(|id| id.to_text()) else {
+        return Err(Status::permission_denied(
+            "the evaluator could not tell who is uploading; a key needs an owner",
+        ));
+    };
+    let quota = s.tenancy.quota;
+    let quota_status = |e: KeyStoreError| match e {
+        KeyStoreError::Quota(_) => Status::resource_exhausted(e.to_string()),
+        other => Status::internal(other.to_string()),
+    };
     let _permit = s.uploads.try_acquire().map_err(|_| {
         let mut status =
             Status::resource_exhausted("other key uploads are in progress; retry later");
@@ -467,6 +567,16 @@ async fn receive_key(
             }
             announced = Some(key_id(&chunk.key_id)?);
         }
+        if first {
+            // Refuse before receiving tens of megabytes: a new key beyond the quota.
+            let known = announced.is_some_and(|id| s.store.is_owned_by(&id, &owner));
+            if !known {
+                let id = announced.unwrap_or_default();
+                s.store
+                    .check_quota(&owner, &quota, MAX_CHUNK_BYTES as u64, &id)
+                    .map_err(quota_status)?;
+            }
+        }
         first = false;
         upload.push(&chunk.data).map_err(|e| match e {
             KeyStoreError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
@@ -478,13 +588,16 @@ async fn receive_key(
         return Err(Status::invalid_argument("empty key upload"));
     }
     // The conformance check reads the whole key: off the async threads' hot path.
-    let id =
-        tokio::task::block_in_place(|| upload.finish(announced.as_ref())).map_err(|e| match e {
-            KeyStoreError::Invalid(_) | KeyStoreError::WrongId { .. } => {
-                Status::invalid_argument(e.to_string())
-            }
-            other => Status::internal(other.to_string()),
-        })?;
+    let id = tokio::task::block_in_place(|| {
+        upload.finish_for(announced.as_ref(), Some((&owner, &quota)))
+    })
+    .map_err(|e| match e {
+        KeyStoreError::Invalid(_) | KeyStoreError::WrongId { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        KeyStoreError::Quota(_) => Status::resource_exhausted(e.to_string()),
+        other => Status::internal(other.to_string()),
+    })?;
     Ok(PutServerKeyResponse {
         key_id: id.to_vec(),
         bytes_received: received,

@@ -16,6 +16,24 @@ use crate::params::CIPHERTEXT_LIMIT;
 use crate::tfhe_backend::ShortintBackend;
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
+/// Check a request before any key is loaded: its frame, its binding to `model` and
+/// `key_id`, and every block's conformance to this build's parameter set. An evaluator that
+/// checks this first spends no key decompression (about 0.4 s of CPU) on a request it would
+/// refuse anyway. Returns the number of blocks.
+pub fn check_request(request: &[u8], model: &[u8; 32], key_id: &KeyId) -> Result<usize, FheError> {
+    let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
+    envelope.check_binding(model, key_id, "request")?;
+    let conformance = CompressedFheUint2ConformanceParams::from(crate::params::PARAMETERS);
+    for bytes in &envelope.blocks {
+        safe_deserialize_conformant::<CompressedFheUint2>(*bytes, CIPHERTEXT_LIMIT, &conformance)
+            .map_err(|e| FheError::Malformed {
+            what: "request",
+            reason: e,
+        })?;
+    }
+    Ok(envelope.blocks.len())
+}
+
 /// Evaluates one model under one server key. Holds no secret.
 pub struct TfheEvaluator {
     /// The high-level key installed on one worker of its own, to decompress inputs; built

@@ -28,7 +28,7 @@ use pulsecure_core::Model;
 
 #[cfg(feature = "client")]
 pub use client::TfheClient;
-pub use evaluator::TfheEvaluator;
+pub use evaluator::{check_request, TfheEvaluator};
 pub use keys::{check_server_key, key_id_of, load_server_key, KeyId};
 #[cfg(feature = "client")]
 pub use keys::{client_key_from_bytes, client_key_to_bytes, generate_keys, GeneratedKeys};
