@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod assessment;
 pub mod digits;
+pub mod equation;
 pub mod feature;
 pub mod model;
 pub mod patient;
