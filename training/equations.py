@@ -192,7 +192,8 @@ def main():
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(text)
         tmp.replace(path)
-        print(f"{hashlib.sha256(text.encode()).hexdigest()}  {path.relative_to(ROOT)}")
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{hashlib.sha256(text.encode()).hexdigest()}  {shown}")
 
 
 if __name__ == "__main__":
