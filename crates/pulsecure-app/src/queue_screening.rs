@@ -433,14 +433,7 @@ impl QueueStation {
                                 .map_err(AppError::Output)?;
                             }
                             Err(refusal) => {
-                                // Nothing is stored and the local record goes, so a rerun
-                                // of the batch encrypts and submits the patient again.
-                                record_refusal(&self.records.db, &model, &refusal)?;
-                                self.drop_job(
-                                    job,
-                                    &format!("{refusal}: run the batch again to resubmit"),
-                                    sink,
-                                )?;
+                                self.refuse_job(job, &model, &refusal, sink)?;
                                 collection.refused += 1;
                             }
                         }
@@ -458,12 +451,7 @@ impl QueueStation {
                                 "{bytes} bytes in the queue, above the limit of {limit}: refused unread"
                             ),
                         });
-                        record_refusal(&self.records.db, &model, &refusal)?;
-                        self.drop_job(
-                            job,
-                            &format!("{refusal}: run the batch again to resubmit"),
-                            sink,
-                        )?;
+                        self.refuse_job(job, &model, &refusal, sink)?;
                         collection.refused += 1;
                     }
                 }
@@ -500,6 +488,23 @@ impl QueueStation {
                 "the evaluation failed in the queue ({}); nothing was stored: run the batch again to resubmit",
                 printable(reason)
             ),
+            sink,
+        )
+    }
+
+    /// Refuse a job's result: audited, nothing stored, and the local record goes, so a rerun
+    /// of the batch encrypts and submits the patient again.
+    fn refuse_job(
+        &self,
+        job: &QueuedJob,
+        model: &Model,
+        refusal: &ResultRefused,
+        sink: &mut dyn QueueSink,
+    ) -> Result<()> {
+        record_refusal(&self.records.db, model, refusal)?;
+        self.drop_job(
+            job,
+            &format!("{refusal}: run the batch again to resubmit"),
             sink,
         )
     }
