@@ -6,6 +6,7 @@
 //! engines are measured against, and what the published input→output vectors check. A value
 //! outside its published range is refused, never clamped: the equations were not fitted there.
 
+mod bounds;
 pub mod expr;
 mod inputs;
 
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use bounds::{BoundsError, Interval};
 pub use expr::{Expr, ExprError, Scope};
 pub use inputs::{InputError, InputKind, InputSpec, InputValue, Inputs};
 
@@ -214,7 +216,7 @@ impl Equation {
         Ok(())
     }
 
-    fn input_kind(&self, name: &str) -> Option<&InputKind> {
+    pub(crate) fn input_kind(&self, name: &str) -> Option<&InputKind> {
         self.inputs.iter().find(|i| i.name == name).map(|i| &i.kind)
     }
 

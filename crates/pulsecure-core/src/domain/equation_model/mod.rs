@@ -1,0 +1,449 @@
+//! Schema-2 models: a published risk equation (PREVENT, PCE) with the integer pipeline every
+//! engine runs on it — the client's term codes, the evaluator's linear part, the index and the
+//! signed output table (docs/model-format.md, "Schema 2").
+//!
+//! A model is only constructed through [`EquationModel::from_json`], which re-derives what an
+//! engine relies on instead of trusting the file: each term's proven range (so a code never
+//! saturates), the integer weights and biases against the declared coefficients, the
+//! accumulator bounds, the index range and the table against the link.
+
+mod document;
+mod pipeline;
+
+use std::collections::BTreeSet;
+
+pub use document::{
+    CategoryBand, Eligibility, Encoding, EquationModelDocument, IndexPart, LinearPart, OutputPart,
+    TermEncoding,
+};
+pub use pipeline::{EncodedPatient, EquationTrace};
+
+use crate::domain::equation::{Equation, Link};
+use crate::domain::model::ModelError;
+
+/// The schema version this module reads.
+pub const EQUATION_SCHEMA_VERSION: u32 = 2;
+/// Bits per encrypted digit.
+pub const DIGIT_BITS: u32 = 2;
+/// Most coefficient sets: the group index rides in the two bits above each digit.
+pub const MAX_GROUPS: usize = 4;
+/// Widest term code.
+pub const MAX_TERM_BITS: u32 = 16;
+/// Largest |weight|, keeping `W · 3 · 4^7` far below i64's range.
+pub const MAX_ABS_WEIGHT: i64 = 1 << 40;
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ModelError {
+    ModelError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A validated schema-2 model.
+#[derive(Clone, Debug)]
+pub struct EquationModel {
+    doc: EquationModelDocument,
+    /// For each encoded term, its position among the equation's terms.
+    term_index: Vec<usize>,
+}
+
+/// Base-4 digits a code of `bits` bits needs.
+pub fn digit_count(bits: u32) -> u32 {
+    bits.div_ceil(DIGIT_BITS)
+}
+
+/// Largest value digit `j` of a `bits`-bit code can take.
+pub fn max_digit(bits: u32, j: u32) -> i64 {
+    let top = (1i64 << bits) - 1;
+    (top >> (DIGIT_BITS * j)).min(3)
+}
+
+/// Step 3 for one digit: `(W · d · 4^j + 2^(P−1)) >> P` (round half up).
+pub fn contribution(weight: i64, digit: i64, position: u32, weight_bits: u32) -> i64 {
+    let half = if weight_bits == 0 {
+        0
+    } else {
+        1i64 << (weight_bits - 1)
+    };
+    (weight * digit * (1i64 << (2 * position)) + half) >> weight_bits
+}
+
+impl EquationModel {
+    /// Parse and fully validate a schema-2 `model.json`.
+    pub fn from_json(text: &str) -> Result<Self, ModelError> {
+        let doc: EquationModelDocument =
+            serde_json::from_str(text).map_err(|e| ModelError::Malformed(e.to_string()))?;
+        Self::from_document(doc)
+    }
+
+    /// Validate an already parsed document.
+    pub fn from_document(doc: EquationModelDocument) -> Result<Self, ModelError> {
+        if doc.schema_version != EQUATION_SCHEMA_VERSION {
+            return Err(ModelError::UnsupportedSchema {
+                found: doc.schema_version,
+                expected: EQUATION_SCHEMA_VERSION,
+            });
+        }
+        if doc.model_id.is_empty() {
+            return Err(invalid("model_id", "must not be empty"));
+        }
+        doc.equation
+            .validate()
+            .map_err(|e| invalid("equation", e.to_string()))?;
+        let term_index = check_encoding(&doc)?;
+        let model = EquationModel { doc, term_index };
+        model.check_eligibility()?;
+        model.check_linear()?;
+        model.check_index()?;
+        model.check_output()?;
+        Ok(model)
+    }
+
+    /// The file's contents.
+    pub fn document(&self) -> &EquationModelDocument {
+        &self.doc
+    }
+
+    /// Model id.
+    pub fn id(&self) -> &str {
+        &self.doc.model_id
+    }
+
+    /// Release number.
+    pub fn version(&self) -> u64 {
+        self.doc.version
+    }
+
+    /// The exact equation.
+    pub fn equation(&self) -> &Equation {
+        &self.doc.equation
+    }
+
+    /// Who may be screened.
+    pub fn eligibility(&self) -> &Eligibility {
+        &self.doc.eligibility
+    }
+
+    /// The encoded terms.
+    pub fn encoded_terms(&self) -> &[TermEncoding] {
+        &self.doc.encoding.terms
+    }
+
+    /// The linear part.
+    pub fn linear(&self) -> &LinearPart {
+        &self.doc.linear
+    }
+
+    /// The index rule.
+    pub fn index(&self) -> &IndexPart {
+        &self.doc.index
+    }
+
+    /// The output table and categories.
+    pub fn output(&self) -> &OutputPart {
+        &self.doc.output
+    }
+
+    /// Number of coefficient sets (groups).
+    pub fn group_count(&self) -> usize {
+        self.doc.equation.groups.len()
+    }
+
+    /// Encrypted digits per patient (every encoded term's digits, term by term, low first).
+    pub fn digit_count(&self) -> usize {
+        self.encoded_terms()
+            .iter()
+            .map(|t| digit_count(t.bits) as usize)
+            .sum()
+    }
+
+    /// `(term, digit position, largest digit value)` for every encrypted digit, in order.
+    pub fn digit_positions(&self) -> Vec<(usize, u32, i64)> {
+        self.encoded_terms()
+            .iter()
+            .enumerate()
+            .flat_map(|(t, e)| (0..digit_count(e.bits)).map(move |j| (t, j, max_digit(e.bits, j))))
+            .collect()
+    }
+
+    /// The accumulator bounds: the smallest (largest) bias plus, for every digit, its
+    /// smallest (largest) contribution over every group and digit value. Looser than per
+    /// group, and exactly what the encrypted circuit's unsigned accumulator needs.
+    fn derived_acc_bounds(&self) -> (i64, i64) {
+        let linear = &self.doc.linear;
+        let mut lo = linear.bias.iter().copied().min().unwrap_or(0);
+        let mut hi = linear.bias.iter().copied().max().unwrap_or(0);
+        for (t, j, top) in self.digit_positions() {
+            let values = linear.weights.iter().flat_map(|row| {
+                (0..=top).map(move |d| contribution(row[t], d, j, linear.weight_bits))
+            });
+            lo += values.clone().min().unwrap_or(0);
+            hi += values.max().unwrap_or(0);
+        }
+        (lo, hi)
+    }
+
+    fn check_eligibility(&self) -> Result<(), ModelError> {
+        let e = &self.doc.eligibility;
+        if !(e.min_age.is_finite() && e.max_age.is_finite() && e.min_age <= e.max_age) {
+            return Err(invalid(
+                "eligibility",
+                "the age range must be finite and ordered",
+            ));
+        }
+        match self.doc.equation.input_kind(&e.age_input) {
+            Some(crate::domain::equation::InputKind::Number { min, max, .. })
+                if *min <= e.min_age && e.max_age <= *max =>
+            {
+                Ok(())
+            }
+            _ => Err(invalid(
+                "eligibility.age_input",
+                "must name a numeric input whose range holds the eligible ages",
+            )),
+        }
+    }
+
+    fn check_linear(&self) -> Result<(), ModelError> {
+        let linear = &self.doc.linear;
+        let groups = &self.doc.equation.groups;
+        if groups.len() > MAX_GROUPS {
+            return Err(invalid(
+                "equation.groups",
+                format!("at most {MAX_GROUPS} coefficient sets"),
+            ));
+        }
+        if !(1..=16).contains(&linear.grain_bits) || linear.weight_bits > 24 {
+            return Err(invalid(
+                "linear",
+                "grain_bits must be 1-16 and weight_bits at most 24",
+            ));
+        }
+        if linear.weights.len() != groups.len() || linear.bias.len() != groups.len() {
+            return Err(invalid(
+                "linear",
+                "one weight row and one bias per coefficient set",
+            ));
+        }
+        let scale = f64::powi(2.0, (linear.grain_bits + linear.weight_bits) as i32);
+        let grain = f64::powi(2.0, linear.grain_bits as i32);
+        let ranges = self
+            .doc
+            .equation
+            .term_intervals()
+            .map_err(|e| invalid("equation.terms", e.to_string()))?;
+        for (g, (row, group)) in linear.weights.iter().zip(groups).enumerate() {
+            if row.len() != self.term_index.len() {
+                return Err(invalid(
+                    format!("linear.weights[{g}]"),
+                    "one weight per encoded term",
+                ));
+            }
+            let mut bias = 0.0;
+            let mut encoded = self.term_index.iter().zip(self.encoded_terms()).peekable();
+            for (i, (lo, _)) in ranges.iter().enumerate() {
+                let c = group.coefficients[i];
+                match encoded.peek() {
+                    Some((&ti, e)) if ti == i => {
+                        bias += c * e.min;
+                        encoded.next();
+                    }
+                    _ => bias += c * lo,
+                }
+            }
+            bias += link_offset(&self.doc.equation, g);
+            let expected_bias = (bias * grain).round() as i64;
+            if (linear.bias[g] - expected_bias).abs() > 1 {
+                return Err(invalid(
+                    format!("linear.bias[{g}]"),
+                    "does not match the equation's constant terms and the term ranges",
+                ));
+            }
+            for (k, (&w, (&ti, e))) in row
+                .iter()
+                .zip(self.term_index.iter().zip(self.encoded_terms()))
+                .enumerate()
+            {
+                let expected = (group.coefficients[ti] * e.step * scale).round() as i64;
+                if w.abs() > MAX_ABS_WEIGHT || (w - expected).abs() > 1 {
+                    return Err(invalid(
+                        format!("linear.weights[{g}][{k}]"),
+                        format!(
+                            "does not match the coefficient of `{}` times its step",
+                            e.term
+                        ),
+                    ));
+                }
+            }
+        }
+        let (lo, hi) = self.derived_acc_bounds();
+        if (lo, hi) != (linear.acc_min, linear.acc_max) {
+            return Err(invalid(
+                "linear.acc_min",
+                format!("the accumulator bounds are {lo}..{hi}, not what the file says"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_index(&self) -> Result<(), ModelError> {
+        let index = &self.doc.index;
+        let linear = &self.doc.linear;
+        if index.offset != -linear.acc_min {
+            return Err(invalid("index.offset", "must be -acc_min"));
+        }
+        if !index.shift.is_multiple_of(DIGIT_BITS) || index.shift > 8 {
+            return Err(invalid(
+                "index.shift",
+                "must be whole digits, at most 8 bits",
+            ));
+        }
+        let top = (linear.acc_max + index.offset) >> index.shift;
+        if i64::from(index.max) != top {
+            return Err(invalid("index.max", format!("must be {top}")));
+        }
+        if top >= 1 << 16 {
+            return Err(invalid("index.max", "at most 16 index bits"));
+        }
+        Ok(())
+    }
+
+    fn check_output(&self) -> Result<(), ModelError> {
+        let out = &self.doc.output;
+        if out.probability_scale == 0 {
+            return Err(invalid("output.probability_scale", "must be positive"));
+        }
+        if out.table.len() != self.doc.index.max as usize + 1 {
+            return Err(invalid("output.table", "needs one entry per index"));
+        }
+        if out.table.windows(2).any(|w| w[0] > w[1]) {
+            return Err(invalid("output.table", "must be non-decreasing"));
+        }
+        let scale = f64::from(out.probability_scale);
+        for (idx, &p) in out.table.iter().enumerate() {
+            let expected = (self.link_at_bin_centre(idx as u32) * scale + 0.5).floor();
+            if (f64::from(p) - expected).abs() > 1.0 {
+                return Err(invalid(
+                    format!("output.table[{idx}]"),
+                    "is not the link at the index bin's centre",
+                ));
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut previous = 0u32;
+        for (k, band) in out.categories.iter().enumerate() {
+            let last = k + 1 == out.categories.len();
+            match (band.below, last) {
+                (None, true) => {}
+                (Some(b), false) if b > previous && b <= out.probability_scale => previous = b,
+                _ => {
+                    return Err(invalid(
+                        format!("output.categories[{k}].below"),
+                        "bands must rise and only the last may be open",
+                    ))
+                }
+            }
+            if band.name.is_empty() || !names.insert(band.name.as_str()) {
+                return Err(invalid(
+                    format!("output.categories[{k}].name"),
+                    "empty or repeated",
+                ));
+            }
+        }
+        if out.categories.is_empty() {
+            return Err(invalid("output.categories", "at least one band"));
+        }
+        Ok(())
+    }
+
+    /// The link at the centre of index bin `idx` (what `output.table` must hold, scaled).
+    pub fn link_at_bin_centre(&self, idx: u32) -> f64 {
+        let index = &self.doc.index;
+        let width = (1i64 << index.shift) as f64;
+        let centre = (f64::from(idx) * width - index.offset as f64 + (width - 1.0) / 2.0)
+            / f64::powi(2.0, self.doc.linear.grain_bits as i32);
+        shared_link(self.doc.equation.link, centre)
+    }
+}
+
+/// What is added to group `g`'s linear sum so that one link serves every group: 0 for the
+/// logistic link; `ln(−ln S0) − mean` for the baseline-survival link, since
+/// `1 − S0^e^(x − mean) = 1 − e^(−e^(x − mean + ln(−ln S0)))`.
+pub fn link_offset(equation: &Equation, g: usize) -> f64 {
+    match equation.link {
+        Link::Logistic => 0.0,
+        Link::BaselineSurvival => {
+            let group = &equation.groups[g];
+            let s0 = group.baseline_survival.unwrap_or(0.5);
+            (-s0.ln()).ln() - group.mean_sum.unwrap_or(0.0)
+        }
+    }
+}
+
+/// The link shared by every group, applied to an offset linear sum (see [`link_offset`]).
+pub fn shared_link(link: Link, z: f64) -> f64 {
+    match link {
+        Link::Logistic => 1.0 / (1.0 + (-z).exp()),
+        Link::BaselineSurvival => -(-z.exp()).exp_m1(),
+    }
+}
+
+/// Each encoded term names an equation term (in term order, once), covers the term's proven
+/// range, and its code covers `[min, max]`; every other term is constant or unused.
+fn check_encoding(doc: &EquationModelDocument) -> Result<Vec<usize>, ModelError> {
+    if doc.encoding.digit_bits != DIGIT_BITS {
+        return Err(invalid("encoding.digit_bits", "must be 2"));
+    }
+    let eq = &doc.equation;
+    let ranges = eq
+        .term_intervals()
+        .map_err(|e| invalid("equation.terms", e.to_string()))?;
+    let mut index = Vec::with_capacity(doc.encoding.terms.len());
+    for (k, e) in doc.encoding.terms.iter().enumerate() {
+        let field = |f: &str| format!("encoding.terms[{k}].{f}");
+        let Some(i) = eq.terms.iter().position(|t| t.name == e.term) else {
+            return Err(invalid(field("term"), "is not a term of the equation"));
+        };
+        if index.last().is_some_and(|&last| last >= i) {
+            return Err(invalid(
+                field("term"),
+                "terms must be in the equation's order, once each",
+            ));
+        }
+        if !(1..=MAX_TERM_BITS).contains(&e.bits) {
+            return Err(invalid(field("bits"), format!("must be 1-{MAX_TERM_BITS}")));
+        }
+        if !(e.step.is_finite() && e.step > 0.0 && e.min.is_finite() && e.max.is_finite()) {
+            return Err(invalid(
+                field("step"),
+                "must be positive and finite, with a finite range",
+            ));
+        }
+        let (lo, hi) = ranges[i];
+        let slack = 1e-9 * (1.0 + lo.abs().max(hi.abs()));
+        if e.min > lo + slack || e.max < hi - slack {
+            return Err(invalid(
+                field("min"),
+                "the range does not cover the term's proven range",
+            ));
+        }
+        let reach = e.min + e.step * (((1u64 << e.bits) - 1) as f64);
+        if reach < e.max - slack {
+            return Err(invalid(
+                field("step"),
+                "the code cannot reach the range's top",
+            ));
+        }
+        index.push(i);
+    }
+    for (i, (lo, hi)) in ranges.iter().enumerate() {
+        let unused = eq.groups.iter().all(|g| g.coefficients[i] == 0.0);
+        if !index.contains(&i) && lo != hi && !unused {
+            return Err(invalid(
+                "encoding.terms",
+                format!("`{}` varies but is not encoded", eq.terms[i].name),
+            ));
+        }
+    }
+    Ok(index)
+}
