@@ -194,10 +194,23 @@ impl<B: Backend> Accumulator<B> {
     pub fn run(
         &self,
         backend: &B,
-        mut columns: Vec<Vec<B::Block>>,
+        columns: Vec<Vec<B::Block>>,
         pbs: &mut usize,
         levels: &mut usize,
     ) -> Result<IndexBlocks<B::Block>, FheError> {
+        let settled = self.settle(backend, columns, pbs, levels)?;
+        self.index_blocks(backend, settled)
+    }
+
+    /// Sum `columns` (low first) until every column is in the final form its role asks for
+    /// (at most one block each). Adds bootstrappings to `pbs` and rounds to `levels`.
+    pub fn settle(
+        &self,
+        backend: &B,
+        mut columns: Vec<Vec<B::Block>>,
+        pbs: &mut usize,
+        levels: &mut usize,
+    ) -> Result<Vec<Vec<B::Block>>, FheError> {
         for _ in 0..MAX_ROUNDS {
             let mut next: Vec<Vec<B::Block>> = vec![Vec::new(); columns.len()];
             let mut jobs: Vec<(usize, ColumnRole, B::Block, bool)> = Vec::new();
@@ -240,7 +253,7 @@ impl<B: Backend> Accumulator<B> {
                 below_final &= final_now;
             }
             if jobs.is_empty() {
-                return self.index_blocks(backend, next);
+                return Ok(next);
             }
             let results: Vec<Reduced<B::Block>> = jobs
                 .par_iter()

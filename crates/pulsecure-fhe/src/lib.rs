@@ -11,6 +11,7 @@ pub mod backend;
 pub mod circuit;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod equation_circuit;
 pub mod evaluator;
 pub mod guard;
 pub mod keys;

@@ -1,0 +1,76 @@
+//! The schema-2 circuit, run on the plaintext backend (tfhe's degree and noise bookkeeping,
+//! no cryptography), returns exactly the reference engine's index for every golden patient of
+//! each released equation model, and its bootstrapping count is what `pulsecure bench`
+//! reports.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use pulsecure_core::domain::equation::InputValue;
+use pulsecure_core::domain::equation_model::EquationModel;
+use pulsecure_fhe::backend::{PlainBackend, PlainBlock};
+use pulsecure_fhe::equation_circuit::{equation_pbs_count, EquationCircuit, EquationPlan};
+use serde_json::Value;
+
+const MODELS: [&str; 2] = ["prevent-cvd-10y", "prevent-ascvd-10y"];
+
+fn read(model: &str, file: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models")
+        .join(model)
+        .join("v1")
+        .join(file);
+    std::fs::read_to_string(path).expect("release file")
+}
+
+#[test]
+fn the_plain_circuit_matches_the_reference_on_every_golden_patient() {
+    for id in MODELS {
+        let model = EquationModel::from_json(&read(id, "model.json")).expect("valid");
+        let plan = EquationPlan::compile(&model).expect("compiles");
+        let circuit = EquationCircuit::new(&PlainBackend, plan.clone());
+        let golden: Value = serde_json::from_str(&read(id, "golden.json")).expect("json");
+        let degree = 4 * model.group_count() as u64 - 1;
+        for v in golden["vectors"].as_array().expect("vectors") {
+            let values: BTreeMap<String, InputValue> =
+                serde_json::from_value(v["input"].clone()).expect("input");
+            let checked = model.equation().check(&values).expect("valid");
+            let (encoded, _) = model.encode(&checked);
+            let blocks: Vec<PlainBlock> = plan
+                .pack(&encoded.digits, encoded.group)
+                .expect("packs")
+                .into_iter()
+                .map(|x| PlainBlock {
+                    value: u64::from(x),
+                    degree,
+                    noise: 1,
+                })
+                .collect();
+            let (digits, _) = circuit
+                .evaluate(&PlainBackend, &blocks)
+                .expect("within budget");
+            let values: Vec<u64> = digits.iter().map(|b| b.value).collect();
+            assert!(
+                values.iter().all(|&d| d < 4),
+                "{id}: output digits are fresh"
+            );
+            let index = EquationPlan::index_from_digits(&values);
+            assert_eq!(
+                index,
+                u64::from(model.run(&checked).index),
+                "{id} {}",
+                v["id"]
+            );
+        }
+        let count = equation_pbs_count(&model).expect("count");
+        println!(
+            "{id}: {} input blocks, {} PBS ({} contributions, {} accumulation), {} levels, {} output digits",
+            plan.input_blocks(),
+            count.total(),
+            count.contributions,
+            count.accumulation,
+            count.depth,
+            plan.output_blocks()
+        );
+    }
+}
