@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::embedded_model::DEFAULT_MODEL_SHA256;
 use pulsecure_core::ports::catalog::{CatalogError, ModelCatalog};
-use pulsecure_core::Model;
+use pulsecure_core::{Model, ReleasedModel};
 
 use crate::data_dir::DataDir;
 use crate::embedded::embedded_model;
@@ -23,8 +24,32 @@ pub struct Catalog {
 /// A verified release and the SHA-256 of the bytes that were verified.
 #[derive(Clone)]
 struct Entry {
-    model: Arc<Model>,
+    model: Loaded,
     sha256: String,
+}
+
+/// A verified release of either schema, shared.
+#[derive(Clone)]
+enum Loaded {
+    Logistic(Arc<Model>),
+    Equation(Arc<EquationModel>),
+}
+
+impl From<ReleasedModel> for Loaded {
+    fn from(model: ReleasedModel) -> Self {
+        match model {
+            ReleasedModel::Logistic(m) => Loaded::Logistic(Arc::new(m)),
+            ReleasedModel::Equation(m) => Loaded::Equation(Arc::new(m)),
+        }
+    }
+}
+
+fn wrong_kind(id: &str, version: u64, expected: &str) -> CatalogError {
+    CatalogError::Unusable {
+        id: id.to_string(),
+        version,
+        reason: format!("not a {expected} model"),
+    }
 }
 
 impl Catalog {
@@ -67,7 +92,7 @@ impl Catalog {
             return Err(unusable("the signed claim names another release".into()));
         }
         Ok(Entry {
-            model: Arc::new(verified.model),
+            model: verified.model.into(),
             sha256: verified.claim.sha256,
         })
     }
@@ -80,7 +105,7 @@ impl Catalog {
             };
             if verified.claim.model_id == id && verified.claim.version == version {
                 return Ok(Entry {
-                    model: Arc::new(verified.model),
+                    model: verified.model.into(),
                     sha256: verified.claim.sha256,
                 });
             }
@@ -103,7 +128,7 @@ impl Catalog {
         })?;
         let entry = if embedded.id() == id && embedded.version() == version {
             Entry {
-                model: embedded,
+                model: Loaded::Logistic(embedded),
                 sha256: DEFAULT_MODEL_SHA256.to_string(),
             }
         } else {
@@ -126,6 +151,16 @@ impl Catalog {
 
 impl ModelCatalog for Catalog {
     fn model(&self, id: &str, version: u64) -> Result<Arc<Model>, CatalogError> {
-        Ok(self.entry(id, version)?.model)
+        match self.entry(id, version)?.model {
+            Loaded::Logistic(m) => Ok(m),
+            Loaded::Equation(_) => Err(wrong_kind(id, version, "schema-1 (cvd-lr)")),
+        }
+    }
+
+    fn equation(&self, id: &str, version: u64) -> Result<Arc<EquationModel>, CatalogError> {
+        match self.entry(id, version)?.model {
+            Loaded::Equation(m) => Ok(m),
+            Loaded::Logistic(_) => Err(wrong_kind(id, version, "schema-2 (equation)")),
+        }
     }
 }

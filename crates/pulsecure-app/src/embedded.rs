@@ -15,7 +15,12 @@ static EMBEDDED: OnceLock<std::result::Result<Arc<Model>, String>> = OnceLock::n
 
 fn verify_embedded() -> std::result::Result<Arc<Model>, String> {
     count_verification();
-    pulsecure_signing::embedded::verify_embedded().map(|verified| Arc::new(verified.model))
+    let verified = pulsecure_signing::embedded::verify_embedded()?;
+    verified
+        .model
+        .into_logistic()
+        .map(Arc::new)
+        .ok_or_else(|| "the embedded model is not a schema-1 (cvd-lr) release".to_string())
 }
 
 /// The embedded model, verified (hash and release signature) on first use.

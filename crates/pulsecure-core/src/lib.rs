@@ -18,4 +18,5 @@ pub use domain::model::{DigitTable, Model, ModelError};
 pub use domain::patient::{GivenField, PatientError, PatientFeatures};
 pub use domain::patient_ref::{PatientRef, PatientRefError};
 pub use domain::quantize::QuantizedInput;
+pub use domain::released::ReleasedModel;
 pub use reference::{ReferenceEngine, Trace};

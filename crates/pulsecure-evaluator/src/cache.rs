@@ -6,11 +6,42 @@ use std::sync::{Arc, Mutex};
 
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::Model;
-use pulsecure_fhe::{model_fingerprint, KeyId, TfheEvaluator};
+use pulsecure_fhe::circuit::PbsCount;
+use pulsecure_fhe::{KeyId, TfheEvaluator};
 
 use crate::key_store::{KeyStore, KeyStoreError};
+use crate::model_shelf::ShelvedModel;
 
-type Entry = ((KeyId, [u8; 32]), Arc<TfheEvaluator>);
+/// A ready evaluator of either schema: one server key compiled with one model.
+#[derive(Clone, Debug)]
+pub enum Engine {
+    /// A schema-1 (`cvd-lr`) evaluator.
+    Logistic(Arc<TfheEvaluator>),
+}
+
+impl Engine {
+    /// Evaluate one request frame; the response frame and the bootstrappings it took.
+    pub fn evaluate_with_stats(&self, request: &[u8]) -> Result<(Vec<u8>, PbsCount), FheError> {
+        match self {
+            Engine::Logistic(e) => e.evaluate_with_stats(request),
+        }
+    }
+
+    fn build(server_key: &[u8], model: &ShelvedModel) -> Result<Self, FheError> {
+        match model {
+            ShelvedModel::Logistic(m) => Ok(Engine::Logistic(Arc::new(TfheEvaluator::new(
+                server_key, m,
+            )?))),
+            ShelvedModel::Equation(m) => Err(FheError::UnsupportedModel(format!(
+                "{} v{}: this evaluator build has no schema-2 engine",
+                m.id(),
+                m.version()
+            ))),
+        }
+    }
+}
+
+type Entry = ((KeyId, [u8; 32]), Engine);
 
 /// A bounded cache of evaluators by (key id, model fingerprint).
 #[derive(Debug)]
@@ -75,36 +106,49 @@ impl EvaluatorCache {
         self.lock().retain(|((k, _), _)| k != id);
     }
 
-    /// The evaluator of key `id` for `model`: from the cache (marked most recently used),
-    /// or built from the stored key and inserted, evicting the least recently used one
-    /// beyond capacity. Built outside the lock, so other keys keep being served meanwhile.
+    /// The schema-1 evaluator of key `id` for `model` (see [`Self::engine`]).
     pub fn get(
         &self,
         store: &KeyStore,
         id: &KeyId,
         model: &Model,
     ) -> Result<Arc<TfheEvaluator>, CacheError> {
-        let slot = (*id, model_fingerprint(model));
+        let shelved = ShelvedModel::Logistic(Arc::new(model.clone()));
+        match self.engine(store, id, &shelved)? {
+            Engine::Logistic(e) => Ok(e),
+        }
+    }
+
+    /// The evaluator of key `id` for `model`: from the cache (marked most recently used),
+    /// or built from the stored key and inserted, evicting the least recently used one
+    /// beyond capacity. Built outside the lock, so other keys keep being served meanwhile.
+    pub fn engine(
+        &self,
+        store: &KeyStore,
+        id: &KeyId,
+        model: &ShelvedModel,
+    ) -> Result<Engine, CacheError> {
+        let slot = (*id, model.fingerprint());
         {
             let mut entries = self.lock();
             if let Some(at) = entries.iter().position(|(k, _)| *k == slot) {
                 let entry = entries.remove(at);
-                let evaluator = Arc::clone(&entry.1);
+                let evaluator = entry.1.clone();
                 entries.push(entry);
                 return Ok(evaluator);
             }
         }
         let bytes = store.read(id)?;
-        let evaluator = Arc::new(TfheEvaluator::new(&bytes, model)?);
+        let evaluator = Engine::build(&bytes, model)?;
         let mut entries = self.lock();
         if let Some(at) = entries.iter().position(|(k, _)| *k == slot) {
             // Built concurrently by another request: keep the first.
             let entry = entries.remove(at);
-            let first = Arc::clone(&entry.1);
+            let first = entry.1.clone();
             entries.push(entry);
             return Ok(first);
         }
-        entries.push((slot, Arc::clone(&evaluator)));
+        entries.push((slot, evaluator.clone()));
         while entries.len() > self.capacity {
             entries.remove(0);
         }

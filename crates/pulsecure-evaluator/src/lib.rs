@@ -28,11 +28,11 @@ pub mod serve;
 mod service;
 mod tenants;
 
-pub use cache::{CacheError, EvaluatorCache};
+pub use cache::{CacheError, Engine, EvaluatorCache};
 pub use execution::{ExecutionError, Executor};
 pub use key_store::{key_id_prefix, KeyQuota, KeyStore, KeyStoreError, KeyUpload, MAX_KEY_BYTES};
 pub use listener::ConnectionLimits;
-pub use model_shelf::{ModelShelf, ModelShelfError, ServedModel};
+pub use model_shelf::{ModelShelf, ModelShelfError, ServedModel, ShelvedModel};
 pub use peer::{Peer, PeerIdentity};
 pub use queue_engine::QueueEngine;
 pub use request_limits::RequestLimits;

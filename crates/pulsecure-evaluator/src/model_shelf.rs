@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
 use pulsecure_core::ports::store::StoreError;
-use pulsecure_core::Model;
+use pulsecure_core::{Model, ReleasedModel};
 use pulsecure_fhe::circuit::{static_pbs_count, PbsCount};
+use pulsecure_fhe::equation_circuit::equation_pbs_count;
 use pulsecure_fhe::model_fingerprint;
 use pulsecure_signing::{verify_model, PublisherKey, SigningError};
 use thiserror::Error;
@@ -66,11 +68,46 @@ pub enum ModelShelfError {
     },
 }
 
+/// A verified model of either schema, shared with the evaluators built for it.
+#[derive(Clone, Debug)]
+pub enum ShelvedModel {
+    /// Schema 1 (`cvd-lr`).
+    Logistic(Arc<Model>),
+    /// Schema 2 (a published equation).
+    Equation(Arc<EquationModel>),
+}
+
+impl ShelvedModel {
+    /// Model id.
+    pub fn id(&self) -> &str {
+        match self {
+            ShelvedModel::Logistic(m) => m.id(),
+            ShelvedModel::Equation(m) => m.id(),
+        }
+    }
+
+    /// Release number.
+    pub fn version(&self) -> u64 {
+        match self {
+            ShelvedModel::Logistic(m) => m.version(),
+            ShelvedModel::Equation(m) => m.version(),
+        }
+    }
+
+    /// SHA-256 of its canonical document (what requests name).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        match self {
+            ShelvedModel::Logistic(m) => model_fingerprint(m),
+            ShelvedModel::Equation(m) => equation_fingerprint(m),
+        }
+    }
+}
+
 /// One model the evaluator serves.
 #[derive(Debug)]
 pub struct ServedModel {
     /// The verified model.
-    pub model: Arc<Model>,
+    pub model: ShelvedModel,
     /// SHA-256 of its canonical document (what requests name).
     pub fingerprint: [u8; 32],
     /// Bootstrappings and levels of one evaluation.
@@ -78,15 +115,26 @@ pub struct ServedModel {
 }
 
 impl ServedModel {
-    fn new(model: Model) -> Result<Self, ModelShelfError> {
-        let cost = static_pbs_count(&model).map_err(|e| ModelShelfError::Unsupported {
-            id: model.id().to_string(),
-            version: model.version(),
+    fn new(model: ReleasedModel) -> Result<Self, ModelShelfError> {
+        let (id, version) = (model.id().to_string(), model.version());
+        let unsupported = |e: pulsecure_core::ports::fhe::FheError| ModelShelfError::Unsupported {
+            id: id.clone(),
+            version,
             reason: e.to_string(),
-        })?;
+        };
+        let (model, cost) = match model {
+            ReleasedModel::Logistic(m) => {
+                let cost = static_pbs_count(&m).map_err(unsupported)?;
+                (ShelvedModel::Logistic(Arc::new(m)), cost)
+            }
+            ReleasedModel::Equation(m) => {
+                let cost = equation_pbs_count(&m).map_err(unsupported)?;
+                (ShelvedModel::Equation(Arc::new(m)), cost)
+            }
+        };
         Ok(ServedModel {
-            fingerprint: model_fingerprint(&model),
-            model: Arc::new(model),
+            fingerprint: model.fingerprint(),
+            model,
             cost,
         })
     }
@@ -356,4 +404,12 @@ impl ModelRegistry for AcceptedRegistry {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         write_atomic(&self.path, &json).map_err(|e| StoreError::Backend(e.to_string()))
     }
+}
+
+/// SHA-256 of a schema-2 document's canonical JSON, as `pulsecure_fhe::model_fingerprint`
+/// computes it for schema 1 (the request frame names it).
+fn equation_fingerprint(model: &EquationModel) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::to_vec(model.document()).unwrap_or_default();
+    Sha256::digest(canonical).into()
 }

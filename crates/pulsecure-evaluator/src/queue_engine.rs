@@ -97,13 +97,13 @@ impl JobEngine for QueueEngine {
             "the job's model is not served by this worker (install the signed release)".to_string()
         })?;
         let id = key_id(&job.key);
-        let evaluator = self
-            .cache
-            .get(&self.store, &id, &served.model)
-            .map_err(|e| match e {
-                CacheError::Key(k) => k.to_string(),
-                CacheError::Fhe(f) => f.to_string(),
-            })?;
+        let evaluator =
+            self.cache
+                .engine(&self.store, &id, &served.model)
+                .map_err(|e| match e {
+                    CacheError::Key(k) => k.to_string(),
+                    CacheError::Fhe(f) => f.to_string(),
+                })?;
         self.pool
             .install(|| evaluator.evaluate_with_stats(&job.request))
             .map(|(bytes, _)| bytes)

@@ -23,7 +23,7 @@ use crate::cache::{CacheError, EvaluatorCache};
 use crate::execution::{ExecutionError, Executor};
 use crate::key_store::{key_id_prefix, KeyQuota, KeyStore, KeyStoreError, MAX_KEY_BYTES};
 use crate::metrics::Metrics;
-use crate::model_shelf::ModelShelf;
+use crate::model_shelf::{ModelShelf, ShelvedModel};
 use crate::peer::{Peer, PeerIdentity};
 use crate::tenants::MissLimiter;
 
@@ -229,7 +229,7 @@ impl Shared {
         // The frame and every ciphertext are checked before the key cache is touched: a
         // request refused anyway costs no key decompression.
         let fingerprint = served.fingerprint;
-        pulsecure_fhe::check_request(&item.request, &fingerprint, &key)
+        check_request(&served.model, &item.request, &fingerprint, &key)
             .map_err(|e| fhe_status(&e))?;
         if !self.cache.contains(&key, &fingerprint) {
             let who = peer.identity.map(|id| id.to_text()).unwrap_or_default();
@@ -243,7 +243,7 @@ impl Shared {
                 return Err(status);
             }
         }
-        let model = Arc::clone(&served.model);
+        let model = served.model.clone();
         let admission = self
             .executor
             .admit()
@@ -253,20 +253,17 @@ impl Shared {
         let outcome = self
             .executor
             .run(admission, move || {
-                let evaluator =
-                    shared
-                        .cache
-                        .get(&shared.store, &key, &model)
-                        .map_err(|e| match e {
-                            CacheError::Key(KeyStoreError::Unknown(_)) => {
-                                Status::not_found(format!(
-                                    "server key {} is not held by this evaluator: upload it first",
-                                    key_id_prefix(&key)
-                                ))
-                            }
-                            CacheError::Key(other) => Status::internal(other.to_string()),
-                            CacheError::Fhe(fhe) => fhe_status(&fhe),
-                        })?;
+                let evaluator = shared
+                    .cache
+                    .engine(&shared.store, &key, &model)
+                    .map_err(|e| match e {
+                        CacheError::Key(KeyStoreError::Unknown(_)) => Status::not_found(format!(
+                            "server key {} is not held by this evaluator: upload it first",
+                            key_id_prefix(&key)
+                        )),
+                        CacheError::Key(other) => Status::internal(other.to_string()),
+                        CacheError::Fhe(fhe) => fhe_status(&fhe),
+                    })?;
                 let started = Instant::now();
                 let (response, count) = evaluator
                     .evaluate_with_stats(&item.request)
@@ -602,4 +599,26 @@ async fn receive_key(
         key_id: id.to_vec(),
         bytes_received: received,
     })
+}
+
+/// The checks a request passes before any key is touched: for a schema-1 model the frame
+/// and every ciphertext (`pulsecure_fhe::check_request`); for a schema-2 model the frame and
+/// its binding to the model and key (its ciphertexts are checked as the evaluator decodes
+/// them, before any bootstrapping).
+fn check_request(
+    model: &ShelvedModel,
+    request: &[u8],
+    fingerprint: &[u8; 32],
+    key: &pulsecure_fhe::KeyId,
+) -> Result<(), pulsecure_core::ports::fhe::FheError> {
+    match model {
+        ShelvedModel::Logistic(_) => {
+            pulsecure_fhe::check_request(request, fingerprint, key).map(|_| ())
+        }
+        ShelvedModel::Equation(_) => {
+            let envelope =
+                pulsecure_fhe::wire::read(pulsecure_fhe::wire::REQUEST_MAGIC, request, "request")?;
+            envelope.check_binding(fingerprint, key, "request")
+        }
+    }
 }

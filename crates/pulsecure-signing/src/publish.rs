@@ -42,7 +42,7 @@ pub fn sign_model(
     let text = std::str::from_utf8(model_bytes).map_err(|_| {
         SigningError::Model(pulsecure_core::ModelError::Malformed("not UTF-8".into()))
     })?;
-    let model = pulsecure_core::Model::from_json(text)?;
+    let model = pulsecure_core::ReleasedModel::from_json(text)?;
     let claim = ModelClaim {
         model_id: model.id().to_string(),
         version: model.version(),

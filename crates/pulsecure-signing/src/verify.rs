@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use pulsecure_core::Model;
+use pulsecure_core::ReleasedModel;
 use sha2::{Digest, Sha256};
 
 use crate::claim::ModelClaim;
@@ -12,8 +12,8 @@ use crate::keys::{key_id_hex, PublisherKey};
 /// A model whose signature, claim and content all check out.
 #[derive(Debug)]
 pub struct VerifiedModel {
-    /// The parsed, validated model.
-    pub model: Model,
+    /// The parsed, validated model (schema 1 or 2).
+    pub model: ReleasedModel,
     /// The signed claim.
     pub claim: ModelClaim,
     /// Key id of the signer.
@@ -95,7 +95,7 @@ pub fn verify_model(
     let text = std::str::from_utf8(model_bytes).map_err(|_| {
         SigningError::Model(pulsecure_core::ModelError::Malformed("not UTF-8".into()))
     })?;
-    let model = Model::from_json(text)?;
+    let model = ReleasedModel::from_json(text)?;
     let mismatch = |field, signed: String, actual: String| SigningError::ClaimMismatch {
         model_id: model.id().to_string(),
         version: model.version(),

@@ -234,3 +234,34 @@ fn the_fuzzer_crash_input_is_refused() {
     let model = data.get(split + 1..).unwrap_or_default();
     assert!(verify_model(model, &text, &release()).is_err());
 }
+
+const PREVENT_CVD: &str = include_str!("../../../models/prevent-cvd-10y/v1/model.json");
+
+#[test]
+fn a_schema_2_release_signs_and_verifies_as_an_equation_model() {
+    let (public, secret) = generate_keypair("pw".into()).expect("keypair");
+    let signature = sign_model(PREVENT_CVD.as_bytes(), &secret, "pw".into()).expect("sign");
+    let key = PublisherKey::parse(&public, "test").expect("key");
+    let v = verify_model(PREVENT_CVD.as_bytes(), &signature, &[key]).expect("verifies");
+    assert_eq!(
+        (v.claim.model_id.as_str(), v.claim.version),
+        ("prevent-cvd-10y", 1)
+    );
+    let model = v.model.as_equation().expect("a schema-2 model");
+    assert_eq!(model.id(), "prevent-cvd-10y");
+    assert!(v.model.as_logistic().is_none());
+}
+
+#[test]
+fn a_schema_2_release_whose_claim_names_another_model_is_refused() {
+    let publisher = TestPublisher::new();
+    let bytes = PREVENT_CVD.as_bytes();
+    let signature = publisher.sign(bytes, &claim("prevent-ascvd-10y", 1, bytes));
+    assert!(matches!(
+        verify_model(bytes, &signature, &[publisher.key()]),
+        Err(SigningError::ClaimMismatch {
+            field: "model id",
+            ..
+        })
+    ));
+}

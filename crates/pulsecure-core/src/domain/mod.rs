@@ -10,3 +10,4 @@ pub mod model;
 pub mod patient;
 pub mod patient_ref;
 pub mod quantize;
+pub mod released;

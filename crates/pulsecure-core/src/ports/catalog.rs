@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::domain::equation_model::EquationModel;
 use crate::domain::model::Model;
 
 /// Why a model could not be provided.
@@ -36,4 +37,13 @@ pub enum CatalogError {
 pub trait ModelCatalog: Send + Sync {
     /// The verified model `id` at `version`.
     fn model(&self, id: &str, version: u64) -> Result<Arc<Model>, CatalogError>;
+
+    /// The verified schema-2 (equation) model `id` at `version`. A catalog that holds no
+    /// equation models (the default) knows none.
+    fn equation(&self, id: &str, version: u64) -> Result<Arc<EquationModel>, CatalogError> {
+        Err(CatalogError::Unknown {
+            id: id.to_string(),
+            version,
+        })
+    }
 }
