@@ -13,7 +13,9 @@
 
 use thiserror::Error;
 
-use crate::domain::assessment::RiskAssessment;
+use crate::domain::assessment::{RiskAssessment, RiskClass};
+use crate::domain::equation::Inputs;
+use crate::domain::equation_model::EquationModel;
 use crate::domain::model::Model;
 use crate::domain::quantize::QuantizedInput;
 use crate::ports::fhe::{DecryptedResult, FheError};
@@ -85,4 +87,37 @@ pub fn checked_assessment(
         result.probability_code,
         result.high_risk,
     ))
+}
+
+/// Accept `index`, decrypted for the encryption of `inputs` under the schema-2 `model`, only
+/// if it is an index of the model's table and exactly the one the reference engine
+/// ([`EquationModel::run`]) computes for `inputs`; the assessment to show and store.
+pub fn checked_equation_assessment(
+    model: &EquationModel,
+    inputs: &Inputs,
+    index: u32,
+) -> Result<RiskAssessment, ResultRefused> {
+    let Some((probability, _)) = model.read(index) else {
+        return Err(ResultRefused::NotATableLevel);
+    };
+    if model.run(inputs).index != index {
+        return Err(ResultRefused::DiffersFromReference);
+    }
+    Ok(equation_assessment(model, probability))
+}
+
+/// The assessment of a schema-2 probability (table units): the probability code is the
+/// table's unit (1 / `probability_scale`, 0.01 percentage point for PREVENT), and the
+/// stored class bit is `high` exactly in the model's top category band (the full category
+/// is always re-read from the code with [`EquationModel::category_of`]).
+pub fn equation_assessment(model: &EquationModel, probability: u32) -> RiskAssessment {
+    let bands = model.output().categories.len();
+    let category = model.category_of(probability);
+    RiskAssessment {
+        probability_code: probability,
+        probability: f64::from(probability) / f64::from(model.output().probability_scale),
+        class: RiskClass::from_high(category + 1 == bands),
+        model_id: model.id().to_string(),
+        model_version: model.version(),
+    }
 }

@@ -67,6 +67,17 @@ pub fn risk_text(probability: f64) -> String {
     }
 }
 
+/// A published equation's risk as clinicians read it: one decimal of a percentage point
+/// (`8.3 %`); below 0.1 % reads "< 0.1 %", never "0.0 %".
+pub fn equation_risk_text(probability: f64) -> String {
+    let percent = probability * 100.0;
+    if percent < 0.05 {
+        "< 0.1 %".to_string()
+    } else {
+        format!("{percent:.1} %")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +89,13 @@ mod tests {
         assert_eq!(risk_text(0.0104), "1 %");
         assert_eq!(risk_text(0.652), "65 %");
         assert_eq!(risk_text(0.999), "> 99 %");
+    }
+
+    #[test]
+    fn equation_risk_text_has_one_decimal_and_never_reads_zero() {
+        assert_eq!(equation_risk_text(0.0834), "8.3 %");
+        assert_eq!(equation_risk_text(0.2), "20.0 %");
+        assert_eq!(equation_risk_text(0.0004), "< 0.1 %");
+        assert_eq!(equation_risk_text(0.0), "< 0.1 %");
     }
 }

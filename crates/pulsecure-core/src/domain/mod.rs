@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod assessment;
 pub mod digits;
 pub mod equation;
+pub mod equation_intake;
 pub mod equation_model;
 pub mod feature;
 pub mod model;
