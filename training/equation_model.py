@@ -178,6 +178,8 @@ def run(model: dict, inputs: dict) -> dict:
             acc += contribution(w, d, j)
     index = model["index"]
     idx = (acc + index["offset"]) >> index["shift"]
+    if not 0 <= idx <= index["max"]:
+        raise ValueError("the index is outside the table: the model's bounds are wrong")
     p = model["output"]["table"][idx]
     return {"group": g, "codes": codes, "digits": digits, "acc": acc, "index": idx,
             "probability": p, "category": category(model, p)}

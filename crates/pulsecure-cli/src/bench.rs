@@ -46,6 +46,9 @@ pub(crate) fn random_input(model: &Model, rng: &mut SplitMix64) -> QuantizedInpu
 
 /// Run the benchmark.
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(id) = &args.model {
+        return crate::bench_equation::run(args, id);
+    }
     let model = embedded_model()?;
     let reference = ReferenceEngine::new(&model);
     let mut rng = SplitMix64::new(args.seed);

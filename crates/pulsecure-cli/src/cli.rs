@@ -625,4 +625,9 @@ pub struct BenchArgs {
     /// earlier keys against today's KS32 set), timed alternately in this run.
     #[arg(long)]
     pub compare_parameters: bool,
+    /// Benchmark this published-equation model (`prevent-cvd-10y`, `prevent-ascvd-10y`)
+    /// instead of the embedded cvd-lr: `--runs` random valid patients (at least `--exact`),
+    /// each checked against the reference engine.
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! codes. Use cases live in `pulsecure-app`; this crate only calls them.
 
 mod bench;
+mod bench_equation;
 mod bench_parameters;
 mod cli;
 mod demo;

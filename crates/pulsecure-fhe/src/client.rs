@@ -145,7 +145,7 @@ impl FheClient for TfheClient {
 /// make without a key (its body is the plaintext in the clear). An honest evaluation ends
 /// every output block with a bootstrapping, whose mask is uniformly random, so an all-zero
 /// mask (probability 2^-(64·n)) means the block was forged, not computed.
-fn refuse_trivial(ct: &Ciphertext) -> Result<(), FheError> {
+pub(crate) fn refuse_trivial(ct: &Ciphertext) -> Result<(), FheError> {
     if ct.ct.get_mask().as_ref().iter().all(|&x| x == 0) {
         return Err(FheError::Malformed {
             what: "result",

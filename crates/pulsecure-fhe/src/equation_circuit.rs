@@ -175,18 +175,18 @@ impl EquationPlan {
         self.roles.len() - self.guard_columns
     }
 
-    /// Pack one patient's digits and group into block values (`digits + 4 g`).
-    pub fn pack(&self, digits: &[u8], group: usize) -> Result<Vec<u8>, FheError> {
-        if group >= self.groups {
-            return Err(FheError::Mismatch {
-                what: "patient",
-                reason: "group out of range".into(),
-            });
-        }
+    /// Number of coefficient sets; with more than one, a request carries a group block.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Pack one patient's digits into the values of the input blocks (yes/no pairs share one
+    /// block). The group travels in its own block and is added on the evaluator (`4 g`).
+    pub fn pack(&self, digits: &[u8]) -> Result<Vec<u8>, FheError> {
         self.blocks
             .iter()
             .map(|slots| {
-                let mut v = 4 * group as u8;
+                let mut v = 0u8;
                 for s in slots {
                     let d = *digits.get(s.digit).ok_or_else(|| FheError::Mismatch {
                         what: "patient",
@@ -271,30 +271,56 @@ impl<B: Backend> EquationCircuit<B> {
         &self.plan
     }
 
-    /// Evaluate on encrypted blocks: the index digits (low first) and the bootstrapping count.
+    /// Evaluate on encrypted blocks (the packed digits, and the group block when the model has
+    /// more than one coefficient set): the index digits (low first) and the bootstrapping count.
     pub fn evaluate(
         &self,
         backend: &B,
-        inputs: &[B::Block],
+        digits: &[B::Block],
+        group: Option<&B::Block>,
     ) -> Result<(Vec<B::Block>, PbsCount), FheError> {
-        if inputs.len() != self.plan.input_blocks() {
+        if digits.len() != self.plan.input_blocks() {
             return Err(FheError::Mismatch {
                 what: "request",
                 reason: format!(
                     "{} input blocks, the model needs {}",
-                    inputs.len(),
+                    digits.len(),
                     self.plan.input_blocks()
                 ),
             });
         }
         let mut count = PbsCount::default();
+        let inputs = match (self.plan.groups, group) {
+            (1, None) => digits.to_vec(),
+            (1, Some(_)) | (_, None) => {
+                return Err(FheError::Mismatch {
+                    what: "request",
+                    reason: "the group block is missing or not expected".into(),
+                })
+            }
+            (_, Some(g)) => {
+                // 4 g is added to every block for free. The group block's degree bounds it
+                // (a yes/no block for two groups), so every sum stays within the many-LUT's
+                // input range; a client that forges a larger value only garbles its own result.
+                let mut shifted = g.clone();
+                backend.scale_assign(&mut shifted, MESSAGE_MODULUS as u8)?;
+                digits
+                    .iter()
+                    .map(|d| {
+                        let mut v = d.clone();
+                        backend.add_assign(&mut v, &shifted)?;
+                        Ok(v)
+                    })
+                    .collect::<Result<Vec<_>, FheError>>()?
+            }
+        };
         let jobs: Vec<(&B::Block, &Call<B>)> = inputs
             .iter()
             .zip(&self.contributions)
             .flat_map(|(block, calls)| calls.iter().map(move |c| (block, c)))
             .collect();
-        count.contributions = jobs.len();
-        count.contribution_levels = usize::from(!jobs.is_empty());
+        count.contributions += jobs.len();
+        count.contribution_levels += usize::from(!jobs.is_empty());
         let results: Vec<Vec<(usize, B::Block)>> = jobs
             .par_iter()
             .map(|(block, (columns, lut))| {
@@ -330,22 +356,30 @@ impl<B: Backend> EquationCircuit<B> {
     }
 }
 
+/// Degree of the group block a client sends: a yes/no block for two groups, a 2-bit block for
+/// three or four.
+pub fn group_block_degree(groups: usize) -> u64 {
+    if groups <= 2 {
+        1
+    } else {
+        MESSAGE_MODULUS - 1
+    }
+}
+
 /// The bootstrapping count of one evaluation of `model`, from a plaintext run of the same
 /// schedule (the count does not depend on the data).
 pub fn equation_pbs_count(model: &EquationModel) -> Result<PbsCount, FheError> {
     use crate::backend::{PlainBackend, PlainBlock};
     let plan = EquationPlan::compile(model)?;
-    let degree = (MESSAGE_MODULUS * plan.groups as u64 - 1).min(BLOCK_SPACE - 1);
-    let inputs = vec![
-        PlainBlock {
-            value: 0,
-            degree,
-            noise: 1
-        };
-        plan.input_blocks()
-    ];
+    let fresh = |degree| PlainBlock {
+        value: 0,
+        degree,
+        noise: 1,
+    };
+    let inputs = vec![fresh(MESSAGE_MODULUS - 1); plan.input_blocks()];
+    let group = (plan.groups > 1).then(|| fresh(group_block_degree(plan.groups)));
     let circuit = EquationCircuit::new(&PlainBackend, plan);
     circuit
-        .evaluate(&PlainBackend, &inputs)
+        .evaluate(&PlainBackend, &inputs, group.as_ref())
         .map(|(_, count)| count)
 }

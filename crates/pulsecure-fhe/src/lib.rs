@@ -12,6 +12,9 @@ pub mod circuit;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod equation_circuit;
+#[cfg(feature = "client")]
+pub mod equation_client;
+pub mod equation_evaluator;
 pub mod evaluator;
 pub mod guard;
 pub mod keys;
@@ -25,10 +28,14 @@ pub mod wire;
 
 use sha2::{Digest, Sha256};
 
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::Model;
 
 #[cfg(feature = "client")]
 pub use client::TfheClient;
+#[cfg(feature = "client")]
+pub use equation_client::EquationClient;
+pub use equation_evaluator::EquationEvaluator;
 pub use evaluator::{check_request, TfheEvaluator};
 pub use keys::{check_server_key, key_id_of, load_server_key, KeyId};
 #[cfg(feature = "client")]
@@ -36,6 +43,12 @@ pub use keys::{client_key_from_bytes, client_key_to_bytes, generate_keys, Genera
 
 /// SHA-256 of the model document's canonical JSON: binds requests and results to one model.
 pub fn model_fingerprint(model: &Model) -> [u8; 32] {
+    let canonical = serde_json::to_vec(model.document()).unwrap_or_default();
+    Sha256::digest(canonical).into()
+}
+
+/// SHA-256 of a schema-2 model document's canonical JSON: binds requests and results to it.
+pub fn equation_fingerprint(model: &EquationModel) -> [u8; 32] {
     let canonical = serde_json::to_vec(model.document()).unwrap_or_default();
     Sha256::digest(canonical).into()
 }

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_fhe::backend::{PlainBackend, PlainBlock};
-use pulsecure_fhe::equation_circuit::{equation_pbs_count, EquationCircuit, EquationPlan};
+use pulsecure_fhe::equation_circuit::{
+    equation_pbs_count, group_block_degree, EquationCircuit, EquationPlan,
+};
 use serde_json::Value;
 
 const MODELS: [&str; 2] = ["prevent-cvd-10y", "prevent-ascvd-10y"];
@@ -30,24 +32,29 @@ fn the_plain_circuit_matches_the_reference_on_every_golden_patient() {
         let plan = EquationPlan::compile(&model).expect("compiles");
         let circuit = EquationCircuit::new(&PlainBackend, plan.clone());
         let golden: Value = serde_json::from_str(&read(id, "golden.json")).expect("json");
-        let degree = 4 * model.group_count() as u64 - 1;
         for v in golden["vectors"].as_array().expect("vectors") {
             let values: BTreeMap<String, InputValue> =
                 serde_json::from_value(v["input"].clone()).expect("input");
             let checked = model.equation().check(&values).expect("valid");
             let (encoded, _) = model.encode(&checked);
+            let fresh = |value: u64| PlainBlock {
+                value,
+                degree: 3,
+                noise: 1,
+            };
             let blocks: Vec<PlainBlock> = plan
-                .pack(&encoded.digits, encoded.group)
+                .pack(&encoded.digits)
                 .expect("packs")
                 .into_iter()
-                .map(|x| PlainBlock {
-                    value: u64::from(x),
-                    degree,
-                    noise: 1,
-                })
+                .map(|x| fresh(u64::from(x)))
                 .collect();
+            let group = PlainBlock {
+                value: encoded.group as u64,
+                degree: group_block_degree(model.group_count()),
+                noise: 1,
+            };
             let (digits, _) = circuit
-                .evaluate(&PlainBackend, &blocks)
+                .evaluate(&PlainBackend, &blocks, Some(&group))
                 .expect("within budget");
             let values: Vec<u64> = digits.iter().map(|b| b.value).collect();
             assert!(

@@ -10,11 +10,18 @@ pub const RELEASE_PUBLIC_KEY: &str = include_str!("../../../models/publisher.pub
 /// Release keys replaced by a rotation (docs/signing.md), each still trusted for the
 /// releases it signed and nothing newer: the key that signed cvd-lr v1 (rotated 2026-12-01,
 /// its secret half no longer available).
-const RETIRED_RELEASE_KEYS: &[(&str, &str, u64)] = &[(
-    include_str!("../../../models/publisher-retired-860389025CCBA8E1.pub"),
-    "cvd-lr",
-    1,
-)];
+const RETIRED_RELEASE_KEYS: &[(&str, &str, u64)] = &[
+    (
+        include_str!("../../../models/publisher-retired-860389025CCBA8E1.pub"),
+        "cvd-lr",
+        1,
+    ),
+    (
+        include_str!("../../../models/publisher-retired-955762AD02AEB7D9.pub"),
+        "cvd-lr",
+        2,
+    ),
+];
 
 /// What a retired release key may still sign: one model id, up to a version.
 #[derive(Clone, Debug, PartialEq, Eq)]

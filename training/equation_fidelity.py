@@ -1,0 +1,205 @@
+"""How far the released integer (encrypted) PREVENT pipeline is from the exact equation, on the
+NHANES 2013-2014 PREVENT cohort.
+
+    python -m training.equation_fidelity [--out training/reports/prevent-fidelity.md]
+
+For each released model (`training.equation_export.build_all()`, the documents committed under
+`models/prevent-*/v1/`) and every eligible in-range participant of the committed extract
+(`training/prevent_cohort.py`): the integer probability (`training.equation_model.run`, the
+pipeline every engine reproduces bit for bit) against the exact binary64 equation
+(`training.equation_eval.probability`). Measured, not tuned: nothing here feeds back into the
+models. The report holds aggregates only.
+
+Targets: the same risk category for >= 99.5 % of patients and |delta| <= 0.2 percentage point
+for >= 99 %.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training import equation_eval as E
+from training import equation_model as M
+from training import prevent_cohort as C
+from training.equation_export import build_all
+
+REPORT = C.HERE / "reports" / "prevent-fidelity.md"
+SAME_CATEGORY_TARGET = 0.995
+WITHIN_TARGET = 0.99
+WITHIN_PP = 0.2
+RISK_QUANTILES = [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99]
+DELTA_QUANTILES = [0.50, 0.90, 0.99]
+
+
+def exact_category(model: dict, exact: float) -> str:
+    """The category the exact probability falls in, with the model's own bands (a band's
+    `below` is in units of 1/probability_scale, so compare on that scale, unrounded)."""
+    scaled = exact * model["output"]["probability_scale"]
+    for band in model["output"]["categories"]:
+        if band["below"] is None or scaled < band["below"]:
+            return band["name"]
+    raise ValueError("categories must end with an open band")
+
+
+def integer_probability(model: dict, inputs: dict) -> int:
+    """The pipeline's probability (1/probability_scale), refusing an index the table does not
+    hold (Python would otherwise read a negative index from the end of the table)."""
+    refused = ValueError(f"{model['model_id']}: index outside the output table")
+    try:
+        out = M.run(model, inputs)
+    except IndexError:
+        raise refused from None
+    if not 0 <= out["index"] <= model["index"]["max"]:
+        raise refused
+    return out["probability"]
+
+
+@dataclass
+class Fidelity:
+    """Per-model measurement over the cohort (arrays in cohort order; only aggregates leave)."""
+    model_id: str
+    exact: np.ndarray  # exact probability, 0-1
+    integer: np.ndarray  # integer pipeline probability, 0-1
+    exact_cat: list[str]
+    integer_cat: list[str]
+    categories: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.exact)
+
+    @property
+    def delta_pp(self) -> np.ndarray:
+        """integer - exact, in percentage points."""
+        return (self.integer - self.exact) * 100.0
+
+    @property
+    def same_category(self) -> float:
+        return float(np.mean([a == b for a, b in zip(self.exact_cat, self.integer_cat)]))
+
+    @property
+    def within(self) -> float:
+        # A tiny tolerance so a delta of exactly 0.2 pp is not lost to binary64 rounding.
+        return float(np.mean(np.abs(self.delta_pp) <= WITHIN_PP + 1e-9))
+
+    def meets_targets(self) -> bool:
+        return self.same_category >= SAME_CATEGORY_TARGET and self.within >= WITHIN_TARGET
+
+
+def measure(model: dict, patients: list[dict]) -> Fidelity:
+    """Integer pipeline vs exact equation for every patient."""
+    scale = model["output"]["probability_scale"]
+    equation = model["equation"]
+    exact = np.array([E.probability(equation, p) for p in patients])
+    integer = np.array([integer_probability(model, p) for p in patients]) / scale
+    return Fidelity(
+        model_id=model["model_id"],
+        exact=exact,
+        integer=integer,
+        exact_cat=[exact_category(model, x) for x in exact],
+        integer_cat=[M.category(model, int(round(x * scale))) for x in integer],
+        categories=[band["name"] for band in model["output"]["categories"]],
+    )
+
+
+def pct(x: float) -> str:
+    return f"{100.0 * x:.2f} %"
+
+
+def model_section(f: Fidelity) -> str:
+    """Markdown for one model: targets, |delta| distribution, category agreement, exact risk."""
+    d = f.delta_pp
+    absd = np.abs(d)
+    worst = int(np.argmax(absd))
+    # Percentile rank of the worst patient's exact risk within the cohort (no patient value).
+    worst_rank = 100.0 * float(np.mean(f.exact <= f.exact[worst]))
+    ok = lambda good: "met" if good else "**NOT met**"  # noqa: E731
+    lines = [
+        f"### {f.model_id}", "",
+        f"n = {f.n} patients.", "",
+        "| measure | value | target |", "|---|---:|---|",
+        f"| same category as the exact equation | {pct(f.same_category)} "
+        f"({sum(a == b for a, b in zip(f.exact_cat, f.integer_cat))}/{f.n}) | >= 99.5 % "
+        f"{ok(f.same_category >= SAME_CATEGORY_TARGET)} |",
+        f"| \\|delta\\| <= {WITHIN_PP} pp | {pct(f.within)} | >= 99 % "
+        f"{ok(f.within >= WITHIN_TARGET)} |",
+        f"| median \\|delta\\| | {np.median(absd):.4f} pp | |",
+    ]
+    lines += [f"| {int(q * 100)}th percentile \\|delta\\| | {np.quantile(absd, q):.4f} pp | |"
+              for q in DELTA_QUANTILES[1:]]
+    lines += [
+        f"| max \\|delta\\| | {absd[worst]:.4f} pp | |",
+        f"| where the max is | exact risk in the {f.exact_cat[worst]} band, at the "
+        f"{worst_rank:.0f}th percentile of the cohort's exact risk | |",
+        f"| mean delta (integer - exact) | {np.mean(d):+.4f} pp | |",
+        "",
+        "Category agreement (rows: exact equation, columns: integer pipeline):", "",
+        "| exact \\ integer | " + " | ".join(f.categories) + " |",
+        "|---|" + "---:|" * len(f.categories),
+    ]
+    for a in f.categories:
+        row = [sum(1 for x, y in zip(f.exact_cat, f.integer_cat) if x == a and y == b)
+               for b in f.categories]
+        lines.append(f"| {a} | " + " | ".join(str(v) for v in row) + " |")
+    lines += ["", "Exact 10-year risk over the cohort:", "",
+              "| quantile | " + " | ".join(f"{int(q * 100)} %" for q in RISK_QUANTILES) + " |",
+              "|---|" + "---:|" * len(RISK_QUANTILES),
+              "| exact risk | " + " | ".join(f"{100 * np.quantile(f.exact, q):.2f} %"
+                                             for q in RISK_QUANTILES) + " |",
+              "", "| category | exact equation | integer pipeline |", "|---|---:|---:|"]
+    for a in f.categories:
+        lines.append(f"| {a} | {f.exact_cat.count(a)} | {f.integer_cat.count(a)} |")
+    return "\n".join(lines)
+
+
+def report(cohort: C.Cohort, results: list[Fidelity]) -> str:
+    """The whole Markdown report."""
+    head = [
+        "# PREVENT: integer (encrypted) pipeline vs the exact equation on NHANES 2013-2014", "",
+        "Generated by `python -m training.equation_fidelity` from the committed extract "
+        f"`training/data/{C.EXTRACT.name}` (sha256 `{C.sha256_file(C.EXTRACT)[:16]}...`; "
+        "made from the raw NHANES files by `python -m training.prevent_cohort --extract`). "
+        "The models are `training.equation_export.build_all()`, the released "
+        "`models/prevent-*/v1/model.json`. Delta = integer probability - exact probability, "
+        "in percentage points (pp). Categories: low < 5 %, borderline 5-7.5 %, "
+        "intermediate 7.5-20 %, high >= 20 %. Measured only: nothing is tuned to these "
+        "figures. Unweighted (no NHANES survey weights): this measures the arithmetic on "
+        "realistic patients, not population prevalence.", "",
+        "## Cohort", "",
+        C.summary(cohort), "",
+        "## Fidelity", "",
+        "| model | n | same category | \\|delta\\| <= 0.2 pp | median \\|delta\\| | "
+        "max \\|delta\\| | targets |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in results:
+        absd = np.abs(f.delta_pp)
+        head.append(f"| {f.model_id} | {f.n} | {pct(f.same_category)} | {pct(f.within)} | "
+                    f"{np.median(absd):.4f} pp | {absd.max():.4f} pp | "
+                    f"{'met' if f.meets_targets() else '**NOT met**'} |")
+    body = [model_section(f) for f in results]
+    return "\n".join(head) + "\n\n" + "\n\n".join(body) + "\n"
+
+
+def run_all(cohort: C.Cohort | None = None, models: dict | None = None) -> list[Fidelity]:
+    """Fidelity of every released PREVENT model on the cohort."""
+    cohort = C.load_cohort() if cohort is None else cohort
+    models = build_all() if models is None else models
+    return [measure(model, cohort.patients) for model in models.values()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPORT)
+    args = parser.parse_args()
+    cohort = C.load_cohort()
+    text = report(cohort, run_all(cohort))
+    C.write_atomic(args.out, text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
