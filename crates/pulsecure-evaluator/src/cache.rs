@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::Model;
 use pulsecure_fhe::circuit::PbsCount;
-use pulsecure_fhe::{KeyId, TfheEvaluator};
+use pulsecure_fhe::{EquationEvaluator, KeyId, TfheEvaluator};
 
 use crate::key_store::{KeyStore, KeyStoreError};
 use crate::model_shelf::ShelvedModel;
@@ -17,6 +17,8 @@ use crate::model_shelf::ShelvedModel;
 pub enum Engine {
     /// A schema-1 (`cvd-lr`) evaluator.
     Logistic(Arc<TfheEvaluator>),
+    /// A schema-2 (published equation) evaluator.
+    Equation(Arc<EquationEvaluator>),
 }
 
 impl Engine {
@@ -24,6 +26,7 @@ impl Engine {
     pub fn evaluate_with_stats(&self, request: &[u8]) -> Result<(Vec<u8>, PbsCount), FheError> {
         match self {
             Engine::Logistic(e) => e.evaluate_with_stats(request),
+            Engine::Equation(e) => e.evaluate_with_stats(request),
         }
     }
 
@@ -32,11 +35,9 @@ impl Engine {
             ShelvedModel::Logistic(m) => Ok(Engine::Logistic(Arc::new(TfheEvaluator::new(
                 server_key, m,
             )?))),
-            ShelvedModel::Equation(m) => Err(FheError::UnsupportedModel(format!(
-                "{} v{}: this evaluator build has no schema-2 engine",
-                m.id(),
-                m.version()
-            ))),
+            ShelvedModel::Equation(m) => Ok(Engine::Equation(Arc::new(EquationEvaluator::new(
+                server_key, m,
+            )?))),
         }
     }
 }
@@ -116,6 +117,9 @@ impl EvaluatorCache {
         let shelved = ShelvedModel::Logistic(Arc::new(model.clone()));
         match self.engine(store, id, &shelved)? {
             Engine::Logistic(e) => Ok(e),
+            Engine::Equation(_) => Err(CacheError::Fhe(FheError::UnsupportedModel(
+                "a schema-1 model built a schema-2 evaluator".into(),
+            ))),
         }
     }
 

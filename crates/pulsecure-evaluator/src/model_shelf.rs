@@ -14,7 +14,7 @@ use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::{Model, ReleasedModel};
 use pulsecure_fhe::circuit::{static_pbs_count, PbsCount};
 use pulsecure_fhe::equation_circuit::equation_pbs_count;
-use pulsecure_fhe::model_fingerprint;
+use pulsecure_fhe::{equation_fingerprint, model_fingerprint};
 use pulsecure_signing::{verify_model, PublisherKey, SigningError};
 use thiserror::Error;
 
@@ -147,12 +147,17 @@ pub struct ModelShelf {
 }
 
 impl ModelShelf {
-    /// The embedded model plus, for each model id installed under `data_dir/models`, its
-    /// highest verified release.
+    /// The embedded model, the carried equation releases and, for each model id installed
+    /// under `data_dir/models`, its highest verified release.
     pub fn load(data_dir: &Path) -> Result<Self, ModelShelfError> {
         let embedded =
             pulsecure_signing::embedded::verify_embedded().map_err(ModelShelfError::Embedded)?;
         let mut releases = vec![(PathBuf::from("<embedded model>"), embedded)];
+        for verified in pulsecure_signing::embedded::verify_equation_releases()
+            .map_err(ModelShelfError::Embedded)?
+        {
+            releases.push((PathBuf::from("<carried equation release>"), verified));
+        }
         for (file, signature) in installed_releases(data_dir)? {
             let bytes = read_bounded(&file)?;
             let signature_text = String::from_utf8_lossy(&read_bounded(&signature)?).into_owned();
@@ -404,12 +409,4 @@ impl ModelRegistry for AcceptedRegistry {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         write_atomic(&self.path, &json).map_err(|e| StoreError::Backend(e.to_string()))
     }
-}
-
-/// SHA-256 of a schema-2 document's canonical JSON, as `pulsecure_fhe::model_fingerprint`
-/// computes it for schema 1 (the request frame names it).
-fn equation_fingerprint(model: &EquationModel) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let canonical = serde_json::to_vec(model.document()).unwrap_or_default();
-    Sha256::digest(canonical).into()
 }

@@ -37,3 +37,32 @@ pub fn verify_embedded() -> Result<VerifiedModel, String> {
     )
     .map_err(|e| format!("embedded model: {e}"))
 }
+
+/// The published-equation (schema-2) releases this binary carries, `(model.json,
+/// model.json.minisig)`: the PREVENT base models. They serve until a newer release of the
+/// same id is installed, and each is verified like any release before use (release key,
+/// signed claim, full schema-2 validation).
+pub const EQUATION_RELEASES: &[(&str, &str)] = &[
+    (
+        include_str!("../../../models/prevent-cvd-10y/v1/model.json"),
+        include_str!("../../../models/prevent-cvd-10y/v1/model.json.minisig"),
+    ),
+    (
+        include_str!("../../../models/prevent-ascvd-10y/v1/model.json"),
+        include_str!("../../../models/prevent-ascvd-10y/v1/model.json.minisig"),
+    ),
+];
+
+/// Verify every carried equation release with the release keys; the error names the one
+/// that failed.
+pub fn verify_equation_releases() -> Result<Vec<VerifiedModel>, String> {
+    let release = PublisherKey::release_keys().map_err(|e| e.to_string())?;
+    EQUATION_RELEASES
+        .iter()
+        .enumerate()
+        .map(|(i, (json, signature))| {
+            verify_model(json.as_bytes(), signature, &release)
+                .map_err(|e| format!("carried equation release #{}: {e}", i + 1))
+        })
+        .collect()
+}

@@ -1,0 +1,85 @@
+//! The evaluator binary serves the carried PREVENT releases beside cvd-lr, through the same
+//! RPCs: its status lists them with their fingerprints and costs, and a real encrypted
+//! request for one of them comes back as the index the reference engine computes.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pulsecure_core::domain::equation::InputValue;
+use pulsecure_core::domain::equation_model::EquationModel;
+use pulsecure_core::ports::fhe::Evaluator;
+use pulsecure_fhe::equation_circuit::equation_pbs_count;
+use pulsecure_fhe::{equation_fingerprint, generate_keys, EquationClient};
+use pulsecure_remote::RemoteEvaluator;
+use support::EvaluatorProcess;
+
+fn prevent(id: &str) -> EquationModel {
+    let path = format!(
+        "{}/../../models/{id}/v1/model.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    EquationModel::from_json(&std::fs::read_to_string(path).expect("release")).expect("valid")
+}
+
+#[test]
+fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let evaluator = EvaluatorProcess::start(dir.path(), &[]);
+    let connection = Arc::new(evaluator.connect());
+    let status = connection.status().expect("status");
+    for id in ["prevent-cvd-10y", "prevent-ascvd-10y"] {
+        let model = prevent(id);
+        let served = status
+            .models
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("{id} is not served"));
+        assert_eq!(served.version, 1);
+        assert_eq!(served.fingerprint, equation_fingerprint(&model).to_vec());
+        let cost = equation_pbs_count(&model).expect("cost");
+        assert_eq!(
+            (served.bootstrappings as usize, served.levels as usize),
+            (cost.total(), cost.depth)
+        );
+    }
+    assert!(
+        status.models.iter().any(|m| m.id == "cvd-lr"),
+        "cvd-lr still served"
+    );
+
+    // One real evaluation (about 330 bootstrappings).
+    let model = prevent("prevent-cvd-10y");
+    let keys = generate_keys().expect("keygen");
+    connection
+        .put_server_key(
+            Arc::new(keys.server_key_bytes.clone()),
+            &keys.key_id,
+            Arc::new(|_| {}),
+        )
+        .expect("upload");
+    let client = EquationClient::new(&model, keys.client_key, keys.key_id).expect("client");
+    let n = InputValue::Number;
+    let values = BTreeMap::from([
+        ("age".to_string(), n(50.0)),
+        ("sex".into(), InputValue::Level("female".into())),
+        ("sbp".into(), n(160.0)),
+        ("bp_tx".into(), n(1.0)),
+        ("total_c".into(), n(200.0)),
+        ("hdl_c".into(), n(45.0)),
+        ("statin".into(), n(0.0)),
+        ("dm".into(), n(1.0)),
+        ("smoking".into(), n(0.0)),
+        ("egfr".into(), n(90.0)),
+    ]);
+    let inputs = model.equation().check(&values).expect("valid");
+    let (encoded, _) = model.encode(&inputs);
+    let remote = RemoteEvaluator::new(Arc::clone(&connection), 1);
+    let response = remote
+        .evaluate(&client.encrypt(&encoded).expect("encrypt"))
+        .expect("evaluate");
+    let index = client.decrypt(&response).expect("decrypt");
+    assert_eq!(index, model.run(&inputs).index);
+    assert_eq!(index, 2459, "the golden vector's index");
+}
