@@ -60,13 +60,23 @@ fn v1_still_verifies_with_the_retired_release_key() {
 }
 
 #[test]
-fn v2_verifies_with_the_current_release_key_only() {
+fn v2_verifies_with_the_key_that_signed_it_retired_in_the_second_rotation() {
     let v = verify_model(MODEL_V2.as_bytes(), RELEASE_SIGNATURE_V2, &release()).expect("valid");
     assert_eq!((v.claim.model_id.as_str(), v.claim.version), ("cvd-lr", 2));
-    assert_eq!(v.key_id, release()[0].key_id());
-    let retired_only = vec![release()[1].clone()];
-    let err = verify_model(MODEL_V2.as_bytes(), RELEASE_SIGNATURE_V2, &retired_only)
-        .expect_err("the retired key did not sign v2");
+    assert_eq!(v.key_id, release()[2].key_id());
+    assert_eq!(v.key_id, "955762AD02AEB7D9");
+    assert_ne!(
+        v.key_id,
+        release()[0].key_id(),
+        "the current key did not sign v2"
+    );
+    let first_retired_only = vec![release()[1].clone()];
+    let err = verify_model(
+        MODEL_V2.as_bytes(),
+        RELEASE_SIGNATURE_V2,
+        &first_retired_only,
+    )
+    .expect_err("the first retired key did not sign v2");
     assert!(matches!(err, SigningError::UntrustedKey { .. }), "{err}");
 }
 
