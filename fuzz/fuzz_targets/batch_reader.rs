@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
         match item {
             Ok(Item::Row(row)) => assert!(row.row >= 1),
             Ok(Item::Rejected(e)) => assert!(e.row >= 1),
+            Ok(Item::Raw(row)) => assert!(row.row >= 1),
             Err(_) => break,
         }
     }

@@ -99,7 +99,10 @@ impl Catalog {
 
     /// A release an earlier binary embedded (and this one still carries), verified.
     fn load_earlier_embedded(&self, id: &str, version: u64) -> Result<Entry, CatalogError> {
-        for (json, signature) in pulsecure_signing::embedded::EARLIER_RELEASES {
+        let carried = pulsecure_signing::embedded::EARLIER_RELEASES
+            .iter()
+            .chain(pulsecure_signing::embedded::EQUATION_RELEASES);
+        for (json, signature) in carried {
             let Ok(verified) = self.trust.verify(json.as_bytes(), signature) else {
                 continue;
             };

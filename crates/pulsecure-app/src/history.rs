@@ -53,8 +53,15 @@ impl Records {
                 let features = match names.get(&key) {
                     Some(n) => Arc::clone(n),
                     None => {
-                        let model = self.catalog.model(&a.model_id, a.model_version)?;
-                        let n: Arc<Vec<FeatureSpec>> = Arc::new(model.features().to_vec());
+                        let n: Arc<Vec<FeatureSpec>> =
+                            match self.catalog.model(&a.model_id, a.model_version) {
+                                Ok(model) => Arc::new(model.features().to_vec()),
+                                Err(e) => match self.catalog.equation(&a.model_id, a.model_version)
+                                {
+                                    Ok(model) => Arc::new(model.input_features()),
+                                    Err(_) => return Err(e.into()),
+                                },
+                            };
                         if n.len() != stored.record.features.len() {
                             return Err(AppError::Integrity(format!(
                                 "screening {} holds {} values, its model {} v{} has {} features",

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod data_dir;
 pub mod dates;
 pub mod embedded;
+pub mod equation_screening;
 pub mod error;
 pub mod evaluator_service;
 pub mod evaluator_setting;

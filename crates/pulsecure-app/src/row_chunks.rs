@@ -48,6 +48,12 @@ impl<'m, R: Read> RowChunks<'m, R> {
             };
             match item? {
                 Item::Rejected(e) => rejected(&e)?,
+                Item::Raw(raw) => rejected(&RowError {
+                    row: raw.row,
+                    patient_ref: Some(raw.patient_ref),
+                    column: None,
+                    reason: "not read against this model".into(),
+                })?,
                 Item::Row(row) => match self.seen.get(&row.patient_ref) {
                     Some(first) => rejected(&RowError {
                         row: row.row,

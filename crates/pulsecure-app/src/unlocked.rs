@@ -205,6 +205,20 @@ impl Unlocked {
         Ok(bytes)
     }
 
+    /// The TFHE client for the schema-2 `model`, bound to this key set.
+    pub fn equation_client(
+        &self,
+        model: &pulsecure_core::domain::equation_model::EquationModel,
+        server_key_bytes: &[u8],
+    ) -> Result<pulsecure_fhe::EquationClient> {
+        let client_key = client_key_from_bytes(self.entries.require(ENTRY_CLIENT_KEY)?)?;
+        Ok(pulsecure_fhe::EquationClient::new(
+            model,
+            client_key,
+            key_id_of(server_key_bytes),
+        )?)
+    }
+
     /// The TFHE client for `model`, bound to this key set.
     pub fn client(&self, model: &Model, server_key_bytes: &[u8]) -> Result<TfheClient> {
         let client_key = client_key_from_bytes(self.entries.require(ENTRY_CLIENT_KEY)?)?;

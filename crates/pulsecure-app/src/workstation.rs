@@ -35,6 +35,7 @@ pub struct Workstation {
     evaluator: Box<dyn Evaluator>,
     in_flight: usize,
     server_key_len: usize,
+    in_process: bool,
 }
 
 impl Workstation {
@@ -47,6 +48,7 @@ impl Workstation {
         let records = Records::with_unlocked(dir, unlocked)?;
         let model = Arc::clone(records.model());
         let client = records.unlocked.client(&model, &server_key)?;
+        let in_process = matches!(evaluator, EvaluatorChoice::InProcess);
         let (evaluator, in_flight): (Box<dyn Evaluator>, usize) = match evaluator {
             EvaluatorChoice::InProcess => (
                 Box::new(TfheEvaluator::new(&server_key, &model)?),
@@ -69,6 +71,7 @@ impl Workstation {
             evaluator,
             in_flight,
             server_key_len: server_key.len(),
+            in_process,
         })
     }
 
@@ -95,6 +98,11 @@ impl Workstation {
     /// Screenings a batch keeps in flight (the evaluator's parallelism).
     pub fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    /// Whether the evaluator runs in this process (tests and offline use).
+    pub fn is_in_process(&self) -> bool {
+        self.in_process
     }
 
     /// Size of the public server key in bytes.

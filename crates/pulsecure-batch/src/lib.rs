@@ -9,6 +9,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
+use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::{GivenField, Model, PatientError, PatientFeatures, PatientRef};
 use thiserror::Error;
 
@@ -73,10 +76,34 @@ pub struct RowError {
     pub reason: String,
 }
 
+/// A row read against a [`ColumnSpec`]: its values as given (numbers, or text for a
+/// level such as `female`), to be checked by the model's intake, not here.
+pub struct RawRow {
+    /// 1-based row number.
+    pub row: usize,
+    /// Pseudonymous reference.
+    pub patient_ref: PatientRef,
+    /// Every non-empty value, by column name.
+    pub values: BTreeMap<String, InputValue>,
+}
+
+/// The columns of a batch that is not read against a schema-1 model (a published
+/// equation's inputs as clinics hold them): which names are accepted and which must be
+/// present (each entry: one of these names, e.g. `egfr` or `serum_creatinine`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// Every accepted column besides `patient_id`, in the order messages list them.
+    pub accepted: Vec<String>,
+    /// Alternatives of which at least one column must be present.
+    pub required: Vec<Vec<String>>,
+}
+
 /// One item of a batch.
 pub enum Item {
     /// A patient to screen.
     Row(InputRow),
+    /// A row of a batch read against a [`ColumnSpec`].
+    Raw(RawRow),
     /// A rejected row.
     Rejected(RowError),
 }
@@ -153,11 +180,39 @@ fn patient_error(row: usize, patient_ref: Option<PatientRef>, e: &PatientError) 
     }
 }
 
-fn expected_columns(model: &Model) -> String {
+/// What a batch's rows are read against.
+#[derive(Clone, Copy)]
+enum Schema<'m> {
+    /// A schema-1 model: each row validated into [`PatientFeatures`].
+    Model(&'m Model),
+    /// Named columns: each row's values as given ([`RawRow`]).
+    Columns(&'m ColumnSpec),
+}
+
+impl Schema<'_> {
+    /// The accepted columns besides `patient_id`.
+    fn names(&self) -> Vec<&str> {
+        match self {
+            Schema::Model(m) => m.features().iter().map(|f| f.name.as_str()).collect(),
+            Schema::Columns(c) => c.accepted.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+fn expected_columns(schema: Schema<'_>) -> String {
     std::iter::once(PATIENT_ID)
-        .chain(model.features().iter().map(|f| f.name.as_str()))
+        .chain(schema.names())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The row of a column-read batch: numbers, or text (a level); the reference is checked.
+fn raw_item(row: usize, patient_ref: PatientRef, cells: Vec<(String, InputValue)>) -> Item {
+    Item::Raw(RawRow {
+        row,
+        patient_ref,
+        values: cells.into_iter().collect(),
+    })
 }
 
 enum Format {
@@ -168,7 +223,7 @@ enum Format {
 
 /// A batch being read.
 pub struct BatchReader<'m, R: Read = File> {
-    model: &'m Model,
+    schema: Schema<'m>,
     name: String,
     reader: BufReader<R>,
     format: Format,
@@ -213,13 +268,23 @@ impl<'m> BatchReader<'m, File> {
 impl<'m, R: Read> BatchReader<'m, R> {
     /// Read a batch from any byte source; `name` labels it in error messages.
     pub fn from_reader(source: R, model: &'m Model, name: String) -> Result<Self> {
+        Self::start(source, Schema::Model(model), name)
+    }
+
+    /// Read a batch whose rows are checked later, against `columns` (a published
+    /// equation's inputs): rows come as [`Item::Raw`].
+    pub fn with_columns(source: R, columns: &'m ColumnSpec, name: String) -> Result<Self> {
+        Self::start(source, Schema::Columns(columns), name)
+    }
+
+    fn start(source: R, schema: Schema<'m>, name: String) -> Result<Self> {
         let mut reader = BufReader::new(source);
         let first = match reader.fill_buf() {
             Ok(buf) => buf.iter().copied().find(|b| !b.is_ascii_whitespace()),
             Err(source) => return Err(BatchError::Io { name, source }),
         };
         let mut this = BatchReader {
-            model,
+            schema,
             name,
             reader,
             format: Format::JsonLines,
@@ -274,7 +339,7 @@ impl<'m, R: Read> BatchReader<'m, R> {
     }
 
     fn read_csv_header(&mut self) -> Result<()> {
-        let expected = expected_columns(self.model);
+        let expected = expected_columns(self.schema);
         let line = read_bounded_line(&mut self.reader, &mut self.buf).map_err(|source| {
             BatchError::Io {
                 name: self.name.clone(),
@@ -296,7 +361,7 @@ impl<'m, R: Read> BatchReader<'m, R> {
             )));
         }
         let known: Vec<&str> = std::iter::once(PATIENT_ID)
-            .chain(self.model.features().iter().map(|f| f.name.as_str()))
+            .chain(self.schema.names())
             .collect();
         // Positions, never the cells: a file without a header row has patient data here.
         let unknown: Vec<String> = header
@@ -313,11 +378,19 @@ impl<'m, R: Read> BatchReader<'m, R> {
                 unknown.join(", ")
             )));
         }
-        let missing: Vec<&str> = known
-            .iter()
-            .copied()
-            .filter(|k| !header.iter().any(|h| h == k))
-            .collect();
+        let present = |k: &str| header.iter().any(|h| h == k);
+        let missing: Vec<String> = match self.schema {
+            Schema::Model(_) => known
+                .iter()
+                .filter(|k| !present(k))
+                .map(|k| k.to_string())
+                .collect(),
+            Schema::Columns(c) => std::iter::once(vec![PATIENT_ID.to_string()])
+                .chain(c.required.iter().cloned())
+                .filter(|any| !any.iter().any(|k| present(k)))
+                .map(|any| any.join(" or "))
+                .collect(),
+        };
         if !missing.is_empty() {
             return Err(self.invalid(format!(
                 "missing column(s) {}; expected: {expected}",
@@ -363,6 +436,7 @@ impl<'m, R: Read> BatchReader<'m, R> {
         }
         let mut patient_ref = None;
         let mut given = Vec::with_capacity(header.len());
+        let mut cells = Vec::new();
         for (i, (name, cell)) in header.iter().zip(record.iter()).enumerate() {
             if name == PATIENT_ID {
                 match check_ref(row, cell) {
@@ -381,6 +455,9 @@ impl<'m, R: Read> BatchReader<'m, R> {
                     name: name.clone(),
                     value,
                 }),
+                Err(_) if matches!(self.schema, Schema::Columns(_)) => {
+                    cells.push((name.clone(), InputValue::Level(cell.to_string())));
+                }
                 Err(_) => {
                     return Item::Rejected(RowError {
                         row,
@@ -391,9 +468,17 @@ impl<'m, R: Read> BatchReader<'m, R> {
                 }
             }
         }
-        match patient_ref {
-            Some(r) => validate(self.model, row, r, &given),
-            None => Item::Rejected(RowError {
+        match (patient_ref, self.schema) {
+            (Some(r), Schema::Model(model)) => validate(model, row, r, &given),
+            (Some(r), Schema::Columns(_)) => {
+                cells.extend(
+                    given
+                        .into_iter()
+                        .map(|g| (g.name, InputValue::Number(g.value))),
+                );
+                raw_item(row, r, cells)
+            }
+            (None, _) => Item::Rejected(RowError {
                 row,
                 patient_ref: None,
                 column: Some(PATIENT_ID.into()),
@@ -428,7 +513,11 @@ impl<'m, R: Read> BatchReader<'m, R> {
             Ok(r) => r,
             Err(e) => return Item::Rejected(e),
         };
-        let features = self.model.features();
+        let model = match self.schema {
+            Schema::Model(model) => model,
+            Schema::Columns(columns) => return json_raw_row(row, patient_ref, entries, columns),
+        };
+        let features = model.features();
         let mut given = Vec::with_capacity(entries.len());
         for (i, (key, value)) in entries.into_iter().enumerate() {
             let position = i + 1;
@@ -460,7 +549,7 @@ impl<'m, R: Read> BatchReader<'m, R> {
                 }
             }
         }
-        validate(self.model, row, patient_ref, &given)
+        validate(model, row, patient_ref, &given)
     }
 
     fn next_line(&mut self) -> Option<Result<(usize, Result<String, &'static str>)>> {
@@ -533,6 +622,60 @@ impl<R: Read> Iterator for BatchReader<'_, R> {
             Format::JsonArray { .. } => unreachable!("handled above"),
         }))
     }
+}
+
+/// A JSON object read against named columns: an unknown key is reported by its position,
+/// never its text; numbers and yes/no as numbers, strings as levels, null as absent.
+fn json_raw_row(
+    row: usize,
+    patient_ref: PatientRef,
+    entries: Vec<(String, serde_json::Value)>,
+    columns: &ColumnSpec,
+) -> Item {
+    let mut cells = Vec::with_capacity(entries.len());
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if key == PATIENT_ID {
+            continue;
+        }
+        let reject = |column: Option<String>, reason: String| {
+            Item::Rejected(RowError {
+                row,
+                patient_ref: Some(patient_ref.clone()),
+                column,
+                reason,
+            })
+        };
+        if !columns.accepted.contains(&key) {
+            return reject(
+                Some(format!("#{}", i + 1)),
+                format!(
+                    "field #{} is not a column of this model (expected one of: {})",
+                    i + 1,
+                    columns.accepted.join(", ")
+                ),
+            );
+        }
+        if cells.iter().any(|(k, _)| *k == key) {
+            return reject(Some(key), "given more than once".into());
+        }
+        let value = match value {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(x) => InputValue::Number(x),
+                None => return reject(Some(key), "not a number".into()),
+            },
+            serde_json::Value::Bool(b) => InputValue::Number(if b { 1.0 } else { 0.0 }),
+            serde_json::Value::String(text) => InputValue::Level(text),
+            serde_json::Value::Null => continue,
+            _ => {
+                return reject(
+                    Some(key),
+                    "expected a number, true/false or a level such as female".into(),
+                )
+            }
+        };
+        cells.push((key, value));
+    }
+    raw_item(row, patient_ref, cells)
 }
 
 /// A readable name for serde_json's error categories.

@@ -31,7 +31,7 @@ fn a_bad_row_is_reported_and_the_next_one_still_reads() {
             assert_eq!(e.column.as_deref(), Some("systolic_bp"));
             assert!(!e.reason.contains("abc"), "the value is never echoed");
         }
-        Item::Row(_) => panic!("row 3 must be rejected"),
+        Item::Row(_) | Item::Raw(_) => panic!("row 3 must be rejected"),
     }
     assert!(matches!(&items[2], Item::Row(r) if r.patient_ref.as_str() == "P3" && r.row == 4));
 }
@@ -79,4 +79,59 @@ fn an_oversized_json_array_is_refused_without_parsing() {
     text.push(']');
     let err = read(&text).err().expect("too large");
     assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+}
+
+fn spec() -> pulsecure_batch::ColumnSpec {
+    let names = ["age", "sex", "egfr", "serum_creatinine", "known_cvd"];
+    pulsecure_batch::ColumnSpec {
+        accepted: names.iter().map(|s| s.to_string()).collect(),
+        required: vec![
+            vec!["age".into()],
+            vec!["sex".into()],
+            vec!["egfr".into(), "serum_creatinine".into()],
+            vec!["known_cvd".into()],
+        ],
+    }
+}
+
+#[test]
+fn column_mode_reads_levels_as_text_and_accepts_either_kidney_column() {
+    use pulsecure_core::domain::equation::InputValue;
+    let spec = spec();
+    let csv = "patient_id,age,sex,serum_creatinine,known_cvd\nP1,50,female,0.8,0\n";
+    let items: Vec<Item> = BatchReader::with_columns(csv.as_bytes(), &spec, "t".into())
+        .expect("header with creatinine instead of egfr")
+        .map(|i| i.expect("item"))
+        .collect();
+    match &items[0] {
+        Item::Raw(raw) => {
+            assert_eq!(
+                raw.values.get("sex"),
+                Some(&InputValue::Level("female".into()))
+            );
+            assert_eq!(raw.values.get("age"), Some(&InputValue::Number(50.0)));
+            assert!(!raw.values.contains_key("patient_id"));
+        }
+        _ => panic!("a raw row"),
+    }
+    let json = r#"{"patient_id":"J1","age":50,"sex":"male","egfr":90,"known_cvd":false,"shoe":3}"#;
+    let items: Vec<Item> = BatchReader::with_columns(json.as_bytes(), &spec, "t".into())
+        .expect("json lines")
+        .map(|i| i.expect("item"))
+        .collect();
+    match &items[0] {
+        Item::Rejected(e) => {
+            assert_eq!(e.column.as_deref(), Some("#6"), "by position");
+            assert!(!e.reason.contains("shoe"), "{}", e.reason);
+        }
+        _ => panic!("an unknown key is refused"),
+    }
+    let missing = "patient_id,age,sex,known_cvd\nP1,50,female,0\n";
+    let err = BatchReader::with_columns(missing.as_bytes(), &spec, "t".into())
+        .err()
+        .expect("no kidney column");
+    assert!(
+        err.to_string().contains("egfr or serum_creatinine"),
+        "{err}"
+    );
 }

@@ -523,6 +523,18 @@ pub struct ScreenArgs {
     /// from PGPASSWORD, never the URL). Only ciphertexts under random job ids leave.
     #[arg(long, value_name = "URL", requires = "batch")]
     pub queue: Option<String>,
+    /// The model to screen with: `cvd-lr` (the default), a published equation
+    /// (`prevent-cvd-10y`, `prevent-ascvd-10y`) or `prevent` for both PREVENT outputs. An
+    /// equation reads the columns patient_id, age, sex (female|male), sbp, bp_tx (0|1),
+    /// total_c, hdl_c, statin (0|1), dm (0|1), smoking (0|1), egfr (or serum_creatinine,
+    /// mg/dL) and known_cvd (0|1); output fields patient_id, status (screened,
+    /// already-stored, not_eligible), probability (0-1), risk_text, risk_category, reason,
+    /// model_id, model_version.
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
+    /// Cholesterol units of an equation's input: mg (mg/dL, default) or si (mmol/L).
+    #[arg(long, value_enum, default_value = "mg")]
+    pub units: CholesterolUnitsArg,
     /// With --queue: enqueue and exit; `pulsecure jobs collect` finishes later.
     #[arg(long, requires = "queue")]
     pub detach: bool,
@@ -630,4 +642,13 @@ pub struct BenchArgs {
     /// each checked against the reference engine.
     #[arg(long, value_name = "ID")]
     pub model: Option<String>,
+}
+
+/// Units of cholesterol for a published equation's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CholesterolUnitsArg {
+    /// mg/dL, as the equations are published.
+    Mg,
+    /// mmol/L (converted with × 38.67).
+    Si,
 }

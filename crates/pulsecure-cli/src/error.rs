@@ -187,6 +187,7 @@ fn app_code(e: &AppError) -> i32 {
         | AppError::EvaluatorRefused { .. } => FAILURE,
         AppError::Queue(q) => queue_code(q),
         AppError::JobsPending(_) => FAILURE,
+        AppError::UnknownModel(_) => USAGE,
     }
 }
 
@@ -630,6 +631,7 @@ mod tests {
                 FAILURE,
             ),
             (AppError::JobsPending(3), FAILURE),
+            (AppError::UnknownModel("pce".into()), USAGE),
             (
                 AppError::ResultRefused(
                     pulsecure_core::app::result_check::ResultRefused::DiffersFromReference,

@@ -37,6 +37,10 @@ pub fn bundled(model: &Model) -> Result<Vec<Example>, CliError> {
                 e.column.unwrap_or_default(),
                 e.reason
             ))),
+            Item::Raw(raw) => Err(CliError::Input(format!(
+                "bundled example row {}: not read against the model",
+                raw.row
+            ))),
         })
         .collect()
 }

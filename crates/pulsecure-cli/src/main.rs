@@ -22,6 +22,7 @@ mod queue_cmd;
 mod results;
 mod rng;
 mod screen;
+mod screen_equation;
 mod stats;
 mod tui;
 

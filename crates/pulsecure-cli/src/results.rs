@@ -116,6 +116,25 @@ pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
 impl ResultWriter {
     /// Write to `out` (or stdout) in `format`.
     pub fn create(format: OutputFormat, out: Option<&Path>) -> Result<Self> {
+        Self::create_with(
+            format,
+            out,
+            "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version",
+            &format!(
+                "{:<20} {:<15} {:>8} {:>5}  model",
+                "patient", "status", "risk", "class"
+            ),
+        )
+    }
+
+    /// Write rows of another shape: `csv_header` names its serialized fields in order,
+    /// `table_header` heads the table.
+    pub fn create_with(
+        format: OutputFormat,
+        out: Option<&Path>,
+        csv_header: &str,
+        table_header: &str,
+    ) -> Result<Self> {
         let sink = match out {
             Some(dest) => Sink::File {
                 tmp: temp_beside(dest)?,
@@ -130,21 +149,28 @@ impl ResultWriter {
         };
         match format {
             OutputFormat::Json => writer.sink.write_all(b"[")?,
-            OutputFormat::Csv => writeln!(
-                writer.sink,
-                "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version"
-            )?,
-            OutputFormat::Table => writeln!(
-                writer.sink,
-                "{:<20} {:<15} {:>8} {:>5}  model",
-                "patient", "status", "risk", "class"
-            )?,
+            OutputFormat::Csv => writeln!(writer.sink, "{csv_header}")?,
+            OutputFormat::Table => writeln!(writer.sink, "{table_header}")?,
         }
         Ok(writer)
     }
 
     /// Append one row.
     pub fn write(&mut self, row: &ResultRow) -> Result<()> {
+        let line = format!(
+            "{:<20} {:<15} {:>8} {:>5}  {} v{}",
+            row.patient_id,
+            row.status,
+            row.risk_text,
+            row.risk_class,
+            row.model_id,
+            row.model_version
+        );
+        self.write_serialized(row, &line)
+    }
+
+    /// Append one row of any serializable shape; `table_line` is its table form.
+    pub fn write_serialized<T: Serialize>(&mut self, row: &T, table_line: &str) -> Result<()> {
         match self.format {
             OutputFormat::Json => {
                 if self.rows > 0 {
@@ -163,16 +189,7 @@ impl ResultWriter {
                     .map_err(|e| CliError::Output(e.to_string()))?;
                 self.sink.write_all(&line)?;
             }
-            OutputFormat::Table => writeln!(
-                self.sink,
-                "{:<20} {:<15} {:>8} {:>5}  {} v{}",
-                row.patient_id,
-                row.status,
-                row.risk_text,
-                row.risk_class,
-                row.model_id,
-                row.model_version
-            )?,
+            OutputFormat::Table => writeln!(self.sink, "{table_line}")?,
         }
         self.rows += 1;
         Ok(())

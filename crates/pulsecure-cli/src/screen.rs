@@ -22,6 +22,9 @@ type Result<T> = std::result::Result<T, CliError>;
 /// Run `screen`.
 pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Result<()> {
     dir.require_initialized()?;
+    if let Some(selector) = args.model.as_deref().filter(|m| *m != "cvd-lr") {
+        return crate::screen_equation::run(dir, args, selector, evaluator);
+    }
     if let (Some(path), Some(queue)) = (&args.batch, &args.queue) {
         return crate::queue_cmd::screen_batch(dir, args, path, queue);
     }
@@ -90,7 +93,7 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
 const MAX_SINGLE_INPUT: u64 = 64 * 1024;
 
 /// Read one patient's JSON from stdin (`-`) or a file (`@FILE`), or take it inline.
-fn json_text(json: &str) -> Result<String> {
+pub(crate) fn json_text(json: &str) -> Result<String> {
     use std::io::Read;
     let mut text = String::new();
     let (what, read) = match json {

@@ -158,3 +158,13 @@ impl EquationClient {
         Ok(index as u32)
     }
 }
+
+impl pulsecure_core::ports::fhe::EquationFheClient for EquationClient {
+    fn encrypt(&self, patient: &EncodedPatient) -> Result<Vec<u8>, FheError> {
+        EquationClient::encrypt(self, patient)
+    }
+
+    fn decrypt(&self, result: &[u8]) -> Result<u32, FheError> {
+        EquationClient::decrypt(self, result)
+    }
+}

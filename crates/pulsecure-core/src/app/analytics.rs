@@ -51,15 +51,24 @@ pub fn dataset_of(
         let index = match age_index.get(&key) {
             Some(i) => *i,
             None => {
-                let model = catalog.model(&a.model_id, a.model_version)?;
-                let i = model
-                    .features()
-                    .iter()
-                    .position(|f| f.name == AGE_FEATURE)
-                    .ok_or_else(|| PrivacyError::MissingFeature {
+                let names: Vec<String> = match catalog.model(&a.model_id, a.model_version) {
+                    Ok(model) => model.features().iter().map(|f| f.name.clone()).collect(),
+                    Err(e) => match catalog.equation(&a.model_id, a.model_version) {
+                        Ok(model) => model
+                            .equation()
+                            .inputs
+                            .iter()
+                            .map(|i| i.name.clone())
+                            .collect(),
+                        Err(_) => return Err(e.into()),
+                    },
+                };
+                let i = names.iter().position(|f| f == AGE_FEATURE).ok_or_else(|| {
+                    PrivacyError::MissingFeature {
                         model: format!("{} v{}", a.model_id, a.model_version),
                         feature: AGE_FEATURE,
-                    })?;
+                    }
+                })?;
                 age_index.insert(key, i);
                 i
             }

@@ -8,14 +8,16 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::app::result_check::{checked_assessment, ResultRefused};
+use crate::app::result_check::{checked_assessment, checked_equation_assessment, ResultRefused};
 use crate::domain::assessment::RiskAssessment;
+use crate::domain::equation::Inputs;
+use crate::domain::equation_model::EquationModel;
 use crate::domain::model::Model;
 use crate::domain::patient::PatientFeatures;
 use crate::domain::patient_ref::PatientRef;
 use crate::domain::quantize::QuantizedInput;
 use crate::ports::clock::Clock;
-use crate::ports::fhe::{Evaluator, FheClient, FheError};
+use crate::ports::fhe::{EquationFheClient, Evaluator, FheClient, FheError};
 use crate::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
 
 /// The stages of one screening, reported to progress observers (CLI bar, TUI).
@@ -213,4 +215,112 @@ impl<'a> InferenceService<'a> {
         })?;
         Ok(Recorded::Stored(Box::new(screening)))
     }
+}
+
+/// The same stages for a schema-2 model (a published equation): encode the checked inputs,
+/// encrypt, evaluate, decrypt the index, and accept it only when the reference engine
+/// ([`EquationModel::run`]) gives the same index ([`checked_equation_assessment`]).
+pub struct EquationService<'a> {
+    model: &'a EquationModel,
+    client: &'a dyn EquationFheClient,
+    evaluator: &'a dyn Evaluator,
+}
+
+impl<'a> EquationService<'a> {
+    /// Wire a model, the client-side keys and an evaluator.
+    pub fn new(
+        model: &'a EquationModel,
+        client: &'a dyn EquationFheClient,
+        evaluator: &'a dyn Evaluator,
+    ) -> Self {
+        EquationService {
+            model,
+            client,
+            evaluator,
+        }
+    }
+
+    /// The model in use.
+    pub fn model(&self) -> &EquationModel {
+        self.model
+    }
+
+    /// Screen one patient's checked inputs under encryption, reporting each stage.
+    pub fn screen(
+        &self,
+        inputs: &Inputs,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<Screening, InferenceError> {
+        let mut timings = StageTimings::default();
+        progress(Stage::Normalize);
+        let t = Instant::now();
+        let (encoded, _) = self.model.encode(inputs);
+        timings.normalize = t.elapsed();
+
+        progress(Stage::Encrypt);
+        let t = Instant::now();
+        let request = self.client.encrypt(&encoded)?;
+        timings.encrypt = t.elapsed();
+
+        progress(Stage::Evaluate);
+        let t = Instant::now();
+        let response = self.evaluator.evaluate(&request)?;
+        timings.evaluate = t.elapsed();
+
+        progress(Stage::Decrypt);
+        let t = Instant::now();
+        let index = self
+            .client
+            .decrypt(&response)
+            .map_err(ResultRefused::Unreadable)?;
+        timings.decrypt = t.elapsed();
+        let assessment = checked_equation_assessment(self.model, inputs, index)?;
+        Ok(Screening {
+            assessment,
+            timings,
+            upload_bytes: request.len(),
+            download_bytes: response.len(),
+        })
+    }
+
+    /// Screen and store (the values as [`stored_values`] gives them), skipping a patient
+    /// reference already stored for this model version.
+    pub fn screen_and_record(
+        &self,
+        store: &dyn ScreeningStore,
+        clock: &dyn Clock,
+        patient_ref: &PatientRef,
+        inputs: &Inputs,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<Recorded, InferenceError> {
+        if let Some(stored) = store.find(self.model.id(), self.model.version(), patient_ref)? {
+            return Ok(Recorded::AlreadyStored(Box::new(stored)));
+        }
+        let screening = self.screen(inputs, progress)?;
+        store.save(&ScreeningRecord {
+            patient_ref: patient_ref.clone(),
+            created_at: clock.now_unix_seconds(),
+            features: stored_values(self.model, inputs),
+            assessment: screening.assessment.clone(),
+        })?;
+        Ok(Recorded::Stored(Box::new(screening)))
+    }
+}
+
+/// A schema-2 patient's values as a screening row stores them: every input in the model's
+/// order, a choice input as the position of its level.
+pub fn stored_values(model: &EquationModel, inputs: &Inputs) -> Vec<f64> {
+    use crate::domain::equation::InputKind;
+    model
+        .equation()
+        .inputs
+        .iter()
+        .map(|spec| match &spec.kind {
+            InputKind::Choice { levels } => inputs
+                .level(&spec.name)
+                .and_then(|l| levels.iter().position(|x| x == l))
+                .map_or(f64::NAN, |p| p as f64),
+            _ => inputs.number(&spec.name).unwrap_or(f64::NAN),
+        })
+        .collect()
 }

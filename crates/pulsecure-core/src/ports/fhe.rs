@@ -4,6 +4,7 @@
 
 use thiserror::Error;
 
+use crate::domain::equation_model::EncodedPatient;
 use crate::domain::quantize::QuantizedInput;
 
 /// What an FHE adapter can report. Messages describe the problem, never key or data bytes.
@@ -57,6 +58,15 @@ pub trait FheClient: Send + Sync {
     fn encrypt(&self, input: &QuantizedInput) -> Result<Vec<u8>, FheError>;
     /// Decrypt an evaluator's answer.
     fn decrypt(&self, result: &[u8]) -> Result<DecryptedResult, FheError>;
+}
+
+/// Client side for a schema-2 (published equation) model: encrypts a patient's encoded
+/// terms and group, and decrypts the index the evaluator returns.
+pub trait EquationFheClient: Send + Sync {
+    /// Serialize the encrypted digits and group as sent to the evaluator.
+    fn encrypt(&self, patient: &EncodedPatient) -> Result<Vec<u8>, FheError>;
+    /// Decrypt an evaluator's answer into the table index.
+    fn decrypt(&self, result: &[u8]) -> Result<u32, FheError>;
 }
 
 /// Server side: computes the whole pipeline (steps 3-6) on ciphertexts.

@@ -356,6 +356,51 @@ impl EquationModel {
         Ok(())
     }
 
+    /// The inputs as feature descriptions, in input order, for reading a stored row's
+    /// values back (history, export): a choice input as an ordinal of its levels (the row
+    /// stores the level's position), a measurement with its unit and published range.
+    pub fn input_features(&self) -> Vec<crate::domain::feature::FeatureSpec> {
+        use crate::domain::equation::InputKind;
+        use crate::domain::feature::{FeatureKind, FeatureSpec};
+        self.doc
+            .equation
+            .inputs
+            .iter()
+            .map(|input| {
+                let (kind, unit, min, max, answers) = match &input.kind {
+                    InputKind::Number { unit, min, max } => (
+                        FeatureKind::Continuous,
+                        unit.clone(),
+                        *min,
+                        *max,
+                        Vec::new(),
+                    ),
+                    InputKind::Binary => (FeatureKind::Binary, String::new(), 0.0, 1.0, Vec::new()),
+                    InputKind::Choice { levels } => (
+                        FeatureKind::Ordinal,
+                        String::new(),
+                        0.0,
+                        levels.len().saturating_sub(1) as f64,
+                        levels.clone(),
+                    ),
+                };
+                FeatureSpec {
+                    name: input.name.clone(),
+                    unit,
+                    kind,
+                    description: String::new(),
+                    plausible_min: min,
+                    plausible_max: max,
+                    clamp_min: min,
+                    clamp_max: max,
+                    bits: 1,
+                    answers,
+                    counts_from: None,
+                }
+            })
+            .collect()
+    }
+
     /// The link at the centre of index bin `idx` (what `output.table` must hold, scaled).
     pub fn link_at_bin_centre(&self, idx: u32) -> f64 {
         let index = &self.doc.index;

@@ -1,0 +1,447 @@
+//! Screening with published equations (schema-2 models such as PREVENT): the model(s) a
+//! `--model` selector names, the clinic's rows through the core's intake (known CVD and
+//! ages outside the equation are `not_eligible`: nothing is encrypted), the encrypted
+//! evaluation through the workstation's evaluator, the core's result check against
+//! `EquationModel::run` (a refused answer is audited and nothing stored, as for cvd-lr),
+//! and storage — through the same ports, result check, refusal record and batch reader as
+//! cvd-lr screenings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use pulsecure_batch::{BatchReader, ColumnSpec, Item, RawRow, RowError, PATIENT_ID};
+use pulsecure_core::app::inference::{EquationService, InferenceError, Recorded, Stage};
+use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
+use pulsecure_core::app::result_check::ResultRefused;
+use pulsecure_core::domain::equation::{InputKind, InputValue};
+use pulsecure_core::domain::equation_intake::{
+    intake, CholesterolUnits, Intake, IntakeError, EGFR, KNOWN_CVD, SERUM_CREATININE,
+};
+use pulsecure_core::domain::equation_model::EquationModel;
+use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_core::ports::catalog::ModelCatalog;
+use pulsecure_core::ports::clock::SystemClock;
+use pulsecure_core::ports::fhe::Evaluator;
+use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
+use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::{PatientRef, RiskAssessment};
+use pulsecure_fhe::{EquationClient, EquationEvaluator};
+use pulsecure_signing::verify::sha256_hex;
+
+use crate::error::{AppError, Result};
+use crate::result_refusal::record_equation_refusal;
+use crate::screening::RowStatus;
+use crate::verification::count_verification;
+use crate::workstation::Workstation;
+
+/// The selector that screens both PREVENT outputs in one call.
+pub const PREVENT: &str = "prevent";
+/// The models [`PREVENT`] names, in output order.
+pub const PREVENT_MODELS: [&str; 2] = ["prevent-cvd-10y", "prevent-ascvd-10y"];
+
+/// The model ids a `--model` selector names: `prevent` → both PREVENT outputs, else itself.
+pub fn selected_ids(selector: &str) -> Vec<String> {
+    if selector == PREVENT {
+        PREVENT_MODELS.iter().map(|s| s.to_string()).collect()
+    } else {
+        vec![selector.to_string()]
+    }
+}
+
+/// The active release of equation model `id`: the highest release accepted here (installed
+/// and verified through the catalog), or the one the binary carries — which is then recorded
+/// as the anti-rollback baseline, as the embedded cvd-lr release is.
+pub fn active_equation_model(
+    records: &crate::records::Records,
+    id: &str,
+) -> Result<Arc<EquationModel>> {
+    let db = records.database();
+    let carried = pulsecure_signing::embedded::EQUATION_RELEASES
+        .iter()
+        .find_map(|(json, signature)| {
+            let model = EquationModel::from_json(json).ok()?;
+            (model.id() == id).then_some((model.version(), *json, *signature))
+        });
+    let accepted = ModelRegistry::accepted(db, id)?;
+    if let Some(a) = accepted.filter(|a| carried.is_none_or(|(v, ..)| a.version >= v)) {
+        let model = records.catalog().equation(&a.model_id, a.version)?;
+        if records.catalog().sha256_of(&a.model_id, a.version)? != a.sha256 {
+            return Err(AppError::Integrity(format!(
+                "model {} version {} differs from the release recorded at install",
+                a.model_id, a.version
+            )));
+        }
+        return Ok(model);
+    }
+    let Some((version, json, signature)) = carried else {
+        return Err(AppError::UnknownModel(id.to_string()));
+    };
+    count_verification();
+    let keys = pulsecure_signing::PublisherKey::release_keys()?;
+    let verified = pulsecure_signing::verify_model(json.as_bytes(), signature, &keys)?;
+    let candidate = AcceptedModel {
+        model_id: id.to_string(),
+        version,
+        sha256: sha256_hex(json.as_bytes()),
+    };
+    if ModelService::new(db).install(&candidate)? == InstallOutcome::Installed {
+        db.log_event(
+            AuditEvent::ModelInstalled,
+            &format!("{id} v{version} (carried)"),
+        )?;
+    }
+    match verified.model.as_equation() {
+        Some(m) => Ok(Arc::new(m.clone())),
+        None => Err(AppError::UnknownModel(id.to_string())),
+    }
+}
+
+/// The columns a batch for `models` holds: `patient_id`, every input of the models,
+/// `known_cvd`, and `serum_creatinine` as an alternative to `egfr`.
+pub fn columns(models: &[Arc<EquationModel>]) -> ColumnSpec {
+    let mut accepted: Vec<String> = Vec::new();
+    let mut required: Vec<Vec<String>> = Vec::new();
+    for model in models {
+        for input in &model.equation().inputs {
+            if accepted.contains(&input.name) {
+                continue;
+            }
+            accepted.push(input.name.clone());
+            if input.name == EGFR {
+                accepted.push(SERUM_CREATININE.into());
+                required.push(vec![EGFR.into(), SERUM_CREATININE.into()]);
+            } else {
+                required.push(vec![input.name.clone()]);
+            }
+        }
+    }
+    accepted.push(KNOWN_CVD.into());
+    required.push(vec![KNOWN_CVD.into()]);
+    ColumnSpec { accepted, required }
+}
+
+/// `name (unit, range)` for every column of `models`, for help and error texts.
+pub fn column_help(model: &EquationModel) -> Vec<String> {
+    model
+        .equation()
+        .inputs
+        .iter()
+        .map(|i| match &i.kind {
+            InputKind::Number { unit, min, max } => format!("{} ({unit}, {min}-{max})", i.name),
+            InputKind::Binary => format!("{} (0|1)", i.name),
+            InputKind::Choice { levels } => format!("{} ({})", i.name, levels.join("|")),
+        })
+        .collect()
+}
+
+/// One model's screener: its client (secret key side) and an evaluator for it.
+pub struct EquationScreener {
+    model: Arc<EquationModel>,
+    client: EquationClient,
+    /// Only for the in-process evaluator; a remote one is shared with the workstation.
+    own_evaluator: Option<EquationEvaluator>,
+}
+
+impl EquationScreener {
+    /// The model.
+    pub fn model(&self) -> &Arc<EquationModel> {
+        &self.model
+    }
+}
+
+/// How one patient ended for one model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EquationOutcome {
+    /// Screened (now, or by an earlier run), checked, stored.
+    Screened {
+        /// The result.
+        assessment: RiskAssessment,
+        /// Its category's name.
+        category: String,
+        /// New or resumed.
+        status: RowStatus,
+    },
+    /// No estimate for this patient; nothing was encrypted.
+    NotEligible {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One batch row's outcome for one model.
+pub struct EquationRowResult<'a> {
+    /// 1-based row number.
+    pub row: usize,
+    /// Its reference.
+    pub patient_ref: &'a PatientRef,
+    /// The model.
+    pub model_id: &'a str,
+    /// Its version.
+    pub model_version: u64,
+    /// What happened.
+    pub outcome: &'a EquationOutcome,
+}
+
+/// Receives an equation batch's outcomes.
+pub trait EquationSink {
+    /// One row's outcome for one model.
+    fn result(&mut self, result: EquationRowResult<'_>) -> std::io::Result<()>;
+    /// A rejected row (which row, which column, why — never the value).
+    fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
+}
+
+/// Counts of a finished equation batch (per model outcome).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EquationSummary {
+    /// Screened now.
+    pub screened: usize,
+    /// Already stored.
+    pub resumed: usize,
+    /// Not eligible.
+    pub not_eligible: usize,
+    /// Rejected rows.
+    pub rejected: usize,
+    /// Results refused by the check.
+    pub refused: usize,
+}
+
+/// A row refused by intake, as a per-row error.
+fn intake_error(row: usize, patient_ref: &PatientRef, e: &IntakeError) -> RowError {
+    RowError {
+        row,
+        patient_ref: Some(patient_ref.clone()),
+        column: e.field().map(str::to_string),
+        reason: e.to_string(),
+    }
+}
+
+impl Workstation {
+    /// Screeners for the models `selector` names (see [`selected_ids`]).
+    pub fn equation_screeners(&self, selector: &str) -> Result<Vec<EquationScreener>> {
+        let records = self.records();
+        let server_key = records.unlocked.server_key_bytes(records.dir())?;
+        selected_ids(selector)
+            .iter()
+            .map(|id| {
+                let model = active_equation_model(records, id)?;
+                let client = records.unlocked.equation_client(&model, &server_key)?;
+                let own_evaluator = if self.is_in_process() {
+                    Some(EquationEvaluator::new(&server_key, &model)?)
+                } else {
+                    None
+                };
+                Ok(EquationScreener {
+                    model,
+                    client,
+                    own_evaluator,
+                })
+            })
+            .collect()
+    }
+
+    fn equation_evaluator<'a>(&'a self, screener: &'a EquationScreener) -> &'a dyn Evaluator {
+        match &screener.own_evaluator {
+            Some(e) => e,
+            None => self.evaluator(),
+        }
+    }
+
+    /// One patient's row (every column but `patient_id`) through one model: intake, then
+    /// the encrypted screening, checked and stored. An intake refusal is returned as an
+    /// error; a refused result is audited, nothing stored.
+    pub fn screen_equation(
+        &self,
+        screener: &EquationScreener,
+        patient_ref: &PatientRef,
+        row: &BTreeMap<String, InputValue>,
+        units: CholesterolUnits,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<std::result::Result<EquationOutcome, IntakeError>> {
+        let model = &screener.model;
+        let inputs = match intake(model, row, units) {
+            Ok(Intake::Eligible(inputs)) => inputs,
+            Ok(Intake::NotEligible(why)) => {
+                return Ok(Ok(EquationOutcome::NotEligible {
+                    reason: why.reason(),
+                }))
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let service =
+            EquationService::new(model, &screener.client, self.equation_evaluator(screener));
+        let outcome = service.screen_and_record(
+            &self.records().db,
+            &SystemClock,
+            patient_ref,
+            &inputs,
+            progress,
+        );
+        if let Err(InferenceError::ResultRefused(refusal)) = &outcome {
+            record_equation_refusal(&self.records().db, model, refusal)?;
+        }
+        let (assessment, status) = match outcome? {
+            Recorded::Stored(s) => (s.assessment, RowStatus::Screened),
+            Recorded::AlreadyStored(stored) => (stored.record.assessment, RowStatus::AlreadyStored),
+        };
+        let category = model.output().categories[model.category_of(assessment.probability_code)]
+            .name
+            .clone();
+        Ok(Ok(EquationOutcome::Screened {
+            assessment,
+            category,
+            status,
+        }))
+    }
+
+    /// Screen rows already read (one patient from `--json`, for instance) with every model
+    /// of `screeners`.
+    pub fn screen_equation_rows(
+        &self,
+        screeners: &[EquationScreener],
+        rows: Vec<RawRow>,
+        units: CholesterolUnits,
+        sink: &mut dyn EquationSink,
+    ) -> Result<EquationSummary> {
+        let mut summary = EquationSummary::default();
+        for raw in rows {
+            self.screen_raw_row(screeners, &raw, units, sink, &mut summary)?;
+        }
+        self.records().record_state()?;
+        Ok(summary)
+    }
+
+    fn screen_raw_row(
+        &self,
+        screeners: &[EquationScreener],
+        raw: &RawRow,
+        units: CholesterolUnits,
+        sink: &mut dyn EquationSink,
+        summary: &mut EquationSummary,
+    ) -> Result<()> {
+        let out = AppError::Output;
+        for screener in screeners {
+            let outcome = match self.screen_equation(
+                screener,
+                &raw.patient_ref,
+                &raw.values,
+                units,
+                &mut |_| {},
+            ) {
+                Ok(Ok(o)) => o,
+                Ok(Err(e)) => {
+                    summary.rejected += 1;
+                    sink.rejected(&intake_error(raw.row, &raw.patient_ref, &e))
+                        .map_err(out)?;
+                    // The same inputs fail every model's intake alike.
+                    break;
+                }
+                Err(AppError::ResultRefused(refusal)) => {
+                    summary.refused += 1;
+                    sink.rejected(&refused_row(raw.row, &raw.patient_ref, &refusal))
+                        .map_err(out)?;
+                    continue;
+                }
+                Err(AppError::Store(StoreError::Duplicate)) => {
+                    summary.rejected += 1;
+                    sink.rejected(&RowError {
+                        row: raw.row,
+                        patient_ref: Some(raw.patient_ref.clone()),
+                        column: Some(PATIENT_ID.into()),
+                        reason: "duplicated patient_id".into(),
+                    })
+                    .map_err(out)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match &outcome {
+                EquationOutcome::Screened { status, .. } => match status {
+                    RowStatus::Screened => summary.screened += 1,
+                    RowStatus::AlreadyStored => summary.resumed += 1,
+                },
+                EquationOutcome::NotEligible { .. } => summary.not_eligible += 1,
+            }
+            sink.result(EquationRowResult {
+                row: raw.row,
+                patient_ref: &raw.patient_ref,
+                model_id: screener.model.id(),
+                model_version: screener.model.version(),
+                outcome: &outcome,
+            })
+            .map_err(out)?;
+        }
+        Ok(())
+    }
+
+    /// Screen the batch at `path` (CSV, JSON Lines or a JSON array with the clinic
+    /// columns) with every model of `screeners`; bad rows are reported and the rest goes on.
+    pub fn screen_equation_batch(
+        &self,
+        screeners: &[EquationScreener],
+        path: &Path,
+        units: CholesterolUnits,
+        sink: &mut dyn EquationSink,
+    ) -> Result<EquationSummary> {
+        let models: Vec<Arc<EquationModel>> =
+            screeners.iter().map(|s| Arc::clone(&s.model)).collect();
+        let spec = columns(&models);
+        let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
+        let reader = BatchReader::with_columns(file, &spec, path.display().to_string())?;
+        let mut summary = EquationSummary::default();
+        let mut seen: std::collections::HashSet<PatientRef> = Default::default();
+        let out = AppError::Output;
+        for item in reader {
+            let raw = match item? {
+                Item::Raw(raw) => raw,
+                Item::Rejected(e) => {
+                    summary.rejected += 1;
+                    sink.rejected(&e).map_err(out)?;
+                    continue;
+                }
+                Item::Row(row) => {
+                    summary.rejected += 1;
+                    sink.rejected(&RowError {
+                        row: row.row,
+                        patient_ref: Some(row.patient_ref),
+                        column: None,
+                        reason: "not read against this model".into(),
+                    })
+                    .map_err(out)?;
+                    continue;
+                }
+            };
+            if !seen.insert(raw.patient_ref.clone()) {
+                summary.rejected += 1;
+                sink.rejected(&RowError {
+                    row: raw.row,
+                    patient_ref: Some(raw.patient_ref.clone()),
+                    column: Some(PATIENT_ID.into()),
+                    reason: "duplicated patient_id".into(),
+                })
+                .map_err(out)?;
+                continue;
+            }
+            self.screen_raw_row(screeners, &raw, units, sink, &mut summary)?;
+        }
+        tracing::info!(
+            screened = summary.screened,
+            resumed = summary.resumed,
+            not_eligible = summary.not_eligible,
+            rejected = summary.rejected,
+            refused = summary.refused,
+            "equation batch finished"
+        );
+        self.records().record_state()?;
+        Ok(summary)
+    }
+}
+
+fn refused_row(row: usize, patient_ref: &PatientRef, refusal: &ResultRefused) -> RowError {
+    RowError {
+        row,
+        patient_ref: Some(patient_ref.clone()),
+        column: None,
+        reason: refusal.to_string(),
+    }
+}

@@ -1,0 +1,244 @@
+//! `pulsecure screen --model ID` for published equations (PREVENT): one patient (`--json`)
+//! or a batch, through the workstation; prints or writes one row per patient and model.
+
+use std::io::Write;
+
+use pulsecure_app::equation_screening::{
+    EquationOutcome, EquationRowResult, EquationScreener, EquationSink,
+};
+use pulsecure_app::{DataDir, EvaluatorChoice, Workstation};
+use pulsecure_batch::{BatchReader, ColumnSpec, Item, RowError};
+use pulsecure_core::domain::assessment::equation_risk_text;
+use pulsecure_core::domain::equation_intake::CholesterolUnits;
+use serde::Serialize;
+
+use crate::cli::{CholesterolUnitsArg, ScreenArgs};
+use crate::error::CliError;
+use crate::password;
+use crate::results::{choose_format, persist, temp_beside, ResultWriter};
+
+type Result<T> = std::result::Result<T, CliError>;
+
+/// One output row (a stable interface, listed in `screen --help`).
+#[derive(Serialize)]
+struct EquationRow<'a> {
+    patient_id: &'a str,
+    /// `screened`, `already-stored` or `not_eligible`.
+    status: &'static str,
+    /// 0-1; empty when not eligible.
+    probability: Option<f64>,
+    risk_text: String,
+    risk_category: String,
+    /// Why no estimate was given (not eligible), else empty.
+    reason: String,
+    model_id: &'a str,
+    model_version: u64,
+}
+
+const CSV_HEADER: &str =
+    "patient_id,status,probability,risk_text,risk_category,reason,model_id,model_version";
+
+fn row<'a>(r: &EquationRowResult<'a>) -> EquationRow<'a> {
+    let (status, probability, risk_text, risk_category, reason) = match r.outcome {
+        EquationOutcome::Screened {
+            assessment,
+            category,
+            status,
+        } => (
+            status.as_str(),
+            Some(assessment.probability),
+            equation_risk_text(assessment.probability),
+            category.clone(),
+            String::new(),
+        ),
+        EquationOutcome::NotEligible { reason } => (
+            "not_eligible",
+            None,
+            String::new(),
+            String::new(),
+            reason.clone(),
+        ),
+    };
+    EquationRow {
+        patient_id: r.patient_ref.as_str(),
+        status,
+        probability,
+        risk_text,
+        risk_category,
+        reason,
+        model_id: r.model_id,
+        model_version: r.model_version,
+    }
+}
+
+fn table_line(r: &EquationRow<'_>) -> String {
+    format!(
+        "{:<20} {:<14} {:>8} {:<13} {} v{}{}",
+        r.patient_id,
+        r.status,
+        r.risk_text,
+        r.risk_category,
+        r.model_id,
+        r.model_version,
+        if r.reason.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", r.reason)
+        }
+    )
+}
+
+/// Results to a [`ResultWriter`]; rejected rows to stderr and the `--errors` CSV file.
+struct Sink {
+    writer: ResultWriter,
+    errors: Option<(tempfile::NamedTempFile, std::path::PathBuf)>,
+}
+
+impl EquationSink for Sink {
+    fn result(&mut self, r: EquationRowResult<'_>) -> std::io::Result<()> {
+        let row = row(&r);
+        self.writer
+            .write_serialized(&row, &table_line(&row))
+            .map_err(std::io::Error::other)
+    }
+
+    fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
+        let column = e.column.as_deref().unwrap_or("-");
+        eprintln!("row {}, column {column}: {}", e.row, e.reason);
+        tracing::warn!(row = e.row, column, "batch row rejected: {}", e.reason);
+        if let Some((tmp, _)) = &mut self.errors {
+            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+            w.write_record([
+                e.row.to_string().as_str(),
+                e.patient_ref.as_ref().map_or("", |r| r.as_str()),
+                e.column.as_deref().unwrap_or(""),
+                e.reason.as_str(),
+            ])?;
+            tmp.write_all(&w.into_inner().map_err(|e| e.into_error())?)?;
+        }
+        Ok(())
+    }
+}
+
+fn units(arg: CholesterolUnitsArg) -> CholesterolUnits {
+    match arg {
+        CholesterolUnitsArg::Mg => CholesterolUnits::MgPerDl,
+        CholesterolUnitsArg::Si => CholesterolUnits::MmolPerL,
+    }
+}
+
+/// Run `screen --model ID` for a published-equation model (or `prevent`).
+pub fn run(
+    dir: &DataDir,
+    args: &ScreenArgs,
+    selector: &str,
+    evaluator: EvaluatorChoice,
+) -> Result<()> {
+    if args.queue.is_some() {
+        return Err(CliError::Usage(
+            "--queue screens cvd-lr only for now; screen published equations without --queue"
+                .into(),
+        ));
+    }
+    if !args.values.is_empty() || args.patient_ref.is_some() {
+        return Err(CliError::Usage(
+            "a published equation reads one patient from --json (with \"patient_id\") or a --batch file"
+                .into(),
+        ));
+    }
+    let single = match (&args.batch, &args.json) {
+        (Some(_), _) => None,
+        (None, Some(json)) => Some(crate::screen::json_text(json)?),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "give --json (one patient) or --batch FILE".into(),
+            ))
+        }
+    };
+    let password = password::current(&args.password)?;
+    let workstation = password::open_workstation(dir, &password, evaluator)?;
+    let screeners = workstation.equation_screeners(selector)?;
+    let format = choose_format(args.format, args.out.as_deref());
+    let writer = ResultWriter::create_with(
+        format,
+        args.out.as_deref(),
+        CSV_HEADER,
+        &format!(
+            "{:<20} {:<14} {:>8} {:<13} model",
+            "patient", "status", "risk", "category"
+        ),
+    )?;
+    let errors = match args.errors.as_deref() {
+        Some(dest) => {
+            let mut tmp = temp_beside(dest)?;
+            writeln!(tmp, "row,patient_id,column,reason")?;
+            Some((tmp, dest.to_path_buf()))
+        }
+        None => None,
+    };
+    let mut sink = Sink { writer, errors };
+    let summary = match (&args.batch, single) {
+        (Some(path), _) => {
+            workstation.screen_equation_batch(&screeners, path, units(args.units), &mut sink)?
+        }
+        (None, Some(text)) => single_patient(
+            &workstation,
+            &screeners,
+            &text,
+            units(args.units),
+            &mut sink,
+        )?,
+        (None, None) => unreachable_usage()?,
+    };
+    sink.writer.finish()?;
+    if let Some((tmp, dest)) = sink.errors {
+        persist(tmp, &dest)?;
+    }
+    eprintln!(
+        "{} screened, {} already stored, {} not eligible, {} rejected, {} refused by the result check",
+        summary.screened, summary.resumed, summary.not_eligible, summary.rejected, summary.refused
+    );
+    eprintln!(
+        "A screening aid, NOT a diagnosis: 10-year risk from the published equation, computed under encryption."
+    );
+    CliError::rows_outcome(summary.rejected, summary.refused)
+}
+
+fn unreachable_usage() -> Result<pulsecure_app::equation_screening::EquationSummary> {
+    Err(CliError::Usage(
+        "give --json (one patient) or --batch FILE".into(),
+    ))
+}
+
+/// One patient from JSON, read by the batch reader as a one-row JSON Lines input (the same
+/// checks: unknown keys by position, levels as text).
+fn single_patient(
+    workstation: &Workstation,
+    screeners: &[EquationScreener],
+    text: &str,
+    units: CholesterolUnits,
+    sink: &mut Sink,
+) -> Result<pulsecure_app::equation_screening::EquationSummary> {
+    let models: Vec<_> = screeners.iter().map(|s| s.model().clone()).collect();
+    let spec: ColumnSpec = pulsecure_app::equation_screening::columns(&models);
+    // A one-element JSON array: the reader keeps the object's key order (unknown keys are
+    // reported by position) whatever the object's layout.
+    let array = format!("[{text}]");
+    let mut reader = BatchReader::with_columns(array.as_bytes(), &spec, "--json".into())
+        .map_err(pulsecure_app::AppError::from)?;
+    let mut summary = pulsecure_app::equation_screening::EquationSummary::default();
+    match reader.next() {
+        Some(Ok(Item::Raw(raw))) => {
+            summary = workstation.screen_equation_rows(screeners, vec![raw], units, sink)?;
+        }
+        Some(Ok(Item::Rejected(e))) => {
+            summary.rejected += 1;
+            sink.rejected(&e)?;
+        }
+        Some(Ok(Item::Row(_))) | None => {
+            return Err(CliError::Input("--json: expected one JSON object".into()))
+        }
+        Some(Err(e)) => return Err(pulsecure_app::AppError::from(e).into()),
+    }
+    Ok(summary)
+}

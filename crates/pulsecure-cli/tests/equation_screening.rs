@@ -1,0 +1,137 @@
+//! `pulsecure screen --model prevent --batch F.csv --format json` end to end (in-process
+//! evaluator, real TFHE): both PREVENT outputs for an eligible patient within 0.2
+//! percentage point of the exact equation, known CVD and a 25-year-old `not_eligible`
+//! with nothing encrypted, an out-of-range value a per-row error naming the field and its
+//! range (never the value), exit code 3 for the rejected row; a second run resumes.
+
+mod support;
+
+use support::{assert_ok, Env};
+
+const BATCH: &str = "\
+patient_id,age,sex,sbp,bp_tx,total_c,hdl_c,statin,dm,smoking,egfr,known_cvd
+P-F50,50,female,160,1,200,45,0,1,0,90,0
+P-CVD,60,male,140,0,210,40,0,0,1,80,1
+P-YOUNG,25,male,120,0,180,50,0,0,0,100,0
+P-BAD,55,male,400,0,200,50,0,0,0,90,0
+";
+
+/// The exact PREVENT equations for P-F50 (golden vector `preventr-F50-base`).
+const EXACT: [(&str, f64); 2] = [
+    ("prevent-cvd-10y", 0.146_839_390_956_448_24),
+    ("prevent-ascvd-10y", 0.091_950_897_536_328_74),
+];
+
+fn rows(stdout: &[u8]) -> Vec<serde_json::Value> {
+    serde_json::from_slice(stdout).expect("a JSON array of results")
+}
+
+#[test]
+fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
+    let env = Env::initialized();
+    let batch = env.write("batch.csv", BATCH.as_bytes());
+    let errors = env.path("errors.csv");
+    let args = [
+        "screen",
+        "--model",
+        "prevent",
+        "--batch",
+        batch.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--errors",
+        errors.to_str().expect("utf-8"),
+        "--quiet",
+    ];
+    let out = env.run(&args, true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a rejected row: exit 3\n{stderr}"
+    );
+    let results = rows(&out.stdout);
+    assert_eq!(results.len(), 6, "3 rows × 2 models: {results:?}");
+
+    for (model, exact) in EXACT {
+        let r = results
+            .iter()
+            .find(|r| r["patient_id"] == "P-F50" && r["model_id"] == model)
+            .expect("P-F50 screened");
+        assert_eq!(r["status"], "screened");
+        assert_eq!(r["model_version"], 1);
+        let p = r["probability"].as_f64().expect("probability");
+        assert!((p - exact).abs() <= 0.002, "{model}: {p} vs {exact}");
+        assert_eq!(r["risk_category"], "intermediate");
+        assert_eq!(r["risk_text"], format!("{:.1} %", p * 100.0));
+    }
+    for id in ["P-CVD", "P-YOUNG"] {
+        for (model, _) in EXACT {
+            let r = results
+                .iter()
+                .find(|r| r["patient_id"] == id && r["model_id"] == model)
+                .expect("a not-eligible row");
+            assert_eq!(r["status"], "not_eligible", "{id}");
+            assert!(r["probability"].is_null(), "{id}: no estimate");
+        }
+    }
+    let cvd = results
+        .iter()
+        .find(|r| r["patient_id"] == "P-CVD")
+        .expect("P-CVD");
+    assert_eq!(
+        cvd["reason"],
+        "already diagnosed — secondary prevention; see a clinician"
+    );
+    assert!(!results.iter().any(|r| r["patient_id"] == "P-BAD"));
+    let rejected = std::fs::read_to_string(&errors).expect("errors file");
+    assert!(
+        rejected.contains("P-BAD") && rejected.contains("sbp"),
+        "{rejected}"
+    );
+    assert!(
+        rejected.contains("90") && rejected.contains("180"),
+        "{rejected}"
+    );
+    assert!(
+        !rejected.contains("400"),
+        "the value is never shown: {rejected}"
+    );
+    assert!(!stderr.contains("400"), "{stderr}");
+
+    // Stored: a second run reports the stored results instead of screening again.
+    let again = env.run(&args, true);
+    let results = rows(&again.stdout);
+    let f50: Vec<_> = results
+        .iter()
+        .filter(|r| r["patient_id"] == "P-F50")
+        .collect();
+    assert_eq!(f50.len(), 2);
+    assert!(
+        f50.iter().all(|r| r["status"] == "already-stored"),
+        "{f50:?}"
+    );
+}
+
+#[test]
+fn an_unknown_model_is_a_usage_error() {
+    let env = Env::initialized();
+    let batch = env.write("batch.csv", BATCH.as_bytes());
+    let out = env.run(
+        &[
+            "screen",
+            "--model",
+            "pce-ascvd-10y",
+            "--batch",
+            batch.to_str().expect("utf-8"),
+        ],
+        true,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ok(&env.run(&["info"], false));
+}
