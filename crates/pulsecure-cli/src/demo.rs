@@ -82,6 +82,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let server_key_bytes = keys.server_key_bytes.len();
     let key_id = keys.key_id;
     let server_key = Arc::new(keys.server_key_bytes);
+    let equation_key = pulsecure_fhe::client_key_to_bytes(&keys.client_key)?;
     let client = TfheClient::new(&model, keys.client_key, key_id)?;
 
     // The evaluator: its own process on a private socket, holding the server key only.
@@ -166,6 +167,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             );
         }
     }
+    let prevent = prevent_rows(&remote, &equation_key, key_id, text)?;
+    all_match &= prevent.iter().all(|r| r["matches_reference"] != false);
     // Close the client side before stopping the evaluator.
     drop(remote);
     drop(connection);
@@ -187,6 +190,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 "exit_code": exit,
             },
             "patients": rows,
+            "prevent": prevent,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -202,3 +206,108 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// The PREVENT example patients (`examples/prevent-patients.csv`), both outputs, through the
+/// same evaluator process: intake (known CVD is `not_eligible`, nothing encrypted), the
+/// encrypted evaluation, and the index checked against `EquationModel::run`.
+fn prevent_rows(
+    remote: &RemoteEvaluator,
+    client_key: &[u8],
+    key_id: pulsecure_fhe::KeyId,
+    text: bool,
+) -> Result<Vec<serde_json::Value>> {
+    use pulsecure_batch::{BatchReader, Item};
+    use pulsecure_core::app::inference::EquationService;
+    use pulsecure_core::domain::assessment::equation_risk_text;
+    use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
+
+    let models: Vec<Arc<pulsecure_core::domain::equation_model::EquationModel>> =
+        pulsecure_signing::embedded::verify_equation_releases()
+            .map_err(pulsecure_app::AppError::Integrity)?
+            .into_iter()
+            .filter_map(|v| v.model.as_equation().cloned().map(Arc::new))
+            .collect();
+    let spec = pulsecure_app::equation_screening::columns(&models);
+    let rows: Vec<pulsecure_batch::RawRow> = BatchReader::with_columns(
+        PREVENT_EXAMPLES.as_bytes(),
+        &spec,
+        "PREVENT examples".into(),
+    )
+    .map_err(pulsecure_app::AppError::from)?
+    .filter_map(|item| match item {
+        Ok(Item::Raw(raw)) => Some(raw),
+        _ => None,
+    })
+    .collect();
+    if text {
+        println!(
+            "\nPREVENT (AHA 2023, base model): 10-year risk for adults 30-79 without known CVD, same evaluator."
+        );
+        println!(
+            "{:<8} {:<18} {:>8} {:<13} {:>10}  reference",
+            "patient", "model", "risk", "category", "evaluate"
+        );
+    }
+    let mut out = Vec::new();
+    for model in &models {
+        let key = pulsecure_fhe::client_key_from_bytes(client_key)?;
+        let client = pulsecure_fhe::EquationClient::new(model, key, key_id)?;
+        let service = EquationService::new(model, &client, remote);
+        for raw in &rows {
+            let id = raw.patient_ref.as_str();
+            let inputs = match intake(model, &raw.values, CholesterolUnits::MgPerDl) {
+                Ok(Intake::Eligible(inputs)) => inputs,
+                Ok(Intake::NotEligible(why)) => {
+                    if text {
+                        println!("{id:<8} {:<18} not eligible: {}", model.id(), why.reason());
+                    }
+                    out.push(serde_json::json!({
+                        "patient_id": id, "model_id": model.id(), "status": "not_eligible",
+                        "reason": why.reason(),
+                    }));
+                    continue;
+                }
+                Err(e) => return Err(CliError::Input(format!("PREVENT example {id}: {e}"))),
+            };
+            let (s, matches) = match service.screen(&inputs, &mut |_| {}) {
+                Ok(s) => {
+                    let expected = model.run(&inputs).probability;
+                    let ok = s.assessment.probability_code == expected;
+                    (Some(s), ok)
+                }
+                Err(pulsecure_core::app::inference::InferenceError::ResultRefused(_)) => {
+                    (None, false)
+                }
+                Err(e) => return Err(pulsecure_app::AppError::from(e).into()),
+            };
+            let (risk, category, evaluate_ms) = match &s {
+                Some(s) => (
+                    equation_risk_text(s.assessment.probability),
+                    model.output().categories[model.category_of(s.assessment.probability_code)]
+                        .name
+                        .clone(),
+                    ms(s.timings.evaluate),
+                ),
+                None => ("-".into(), "-".into(), 0.0),
+            };
+            if text {
+                println!(
+                    "{id:<8} {:<18} {risk:>8} {category:<13} {evaluate_ms:>7.0} ms  {}",
+                    model.id(),
+                    if matches { "matches" } else { "MISMATCH" }
+                );
+            }
+            out.push(serde_json::json!({
+                "patient_id": id, "model_id": model.id(), "model_version": model.version(),
+                "status": "screened",
+                "probability": s.as_ref().map(|s| s.assessment.probability),
+                "risk_text": risk, "risk_category": category,
+                "evaluate_ms": evaluate_ms, "matches_reference": matches,
+            }));
+        }
+    }
+    Ok(out)
+}
+
+/// The PREVENT example patients (one with known CVD).
+const PREVENT_EXAMPLES: &str = include_str!("../../../examples/prevent-patients.csv");

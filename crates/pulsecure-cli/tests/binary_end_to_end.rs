@@ -24,6 +24,24 @@ fn demo_screens_examples_under_encryption_and_matches_reference() {
     assert!(patients.iter().any(|p| p["risk_class"] == "high"));
     assert!(patients.iter().any(|p| p["risk_class"] == "low"));
     assert!(doc["pbs_per_evaluation"].as_u64().expect("count") > 0);
+    // PREVENT, both outputs, through the same evaluator process: the two eligible example
+    // patients screened and equal to the reference, the one with known CVD not eligible.
+    let prevent = doc["prevent"].as_array().expect("prevent");
+    assert_eq!(prevent.len(), 6, "3 patients x 2 models");
+    for model in ["prevent-cvd-10y", "prevent-ascvd-10y"] {
+        let rows: Vec<_> = prevent.iter().filter(|r| r["model_id"] == model).collect();
+        assert_eq!(
+            rows.iter().filter(|r| r["status"] == "screened").count(),
+            2,
+            "{model}"
+        );
+        assert!(rows
+            .iter()
+            .filter(|r| r["status"] == "screened")
+            .all(|r| r["matches_reference"] == true));
+        assert!(rows.iter().any(|r| r["status"] == "not_eligible"
+            && r["reason"] == "already diagnosed — secondary prevention; see a clinician"));
+    }
     // The evaluation ran in another process, which held the server key and nothing else.
     let evaluator = &doc["evaluator"];
     assert_ne!(evaluator["pid"], doc["client_pid"]);
