@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::domain::feature::FeatureSpec;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::catalog::ModelCatalog;
@@ -17,9 +18,44 @@ pub struct LabelledScreening {
     pub stored: StoredScreening,
     /// Features of the model the row was made with (after an upgrade, not the active ones).
     pub features: Arc<Vec<FeatureSpec>>,
+    /// For a published-equation row: its category and the table's probability scale.
+    pub equation: Option<EquationReading>,
+}
+
+/// How a published-equation row reads: its category (from the stored probability, through
+/// the row's own model) and the unit of its probability code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EquationReading {
+    /// Category name (`low`, `borderline`, `intermediate`, `high`).
+    pub category: String,
+    /// Probability code units per 1 (10000 for PREVENT).
+    pub probability_scale: u32,
 }
 
 impl LabelledScreening {
+    /// The risk as the row's model reads it: one decimal for a published equation, whole
+    /// percent (never "0 %") for cvd-lr.
+    pub fn risk_text(&self) -> String {
+        let a = &self.stored.record.assessment;
+        match &self.equation {
+            Some(_) => pulsecure_core::domain::assessment::equation_risk_text(a.probability),
+            None => a.risk_text(),
+        }
+    }
+
+    /// The category of a published-equation row, else the cvd-lr class (`low`/`high`).
+    pub fn risk_label(&self) -> String {
+        match &self.equation {
+            Some(e) => e.category.clone(),
+            None => self.stored.record.assessment.class.as_str().to_string(),
+        }
+    }
+
+    /// Probability code units per 1 (4096 for cvd-lr).
+    pub fn probability_scale(&self) -> u32 {
+        self.equation.as_ref().map_or(4096, |e| e.probability_scale)
+    }
+
     /// `(name, value as a clinician reads it)` pairs: "yes"/"no", an answer's label, or the
     /// number with its unit — through the row's own model.
     pub fn displayed_features(&self) -> impl Iterator<Item = (&str, String)> {
@@ -44,24 +80,23 @@ pub use pulsecure_store::ScreeningFilter as HistoryQuery;
 
 impl Records {
     fn label(&self, rows: Vec<StoredScreening>) -> Result<Vec<LabelledScreening>> {
-        let mut names: std::collections::HashMap<(String, u64), Arc<Vec<FeatureSpec>>> =
-            Default::default();
+        type Labels = (Arc<Vec<FeatureSpec>>, Option<Arc<EquationModel>>);
+        let mut names: std::collections::HashMap<(String, u64), Labels> = Default::default();
         rows.into_iter()
             .map(|stored| {
                 let a = &stored.record.assessment;
                 let key = (a.model_id.clone(), a.model_version);
-                let features = match names.get(&key) {
-                    Some(n) => Arc::clone(n),
+                let (features, equation) = match names.get(&key) {
+                    Some((n, eq)) => (Arc::clone(n), eq.clone()),
                     None => {
-                        let n: Arc<Vec<FeatureSpec>> =
-                            match self.catalog.model(&a.model_id, a.model_version) {
-                                Ok(model) => Arc::new(model.features().to_vec()),
-                                Err(e) => match self.catalog.equation(&a.model_id, a.model_version)
-                                {
-                                    Ok(model) => Arc::new(model.input_features()),
-                                    Err(_) => return Err(e.into()),
-                                },
-                            };
+                        let (n, eq): Labels = match self.catalog.model(&a.model_id, a.model_version)
+                        {
+                            Ok(model) => (Arc::new(model.features().to_vec()), None),
+                            Err(e) => match self.catalog.equation(&a.model_id, a.model_version) {
+                                Ok(model) => (Arc::new(model.input_features()), Some(model)),
+                                Err(_) => return Err(e.into()),
+                            },
+                        };
                         if n.len() != stored.record.features.len() {
                             return Err(AppError::Integrity(format!(
                                 "screening {} holds {} values, its model {} v{} has {} features",
@@ -72,11 +107,21 @@ impl Records {
                                 n.len()
                             )));
                         }
-                        names.insert(key, Arc::clone(&n));
-                        n
+                        names.insert(key, (Arc::clone(&n), eq.clone()));
+                        (n, eq)
                     }
                 };
-                Ok(LabelledScreening { stored, features })
+                let equation = equation.map(|m| EquationReading {
+                    category: m.output().categories[m.category_of(a.probability_code)]
+                        .name
+                        .clone(),
+                    probability_scale: m.output().probability_scale,
+                });
+                Ok(LabelledScreening {
+                    stored,
+                    features,
+                    equation,
+                })
             })
             .collect()
     }

@@ -27,7 +27,8 @@ struct ExportRow<'a> {
     probability: f64,
     probability_code: u32,
     risk_text: String,
-    risk_class: &'static str,
+    /// cvd-lr: `low`/`high`; a published equation: its category.
+    risk_class: String,
     features: std::collections::BTreeMap<&'a str, f64>,
 }
 
@@ -41,8 +42,8 @@ fn export_row(s: &LabelledScreening) -> ExportRow<'_> {
         model_version: r.assessment.model_version,
         probability: r.assessment.probability,
         probability_code: r.assessment.probability_code,
-        risk_text: r.assessment.risk_text(),
-        risk_class: r.assessment.class.as_str(),
+        risk_text: s.risk_text(),
+        risk_class: s.risk_label(),
         features: s.named_features().collect(),
     }
 }
@@ -92,11 +93,17 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
                 )?;
                 writeln!(
                     out,
-                    "risk        {} ({} / 4096)",
-                    r.assessment.risk_text(),
-                    r.assessment.probability_code
+                    "risk        {} ({} / {})",
+                    s.risk_text(),
+                    r.assessment.probability_code,
+                    s.probability_scale()
                 )?;
-                writeln!(out, "risk class  {}", r.assessment.class.as_str())?;
+                let label = if s.equation.is_some() {
+                    "category  "
+                } else {
+                    "risk class"
+                };
+                writeln!(out, "{label}  {}", s.risk_label())?;
                 for (name, value) in s.displayed_features() {
                     writeln!(out, "  {name:<24}{value}")?;
                 }
@@ -116,8 +123,8 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
                     s.stored.id,
                     format_time(r.created_at),
                     r.patient_ref.as_str(),
-                    r.assessment.risk_text(),
-                    r.assessment.class.as_str(),
+                    s.risk_text(),
+                    s.risk_label(),
                     r.assessment.model_id,
                     r.assessment.model_version
                 )?;

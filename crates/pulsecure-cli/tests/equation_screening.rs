@@ -111,6 +111,18 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
         f50.iter().all(|r| r["status"] == "already-stored"),
         "{f50:?}"
     );
+
+    // History reads the stored rows through their own model: category and one decimal.
+    let history = env.run(&["history", "--format", "json"], true);
+    assert_ok(&history);
+    let stored = rows(&history.stdout);
+    assert_eq!(stored.len(), 2, "the two P-F50 results: {stored:?}");
+    for r in &stored {
+        assert_eq!(r["risk_class"], "intermediate", "{r}");
+        let p = r["probability"].as_f64().expect("probability");
+        assert_eq!(r["risk_text"], format!("{:.1} %", p * 100.0));
+        assert_eq!(r["features"]["sbp"], 160.0);
+    }
 }
 
 #[test]
