@@ -74,12 +74,26 @@ def test_evaluate_builds_the_same_label_as_training(cycle):
     assert (scores == expected.set_index("SEQN")["label"].loc[scores.index]).all()
 
 
-def test_impute_is_counted_per_feature(cycle):
-    complete = E.evaluate(cycle, MODEL)
-    imputed = E.evaluate(cycle, MODEL, impute=True)
+def test_impute_is_counted_per_feature(tmp_path):
+    """v3's selected inputs are label variables too (never missing in its population), so the
+    imputation path is shown on v2, whose creatinine is missing for some people."""
+    from training.train import load_extract
+    sample = load_extract().iloc[::5]
+    directory = tmp_path / "cycle"
+    directory.mkdir()
+    sample.to_csv(directory / "demographic.csv", index=False)
+    for component in ("examination", "labs", "questionnaire"):
+        sample[["SEQN"]].to_csv(directory / f"{component}.csv", index=False)
+    v2 = ROOT / "models" / "cvd-lr" / "v2" / "model.json"
+    complete = E.evaluate(directory, v2)
+    imputed = E.evaluate(directory, v2, impute=True)
+    assert complete["left_out_incomplete"] > 0
+    assert complete["n"] == complete["evaluated_population"] - complete["left_out_incomplete"]
     assert imputed["n"] == complete["evaluated_population"]
-    assert sum(imputed["imputed_per_feature"].values()) >= complete["left_out_incomplete"]
-    assert "training medians filled in per feature" in E.render(imputed)
+    assert imputed["imputed_per_feature"] == {k: v for k, v in
+                                              complete["missing_per_feature"].items() if v}
+    assert "training medians filled in per feature: " in E.render(imputed)
+    assert "complete cases (" in E.render(complete)
 
 
 def test_scores_out_has_one_row_per_scored_person(cycle, tmp_path):
