@@ -50,7 +50,7 @@ def integer_probability(model: dict, inputs: dict) -> int:
     refused = ValueError(f"{model['model_id']}: index outside the output table")
     try:
         out = M.run(model, inputs)
-    except IndexError:
+    except (IndexError, ValueError):  # run() itself refuses an index it cannot read
         raise refused from None
     if not 0 <= out["index"] <= model["index"]["max"]:
         raise refused

@@ -11,7 +11,9 @@ use serde_json::json;
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::fhe::Evaluator;
-use pulsecure_fhe::equation_circuit::{equation_pbs_count, EquationPlan};
+use pulsecure_fhe::equation_circuit::{
+    equation_pbs_count, output_columns, EquationPlan, OutputColumn,
+};
 use pulsecure_fhe::measure::{counted_pbs, single_pbs};
 use pulsecure_fhe::{generate_keys, EquationClient, EquationEvaluator, TfheClient, TfheEvaluator};
 
@@ -122,6 +124,10 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
 
     let count = equation_pbs_count(&model)?;
     let plan = EquationPlan::compile(&model)?;
+    let sent_columns = output_columns(&plan)?
+        .iter()
+        .filter(|c| matches!(c, OutputColumn::Sent { .. }))
+        .count();
     let (enc_min, enc_med) = stats(&enc);
     let (eval_min, eval_med) = stats(&eval);
     let (dec_min, dec_med) = stats(&dec);
@@ -143,7 +149,7 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
         "pbs_by_stage": {"contributions": count.contributions, "accumulation": count.accumulation},
         "levels_by_stage": {"contributions": count.contribution_levels,
                             "accumulation": count.accumulation_levels},
-        "input_blocks": plan.input_blocks(), "output_blocks": plan.output_blocks(),
+        "input_blocks": plan.input_blocks(), "output_blocks": sent_columns,
         "upload_bytes": upload, "download_bytes": download,
         "threads": rayon::current_num_threads(),
         "runs": enc.len(),

@@ -39,6 +39,9 @@ pub enum ColumnRole {
         /// Proven largest value of the column's whole content.
         bound: u64,
     },
+    /// Read by the client, who adds the columns up itself: one block holding the column's
+    /// value (at most 15, carries not propagated further than grouping forced).
+    Sum,
 }
 
 /// The index blocks the lookup reads.
@@ -101,6 +104,7 @@ impl<B: Backend> Accumulator<B> {
                 backend.degree(b) < MESSAGE_MODULUS && backend.noise(b) <= 1
             }
             (ColumnRole::Wide { .. }, [b]) => backend.noise(b) <= 1,
+            (ColumnRole::Sum, [_]) => true,
             _ => false,
         }
     }
@@ -170,7 +174,7 @@ impl<B: Backend> Accumulator<B> {
                 carry: Some(backend.apply(g, &self.carry_by_degree[degree as usize])),
                 pbs: 1,
             },
-            ColumnRole::Digit if degree < BLOCK_SPACE / 2 => {
+            ColumnRole::Digit | ColumnRole::Sum if degree < BLOCK_SPACE / 2 => {
                 let mut out = backend.apply_many(g, &self.message_and_carry);
                 let carry = out.pop();
                 Reduced {
@@ -180,7 +184,7 @@ impl<B: Backend> Accumulator<B> {
                     pbs: 1,
                 }
             }
-            ColumnRole::Digit => Reduced {
+            ColumnRole::Digit | ColumnRole::Sum => Reduced {
                 column,
                 message: Some(backend.apply(g, &self.message)),
                 carry: Some(backend.apply(g, &self.carry_by_degree[degree as usize])),

@@ -8,8 +8,9 @@
 //!    blocks reach 7; 4 for one group; 1 for three or four).
 //! 2. **Accumulation** — the contribution digits are summed column by column, carry-save
 //!    ([`crate::accumulate`]): the guard columns below the index give up their carries only,
-//!    the index columns end as fresh base-4 digits.
-//! 3. **Outputs** — the index digits, low first. The client reads the probability and the
+//!    each index column ends as one block holding its value (at most 15); the client adds the
+//!    columns up, so carries are not rippled under encryption.
+//! 3. **Outputs** — the index columns, low first. The client reads the probability and the
 //!    category from the model's signed table (steps 5-6): a 0.01-point table over thousands
 //!    of index values would need far more bootstrappings than the linear part itself.
 //!
@@ -143,7 +144,7 @@ impl EquationPlan {
                 if c < guard_columns {
                     ColumnRole::Unread
                 } else {
-                    ColumnRole::Digit
+                    ColumnRole::Sum
                 }
             })
             .collect();
@@ -170,8 +171,8 @@ impl EquationPlan {
         self.blocks.len()
     }
 
-    /// Number of output blocks: the index digits, low first.
-    pub fn output_blocks(&self) -> usize {
+    /// Number of index columns (sent or constant; see [`output_columns`]).
+    pub fn index_columns(&self) -> usize {
         self.roles.len() - self.guard_columns
     }
 
@@ -199,9 +200,27 @@ impl EquationPlan {
             .collect()
     }
 
-    /// The index from decrypted output digits (low first).
-    pub fn index_from_digits(digits: &[u64]) -> u64 {
-        digits.iter().rev().fold(0, |acc, &d| (acc << 2) | (d & 3))
+    /// The index from the decrypted values of the sent columns (low first) and the constant
+    /// ones: each column holds its value (at most 15; carries are added here rather than
+    /// propagated under encryption). `None` when the count of values does not match.
+    pub fn index_from_columns(columns: &[OutputColumn], sent: &[u64]) -> Option<u64> {
+        let mut sent = sent.iter();
+        let mut values = Vec::with_capacity(columns.len());
+        for c in columns {
+            values.push(match c {
+                OutputColumn::Sent { .. } => *sent.next()? & 15,
+                OutputColumn::Constant(v) => *v & 15,
+            });
+        }
+        if sent.next().is_some() {
+            return None;
+        }
+        Some(
+            values
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &v| acc.saturating_mul(4).saturating_add(v)),
+        )
     }
 }
 
@@ -272,8 +291,36 @@ impl<B: Backend> EquationCircuit<B> {
     }
 
     /// Evaluate on encrypted blocks (the packed digits, and the group block when the model has
-    /// more than one coefficient set): the index digits (low first) and the bootstrapping count.
+    /// more than one coefficient set): the index columns that are sent (low first; see
+    /// [`output_columns`]) and the bootstrapping count.
     pub fn evaluate(
+        &self,
+        backend: &B,
+        digits: &[B::Block],
+        group: Option<&B::Block>,
+    ) -> Result<(Vec<B::Block>, PbsCount), FheError> {
+        let (columns, count) = self.run(backend, digits, group)?;
+        // A column that only ever held the accumulator's constant is a trivial (keyless)
+        // ciphertext: it carries no information (the client knows the constant from the
+        // plan) and is not sent. Which columns these are depends on the schedule only.
+        let sent = columns
+            .into_iter()
+            .filter(|b| backend.noise(b) > 0)
+            .collect();
+        Ok((sent, count))
+    }
+
+    /// Every index column (low first), constant ones included.
+    fn settle_columns(
+        &self,
+        backend: &B,
+        digits: &[B::Block],
+        group: Option<&B::Block>,
+    ) -> Result<Vec<B::Block>, FheError> {
+        self.run(backend, digits, group).map(|(columns, _)| columns)
+    }
+
+    fn run(
         &self,
         backend: &B,
         digits: &[B::Block],
@@ -347,13 +394,56 @@ impl<B: Backend> EquationCircuit<B> {
         count.accumulation = pbs;
         count.accumulation_levels = levels;
         count.depth = count.contribution_levels + levels;
-        let digits = settled
+        let columns: Vec<B::Block> = settled
             .into_iter()
             .skip(self.plan.guard_columns)
             .map(|col| col.into_iter().next().unwrap_or_else(|| backend.trivial(0)))
             .collect();
-        Ok((digits, count))
+        Ok((columns, count))
     }
+}
+
+/// One index column of a result, as the schedule leaves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputColumn {
+    /// Sent as a ciphertext with this degree and noise level (tfhe's conformance check
+    /// compares both exactly).
+    Sent {
+        /// tfhe's degree.
+        degree: u64,
+        /// tfhe's noise level.
+        noise: u64,
+    },
+    /// Only ever held this part of the accumulator's constant: not sent.
+    Constant(u64),
+}
+
+/// What each index column of a result is: they follow from the schedule alone, so one
+/// plaintext run (with every input zero) gives them.
+pub fn output_columns(plan: &EquationPlan) -> Result<Vec<OutputColumn>, FheError> {
+    use crate::backend::{PlainBackend, PlainBlock};
+    let fresh = |degree| PlainBlock {
+        value: 0,
+        degree,
+        noise: 1,
+    };
+    let inputs = vec![fresh(MESSAGE_MODULUS - 1); plan.input_blocks()];
+    let group = (plan.groups > 1).then(|| fresh(group_block_degree(plan.groups)));
+    let circuit = EquationCircuit::new(&PlainBackend, plan.clone());
+    let settled = circuit.settle_columns(&PlainBackend, &inputs, group.as_ref())?;
+    Ok(settled
+        .iter()
+        .map(|b| {
+            if b.noise == 0 {
+                OutputColumn::Constant(b.value)
+            } else {
+                OutputColumn::Sent {
+                    degree: b.degree,
+                    noise: b.noise,
+                }
+            }
+        })
+        .collect())
 }
 
 /// Degree of the group block a client sends: a yes/no block for two groups, a 2-bit block for

@@ -3,7 +3,7 @@
 
 use tfhe::prelude::FheTryEncrypt;
 use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
-use tfhe::shortint::parameters::Degree;
+use tfhe::shortint::parameters::{Degree, NoiseLevel};
 use tfhe::shortint::Ciphertext;
 use tfhe::{ClientKey, CompressedFheBool, CompressedFheUint2};
 
@@ -11,7 +11,7 @@ use pulsecure_core::domain::equation_model::{EncodedPatient, EquationModel};
 use pulsecure_core::ports::fhe::FheError;
 
 use crate::client::refuse_trivial;
-use crate::equation_circuit::EquationPlan;
+use crate::equation_circuit::{output_columns, EquationPlan, OutputColumn};
 use crate::equation_fingerprint;
 use crate::keys::KeyId;
 use crate::params::CIPHERTEXT_LIMIT;
@@ -24,6 +24,8 @@ pub struct EquationClient {
     key_id: KeyId,
     model: [u8; 32],
     plan: EquationPlan,
+    /// Each index column of a result: sent with its degree and noise level, or a constant.
+    output_columns: Vec<OutputColumn>,
     index_max: u32,
 }
 
@@ -48,6 +50,7 @@ impl EquationClient {
         key_id: KeyId,
     ) -> Result<Self, FheError> {
         let plan = EquationPlan::compile(model)?;
+        let output_columns = output_columns(&plan)?;
         let (integer_key, ..) = client_key.clone().into_raw_parts();
         Ok(EquationClient {
             block_key: integer_key.into_raw_parts(),
@@ -55,6 +58,7 @@ impl EquationClient {
             key_id,
             model: equation_fingerprint(model),
             plan,
+            output_columns,
             index_max: model.index().max,
         })
     }
@@ -113,14 +117,18 @@ impl EquationClient {
     pub fn decrypt(&self, result: &[u8]) -> Result<u32, FheError> {
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
         envelope.check_binding(&self.model, &self.key_id, "result")?;
-        if envelope.blocks.len() != self.plan.output_blocks() {
+        let sent: Vec<(u64, u64)> = self
+            .output_columns
+            .iter()
+            .filter_map(|c| match c {
+                OutputColumn::Sent { degree, noise } => Some((*degree, *noise)),
+                OutputColumn::Constant(_) => None,
+            })
+            .collect();
+        if envelope.blocks.len() != sent.len() {
             return Err(FheError::Malformed {
                 what: "result",
-                reason: format!(
-                    "{} blocks, expected {}",
-                    envelope.blocks.len(),
-                    self.plan.output_blocks()
-                ),
+                reason: format!("{} blocks, expected {}", envelope.blocks.len(), sent.len()),
             });
         }
         let parameters =
@@ -131,12 +139,14 @@ impl EquationClient {
                     what: "client key",
                     reason: "not a keyswitch-bootstrap parameter set".into(),
                 })?;
-        let mut conformance = parameters.to_shortint_conformance_param();
-        conformance.degree = Degree::new(3);
-        let digits = envelope
+        let received = envelope
             .blocks
             .iter()
-            .map(|bytes| {
+            .zip(&sent)
+            .map(|(bytes, &(degree, noise))| {
+                let mut conformance = parameters.to_shortint_conformance_param();
+                conformance.degree = Degree::new(degree);
+                conformance.noise_level = NoiseLevel::NOMINAL * noise;
                 let ct: Ciphertext =
                     safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &conformance).map_err(
                         |e| FheError::Malformed {
@@ -148,7 +158,12 @@ impl EquationClient {
                 Ok(self.block_key.decrypt_message_and_carry(&ct))
             })
             .collect::<Result<Vec<u64>, FheError>>()?;
-        let index = EquationPlan::index_from_digits(&digits);
+        let index = EquationPlan::index_from_columns(&self.output_columns, &received).ok_or(
+            FheError::Malformed {
+                what: "result",
+                reason: "block count".into(),
+            },
+        )?;
         if index > u64::from(self.index_max) {
             return Err(FheError::Malformed {
                 what: "result",

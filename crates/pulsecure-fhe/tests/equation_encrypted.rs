@@ -10,8 +10,11 @@ use std::time::Instant;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
-use pulsecure_fhe::{generate_keys, EquationClient, EquationEvaluator};
+use pulsecure_fhe::{equation_fingerprint, generate_keys, wire, EquationClient, EquationEvaluator};
 use serde_json::Value;
+use tfhe::prelude::FheTryEncrypt;
+use tfhe::safe_serialization::safe_serialize;
+use tfhe::CompressedFheUint2;
 
 fn read(model: &str, file: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,7 +64,7 @@ fn encrypted_prevent_equals_the_reference_and_refuses_foreign_results() {
     assert_eq!(sexes.len(), 2, "both coefficient sets were exercised");
 
     // A result bound to the other model is refused before decrypting.
-    let other = EquationClient::new(&ascvd, keys.client_key, keys.key_id).expect("client");
+    let other = EquationClient::new(&ascvd, keys.client_key.clone(), keys.key_id).expect("client");
     let values: BTreeMap<String, InputValue> =
         serde_json::from_value(vectors[0]["input"].clone()).expect("input");
     let request = client
@@ -76,4 +79,38 @@ fn encrypted_prevent_equals_the_reference_and_refuses_foreign_results() {
     let mut short = request.clone();
     short.truncate(request.len() / 2);
     assert!(evaluator.evaluate(&short).is_err());
+
+    // The group block must be a yes/no ciphertext: a 2-bit block (which could carry 2 or 3
+    // and push every digit block past the many-LUT's input range) is refused as malformed.
+    let envelope = wire::read(wire::REQUEST_MAGIC, &request, "request").expect("frame");
+    let mut blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
+    let two_bit = CompressedFheUint2::try_encrypt(1u8, &keys.client_key).expect("encrypt");
+    let mut bytes = Vec::new();
+    safe_serialize(&two_bit, &mut bytes, 1 << 16).expect("serialize");
+    *blocks.last_mut().expect("group block") = bytes;
+    let forged = wire::write(
+        wire::REQUEST_MAGIC,
+        &equation_fingerprint(&cvd),
+        &keys.key_id,
+        &blocks,
+    );
+    assert!(
+        matches!(evaluator.evaluate(&forged), Err(FheError::Malformed { .. })),
+        "a 2-bit group block is refused"
+    );
+    // A request bound to the other model is refused before any bootstrapping.
+    let foreign = wire::write(
+        wire::REQUEST_MAGIC,
+        &equation_fingerprint(&ascvd),
+        &keys.key_id,
+        &envelope
+            .blocks
+            .iter()
+            .map(|b| b.to_vec())
+            .collect::<Vec<_>>(),
+    );
+    assert!(matches!(
+        evaluator.evaluate(&foreign),
+        Err(FheError::Mismatch { .. })
+    ));
 }
