@@ -25,18 +25,6 @@ use pulsecure_app::embedded::embedded_model;
 
 type Result<T> = std::result::Result<T, CliError>;
 
-/// The schema-2 releases this binary carries, by id.
-const RELEASES: [(&str, &str); 2] = [
-    (
-        "prevent-cvd-10y",
-        include_str!("../../../models/prevent-cvd-10y/v1/model.json"),
-    ),
-    (
-        "prevent-ascvd-10y",
-        include_str!("../../../models/prevent-ascvd-10y/v1/model.json"),
-    ),
-];
-
 /// A random valid patient: every number uniform in its published range, every choice and
 /// yes/no answer uniform.
 fn random_patient(model: &EquationModel, rng: &mut SplitMix64) -> BTreeMap<String, InputValue> {
@@ -63,12 +51,15 @@ fn random_patient(model: &EquationModel, rng: &mut SplitMix64) -> BTreeMap<Strin
 
 /// Run the benchmark on the schema-2 model `id`.
 pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
-    let text = RELEASES
+    // The releases this binary carries, verified with the release keys like any release.
+    let releases = pulsecure_signing::embedded::verify_equation_releases()
+        .map_err(pulsecure_app::AppError::Integrity)?;
+    let model: EquationModel = releases
         .iter()
-        .find(|(name, _)| *name == id)
-        .map(|(_, text)| *text)
+        .filter_map(|v| v.model.as_equation())
+        .find(|m| m.id() == id)
+        .cloned()
         .ok_or_else(|| CliError::Input(format!("--model: no published-equation model `{id}`")))?;
-    let model = EquationModel::from_json(text)?;
     let mut rng = SplitMix64::new(args.seed);
     let progress = |what: &str| {
         if !args.json {
