@@ -30,7 +30,7 @@ use pulsecure_fhe::{EquationClient, EquationEvaluator};
 use pulsecure_signing::verify::sha256_hex;
 
 use crate::error::{AppError, Result};
-use crate::result_refusal::record_equation_refusal;
+use crate::result_refusal::record_refusal;
 use crate::screening::RowStatus;
 use crate::verification::count_verification;
 use crate::workstation::Workstation;
@@ -278,7 +278,7 @@ impl Workstation {
             progress,
         );
         if let Err(InferenceError::ResultRefused(refusal)) = &outcome {
-            record_equation_refusal(&self.records().db, model, refusal)?;
+            record_refusal(&self.records().db, model.id(), model.version(), refusal)?;
         }
         let (assessment, status) = match outcome? {
             Recorded::Stored(s) => (s.assessment, RowStatus::Screened),

@@ -501,7 +501,7 @@ impl QueueStation {
         refusal: &ResultRefused,
         sink: &mut dyn QueueSink,
     ) -> Result<()> {
-        record_refusal(&self.records.db, model, refusal)?;
+        record_refusal(&self.records.db, model.id(), model.version(), refusal)?;
         self.drop_job(
             job,
             &format!("{refusal}: run the batch again to resubmit"),

@@ -4,54 +4,26 @@
 //! or the refused probability.
 
 use pulsecure_core::app::result_check::ResultRefused;
-use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
-use pulsecure_core::Model;
 
 use pulsecure_core::ports::store::StoreError;
 
-/// Record a refused result for `model` in `audit` (entry `result-mismatch`).
+/// Record a refused result of release `model_id` v`model_version` (either schema) in `audit`
+/// (entry `result-mismatch`) and the operational log.
 pub(crate) fn record_refusal(
     audit: &dyn AuditLog,
-    model: &Model,
+    model_id: &str,
+    model_version: u64,
     refusal: &ResultRefused,
 ) -> Result<(), StoreError> {
     tracing::warn!(
-        model_id = model.id(),
-        model_version = model.version(),
+        model_id,
+        model_version,
         kind = refusal.as_str(),
         "an evaluator result was refused and nothing was stored"
     );
     audit.log_event(
         AuditEvent::ResultMismatch,
-        &format!(
-            "model {} v{}: {}",
-            model.id(),
-            model.version(),
-            refusal.as_str()
-        ),
-    )
-}
-
-/// [`record_refusal`] for a schema-2 (published equation) model.
-pub(crate) fn record_equation_refusal(
-    audit: &dyn AuditLog,
-    model: &EquationModel,
-    refusal: &ResultRefused,
-) -> Result<(), StoreError> {
-    tracing::warn!(
-        model_id = model.id(),
-        model_version = model.version(),
-        kind = refusal.as_str(),
-        "an evaluator result was refused and nothing was stored"
-    );
-    audit.log_event(
-        AuditEvent::ResultMismatch,
-        &format!(
-            "model {} v{}: {}",
-            model.id(),
-            model.version(),
-            refusal.as_str()
-        ),
+        &format!("model {model_id} v{model_version}: {}", refusal.as_str()),
     )
 }

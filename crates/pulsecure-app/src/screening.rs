@@ -91,7 +91,12 @@ impl Workstation {
             cancelled,
         );
         if let Err(InferenceError::ResultRefused(refusal)) = &outcome {
-            record_refusal(&self.records().db, self.model(), refusal)?;
+            record_refusal(
+                &self.records().db,
+                self.model().id(),
+                self.model().version(),
+                refusal,
+            )?;
         }
         outcome
     }

@@ -3,7 +3,7 @@
 //! digits. It holds the server key and the public model only.
 
 use tfhe::integer::IntegerRadixCiphertext;
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
+use tfhe::safe_serialization::safe_deserialize_conformant;
 use tfhe::shortint::Ciphertext;
 use tfhe::{
     CompressedFheBool, CompressedFheBoolConformanceParams, CompressedFheUint2,
@@ -20,7 +20,7 @@ use crate::guard::ServerKeyGuard;
 use crate::keys::{load_server_key, KeyId};
 use crate::params::CIPHERTEXT_LIMIT;
 use crate::tfhe_backend::ShortintBackend;
-use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
+use crate::wire::{self, REQUEST_MAGIC};
 
 /// Evaluates one schema-2 model under one server key.
 pub struct EquationEvaluator {
@@ -157,17 +157,8 @@ impl EquationEvaluator {
         let (outputs, count) = self
             .circuit
             .evaluate(&self.backend, &digits, group.as_ref())?;
-        let blocks = outputs
-            .iter()
-            .map(|ct| {
-                let mut bytes = Vec::new();
-                safe_serialize(ct, &mut bytes, CIPHERTEXT_LIMIT)
-                    .map_err(|e| FheError::Evaluation(format!("serializing a result: {e}")))?;
-                Ok(bytes)
-            })
-            .collect::<Result<Vec<_>, FheError>>()?;
         Ok((
-            wire::write(RESPONSE_MAGIC, &self.model, &self.key_id, &blocks),
+            wire::write_response(&self.model, &self.key_id, &outputs)?,
             count,
         ))
     }

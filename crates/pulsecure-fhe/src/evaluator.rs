@@ -1,7 +1,7 @@
 //! The evaluator: server key + model only. Bytes in, bytes out.
 
 use tfhe::integer::IntegerRadixCiphertext;
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
+use tfhe::safe_serialization::safe_deserialize_conformant;
 use tfhe::shortint::Ciphertext;
 use tfhe::{CompressedFheUint2, CompressedFheUint2ConformanceParams};
 
@@ -14,7 +14,7 @@ use crate::keys::{load_server_key, KeyId};
 use crate::model_fingerprint;
 use crate::params::CIPHERTEXT_LIMIT;
 use crate::tfhe_backend::ShortintBackend;
-use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
+use crate::wire::{self, REQUEST_MAGIC};
 
 /// Check a request before any key is loaded: its frame, its binding to `model` and
 /// `key_id`, and every block's conformance to this build's parameter set. An evaluator that
@@ -136,16 +136,9 @@ impl TfheEvaluator {
         let blocks = outputs
             .nibbles
             .iter()
-            .chain(std::iter::once(&outputs.class))
-            .map(|ct| {
-                let mut bytes = Vec::new();
-                safe_serialize(ct, &mut bytes, CIPHERTEXT_LIMIT)
-                    .map_err(|e| FheError::Evaluation(format!("serializing a result: {e}")))?;
-                Ok(bytes)
-            })
-            .collect::<Result<Vec<_>, FheError>>()?;
+            .chain(std::iter::once(&outputs.class));
         Ok((
-            wire::write(RESPONSE_MAGIC, &self.model, &self.key_id, &blocks),
+            wire::write_response(&self.model, &self.key_id, blocks)?,
             count,
         ))
     }

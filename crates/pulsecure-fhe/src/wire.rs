@@ -129,6 +129,25 @@ pub fn read<'a>(
     })
 }
 
+/// A response frame of result blocks: each block serialized (bounded), bound to the model and
+/// key. Shared by the evaluators of both model schemas.
+pub fn write_response<'a>(
+    model: &[u8; 32],
+    key_id: &[u8; 16],
+    blocks: impl IntoIterator<Item = &'a tfhe::shortint::Ciphertext>,
+) -> Result<Vec<u8>, FheError> {
+    let serialized = blocks
+        .into_iter()
+        .map(|ct| {
+            let mut bytes = Vec::new();
+            tfhe::safe_serialization::safe_serialize(ct, &mut bytes, CIPHERTEXT_LIMIT)
+                .map_err(|e| FheError::Evaluation(format!("serializing a result: {e}")))?;
+            Ok(bytes)
+        })
+        .collect::<Result<Vec<_>, FheError>>()?;
+    Ok(write(RESPONSE_MAGIC, model, key_id, &serialized))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
