@@ -1,65 +1,79 @@
-//! The data owner's side for schema-2 models: encrypts a patient's encoded terms (digit blocks
-//! and the group block) and decrypts the index digits the evaluator returns.
+//! The data owner's side for schema-2 models: encrypts a patient's slots (see
+//! [`crate::equation_lwe`]) and decrypts the accumulator the evaluator returns.
 
-use tfhe::prelude::FheTryEncrypt;
+use tfhe::core_crypto::prelude::{
+    allocate_and_encrypt_new_seeded_lwe_ciphertext, decrypt_lwe_ciphertext, new_seeder,
+    LweCiphertextConformanceParams, LweCiphertextOwned, Plaintext,
+};
 use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
-use tfhe::shortint::parameters::{Degree, NoiseLevel};
-use tfhe::shortint::Ciphertext;
-use tfhe::{ClientKey, CompressedFheBool, CompressedFheUint2};
+use tfhe::ClientKey;
 
 use pulsecure_core::domain::equation_model::{EncodedPatient, EquationModel};
 use pulsecure_core::ports::fhe::FheError;
 
-use crate::client::refuse_trivial;
-use crate::equation_circuit::{output_columns, EquationPlan, OutputColumn};
 use crate::equation_fingerprint;
+use crate::equation_lwe::{noise_bound_log2, LinearMap};
 use crate::keys::KeyId;
 use crate::params::CIPHERTEXT_LIMIT;
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Encrypts requests and decrypts results for one schema-2 model under one client key.
 pub struct EquationClient {
-    client_key: ClientKey,
     block_key: tfhe::shortint::ClientKey,
     key_id: KeyId,
     model: [u8; 32],
-    plan: EquationPlan,
-    /// Each index column of a result: sent with its degree and noise level, or a constant.
-    output_columns: Vec<OutputColumn>,
-    index_max: u32,
+    document: EquationModel,
+    map: LinearMap,
 }
 
 impl std::fmt::Debug for EquationClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EquationClient")
             .field("client_key", &"<redacted>")
-            .field("input_blocks", &self.plan.input_blocks())
+            .field("slots", &self.map.slots())
             .finish()
     }
 }
 
-fn serialization_error(e: impl std::fmt::Display) -> FheError {
-    FheError::Evaluation(format!("serializing a ciphertext: {e}"))
+fn malformed(reason: impl Into<String>) -> FheError {
+    FheError::Malformed {
+        what: "result",
+        reason: reason.into(),
+    }
 }
 
 impl EquationClient {
-    /// A client for `model` with the data owner's key.
+    /// A client for `model` with the data owner's key. Refuses a key whose encryption key
+    /// is not the size the model's map was proven for, or whose fresh noise is unbounded or
+    /// larger than the bound the proof used.
     pub fn new(
         model: &EquationModel,
         client_key: ClientKey,
         key_id: KeyId,
     ) -> Result<Self, FheError> {
-        let plan = EquationPlan::compile(model)?;
-        let output_columns = output_columns(&plan)?;
-        let (integer_key, ..) = client_key.clone().into_raw_parts();
+        let map = LinearMap::compile(model)?;
+        let (integer_key, ..) = client_key.into_raw_parts();
+        let block_key = integer_key.into_raw_parts();
+        let (key, noise) = block_key.encryption_key_and_noise();
+        if key.lwe_dimension() != map.dimension() {
+            return Err(FheError::Mismatch {
+                what: "client key",
+                reason: "its encryption key is not the size the model's map needs".into(),
+            });
+        }
+        if noise_bound_log2(noise).is_none_or(|b| b > map.noise_log2()) {
+            return Err(FheError::Mismatch {
+                what: "client key",
+                reason: "its fresh noise is not within the bound the model's map was proven for"
+                    .into(),
+            });
+        }
         Ok(EquationClient {
-            block_key: integer_key.into_raw_parts(),
-            client_key,
+            block_key,
             key_id,
             model: equation_fingerprint(model),
-            plan,
-            output_columns,
-            index_max: model.index().max,
+            document: model.clone(),
+            map,
         })
     }
 
@@ -68,41 +82,36 @@ impl EquationClient {
         self.key_id
     }
 
-    /// Encrypt one encoded patient into a request frame: the packed digit blocks, then (with
-    /// more than one coefficient set) the group block.
+    /// Encrypt one encoded patient into a request frame: one seeded LWE ciphertext per slot.
     pub fn encrypt(&self, patient: &EncodedPatient) -> Result<Vec<u8>, FheError> {
-        let encrypt_error = |e: tfhe::Error| FheError::Evaluation(format!("encrypting: {e}"));
-        let mut blocks = self
-            .plan
-            .pack(&patient.digits)?
+        if patient.group >= self.document.group_count()
+            || patient.codes.len() != self.document.encoded_terms().len()
+        {
+            return Err(FheError::Mismatch {
+                what: "patient",
+                reason: "not encoded for this model".into(),
+            });
+        }
+        let values = self.document.slot_values(patient);
+        let (key, noise) = self.block_key.encryption_key_and_noise();
+        let mut seeder = new_seeder();
+        let blocks = values
             .into_iter()
             .map(|v| {
-                let ct =
-                    CompressedFheUint2::try_encrypt(v, &self.client_key).map_err(encrypt_error)?;
+                let ct = allocate_and_encrypt_new_seeded_lwe_ciphertext(
+                    &key,
+                    Plaintext(LinearMap::encode(v)),
+                    noise,
+                    LinearMap::modulus(),
+                    seeder.as_mut(),
+                );
                 let mut bytes = Vec::new();
-                safe_serialize(&ct, &mut bytes, CIPHERTEXT_LIMIT).map_err(serialization_error)?;
+                safe_serialize(&ct, &mut bytes, CIPHERTEXT_LIMIT).map_err(|e| {
+                    FheError::Evaluation(format!("serializing a ciphertext: {e}"))
+                })?;
                 Ok(bytes)
             })
             .collect::<Result<Vec<_>, FheError>>()?;
-        let groups = self.plan.groups();
-        if patient.group >= groups {
-            return Err(FheError::Mismatch {
-                what: "patient",
-                reason: "group out of range".into(),
-            });
-        }
-        let mut bytes = Vec::new();
-        if groups == 2 {
-            let ct = CompressedFheBool::try_encrypt(patient.group == 1, &self.client_key)
-                .map_err(encrypt_error)?;
-            safe_serialize(&ct, &mut bytes, CIPHERTEXT_LIMIT).map_err(serialization_error)?;
-            blocks.push(bytes);
-        } else if groups > 2 {
-            let ct = CompressedFheUint2::try_encrypt(patient.group as u8, &self.client_key)
-                .map_err(encrypt_error)?;
-            safe_serialize(&ct, &mut bytes, CIPHERTEXT_LIMIT).map_err(serialization_error)?;
-            blocks.push(bytes);
-        }
         Ok(wire::write(
             REQUEST_MAGIC,
             &self.model,
@@ -111,66 +120,41 @@ impl EquationClient {
         ))
     }
 
-    /// Decrypt a result frame into the index; refuses a frame for another model or key, a
-    /// block count or degree other than the circuit's, a trivial (keyless) block, and an index
-    /// the model's table does not have.
-    pub fn decrypt(&self, result: &[u8]) -> Result<u32, FheError> {
+    /// Decrypt a result frame into the accumulator plus offset (`acc + offset`); refuses a
+    /// frame for another model or key, anything but one LWE ciphertext of the key's size, a
+    /// trivial (keyless) ciphertext, noise beyond the proven bound, and a value no valid
+    /// patient reaches.
+    pub fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
         envelope.check_binding(&self.model, &self.key_id, "result")?;
-        let sent: Vec<(u64, u64)> = self
-            .output_columns
-            .iter()
-            .filter_map(|c| match c {
-                OutputColumn::Sent { degree, noise } => Some((*degree, *noise)),
-                OutputColumn::Constant(_) => None,
-            })
-            .collect();
-        if envelope.blocks.len() != sent.len() {
-            return Err(FheError::Malformed {
-                what: "result",
-                reason: format!("{} blocks, expected {}", envelope.blocks.len(), sent.len()),
-            });
+        let [bytes] = envelope.blocks.as_slice() else {
+            return Err(malformed(format!(
+                "{} blocks, expected 1",
+                envelope.blocks.len()
+            )));
+        };
+        let conformance = LweCiphertextConformanceParams {
+            lwe_dim: self.map.dimension(),
+            ct_modulus: LinearMap::modulus(),
+        };
+        let ct: LweCiphertextOwned<u64> =
+            safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &conformance)
+                .map_err(malformed)?;
+        if ct.get_mask().as_ref().iter().all(|&a| a == 0) {
+            return Err(malformed("a trivial (keyless) ciphertext"));
         }
-        let parameters =
-            self.block_key
-                .parameters()
-                .ap_parameters()
-                .ok_or_else(|| FheError::Mismatch {
-                    what: "client key",
-                    reason: "not a keyswitch-bootstrap parameter set".into(),
-                })?;
-        let received = envelope
-            .blocks
-            .iter()
-            .zip(&sent)
-            .map(|(bytes, &(degree, noise))| {
-                let mut conformance = parameters.to_shortint_conformance_param();
-                conformance.degree = Degree::new(degree);
-                conformance.noise_level = NoiseLevel::NOMINAL * noise;
-                let ct: Ciphertext =
-                    safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &conformance).map_err(
-                        |e| FheError::Malformed {
-                            what: "result",
-                            reason: e,
-                        },
-                    )?;
-                refuse_trivial(&ct)?;
-                Ok(self.block_key.decrypt_message_and_carry(&ct))
-            })
-            .collect::<Result<Vec<u64>, FheError>>()?;
-        let index = EquationPlan::index_from_columns(&self.output_columns, &received).ok_or(
-            FheError::Malformed {
-                what: "result",
-                reason: "block count".into(),
-            },
-        )?;
-        if index > u64::from(self.index_max) {
-            return Err(FheError::Malformed {
-                what: "result",
-                reason: "the index is outside the model's table".into(),
-            });
+        let (key, _) = self.block_key.encryption_key_and_noise();
+        let Plaintext(plaintext) = decrypt_lwe_ciphertext(&key, &ct);
+        let (value, noise) = LinearMap::decode(plaintext);
+        if noise > self.map.noise_bound() {
+            return Err(malformed(
+                "its noise exceeds what the model's linear map can produce",
+            ));
         }
-        Ok(index as u32)
+        if value > self.map.top() {
+            return Err(malformed("the accumulator is outside the model's range"));
+        }
+        Ok(value)
     }
 }
 
@@ -179,7 +163,7 @@ impl pulsecure_core::ports::fhe::EquationFheClient for EquationClient {
         EquationClient::encrypt(self, patient)
     }
 
-    fn decrypt(&self, result: &[u8]) -> Result<u32, FheError> {
+    fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
         EquationClient::decrypt(self, result)
     }
 }

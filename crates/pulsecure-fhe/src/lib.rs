@@ -11,10 +11,10 @@ pub mod backend;
 pub mod circuit;
 #[cfg(feature = "client")]
 pub mod client;
-pub mod equation_circuit;
 #[cfg(feature = "client")]
 pub mod equation_client;
 pub mod equation_evaluator;
+pub mod equation_lwe;
 pub mod evaluator;
 pub mod guard;
 pub mod keys;

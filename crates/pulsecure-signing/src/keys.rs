@@ -7,34 +7,43 @@ use crate::error::SigningError;
 /// The release publisher's public key (minisign format), pinned at build time.
 pub const RELEASE_PUBLIC_KEY: &str = include_str!("../../../models/publisher.pub");
 
-/// Release keys replaced by a rotation (docs/signing.md), each still trusted for the
-/// releases it signed and nothing newer: the key that signed cvd-lr v1 (rotated 2026-12-01,
-/// its secret half no longer available).
-const RETIRED_RELEASE_KEYS: &[(&str, &str, u64)] = &[
+/// Release keys replaced by a rotation (docs/signing.md, rotation log), each still trusted
+/// for the releases it signed and nothing newer: the model ids and the highest version.
+const RETIRED_RELEASE_KEYS: &[(&str, &[&str], u64)] = &[
     (
         include_str!("../../../models/publisher-retired-860389025CCBA8E1.pub"),
-        "cvd-lr",
+        &["cvd-lr"],
         1,
     ),
     (
         include_str!("../../../models/publisher-retired-955762AD02AEB7D9.pub"),
-        "cvd-lr",
+        &["cvd-lr"],
         2,
+    ),
+    (
+        include_str!("../../../models/publisher-retired-3130161418ED5071.pub"),
+        &["prevent-cvd-10y", "prevent-ascvd-10y"],
+        1,
     ),
 ];
 
-/// What a retired release key may still sign: one model id, up to a version.
+/// What a retired release key may still sign: the model ids it signed, up to a version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyScope {
-    /// The model id.
-    pub model_id: String,
+    /// The model ids.
+    pub model_ids: Vec<String>,
     /// The highest version it may sign.
     pub max_version: u64,
 }
 
 impl std::fmt::Display for KeyScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} up to version {}", self.model_id, self.max_version)
+        write!(
+            f,
+            "{} up to version {}",
+            self.model_ids.join(", "),
+            self.max_version
+        )
     }
 }
 
@@ -93,10 +102,10 @@ impl PublisherKey {
     /// the releases it signed before its rotation.
     pub fn release_keys() -> Result<Vec<Self>, SigningError> {
         let mut keys = vec![Self::release()?];
-        for (text, model_id, max_version) in RETIRED_RELEASE_KEYS {
+        for (text, model_ids, max_version) in RETIRED_RELEASE_KEYS {
             let mut key = Self::parse(text, "retired release key (compiled in)")?;
             key.scope = Some(KeyScope {
-                model_id: (*model_id).to_string(),
+                model_ids: model_ids.iter().map(|id| (*id).to_string()).collect(),
                 max_version: *max_version,
             });
             keys.push(key);

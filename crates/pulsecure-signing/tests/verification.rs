@@ -85,7 +85,7 @@ fn a_retired_key_cannot_sign_a_newer_version_or_another_model() {
     let publisher = TestPublisher::new();
     let mut key = publisher.key();
     key.scope = Some(pulsecure_signing::KeyScope {
-        model_id: "cvd-lr".into(),
+        model_ids: vec!["cvd-lr".into()],
         max_version: 1,
     });
     let bytes = MODEL.as_bytes();
@@ -105,6 +105,46 @@ fn a_retired_key_cannot_sign_a_newer_version_or_another_model() {
     let err = verify_model(other.as_bytes(), &foreign, std::slice::from_ref(&key))
         .expect_err("another model");
     assert!(matches!(err, SigningError::RetiredKey { .. }), "{err}");
+}
+
+#[test]
+fn a_retired_key_that_signed_two_models_keeps_both_and_nothing_else() {
+    let publisher = TestPublisher::new();
+    let mut key = publisher.key();
+    key.scope = Some(pulsecure_signing::KeyScope {
+        model_ids: vec!["cvd-lr".into(), "cvd-lr-twin".into()],
+        max_version: 1,
+    });
+    let trusted = std::slice::from_ref(&key);
+    for id in ["cvd-lr", "cvd-lr-twin"] {
+        let text = MODEL.replace("\"model_id\": \"cvd-lr\"", &format!("\"model_id\": \"{id}\""));
+        let sig = publisher.sign(text.as_bytes(), &claim(id, 1, text.as_bytes()));
+        verify_model(text.as_bytes(), &sig, trusted).expect("within its scope");
+    }
+    let third = MODEL.replace("\"model_id\": \"cvd-lr\"", "\"model_id\": \"cvd-lr-third\"");
+    let sig = publisher.sign(third.as_bytes(), &claim("cvd-lr-third", 1, third.as_bytes()));
+    let err = verify_model(third.as_bytes(), &sig, trusted).expect_err("a third model");
+    assert!(
+        err.to_string()
+            .contains("cvd-lr, cvd-lr-twin up to version 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_key_that_signed_prevent_v1_is_retired_for_prevent_v1_only() {
+    let keys = release();
+    let retired = keys
+        .iter()
+        .find(|k| k.key_id() == "3130161418ED5071")
+        .expect("compiled in as retired");
+    let scope = retired.scope.as_ref().expect("scoped");
+    assert_eq!(scope.max_version, 1);
+    assert_eq!(
+        scope.model_ids,
+        vec!["prevent-cvd-10y".to_string(), "prevent-ascvd-10y".to_string()]
+    );
+    assert_ne!(keys[0].key_id(), "3130161418ED5071", "no longer the release key");
 }
 
 #[test]

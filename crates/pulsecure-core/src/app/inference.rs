@@ -269,12 +269,12 @@ impl<'a> EquationService<'a> {
 
         progress(Stage::Decrypt);
         let t = Instant::now();
-        let index = self
+        let accumulator = self
             .client
             .decrypt(&response)
             .map_err(ResultRefused::Unreadable)?;
         timings.decrypt = t.elapsed();
-        let assessment = checked_equation_assessment(self.model, inputs, index)?;
+        let assessment = checked_equation_assessment(self.model, inputs, accumulator)?;
         Ok(Screening {
             assessment,
             timings,

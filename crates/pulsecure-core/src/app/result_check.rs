@@ -89,20 +89,23 @@ pub fn checked_assessment(
     ))
 }
 
-/// Accept `index`, decrypted for the encryption of `inputs` under the schema-2 `model`, only
-/// if it is an index of the model's table and exactly the one the reference engine
-/// ([`EquationModel::run`]) computes for `inputs`; the assessment to show and store.
+/// Accept `accumulator` (`acc + offset`), decrypted for the encryption of `inputs` under the
+/// schema-2 `model`, only if it is exactly the one the reference engine
+/// ([`EquationModel::run`]) computes for `inputs` — every bit of the linear sum, not only
+/// the table index it falls in; the assessment to show and store.
 pub fn checked_equation_assessment(
     model: &EquationModel,
     inputs: &Inputs,
-    index: u32,
+    accumulator: u64,
 ) -> Result<RiskAssessment, ResultRefused> {
-    let Some((probability, _)) = model.read(index) else {
-        return Err(ResultRefused::NotATableLevel);
-    };
-    if model.run(inputs).index != index {
+    let reference = model.run(inputs);
+    let expected = reference.acc + model.index().offset;
+    if i64::try_from(accumulator) != Ok(expected) {
         return Err(ResultRefused::DiffersFromReference);
     }
+    let Some((probability, _)) = model.read(model.index_of(reference.acc)) else {
+        return Err(ResultRefused::NotATableLevel);
+    };
     Ok(equation_assessment(model, probability))
 }
 

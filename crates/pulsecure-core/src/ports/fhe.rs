@@ -63,10 +63,12 @@ pub trait FheClient: Send + Sync {
 /// Client side for a schema-2 (published equation) model: encrypts a patient's encoded
 /// terms and group, and decrypts the index the evaluator returns.
 pub trait EquationFheClient: Send + Sync {
-    /// Serialize the encrypted digits and group as sent to the evaluator.
+    /// Serialize the encrypted slots (each term code in the patient's coefficient set, zero
+    /// in the others) as sent to the evaluator.
     fn encrypt(&self, patient: &EncodedPatient) -> Result<Vec<u8>, FheError>;
-    /// Decrypt an evaluator's answer into the table index.
-    fn decrypt(&self, result: &[u8]) -> Result<u32, FheError>;
+    /// Decrypt an evaluator's answer into the accumulator plus the index offset
+    /// (`acc + offset`, never negative).
+    fn decrypt(&self, result: &[u8]) -> Result<u64, FheError>;
 }
 
 /// Server side: computes the whole pipeline (steps 3-6) on ciphertexts.
