@@ -292,7 +292,7 @@ fn prevent_rows(
             };
             if text {
                 println!(
-                    "{id:<8} {:<18} {risk:>8} {category:<13} {evaluate_ms:>7.0} ms  {}",
+                    "{id:<8} {:<18} {risk:>8} {category:<13} {evaluate_ms:>7.2} ms  {}",
                     model.id(),
                     if matches { "matches" } else { "MISMATCH" }
                 );

@@ -13,7 +13,7 @@ use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
 use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::{Model, ReleasedModel};
 use pulsecure_fhe::circuit::{static_pbs_count, PbsCount};
-use pulsecure_fhe::equation_circuit::equation_pbs_count;
+use pulsecure_fhe::equation_lwe::LinearMap;
 use pulsecure_fhe::{equation_fingerprint, model_fingerprint};
 use pulsecure_signing::{verify_model, PublisherKey, SigningError};
 use thiserror::Error;
@@ -128,8 +128,9 @@ impl ServedModel {
                 (ShelvedModel::Logistic(Arc::new(m)), cost)
             }
             ReleasedModel::Equation(m) => {
-                let cost = equation_pbs_count(&m).map_err(unsupported)?;
-                (ShelvedModel::Equation(Arc::new(m)), cost)
+                // A linear map: no bootstrapping; compiling it proves exact decryption.
+                LinearMap::compile(&m).map_err(unsupported)?;
+                (ShelvedModel::Equation(Arc::new(m)), PbsCount::default())
             }
         };
         Ok(ServedModel {

@@ -1,6 +1,6 @@
 //! The evaluator binary serves the carried PREVENT releases beside cvd-lr, through the same
 //! RPCs: its status lists them with their fingerprints and costs, and a real encrypted
-//! request for one of them comes back as the index the reference engine computes.
+//! request for one of them comes back as the accumulator the reference engine computes.
 
 mod support;
 
@@ -10,14 +10,13 @@ use std::sync::Arc;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::fhe::Evaluator;
-use pulsecure_fhe::equation_circuit::equation_pbs_count;
 use pulsecure_fhe::{equation_fingerprint, generate_keys, EquationClient};
 use pulsecure_remote::RemoteEvaluator;
 use support::EvaluatorProcess;
 
 fn prevent(id: &str) -> EquationModel {
     let path = format!(
-        "{}/../../models/{id}/v1/model.json",
+        "{}/../../models/{id}/v2/model.json",
         env!("CARGO_MANIFEST_DIR")
     );
     EquationModel::from_json(&std::fs::read_to_string(path).expect("release")).expect("valid")
@@ -36,12 +35,12 @@ fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
             .iter()
             .find(|m| m.id == id)
             .unwrap_or_else(|| panic!("{id} is not served"));
-        assert_eq!(served.version, 1);
+        assert_eq!(served.version, 2);
         assert_eq!(served.fingerprint, equation_fingerprint(&model).to_vec());
-        let cost = equation_pbs_count(&model).expect("cost");
         assert_eq!(
-            (served.bootstrappings as usize, served.levels as usize),
-            (cost.total(), cost.depth)
+            (served.bootstrappings, served.levels),
+            (0, 0),
+            "a linear map: no bootstrapping"
         );
     }
     assert!(
@@ -49,7 +48,7 @@ fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
         "cvd-lr still served"
     );
 
-    // One real evaluation (about 330 bootstrappings).
+    // One real evaluation.
     let model = prevent("prevent-cvd-10y");
     let keys = generate_keys().expect("keygen");
     connection
@@ -79,7 +78,22 @@ fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
     let response = remote
         .evaluate(&client.encrypt(&encoded).expect("encrypt"))
         .expect("evaluate");
-    let index = client.decrypt(&response).expect("decrypt");
-    assert_eq!(index, model.run(&inputs).index);
-    assert_eq!(index, 2459, "the golden vector's index");
+    let accumulator = client.decrypt(&response).expect("decrypt");
+    let reference = model.run(&inputs);
+    assert_eq!(accumulator as i64, reference.acc + model.index().offset);
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../models/prevent-cvd-10y/v2/golden.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("golden"),
+    )
+    .expect("json");
+    let published = &golden["vectors"][0];
+    assert_eq!(published["id"], "preventr-F50-base");
+    assert_eq!(
+        accumulator as i64 - model.index().offset,
+        published["acc"].as_i64().expect("acc"),
+        "the golden vector's accumulator"
+    );
 }

@@ -39,9 +39,6 @@ pub enum ColumnRole {
         /// Proven largest value of the column's whole content.
         bound: u64,
     },
-    /// Read by the client, who adds the columns up itself: one block holding the column's
-    /// value (at most 15, carries not propagated further than grouping forced).
-    Sum,
 }
 
 /// The index blocks the lookup reads.
@@ -104,7 +101,6 @@ impl<B: Backend> Accumulator<B> {
                 backend.degree(b) < MESSAGE_MODULUS && backend.noise(b) <= 1
             }
             (ColumnRole::Wide { .. }, [b]) => backend.noise(b) <= 1,
-            (ColumnRole::Sum, [_]) => true,
             _ => false,
         }
     }
@@ -174,7 +170,7 @@ impl<B: Backend> Accumulator<B> {
                 carry: Some(backend.apply(g, &self.carry_by_degree[degree as usize])),
                 pbs: 1,
             },
-            ColumnRole::Digit | ColumnRole::Sum if degree < BLOCK_SPACE / 2 => {
+            ColumnRole::Digit if degree < BLOCK_SPACE / 2 => {
                 let mut out = backend.apply_many(g, &self.message_and_carry);
                 let carry = out.pop();
                 Reduced {
@@ -184,7 +180,7 @@ impl<B: Backend> Accumulator<B> {
                     pbs: 1,
                 }
             }
-            ColumnRole::Digit | ColumnRole::Sum => Reduced {
+            ColumnRole::Digit => Reduced {
                 column,
                 message: Some(backend.apply(g, &self.message)),
                 carry: Some(backend.apply(g, &self.carry_by_degree[degree as usize])),
@@ -208,7 +204,7 @@ impl<B: Backend> Accumulator<B> {
 
     /// Sum `columns` (low first) until every column is in the final form its role asks for
     /// (at most one block each). Adds bootstrappings to `pbs` and rounds to `levels`.
-    pub fn settle(
+    fn settle(
         &self,
         backend: &B,
         mut columns: Vec<Vec<B::Block>>,

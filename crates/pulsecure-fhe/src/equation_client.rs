@@ -125,6 +125,12 @@ impl EquationClient {
     /// trivial (keyless) ciphertext, noise beyond the proven bound, and a value no valid
     /// patient reaches.
     pub fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
+        self.decrypt_with_noise(result).map(|(value, _)| value)
+    }
+
+    /// [`Self::decrypt`], also returning the result's measured |noise| (for benchmarks and
+    /// tests of the proven bound).
+    pub fn decrypt_with_noise(&self, result: &[u8]) -> Result<(u64, u64), FheError> {
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
         envelope.check_binding(&self.model, &self.key_id, "result")?;
         let [bytes] = envelope.blocks.as_slice() else {
@@ -154,7 +160,7 @@ impl EquationClient {
         if value > self.map.top() {
             return Err(malformed("the accumulator is outside the model's range"));
         }
-        Ok(value)
+        Ok((value, noise))
     }
 }
 

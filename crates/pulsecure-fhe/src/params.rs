@@ -36,6 +36,6 @@ pub const SERVER_KEY_LIMIT: u64 = 256 << 20;
 pub const CLIENT_KEY_LIMIT: u64 = 16 << 20;
 /// Largest single serialized ciphertext accepted.
 pub const CIPHERTEXT_LIMIT: u64 = 64 << 10;
-/// Most blocks a request or a response may carry (a PREVENT request has 76: 75 digit blocks
-/// and the group block).
+/// Most blocks a request or a response may carry (a PREVENT request has 40 slots: two
+/// coefficient sets of 19 terms and a group slot each).
 pub const MAX_BLOCKS: usize = 128;

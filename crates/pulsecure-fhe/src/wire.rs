@@ -2,9 +2,11 @@
 //!
 //! Request:  `"PSQ2"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
 //! Response: `"PSR1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
-//! Each block is `len (u32 LE)` followed by tfhe's safe serialization of one shortint
-//! ciphertext (seeded `CompressedCiphertext` in requests, `Ciphertext` in responses), read back
-//! with tfhe's size-limited, conformance-checked deserialization.
+//! Each block is `len (u32 LE)` followed by tfhe's safe serialization of one ciphertext, read
+//! back with tfhe's size-limited, conformance-checked deserialization. Schema 1: a shortint
+//! block each (seeded `CompressedCiphertext` in requests, `Ciphertext` in responses). Schema 2
+//! (`crate::equation_lwe`): a `SeededLweCiphertext` per slot in requests, one
+//! `LweCiphertext` in responses.
 
 use pulsecure_core::ports::fhe::FheError;
 
@@ -129,8 +131,8 @@ pub fn read<'a>(
     })
 }
 
-/// A response frame of result blocks: each block serialized (bounded), bound to the model and
-/// key. Shared by the evaluators of both model schemas.
+/// A response frame of shortint result blocks (the schema-1 circuit's): each block
+/// serialized (bounded), bound to the model and key.
 pub fn write_response<'a>(
     model: &[u8; 32],
     key_id: &[u8; 16],
