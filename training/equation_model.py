@@ -156,9 +156,11 @@ def slot_values(model: dict, group: int, codes: list[int]) -> list[int]:
     """In `slot_weights` order: the patient's group holds its codes and 2^group_code_bits,
     every other group zeros."""
     linear = model["linear"]
+    terms = len(model["encoding"]["terms"])
+    assert len(codes) == terms, "one code per encoded term"
     values = []
     for g in range(len(linear["weights"])):
-        values += [*codes, 1 << linear["group_code_bits"]] if g == group else [0] * (len(codes) + 1)
+        values += [*codes, 1 << linear["group_code_bits"]] if g == group else [0] * (terms + 1)
     return values
 
 

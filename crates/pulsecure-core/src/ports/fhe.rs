@@ -63,7 +63,7 @@ pub trait FheClient: Send + Sync {
 /// Client side for a schema-2 (published equation) model: encrypts a patient's encoded
 /// terms and group, and decrypts the index the evaluator returns.
 pub trait EquationFheClient: Send + Sync {
-    /// Serialize the encrypted digits and group as sent to the evaluator.
+    /// Serialize the encrypted slots (codes and group) as sent to the evaluator.
     fn encrypt(&self, patient: &EncodedPatient) -> Result<Vec<u8>, FheError>;
     /// Decrypt an evaluator's answer into the table index.
     fn decrypt(&self, result: &[u8]) -> Result<u32, FheError>;
