@@ -22,7 +22,7 @@ from training.equations import DEFAULT_OUT as EQUATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT.parent / "shared" / "data" / "risk-equations"
-VERSION = 1
+VERSION = 2
 RANDOM_PATIENTS = 300
 SEED = 20261206
 

@@ -5,20 +5,24 @@ Steps (all integers after step 2; the binary64 formulas are written in the order
 
 1. terms t_i from the validated inputs (`training/equation_eval.py`); the group g from the
    choice inputs (sex, race); never sent in the clear.
-2. q_i = floor((clamp(t_i, lo_i, hi_i) - lo_i) / step_i + 0.5), a code of `bits_i` bits;
-   [lo_i, hi_i] is the term's proven range over the published input ranges, so the clamp
-   never acts for a valid patient.
-3. q_i is split into base-4 digits d_ij; with W_gi = round(w_gi * step_i * 2^(G + P)),
-   c_gij(d) = (W_gi * d * 4^j + 2^(P-1)) >> P   (arithmetic shift: round half up),
-   acc = B_g + sum of c_gij(d_ij), B_g = round((sum of w_gi * lo_i + constant terms
-   + link offset) * 2^G). acc is the linear sum in units of 2^-G.
-4. idx = (acc + offset) >> shift, offset = -(smallest acc any group can reach).
+2. q_i = floor((clamp(t_i, lo_i, hi_i) - lo_i) / step_i + 0.5), a code of `bits_i` bits (at
+   most 2^bits_i - 1); [lo_i, hi_i] is the term's proven range over the published input
+   ranges, so the clamp never acts for a valid patient. A yes/no term is coded 0 or
+   GROUP_CODE = 2^10 (step 2^-10).
+3. Exact products: with W_gi = round(w_gi * step_i * 2^(G + P)) and
+   B_g = round((sum of w_gi * lo_i + constant terms + link offset) * 2^G),
+   acc = B_g * 2^P + sum of W_gi * q_i, the linear sum in units of 2^-(G + P). Equivalently
+   acc = sum of slot weight x slot value over every group's slots (`slot_weights`,
+   `slot_values`): per group g its W_gi, then the group slot B_g * 2^(P - GROUP_CODE_BITS);
+   the patient's group holds its codes and GROUP_CODE, every other group zeros.
+4. idx = (acc + offset) >> shift, offset = -acc_min (the smallest acc any group can reach),
+   shift = P + INDEX_SHIFT.
 5. p = table[idx] in units of 1/10000; the table is the link at the centre of each index bin.
 6. category: the first band whose `below` exceeds p.
 
-Under encryption steps 3-4 run on the evaluator (each TFHE block carries one digit with the
-group packed above it, so the group's coefficients are chosen without revealing it); the client
-decrypts idx and reads steps 5-6 from the signed table.
+Under encryption step 3 runs on the evaluator as one linear combination of encrypted slots
+with these small integer weights (no bootstrapping), so the group's coefficients apply without
+revealing the group; the client decrypts the result and reads steps 4-6 from the signed table.
 """
 from __future__ import annotations
 
@@ -28,10 +32,14 @@ from training import equation_eval as E
 from training.equation_bounds import term_intervals
 
 SCHEMA_VERSION = 2
-DIGIT_BITS = 2
-GRAIN_BITS = 10  # accumulator unit 2^-10 on the linear-sum scale
-WEIGHT_BITS = 12  # extra fraction bits of the integer weights, rounded away per digit
-INDEX_SHIFT = 2  # index bin 2^-8: one bin moves a probability near 50 % by < 0.1 pp
+GRAIN_BITS = 10  # G: term quantization error at most 2^-10 on the linear-sum scale
+WEIGHT_BITS = 12  # P: extra fraction bits of the integer weights (acc unit 2^-(G + P))
+GROUP_CODE_BITS = 10  # the group slot holds GROUP_CODE = 2^10 (a yes/no term's "yes" too)
+GROUP_CODE = 1 << GROUP_CODE_BITS
+INDEX_SHIFT = 2  # index bin 2^-8 of the linear sum: near 50 % one bin is < 0.1 pp
+SHIFT = WEIGHT_BITS + INDEX_SHIFT  # idx = (acc + offset) >> SHIFT
+PLAINTEXT_BITS = 27  # encryption limit: acc_max - acc_min < 2^27
+MAX_SLOT_WEIGHT_MASS = 1 << 18  # encryption limit: sum of |slot weight| (noise grows with it)
 PROBABILITY_SCALE = 10000
 CATEGORIES = [
     {"name": "low", "below": 500},
@@ -41,9 +49,9 @@ CATEGORIES = [
 ]
 
 
-def even_bits(levels_needed: float) -> int:
-    bits = max(1, math.ceil(math.log2(levels_needed + 1)))
-    return bits + (bits % 2)
+def code_bits(levels_needed: float) -> int:
+    """The fewest bits whose codes resolve `levels_needed` steps."""
+    return max(1, math.ceil(math.log2(levels_needed + 1)))
 
 
 def is_yes_no(equation: dict, spec: dict) -> bool:
@@ -69,9 +77,10 @@ def build(equation: dict, model_id: str, version: int, description: str,
                 bias[g] += c * lo
             continue
         if is_yes_no(equation, spec):
-            lo, bits, step = 0.0, 1, 1.0
+            # "yes" is coded GROUP_CODE, like the group slot: a small weight, coef * 2^P.
+            lo, hi, bits, step = 0.0, 1.0, GROUP_CODE_BITS + 1, 2.0 ** -GROUP_CODE_BITS
         else:
-            bits = even_bits((hi - lo) * largest / (2 * max_error))
+            bits = code_bits((hi - lo) * largest / (2 * max_error))
             step = (hi - lo) / ((1 << bits) - 1)
         for g, c in enumerate(coefs):
             bias[g] += c * lo
@@ -90,22 +99,23 @@ def build(equation: dict, model_id: str, version: int, description: str,
         "equation": equation,
         "eligibility": eligibility,
         "encoding": {
-            "digit_bits": DIGIT_BITS,
             "terms": [{k: t[k] for k in ("term", "min", "max", "step", "bits")} for t in encoded],
         },
         "linear": {
             "grain_bits": GRAIN_BITS,
             "weight_bits": WEIGHT_BITS,
+            "group_code_bits": GROUP_CODE_BITS,
             "weights": weights,
             "bias": biases,
         },
     }
     acc_min, acc_max = acc_bounds(model)
     offset = -acc_min
-    index_max = (acc_max + offset) >> INDEX_SHIFT
+    index_max = (acc_max + offset) >> SHIFT
     model["linear"]["acc_min"] = acc_min
     model["linear"]["acc_max"] = acc_max
-    model["index"] = {"offset": offset, "shift": INDEX_SHIFT, "max": index_max}
+    check_limits(model)
+    model["index"] = {"offset": offset, "shift": SHIFT, "max": index_max}
     model["output"] = {
         "probability_scale": PROBABILITY_SCALE,
         "table": output_table(equation, offset, index_max),
@@ -114,43 +124,69 @@ def build(equation: dict, model_id: str, version: int, description: str,
     return model
 
 
-def digit_count(bits: int) -> int:
-    return (bits + DIGIT_BITS - 1) // DIGIT_BITS
-
-
-def max_digit(bits: int, j: int) -> int:
-    return min(3, ((1 << bits) - 1) >> (DIGIT_BITS * j))
-
-
-def contribution(weight: int, digit: int, position: int) -> int:
-    """c(d) = (W * d * 4^j + 2^(P-1)) >> P."""
-    return (weight * digit * (4 ** position) + (1 << (WEIGHT_BITS - 1))) >> WEIGHT_BITS
+def max_code(term: dict) -> int:
+    """The code of the term's range maximum: the largest code a valid patient can have."""
+    return quantize(term["max"], term["min"], term["max"], term["step"], term["bits"])
 
 
 def acc_bounds(model: dict) -> tuple[int, int]:
-    """Bounds of the accumulator: the smallest bias plus, for every digit, its smallest
-    contribution over every group and digit value (and likewise the largest). Taking each
-    digit's extreme over all groups independently is looser than per group, but it is what the
-    encrypted circuit's unsigned accumulator needs (its blocks carry the group with the digit).
-    """
+    """Exact bounds of the accumulator: per group g, B_g * 2^P plus each term's extreme
+    product W_gi * q over q in [0, max code]; then the extremes over the groups."""
     terms = model["encoding"]["terms"]
-    rows = model["linear"]["weights"]
-    lo, hi = min(model["linear"]["bias"]), max(model["linear"]["bias"])
-    for k, t in enumerate(terms):
-        for j in range(digit_count(t["bits"])):
-            values = [contribution(row[k], d, j)
-                      for row in rows for d in range(max_digit(t["bits"], j) + 1)]
-            lo += min(values)
-            hi += max(values)
-    return lo, hi
+    linear = model["linear"]
+    tops = [max_code(t) for t in terms]
+    lows, highs = [], []
+    for row, b in zip(linear["weights"], linear["bias"]):
+        base = b << linear["weight_bits"]
+        lows.append(base + sum(min(0, w * top) for w, top in zip(row, tops)))
+        highs.append(base + sum(max(0, w * top) for w, top in zip(row, tops)))
+    return min(lows), max(highs)
+
+
+def slot_weights(model: dict) -> list[int]:
+    """Group-major: for every group, its term weights then its group slot's weight
+    B_g * 2^(P - GROUP_CODE_BITS) (an exact integer: P >= GROUP_CODE_BITS)."""
+    linear = model["linear"]
+    up = linear["weight_bits"] - linear["group_code_bits"]
+    assert up >= 0, "weight_bits must be at least group_code_bits"
+    return [w for row, b in zip(linear["weights"], linear["bias"]) for w in [*row, b << up]]
+
+
+def slot_values(model: dict, group: int, codes: list[int]) -> list[int]:
+    """In `slot_weights` order: the patient's group holds its codes and 2^group_code_bits,
+    every other group zeros."""
+    linear = model["linear"]
+    terms = len(model["encoding"]["terms"])
+    assert len(codes) == terms, "one code per encoded term"
+    values = []
+    for g in range(len(linear["weights"])):
+        values += [*codes, 1 << linear["group_code_bits"]] if g == group else [0] * (terms + 1)
+    return values
+
+
+def slot_weight_mass(model: dict) -> int:
+    """The sum of |slot weight| over every slot (the encrypted sum's noise grows with it)."""
+    return sum(abs(w) for w in slot_weights(model))
+
+
+def check_limits(model: dict) -> None:
+    """The two encryption limits the loader also enforces, naming the field."""
+    linear = model["linear"]
+    if linear["acc_max"] - linear["acc_min"] >= 1 << PLAINTEXT_BITS:
+        raise ValueError(f"linear.acc_max: the accumulator range "
+                         f"{linear['acc_max'] - linear['acc_min']} is not below 2^{PLAINTEXT_BITS}")
+    mass = slot_weight_mass(model)
+    if mass > MAX_SLOT_WEIGHT_MASS:
+        raise ValueError(f"linear.weights: the slot weight mass {mass} is over "
+                         f"{MAX_SLOT_WEIGHT_MASS}")
 
 
 def output_table(equation: dict, offset: int, index_max: int) -> list[int]:
     """p(idx) in units of 1/10000: the link at the centre of each index bin."""
-    width = 1 << INDEX_SHIFT
+    width = 1 << SHIFT
     table = []
     for idx in range(index_max + 1):
-        centre = (idx * width - offset + (width - 1) / 2) / 2.0 ** GRAIN_BITS
+        centre = (idx * width - offset + (width - 1) / 2) / 2.0 ** (GRAIN_BITS + WEIGHT_BITS)
         table.append(math.floor(E.link(equation, centre) * PROBABILITY_SCALE + 0.5))
     return table
 
@@ -161,27 +197,28 @@ def quantize(value: float, lo: float, hi: float, step: float, bits: int) -> int:
     return min(max(q, 0), (1 << bits) - 1)
 
 
+def accumulate(model: dict, group: int, codes: list[int]) -> int:
+    """Step 3: B_g * 2^P + sum of W_gi * q_i, exact."""
+    linear = model["linear"]
+    acc = linear["bias"][group] << linear["weight_bits"]
+    return acc + sum(w * q for w, q in zip(linear["weights"][group], codes))
+
+
 def run(model: dict, inputs: dict) -> dict:
     """Steps 1-6 for one validated patient; every intermediate, for golden vectors."""
     equation = model["equation"]
     names = [t["name"] for t in equation["terms"]]
     values = E.term_values(equation, inputs)
     g = E.group_index(equation, inputs)
-    codes, digits = [], []
-    acc = model["linear"]["bias"][g]
-    for t, w in zip(model["encoding"]["terms"], model["linear"]["weights"][g]):
-        q = quantize(values[names.index(t["term"])], t["min"], t["max"], t["step"], t["bits"])
-        codes.append(q)
-        for j in range(digit_count(t["bits"])):
-            d = (q >> (DIGIT_BITS * j)) & 3
-            digits.append(d)
-            acc += contribution(w, d, j)
+    codes = [quantize(values[names.index(t["term"])], t["min"], t["max"], t["step"], t["bits"])
+             for t in model["encoding"]["terms"]]
+    acc = accumulate(model, g, codes)
     index = model["index"]
     idx = (acc + index["offset"]) >> index["shift"]
     if not 0 <= idx <= index["max"]:
         raise ValueError("the index is outside the table: the model's bounds are wrong")
     p = model["output"]["table"][idx]
-    return {"group": g, "codes": codes, "digits": digits, "acc": acc, "index": idx,
+    return {"group": g, "codes": codes, "acc": acc, "index": idx,
             "probability": p, "category": category(model, p)}
 
 

@@ -169,9 +169,9 @@ def broken(model: dict, group: int, term: str, factor: float) -> dict:
     bad["linear"]["weights"][group][k] = int(bad["linear"]["weights"][group][k] * factor)
     acc_min, acc_max = M.acc_bounds(bad)
     offset = -acc_min
-    index_max = (acc_max + offset) >> M.INDEX_SHIFT
+    index_max = (acc_max + offset) >> M.SHIFT
     bad["linear"].update(acc_min=acc_min, acc_max=acc_max)
-    bad["index"] = {"offset": offset, "shift": M.INDEX_SHIFT, "max": index_max}
+    bad["index"] = {"offset": offset, "shift": M.SHIFT, "max": index_max}
     bad["output"]["table"] = M.output_table(bad["equation"], offset, index_max)
     return bad
 
@@ -196,7 +196,8 @@ def test_an_index_outside_the_table_is_refused(cohort, models, where):
     shift = {"below": -(idx + 1), "far below": -10 ** 6,
              "above": model["index"]["max"] + 1 - idx}[where]
     bad = copy.deepcopy(model)
-    bad["linear"]["bias"][g] += shift << M.INDEX_SHIFT  # moves the index by exactly `shift`
+    # bias is in units of 2^-G, acc of 2^-(G+P): this moves the index by exactly `shift`
+    bad["linear"]["bias"][g] += shift << M.INDEX_SHIFT
     with pytest.raises(ValueError, match="index outside the output table"):
         F.measure(bad, [patient])
 

@@ -1,13 +1,14 @@
 //! The Rust reference engine of schema-2 models agrees bit for bit with the Python pipeline
-//! (`training/equation_model.py`) on every golden vector — codes, digits, accumulator, index,
-//! probability and category — and the released tables stay within 0.2 percentage point of the
-//! exact equation on every published vector.
+//! (`training/equation_model.py`) on every golden vector — group, codes, accumulator, index,
+//! probability and category — the released tables stay within 0.2 percentage point of the
+//! exact equation on every published vector, and a model over an encryption limit (plaintext
+//! range, slot weight mass) is refused naming the field.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use pulsecure_core::domain::equation::InputValue;
-use pulsecure_core::domain::equation_model::EquationModel;
+use pulsecure_core::domain::equation_model::{EquationModel, MAX_SLOT_WEIGHT_MASS, PLAINTEXT_BITS};
 use pulsecure_core::ModelError;
 use serde_json::Value;
 
@@ -18,7 +19,7 @@ fn repo() -> PathBuf {
 }
 
 fn read(model: &str, file: &str) -> String {
-    std::fs::read_to_string(repo().join("models").join(model).join("v1").join(file))
+    std::fs::read_to_string(repo().join("models").join(model).join("v2").join(file))
         .expect("release file")
 }
 
@@ -58,8 +59,7 @@ fn every_golden_vector_is_reproduced_bit_for_bit() {
             );
             let codes: Vec<i64> = trace.codes.iter().map(|&c| i64::from(c)).collect();
             assert_eq!(codes, ints("codes"), "{id} {name} codes");
-            let digits: Vec<i64> = trace.digits.iter().map(|&d| i64::from(d)).collect();
-            assert_eq!(digits, ints("digits"), "{id} {name} digits");
+            assert!(v.get("digits").is_none(), "{id} {name}: no digits any more");
             assert_eq!(
                 trace.acc,
                 v["acc"].as_i64().expect("acc"),
@@ -154,4 +154,64 @@ fn a_model_whose_integers_disagree_with_its_equation_is_refused() {
         schema,
         Err(ModelError::UnsupportedSchema { found: 1, .. })
     ));
+}
+
+fn refused_field(result: Result<EquationModel, ModelError>) -> (String, String) {
+    match result {
+        Err(ModelError::Invalid { field, reason }) => (field, reason),
+        other => panic!("expected a refusal naming a field, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_model_over_the_slot_weight_mass_is_refused_naming_the_field() {
+    // A consistent model whose `dm` coefficient (a yes/no term, coded 0 or 2^10: its weight
+    // is coefficient · 2^12) is 100: the weight matches, but one slot alone weighs 409 600.
+    let id = MODELS[0];
+    let dm = load(id)
+        .encoded_terms()
+        .iter()
+        .position(|t| t.term == "dm")
+        .expect("dm is encoded");
+    let coefficient = load(id)
+        .equation()
+        .terms
+        .iter()
+        .position(|t| t.name == "dm")
+        .expect("dm term");
+    let heavy = tampered(id, |d| {
+        d["equation"]["groups"][0]["coefficients"][coefficient] = Value::from(100.0);
+        d["linear"]["weights"][0][dm] = Value::from(100 * 4096);
+    });
+    let (field, reason) = refused_field(heavy);
+    assert_eq!(field, "linear.weights", "{reason}");
+    assert!(
+        reason.contains(&MAX_SLOT_WEIGHT_MASS.to_string()),
+        "{reason}"
+    );
+    assert!(
+        load(id).slot_weight_mass() <= MAX_SLOT_WEIGHT_MASS,
+        "the release is under"
+    );
+}
+
+#[test]
+fn a_model_over_the_plaintext_range_is_refused_naming_the_field() {
+    // The `age` code widened to 16 bits at the same step: every weight still matches and the
+    // slot weight mass is unchanged, but the age slot now reaches 65 535 · W: the accumulator
+    // range exceeds 2^27.
+    let id = MODELS[0];
+    let model = load(id);
+    let age = &model.encoded_terms()[0];
+    assert_eq!(age.term, "age");
+    let wide_max = age.min + age.step * 65_535.0;
+    let wide = tampered(id, |d| {
+        d["encoding"]["terms"][0]["bits"] = Value::from(16);
+        d["encoding"]["terms"][0]["max"] = Value::from(wide_max);
+    });
+    let (field, reason) = refused_field(wide);
+    assert_eq!(field, "linear.acc_max", "{reason}");
+    assert!(reason.contains(&format!("2^{PLAINTEXT_BITS}")), "{reason}");
+    let range = model.linear().acc_max - model.linear().acc_min;
+    assert!(range < 1 << PLAINTEXT_BITS && range > 1 << 26, "{range}");
 }

@@ -14,8 +14,8 @@ fn each_release_loads_as_its_schema() {
     for (path, id, version, schema) in [
         ("cvd-lr/v1", "cvd-lr", 1, 1),
         ("cvd-lr/v2", "cvd-lr", 2, 1),
-        ("prevent-cvd-10y/v1", "prevent-cvd-10y", 1, 2),
-        ("prevent-ascvd-10y/v1", "prevent-ascvd-10y", 1, 2),
+        ("prevent-cvd-10y/v2", "prevent-cvd-10y", 2, 2),
+        ("prevent-ascvd-10y/v2", "prevent-ascvd-10y", 2, 2),
     ] {
         let model = ReleasedModel::from_json(&release(path)).expect("release loads");
         assert_eq!(
@@ -31,7 +31,7 @@ fn each_release_loads_as_its_schema() {
 #[test]
 fn another_schema_version_is_refused() {
     let text =
-        release("prevent-cvd-10y/v1").replacen("\"schema_version\": 2", "\"schema_version\": 3", 1);
+        release("prevent-cvd-10y/v2").replacen("\"schema_version\": 2", "\"schema_version\": 3", 1);
     assert!(
         text.contains("\"schema_version\": 3"),
         "the test edits the file"
@@ -50,7 +50,7 @@ fn another_schema_version_is_refused() {
 fn a_schema_2_document_is_validated_in_full() {
     // Same file, one weight off by far more than rounding: the equation checks still run.
     let mut doc: serde_json::Value =
-        serde_json::from_str(&release("prevent-cvd-10y/v1")).expect("json");
+        serde_json::from_str(&release("prevent-cvd-10y/v2")).expect("json");
     let w = &mut doc["linear"]["weights"][0][0];
     *w = serde_json::json!(w.as_i64().expect("integer") + 1000);
     assert!(matches!(

@@ -44,12 +44,12 @@ pub fn verify_embedded() -> Result<VerifiedModel, String> {
 /// signed claim, full schema-2 validation).
 pub const EQUATION_RELEASES: &[(&str, &str)] = &[
     (
-        include_str!("../../../models/prevent-cvd-10y/v1/model.json"),
-        include_str!("../../../models/prevent-cvd-10y/v1/model.json.minisig"),
+        include_str!("../../../models/prevent-cvd-10y/v2/model.json"),
+        include_str!("../../../models/prevent-cvd-10y/v2/model.json.minisig"),
     ),
     (
-        include_str!("../../../models/prevent-ascvd-10y/v1/model.json"),
-        include_str!("../../../models/prevent-ascvd-10y/v1/model.json.minisig"),
+        include_str!("../../../models/prevent-ascvd-10y/v2/model.json"),
+        include_str!("../../../models/prevent-ascvd-10y/v2/model.json.minisig"),
     ),
 ];
 

@@ -285,7 +285,7 @@ fn the_fuzzer_crash_input_is_refused() {
     assert!(verify_model(model, &text, &release()).is_err());
 }
 
-const PREVENT_CVD: &str = include_str!("../../../models/prevent-cvd-10y/v1/model.json");
+const PREVENT_CVD: &str = include_str!("../../../models/prevent-cvd-10y/v2/model.json");
 
 #[test]
 fn a_schema_2_release_signs_and_verifies_as_an_equation_model() {
@@ -295,7 +295,7 @@ fn a_schema_2_release_signs_and_verifies_as_an_equation_model() {
     let v = verify_model(PREVENT_CVD.as_bytes(), &signature, &[key]).expect("verifies");
     assert_eq!(
         (v.claim.model_id.as_str(), v.claim.version),
-        ("prevent-cvd-10y", 1)
+        ("prevent-cvd-10y", 2)
     );
     let model = v.model.as_equation().expect("a schema-2 model");
     assert_eq!(model.id(), "prevent-cvd-10y");
@@ -306,7 +306,7 @@ fn a_schema_2_release_signs_and_verifies_as_an_equation_model() {
 fn a_schema_2_release_whose_claim_names_another_model_is_refused() {
     let publisher = TestPublisher::new();
     let bytes = PREVENT_CVD.as_bytes();
-    let signature = publisher.sign(bytes, &claim("prevent-ascvd-10y", 1, bytes));
+    let signature = publisher.sign(bytes, &claim("prevent-ascvd-10y", 2, bytes));
     assert!(matches!(
         verify_model(bytes, &signature, &[publisher.key()]),
         Err(SigningError::ClaimMismatch {

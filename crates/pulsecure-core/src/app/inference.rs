@@ -254,7 +254,7 @@ impl<'a> EquationService<'a> {
         let mut timings = StageTimings::default();
         progress(Stage::Normalize);
         let t = Instant::now();
-        let (encoded, _) = self.model.encode(inputs);
+        let encoded = self.model.encode(inputs);
         timings.normalize = t.elapsed();
 
         progress(Stage::Encrypt);

@@ -61,7 +61,7 @@ pub trait FheClient: Send + Sync {
 }
 
 /// Client side for a schema-2 (published equation) model: encrypts a patient's encoded
-/// terms and group, and decrypts the index the evaluator returns.
+/// terms and group, and decrypts the accumulator the evaluator returns.
 pub trait EquationFheClient: Send + Sync {
     /// Serialize the encrypted slots (each term code in the patient's coefficient set, zero
     /// in the others) as sent to the evaluator.

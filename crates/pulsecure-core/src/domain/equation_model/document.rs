@@ -51,8 +51,6 @@ pub struct Eligibility {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Encoding {
-    /// Bits per encrypted digit (2).
-    pub digit_bits: u32,
     /// The encoded terms, in the equation's term order (constant terms are in the bias).
     pub terms: Vec<TermEncoding>,
 }
@@ -73,18 +71,22 @@ pub struct TermEncoding {
     pub bits: u32,
 }
 
-/// The integer linear part (step 3): `acc = bias[g] + Σ (W[g][i]·d·4^j + 2^(P−1)) >> P`.
+/// The integer linear part (step 3), exact: `acc = bias[g] · 2^P + Σ W[g][i] · q_i`, in units
+/// of `2^-(grain_bits + weight_bits)` on the linear-sum scale.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinearPart {
-    /// The accumulator's unit is `2^-grain_bits` on the linear-sum scale.
+    /// G: the bias's unit is `2^-grain_bits`; each term's quantization error is at most that.
     pub grain_bits: u32,
-    /// Extra fraction bits P of the weights, rounded away per digit.
+    /// P: extra fraction bits of the weights (the accumulator's unit is `2^-(G + P)`).
     pub weight_bits: u32,
+    /// The group slot holds `2^group_code_bits` (10) for the patient's group; its weight is
+    /// `bias[g] · 2^(weight_bits − group_code_bits)`.
+    pub group_code_bits: u32,
     /// One row per coefficient set, one integer weight per encoded term:
     /// `round(coefficient · step · 2^(grain_bits + weight_bits))`.
     pub weights: Vec<Vec<i64>>,
-    /// One per coefficient set, in accumulator units (constant terms, each term's range
+    /// One per coefficient set, in units of `2^-grain_bits` (constant terms, each term's range
     /// minimum and the link offset folded in).
     pub bias: Vec<i64>,
     /// Smallest accumulator any valid patient can give (re-derived on load).
@@ -99,7 +101,8 @@ pub struct LinearPart {
 pub struct IndexPart {
     /// `−acc_min`, so the index is never negative.
     pub offset: i64,
-    /// Bits dropped (even: whole digits).
+    /// Bits dropped: `weight_bits + 2` (one index bin is `2^-(grain_bits − 2)` of the linear
+    /// sum).
     pub shift: u32,
     /// Largest index (`(acc_max + offset) >> shift`).
     pub max: u32,

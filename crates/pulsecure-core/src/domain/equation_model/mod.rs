@@ -1,14 +1,18 @@
 //! Schema-2 models: a published risk equation (PREVENT, PCE) with the integer pipeline every
-//! engine runs on it — the client's term codes, the evaluator's linear part, the index and the
-//! signed output table (docs/model-format.md, "Schema 2").
+//! engine runs on it — the client's term codes, the evaluator's linear part (exact products of
+//! small integer weights and codes, one linear combination of slots), the index and the signed
+//! output table (docs/model-format.md, "Schema 2").
 //!
 //! A model is only constructed through [`EquationModel::from_json`], which re-derives what an
 //! engine relies on instead of trusting the file: each term's proven range (so a code never
-//! saturates), the integer weights and biases against the declared coefficients, the
-//! accumulator bounds, the index range and the table against the link.
+//! saturates), the integer weights and biases against the declared coefficients, the exact
+//! accumulator bounds, the two encryption limits (plaintext range, slot weight mass), the index
+//! range and the table against the link.
 
 mod document;
 mod pipeline;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 
@@ -23,13 +27,23 @@ use crate::domain::model::ModelError;
 
 /// The schema version this module reads.
 pub const EQUATION_SCHEMA_VERSION: u32 = 2;
-/// Bits per encrypted digit.
-pub const DIGIT_BITS: u32 = 2;
-/// Most coefficient sets: the group index rides in the two bits above each digit.
+/// The group slot of the patient's group holds `2^GROUP_CODE_BITS` (as does a yes/no term's
+/// "yes"); its weight is `bias · 2^(weight_bits − GROUP_CODE_BITS)`, an exact integer.
+pub const GROUP_CODE_BITS: u32 = 10;
+/// The encrypted accumulator's plaintext space: `acc_max − acc_min < 2^PLAINTEXT_BITS`.
+pub const PLAINTEXT_BITS: u32 = 27;
+/// Largest sum of |slot weight| over every slot: the encrypted sum's noise grows with it
+/// (at most `mass · 2^17 < 2^36`).
+pub const MAX_SLOT_WEIGHT_MASS: i64 = 1 << 18;
+/// Index bits below the weights' fraction: `shift = weight_bits + INDEX_SHIFT`, one index bin
+/// is `2^(INDEX_SHIFT − grain_bits)` of the linear sum.
+pub const INDEX_SHIFT: u32 = 2;
+/// Most coefficient sets (each brings one slot per encoded term and a group slot).
 pub const MAX_GROUPS: usize = 4;
 /// Widest term code.
 pub const MAX_TERM_BITS: u32 = 16;
-/// Largest |weight|, keeping `W · 3 · 4^7` far below i64's range.
+/// Largest |weight| read before the slot weight mass is checked (keeps the checks' arithmetic
+/// far inside i64).
 pub const MAX_ABS_WEIGHT: i64 = 1 << 40;
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ModelError {
@@ -47,25 +61,10 @@ pub struct EquationModel {
     term_index: Vec<usize>,
 }
 
-/// Base-4 digits a code of `bits` bits needs.
-pub fn digit_count(bits: u32) -> u32 {
-    bits.div_ceil(DIGIT_BITS)
-}
-
-/// Largest value digit `j` of a `bits`-bit code can take.
-pub fn max_digit(bits: u32, j: u32) -> i64 {
-    let top = (1i64 << bits) - 1;
-    (top >> (DIGIT_BITS * j)).min(3)
-}
-
-/// Step 3 for one digit: `(W · d · 4^j + 2^(P−1)) >> P` (round half up).
-pub fn contribution(weight: i64, digit: i64, position: u32, weight_bits: u32) -> i64 {
-    let half = if weight_bits == 0 {
-        0
-    } else {
-        1i64 << (weight_bits - 1)
-    };
-    (weight * digit * (1i64 << (2 * position)) + half) >> weight_bits
+/// The largest code a term's encoding gives (its range maximum's): what a valid patient's code
+/// never exceeds.
+pub fn max_code(term: &TermEncoding) -> u32 {
+    pipeline::quantize(term.max, term.min, term.max, term.step, term.bits)
 }
 
 impl EquationModel {
@@ -149,38 +148,88 @@ impl EquationModel {
         self.doc.equation.groups.len()
     }
 
-    /// Encrypted digits per patient (every encoded term's digits, term by term, low first).
-    pub fn digit_count(&self) -> usize {
-        self.encoded_terms()
+    /// The slot weights, group-major: for every group `g`, `[W_g0, …, W_g(n−1), bias_g ·
+    /// 2^(weight_bits − group_code_bits)]` (`groups · (terms + 1)` of them). With
+    /// [`Self::slot_values`], `Σ weight · value` is the accumulator.
+    pub fn slot_weights(&self) -> Vec<i64> {
+        let linear = &self.doc.linear;
+        let up = self.group_slot_scale();
+        linear
+            .weights
             .iter()
-            .map(|t| digit_count(t.bits) as usize)
-            .sum()
-    }
-
-    /// `(term, digit position, largest digit value)` for every encrypted digit, in order.
-    pub fn digit_positions(&self) -> Vec<(usize, u32, i64)> {
-        self.encoded_terms()
-            .iter()
-            .enumerate()
-            .flat_map(|(t, e)| (0..digit_count(e.bits)).map(move |j| (t, j, max_digit(e.bits, j))))
+            .zip(&linear.bias)
+            .flat_map(|(row, &b)| row.iter().copied().chain([b.saturating_mul(up)]))
             .collect()
     }
 
-    /// The accumulator bounds: the smallest (largest) bias plus, for every digit, its
-    /// smallest (largest) contribution over every group and digit value. Looser than per
-    /// group, and exactly what the encrypted circuit's unsigned accumulator needs.
+    /// The slot values of one patient, in [`Self::slot_weights`] order: the patient's group
+    /// holds its codes and `2^group_code_bits`, every other group zeros.
+    pub fn slot_values(&self, patient: &EncodedPatient) -> Vec<u64> {
+        let terms = self.term_index.len();
+        let group = self.clamped_group(patient.group);
+        let code = 1u64 << self.doc.linear.group_code_bits;
+        (0..self.group_count())
+            .flat_map(|g| {
+                (0..=terms).map(move |k| match (g == group, k == terms) {
+                    (false, _) => 0,
+                    (true, true) => code,
+                    (true, false) => patient.codes.get(k).copied().map_or(0, u64::from),
+                })
+            })
+            .collect()
+    }
+
+    /// Σ |slot weight| over every slot (saturating): at most [`MAX_SLOT_WEIGHT_MASS`] for a
+    /// loaded model.
+    pub fn slot_weight_mass(&self) -> i64 {
+        let linear = &self.doc.linear;
+        let up = self.group_slot_scale();
+        let mass = linear
+            .weights
+            .iter()
+            .flatten()
+            .copied()
+            .chain(linear.bias.iter().map(|b| b.saturating_mul(up)))
+            .fold(0u64, |sum, w| sum.saturating_add(w.unsigned_abs()));
+        i64::try_from(mass).unwrap_or(i64::MAX)
+    }
+
+    /// `2^(weight_bits − group_code_bits)` (1 if the file's widths are inconsistent; such a
+    /// file is refused on load).
+    fn group_slot_scale(&self) -> i64 {
+        let linear = &self.doc.linear;
+        linear
+            .weight_bits
+            .checked_sub(linear.group_code_bits)
+            .and_then(|up| 1i64.checked_shl(up))
+            .unwrap_or(1)
+    }
+
+    /// The group an engine uses for `group` (the last one for an out-of-range index, which
+    /// [`Self::encode`] never makes).
+    pub(crate) fn clamped_group(&self, group: usize) -> usize {
+        group.min(self.group_count().saturating_sub(1))
+    }
+
+    /// The exact accumulator bounds: per group `g`, `bias_g · 2^P` plus each term's extreme
+    /// product `W_gi · q` over `q ∈ [0, max code]`; then the extremes over the groups.
+    /// Only called once the slot weight mass is checked (no overflow).
     fn derived_acc_bounds(&self) -> (i64, i64) {
         let linear = &self.doc.linear;
-        let mut lo = linear.bias.iter().copied().min().unwrap_or(0);
-        let mut hi = linear.bias.iter().copied().max().unwrap_or(0);
-        for (t, j, top) in self.digit_positions() {
-            let values = linear.weights.iter().flat_map(|row| {
-                (0..=top).map(move |d| contribution(row[t], d, j, linear.weight_bits))
-            });
-            lo += values.clone().min().unwrap_or(0);
-            hi += values.max().unwrap_or(0);
+        let tops: Vec<i64> = self
+            .encoded_terms()
+            .iter()
+            .map(|t| i64::from(max_code(t)))
+            .collect();
+        let mut bounds: Option<(i64, i64)> = None;
+        for (row, &b) in linear.weights.iter().zip(&linear.bias) {
+            let base = b * (1i64 << linear.weight_bits);
+            let products = row.iter().zip(&tops).map(|(&w, &top)| w * top);
+            let lo = base + products.clone().map(|x| x.min(0)).sum::<i64>();
+            let hi = base + products.map(|x| x.max(0)).sum::<i64>();
+            bounds = Some(bounds.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
         }
-        (lo, hi)
+        bounds.unwrap_or((0, 0))
     }
 
     fn check_eligibility(&self) -> Result<(), ModelError> {
@@ -219,6 +268,13 @@ impl EquationModel {
                 "grain_bits must be 1-16 and weight_bits at most 24",
             ));
         }
+        if linear.group_code_bits != GROUP_CODE_BITS || linear.group_code_bits > linear.weight_bits
+        {
+            return Err(invalid(
+                "linear.group_code_bits",
+                format!("must be {GROUP_CODE_BITS}, at most weight_bits"),
+            ));
+        }
         if linear.weights.len() != groups.len() || linear.bias.len() != groups.len() {
             return Err(invalid(
                 "linear",
@@ -253,7 +309,7 @@ impl EquationModel {
             }
             bias += link_offset(&self.doc.equation, g);
             let expected_bias = (bias * grain).round() as i64;
-            if (linear.bias[g] - expected_bias).abs() > 1 {
+            if linear.bias[g].abs_diff(expected_bias) > 1 {
                 return Err(invalid(
                     format!("linear.bias[{g}]"),
                     "does not match the equation's constant terms and the term ranges",
@@ -265,7 +321,7 @@ impl EquationModel {
                 .enumerate()
             {
                 let expected = (group.coefficients[ti] * e.step * scale).round() as i64;
-                if w.abs() > MAX_ABS_WEIGHT || (w - expected).abs() > 1 {
+                if w.unsigned_abs() > MAX_ABS_WEIGHT.unsigned_abs() || w.abs_diff(expected) > 1 {
                     return Err(invalid(
                         format!("linear.weights[{g}][{k}]"),
                         format!(
@@ -276,7 +332,26 @@ impl EquationModel {
                 }
             }
         }
+        let mass = self.slot_weight_mass();
+        if mass > MAX_SLOT_WEIGHT_MASS {
+            return Err(invalid(
+                "linear.weights",
+                format!(
+                    "the slot weight mass (sum of |weight| and |bias · 2^(weight_bits - \
+                     group_code_bits)|) is {mass}, over {MAX_SLOT_WEIGHT_MASS}"
+                ),
+            ));
+        }
         let (lo, hi) = self.derived_acc_bounds();
+        if hi - lo >= 1i64 << PLAINTEXT_BITS {
+            return Err(invalid(
+                "linear.acc_max",
+                format!(
+                    "the accumulator range acc_max - acc_min = {} is not below 2^{PLAINTEXT_BITS}",
+                    hi - lo
+                ),
+            ));
+        }
         if (lo, hi) != (linear.acc_min, linear.acc_max) {
             return Err(invalid(
                 "linear.acc_min",
@@ -292,10 +367,10 @@ impl EquationModel {
         if index.offset != -linear.acc_min {
             return Err(invalid("index.offset", "must be -acc_min"));
         }
-        if !index.shift.is_multiple_of(DIGIT_BITS) || index.shift > 8 {
+        if index.shift != linear.weight_bits + INDEX_SHIFT {
             return Err(invalid(
                 "index.shift",
-                "must be whole digits, at most 8 bits",
+                format!("must be weight_bits + {INDEX_SHIFT}"),
             ));
         }
         let top = (linear.acc_max + index.offset) >> index.shift;
@@ -406,7 +481,10 @@ impl EquationModel {
         let index = &self.doc.index;
         let width = (1i64 << index.shift) as f64;
         let centre = (f64::from(idx) * width - index.offset as f64 + (width - 1.0) / 2.0)
-            / f64::powi(2.0, self.doc.linear.grain_bits as i32);
+            / f64::powi(
+                2.0,
+                (self.doc.linear.grain_bits + self.doc.linear.weight_bits) as i32,
+            );
         shared_link(self.doc.equation.link, centre)
     }
 }
@@ -436,9 +514,6 @@ pub fn shared_link(link: Link, z: f64) -> f64 {
 /// Each encoded term names an equation term (in term order, once), covers the term's proven
 /// range, and its code covers `[min, max]`; every other term is constant or unused.
 fn check_encoding(doc: &EquationModelDocument) -> Result<Vec<usize>, ModelError> {
-    if doc.encoding.digit_bits != DIGIT_BITS {
-        return Err(invalid("encoding.digit_bits", "must be 2"));
-    }
     let eq = &doc.equation;
     let ranges = eq
         .term_intervals()

@@ -1,23 +1,25 @@
 //! Steps 2-6 of the schema-2 integer pipeline: the client's encoding, the linear part and
-//! index (what the evaluator computes under encryption), and the reading of the signed table.
-//! `training/equation_model.py` is the Python twin; golden vectors hold them together.
+//! index (the linear part is what the evaluator computes under encryption), and the reading of
+//! the signed table. `training/equation_model.py` is the Python twin; golden vectors hold them
+//! together.
 
-use super::{contribution, digit_count, EquationModel, DIGIT_BITS};
+use super::EquationModel;
 use crate::domain::equation::Inputs;
 
-/// What the client encrypts for one patient: the group and every term's digits.
-/// Holds patient-derived values, so `Debug` shows only sizes.
+/// What the client encrypts for one patient: the group and every encoded term's code (the
+/// slots of [`EquationModel::slot_values`]). Holds patient-derived values, so `Debug` shows
+/// only sizes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncodedPatient {
     /// Which coefficient set applies (never sent in the clear).
     pub group: usize,
-    /// Every encoded term's base-4 digits, term by term, low digit first.
-    pub digits: Vec<u8>,
+    /// Every encoded term's code, in encoding order.
+    pub codes: Vec<u32>,
 }
 
 impl std::fmt::Debug for EncodedPatient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EncodedPatient {{ {} digits }}", self.digits.len())
+        write!(f, "EncodedPatient {{ {} codes }}", self.codes.len())
     }
 }
 
@@ -28,11 +30,9 @@ pub struct EquationTrace {
     pub group: usize,
     /// Each encoded term's code.
     pub codes: Vec<u32>,
-    /// The digits the client encrypts.
-    pub digits: Vec<u8>,
-    /// The linear sum in accumulator units.
+    /// The linear sum in accumulator units (2^-(grain_bits + weight_bits)).
     pub acc: i64,
-    /// The index the evaluator returns.
+    /// The index into the output table.
     pub index: u32,
     /// The probability, in table units.
     pub probability: u32,
@@ -54,8 +54,8 @@ pub fn quantize(value: f64, min: f64, max: f64, step: f64, bits: u32) -> u32 {
 }
 
 impl EquationModel {
-    /// Steps 1-3 on the client: the term codes and their digits.
-    pub fn encode(&self, inputs: &Inputs) -> (EncodedPatient, Vec<u32>) {
+    /// Steps 1-2 on the client: the group and the term codes.
+    pub fn encode(&self, inputs: &Inputs) -> EncodedPatient {
         let eq = self.equation();
         let values = eq.term_values(inputs);
         let group = eq
@@ -63,27 +63,26 @@ impl EquationModel {
             .iter()
             .position(|g| std::ptr::eq(g, eq.group(inputs)))
             .unwrap_or(0);
-        let mut codes = Vec::with_capacity(self.encoded_terms().len());
-        let mut digits = Vec::with_capacity(self.digit_count());
-        for (e, &ti) in self.encoded_terms().iter().zip(&self.term_index) {
-            let q = quantize(values[ti], e.min, e.max, e.step, e.bits);
-            codes.push(q);
-            for j in 0..digit_count(e.bits) {
-                digits.push(((q >> (DIGIT_BITS * j)) & 3) as u8);
-            }
-        }
-        (EncodedPatient { group, digits }, codes)
+        let codes = self
+            .encoded_terms()
+            .iter()
+            .zip(&self.term_index)
+            .map(|(e, &ti)| quantize(values[ti], e.min, e.max, e.step, e.bits))
+            .collect();
+        EncodedPatient { group, codes }
     }
 
-    /// Step 3: the accumulator of an encoded patient (what the evaluator computes).
+    /// Step 3, exact: `bias_g · 2^P + Σ W_gi · q_i` in units of 2^-(G+P) — equal to
+    /// `Σ slot_weights · slot_values` (what the evaluator computes under encryption).
     pub fn accumulate(&self, patient: &EncodedPatient) -> i64 {
         let linear = self.linear();
-        let row = &linear.weights[patient.group.min(linear.weights.len() - 1)];
-        let mut acc = linear.bias[patient.group.min(linear.bias.len() - 1)];
-        for ((t, j, _), &d) in self.digit_positions().into_iter().zip(&patient.digits) {
-            acc += contribution(row[t], i64::from(d), j, linear.weight_bits);
-        }
-        acc
+        let g = self.clamped_group(patient.group);
+        let acc = linear.bias[g] * (1i64 << linear.weight_bits);
+        acc + linear.weights[g]
+            .iter()
+            .zip(&patient.codes)
+            .map(|(&w, &q)| w * i64::from(q))
+            .sum::<i64>()
     }
 
     /// Step 4.
@@ -110,14 +109,13 @@ impl EquationModel {
 
     /// Steps 2-6 in the clear: the reference every encrypted result is checked against.
     pub fn run(&self, inputs: &Inputs) -> EquationTrace {
-        let (encoded, codes) = self.encode(inputs);
+        let encoded = self.encode(inputs);
         let acc = self.accumulate(&encoded);
         let index = self.index_of(acc);
         let (probability, category) = self.read(index).unwrap_or((0, 0));
         EquationTrace {
             group: encoded.group,
-            codes,
-            digits: encoded.digits,
+            codes: encoded.codes,
             acc,
             index,
             probability,
