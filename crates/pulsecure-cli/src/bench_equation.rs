@@ -94,7 +94,7 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
             .map_err(|e| CliError::Input(format!("a generated patient: {e}")))?;
         let reference = model.run(&inputs);
         groups.insert(reference.group);
-        let (encoded, _) = model.encode(&inputs);
+        let encoded = model.encode(&inputs);
         let t = Instant::now();
         let request = client.encrypt(&encoded)?;
         enc.push(t.elapsed());
@@ -110,7 +110,8 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
         upload = request.len();
         download = response.len();
         checked += 1;
-        matched += u32::from(i64::try_from(accumulator) == Ok(reference.acc + model.index().offset));
+        matched +=
+            u32::from(i64::try_from(accumulator) == Ok(reference.acc + model.index().offset));
     }
 
     let map = evaluator.map();

@@ -187,23 +187,25 @@ fn si_cholesterol_is_converted_and_its_range_shown_in_mmol() {
 }
 
 #[test]
-fn only_the_reference_index_is_accepted() {
+fn only_the_reference_accumulator_is_accepted_to_the_last_bit() {
     let m = model();
     let inputs = eligible(intake(&m, &row(), CholesterolUnits::MgPerDl));
-    let a = checked_equation_assessment(&m, &inputs, 2355).expect("the reference's index");
+    let reference = m.run(&inputs);
+    assert_eq!(reference.index, 2355, "the golden vector's index");
+    let exact = (reference.acc + m.index().offset) as u64;
+    let a = checked_equation_assessment(&m, &inputs, exact).expect("the reference's accumulator");
     assert_eq!(a.probability_code, 1468);
     assert!((a.probability - 0.1468).abs() < 1e-12);
     assert_eq!(
         m.output().categories[m.category_of(a.probability_code)].name,
         "intermediate"
     );
-    assert_eq!(
-        checked_equation_assessment(&m, &inputs, 2356),
-        Err(ResultRefused::DiffersFromReference)
-    );
-    let beyond = m.index().max + 1;
-    assert_eq!(
-        checked_equation_assessment(&m, &inputs, beyond),
-        Err(ResultRefused::NotATableLevel)
-    );
+    // One unit off stays in the same index bin (2^14 units wide) — and is still refused.
+    assert_eq!(m.index_of(reference.acc + 1), reference.index);
+    for wrong in [exact + 1, exact - 1, exact + (1 << 14), u64::MAX] {
+        assert_eq!(
+            checked_equation_assessment(&m, &inputs, wrong),
+            Err(ResultRefused::DiffersFromReference)
+        );
+    }
 }

@@ -73,7 +73,7 @@ fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
         ("egfr".into(), n(90.0)),
     ]);
     let inputs = model.equation().check(&values).expect("valid");
-    let (encoded, _) = model.encode(&inputs);
+    let encoded = model.encode(&inputs);
     let remote = RemoteEvaluator::new(Arc::clone(&connection), 1);
     let response = remote
         .evaluate(&client.encrypt(&encoded).expect("encrypt"))

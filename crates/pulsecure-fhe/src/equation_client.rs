@@ -2,10 +2,8 @@
 //! [`crate::equation_lwe`]) and decrypts the accumulator the evaluator returns.
 
 use tfhe::core_crypto::prelude::{
-    allocate_and_encrypt_new_seeded_lwe_ciphertext, decrypt_lwe_ciphertext, new_seeder,
-    LweCiphertextConformanceParams, LweCiphertextOwned, Plaintext,
+    decrypt_lwe_ciphertext, encrypt_seeded_lwe_ciphertext, new_seeder, Plaintext,
 };
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 use tfhe::ClientKey;
 
 use pulsecure_core::domain::equation_model::{EncodedPatient, EquationModel};
@@ -14,7 +12,7 @@ use pulsecure_core::ports::fhe::FheError;
 use crate::equation_fingerprint;
 use crate::equation_lwe::{noise_bound_log2, LinearMap};
 use crate::keys::KeyId;
-use crate::params::CIPHERTEXT_LIMIT;
+use crate::lwe_wire::{read_result, seeded_slot, slot_bytes};
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Encrypts requests and decrypts results for one schema-2 model under one client key.
@@ -95,23 +93,21 @@ impl EquationClient {
         let values = self.document.slot_values(patient);
         let (key, noise) = self.block_key.encryption_key_and_noise();
         let mut seeder = new_seeder();
-        let blocks = values
+        let blocks: Vec<Vec<u8>> = values
             .into_iter()
             .map(|v| {
-                let ct = allocate_and_encrypt_new_seeded_lwe_ciphertext(
+                let seed = seeder.seed().0;
+                let mut ct = seeded_slot(seed, self.map.dimension());
+                encrypt_seeded_lwe_ciphertext(
                     &key,
+                    &mut ct,
                     Plaintext(LinearMap::encode(v)),
                     noise,
-                    LinearMap::modulus(),
                     seeder.as_mut(),
                 );
-                let mut bytes = Vec::new();
-                safe_serialize(&ct, &mut bytes, CIPHERTEXT_LIMIT).map_err(|e| {
-                    FheError::Evaluation(format!("serializing a ciphertext: {e}"))
-                })?;
-                Ok(bytes)
+                slot_bytes(seed, &ct).to_vec()
             })
-            .collect::<Result<Vec<_>, FheError>>()?;
+            .collect();
         Ok(wire::write(
             REQUEST_MAGIC,
             &self.model,
@@ -121,7 +117,7 @@ impl EquationClient {
     }
 
     /// Decrypt a result frame into the accumulator plus offset (`acc + offset`); refuses a
-    /// frame for another model or key, anything but one LWE ciphertext of the key's size, a
+    /// frame for another model or key, anything but one LWE ciphertext of the key's dimension, a
     /// trivial (keyless) ciphertext, noise beyond the proven bound, and a value no valid
     /// patient reaches.
     pub fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
@@ -139,13 +135,7 @@ impl EquationClient {
                 envelope.blocks.len()
             )));
         };
-        let conformance = LweCiphertextConformanceParams {
-            lwe_dim: self.map.dimension(),
-            ct_modulus: LinearMap::modulus(),
-        };
-        let ct: LweCiphertextOwned<u64> =
-            safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &conformance)
-                .map_err(malformed)?;
+        let ct = read_result(bytes, self.map.dimension())?;
         if ct.get_mask().as_ref().iter().all(|&a| a == 0) {
             return Err(malformed("a trivial (keyless) ciphertext"));
         }

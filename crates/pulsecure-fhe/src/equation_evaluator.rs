@@ -6,10 +6,8 @@
 
 use tfhe::core_crypto::prelude::{
     lwe_ciphertext_add_assign, lwe_ciphertext_cleartext_mul_assign,
-    lwe_ciphertext_plaintext_add_assign, Cleartext, LweCiphertext, LweCiphertextConformanceParams,
-    Plaintext, SeededLweCiphertext,
+    lwe_ciphertext_plaintext_add_assign, Cleartext, LweCiphertext, Plaintext,
 };
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
@@ -17,7 +15,7 @@ use pulsecure_core::ports::fhe::{Evaluator, FheError};
 use crate::equation_fingerprint;
 use crate::equation_lwe::LinearMap;
 use crate::keys::{key_id_of, KeyId};
-use crate::params::CIPHERTEXT_LIMIT;
+use crate::lwe_wire::{read_slot, result_bytes};
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Evaluates one schema-2 model for requests bound to one key set.
@@ -67,7 +65,7 @@ impl EquationEvaluator {
 
 impl Evaluator for EquationEvaluator {
     /// Refuses a request for another model or key, a slot count other than the model's, and
-    /// a slot that is not a seeded LWE ciphertext of the key's size and modulus.
+    /// a slot that is not exactly one seeded LWE ciphertext ([`crate::lwe_wire`]).
     fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
         let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
         envelope.check_binding(&self.model, &self.key_id, "request")?;
@@ -78,20 +76,13 @@ impl Evaluator for EquationEvaluator {
                 self.map.slots()
             )));
         }
-        let conformance = LweCiphertextConformanceParams {
-            lwe_dim: self.map.dimension(),
-            ct_modulus: LinearMap::modulus(),
-        };
         let mut sum = LweCiphertext::new(
             0u64,
             self.map.dimension().to_lwe_size(),
             LinearMap::modulus(),
         );
         for (bytes, &weight) in envelope.blocks.iter().zip(self.map.weights()) {
-            let slot: SeededLweCiphertext<u64> =
-                safe_deserialize_conformant(*bytes, CIPHERTEXT_LIMIT, &conformance)
-                    .map_err(malformed)?;
-            let mut term = slot.decompress_into_lwe_ciphertext();
+            let mut term = read_slot(bytes, self.map.dimension())?;
             // Two's complement: multiplying by the weight's bit pattern is multiplying by the
             // weight modulo 2^64.
             lwe_ciphertext_cleartext_mul_assign(&mut term, Cleartext(weight as u64));
@@ -101,9 +92,11 @@ impl Evaluator for EquationEvaluator {
             &mut sum,
             Plaintext(LinearMap::encode(self.map.offset() as u64)),
         );
-        let mut bytes = Vec::new();
-        safe_serialize(&sum, &mut bytes, CIPHERTEXT_LIMIT)
-            .map_err(|e| FheError::Evaluation(format!("serializing a result: {e}")))?;
-        Ok(wire::write(RESPONSE_MAGIC, &self.model, &self.key_id, &[bytes]))
+        Ok(wire::write(
+            RESPONSE_MAGIC,
+            &self.model,
+            &self.key_id,
+            &[result_bytes(&sum)],
+        ))
     }
 }

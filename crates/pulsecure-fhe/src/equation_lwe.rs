@@ -74,7 +74,9 @@ impl LinearMap {
             .glwe_dimension
             .to_equivalent_lwe_dimension(EARLIER_PARAMETERS.polynomial_size);
         if dimension != earlier {
-            return Err(mismatch("the parameter sets' encryption keys differ in size"));
+            return Err(mismatch(
+                "the parameter sets' encryption keys differ in size",
+            ));
         }
         let weights = model.slot_weights();
         let mass = weights

@@ -20,6 +20,7 @@ pub mod guard;
 pub mod keys;
 pub mod layout;
 pub mod lookup;
+pub mod lwe_wire;
 #[cfg(feature = "client")]
 pub mod measure;
 pub mod params;

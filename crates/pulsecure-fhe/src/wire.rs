@@ -3,10 +3,10 @@
 //! Request:  `"PSQ2"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
 //! Response: `"PSR1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
 //! Each block is `len (u32 LE)` followed by tfhe's safe serialization of one ciphertext, read
-//! back with tfhe's size-limited, conformance-checked deserialization. Schema 1: a shortint
-//! block each (seeded `CompressedCiphertext` in requests, `Ciphertext` in responses). Schema 2
-//! (`crate::equation_lwe`): a `SeededLweCiphertext` per slot in requests, one
-//! `LweCiphertext` in responses.
+//! back with tfhe's size-limited, conformance-checked deserialization (schema 1: a shortint
+//! block each, seeded `CompressedCiphertext` in requests, `Ciphertext` in responses) or, for
+//! schema 2, in the fixed-size forms of [`crate::lwe_wire`] (24-byte slots in requests, one
+//! LWE ciphertext in responses).
 
 use pulsecure_core::ports::fhe::FheError;
 

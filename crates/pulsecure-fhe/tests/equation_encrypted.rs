@@ -12,10 +12,9 @@ use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
 use pulsecure_fhe::equation_lwe::{LinearMap, DELTA_BITS};
+use pulsecure_fhe::lwe_wire::{read_result, result_bytes};
 use pulsecure_fhe::{equation_fingerprint, generate_keys, wire, EquationClient, EquationEvaluator};
 use serde_json::Value;
-use tfhe::core_crypto::prelude::LweCiphertextOwned;
-use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
 
 const RELEASE: &str = "v2";
 
@@ -44,14 +43,22 @@ fn patient(m: &EquationModel, v: &Value) -> pulsecure_core::domain::equation::In
 }
 
 /// Re-frame a response with its one ciphertext changed by `edit`.
-fn edited(response: &[u8], m: &EquationModel, key_id: &[u8; 16], edit: impl Fn(&mut [u64])) -> Vec<u8> {
+fn edited(
+    response: &[u8],
+    m: &EquationModel,
+    key_id: &[u8; 16],
+    edit: impl Fn(&mut [u64]),
+) -> Vec<u8> {
     let envelope = wire::read(wire::RESPONSE_MAGIC, response, "result").expect("frame");
-    let mut ct: LweCiphertextOwned<u64> =
-        safe_deserialize(envelope.blocks[0], 1 << 20).expect("ciphertext");
+    let dimension = LinearMap::compile(m).expect("map").dimension();
+    let mut ct = read_result(envelope.blocks[0], dimension).expect("ciphertext");
     edit(ct.as_mut());
-    let mut bytes = Vec::new();
-    safe_serialize(&ct, &mut bytes, 1 << 20).expect("serialize");
-    wire::write(wire::RESPONSE_MAGIC, &equation_fingerprint(m), key_id, &[bytes])
+    wire::write(
+        wire::RESPONSE_MAGIC,
+        &equation_fingerprint(m),
+        key_id,
+        &[result_bytes(&ct)],
+    )
 }
 
 #[test]
@@ -68,8 +75,13 @@ fn every_golden_patient_decrypts_to_the_reference_accumulator() {
         for v in &golden {
             let inputs = patient(&m, v);
             let reference = m.run(&inputs);
-            assert_eq!(reference.acc, v["acc"].as_i64().expect("acc"), "{}", v["id"]);
-            let (encoded, _) = m.encode(&inputs);
+            assert_eq!(
+                reference.acc,
+                v["acc"].as_i64().expect("acc"),
+                "{}",
+                v["id"]
+            );
+            let encoded = m.encode(&inputs);
             let request = client.encrypt(&encoded).expect("encrypt");
             sizes.insert(request.len());
             let response = evaluator.evaluate(&request).expect("evaluate");
@@ -95,7 +107,11 @@ fn every_golden_patient_decrypts_to_the_reference_accumulator() {
             DELTA_BITS - 1
         );
         assert_eq!(groups.len(), 2, "both coefficient sets were exercised");
-        assert_eq!(sizes.len(), 1, "a request's size does not depend on the patient");
+        assert_eq!(
+            sizes.len(),
+            1,
+            "a request's size does not depend on the patient"
+        );
         assert!(worst_noise <= map.noise_bound());
     }
 }
@@ -110,13 +126,16 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
     let golden = vectors("prevent-cvd-10y");
     let inputs = patient(&cvd, &golden[0]);
     let expected = (cvd.run(&inputs).acc + cvd.index().offset) as u64;
-    let request = client.encrypt(&cvd.encode(&inputs).0).expect("encrypt");
+    let request = client.encrypt(&cvd.encode(&inputs)).expect("encrypt");
     let response = evaluator.evaluate(&request).expect("evaluate");
     assert_eq!(client.decrypt(&response).expect("decrypt"), expected);
 
     // A result bound to the other model is refused before decrypting.
     let other = EquationClient::new(&ascvd, keys.client_key.clone(), keys.key_id).expect("client");
-    assert!(matches!(other.decrypt(&response), Err(FheError::Mismatch { .. })));
+    assert!(matches!(
+        other.decrypt(&response),
+        Err(FheError::Mismatch { .. })
+    ));
 
     // One plaintext step added by the evaluator decrypts to another accumulator (which the
     // result check refuses against the reference); noise beyond the proven bound, or a
@@ -142,11 +161,19 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
     // Requests: truncated, a slot missing, a slot that is not a ciphertext, another model.
     let mut short = request.clone();
     short.truncate(request.len() / 2);
-    assert!(matches!(evaluator.evaluate(&short), Err(FheError::Malformed { .. })));
+    assert!(matches!(
+        evaluator.evaluate(&short),
+        Err(FheError::Malformed { .. })
+    ));
     let envelope = wire::read(wire::REQUEST_MAGIC, &request, "request").expect("frame");
     let blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
     let frame = |blocks: &[Vec<u8>], m: &EquationModel| {
-        wire::write(wire::REQUEST_MAGIC, &equation_fingerprint(m), &keys.key_id, blocks)
+        wire::write(
+            wire::REQUEST_MAGIC,
+            &equation_fingerprint(m),
+            &keys.key_id,
+            blocks,
+        )
     };
     let err = evaluator
         .evaluate(&frame(&blocks[1..], &cvd))

@@ -117,12 +117,18 @@ fn a_retired_key_that_signed_two_models_keeps_both_and_nothing_else() {
     });
     let trusted = std::slice::from_ref(&key);
     for id in ["cvd-lr", "cvd-lr-twin"] {
-        let text = MODEL.replace("\"model_id\": \"cvd-lr\"", &format!("\"model_id\": \"{id}\""));
+        let text = MODEL.replace(
+            "\"model_id\": \"cvd-lr\"",
+            &format!("\"model_id\": \"{id}\""),
+        );
         let sig = publisher.sign(text.as_bytes(), &claim(id, 1, text.as_bytes()));
         verify_model(text.as_bytes(), &sig, trusted).expect("within its scope");
     }
     let third = MODEL.replace("\"model_id\": \"cvd-lr\"", "\"model_id\": \"cvd-lr-third\"");
-    let sig = publisher.sign(third.as_bytes(), &claim("cvd-lr-third", 1, third.as_bytes()));
+    let sig = publisher.sign(
+        third.as_bytes(),
+        &claim("cvd-lr-third", 1, third.as_bytes()),
+    );
     let err = verify_model(third.as_bytes(), &sig, trusted).expect_err("a third model");
     assert!(
         err.to_string()
@@ -142,9 +148,16 @@ fn the_key_that_signed_prevent_v1_is_retired_for_prevent_v1_only() {
     assert_eq!(scope.max_version, 1);
     assert_eq!(
         scope.model_ids,
-        vec!["prevent-cvd-10y".to_string(), "prevent-ascvd-10y".to_string()]
+        vec![
+            "prevent-cvd-10y".to_string(),
+            "prevent-ascvd-10y".to_string()
+        ]
     );
-    assert_ne!(keys[0].key_id(), "3130161418ED5071", "no longer the release key");
+    assert_ne!(
+        keys[0].key_id(),
+        "3130161418ED5071",
+        "no longer the release key"
+    );
 }
 
 #[test]
