@@ -59,7 +59,7 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
             .find(|r| r["patient_id"] == "P-F50" && r["model_id"] == model)
             .expect("P-F50 screened");
         assert_eq!(r["status"], "screened");
-        assert_eq!(r["model_version"], 1);
+        assert_eq!(r["model_version"], 2);
         let p = r["probability"].as_f64().expect("probability");
         assert!((p - exact).abs() <= 0.002, "{model}: {p} vs {exact}");
         assert_eq!(r["risk_category"], "intermediate");
