@@ -2,7 +2,8 @@
 
     python -m training.equation_export [--out models]
 
-For each model: `models/<id>/v<version>/model.json` (unsigned; `pulsecure model sign` adds
+For each model (the PREVENT base models, version 2; the 2013 Pooled Cohort Equations,
+version 1): `models/<id>/v<version>/model.json` (unsigned; `pulsecure model sign` adds
 the `.minisig`) and `golden.json`: every published input -> output vector of the equation plus
 seeded random valid patients and the corners of the input box, each with every intermediate
 of the integer pipeline (the contract test between Python, the Rust reference engine and the
@@ -22,7 +23,7 @@ from training.equations import DEFAULT_OUT as EQUATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT.parent / "shared" / "data" / "risk-equations"
-VERSION = 2
+VERSION = 2  # the PREVENT releases' version
 RANDOM_PATIENTS = 300
 SEED = 20261206
 
@@ -43,7 +44,29 @@ RELEASES = {
         "eligibility": {"age_input": "age", "min_age": 30, "max_age": 79,
                         "excludes_known_cvd": True},
     },
+    "pce-ascvd-10y": {
+        "version": 1,
+        "description": "2013 ACC/AHA Pooled Cohort Equations (Goff et al., Circulation 2014): "
+                       "10-year risk of a first hard atherosclerotic cardiovascular event "
+                       "(coronary death, non-fatal myocardial infarction, fatal or non-fatal "
+                       "stroke) for adults 40-79 without known cardiovascular disease, with the "
+                       "published sex- and race-specific equations (African American; white, also "
+                       "used for other races). A screening aid, not a diagnosis.",
+        "vectors": "pce",
+        "eligibility": {"age_input": "age", "min_age": 40, "max_age": 79,
+                        "excludes_known_cvd": True},
+    },
 }
+
+
+def version(model_id: str) -> int:
+    """The release number written for `model_id`."""
+    return RELEASES[model_id].get("version", VERSION)
+
+
+def folder(root: Path, model_id: str) -> Path:
+    """Where a release's files go under `root` (models/<id>/v<version>)."""
+    return root / model_id / f"v{version(model_id)}"
 
 
 def random_patient(equation: dict, rng: random.Random, corner: bool) -> dict:
@@ -64,7 +87,13 @@ def random_patient(equation: dict, rng: random.Random, corner: bool) -> dict:
 def published_patients(model_id: str) -> list[tuple[str, dict, float]]:
     """(id, input, published probability) for every published vector of this model."""
     vectors = json.loads((SOURCE / "test_vectors.json").read_text())
-    outcome = RELEASES[model_id]["outcome"]
+    release = RELEASES[model_id]
+    if release.get("vectors") == "pce":
+        # The PCE vectors spell the African American race `aa`: the declaration's `black`.
+        race = {"aa": "black"}
+        return [(v["id"], {**v["input"], "race": race.get(v["input"]["race"], v["input"]["race"])},
+                 v["expected"]) for v in vectors["pce"]]
+    outcome = release["outcome"]
     found = []
     for v in vectors["prevent"]:
         if v["model"] == "base" and outcome in v.get("expected_10yr", {}):
@@ -117,8 +146,8 @@ def build_all() -> dict[str, dict]:
     models = {}
     for model_id, release in RELEASES.items():
         equation = json.loads((EQUATIONS / f"{model_id}.json").read_text())
-        models[model_id] = M.build(equation, model_id, VERSION, release["description"],
-                                   release["eligibility"])
+        models[model_id] = M.build(equation, model_id, version(model_id),
+                                   release["description"], release["eligibility"])
     return models
 
 
@@ -127,11 +156,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "models")
     args = parser.parse_args()
     for model_id, model in build_all().items():
-        folder = args.out / model_id / f"v{VERSION}"
+        where = folder(args.out, model_id)
         for name, data, lines in (("model.json", model, None),
                                   ("golden.json", golden(model), "vectors")):
-            digest = write(folder / name, data, lines)
-            shown = folder / name
+            digest = write(where / name, data, lines)
+            shown = where / name
             shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
             print(f"{digest}  {shown}")
 

@@ -1,22 +1,29 @@
-"""The PREVENT cohort of NHANES 2013-2014: adults 30-79 without known cardiovascular disease,
-with every input of the PREVENT base equations derived from the raw NHANES variables.
+"""The PREVENT and PCE cohorts of NHANES 2013-2014: adults without known cardiovascular disease
+in the equation's ages (PREVENT 30-79, the 2013 Pooled Cohort Equations 40-79), with every input
+of the equation derived from the raw NHANES variables.
 
     python -m training.prevent_cohort --extract [--source ../shared/data/nhanes/2013-2014]
-    python -m training.prevent_cohort
+    python -m training.prevent_cohort [--equation models/equations/pce-ascvd-10y.json]
 
 `--extract` reads the four raw CSVs and writes the committed trimmed extract
 `training/data/nhanes_2013_2014_prevent.csv` (only the raw columns below, only participants
-aged 30-79, rows sorted by SEQN) and its sha256 beside it. Every other use reads only the
-extract and refuses it when its sha256 differs from the committed one, so the measured
-figures always come from the same bytes.
+aged 30-79, rows sorted by SEQN) and its sha256 beside it, and the sibling race extract
+`training/data/nhanes_2013_2014_race.csv` (SEQN and RIDRETH3 of the same participants, for the
+PCE; a separate file so that the PREVENT extract, whose sha256 other releases record, keeps its
+bytes) with its sha256. Every other use reads only the extracts and refuses one whose sha256
+differs from the committed one, so the measured figures always come from the same bytes.
 
 Definitions (NHANES 2013-2014 codes):
 
-- eligible age: RIDAGEYR 30-79 (80 is the top code "80 or older", so it is outside);
+- eligible age: RIDAGEYR within the equation's age range (PREVENT 30-79, PCE 40-79; 80 is the
+  top code "80 or older", so it is outside); the extract keeps 30-79, which holds both;
 - known CVD: any of MCQ160B/C/D/E/F == 1 (heart failure, CHD, angina, heart attack, stroke)
   -> excluded and counted; none == 1 but one of them blank or 7/9 -> CVD history unknown,
   excluded and counted;
 - sex: RIAGENDR 1 male, 2 female;
+- race (PCE): RIDRETH3 4 (non-Hispanic Black) -> black, 3 (non-Hispanic White) -> white, any
+  other code (Mexican American, other Hispanic, non-Hispanic Asian, other or multi-racial) ->
+  other (the PCE use the white equations for them, as published);
 - sbp: mean of the available BPXSY1-4 readings (a 0 or blank reading is not a reading);
 - total_c: LBXTC, hdl_c: LBDHDD (mg/dL; 0 = missing);
 - egfr: race-free CKD-EPI 2021 from serum creatinine LBXSCR (mg/dL; 0 = missing), age, sex;
@@ -37,7 +44,8 @@ but one lies outside the equation's published range is excluded as "out of range
 per input: the product refuses such a row rather than clamping it, so clamping here would
 measure something the product never computes.
 
-The ranges come from the equation declaration (`models/equations/prevent-cvd-10y.json`), not
+The inputs, their ranges and the eligible ages come from the equation declaration
+(`models/equations/prevent-cvd-10y.json` by default, `pce-ascvd-10y.json` for the PCE), not
 from constants here. Messages name fields and reasons, never a participant's value.
 """
 from __future__ import annotations
@@ -56,10 +64,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 EXTRACT = HERE / "data" / "nhanes_2013_2014_prevent.csv"
 EXTRACT_SHA256 = EXTRACT.with_suffix(".csv.sha256")
+RACE_EXTRACT = HERE / "data" / "nhanes_2013_2014_race.csv"
+RACE_COLUMNS = ["SEQN", "RIDRETH3"]  # from the demographic file
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "nhanes" / "2013-2014"
 EQUATION = ROOT / "models" / "equations" / "prevent-cvd-10y.json"
+PCE_EQUATION = ROOT / "models" / "equations" / "pce-ascvd-10y.json"
 
-MIN_AGE, MAX_AGE = 30, 79
+MIN_AGE, MAX_AGE = 30, 79  # the extract's ages: every equation's eligible ages fall inside
+AGE_INPUT = "age"
 CVD_ITEMS = ["MCQ160B", "MCQ160C", "MCQ160D", "MCQ160E", "MCQ160F"]
 SBP_READINGS = ["BPXSY1", "BPXSY2", "BPXSY3", "BPXSY4"]
 # Raw columns per NHANES file, in the extract's column order (after SEQN).
@@ -112,6 +124,15 @@ def input_names(equation_path: Path = EQUATION) -> list[str]:
     return [spec["name"] for spec in json.loads(equation_path.read_text())["inputs"]]
 
 
+def age_range(equation_path: Path = EQUATION) -> tuple[int, int]:
+    """The equation's eligible ages: its age input's published range (inside the extract's)."""
+    lo, hi = input_ranges(equation_path)[AGE_INPUT]
+    if not MIN_AGE <= lo <= hi <= MAX_AGE:
+        raise ValueError(f"{equation_path.name}: ages {lo:g}-{hi:g} are not inside the "
+                         f"extract's {MIN_AGE}-{MAX_AGE}")
+    return int(lo), int(hi)
+
+
 # ---------------------------------------------------------------------------------------------
 # Extract (the only step that reads the raw files)
 
@@ -134,9 +155,16 @@ def read_raw(source: Path) -> pd.DataFrame:
     return merged.sort_values("SEQN").reset_index(drop=True)
 
 
-def make_extract(source: Path = DEFAULT_SOURCE, dest: Path = EXTRACT) -> str:
-    """Write the trimmed extract and its sha256 (both atomically); return the sha256."""
-    frame = read_raw(source)
+def read_race(source: Path, seqn: pd.Series) -> pd.DataFrame:
+    """SEQN and RIDRETH3 of the participants `seqn` (the PREVENT extract's), in that order."""
+    demo = pd.read_csv(source / "demographic.csv", usecols=RACE_COLUMNS, low_memory=False)
+    if demo["SEQN"].duplicated().any():
+        raise ValueError("demographic.csv: SEQN is not unique")
+    return pd.DataFrame({"SEQN": seqn}).merge(demo, on="SEQN", how="left")[RACE_COLUMNS]
+
+
+def write_extract(frame: pd.DataFrame, dest: Path) -> str:
+    """Write one extract and its sha256 (both atomically); return the sha256."""
     text = frame.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     # The %.6g format must not round any raw value (they have at most 4 significant digits).
     back = pd.read_csv(pd.io.common.StringIO(text))
@@ -148,6 +176,16 @@ def make_extract(source: Path = DEFAULT_SOURCE, dest: Path = EXTRACT) -> str:
     return digest
 
 
+def make_extract(source: Path = DEFAULT_SOURCE, dest: Path = EXTRACT,
+                 race_dest: Path = RACE_EXTRACT) -> str:
+    """Write the trimmed extract, the race extract of the same participants and their sha256;
+    return the main extract's sha256."""
+    frame = read_raw(source)
+    digest = write_extract(frame, dest)
+    write_extract(read_race(source, frame["SEQN"]), race_dest)
+    return digest
+
+
 def load_extract(path: Path = EXTRACT) -> pd.DataFrame:
     """The committed extract, refused if its sha256 is not the committed one."""
     recorded = path.with_suffix(".csv.sha256").read_text().split()[0]
@@ -156,6 +194,21 @@ def load_extract(path: Path = EXTRACT) -> pd.DataFrame:
         raise ValueError(f"{path.name}: sha256 differs from {path.name}.sha256 "
                          "(the extract was changed; rerun with --extract)")
     return pd.read_csv(path)
+
+
+def with_race(raw: pd.DataFrame, race_path: Path = RACE_EXTRACT) -> pd.DataFrame:
+    """The extract's rows with RIDRETH3 from the (hash-checked) race extract, which must hold
+    exactly the same participants in the same order."""
+    return with_race_frame(raw, load_extract(race_path), race_path.name)
+
+
+def with_race_frame(raw: pd.DataFrame, race_rows: pd.DataFrame,
+                    name: str = RACE_EXTRACT.name) -> pd.DataFrame:
+    """`raw` with the RIDRETH3 column of `race_rows` (same participants, same order)."""
+    if (list(race_rows.columns) != RACE_COLUMNS
+            or list(race_rows["SEQN"]) != list(raw["SEQN"])):
+        raise ValueError(f"{name}: not the participants of the main extract")
+    return raw.assign(RIDRETH3=race_rows["RIDRETH3"].to_numpy())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,8 +275,16 @@ def cvd_status(row: pd.Series) -> str | None:
     return None
 
 
+def race(code: int | None) -> str | None:
+    """RIDRETH3 as the PCE race: 4 -> black, 3 -> white, any other code -> other; blank or
+    not read -> None (RIDRETH3 is never blank in 2013-2014)."""
+    if code is None:
+        return None
+    return {4: "black", 3: "white"}.get(code, "other")
+
+
 def patient_inputs(row: pd.Series) -> dict[str, object]:
-    """Every PREVENT input of one participant; None where it is missing."""
+    """Every PREVENT and PCE input of one participant; None where it is missing."""
     age = _code(row["RIDAGEYR"])
     sex = {1: "male", 2: "female"}.get(_code(row["RIAGENDR"]))
     scr = _measure(row["LBXSCR"])
@@ -246,7 +307,8 @@ def patient_inputs(row: pd.Series) -> dict[str, object]:
     told_statin = None if bpq090d is None else (YES if bpq090d == 1 else NO)
     statin = gated(_code(row["BPQ100D"]), [told_statin])
     return {
-        "age": age, "sex": sex, "sbp": systolic(row), "bp_tx": bp_tx,
+        "age": age, "sex": sex, "race": race(_code(row.get("RIDRETH3"))),
+        "sbp": systolic(row), "bp_tx": bp_tx,
         "total_c": _measure(row["LBXTC"]), "hdl_c": _measure(row["LBDHDD"]),
         "statin": statin, "dm": dm, "smoking": smoking, "egfr": egfr,
     }
@@ -262,6 +324,8 @@ class Cohort:
     per input and may count a participant under several inputs."""
     total: int
     patients: list[dict] = field(default_factory=list)
+    equation: Path = EQUATION
+    ages: tuple[int, int] = (MIN_AGE, MAX_AGE)
     excluded: dict[str, int] = field(default_factory=dict)
     missing_any: dict[str, int] = field(default_factory=dict)
     out_of_range: dict[str, int] = field(default_factory=dict)
@@ -273,11 +337,13 @@ class Cohort:
 
 
 def build_cohort(raw: pd.DataFrame, equation_path: Path = EQUATION) -> Cohort:
-    """Apply the definitions above to the extract's rows."""
+    """Apply the definitions above to the extract's rows, for the equation at
+    `equation_path` (its inputs, ranges and ages); each patient holds that equation's inputs."""
     names = input_names(equation_path)
     ranges = input_ranges(equation_path)
-    raw = raw[(raw["RIDAGEYR"] >= MIN_AGE) & (raw["RIDAGEYR"] <= MAX_AGE)]
-    cohort = Cohort(total=len(raw))
+    lo, hi = age_range(equation_path)
+    raw = raw[(raw["RIDAGEYR"] >= lo) & (raw["RIDAGEYR"] <= hi)]
+    cohort = Cohort(total=len(raw), equation=equation_path, ages=(lo, hi))
     excluded = {KNOWN_CVD: 0, CVD_UNKNOWN: 0}
     excluded.update({f"missing {n}": 0 for n in names})
     excluded[OUT_OF_RANGE] = 0
@@ -301,21 +367,26 @@ def build_cohort(raw: pd.DataFrame, equation_path: Path = EQUATION) -> Cohort:
         if outside:
             excluded[OUT_OF_RANGE] += 1
             continue
-        cohort.patients.append(inputs)
+        cohort.patients.append({n: inputs[n] for n in names})
     cohort.excluded, cohort.missing_any, cohort.out_of_range = excluded, missing_any, out_of_range
     cohort.check()
     return cohort
 
 
-def load_cohort(path: Path = EXTRACT) -> Cohort:
-    """The cohort of the committed (hash-checked) extract."""
-    return build_cohort(load_extract(path))
+def load_cohort(path: Path = EXTRACT, equation_path: Path = EQUATION,
+                race_path: Path = RACE_EXTRACT) -> Cohort:
+    """The cohort of the committed (hash-checked) extract for the equation at `equation_path`
+    (PREVENT by default); an equation with a `race` input also reads the race extract."""
+    raw = load_extract(path)
+    if "race" in input_names(equation_path):
+        raw = with_race(raw, race_path)
+    return build_cohort(raw, equation_path)
 
 
 def summary(cohort: Cohort) -> str:
     """Markdown table of the cohort's counts (aggregates only)."""
     lines = ["| | participants |", "|---|---:|",
-             f"| aged {MIN_AGE}-{MAX_AGE} (extract rows) | {cohort.total} |"]
+             f"| aged {cohort.ages[0]}-{cohort.ages[1]} (extract rows) | {cohort.total} |"]
     lines += [f"| excluded: {reason} | {n} |" for reason, n in cohort.excluded.items() if n]
     lines.append(f"| **eligible, every input in range** | **{len(cohort.patients)}** |")
     lines += ["", "Inputs missing (a participant may miss several; among those without known "
@@ -324,7 +395,7 @@ def summary(cohort: Cohort) -> str:
     lines += ["", "Inputs out of the published range (complete participants; a participant "
               "may be out on several; the product refuses these rows):", "",
               "| input | range | out of range |", "|---|---|---:|"]
-    ranges = input_ranges()
+    ranges = input_ranges(cohort.equation)
     lines += [f"| {n} | {ranges[n][0]:g}-{ranges[n][1]:g} | {k} |"
               for n, k in cohort.out_of_range.items()]
     return "\n".join(lines)
@@ -335,11 +406,13 @@ def main() -> None:
     parser.add_argument("--extract", action="store_true",
                         help="rewrite the trimmed extract from the raw NHANES files")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--equation", type=Path, default=EQUATION,
+                        help="the equation declaration whose cohort to summarise")
     args = parser.parse_args()
     if args.extract:
         digest = make_extract(args.source)
         print(f"{digest}  {EXTRACT.relative_to(ROOT)}")
-    print(summary(load_cohort()))
+    print(summary(load_cohort(equation_path=args.equation)))
 
 
 if __name__ == "__main__":

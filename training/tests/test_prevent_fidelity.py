@@ -1,5 +1,6 @@
-"""The PREVENT cohort of NHANES 2013-2014 and the fidelity of the released integer pipeline to
-the exact equation on it (training/prevent_cohort.py, training/equation_fidelity.py).
+"""The PREVENT and PCE cohorts of NHANES 2013-2014 and the fidelity of the released integer
+pipelines to the exact equations on them (training/prevent_cohort.py,
+training/equation_fidelity.py).
 
 Runs on the committed extract only (the raw NHANES files are not needed), in a few seconds."""
 from __future__ import annotations
@@ -31,6 +32,16 @@ def results(cohort, models) -> list[F.Fidelity]:
     return F.run_all(cohort, models)
 
 
+@pytest.fixture(scope="module")
+def pce_cohort() -> C.Cohort:
+    return C.load_cohort(equation_path=C.PCE_EQUATION)
+
+
+@pytest.fixture(scope="module")
+def pce_results(pce_cohort, models) -> list[F.Fidelity]:
+    return F.run_all(pce_cohort, models, F.PCE_IDS)
+
+
 # --- the extract -----------------------------------------------------------------------------
 
 
@@ -58,7 +69,7 @@ def test_extract_has_only_the_needed_columns_and_sorted_rows():
 
 def test_tiny_xpt_zeros_become_zero_and_a_zero_reading_is_missing(tmp_path):
     """read_raw turns 5.4e-79 into 0, and a 0 systolic reading is not averaged in."""
-    row = {"SEQN": 1, "RIDAGEYR": 50, "RIAGENDR": 2}
+    row = {"SEQN": 1, "RIDAGEYR": 50, "RIAGENDR": 2, "RIDRETH3": 6}
     files = {
         "demographic": row,
         "examination": {"SEQN": 1, "BPXSY1": 5.4e-79, "BPXSY2": 120, "BPXSY3": 130,
@@ -77,6 +88,32 @@ def test_tiny_xpt_zeros_become_zero_and_a_zero_reading_is_missing(tmp_path):
     assert inputs["sbp"] == 125.0
     assert (inputs["dm"], inputs["smoking"], inputs["bp_tx"], inputs["statin"]) == (0, 0, 0, 0)
     assert inputs["egfr"] == pytest.approx(105.2976011491, abs=1e-8)
+    assert inputs["race"] is None  # the main extract has no race: the sibling holds it
+    race = C.read_race(tmp_path, raw["SEQN"])
+    assert list(race.columns) == C.RACE_COLUMNS and race.loc[0, "RIDRETH3"] == 6
+    assert C.patient_inputs(C.with_race_frame(raw, race).iloc[0])["race"] == "other"
+
+
+def test_committed_race_extract_matches_its_sha256_and_the_main_extract(tmp_path):
+    recorded = C.RACE_EXTRACT.with_suffix(".csv.sha256").read_text()
+    assert recorded == f"{C.sha256_file(C.RACE_EXTRACT)}  {C.RACE_EXTRACT.name}\n"
+    raw = C.load_extract()
+    joined = C.with_race(raw)
+    assert joined["RIDRETH3"].notna().all()
+    assert set(joined["RIDRETH3"].astype(int)) <= {1, 2, 3, 4, 6, 7}
+    # A race extract of other participants is refused.
+    C.write_extract(pd.read_csv(C.RACE_EXTRACT).iloc[1:].reset_index(drop=True),
+                    tmp_path / "race.csv")
+    with pytest.raises(ValueError, match="not the participants"):
+        C.with_race(raw, tmp_path / "race.csv")
+
+
+def test_race_from_ridreth3():
+    """4 non-Hispanic Black -> black, 3 non-Hispanic White -> white; 1 Mexican American,
+    2 other Hispanic, 6 non-Hispanic Asian, 7 other/multi-racial -> other."""
+    assert C.race(4) == "black" and C.race(3) == "white"
+    assert [C.race(c) for c in (1, 2, 6, 7)] == ["other"] * 4
+    assert C.race(None) is None
 
 
 # --- definitions -----------------------------------------------------------------------------
@@ -169,10 +206,12 @@ def broken(model: dict, group: int, term: str, factor: float) -> dict:
     bad["linear"]["weights"][group][k] = int(bad["linear"]["weights"][group][k] * factor)
     acc_min, acc_max = M.acc_bounds(bad)
     offset = -acc_min
-    index_max = (acc_max + offset) >> M.SHIFT
+    weight_bits = bad["linear"]["weight_bits"]
+    shift = weight_bits + M.INDEX_SHIFT
+    index_max = (acc_max + offset) >> shift
     bad["linear"].update(acc_min=acc_min, acc_max=acc_max)
-    bad["index"] = {"offset": offset, "shift": M.SHIFT, "max": index_max}
-    bad["output"]["table"] = M.output_table(bad["equation"], offset, index_max)
+    bad["index"] = {"offset": offset, "shift": shift, "max": index_max}
+    bad["output"]["table"] = M.output_table(bad["equation"], offset, index_max, weight_bits)
     return bad
 
 
@@ -213,3 +252,53 @@ def test_report_has_no_patient_level_data(cohort, results):
     seqns = pd.read_csv(C.EXTRACT)["SEQN"].astype(str)
     assert not any(s in text for s in seqns)
     assert not math.isnan(sum(f.same_category for f in results))
+
+
+# --- PCE -------------------------------------------------------------------------------------
+
+
+def test_pce_cohort_is_40_to_79_with_the_pce_inputs_only(pce_cohort, cohort):
+    assert pce_cohort.ages == (40, 79) and cohort.ages == (30, 79)
+    raw = pd.read_csv(C.EXTRACT)
+    assert pce_cohort.total == int(raw["RIDAGEYR"].between(40, 79).sum())
+    assert len(pce_cohort.patients) + sum(pce_cohort.excluded.values()) == pce_cohort.total
+    names = C.input_names(C.PCE_EQUATION)
+    ranges = C.input_ranges(C.PCE_EQUATION)
+    assert len(pce_cohort.patients) > 2000
+    for p in pce_cohort.patients:
+        assert list(p) == names
+        assert all(lo <= p[n] <= hi for n, (lo, hi) in ranges.items())
+        assert p["race"] in ("black", "white", "other")
+    races = {r: sum(p["race"] == r for p in pce_cohort.patients) for r in ("black", "white", "other")}
+    assert min(races.values()) > 200, races
+    # The PCE reads neither eGFR nor statin: nobody is excluded for missing them.
+    assert "missing egfr" not in pce_cohort.excluded and "missing statin" not in pce_cohort.excluded
+
+
+def test_pce_fidelity_targets_hold_on_the_cohort(pce_results, models):
+    (f,) = pce_results
+    assert f.model_id == "pce-ascvd-10y" and f.n > 2000
+    assert f.same_category >= F.SAME_CATEGORY_TARGET
+    assert f.within >= F.WITHIN_TARGET
+
+
+def test_a_wrong_sign_on_one_pce_weight_breaks_the_same_category_share(pce_cohort, models):
+    """The PCE measurement can fail too: the white women's ln age x ln HDL weight negated.
+    (The model keeps its digits and bounds: only the plain pipeline is measured here.)"""
+    model = copy.deepcopy(models["pce-ascvd-10y"])
+    del model["linear"]["outputs"], model["linear"]["weight_digit_bits"]
+    bad = broken(model, group=0, term="ln_age_x_ln_hdl", factor=-1)
+    f = F.measure(bad, pce_cohort.patients)
+    assert not f.meets_targets()
+
+
+def test_committed_pce_report_is_regenerated_byte_for_byte(pce_cohort, pce_results, models):
+    """training/reports/pce-fidelity.md is what the committed extract and models give."""
+    assert F.PCE_REPORT.read_text() == F.report(pce_cohort, pce_results, models)
+
+
+def test_pce_report_has_no_patient_level_data(pce_cohort, pce_results, models):
+    text = F.report(pce_cohort, pce_results, models)
+    seqns = pd.read_csv(C.EXTRACT)["SEQN"].astype(str)
+    assert not any(s in text for s in seqns)
+    assert "published vectors" in text
