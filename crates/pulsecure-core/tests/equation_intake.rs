@@ -1,7 +1,9 @@
 //! Intake for the PREVENT equations: known CVD and ages outside 30-79 are `not_eligible`
 //! (before any other check), creatinine becomes eGFR (CKD-EPI 2021), mmol/L cholesterol is
 //! converted, every other problem names its field and range but never the value; and the
-//! result check accepts exactly the reference engine's index.
+//! result check accepts exactly the reference engine's index. For the 2013 PCE: the `race`
+//! column (black | white | other, `other` on the white equations), ages outside 40-79
+//! `not_eligible`, and the result check on the recombined accumulator of its three outputs.
 
 use std::collections::BTreeMap;
 
@@ -205,6 +207,148 @@ fn only_the_reference_accumulator_is_accepted_to_the_last_bit() {
     for wrong in [exact + 1, exact - 1, exact + (1 << 14), u64::MAX] {
         assert_eq!(
             checked_equation_assessment(&m, &inputs, wrong),
+            Err(ResultRefused::DiffersFromReference)
+        );
+    }
+}
+
+fn pce() -> EquationModel {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/pce-ascvd-10y/v1/model.json"
+    );
+    EquationModel::from_json(&std::fs::read_to_string(path).expect("release")).expect("valid")
+}
+
+/// The guideline's Table A patient (55, TC 213, HDL 50, untreated SBP 120, non-smoker, no
+/// diabetes) as a clinic row for the PCE, with `race`.
+fn pce_row(sex: &str, race: &str) -> BTreeMap<String, InputValue> {
+    let n = |x: f64| InputValue::Number(x);
+    BTreeMap::from([
+        ("age".into(), n(55.0)),
+        ("sex".into(), InputValue::Level(sex.into())),
+        ("race".into(), InputValue::Level(race.into())),
+        ("sbp".into(), n(120.0)),
+        ("bp_tx".into(), n(0.0)),
+        ("total_c".into(), n(213.0)),
+        ("hdl_c".into(), n(50.0)),
+        ("dm".into(), n(0.0)),
+        ("smoking".into(), n(0.0)),
+        ("known_cvd".into(), n(0.0)),
+    ])
+}
+
+#[test]
+fn pce_reads_race_and_other_uses_the_white_equations() {
+    let m = pce();
+    // Table A: white women 2.1 %, African American women 3.0 %, white men 5.3 % (5.38 exact),
+    // African American men 6.1 %.
+    for (sex, race, published) in [
+        ("female", "white", 0.021),
+        ("female", "black", 0.030),
+        ("male", "white", 0.0538),
+        ("male", "black", 0.061),
+        ("female", "other", 0.021),
+        ("male", "other", 0.0538),
+    ] {
+        let inputs = eligible(intake(&m, &pce_row(sex, race), CholesterolUnits::MgPerDl));
+        let trace = m.run(&inputs);
+        let p = f64::from(trace.probability) / 10_000.0;
+        assert!((p - published).abs() <= 0.001, "{sex} {race}: {p}");
+        let group = &m.equation().groups[trace.group].name;
+        let expected = if race == "black" { "aa" } else { "white" };
+        assert_eq!(group, &format!("{expected}_{sex}"));
+    }
+    let other = eligible(intake(
+        &m,
+        &pce_row("male", "other"),
+        CholesterolUnits::MgPerDl,
+    ));
+    let white = eligible(intake(
+        &m,
+        &pce_row("male", "white"),
+        CholesterolUnits::MgPerDl,
+    ));
+    assert_eq!(m.run(&other), m.run(&white));
+    // An unknown level or a missing race names the field.
+    let mut unknown = pce_row("male", "aa");
+    let err = intake(&m, &unknown, CholesterolUnits::MgPerDl).expect_err("not a level");
+    assert_eq!(err.field(), Some("race"));
+    unknown.remove("race");
+    let err = intake(&m, &unknown, CholesterolUnits::MgPerDl).expect_err("missing");
+    assert_eq!(err.field(), Some("race"));
+}
+
+#[test]
+fn pce_ages_outside_40_to_79_are_not_eligible() {
+    let m = pce();
+    for age in [30.0, 39.0, 39.99, 80.0] {
+        assert_eq!(
+            intake(
+                &m,
+                &with(pce_row("female", "black"), "age", age),
+                CholesterolUnits::MgPerDl
+            )
+            .expect("decision"),
+            Intake::NotEligible(NotEligible::Age {
+                min: 40.0,
+                max: 79.0
+            }),
+            "age {age}"
+        );
+    }
+    for age in [40.0, 79.0] {
+        eligible(intake(
+            &m,
+            &with(pce_row("male", "other"), "age", age),
+            CholesterolUnits::MgPerDl,
+        ));
+    }
+    let cvd = with(pce_row("male", "white"), "known_cvd", 1.0);
+    assert_eq!(
+        intake(&m, &cvd, CholesterolUnits::MgPerDl).expect("decision"),
+        Intake::NotEligible(NotEligible::KnownCvd)
+    );
+    // The PCE's SBP range is 90-200 (PREVENT's is 90-180); egfr is not one of its inputs.
+    eligible(intake(
+        &m,
+        &with(pce_row("male", "white"), "sbp", 200.0),
+        CholesterolUnits::MgPerDl,
+    ));
+    let err = intake(
+        &m,
+        &with(pce_row("male", "white"), "sbp", 201.0),
+        CholesterolUnits::MgPerDl,
+    )
+    .expect_err("out of range");
+    assert!(err.to_string().contains("200"), "{err}");
+    let err = intake(
+        &m,
+        &with(pce_row("male", "white"), "serum_creatinine", 0.9),
+        CholesterolUnits::MgPerDl,
+    )
+    .expect_err("no egfr input");
+    assert_eq!(err, IntakeError::CreatinineNotRead);
+}
+
+#[test]
+fn pce_result_check_accepts_only_the_recombined_reference_accumulator() {
+    let m = pce();
+    let inputs = eligible(intake(
+        &m,
+        &pce_row("female", "black"),
+        CholesterolUnits::MgPerDl,
+    ));
+    let reference = m.run(&inputs);
+    assert_eq!(m.recombine(&reference.outputs), reference.acc);
+    let exact = (reference.acc + m.index().offset) as u64;
+    let a = checked_equation_assessment(&m, &inputs, exact).expect("the reference's accumulator");
+    assert_eq!(a.probability_code, reference.probability);
+    assert_eq!((a.model_id.as_str(), a.model_version), ("pce-ascvd-10y", 1));
+    // One unit off in output j is 2^(8 j) units off in the accumulator: refused.
+    for j in 0..3u32 {
+        assert_eq!(
+            checked_equation_assessment(&m, &inputs, exact + (1 << (8 * j))),
             Err(ResultRefused::DiffersFromReference)
         );
     }

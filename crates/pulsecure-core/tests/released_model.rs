@@ -1,5 +1,5 @@
 //! `ReleasedModel` reads every released model by its `schema_version`: both cvd-lr releases
-//! as schema 1, both PREVENT releases as schema 2, and refuses any other version.
+//! as schema 1, both PREVENT releases and the PCE release as schema 2, and refuses any other version.
 
 use pulsecure_core::domain::model::ModelError;
 use pulsecure_core::ReleasedModel;
@@ -16,6 +16,7 @@ fn each_release_loads_as_its_schema() {
         ("cvd-lr/v2", "cvd-lr", 2, 1),
         ("prevent-cvd-10y/v2", "prevent-cvd-10y", 2, 2),
         ("prevent-ascvd-10y/v2", "prevent-ascvd-10y", 2, 2),
+        ("pce-ascvd-10y/v1", "pce-ascvd-10y", 1, 2),
     ] {
         let model = ReleasedModel::from_json(&release(path)).expect("release loads");
         assert_eq!(

@@ -93,6 +93,27 @@ pub struct LinearPart {
     pub acc_min: i64,
     /// Largest accumulator any valid patient can give (re-derived on load).
     pub acc_max: i64,
+    /// k, with several encrypted outputs: every slot weight `W` is split into
+    /// `D = outputs.len()` base-`2^k` digits, `W = Σ_j W_j · 2^(k·j)`, the lower ones in
+    /// `[0, 2^k)`, the top one `W >> (k·(D − 1))` (signed). Absent with one output (the
+    /// accumulator itself, as PREVENT's releases are written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_digit_bits: Option<u32>,
+    /// Each encrypted output's exact bounds, output `j` being `A_j = Σ W_j · slot value`
+    /// (`acc = Σ_j 2^(k·j) · A_j`); absent with one output. Re-derived on load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<OutputBounds>>,
+}
+
+/// The exact range of one encrypted output over every valid patient of every group: the
+/// evaluator adds `−acc_min` so the decrypted value is never negative.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputBounds {
+    /// Smallest value of the output.
+    pub acc_min: i64,
+    /// Largest value of the output.
+    pub acc_max: i64,
 }
 
 /// Step 4: `idx = (acc + offset) >> shift`.

@@ -6,8 +6,9 @@
 //! A model is only constructed through [`EquationModel::from_json`], which re-derives what an
 //! engine relies on instead of trusting the file: each term's proven range (so a code never
 //! saturates), the integer weights and biases against the declared coefficients, the exact
-//! accumulator bounds, the two encryption limits (plaintext range, slot weight mass), the index
-//! range and the table against the link.
+//! accumulator bounds, the weight digits of a model with several encrypted outputs (each
+//! output's exact bounds), the two encryption limits per output (plaintext range, weight mass),
+//! the index range and the table against the link.
 
 mod document;
 mod pipeline;
@@ -17,8 +18,8 @@ mod tests;
 use std::collections::BTreeSet;
 
 pub use document::{
-    CategoryBand, Eligibility, Encoding, EquationModelDocument, IndexPart, LinearPart, OutputPart,
-    TermEncoding,
+    CategoryBand, Eligibility, Encoding, EquationModelDocument, IndexPart, LinearPart,
+    OutputBounds, OutputPart, TermEncoding,
 };
 pub use pipeline::{EncodedPatient, EquationTrace};
 
@@ -30,18 +31,25 @@ pub const EQUATION_SCHEMA_VERSION: u32 = 2;
 /// The group slot of the patient's group holds `2^GROUP_CODE_BITS` (as does a yes/no term's
 /// "yes"); its weight is `bias · 2^(weight_bits − GROUP_CODE_BITS)`, an exact integer.
 pub const GROUP_CODE_BITS: u32 = 10;
-/// The encrypted accumulator's plaintext space: `acc_max − acc_min < 2^PLAINTEXT_BITS`.
+/// Each encrypted output's plaintext space: its `acc_max − acc_min < 2^PLAINTEXT_BITS` (with
+/// one output, the accumulator's).
 pub const PLAINTEXT_BITS: u32 = 27;
-/// Largest sum of |slot weight| over every slot: the encrypted sum's noise grows with it
+/// Largest sum of |weight| over every slot of one encrypted output: its noise grows with it
 /// (at most `mass · 2^17 < 2^36`).
 pub const MAX_SLOT_WEIGHT_MASS: i64 = 1 << 18;
+/// Most encrypted outputs (weight digits) of one model.
+pub const MAX_OUTPUTS: usize = 8;
+/// Widest weight digit `k` (a lower digit is below `2^k`).
+pub const MAX_DIGIT_BITS: u32 = 18;
+/// The output table has at most `2^MAX_INDEX_BITS` entries.
+pub const MAX_INDEX_BITS: u32 = 18;
 /// Index bits below the weights' fraction: `shift = weight_bits + INDEX_SHIFT`, one index bin
 /// is `2^(INDEX_SHIFT − grain_bits)` of the linear sum.
 pub const INDEX_SHIFT: u32 = 2;
 /// Most coefficient sets (each brings one slot per encoded term and a group slot).
 pub const MAX_GROUPS: usize = 4;
 /// Widest term code.
-pub const MAX_TERM_BITS: u32 = 16;
+pub const MAX_TERM_BITS: u32 = 20;
 /// Largest |weight| read before the slot weight mass is checked (keeps the checks' arithmetic
 /// far inside i64).
 pub const MAX_ABS_WEIGHT: i64 = 1 << 40;
@@ -65,6 +73,20 @@ pub struct EquationModel {
 /// never exceeds.
 pub fn max_code(term: &TermEncoding) -> u32 {
     pipeline::quantize(term.max, term.min, term.max, term.step, term.bits)
+}
+
+/// `w` as `outputs` base-`2^k` digits, lowest first: `w = Σ_j d_j · 2^(k·j)`, the lower digits
+/// in `[0, 2^k)`, the top one `w >> (k·(outputs − 1))` (arithmetic shift: it carries the sign).
+/// One output: `[w]`. (`k` at most 62; a shift past 63 bits gives the sign, as it would on
+/// an unbounded integer.)
+pub fn weight_digits(w: i64, k: u32, outputs: usize) -> Vec<i64> {
+    let shr = |s: u64| w >> s.min(63);
+    let mask = (1i64 << k.min(62)) - 1;
+    let lower = outputs.saturating_sub(1) as u64;
+    (0..lower)
+        .map(|j| shr(u64::from(k) * j) & mask)
+        .chain([shr(u64::from(k) * lower)])
+        .collect()
 }
 
 impl EquationModel {
@@ -148,6 +170,66 @@ impl EquationModel {
         self.doc.equation.groups.len()
     }
 
+    /// D: the number of encrypted outputs (weight digits); 1 for a model without
+    /// `linear.outputs`.
+    pub fn output_count(&self) -> usize {
+        self.doc.linear.outputs.as_ref().map_or(1, Vec::len)
+    }
+
+    /// k: the weight digit width (0 with one output, whose one digit is the whole weight).
+    pub fn weight_digit_bits(&self) -> u32 {
+        self.doc.linear.weight_digit_bits.unwrap_or(0)
+    }
+
+    /// Per output `j`, digit `j` of every slot weight, in [`Self::slot_weights`] order: with
+    /// [`Self::slot_values`], `A_j = Σ weight · value`, and `acc = Σ_j 2^(k·j) · A_j`
+    /// ([`Self::recombine`]). One output: the slot weights themselves.
+    pub fn output_weights(&self) -> Vec<Vec<i64>> {
+        let (k, outputs) = (self.weight_digit_bits(), self.output_count());
+        let digits: Vec<Vec<i64>> = self
+            .slot_weights()
+            .into_iter()
+            .map(|w| weight_digits(w, k, outputs))
+            .collect();
+        (0..outputs)
+            .map(|j| digits.iter().map(|d| d[j]).collect())
+            .collect()
+    }
+
+    /// Each output's exact bounds `(min, max)` over every valid patient of every group (with
+    /// one output, the accumulator's).
+    pub fn output_bounds(&self) -> Vec<(i64, i64)> {
+        match &self.doc.linear.outputs {
+            Some(outputs) => outputs.iter().map(|o| (o.acc_min, o.acc_max)).collect(),
+            None => vec![(self.doc.linear.acc_min, self.doc.linear.acc_max)],
+        }
+    }
+
+    /// Every output `A_j` of one patient (without offsets): what output `j` decrypts to,
+    /// minus its offset `−bounds[j].0`.
+    pub fn output_values(&self, patient: &EncodedPatient) -> Vec<i64> {
+        let values = self.slot_values(patient);
+        self.output_weights()
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&values)
+                    .map(|(&w, &v)| w.saturating_mul(i64::try_from(v).unwrap_or(i64::MAX)))
+                    .fold(0i64, i64::saturating_add)
+            })
+            .collect()
+    }
+
+    /// `acc = Σ_j 2^(k·j) · A_j` (saturating: a loaded model's outputs never come near).
+    pub fn recombine(&self, outputs: &[i64]) -> i64 {
+        let k = self.weight_digit_bits();
+        outputs
+            .iter()
+            .enumerate()
+            .map(|(j, &a)| a.saturating_mul(1i64 << (k * j as u32)))
+            .fold(0i64, i64::saturating_add)
+    }
+
     /// The slot weights, group-major: for every group `g`, `[W_g0, …, W_g(n−1), bias_g ·
     /// 2^(weight_bits − group_code_bits)]` (`groups · (terms + 1)` of them). With
     /// [`Self::slot_values`], `Σ weight · value` is the accumulator.
@@ -211,22 +293,28 @@ impl EquationModel {
         group.min(self.group_count().saturating_sub(1))
     }
 
-    /// The exact accumulator bounds: per group `g`, `bias_g · 2^P` plus each term's extreme
-    /// product `W_gi · q` over `q ∈ [0, max code]`; then the extremes over the groups.
-    /// Only called once the slot weight mass is checked (no overflow).
-    fn derived_acc_bounds(&self) -> (i64, i64) {
-        let linear = &self.doc.linear;
-        let tops: Vec<i64> = self
+    /// The exact bounds of `Σ weight · slot value` for slot weights `weights` (group-major,
+    /// as [`Self::slot_weights`]): per group, its group slot's weight times `2^group_code_bits`
+    /// plus each term slot's extreme product `W · q` over `q ∈ [0, max code]`; then the
+    /// extremes over the groups. In i128: only called once every weight is at most
+    /// [`MAX_ABS_WEIGHT`] (no overflow).
+    fn derived_bounds(&self, weights: &[i64]) -> (i128, i128) {
+        let tops: Vec<i128> = self
             .encoded_terms()
             .iter()
-            .map(|t| i64::from(max_code(t)))
+            .map(|t| i128::from(max_code(t)))
             .collect();
-        let mut bounds: Option<(i64, i64)> = None;
-        for (row, &b) in linear.weights.iter().zip(&linear.bias) {
-            let base = b * (1i64 << linear.weight_bits);
-            let products = row.iter().zip(&tops).map(|(&w, &top)| w * top);
-            let lo = base + products.clone().map(|x| x.min(0)).sum::<i64>();
-            let hi = base + products.map(|x| x.max(0)).sum::<i64>();
+        let group_code = 1i128 << self.doc.linear.group_code_bits;
+        let mut bounds: Option<(i128, i128)> = None;
+        for group in weights.chunks(tops.len() + 1) {
+            let (terms, slot) = group.split_at(group.len() - 1);
+            let base = slot.first().map_or(0, |&w| i128::from(w) * group_code);
+            let products = terms
+                .iter()
+                .zip(&tops)
+                .map(|(&w, &top)| i128::from(w) * top);
+            let lo = base + products.clone().map(|x| x.min(0)).sum::<i128>();
+            let hi = base + products.map(|x| x.max(0)).sum::<i128>();
             bounds = Some(bounds.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
         }
         bounds.unwrap_or((0, 0))
@@ -332,18 +420,36 @@ impl EquationModel {
                 }
             }
         }
-        let mass = self.slot_weight_mass();
-        if mass > MAX_SLOT_WEIGHT_MASS {
-            return Err(invalid(
-                "linear.weights",
-                format!(
-                    "the slot weight mass (sum of |weight| and |bias · 2^(weight_bits - \
-                     group_code_bits)|) is {mass}, over {MAX_SLOT_WEIGHT_MASS}"
-                ),
-            ));
+        let up = self.group_slot_scale();
+        for (g, &b) in linear.bias.iter().enumerate() {
+            if b.checked_mul(up)
+                .is_none_or(|w| w.unsigned_abs() > MAX_ABS_WEIGHT.unsigned_abs())
+            {
+                return Err(invalid(
+                    format!("linear.bias[{g}]"),
+                    "its group slot weight is out of range",
+                ));
+            }
         }
-        let (lo, hi) = self.derived_acc_bounds();
-        if hi - lo >= 1i64 << PLAINTEXT_BITS {
+        let single = self.check_outputs()?;
+        if single {
+            let mass = self.slot_weight_mass();
+            if mass > MAX_SLOT_WEIGHT_MASS {
+                return Err(invalid(
+                    "linear.weights",
+                    format!(
+                        "the slot weight mass (sum of |weight| and |bias · 2^(weight_bits - \
+                         group_code_bits)|) is {mass}, over {MAX_SLOT_WEIGHT_MASS}"
+                    ),
+                ));
+            }
+        }
+        let (lo, hi) = self.derived_bounds(&self.slot_weights());
+        let limit = 1i128 << 62;
+        if lo < -limit || hi > limit {
+            return Err(invalid("linear.acc_max", "the accumulator is out of range"));
+        }
+        if single && hi - lo >= 1i128 << PLAINTEXT_BITS {
             return Err(invalid(
                 "linear.acc_max",
                 format!(
@@ -352,13 +458,103 @@ impl EquationModel {
                 ),
             ));
         }
-        if (lo, hi) != (linear.acc_min, linear.acc_max) {
+        if (lo, hi) != (i128::from(linear.acc_min), i128::from(linear.acc_max)) {
             return Err(invalid(
                 "linear.acc_min",
                 format!("the accumulator bounds are {lo}..{hi}, not what the file says"),
             ));
         }
         Ok(())
+    }
+
+    /// The weight digits of a model with several encrypted outputs: both fields or neither,
+    /// 2 to [`MAX_OUTPUTS`] outputs, `k` in 1..=[`MAX_DIGIT_BITS`]; the digits of every slot
+    /// weight recombine to it exactly; per output, the weight mass at most
+    /// [`MAX_SLOT_WEIGHT_MASS`] (refused naming `linear.weight_digit_bits`), the exact range
+    /// below `2^PLAINTEXT_BITS` (`linear.outputs[j].acc_max`) and the file's bounds equal to the
+    /// derived ones. Returns whether the model has a single output (checked by the caller as
+    /// the accumulator itself).
+    fn check_outputs(&self) -> Result<bool, ModelError> {
+        let linear = &self.doc.linear;
+        let (k, outputs) = match (linear.weight_digit_bits, &linear.outputs) {
+            (None, None) => return Ok(true),
+            (Some(k), Some(outputs)) => (k, outputs),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "linear.weight_digit_bits",
+                    "required with linear.outputs",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "linear.outputs",
+                    "required with linear.weight_digit_bits",
+                ))
+            }
+        };
+        if !(2..=MAX_OUTPUTS).contains(&outputs.len()) {
+            return Err(invalid(
+                "linear.outputs",
+                format!("2 to {MAX_OUTPUTS} outputs (omit both fields for one)"),
+            ));
+        }
+        if !(1..=MAX_DIGIT_BITS).contains(&k) || k as usize * (outputs.len() - 1) > 48 {
+            return Err(invalid(
+                "linear.weight_digit_bits",
+                format!("must be 1-{MAX_DIGIT_BITS}, with k · (outputs − 1) at most 48"),
+            ));
+        }
+        let weights = self.slot_weights();
+        let rows = self.output_weights();
+        for (s, &w) in weights.iter().enumerate() {
+            let back = rows
+                .iter()
+                .enumerate()
+                .map(|(j, row)| i128::from(row[s]) << (k as usize * j))
+                .sum::<i128>();
+            if back != i128::from(w) {
+                return Err(invalid(
+                    "linear.weight_digit_bits",
+                    format!("the digits of slot weight {s} do not recombine to it"),
+                ));
+            }
+        }
+        for (j, (row, file)) in rows.iter().zip(outputs).enumerate() {
+            let mass = row
+                .iter()
+                .fold(0u64, |sum, w| sum.saturating_add(w.unsigned_abs()));
+            if mass > MAX_SLOT_WEIGHT_MASS.unsigned_abs() {
+                return Err(invalid(
+                    "linear.weight_digit_bits",
+                    format!(
+                        "output {j}'s weight mass (sum of |digit {j}| over every slot) is \
+                         {mass}, over {MAX_SLOT_WEIGHT_MASS}"
+                    ),
+                ));
+            }
+            let (lo, hi) = self.derived_bounds(row);
+            if hi - lo >= 1i128 << PLAINTEXT_BITS {
+                return Err(invalid(
+                    format!("linear.outputs[{j}].acc_max"),
+                    format!(
+                        "output {j}'s range acc_max - acc_min = {} is not below \
+                         2^{PLAINTEXT_BITS}",
+                        hi - lo
+                    ),
+                ));
+            }
+            for (name, derived, given) in
+                [("acc_min", lo, file.acc_min), ("acc_max", hi, file.acc_max)]
+            {
+                if derived != i128::from(given) {
+                    return Err(invalid(
+                        format!("linear.outputs[{j}].{name}"),
+                        format!("output {j}'s bounds are {lo}..{hi}, not what the file says"),
+                    ));
+                }
+            }
+        }
+        Ok(false)
     }
 
     fn check_index(&self) -> Result<(), ModelError> {
@@ -373,12 +569,15 @@ impl EquationModel {
                 format!("must be weight_bits + {INDEX_SHIFT}"),
             ));
         }
-        let top = (linear.acc_max + index.offset) >> index.shift;
-        if i64::from(index.max) != top {
+        let top = (i128::from(linear.acc_max) + i128::from(index.offset)) >> index.shift;
+        if i128::from(index.max) != top {
             return Err(invalid("index.max", format!("must be {top}")));
         }
-        if top >= 1 << 16 {
-            return Err(invalid("index.max", "at most 16 index bits"));
+        if top >= 1 << MAX_INDEX_BITS {
+            return Err(invalid(
+                "index.max",
+                format!("at most {MAX_INDEX_BITS} index bits"),
+            ));
         }
         Ok(())
     }

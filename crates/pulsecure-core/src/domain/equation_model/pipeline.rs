@@ -32,6 +32,9 @@ pub struct EquationTrace {
     pub codes: Vec<u32>,
     /// The linear sum in accumulator units (2^-(grain_bits + weight_bits)).
     pub acc: i64,
+    /// Each encrypted output `A_j` (without its offset): `acc = Σ_j 2^(k·j) · A_j`; with one
+    /// output, `[acc]`.
+    pub outputs: Vec<i64>,
     /// The index into the output table.
     pub index: u32,
     /// The probability, in table units.
@@ -111,12 +114,14 @@ impl EquationModel {
     pub fn run(&self, inputs: &Inputs) -> EquationTrace {
         let encoded = self.encode(inputs);
         let acc = self.accumulate(&encoded);
+        let outputs = self.output_values(&encoded);
         let index = self.index_of(acc);
         let (probability, category) = self.read(index).unwrap_or((0, 0));
         EquationTrace {
             group: encoded.group,
             codes: encoded.codes,
             acc,
+            outputs,
             index,
             probability,
             category,

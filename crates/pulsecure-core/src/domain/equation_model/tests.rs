@@ -1,14 +1,16 @@
-//! The slot form of the linear part agrees with the accumulator, the accumulator stays inside
-//! the re-derived bounds, and the released models are inside the encryption limits.
+//! The slot form of the linear part agrees with the accumulator, the weight digits' outputs
+//! recombine to it, the accumulator and every output stay inside the re-derived bounds, and the
+//! released models are inside the encryption limits.
 
 use std::collections::BTreeMap;
 
 use super::*;
 use crate::domain::equation::{InputKind, InputValue};
 
-const RELEASES: [&str; 2] = [
+const RELEASES: [&str; 3] = [
     include_str!("../../../../../models/prevent-cvd-10y/v2/model.json"),
     include_str!("../../../../../models/prevent-ascvd-10y/v2/model.json"),
+    include_str!("../../../../../models/pce-ascvd-10y/v1/model.json"),
 ];
 
 fn released() -> Vec<EquationModel> {
@@ -88,6 +90,21 @@ fn slot_dot_product_is_the_accumulator_on_random_valid_patients() {
                 .sum();
             let acc = model.accumulate(&patient);
             assert_eq!(dot, acc, "{}: patient {k}", model.id());
+            let outputs = model.output_values(&patient);
+            assert_eq!(outputs.len(), model.output_count());
+            assert_eq!(
+                model.recombine(&outputs),
+                acc,
+                "{}: patient {k}",
+                model.id()
+            );
+            for (a, (lo, hi)) in outputs.iter().zip(model.output_bounds()) {
+                assert!(
+                    (lo..=hi).contains(a),
+                    "{}: output outside its bounds",
+                    model.id()
+                );
+            }
             let linear = model.linear();
             assert!((linear.acc_min..=linear.acc_max).contains(&acc));
             assert!(model.index_of(acc) <= model.index().max);
@@ -134,13 +151,20 @@ fn slots_hold_the_patients_group_only() {
 fn releases_are_inside_the_encryption_limits_and_code_yes_no_as_the_group_code() {
     for model in released() {
         let linear = model.linear();
-        assert!(linear.acc_max - linear.acc_min < 1 << PLAINTEXT_BITS);
-        let mass = model.slot_weight_mass();
-        assert!(0 < mass && mass <= MAX_SLOT_WEIGHT_MASS, "{mass}");
-        assert_eq!(
-            mass,
-            model.slot_weights().iter().map(|w| w.abs()).sum::<i64>()
-        );
+        for (row, (lo, hi)) in model.output_weights().iter().zip(model.output_bounds()) {
+            assert!(hi - lo < 1 << PLAINTEXT_BITS, "{}", model.id());
+            let mass = row.iter().map(|w| w.abs()).sum::<i64>();
+            assert!(0 < mass && mass <= MAX_SLOT_WEIGHT_MASS, "{mass}");
+        }
+        if model.output_count() == 1 {
+            assert!(linear.acc_max - linear.acc_min < 1 << PLAINTEXT_BITS);
+            let mass = model.slot_weight_mass();
+            assert!(0 < mass && mass <= MAX_SLOT_WEIGHT_MASS, "{mass}");
+            assert_eq!(
+                mass,
+                model.slot_weights().iter().map(|w| w.abs()).sum::<i64>()
+            );
+        }
         assert_eq!(model.index().shift, linear.weight_bits + INDEX_SHIFT);
         for t in model.encoded_terms() {
             if t.step == f64::powi(2.0, -(GROUP_CODE_BITS as i32)) {
@@ -150,5 +174,62 @@ fn releases_are_inside_the_encryption_limits_and_code_yes_no_as_the_group_code()
                 assert_eq!(max_code(t), (1 << t.bits) - 1, "{}", t.term);
             }
         }
+    }
+}
+
+#[test]
+fn pce_splits_its_weights_into_three_digits_that_recombine_exactly() {
+    let pce = &released()[2];
+    assert_eq!(pce.id(), "pce-ascvd-10y");
+    assert_eq!(
+        (
+            pce.linear().weight_bits,
+            pce.weight_digit_bits(),
+            pce.output_count()
+        ),
+        (18, 8, 3)
+    );
+    assert_eq!(pce.group_count(), 4);
+    let rows = pce.output_weights();
+    for (s, &w) in pce.slot_weights().iter().enumerate() {
+        assert!(rows[..2].iter().all(|row| (0..256).contains(&row[s])));
+        let back: i64 = rows
+            .iter()
+            .enumerate()
+            .map(|(j, row)| row[s] << (8 * j))
+            .sum();
+        assert_eq!(back, w, "slot {s}");
+    }
+    for model in &released()[..2] {
+        assert_eq!((model.output_count(), model.weight_digit_bits()), (1, 0));
+        assert_eq!(model.output_weights(), vec![model.slot_weights()]);
+    }
+}
+
+#[test]
+fn weight_digits_recombine_for_any_sign() {
+    for w in [
+        0i64,
+        1,
+        -1,
+        255,
+        256,
+        -256,
+        7_646_208,
+        -7_646_208,
+        -(1 << 30) + 3,
+    ] {
+        for (k, d) in [(8u32, 3usize), (5, 4), (1, 2), (6, 8)] {
+            let digits = weight_digits(w, k, d);
+            assert_eq!(digits.len(), d);
+            assert!(digits[..d - 1].iter().all(|&x| (0..1 << k).contains(&x)));
+            let back: i64 = digits
+                .iter()
+                .enumerate()
+                .map(|(j, &x)| x << (k as usize * j))
+                .sum();
+            assert_eq!(back, w, "{w} k={k} d={d}");
+        }
+        assert_eq!(weight_digits(w, 0, 1), vec![w]);
     }
 }
