@@ -84,7 +84,8 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
     progress("single-patient latency");
     let (mut enc, mut eval, mut dec) = (Vec::new(), Vec::new(), Vec::new());
     let (mut checked, mut matched) = (0u32, 0u32);
-    let (mut upload, mut download, mut measured_pbs, mut worst_noise) = (0, 0, 0, 0u64);
+    let (mut upload, mut download, mut measured_pbs) = (0, 0, 0);
+    let mut worst_noise = vec![0u64; evaluator.map().outputs().len()];
     let mut groups = std::collections::BTreeSet::new();
     for _ in 0..args.runs.max(args.exact) {
         let values = random_patient(&model, &mut rng);
@@ -106,7 +107,9 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
         let t = Instant::now();
         let (accumulator, noise) = client.decrypt_with_noise(&response)?;
         dec.push(t.elapsed());
-        worst_noise = worst_noise.max(noise);
+        for (worst, n) in worst_noise.iter_mut().zip(noise) {
+            *worst = (*worst).max(n);
+        }
         upload = request.len();
         download = response.len();
         checked += 1;
@@ -116,6 +119,20 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
 
     let map = evaluator.map();
     let log2 = |v: u64| (v.max(1) as f64).log2();
+    let outputs: Vec<serde_json::Value> = map
+        .outputs()
+        .iter()
+        .zip(&worst_noise)
+        .map(|(o, &worst)| {
+            json!({
+                "weight_mass_log2": log2(o.weight_mass()),
+                "range_log2": log2(o.top()),
+                "noise_worst_log2": log2(worst),
+                "noise_bound_log2": log2(o.noise_bound()),
+            })
+        })
+        .collect();
+    let worst_noise_all = worst_noise.iter().copied().max().unwrap_or(0);
     let (enc_min, enc_med) = stats(&enc);
     let (eval_min, eval_med) = stats(&eval);
     let (dec_min, dec_med) = stats(&dec);
@@ -134,7 +151,9 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
         "pbs_per_eval_counted_by_tfhe": measured_pbs,
         "pbs_depth": 0,
         "slots": map.slots(),
-        "noise_worst_log2": log2(worst_noise),
+        "outputs": outputs,
+        "weight_digit_bits": map.digit_bits(),
+        "noise_worst_log2": log2(worst_noise_all),
         "noise_bound_log2": log2(map.noise_bound()),
         "half_step_log2": pulsecure_fhe::equation_lwe::DELTA_BITS - 1,
         "upload_bytes": upload, "download_bytes": download,
@@ -153,12 +172,17 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
             "evaluate    {eval_med:8.3} ms (min {eval_min:.3}), {measured_pbs} PBS counted by tfhe, {} slots",
             map.slots()
         );
-        println!(
-            "noise       worst 2^{:.1}, proven bound 2^{:.1}, decryption exact below 2^{}",
-            log2(worst_noise),
-            log2(map.noise_bound()),
-            pulsecure_fhe::equation_lwe::DELTA_BITS - 1
-        );
+        for (j, (o, &worst)) in map.outputs().iter().zip(&worst_noise).enumerate() {
+            println!(
+                "noise       output {j}/{}: worst 2^{:.1}, proven bound 2^{:.1} (weight mass 2^{:.2}, range 2^{:.2}), decryption exact below 2^{}",
+                map.outputs().len(),
+                log2(worst),
+                log2(o.noise_bound()),
+                log2(o.weight_mass()),
+                log2(o.top()),
+                pulsecure_fhe::equation_lwe::DELTA_BITS - 1
+            );
+        }
         println!("decrypt     {dec_med:8.3} ms (min {dec_min:.3}), download {download} B");
         println!(
             "one PBS     {pbs_med:8.1} ms (min {pbs_min:.1}); evaluate = {:.4} x PBS (min/min {:.4})",

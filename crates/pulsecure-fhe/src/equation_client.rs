@@ -1,5 +1,5 @@
 //! The data owner's side for schema-2 models: encrypts a patient's slots (see
-//! [`crate::equation_lwe`]) and decrypts the accumulator the evaluator returns.
+//! [`crate::equation_lwe`]) and decrypts the evaluator's outputs into the accumulator.
 
 use tfhe::core_crypto::prelude::{
     decrypt_lwe_ciphertext, encrypt_seeded_lwe_ciphertext, new_seeder, Plaintext,
@@ -117,40 +117,64 @@ impl EquationClient {
     }
 
     /// Decrypt a result frame into the accumulator plus offset (`acc + offset`); refuses a
-    /// frame for another model or key, anything but one LWE ciphertext of the key's dimension, a
-    /// trivial (keyless) ciphertext, noise beyond the proven bound, and a value no valid
-    /// patient reaches.
+    /// frame for another model or key, anything but one LWE ciphertext of the key's dimension
+    /// per encrypted output, a trivial (keyless) ciphertext, noise beyond an output's proven
+    /// bound, an output value no valid patient reaches, and a recombined accumulator outside
+    /// the model's bounds.
     pub fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
         self.decrypt_with_noise(result).map(|(value, _)| value)
     }
 
-    /// [`Self::decrypt`], also returning the result's measured |noise| (for benchmarks and
-    /// tests of the proven bound).
-    pub fn decrypt_with_noise(&self, result: &[u8]) -> Result<(u64, u64), FheError> {
+    /// [`Self::decrypt`], also returning each output's measured |noise| (for benchmarks and
+    /// tests of the proven bounds).
+    pub fn decrypt_with_noise(&self, result: &[u8]) -> Result<(u64, Vec<u64>), FheError> {
+        let (values, noises) = self.decrypt_outputs(result)?;
+        let value = self
+            .map
+            .recombine(&values)
+            .ok_or_else(|| malformed("the accumulator is outside the model's range"))?;
+        Ok((value, noises))
+    }
+
+    /// Every output's decrypted value (`A_j + offset_j`, each checked against its noise bound
+    /// and its range) and measured |noise|, before recombination.
+    pub fn decrypt_outputs(&self, result: &[u8]) -> Result<(Vec<u64>, Vec<u64>), FheError> {
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
         envelope.check_binding(&self.model, &self.key_id, "result")?;
-        let [bytes] = envelope.blocks.as_slice() else {
+        let outputs = self.map.outputs();
+        if envelope.blocks.len() != outputs.len() {
             return Err(malformed(format!(
-                "{} blocks, expected 1",
-                envelope.blocks.len()
+                "{} blocks, expected {}",
+                envelope.blocks.len(),
+                outputs.len()
             )));
-        };
-        let ct = read_result(bytes, self.map.dimension())?;
-        if ct.get_mask().as_ref().iter().all(|&a| a == 0) {
-            return Err(malformed("a trivial (keyless) ciphertext"));
         }
         let (key, _) = self.block_key.encryption_key_and_noise();
-        let Plaintext(plaintext) = decrypt_lwe_ciphertext(&key, &ct);
-        let (value, noise) = LinearMap::decode(plaintext);
-        if noise > self.map.noise_bound() {
-            return Err(malformed(
-                "its noise exceeds what the model's linear map can produce",
-            ));
+        let mut values = Vec::with_capacity(outputs.len());
+        let mut noises = Vec::with_capacity(outputs.len());
+        for (j, (bytes, output)) in envelope.blocks.iter().zip(outputs).enumerate() {
+            let ct = read_result(bytes, self.map.dimension())?;
+            if ct.get_mask().as_ref().iter().all(|&a| a == 0) {
+                return Err(malformed(format!(
+                    "output {j} is a trivial (keyless) ciphertext"
+                )));
+            }
+            let Plaintext(plaintext) = decrypt_lwe_ciphertext(&key, &ct);
+            let (value, noise) = LinearMap::decode(plaintext);
+            if noise > output.noise_bound() {
+                return Err(malformed(format!(
+                    "output {j}'s noise exceeds what the model's linear map can produce"
+                )));
+            }
+            if value > output.top() {
+                return Err(malformed(format!(
+                    "output {j} is outside the model's range"
+                )));
+            }
+            values.push(value);
+            noises.push(noise);
         }
-        if value > self.map.top() {
-            return Err(malformed("the accumulator is outside the model's range"));
-        }
-        Ok((value, noise))
+        Ok((values, noises))
     }
 }
 

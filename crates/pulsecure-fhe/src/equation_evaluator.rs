@@ -1,6 +1,7 @@
 //! The evaluator for schema-2 models: reads a request's slots (seeded LWE ciphertexts, see
-//! [`crate::equation_lwe`]), computes the weighted sum with the model's public integer
-//! weights and returns one LWE ciphertext of the accumulator. Linear only: no bootstrapping
+//! [`crate::equation_lwe`]), computes one weighted sum per encrypted output with the model's
+//! public integer weights (the digits of the slot weights) and returns one LWE ciphertext per
+//! output (one, the accumulator, for a single-output model). Linear only: no bootstrapping
 //! and no key material — the request is bound to the uploader's key id, which the evaluator
 //! checks like every other request.
 
@@ -76,27 +77,40 @@ impl Evaluator for EquationEvaluator {
                 self.map.slots()
             )));
         }
-        let mut sum = LweCiphertext::new(
-            0u64,
-            self.map.dimension().to_lwe_size(),
-            LinearMap::modulus(),
-        );
-        for (bytes, &weight) in envelope.blocks.iter().zip(self.map.weights()) {
-            let mut term = read_slot(bytes, self.map.dimension())?;
-            // Two's complement: multiplying by the weight's bit pattern is multiplying by the
-            // weight modulo 2^64.
-            lwe_ciphertext_cleartext_mul_assign(&mut term, Cleartext(weight as u64));
-            lwe_ciphertext_add_assign(&mut sum, &term);
-        }
-        lwe_ciphertext_plaintext_add_assign(
-            &mut sum,
-            Plaintext(LinearMap::encode(self.map.offset() as u64)),
-        );
+        let slots = envelope
+            .blocks
+            .iter()
+            .map(|bytes| read_slot(bytes, self.map.dimension()))
+            .collect::<Result<Vec<_>, FheError>>()?;
+        let results: Vec<Vec<u8>> = self
+            .map
+            .outputs()
+            .iter()
+            .map(|output| {
+                let mut sum = LweCiphertext::new(
+                    0u64,
+                    self.map.dimension().to_lwe_size(),
+                    LinearMap::modulus(),
+                );
+                for (slot, &weight) in slots.iter().zip(output.weights()) {
+                    let mut term = slot.clone();
+                    // Two's complement: multiplying by the weight's bit pattern is multiplying
+                    // by the weight modulo 2^64.
+                    lwe_ciphertext_cleartext_mul_assign(&mut term, Cleartext(weight as u64));
+                    lwe_ciphertext_add_assign(&mut sum, &term);
+                }
+                lwe_ciphertext_plaintext_add_assign(
+                    &mut sum,
+                    Plaintext(LinearMap::encode(output.offset() as u64)),
+                );
+                result_bytes(&sum)
+            })
+            .collect();
         Ok(wire::write(
             RESPONSE_MAGIC,
             &self.model,
             &self.key_id,
-            &[result_bytes(&sum)],
+            &results,
         ))
     }
 }

@@ -1,9 +1,11 @@
-//! Real TFHE keys on the schema-2 PREVENT models: encrypt → evaluate (public weights, no key)
-//! → decrypt gives exactly the reference engine's accumulator for every golden patient of both
-//! models (published and seeded random, both sexes), with the result's noise measured against
-//! the proven bound; the request does not reveal the coefficient set; and a result for another
-//! model, a trivial one, one off by a plaintext step or with noise beyond the bound, and a
-//! malformed request are refused.
+//! Real TFHE keys on the schema-2 models (PREVENT: one encrypted output; the 2013 PCE: three,
+//! the digits of its weights): encrypt → evaluate (public weights, no key) → decrypt gives
+//! exactly the reference engine's accumulator — and every output exactly its reference value —
+//! for every golden patient of every model (published and seeded random, every coefficient
+//! set), with each output's noise measured against its proven bound; the request does not
+//! reveal the coefficient set; and a result for another model, a trivial one, one off by a
+//! plaintext step or with noise beyond the bound, one with an output missing, and a malformed
+//! request are refused.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,13 +18,24 @@ use pulsecure_fhe::lwe_wire::{read_result, result_bytes};
 use pulsecure_fhe::{equation_fingerprint, generate_keys, wire, EquationClient, EquationEvaluator};
 use serde_json::Value;
 
-const RELEASE: &str = "v2";
+/// Every released schema-2 model and its release folder.
+const MODELS: [(&str, &str); 3] = [
+    ("prevent-cvd-10y", "v2"),
+    ("prevent-ascvd-10y", "v2"),
+    ("pce-ascvd-10y", "v1"),
+];
+const PCE: &str = "pce-ascvd-10y";
 
 fn read(model: &str, file: &str) -> String {
+    let release = MODELS
+        .iter()
+        .find(|(id, _)| *id == model)
+        .map(|(_, v)| *v)
+        .expect("a released model");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../models")
         .join(model)
-        .join(RELEASE)
+        .join(release)
         .join(file);
     std::fs::read_to_string(path).expect("release file")
 }
@@ -42,35 +55,51 @@ fn patient(m: &EquationModel, v: &Value) -> pulsecure_core::domain::equation::In
     m.equation().check(&values).expect("valid")
 }
 
-/// Re-frame a response with its one ciphertext changed by `edit`.
+/// Re-frame a response with its first ciphertext changed by `edit`.
 fn edited(
     response: &[u8],
     m: &EquationModel,
     key_id: &[u8; 16],
     edit: impl Fn(&mut [u64]),
 ) -> Vec<u8> {
+    edited_output(response, m, key_id, 0, edit)
+}
+
+/// Re-frame a response with output `j`'s ciphertext changed by `edit`.
+fn edited_output(
+    response: &[u8],
+    m: &EquationModel,
+    key_id: &[u8; 16],
+    j: usize,
+    edit: impl Fn(&mut [u64]),
+) -> Vec<u8> {
     let envelope = wire::read(wire::RESPONSE_MAGIC, response, "result").expect("frame");
     let dimension = LinearMap::compile(m).expect("map").dimension();
-    let mut ct = read_result(envelope.blocks[0], dimension).expect("ciphertext");
+    let mut blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
+    let mut ct = read_result(&blocks[j], dimension).expect("ciphertext");
     edit(ct.as_mut());
+    blocks[j] = result_bytes(&ct);
     wire::write(
         wire::RESPONSE_MAGIC,
         &equation_fingerprint(m),
         key_id,
-        &[result_bytes(&ct)],
+        &blocks,
     )
 }
 
 #[test]
 fn every_golden_patient_decrypts_to_the_reference_accumulator() {
     let keys = generate_keys().expect("keygen");
-    for id in ["prevent-cvd-10y", "prevent-ascvd-10y"] {
+    for (id, _) in MODELS {
         let m = model(id);
         let evaluator = EquationEvaluator::new(&keys.server_key_bytes, &m).expect("evaluator");
         let client = EquationClient::new(&m, keys.client_key.clone(), keys.key_id).expect("client");
         let map = evaluator.map();
+        let outputs = map.outputs();
+        assert_eq!(outputs.len(), m.output_count());
         let (mut groups, mut sizes) = (BTreeMap::new(), std::collections::BTreeSet::new());
-        let mut worst_noise = 0u64;
+        let mut response_sizes = std::collections::BTreeSet::new();
+        let mut worst_noise = vec![0u64; outputs.len()];
         let golden = vectors(id);
         for v in &golden {
             let inputs = patient(&m, v);
@@ -85,8 +114,29 @@ fn every_golden_patient_decrypts_to_the_reference_accumulator() {
             let request = client.encrypt(&encoded).expect("encrypt");
             sizes.insert(request.len());
             let response = evaluator.evaluate(&request).expect("evaluate");
+            response_sizes.insert(response.len());
             let (value, noise) = client.decrypt_with_noise(&response).expect("decrypt");
-            worst_noise = worst_noise.max(noise);
+            assert_eq!(noise.len(), outputs.len());
+            for (worst, n) in worst_noise.iter_mut().zip(&noise) {
+                *worst = (*worst).max(*n);
+            }
+            // Every output decrypts to its own reference value (plus its offset).
+            let (values, _) = client.decrypt_outputs(&response).expect("outputs");
+            let decrypted: Vec<i64> = values
+                .iter()
+                .zip(outputs)
+                .map(|(&x, o)| x as i64 - o.offset())
+                .collect();
+            assert_eq!(decrypted, reference.outputs, "{id} {}", v["id"]);
+            if let Some(golden) = v.get("outputs") {
+                let golden: Vec<i64> = golden
+                    .as_array()
+                    .expect("outputs")
+                    .iter()
+                    .map(|x| x.as_i64().expect("int"))
+                    .collect();
+                assert_eq!(reference.outputs, golden, "{id} {}", v["id"]);
+            }
             assert_eq!(
                 value as i64,
                 reference.acc + m.index().offset,
@@ -97,22 +147,36 @@ fn every_golden_patient_decrypts_to_the_reference_accumulator() {
             *groups.entry(reference.group).or_insert(0) += 1;
         }
         println!(
-            "{id}: {} golden patients exact, groups {groups:?}; {} slots; request {:?} B; \
-             worst noise 2^{:.1}, proven bound 2^{:.1}, half a plaintext step 2^{}",
+            "{id}: {} golden patients exact, groups {groups:?}; {} slots; request {:?} B, \
+             response {:?} B; half a plaintext step 2^{}",
             golden.len(),
             map.slots(),
             sizes,
-            (worst_noise.max(1) as f64).log2(),
-            (map.noise_bound() as f64).log2(),
+            response_sizes,
             DELTA_BITS - 1
         );
-        assert_eq!(groups.len(), 2, "both coefficient sets were exercised");
+        for (j, (output, worst)) in outputs.iter().zip(&worst_noise).enumerate() {
+            println!(
+                "{id}: output {j}: weight mass 2^{:.2}, range 2^{:.2}; worst noise 2^{:.1}, \
+                 proven bound 2^{:.1}",
+                (output.weight_mass() as f64).log2(),
+                (output.top().max(1) as f64).log2(),
+                ((*worst).max(1) as f64).log2(),
+                (output.noise_bound() as f64).log2(),
+            );
+            assert!(*worst <= output.noise_bound(), "{id} output {j}");
+        }
+        assert_eq!(
+            groups.len(),
+            m.group_count(),
+            "every coefficient set was exercised"
+        );
         assert_eq!(
             sizes.len(),
             1,
             "a request's size does not depend on the patient"
         );
-        assert!(worst_noise <= map.noise_bound());
+        assert_eq!(response_sizes.len(), 1);
     }
 }
 
@@ -187,6 +251,85 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
     ));
     assert!(matches!(
         evaluator.evaluate(&frame(&blocks, &ascvd)),
+        Err(FheError::Mismatch { .. })
+    ));
+}
+
+#[test]
+fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
+    let keys = generate_keys().expect("keygen");
+    let pce = model(PCE);
+    let evaluator = EquationEvaluator::new(&keys.server_key_bytes, &pce).expect("evaluator");
+    let client = EquationClient::new(&pce, keys.client_key.clone(), keys.key_id).expect("client");
+    assert_eq!(evaluator.map().outputs().len(), 3);
+    assert_eq!(evaluator.map().digit_bits(), 8);
+    let golden = vectors(PCE);
+    let inputs = patient(&pce, &golden[0]);
+    let expected = (pce.run(&inputs).acc + pce.index().offset) as u64;
+    let request = client.encrypt(&pce.encode(&inputs)).expect("encrypt");
+    let response = evaluator.evaluate(&request).expect("evaluate");
+    assert_eq!(client.decrypt(&response).expect("decrypt"), expected);
+
+    // One plaintext step added to output j moves the accumulator by 2^(8 j): it decrypts (the
+    // app's result check refuses it against the reference engine).
+    for j in 0..3 {
+        let body = |ct: &mut [u64]| *ct.last_mut().expect("body") += 1 << DELTA_BITS;
+        let shifted = edited_output(&response, &pce, &keys.key_id, j, body);
+        assert_eq!(
+            client.decrypt(&shifted).expect("decrypts"),
+            expected + (1 << (8 * j)),
+            "output {j}"
+        );
+        let noisy = |ct: &mut [u64]| *ct.last_mut().expect("body") += 1 << (DELTA_BITS - 2);
+        let err = client
+            .decrypt(&edited_output(&response, &pce, &keys.key_id, j, noisy))
+            .expect_err("noise beyond the bound");
+        assert!(
+            err.to_string().contains(&format!("output {j}'s noise")),
+            "{err}"
+        );
+        let trivial = |ct: &mut [u64]| {
+            let n = ct.len();
+            ct[..n - 1].fill(0);
+        };
+        let err = client
+            .decrypt(&edited_output(&response, &pce, &keys.key_id, j, trivial))
+            .expect_err("trivial");
+        assert!(err.to_string().contains("trivial"), "{err}");
+    }
+    // An output past its top is refused before recombining.
+    let (values, _) = client.decrypt_outputs(&response).expect("outputs");
+    let past = evaluator.map().outputs()[1].top() + 1 - values[1];
+    let far = |ct: &mut [u64]| {
+        let body = ct.last_mut().expect("body");
+        *body = body.wrapping_add(LinearMap::encode(past));
+    };
+    let err = client
+        .decrypt(&edited_output(&response, &pce, &keys.key_id, 1, far))
+        .expect_err("outside the range");
+    assert!(err.to_string().contains("output 1 is outside"), "{err}");
+    // One output missing, or one extra.
+    let envelope = wire::read(wire::RESPONSE_MAGIC, &response, "result").expect("frame");
+    let blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
+    for wrong in [
+        blocks[..2].to_vec(),
+        [blocks.clone(), vec![blocks[0].clone()]].concat(),
+    ] {
+        let frame = wire::write(
+            wire::RESPONSE_MAGIC,
+            &equation_fingerprint(&pce),
+            &keys.key_id,
+            &wrong,
+        );
+        let err = client.decrypt(&frame).expect_err("wrong output count");
+        assert!(err.to_string().contains("expected 3"), "{err}");
+    }
+    // A single-output (PREVENT) client refuses the PCE's result: another model.
+    let prevent = model("prevent-cvd-10y");
+    let other =
+        EquationClient::new(&prevent, keys.client_key.clone(), keys.key_id).expect("client");
+    assert!(matches!(
+        other.decrypt(&response),
         Err(FheError::Mismatch { .. })
     ));
 }
