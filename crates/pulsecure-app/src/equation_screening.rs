@@ -16,7 +16,8 @@ use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_intake::{
-    intake, CholesterolUnits, Intake, IntakeError, EGFR, KNOWN_CVD, SERUM_CREATININE,
+    intake, CholesterolUnits, Intake, IntakeError, CLINIC_COLUMNS, EGFR, KNOWN_CVD,
+    SERUM_CREATININE,
 };
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
@@ -98,7 +99,8 @@ pub fn active_equation_model(
 }
 
 /// The columns a batch for `models` holds: `patient_id`, every input of the models,
-/// `known_cvd`, and `serum_creatinine` as an alternative to `egfr`.
+/// `known_cvd`, and `serum_creatinine` as an alternative to `egfr`; every other clinic column
+/// ([`CLINIC_COLUMNS`]: one file serves every equation) is accepted and ignored.
 pub fn columns(models: &[Arc<EquationModel>]) -> ColumnSpec {
     let mut accepted: Vec<String> = Vec::new();
     let mut required: Vec<Vec<String>> = Vec::new();
@@ -118,6 +120,11 @@ pub fn columns(models: &[Arc<EquationModel>]) -> ColumnSpec {
     }
     accepted.push(KNOWN_CVD.into());
     required.push(vec![KNOWN_CVD.into()]);
+    for column in CLINIC_COLUMNS {
+        if !accepted.iter().any(|a| a == column) {
+            accepted.push(column.into());
+        }
+    }
     ColumnSpec { accepted, required }
 }
 

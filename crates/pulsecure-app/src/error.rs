@@ -176,7 +176,7 @@ pub enum AppError {
     JobsPending(u64),
     /// The system random source failed.
     /// `--model` names no published-equation model carried or installed here.
-    #[error("no published-equation model {0} on this installation (prevent, prevent-cvd-10y, prevent-ascvd-10y)")]
+    #[error("no published-equation model {0} on this installation (prevent, prevent-cvd-10y, prevent-ascvd-10y, pce-ascvd-10y)")]
     UnknownModel(String),
     /// The system random source failed.
     #[error("the system random source failed")]

@@ -524,10 +524,12 @@ pub struct ScreenArgs {
     #[arg(long, value_name = "URL", requires = "batch")]
     pub queue: Option<String>,
     /// The model to screen with: `cvd-lr` (the default), a published equation
-    /// (`prevent-cvd-10y`, `prevent-ascvd-10y`) or `prevent` for both PREVENT outputs. An
-    /// equation reads the columns patient_id, age, sex (female|male), sbp, bp_tx (0|1),
-    /// total_c, hdl_c, statin (0|1), dm (0|1), smoking (0|1), egfr (or serum_creatinine,
-    /// mg/dL) and known_cvd (0|1); output fields patient_id, status (screened,
+    /// (`prevent-cvd-10y`, `prevent-ascvd-10y`, `pce-ascvd-10y`) or `prevent` for both
+    /// PREVENT outputs. An equation reads the columns patient_id, age, sex (female|male), sbp,
+    /// bp_tx (0|1), total_c, hdl_c, statin (0|1), dm (0|1), smoking (0|1), egfr (or
+    /// serum_creatinine, mg/dL), race (black|white|other; the PCE only, `other` on the white
+    /// equations) and known_cvd (0|1); a column the model does not read is ignored (the PCE:
+    /// statin, egfr; PREVENT: race). Ages: PREVENT 30-79, the PCE 40-79. Output fields patient_id, status (screened,
     /// already-stored, not_eligible), probability (0-1), risk_text, risk_category, reason,
     /// model_id, model_version.
     #[arg(long, value_name = "ID")]
@@ -637,7 +639,8 @@ pub struct BenchArgs {
     /// earlier keys against today's KS32 set), timed alternately in this run.
     #[arg(long)]
     pub compare_parameters: bool,
-    /// Benchmark this published-equation model (`prevent-cvd-10y`, `prevent-ascvd-10y`)
+    /// Benchmark this published-equation model (`prevent-cvd-10y`, `prevent-ascvd-10y`,
+    /// `pce-ascvd-10y`)
     /// instead of the embedded cvd-lr: `--runs` random valid patients (at least `--exact`),
     /// each checked against the reference engine.
     #[arg(long, value_name = "ID")]

@@ -226,6 +226,9 @@ fn prevent_rows(
             .map_err(pulsecure_app::AppError::Integrity)?
             .into_iter()
             .filter_map(|v| v.model.as_equation().cloned().map(Arc::new))
+            // The PREVENT outputs only: the examples are PREVENT's (the carried PCE release
+            // reads race and is for ages 40-79).
+            .filter(|m| pulsecure_app::equation_screening::PREVENT_MODELS.contains(&m.id()))
             .collect();
     let spec = pulsecure_app::equation_screening::columns(&models);
     let rows: Vec<pulsecure_batch::RawRow> = BatchReader::with_columns(

@@ -2,7 +2,9 @@
 //! evaluator, real TFHE): both PREVENT outputs for an eligible patient within 0.2
 //! percentage point of the exact equation, known CVD and a 25-year-old `not_eligible`
 //! with nothing encrypted, an out-of-range value a per-row error naming the field and its
-//! range (never the value), exit code 3 for the rejected row; a second run resumes.
+//! range (never the value), exit code 3 for the rejected row; a second run resumes. The same
+//! for `--model pce-ascvd-10y` (2013 PCE, three encrypted outputs): the clinic's columns plus
+//! `race`, `other` on the white equations, ages outside 40-79 `not_eligible`, SBP up to 200.
 
 mod support;
 
@@ -125,6 +127,139 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
     }
 }
 
+/// The clinic's columns (issue 31) plus `race`: the PCE ignores statin and egfr.
+const PCE_BATCH: &str = "\
+patient_id,age,sex,race,sbp,bp_tx,total_c,hdl_c,statin,dm,smoking,egfr,known_cvd
+W-M55,55,male,white,120,0,213,50,0,0,0,90,0
+O-M55,55,male,other,120,0,213,50,1,0,0,60,0
+AA-F55,55,female,black,120,0,213,50,0,0,0,90,0
+AA-F50,50,female,black,160,1,200,45,0,1,0,90,0
+W-F67,67,female,white,200,1,200,45,0,1,0,90,0
+P-35,35,male,white,120,0,213,50,0,0,0,90,0
+P-CVD,60,male,black,140,0,210,40,0,0,1,80,1
+P-BAD,55,male,white,250,0,200,50,0,0,0,90,0
+";
+
+/// The exact PCE for the rows above (guideline Table A and preventr's vectors): (patient,
+/// exact probability, category).
+const PCE_EXACT: [(&str, f64, &str); 4] = [
+    ("W-M55", 0.053_76, "borderline"),
+    ("AA-F55", 0.030_32, "low"),
+    ("AA-F50", 0.244_79, "high"),
+    ("O-M55", 0.053_76, "borderline"),
+];
+
+#[test]
+fn pce_batch_screens_with_race_and_its_own_ages() {
+    let env = Env::initialized();
+    let batch = env.write("pce.csv", PCE_BATCH.as_bytes());
+    let errors = env.path("pce-errors.csv");
+    let args = [
+        "screen",
+        "--model",
+        "pce-ascvd-10y",
+        "--batch",
+        batch.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--errors",
+        errors.to_str().expect("utf-8"),
+        "--quiet",
+    ];
+    let out = env.run(&args, true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a rejected row: exit 3\n{stderr}"
+    );
+    let results = rows(&out.stdout);
+    assert_eq!(
+        results.len(),
+        7,
+        "one result per row but P-BAD: {results:?}"
+    );
+    assert!(results.iter().all(|r| r["model_id"] == "pce-ascvd-10y"));
+    for (id, exact, category) in PCE_EXACT {
+        let r = results
+            .iter()
+            .find(|r| r["patient_id"] == id)
+            .expect("screened");
+        assert_eq!(r["status"], "screened", "{id}");
+        assert_eq!(r["model_version"], 1);
+        let p = r["probability"].as_f64().expect("probability");
+        assert!((p - exact).abs() <= 0.002, "{id}: {p} vs {exact}");
+        assert_eq!(r["risk_category"], category, "{id}");
+    }
+    let white = results
+        .iter()
+        .find(|r| r["patient_id"] == "W-M55")
+        .expect("W-M55");
+    let other = results
+        .iter()
+        .find(|r| r["patient_id"] == "O-M55")
+        .expect("O-M55");
+    assert_eq!(
+        white["probability"], other["probability"],
+        "other: white equations"
+    );
+    let f67 = results
+        .iter()
+        .find(|r| r["patient_id"] == "W-F67")
+        .expect("W-F67");
+    assert_eq!(
+        f67["status"], "screened",
+        "SBP 200 is inside the PCE's range"
+    );
+    for id in ["P-35", "P-CVD"] {
+        let r = results.iter().find(|r| r["patient_id"] == id).expect(id);
+        assert_eq!(r["status"], "not_eligible", "{id}");
+        assert!(r["probability"].is_null());
+    }
+    let young = results
+        .iter()
+        .find(|r| r["patient_id"] == "P-35")
+        .expect("P-35");
+    assert!(
+        young["reason"].as_str().expect("reason").contains("40-79"),
+        "{young}"
+    );
+    let rejected = std::fs::read_to_string(&errors).expect("errors file");
+    assert!(
+        rejected.contains("P-BAD") && rejected.contains("sbp"),
+        "{rejected}"
+    );
+    assert!(
+        rejected.contains("90") && rejected.contains("200"),
+        "{rejected}"
+    );
+    assert!(
+        !rejected.contains("250") && !stderr.contains("250"),
+        "{rejected}"
+    );
+
+    // `--model prevent` stays PREVENT only, on the same clinic file (race ignored).
+    let prevent = env.run(
+        &[
+            "screen",
+            "--model",
+            "prevent",
+            "--batch",
+            batch.to_str().expect("utf-8"),
+            "--format",
+            "json",
+            "--quiet",
+        ],
+        true,
+    );
+    let results = rows(&prevent.stdout);
+    assert!(
+        results.iter().all(|r| r["model_id"] != "pce-ascvd-10y"),
+        "{results:?}"
+    );
+    assert!(results.iter().any(|r| r["model_id"] == "prevent-cvd-10y"));
+}
+
 #[test]
 fn an_unknown_model_is_a_usage_error() {
     let env = Env::initialized();
@@ -133,7 +268,7 @@ fn an_unknown_model_is_a_usage_error() {
         &[
             "screen",
             "--model",
-            "pce-ascvd-10y",
+            "framingham-10y",
             "--batch",
             batch.to_str().expect("utf-8"),
         ],

@@ -322,13 +322,34 @@ fn pce_ages_outside_40_to_79_are_not_eligible() {
     )
     .expect_err("out of range");
     assert!(err.to_string().contains("200"), "{err}");
-    let err = intake(
+    // A clinic file holds every equation's columns: the PCE ignores statin, egfr and
+    // serum_creatinine (PREVENT ignores race); any other column is still refused.
+    let plain = eligible(intake(
         &m,
-        &with(pce_row("male", "white"), "serum_creatinine", 0.9),
+        &pce_row("male", "white"),
         CholesterolUnits::MgPerDl,
-    )
-    .expect_err("no egfr input");
-    assert_eq!(err, IntakeError::CreatinineNotRead);
+    ));
+    for (column, value) in [("statin", 1.0), ("egfr", 3.0), ("serum_creatinine", 0.9)] {
+        let full = with(pce_row("male", "white"), column, value);
+        assert_eq!(
+            eligible(intake(&m, &full, CholesterolUnits::MgPerDl)),
+            plain,
+            "{column}"
+        );
+    }
+    let unknown = with(pce_row("male", "white"), "bmi", 30.0);
+    let err = intake(&m, &unknown, CholesterolUnits::MgPerDl).expect_err("not a clinic column");
+    assert!(
+        matches!(err, IntakeError::Input(InputError::Unexpected { .. })),
+        "{err}"
+    );
+    let prevent = model();
+    let mut with_race = row();
+    with_race.insert("race".into(), InputValue::Level("black".into()));
+    assert_eq!(
+        eligible(intake(&prevent, &with_race, CholesterolUnits::MgPerDl)),
+        eligible(intake(&prevent, &row(), CholesterolUnits::MgPerDl))
+    );
 }
 
 #[test]

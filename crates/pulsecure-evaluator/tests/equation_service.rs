@@ -1,6 +1,7 @@
-//! The evaluator binary serves the carried PREVENT releases beside cvd-lr, through the same
-//! RPCs: its status lists them with their fingerprints and costs, and a real encrypted
-//! request for one of them comes back as the accumulator the reference engine computes.
+//! The evaluator binary serves the carried PREVENT and PCE releases beside cvd-lr, through the
+//! same RPCs: its status lists them with their fingerprints and costs, and a real encrypted
+//! request for one of them comes back as the accumulator the reference engine computes (for
+//! the PCE: its three outputs, recombined).
 
 mod support;
 
@@ -15,27 +16,32 @@ use pulsecure_remote::RemoteEvaluator;
 use support::EvaluatorProcess;
 
 fn prevent(id: &str) -> EquationModel {
+    let release = if id == "pce-ascvd-10y" { "v1" } else { "v2" };
     let path = format!(
-        "{}/../../models/{id}/v2/model.json",
+        "{}/../../models/{id}/{release}/model.json",
         env!("CARGO_MANIFEST_DIR")
     );
     EquationModel::from_json(&std::fs::read_to_string(path).expect("release")).expect("valid")
 }
 
 #[test]
-fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
+fn the_evaluator_serves_prevent_and_pce_models_by_the_same_rpcs() {
     let dir = tempfile::tempdir().expect("tmp");
     let evaluator = EvaluatorProcess::start(dir.path(), &[]);
     let connection = Arc::new(evaluator.connect());
     let status = connection.status().expect("status");
-    for id in ["prevent-cvd-10y", "prevent-ascvd-10y"] {
+    for (id, version) in [
+        ("prevent-cvd-10y", 2),
+        ("prevent-ascvd-10y", 2),
+        ("pce-ascvd-10y", 1),
+    ] {
         let model = prevent(id);
         let served = status
             .models
             .iter()
             .find(|m| m.id == id)
             .unwrap_or_else(|| panic!("{id} is not served"));
-        assert_eq!(served.version, 2);
+        assert_eq!(served.version, version);
         assert_eq!(served.fingerprint, equation_fingerprint(&model).to_vec());
         assert_eq!(
             (served.bootstrappings, served.levels),
@@ -58,7 +64,7 @@ fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
             Arc::new(|_| {}),
         )
         .expect("upload");
-    let client = EquationClient::new(&model, keys.client_key, keys.key_id).expect("client");
+    let client = EquationClient::new(&model, keys.client_key.clone(), keys.key_id).expect("client");
     let n = InputValue::Number;
     let values = BTreeMap::from([
         ("age".to_string(), n(50.0)),
@@ -96,4 +102,28 @@ fn the_evaluator_serves_prevent_models_by_the_same_rpcs() {
         published["acc"].as_i64().expect("acc"),
         "the golden vector's accumulator"
     );
+
+    // The PCE (three encrypted outputs) by the same RPC: an African American woman of the
+    // guideline's Table A.
+    let pce = prevent("pce-ascvd-10y");
+    let client = EquationClient::new(&pce, keys.client_key, keys.key_id).expect("client");
+    let values = BTreeMap::from([
+        ("age".to_string(), n(55.0)),
+        ("sex".into(), InputValue::Level("female".into())),
+        ("race".into(), InputValue::Level("black".into())),
+        ("sbp".into(), n(120.0)),
+        ("bp_tx".into(), n(0.0)),
+        ("total_c".into(), n(213.0)),
+        ("hdl_c".into(), n(50.0)),
+        ("dm".into(), n(0.0)),
+        ("smoking".into(), n(0.0)),
+    ]);
+    let inputs = pce.equation().check(&values).expect("valid");
+    let response = remote
+        .evaluate(&client.encrypt(&pce.encode(&inputs)).expect("encrypt"))
+        .expect("evaluate");
+    let accumulator = client.decrypt(&response).expect("decrypt");
+    let reference = pce.run(&inputs);
+    assert_eq!(accumulator as i64, reference.acc + pce.index().offset);
+    assert_eq!(reference.probability, 303, "Table A: 3.0 %");
 }

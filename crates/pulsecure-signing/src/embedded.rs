@@ -39,7 +39,7 @@ pub fn verify_embedded() -> Result<VerifiedModel, String> {
 }
 
 /// The published-equation (schema-2) releases this binary carries, `(model.json,
-/// model.json.minisig)`: the PREVENT base models. They serve until a newer release of the
+/// model.json.minisig)`: the PREVENT base models and the 2013 Pooled Cohort Equations. They serve until a newer release of the
 /// same id is installed, and each is verified like any release before use (release key,
 /// signed claim, full schema-2 validation).
 pub const EQUATION_RELEASES: &[(&str, &str)] = &[
@@ -50,6 +50,10 @@ pub const EQUATION_RELEASES: &[(&str, &str)] = &[
     (
         include_str!("../../../models/prevent-ascvd-10y/v2/model.json"),
         include_str!("../../../models/prevent-ascvd-10y/v2/model.json.minisig"),
+    ),
+    (
+        include_str!("../../../models/pce-ascvd-10y/v1/model.json"),
+        include_str!("../../../models/pce-ascvd-10y/v1/model.json.minisig"),
     ),
 ];
 

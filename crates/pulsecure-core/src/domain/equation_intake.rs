@@ -74,6 +74,25 @@ pub const CHOLESTEROL_INPUTS: [&str; 2] = ["total_c", "hdl_c"];
 pub const MG_DL_PER_MMOL_L: f64 = 38.67;
 /// Accepted serum creatinine, mg/dL (wider than any eGFR the equations accept needs).
 pub const CREATININE_RANGE: (f64, f64) = (0.1, 20.0);
+/// The columns a clinic's file may hold for any published equation (issue 31: the PREVENT
+/// inputs, `serum_creatinine` in place of `egfr`, and the PCE's `race`), besides `patient_id`
+/// and [`KNOWN_CVD`]. A column the model's equation does not read is accepted and ignored, so
+/// one file serves every equation (the PCE reads neither `statin` nor `egfr`; PREVENT does not
+/// read `race`).
+pub const CLINIC_COLUMNS: [&str; 12] = [
+    "age",
+    "sex",
+    "race",
+    "sbp",
+    "bp_tx",
+    "total_c",
+    "hdl_c",
+    "statin",
+    "dm",
+    "smoking",
+    EGFR,
+    SERUM_CREATININE,
+];
 /// The reason given for a patient with known cardiovascular disease.
 pub const KNOWN_CVD_REASON: &str = "already diagnosed — secondary prevention; see a clinician";
 
@@ -159,14 +178,22 @@ fn trim(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Whether `model` reads clinic column `name` (`serum_creatinine`: when it reads `egfr`).
+fn reads(model: &EquationModel, name: &str) -> bool {
+    let name = if name == SERUM_CREATININE { EGFR } else { name };
+    model.equation().inputs.iter().any(|i| i.name == name)
+}
+
 /// Decide for one clinic row (every column but `patient_id`): eligible with checked
-/// inputs, not eligible, or an input error naming the field and its range.
+/// inputs, not eligible, or an input error naming the field and its range. Clinic columns
+/// ([`CLINIC_COLUMNS`]) the model does not read are ignored.
 pub fn intake(
     model: &EquationModel,
     row: &BTreeMap<String, InputValue>,
     units: CholesterolUnits,
 ) -> Result<Intake, IntakeError> {
     let mut values = row.clone();
+    values.retain(|name, _| !CLINIC_COLUMNS.contains(&name.as_str()) || reads(model, name));
     let eligibility = model.eligibility();
     match values.remove(KNOWN_CVD) {
         None => {
