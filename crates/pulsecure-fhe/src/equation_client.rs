@@ -1,14 +1,21 @@
 //! The data owner's side for schema-2 models: encrypts a patient's slots (see
 //! [`crate::equation_lwe`]) and decrypts the evaluator's outputs into the accumulator.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use tfhe::core_crypto::commons::generators::DeterministicSeeder;
 use tfhe::core_crypto::prelude::{
-    decrypt_lwe_ciphertext, encrypt_seeded_lwe_ciphertext, new_seeder, Plaintext,
+    decrypt_lwe_ciphertext, encrypt_seeded_lwe_ciphertext, new_seeder, DefaultRandomGenerator,
+    Plaintext, Seeder,
 };
 use tfhe::ClientKey;
 
 use pulsecure_core::domain::equation_model::{EncodedPatient, EquationModel};
 use pulsecure_core::ports::fhe::FheError;
 
+use crate::equation_evaluator::apply;
 use crate::equation_fingerprint;
 use crate::equation_lwe::{noise_bound_log2, LinearMap};
 use crate::keys::KeyId;
@@ -22,7 +29,13 @@ pub struct EquationClient {
     model: [u8; 32],
     document: EquationModel,
     map: LinearMap,
+    /// SHA-256 of the responses the requests this client sent must get (the public linear map
+    /// applied to them), newest last, at most [`PENDING`].
+    expected: Mutex<VecDeque<[u8; 32]>>,
 }
+
+/// Responses remembered: more than any batch has requests in flight.
+const PENDING: usize = 1024;
 
 impl std::fmt::Debug for EquationClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,6 +85,7 @@ impl EquationClient {
             model: equation_fingerprint(model),
             document: model.clone(),
             map,
+            expected: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -92,7 +106,9 @@ impl EquationClient {
         }
         let values = self.document.slot_values(patient);
         let (key, noise) = self.block_key.encryption_key_and_noise();
-        let mut seeder = new_seeder();
+        // tfhe's own path: a CSPRNG seeded once from the OS/hardware seeder, so no raw
+        // hardware output becomes a public mask seed.
+        let mut seeder = DeterministicSeeder::<DefaultRandomGenerator>::new(new_seeder().seed());
         let blocks: Vec<Vec<u8>> = values
             .into_iter()
             .map(|v| {
@@ -103,11 +119,32 @@ impl EquationClient {
                     &mut ct,
                     Plaintext(LinearMap::encode(v)),
                     noise,
-                    seeder.as_mut(),
+                    &mut seeder,
                 );
                 slot_bytes(seed, &ct).to_vec()
             })
             .collect();
+        let mut seeds: Vec<&[u8]> = blocks.iter().map(|b| &b[..16]).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        if seeds.len() != blocks.len() {
+            return Err(FheError::Evaluation(
+                "the random generator repeated a mask seed; nothing was sent".into(),
+            ));
+        }
+        let slots: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+        let response = wire::write(
+            RESPONSE_MAGIC,
+            &self.model,
+            &self.key_id,
+            &apply(&self.map, &slots)?,
+        );
+        if let Ok(mut expected) = self.expected.lock() {
+            if expected.len() == PENDING {
+                expected.pop_front();
+            }
+            expected.push_back(Sha256::digest(&response).into());
+        }
         Ok(wire::write(
             REQUEST_MAGIC,
             &self.model,
@@ -116,8 +153,10 @@ impl EquationClient {
         ))
     }
 
-    /// Decrypt a result frame into the accumulator plus offset (`acc + offset`); refuses a
-    /// frame for another model or key, anything but one LWE ciphertext of the key's dimension
+    /// Decrypt a result frame into the accumulator plus offset (`acc + offset`). Before
+    /// decrypting anything, refuses a response that is not exactly the model's public linear
+    /// map of a request this client sent (so a crafted result learns nothing from the
+    /// client's reaction); then, as defence in depth, a frame for another model or key, anything but one LWE ciphertext of the key's dimension
     /// per encrypted output, a trivial (keyless) ciphertext, noise beyond an output's proven
     /// bound, an output value no valid patient reaches, and a recombined accumulator outside
     /// the model's bounds.
@@ -139,6 +178,17 @@ impl EquationClient {
     /// Every output's decrypted value (`A_j + offset_j`, each checked against its noise bound
     /// and its range) and measured |noise|, before recombination.
     pub fn decrypt_outputs(&self, result: &[u8]) -> Result<(Vec<u64>, Vec<u64>), FheError> {
+        let digest: [u8; 32] = Sha256::digest(result).into();
+        let predicted = self
+            .expected
+            .lock()
+            .map(|expected| expected.contains(&digest))
+            .unwrap_or(false);
+        if !predicted {
+            return Err(malformed(
+                "not the model's linear map of a request this client sent (nothing was decrypted)",
+            ));
+        }
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
         envelope.check_binding(&self.model, &self.key_id, "result")?;
         let outputs = self.map.outputs();

@@ -64,48 +64,52 @@ impl EquationEvaluator {
     }
 }
 
+/// The model's linear map applied to a request's slots: one serialized LWE ciphertext per
+/// output. Deterministic and public, so the client recomputes it from the request it sent
+/// and accepts only a response that is exactly this (no result it did not predict is ever
+/// decrypted: a crafted result cannot probe the key or the patient through the client's
+/// reaction).
+pub fn apply(map: &LinearMap, blocks: &[&[u8]]) -> Result<Vec<Vec<u8>>, FheError> {
+    if blocks.len() != map.slots() {
+        return Err(malformed(format!(
+            "{} slots, the model needs {}",
+            blocks.len(),
+            map.slots()
+        )));
+    }
+    let slots = blocks
+        .iter()
+        .map(|bytes| read_slot(bytes, map.dimension()))
+        .collect::<Result<Vec<_>, FheError>>()?;
+    Ok(map
+        .outputs()
+        .iter()
+        .map(|output| {
+            let mut sum =
+                LweCiphertext::new(0u64, map.dimension().to_lwe_size(), LinearMap::modulus());
+            for (slot, &weight) in slots.iter().zip(output.weights()) {
+                let mut term = slot.clone();
+                // Two's complement: multiplying by the weight's bit pattern is multiplying
+                // by the weight modulo 2^64.
+                lwe_ciphertext_cleartext_mul_assign(&mut term, Cleartext(weight as u64));
+                lwe_ciphertext_add_assign(&mut sum, &term);
+            }
+            lwe_ciphertext_plaintext_add_assign(
+                &mut sum,
+                Plaintext(LinearMap::encode(output.offset() as u64)),
+            );
+            result_bytes(&sum)
+        })
+        .collect())
+}
+
 impl Evaluator for EquationEvaluator {
     /// Refuses a request for another model or key, a slot count other than the model's, and
     /// a slot that is not exactly one seeded LWE ciphertext ([`crate::lwe_wire`]).
     fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
         let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
         envelope.check_binding(&self.model, &self.key_id, "request")?;
-        if envelope.blocks.len() != self.map.slots() {
-            return Err(malformed(format!(
-                "{} slots, the model needs {}",
-                envelope.blocks.len(),
-                self.map.slots()
-            )));
-        }
-        let slots = envelope
-            .blocks
-            .iter()
-            .map(|bytes| read_slot(bytes, self.map.dimension()))
-            .collect::<Result<Vec<_>, FheError>>()?;
-        let results: Vec<Vec<u8>> = self
-            .map
-            .outputs()
-            .iter()
-            .map(|output| {
-                let mut sum = LweCiphertext::new(
-                    0u64,
-                    self.map.dimension().to_lwe_size(),
-                    LinearMap::modulus(),
-                );
-                for (slot, &weight) in slots.iter().zip(output.weights()) {
-                    let mut term = slot.clone();
-                    // Two's complement: multiplying by the weight's bit pattern is multiplying
-                    // by the weight modulo 2^64.
-                    lwe_ciphertext_cleartext_mul_assign(&mut term, Cleartext(weight as u64));
-                    lwe_ciphertext_add_assign(&mut sum, &term);
-                }
-                lwe_ciphertext_plaintext_add_assign(
-                    &mut sum,
-                    Plaintext(LinearMap::encode(output.offset() as u64)),
-                );
-                result_bytes(&sum)
-            })
-            .collect();
+        let results = apply(&self.map, &envelope.blocks)?;
         Ok(wire::write(
             RESPONSE_MAGIC,
             &self.model,

@@ -30,7 +30,7 @@ use tfhe::core_crypto::prelude::{CiphertextModulus, DynamicDistribution, LweDime
 use pulsecure_core::domain::equation_model::{EquationModel, PLAINTEXT_BITS};
 use pulsecure_core::ports::fhe::FheError;
 
-use crate::params::{EARLIER_PARAMETERS, PARAMETERS};
+use crate::params::{EARLIER_PARAMETERS, MAX_BLOCKS, PARAMETERS};
 
 /// log2 of the plaintext scaling: a value `v` is encrypted as `v · 2^DELTA_BITS`.
 pub const DELTA_BITS: u32 = 64 - PLAINTEXT_BITS;
@@ -125,6 +125,12 @@ impl LinearMap {
             return Err(mismatch(
                 "the parameter sets' encryption keys differ in size",
             ));
+        }
+        let slots = model.group_count() * (model.encoded_terms().len() + 1);
+        if slots > MAX_BLOCKS {
+            return Err(mismatch(format!(
+                "{slots} slots: a request carries at most {MAX_BLOCKS}"
+            )));
         }
         let outputs = model
             .output_weights()
