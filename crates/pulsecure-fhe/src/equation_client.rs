@@ -156,8 +156,8 @@ impl EquationClient {
     /// Decrypt a result frame into the accumulator plus offset (`acc + offset`). Before
     /// decrypting anything, refuses a response that is not exactly the model's public linear
     /// map of a request this client sent (so a crafted result learns nothing from the
-    /// client's reaction); then, as defence in depth, a frame for another model or key, anything but one LWE ciphertext of the key's dimension
-    /// per encrypted output, a trivial (keyless) ciphertext, noise beyond an output's proven
+    /// client's reaction); then, as defence in depth, a frame for another model or key,
+    /// anything but one LWE ciphertext of the key's dimension per encrypted output, a trivial (keyless) ciphertext, noise beyond an output's proven
     /// bound, an output value no valid patient reaches, and a recombined accumulator outside
     /// the model's bounds.
     pub fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
