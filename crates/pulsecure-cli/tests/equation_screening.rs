@@ -28,15 +28,35 @@ fn rows(stdout: &[u8]) -> Vec<serde_json::Value> {
     serde_json::from_slice(stdout).expect("a JSON array of results")
 }
 
-#[test]
-fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
-    let env = Env::initialized();
-    let batch = env.write("batch.csv", BATCH.as_bytes());
-    let errors = env.path("errors.csv");
-    let args = [
+/// One batch screening's files and what it printed.
+struct Screened {
+    /// The command's arguments (to run it again).
+    args: Vec<String>,
+    /// The input file.
+    batch: std::path::PathBuf,
+    /// The rejected-rows file.
+    errors: std::path::PathBuf,
+    /// The results, parsed.
+    results: Vec<serde_json::Value>,
+    /// What it wrote to stderr.
+    stderr: String,
+}
+
+impl Screened {
+    fn args(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+}
+
+/// `screen --model MODEL --batch FILE --format json` on `csv`, whose one bad row makes it
+/// exit 3.
+fn screen_batch(env: &Env, model: &str, csv: &str, name: &str) -> Screened {
+    let batch = env.write(name, csv.as_bytes());
+    let errors = env.path(&format!("{name}.errors.csv"));
+    let args: Vec<String> = [
         "screen",
         "--model",
-        "prevent",
+        model,
         "--batch",
         batch.to_str().expect("utf-8"),
         "--format",
@@ -44,15 +64,37 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
         "--errors",
         errors.to_str().expect("utf-8"),
         "--quiet",
-    ];
-    let out = env.run(&args, true);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    ]
+    .iter()
+    .map(|a| (*a).to_string())
+    .collect();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.run(&arg_refs, true);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
         Some(3),
         "a rejected row: exit 3\n{stderr}"
     );
-    let results = rows(&out.stdout);
+    Screened {
+        results: rows(&out.stdout),
+        args,
+        batch,
+        errors,
+        stderr,
+    }
+}
+
+#[test]
+fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
+    let env = Env::initialized();
+    let screened = screen_batch(&env, "prevent", BATCH, "batch.csv");
+    let Screened {
+        results,
+        errors,
+        stderr,
+        ..
+    } = &screened;
     assert_eq!(results.len(), 6, "3 rows × 2 models: {results:?}");
 
     for (model, exact) in EXACT {
@@ -102,7 +144,7 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
     assert!(!stderr.contains("400"), "{stderr}");
 
     // Stored: a second run reports the stored results instead of screening again.
-    let again = env.run(&args, true);
+    let again = env.run(&screened.args(), true);
     let results = rows(&again.stdout);
     let f50: Vec<_> = results
         .iter()
@@ -152,28 +194,14 @@ const PCE_EXACT: [(&str, f64, &str); 4] = [
 #[test]
 fn pce_batch_screens_with_race_and_its_own_ages() {
     let env = Env::initialized();
-    let batch = env.write("pce.csv", PCE_BATCH.as_bytes());
-    let errors = env.path("pce-errors.csv");
-    let args = [
-        "screen",
-        "--model",
-        "pce-ascvd-10y",
-        "--batch",
-        batch.to_str().expect("utf-8"),
-        "--format",
-        "json",
-        "--errors",
-        errors.to_str().expect("utf-8"),
-        "--quiet",
-    ];
-    let out = env.run(&args, true);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "a rejected row: exit 3\n{stderr}"
-    );
-    let results = rows(&out.stdout);
+    let screened = screen_batch(&env, "pce-ascvd-10y", PCE_BATCH, "pce.csv");
+    let Screened {
+        results,
+        batch,
+        errors,
+        stderr,
+        ..
+    } = &screened;
     assert_eq!(
         results.len(),
         7,
