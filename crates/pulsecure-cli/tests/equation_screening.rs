@@ -128,7 +128,7 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
         "already diagnosed — secondary prevention; see a clinician"
     );
     assert!(!results.iter().any(|r| r["patient_id"] == "P-BAD"));
-    let rejected = std::fs::read_to_string(&errors).expect("errors file");
+    let rejected = std::fs::read_to_string(errors).expect("errors file");
     assert!(
         rejected.contains("P-BAD") && rejected.contains("sbp"),
         "{rejected}"
@@ -252,7 +252,7 @@ fn pce_batch_screens_with_race_and_its_own_ages() {
         young["reason"].as_str().expect("reason").contains("40-79"),
         "{young}"
     );
-    let rejected = std::fs::read_to_string(&errors).expect("errors file");
+    let rejected = std::fs::read_to_string(errors).expect("errors file");
     assert!(
         rejected.contains("P-BAD") && rejected.contains("sbp"),
         "{rejected}"
