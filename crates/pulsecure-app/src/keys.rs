@@ -258,6 +258,7 @@ mod tests {
                     model_id: "cvd-lr".into(),
                     model_version: 1,
                 },
+                status: pulsecure_core::ports::store::RecordStatus::Screened,
             })
             .expect("save");
     }

@@ -419,6 +419,7 @@ impl QueueStation {
                                     created_at: SystemClock.now_unix_seconds(),
                                     features: job.features.clone(),
                                     assessment,
+                                    status: pulsecure_core::ports::store::RecordStatus::Screened,
                                 };
                                 self.records
                                     .db

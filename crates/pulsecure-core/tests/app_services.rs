@@ -304,6 +304,36 @@ fn analytics_spends_before_noise_and_refuses_past_budget() {
     assert!((ledger.status().expect("ok").remaining - 0.4).abs() < 1e-12);
 }
 
+/// A not-eligible row (a published equation's intake decision: no result) is part of no
+/// statistic: the dataset the mechanism sees holds the screened rows only.
+#[test]
+fn not_eligible_rows_are_left_out_of_statistics() {
+    use pulsecure_core::domain::equation_intake::IneligibleReason;
+    use pulsecure_core::ports::store::ScreeningRecord;
+    let model = common::default_model();
+    let store = screened_store(&model);
+    let screened = store.all().expect("rows").len();
+    store
+        .save(&ScreeningRecord::not_eligible(
+            pref("P-CVD"),
+            1_700_000_000,
+            model.id(),
+            model.version(),
+            model.features().len(),
+            IneligibleReason::KnownCvd,
+        ))
+        .expect("stored");
+    assert_eq!(store.all().expect("rows").len(), screened + 1);
+    let ledger = Ledger::with_total(1.0);
+    let mechanism = CountingMechanism::default();
+    let catalog = OneModel(std::sync::Arc::new(common::default_model()));
+    let analytics = AnalyticsService::new(&store, &mechanism, &ledger, &catalog);
+    let counted = analytics
+        .release(&Query::Histogram, 0.1, window())
+        .expect("released");
+    assert_eq!(counted.values, vec![screened as f64 + 0.5]);
+}
+
 /// The recorded answer is keyed by the public window, never by the data's own state: a
 /// screening added after the window neither changes the answer nor makes the repeat cost
 /// anything (before, the cache key held the row count, so a free repeat told whether

@@ -39,6 +39,7 @@ fn record(i: usize) -> ScreeningRecord {
             model_id: "cvd-lr".into(),
             model_version: 1,
         },
+        status: pulsecure_core::ports::store::RecordStatus::Screened,
     }
 }
 

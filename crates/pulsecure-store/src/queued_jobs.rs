@@ -335,6 +335,7 @@ mod tests {
                 model_id: "cvd-lr".into(),
                 model_version: 2,
             },
+            status: pulsecure_core::ports::store::RecordStatus::Screened,
         };
         let id = db
             .finish_queued_job(&"a".repeat(32), Some(&record))

@@ -119,11 +119,16 @@ CREATE TABLE queued_jobs (
 ) STRICT;
 ";
 
+/// Version 7: no table changes; rows are sealed with a status byte (screened or not
+/// eligible, `sealed_payload.rs`) that a schema-6 build could not read, so it must refuse the
+/// file as newer instead of calling such rows corrupt.
+const V7: &str = "";
+
 /// The table schema 5 renames the schema-4 screenings to until their rows are moved.
 pub(crate) const SCHEMA_4_SCREENINGS: &str = "screenings_v4";
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -133,6 +138,7 @@ fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 

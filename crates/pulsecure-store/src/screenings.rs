@@ -39,7 +39,7 @@ pub struct ScreeningFilter {
     pub since: Option<i64>,
     /// Only screenings before this Unix time.
     pub until: Option<i64>,
-    /// Only this risk class.
+    /// Only screened rows of this risk class (a not-eligible row has none).
     pub class: Option<RiskClass>,
 }
 
@@ -129,6 +129,7 @@ impl Database {
             return Err(corrupt);
         }
         let patient_ref = PatientRef::parse(&sealed.patient_ref).map_err(|_| corrupt)?;
+        let status = sealed.status;
         let Outcome {
             features,
             probability_code,
@@ -148,6 +149,7 @@ impl Database {
                     model_id: row.model_id,
                     model_version: version,
                 },
+                status,
             },
         })
     }
@@ -192,9 +194,9 @@ impl Database {
             let at = stored.record.created_at;
             if at >= since
                 && at < until
-                && filter
-                    .class
-                    .is_none_or(|c| c == stored.record.assessment.class)
+                && filter.class.is_none_or(|c| {
+                    stored.record.status.is_screened() && c == stored.record.assessment.class
+                })
             {
                 out.push(stored);
             }
@@ -228,6 +230,7 @@ impl Database {
                     Payload {
                         patient_ref: s.record.patient_ref.as_str().to_string(),
                         created_at: s.record.created_at,
+                        status: s.record.status,
                         outcome: Outcome {
                             features: s.record.features,
                             probability_code: a.probability_code,
@@ -306,6 +309,7 @@ mod tests {
                 model_id: "cvd-lr".into(),
                 model_version: 1,
             },
+            status: pulsecure_core::ports::store::RecordStatus::Screened,
         }
     }
 

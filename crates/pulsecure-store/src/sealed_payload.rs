@@ -3,20 +3,28 @@
 //! AES-GCM keeps — says nothing about the reference, the class, the probability or the
 //! values.
 //!
-//! Layout (little-endian), tag `0x03`: exact time (i64 Unix seconds) · reference length
-//! (u16) · reference bytes zero-padded to [`REF_CAPACITY`] · feature count (u8) · each
-//! feature (f64) · probability (f64) · probability code (u32) · class (u8: 0 low, 1 high).
-//! Length 281 + 8n.
+//! Layout (little-endian), tag `0x04`: exact time (i64 Unix seconds) · reference length
+//! (u16) · reference bytes zero-padded to [`REF_CAPACITY`] · status (u8: 0 screened, else
+//! the not-eligible reason's byte) · feature count (u8) · each feature (f64) · probability
+//! (f64) · probability code (u32) · class (u8: 0 low, 1 high). Length 282 + 8n, whatever the
+//! status: a not-eligible row stores n NaN values, so the length does not tell it either.
+//!
+//! Schema 6 wrote tag `0x03`, the same without the status byte (every such row is a
+//! screened one); it is still read.
 //!
 //! Rows written by schema 4 and before held the reference and time in clear columns and
 //! sealed only the outcome, as tag `0x02` (layout as above from the feature count on) or as
 //! JSON; [`Outcome::decode_legacy`] reads both when those rows are moved to schema 5.
 
+use pulsecure_core::domain::equation_intake::IneligibleReason;
+use pulsecure_core::ports::store::RecordStatus;
 use pulsecure_core::{PatientRef, RiskClass};
 use serde::Deserialize;
 
 /// First byte of the current encoding.
-const TAG: u8 = 0x03;
+const TAG: u8 = 0x04;
+/// First byte of schema 6's encoding (no status byte: screened rows only).
+const TAG_V6: u8 = 0x03;
 /// First byte of schema 4's outcome-only encoding (JSON payloads start with `{`).
 const LEGACY_TAG: u8 = 0x02;
 /// Bytes reserved for the reference: the longest reference (64 characters) in UTF-8.
@@ -38,6 +46,7 @@ pub(crate) struct Outcome {
 pub(crate) struct Payload {
     pub patient_ref: String,
     pub created_at: i64,
+    pub status: RecordStatus,
     pub outcome: Outcome,
 }
 
@@ -115,6 +124,7 @@ impl Payload {
         Payload {
             patient_ref: record.patient_ref.as_str().to_string(),
             created_at: record.created_at,
+            status: record.status,
             outcome: Outcome {
                 features: record.features.clone(),
                 probability_code: a.probability_code,
@@ -131,20 +141,25 @@ impl Payload {
         if reference.len() > REF_CAPACITY {
             return None;
         }
-        let mut out = Vec::with_capacity(HEADER + OUTCOME_FIXED + 8 * self.outcome.features.len());
+        let mut out =
+            Vec::with_capacity(HEADER + 1 + OUTCOME_FIXED + 8 * self.outcome.features.len());
         out.push(TAG);
         out.extend_from_slice(&self.created_at.to_le_bytes());
         out.extend_from_slice(&(reference.len() as u16).to_le_bytes());
         out.extend_from_slice(reference);
         out.resize(HEADER, 0);
+        out.push(match self.status {
+            RecordStatus::Screened => 0,
+            RecordStatus::NotEligible(reason) => reason.byte(),
+        });
         self.outcome.encode_into(&mut out)?;
         Some(out)
     }
 
-    /// Decode the current encoding; `None` for anything malformed, including a reference
-    /// that is not a valid `PatientRef`.
+    /// Decode the current encoding or schema 6's; `None` for anything malformed, including
+    /// a reference that is not a valid `PatientRef` or an unknown status.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < HEADER || bytes[0] != TAG {
+        if bytes.len() < HEADER || !matches!(bytes[0], TAG | TAG_V6) {
             return None;
         }
         let created_at = i64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
@@ -154,10 +169,20 @@ impl Payload {
         }
         let patient_ref = std::str::from_utf8(&bytes[11..11 + ref_len]).ok()?;
         PatientRef::parse(patient_ref).ok()?;
+        let (status, outcome) = if bytes[0] == TAG {
+            let status = match *bytes.get(HEADER)? {
+                0 => RecordStatus::Screened,
+                b => RecordStatus::NotEligible(IneligibleReason::from_byte(b)?),
+            };
+            (status, &bytes[HEADER + 1..])
+        } else {
+            (RecordStatus::Screened, &bytes[HEADER..])
+        };
         Some(Payload {
             patient_ref: patient_ref.to_string(),
             created_at,
-            outcome: Outcome::decode_exact(&bytes[HEADER..])?,
+            status,
+            outcome: Outcome::decode_exact(outcome)?,
         })
     }
 }
@@ -170,6 +195,7 @@ mod tests {
         Payload {
             patient_ref: reference.to_string(),
             created_at: 1_700_000_000,
+            status: RecordStatus::Screened,
             outcome: Outcome {
                 features,
                 probability_code: code,
@@ -194,11 +220,31 @@ mod tests {
             4096,
             vec![18.123456789, 0.0, 61.5, 0.0, 0.1, 40.0, 0.0, 50.0, 0.0],
         );
-        let lengths: Vec<usize> = [low, high, odd]
+        let mut not_eligible = payload("MRN-1", RiskClass::Low, 0, vec![f64::NAN; 9]);
+        not_eligible.status = RecordStatus::NotEligible(IneligibleReason::KnownCvd);
+        let lengths: Vec<usize> = [low, high, odd, not_eligible]
             .iter()
             .map(|p| p.encode().expect("encodes").len())
             .collect();
-        assert_eq!(lengths, vec![281 + 8 * 9; 3]);
+        assert_eq!(lengths, vec![282 + 8 * 9; 4]);
+    }
+
+    #[test]
+    fn the_status_round_trips_and_schema_6_rows_read_as_screened() {
+        for reason in IneligibleReason::ALL {
+            let mut p = payload("p-2", RiskClass::Low, 0, vec![0.0; 3]);
+            p.status = RecordStatus::NotEligible(reason);
+            let bytes = p.encode().expect("encodes");
+            assert_eq!(Payload::decode(&bytes), Some(p));
+        }
+        let p = payload("p-3", RiskClass::High, 2000, vec![63.0, 1.0]);
+        let mut v6 = p.encode().expect("encodes");
+        v6.remove(HEADER);
+        v6[0] = TAG_V6;
+        assert_eq!(Payload::decode(&v6), Some(p.clone()));
+        let mut unknown = p.encode().expect("encodes");
+        unknown[HEADER] = 9;
+        assert_eq!(Payload::decode(&unknown), None);
     }
 
     #[test]

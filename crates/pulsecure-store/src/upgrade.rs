@@ -111,6 +111,7 @@ impl Database {
             let payload = Payload {
                 patient_ref: row.patient_ref,
                 created_at: row.created_at,
+                status: pulsecure_core::ports::store::RecordStatus::Screened,
                 outcome,
             };
             self.insert_sealed(&tx, Some(row.id), &row.model_id, version, &payload)?;

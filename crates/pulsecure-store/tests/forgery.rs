@@ -28,6 +28,7 @@ fn record(patient_ref: &str, created_at: i64, class: RiskClass) -> ScreeningReco
             model_id: "cvd-lr".into(),
             model_version: 1,
         },
+        status: pulsecure_core::ports::store::RecordStatus::Screened,
     }
 }
 

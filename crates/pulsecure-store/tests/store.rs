@@ -29,6 +29,7 @@ fn record(patient_ref: &str, created_at: i64, class: RiskClass) -> ScreeningReco
             model_id: "cvd-lr".into(),
             model_version: 1,
         },
+        status: pulsecure_core::ports::store::RecordStatus::Screened,
     }
 }
 
@@ -70,6 +71,45 @@ fn screenings_round_trip_and_filter() {
     );
     assert!(matches!(db.screening(999), Err(StoreError::NotFound(999))));
     assert_eq!(db.schema_version().expect("version"), SCHEMA_VERSION);
+}
+
+/// A not-eligible decision is stored as such (status and reason read back, no result), is
+/// found again by its reference, and is not a "low" for the class filter.
+#[test]
+fn not_eligible_decisions_are_stored_as_such() {
+    use pulsecure_core::domain::equation_intake::IneligibleReason;
+    use pulsecure_core::ports::store::RecordStatus;
+    let db = Database::open_in_memory(key()).expect("open");
+    let low = db.save(&record("p-1", 100, RiskClass::Low)).expect("save");
+    let cvd = PatientRef::parse("p-cvd").expect("valid");
+    db.save(&ScreeningRecord::not_eligible(
+        cvd.clone(),
+        150,
+        "cvd-lr",
+        1,
+        9,
+        IneligibleReason::KnownCvd,
+    ))
+    .expect("save");
+    let found = db.find("cvd-lr", 1, &cvd).expect("find").expect("stored");
+    assert_eq!(
+        found.record.status,
+        RecordStatus::NotEligible(IneligibleReason::KnownCvd)
+    );
+    assert_eq!(found.record.features.len(), 9);
+    assert!(found.record.features.iter().all(|v| v.is_nan()));
+    assert_eq!(db.all().expect("all").len(), 2);
+    let lows = db
+        .history(&ScreeningFilter {
+            class: Some(RiskClass::Low),
+            ..Default::default()
+        })
+        .expect("history");
+    assert_eq!(lows.iter().map(|s| s.id).collect::<Vec<_>>(), vec![low]);
+    assert_eq!(
+        db.all().expect("all")[0].record.status,
+        RecordStatus::Screened
+    );
 }
 
 #[test]
@@ -292,7 +332,15 @@ fn sealed_rows_have_one_length_whatever_the_class_and_the_values() {
         599.125,
         1.0,
     ];
-    for r in [&low, &high, &extreme] {
+    let not_eligible = ScreeningRecord::not_eligible(
+        PatientRef::parse("p-cvd").expect("valid"),
+        400,
+        "cvd-lr",
+        1,
+        9,
+        pulsecure_core::domain::equation_intake::IneligibleReason::AgeOutsideRange,
+    );
+    for r in [&low, &high, &extreme, &not_eligible] {
         db.save(r).expect("save");
     }
     drop(db);
@@ -304,10 +352,10 @@ fn sealed_rows_have_one_length_whatever_the_class_and_the_values() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("lengths");
-    // 281 (tag, time, reference padded to 256 bytes, feature count, probability, code,
-    // class) + 8 per feature, plus the 16-byte GCM tag: the same whatever the reference's
-    // length, the class or the values.
-    assert_eq!(lengths, vec![281 + 8 * 9 + 16; 3]);
+    // 282 (tag, time, reference padded to 256 bytes, status, feature count, probability,
+    // code, class) + 8 per feature, plus the 16-byte GCM tag: the same whatever the
+    // reference's length, the class, the values or whether the patient was eligible.
+    assert_eq!(lengths, vec![282 + 8 * 9 + 16; 4]);
 }
 
 /// Opening verifies every integrity record from one snapshot: a process writing screenings

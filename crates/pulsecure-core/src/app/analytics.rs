@@ -122,7 +122,8 @@ impl<'a> AnalyticsService<'a> {
     ) -> Result<Release, PrivacyError> {
         let charge = self.quote(query, epsilon)?;
         let mut rows = self.store.all()?;
-        rows.retain(|r| r.record.created_at < window.before());
+        // Not-eligible rows hold no result (and no values): they are not part of any statistic.
+        rows.retain(|r| r.record.created_at < window.before() && r.record.status.is_screened());
         if rows.is_empty() {
             return Err(PrivacyError::EmptyDataset);
         }

@@ -18,7 +18,9 @@ use crate::domain::patient_ref::PatientRef;
 use crate::domain::quantize::QuantizedInput;
 use crate::ports::clock::Clock;
 use crate::ports::fhe::{EquationFheClient, Evaluator, FheClient, FheError};
-use crate::ports::store::{ScreeningRecord, ScreeningStore, StoreError, StoredScreening};
+use crate::ports::store::{
+    RecordStatus, ScreeningRecord, ScreeningStore, StoreError, StoredScreening,
+};
 
 /// The stages of one screening, reported to progress observers (CLI bar, TUI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,6 +214,7 @@ impl<'a> InferenceService<'a> {
             created_at: clock.now_unix_seconds(),
             features: patient.values().to_vec(),
             assessment: screening.assessment.clone(),
+            status: RecordStatus::Screened,
         })?;
         Ok(Recorded::Stored(Box::new(screening)))
     }
@@ -302,6 +305,7 @@ impl<'a> EquationService<'a> {
             created_at: clock.now_unix_seconds(),
             features: stored_values(self.model, inputs),
             assessment: screening.assessment.clone(),
+            status: RecordStatus::Screened,
         })?;
         Ok(Recorded::Stored(Box::new(screening)))
     }

@@ -93,6 +93,49 @@ pub const CLINIC_COLUMNS: [&str; 12] = [
     EGFR,
     SERUM_CREATININE,
 ];
+/// A clinic column's short label for forms (`Systolic BP`); `None` for an unknown name.
+pub fn clinic_column_label(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "age" => "Age",
+        "sex" => "Sex",
+        "race" => "Race",
+        "sbp" => "Systolic BP",
+        "bp_tx" => "BP medication",
+        "total_c" => "Total cholesterol",
+        "hdl_c" => "HDL cholesterol",
+        "statin" => "Statin",
+        "dm" => "Diabetes",
+        "smoking" => "Current smoker",
+        EGFR => "eGFR",
+        SERUM_CREATININE => "Serum creatinine",
+        KNOWN_CVD => "Known CVD",
+        _ => return None,
+    })
+}
+
+/// What a clinic column means, in words (forms and help); `None` for an unknown name.
+pub fn clinic_column_description(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "age" => "Age in years",
+        "sex" => "Sex (female or male): selects the sex-specific coefficients",
+        "race" => "Race as the PCE were published (black, white; other uses the white equations)",
+        "sbp" => "Systolic blood pressure",
+        "bp_tx" => "Taking blood-pressure medication",
+        "total_c" => "Total cholesterol",
+        "hdl_c" => "HDL cholesterol",
+        "statin" => "Taking a statin",
+        "dm" => "Diabetes",
+        "smoking" => "Current smoker",
+        EGFR => "Estimated glomerular filtration rate (CKD-EPI 2021)",
+        SERUM_CREATININE => "Serum creatinine (eGFR computed by race-free CKD-EPI 2021)",
+        KNOWN_CVD => {
+            "Known cardiovascular disease (CHD, angina, heart attack, stroke or heart failure): \
+             no estimate, secondary prevention"
+        }
+        _ => return None,
+    })
+}
+
 /// The reason given for a patient with known cardiovascular disease.
 pub const KNOWN_CVD_REASON: &str = "already diagnosed — secondary prevention; see a clinician";
 
@@ -121,7 +164,15 @@ pub enum NotEligible {
 }
 
 impl NotEligible {
-    /// The reason as results show and store it.
+    /// The kind of reason, as a screening row stores it.
+    pub fn kind(&self) -> IneligibleReason {
+        match self {
+            NotEligible::KnownCvd => IneligibleReason::KnownCvd,
+            NotEligible::Age { .. } => IneligibleReason::AgeOutsideRange,
+        }
+    }
+
+    /// The reason as results show it (the age range included).
     pub fn reason(&self) -> String {
         match self {
             NotEligible::KnownCvd => KNOWN_CVD_REASON.to_string(),
@@ -129,6 +180,55 @@ impl NotEligible {
                 format!("the equation is for ages {min}-{max}; see a clinician")
             }
         }
+    }
+}
+
+/// Why a patient got no estimate, as stored with the row (the equation's age range is the
+/// model's, not the row's: it is not stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IneligibleReason {
+    /// Known cardiovascular disease: secondary prevention.
+    KnownCvd,
+    /// Outside the ages the equation was derived for.
+    AgeOutsideRange,
+}
+
+impl IneligibleReason {
+    /// Every reason, in code order.
+    pub const ALL: [IneligibleReason; 2] = [
+        IneligibleReason::KnownCvd,
+        IneligibleReason::AgeOutsideRange,
+    ];
+
+    /// Stable machine-readable code (CSV/JSON `reason_code`).
+    pub fn code(self) -> &'static str {
+        match self {
+            IneligibleReason::KnownCvd => "known_cvd",
+            IneligibleReason::AgeOutsideRange => "age_outside_range",
+        }
+    }
+
+    /// The reason in words, without the model's age range.
+    pub fn text(self) -> &'static str {
+        match self {
+            IneligibleReason::KnownCvd => KNOWN_CVD_REASON,
+            IneligibleReason::AgeOutsideRange => {
+                "outside the ages the equation was derived for; see a clinician"
+            }
+        }
+    }
+
+    /// The byte a sealed row stores (never 0, which means "screened").
+    pub fn byte(self) -> u8 {
+        match self {
+            IneligibleReason::KnownCvd => 1,
+            IneligibleReason::AgeOutsideRange => 2,
+        }
+    }
+
+    /// The reason a stored byte names, if any.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.byte() == byte)
     }
 }
 

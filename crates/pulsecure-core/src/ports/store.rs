@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use crate::domain::assessment::RiskAssessment;
+use crate::domain::equation_intake::IneligibleReason;
 use crate::domain::patient_ref::PatientRef;
 
 /// Storage failures, described without patient data.
@@ -46,6 +47,33 @@ pub enum StoreError {
     Tampered(String),
 }
 
+/// Whether a row holds a result or a decision that the patient gets none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecordStatus {
+    /// Screened under encryption and checked: the assessment is the result.
+    #[default]
+    Screened,
+    /// No estimate (known CVD, age outside the equation): nothing was encrypted, and the
+    /// assessment holds only the model id and version (probability 0, class low, never
+    /// shown); the values are not stored (NaN).
+    NotEligible(IneligibleReason),
+}
+
+impl RecordStatus {
+    /// Stable label used in CSV/JSON output (`screened`, `not_eligible`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Screened => "screened",
+            RecordStatus::NotEligible(_) => "not_eligible",
+        }
+    }
+
+    /// Whether the row holds a result.
+    pub fn is_screened(self) -> bool {
+        self == RecordStatus::Screened
+    }
+}
+
 /// One stored screening: a pseudonymous reference, never a name.
 #[derive(Clone, PartialEq)]
 pub struct ScreeningRecord {
@@ -55,8 +83,37 @@ pub struct ScreeningRecord {
     pub created_at: i64,
     /// Validated input values in model order.
     pub features: Vec<f64>,
-    /// Result.
+    /// Result (for a `NotEligible` row only its model id and version mean anything).
     pub assessment: RiskAssessment,
+    /// Screened, or not eligible and why.
+    pub status: RecordStatus,
+}
+
+impl ScreeningRecord {
+    /// The row for a patient who gets no estimate from `model_id` version `model_version`:
+    /// `value_count` NaN values (every row of a model seals the same length), no result.
+    pub fn not_eligible(
+        patient_ref: PatientRef,
+        created_at: i64,
+        model_id: &str,
+        model_version: u64,
+        value_count: usize,
+        reason: IneligibleReason,
+    ) -> Self {
+        ScreeningRecord {
+            patient_ref,
+            created_at,
+            features: vec![f64::NAN; value_count],
+            assessment: RiskAssessment {
+                probability_code: 0,
+                probability: 0.0,
+                class: crate::domain::assessment::RiskClass::Low,
+                model_id: model_id.to_string(),
+                model_version,
+            },
+            status: RecordStatus::NotEligible(reason),
+        }
+    }
 }
 
 impl std::fmt::Debug for ScreeningRecord {
@@ -64,6 +121,7 @@ impl std::fmt::Debug for ScreeningRecord {
         f.debug_struct("ScreeningRecord")
             .field("created_at", &self.created_at)
             .field("model_id", &self.assessment.model_id)
+            .field("status", &self.status.as_str())
             .field("values", &"<redacted>")
             .finish()
     }

@@ -662,7 +662,11 @@ impl EquationModel {
                     name: input.name.clone(),
                     unit,
                     kind,
-                    description: String::new(),
+                    description: crate::domain::equation_intake::clinic_column_description(
+                        &input.name,
+                    )
+                    .unwrap_or_default()
+                    .to_string(),
                     plausible_min: min,
                     plausible_max: max,
                     clamp_min: min,
