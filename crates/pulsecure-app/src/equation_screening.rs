@@ -11,21 +11,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pulsecure_batch::{BatchReader, ColumnSpec, Item, RawRow, RowError, PATIENT_ID};
-use pulsecure_core::app::inference::{EquationService, InferenceError, Recorded, Stage};
+use pulsecure_core::app::inference::{stored_values, EquationService, InferenceError, Stage};
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_intake::{
-    intake, CholesterolUnits, Intake, IntakeError, CLINIC_COLUMNS, EGFR, KNOWN_CVD,
-    SERUM_CREATININE,
+    intake, CholesterolUnits, IneligibleReason, Intake, IntakeError, CLINIC_COLUMNS, EGFR,
+    KNOWN_CVD, SERUM_CREATININE,
 };
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::catalog::ModelCatalog;
-use pulsecure_core::ports::clock::SystemClock;
+use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::fhe::Evaluator;
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
-use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore, StoreError};
 use pulsecure_core::{PatientRef, RiskAssessment};
 use pulsecure_fhe::{EquationClient, EquationEvaluator};
 use pulsecure_signing::verify::sha256_hex;
@@ -169,11 +169,51 @@ pub enum EquationOutcome {
         /// New or resumed.
         status: RowStatus,
     },
-    /// No estimate for this patient; nothing was encrypted.
+    /// No estimate for this patient; nothing was encrypted. Stored as such.
     NotEligible {
         /// Why.
-        reason: String,
+        reason: IneligibleReason,
+        /// Why, in words (with the model's age range when decided now).
+        text: String,
+        /// Decided now, or by an earlier run.
+        status: RowStatus,
     },
+}
+
+/// A fresh or stored result as an outcome.
+fn screened(
+    model: &EquationModel,
+    assessment: RiskAssessment,
+    status: RowStatus,
+) -> EquationOutcome {
+    let category = model.output().categories[model.category_of(assessment.probability_code)]
+        .name
+        .clone();
+    EquationOutcome::Screened {
+        assessment,
+        category,
+        status,
+    }
+}
+
+/// What a row stored by an earlier run says, as an outcome of this one.
+fn stored_outcome(model: &EquationModel, record: ScreeningRecord) -> EquationOutcome {
+    match record.status {
+        RecordStatus::Screened => screened(model, record.assessment, RowStatus::AlreadyStored),
+        RecordStatus::NotEligible(reason) => EquationOutcome::NotEligible {
+            reason,
+            text: reason.text().to_string(),
+            status: RowStatus::AlreadyStored,
+        },
+    }
+}
+
+/// A decided outcome not stored yet.
+enum PendingOutcome {
+    /// An earlier run stored this patient for this model version: nothing to store.
+    Stored(EquationOutcome),
+    /// To store: the row and what it means.
+    New(Box<ScreeningRecord>, EquationOutcome),
 }
 
 /// One batch row's outcome for one model.
@@ -205,7 +245,7 @@ pub struct EquationSummary {
     pub screened: usize,
     /// Already stored.
     pub resumed: usize,
-    /// Not eligible.
+    /// Not eligible (decided now or stored by an earlier run).
     pub not_eligible: usize,
     /// Rejected rows.
     pub rejected: usize,
@@ -265,40 +305,120 @@ impl Workstation {
         units: CholesterolUnits,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<std::result::Result<EquationOutcome, IntakeError>> {
-        let model = &screener.model;
-        let inputs = match intake(model, row, units) {
-            Ok(Intake::Eligible(inputs)) => inputs,
-            Ok(Intake::NotEligible(why)) => {
-                return Ok(Ok(EquationOutcome::NotEligible {
-                    reason: why.reason(),
-                }))
+        match self.prepare_equation(screener, patient_ref, row, units, progress)? {
+            Ok(pending) => Ok(Ok(self.commit_equation(pending)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// One patient through every model of `screeners` as one unit (the terminal UI's
+    /// form): every model is decided and evaluated first; then, unless `cancelled()` says
+    /// so (nothing is stored then: [`AppError::Cancelled`]), every outcome is stored. An
+    /// intake refusal (the same inputs fail every model alike) stores nothing either.
+    pub fn screen_equation_patient(
+        &self,
+        screeners: &[EquationScreener],
+        patient_ref: &PatientRef,
+        row: &BTreeMap<String, InputValue>,
+        progress: &mut dyn FnMut(Stage),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<std::result::Result<Vec<EquationOutcome>, IntakeError>> {
+        let mut pending = Vec::with_capacity(screeners.len());
+        for screener in screeners {
+            match self.prepare_equation(
+                screener,
+                patient_ref,
+                row,
+                CholesterolUnits::MgPerDl,
+                progress,
+            )? {
+                Ok(p) => pending.push(p),
+                Err(e) => return Ok(Err(e)),
             }
+        }
+        if cancelled() {
+            return Err(AppError::Cancelled);
+        }
+        let outcomes = pending
+            .into_iter()
+            .map(|p| self.commit_equation(p))
+            .collect::<Result<Vec<_>>>()?;
+        self.records().record_state()?;
+        Ok(Ok(outcomes))
+    }
+
+    /// Intake, then either the row an earlier run stored, a not-eligible decision, or the
+    /// encrypted screening checked against the reference engine — nothing stored yet. A
+    /// refused result is audited here.
+    fn prepare_equation(
+        &self,
+        screener: &EquationScreener,
+        patient_ref: &PatientRef,
+        row: &BTreeMap<String, InputValue>,
+        units: CholesterolUnits,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<std::result::Result<PendingOutcome, IntakeError>> {
+        let model = &screener.model;
+        let db = &self.records().db;
+        let decision = match intake(model, row, units) {
+            Ok(d) => d,
             Err(e) => return Ok(Err(e)),
+        };
+        if let Some(stored) = db.find(model.id(), model.version(), patient_ref)? {
+            return Ok(Ok(PendingOutcome::Stored(stored_outcome(
+                model,
+                stored.record,
+            ))));
+        }
+        let inputs = match decision {
+            Intake::Eligible(inputs) => inputs,
+            Intake::NotEligible(why) => {
+                let record = ScreeningRecord::not_eligible(
+                    patient_ref.clone(),
+                    SystemClock.now_unix_seconds(),
+                    model.id(),
+                    model.version(),
+                    model.equation().inputs.len(),
+                    why.kind(),
+                );
+                let outcome = EquationOutcome::NotEligible {
+                    reason: why.kind(),
+                    text: why.reason(),
+                    status: RowStatus::Screened,
+                };
+                return Ok(Ok(PendingOutcome::New(Box::new(record), outcome)));
+            }
         };
         let service =
             EquationService::new(model, &screener.client, self.equation_evaluator(screener));
-        let outcome = service.screen_and_record(
-            &self.records().db,
-            &SystemClock,
-            patient_ref,
-            &inputs,
-            progress,
-        );
-        if let Err(InferenceError::ResultRefused(refusal)) = &outcome {
-            record_refusal(&self.records().db, model.id(), model.version(), refusal)?;
-        }
-        let (assessment, status) = match outcome? {
-            Recorded::Stored(s) => (s.assessment, RowStatus::Screened),
-            Recorded::AlreadyStored(stored) => (stored.record.assessment, RowStatus::AlreadyStored),
+        let screening = match service.screen(&inputs, progress) {
+            Ok(s) => s,
+            Err(InferenceError::ResultRefused(refusal)) => {
+                record_refusal(db, model.id(), model.version(), &refusal)?;
+                return Err(AppError::ResultRefused(refusal));
+            }
+            Err(e) => return Err(e.into()),
         };
-        let category = model.output().categories[model.category_of(assessment.probability_code)]
-            .name
-            .clone();
-        Ok(Ok(EquationOutcome::Screened {
-            assessment,
-            category,
-            status,
-        }))
+        let record = ScreeningRecord {
+            patient_ref: patient_ref.clone(),
+            created_at: SystemClock.now_unix_seconds(),
+            features: stored_values(model, &inputs),
+            assessment: screening.assessment.clone(),
+            status: RecordStatus::Screened,
+        };
+        let outcome = screened(model, screening.assessment, RowStatus::Screened);
+        Ok(Ok(PendingOutcome::New(Box::new(record), outcome)))
+    }
+
+    /// Store a prepared outcome (nothing to do for one an earlier run stored).
+    fn commit_equation(&self, pending: PendingOutcome) -> Result<EquationOutcome> {
+        match pending {
+            PendingOutcome::Stored(outcome) => Ok(outcome),
+            PendingOutcome::New(record, outcome) => {
+                self.records().db.save(&record)?;
+                Ok(outcome)
+            }
+        }
     }
 
     /// Screen rows already read (one patient from `--json`, for instance) with every model

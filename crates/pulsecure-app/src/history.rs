@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
+use pulsecure_core::domain::equation_intake::IneligibleReason;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::domain::feature::FeatureSpec;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::catalog::ModelCatalog;
-use pulsecure_core::ports::store::StoredScreening;
+use pulsecure_core::ports::store::{RecordStatus, StoredScreening};
 
 use crate::error::{AppError, Result};
 use crate::records::Records;
@@ -33,9 +34,26 @@ pub struct EquationReading {
 }
 
 impl LabelledScreening {
+    /// Whether the row holds a result (else the patient was not eligible: no values, no
+    /// risk, only the reason).
+    pub fn status(&self) -> RecordStatus {
+        self.stored.record.status
+    }
+
+    /// Why the patient got no estimate (a not-eligible row), else `None`.
+    pub fn ineligible_reason(&self) -> Option<IneligibleReason> {
+        match self.status() {
+            RecordStatus::NotEligible(reason) => Some(reason),
+            RecordStatus::Screened => None,
+        }
+    }
+
     /// The risk as the row's model reads it: one decimal for a published equation, whole
-    /// percent (never "0 %") for cvd-lr.
+    /// percent (never "0 %") for cvd-lr; empty for a not-eligible row.
     pub fn risk_text(&self) -> String {
+        if !self.status().is_screened() {
+            return String::new();
+        }
         let a = &self.stored.record.assessment;
         match &self.equation {
             Some(_) => pulsecure_core::domain::assessment::equation_risk_text(a.probability),
@@ -43,8 +61,12 @@ impl LabelledScreening {
         }
     }
 
-    /// The category of a published-equation row, else the cvd-lr class (`low`/`high`).
+    /// The category of a published-equation row, else the cvd-lr class (`low`/`high`);
+    /// `not_eligible` for a row without a result.
     pub fn risk_label(&self) -> String {
+        if !self.status().is_screened() {
+            return "not_eligible".to_string();
+        }
         match &self.equation {
             Some(e) => e.category.clone(),
             None => self.stored.record.assessment.class.as_str().to_string(),
@@ -57,15 +79,17 @@ impl LabelledScreening {
     }
 
     /// `(name, value as a clinician reads it)` pairs: "yes"/"no", an answer's label, or the
-    /// number with its unit — through the row's own model.
+    /// number with its unit — through the row's own model; none for a not-eligible row.
     pub fn displayed_features(&self) -> impl Iterator<Item = (&str, String)> {
+        let screened = self.status().is_screened();
         self.features
             .iter()
             .zip(self.stored.record.features.iter())
+            .filter(move |_| screened)
             .map(|(spec, &value)| (spec.name.as_str(), spec.display_value(value)))
     }
 
-    /// `(name, value)` pairs of the stored inputs.
+    /// `(name, value)` pairs of the stored inputs (NaN for a not-eligible row).
     pub fn named_features(&self) -> impl Iterator<Item = (&str, f64)> {
         self.features
             .iter()

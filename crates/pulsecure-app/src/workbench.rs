@@ -1,22 +1,32 @@
 //! The terminal UI's ports implemented over a [`Workstation`]: unlocking a data directory
 //! and every operation the screens need.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Recorded, Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
+use pulsecure_core::domain::assessment::equation_risk_text;
+use pulsecure_core::domain::equation::InputValue;
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::{Model, PatientFeatures, PatientRef};
+use pulsecure_tui::workbench::{
+    EquationScreening, EquationVerdict, EquationVerdictKind, ModelChoice,
+};
 use pulsecure_tui::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
 use pulsecure_vault::{fingerprint, VaultError};
 use secrecy::SecretString;
 
 use crate::data_dir::{read_file, DataDir};
 use crate::dates::format_time;
+use crate::equation_screening::{active_equation_model, selected_ids, EquationOutcome, PREVENT};
 use crate::error::AppError;
 use crate::history::HistoryQuery;
+use crate::screening::RowStatus;
 use crate::workstation::{EvaluatorChoice, Workstation};
 
 /// Opens a [`Workstation`] on a data directory from the password the UI collected.
@@ -48,6 +58,41 @@ impl Unlocker for DirUnlocker {
                 Err(UnlockError::Other(e.to_string()))
             }
         }
+    }
+}
+
+/// One model's outcome as the result screen shows it.
+fn verdict(model: &EquationModel, outcome: EquationOutcome) -> EquationVerdict {
+    let output = model.output();
+    let scale = f64::from(output.probability_scale);
+    let (outcome, stored_earlier) = match outcome {
+        EquationOutcome::Screened {
+            assessment,
+            category,
+            status,
+        } => (
+            EquationVerdictKind::Screened {
+                probability: assessment.probability,
+                risk_text: equation_risk_text(assessment.probability),
+                category,
+                bands: output
+                    .categories
+                    .iter()
+                    .map(|b| (b.name.clone(), b.below.map(|u| f64::from(u) / scale)))
+                    .collect(),
+            },
+            status == RowStatus::AlreadyStored,
+        ),
+        EquationOutcome::NotEligible { text, status, .. } => (
+            EquationVerdictKind::NotEligible { reason: text },
+            status == RowStatus::AlreadyStored,
+        ),
+    };
+    EquationVerdict {
+        model_id: model.id().to_string(),
+        model_version: model.version(),
+        outcome,
+        stored_earlier,
     }
 }
 
@@ -84,6 +129,77 @@ impl Workbench for TuiWorkbench {
         }
     }
 
+    fn equation_choices(&self) -> Vec<ModelChoice> {
+        let records = self.workstation.records();
+        let mut choices = Vec::new();
+        let mut offer = |selector: &str, label: &str| {
+            let models: std::result::Result<Vec<_>, AppError> = selected_ids(selector)
+                .iter()
+                .map(|id| active_equation_model(records, id))
+                .collect();
+            match models {
+                Ok(models) => choices.push(ModelChoice::Equations {
+                    selector: selector.to_string(),
+                    label: label.to_string(),
+                    models,
+                }),
+                // Shown in the log; the form simply does not offer it.
+                Err(e) => tracing::warn!("model {selector} not offered: {e}"),
+            }
+        };
+        offer(
+            PREVENT,
+            "PREVENT 10-year total CVD and ASCVD (AHA 2023, adults 30-79)",
+        );
+        offer(
+            "pce-ascvd-10y",
+            "Pooled Cohort Equations 10-year ASCVD (ACC/AHA 2013, adults 40-79)",
+        );
+        choices
+    }
+
+    fn screen_equations(
+        &self,
+        selector: &str,
+        patient_ref: &PatientRef,
+        values: &BTreeMap<String, InputValue>,
+        progress: &mut dyn FnMut(Stage),
+        keep: &dyn Fn() -> bool,
+    ) -> Result<EquationScreening, TuiError> {
+        let screeners = self
+            .workstation
+            .equation_screeners(selector)
+            .map_err(shown)?;
+        let mut evaluating: Option<Instant> = None;
+        let mut evaluate = Duration::ZERO;
+        let mut timed = |stage: Stage| {
+            if let Some(since) = evaluating.take() {
+                evaluate += since.elapsed();
+            }
+            if stage == Stage::Evaluate {
+                evaluating = Some(Instant::now());
+            }
+            progress(stage);
+        };
+        let outcomes = match self.workstation.screen_equation_patient(
+            &screeners,
+            patient_ref,
+            values,
+            &mut timed,
+            &|| !keep(),
+        ) {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(intake)) => return Err(TuiError(intake.to_string())),
+            Err(e) => return Err(shown(e)),
+        };
+        let verdicts = screeners
+            .iter()
+            .zip(outcomes)
+            .map(|(screener, outcome)| verdict(screener.model(), outcome))
+            .collect();
+        Ok(EquationScreening { verdicts, evaluate })
+    }
+
     fn history(&self) -> Result<Vec<HistoryEntry>, TuiError> {
         let rows = self
             .workstation
@@ -96,17 +212,31 @@ impl Workbench for TuiWorkbench {
             .map(|row| {
                 let r = &row.stored.record;
                 let a = &r.assessment;
+                let (risk_text, label, class, features) = match row.ineligible_reason() {
+                    Some(why) => (
+                        "-".to_string(),
+                        "not eligible".to_string(),
+                        None,
+                        vec![("reason".to_string(), why.text().to_string())],
+                    ),
+                    None => (
+                        row.risk_text(),
+                        row.risk_label(),
+                        Some(a.class),
+                        row.displayed_features()
+                            .map(|(name, value)| (name.to_string(), value))
+                            .collect(),
+                    ),
+                };
                 HistoryEntry {
                     id: row.stored.id,
                     patient_ref: r.patient_ref.as_str().to_string(),
                     when: format_time(r.created_at),
-                    probability: a.probability,
-                    class: a.class,
+                    risk_text,
+                    label,
+                    class,
                     model: format!("{} v{}", a.model_id, a.model_version),
-                    features: row
-                        .displayed_features()
-                        .map(|(name, value)| (name.to_string(), value))
-                        .collect(),
+                    features,
                 }
             })
             .collect())

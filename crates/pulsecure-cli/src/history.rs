@@ -24,27 +24,36 @@ struct ExportRow<'a> {
     patient_id: &'a str,
     model_id: &'a str,
     model_version: u64,
-    probability: f64,
-    probability_code: u32,
+    /// `screened` or `not_eligible`.
+    status: &'static str,
+    /// Why a `not_eligible` row got no estimate (`known_cvd`, `age_outside_range`).
+    reason_code: Option<&'static str>,
+    /// Empty (null) for a not-eligible row.
+    probability: Option<f64>,
+    probability_code: Option<u32>,
     risk_text: String,
-    /// cvd-lr: `low`/`high`; a published equation: its category.
+    /// cvd-lr: `low`/`high`; a published equation: its category; `not_eligible`.
     risk_class: String,
+    /// The stored inputs (none for a not-eligible row).
     features: std::collections::BTreeMap<&'a str, f64>,
 }
 
 fn export_row(s: &LabelledScreening) -> ExportRow<'_> {
     let r = &s.stored.record;
+    let screened = r.status.is_screened();
     ExportRow {
         id: s.stored.id,
         created_at: format_time(r.created_at),
         patient_id: r.patient_ref.as_str(),
         model_id: &r.assessment.model_id,
         model_version: r.assessment.model_version,
-        probability: r.assessment.probability,
-        probability_code: r.assessment.probability_code,
+        status: r.status.as_str(),
+        reason_code: s.ineligible_reason().map(|why| why.code()),
+        probability: screened.then_some(r.assessment.probability),
+        probability_code: screened.then_some(r.assessment.probability_code),
         risk_text: s.risk_text(),
         risk_class: s.risk_label(),
-        features: s.named_features().collect(),
+        features: s.named_features().filter(|_| screened).collect(),
     }
 }
 
@@ -91,6 +100,10 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
                     "model       {} v{}",
                     r.assessment.model_id, r.assessment.model_version
                 )?;
+                if let Some(why) = s.ineligible_reason() {
+                    writeln!(out, "status      not eligible: {}", why.text())?;
+                    continue;
+                }
                 writeln!(
                     out,
                     "risk        {} ({} / {})",
@@ -117,13 +130,17 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
             )?;
             for s in &rows {
                 let r = &s.stored.record;
+                let risk = match s.ineligible_reason() {
+                    Some(_) => "-".to_string(),
+                    None => s.risk_text(),
+                };
                 writeln!(
                     out,
                     "{:>6}  {:<16}  {:<20} {:>8} {:>5}  {} v{}",
                     s.stored.id,
                     format_time(r.created_at),
                     r.patient_ref.as_str(),
-                    s.risk_text(),
+                    risk,
                     s.risk_label(),
                     r.assessment.model_id,
                     r.assessment.model_version
@@ -153,6 +170,8 @@ fn write_csv(out: &mut impl Write, rows: &[LabelledScreening]) -> Result<()> {
         "patient_id",
         "model_id",
         "model_version",
+        "status",
+        "reason_code",
         "probability",
         "probability_code",
         "risk_class",
@@ -167,8 +186,10 @@ fn write_csv(out: &mut impl Write, rows: &[LabelledScreening]) -> Result<()> {
             e.patient_id.to_string(),
             e.model_id.to_string(),
             e.model_version.to_string(),
-            e.probability.to_string(),
-            e.probability_code.to_string(),
+            e.status.to_string(),
+            e.reason_code.unwrap_or_default().to_string(),
+            e.probability.map_or(String::new(), |p| p.to_string()),
+            e.probability_code.map_or(String::new(), |c| c.to_string()),
             e.risk_class.to_string(),
         ];
         record.extend(

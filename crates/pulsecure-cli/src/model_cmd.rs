@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use pulsecure_app::models::{install as install_release, trust_key as trust_publisher};
 use pulsecure_app::DataDir;
 use pulsecure_core::app::model_service::InstallOutcome;
-use pulsecure_core::Model;
+use pulsecure_core::domain::equation_model::EquationModel;
+use pulsecure_core::domain::released::ReleasedModel;
 use pulsecure_signing::publish::{generate_keypair, sign_model};
 use pulsecure_signing::verify::sha256_hex;
 use pulsecure_signing::{verify_model, PublisherKey, VerifiedModel};
@@ -117,13 +118,23 @@ pub fn inspect(args: &ModelFileArgs) -> Result<()> {
     let bytes = read(&args.model)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| CliError::Input("model.json is not UTF-8".into()))?;
-    let model = Model::from_json(text)?;
-    println!("model        {} version {}", model.id(), model.version());
+    let released = ReleasedModel::from_json(text)?;
+    println!(
+        "model        {} version {} (schema {})",
+        released.id(),
+        released.version(),
+        released.schema_version()
+    );
     println!("sha256       {}", sha256_hex(&bytes));
     println!("fingerprint  {}", fingerprint(&bytes));
-    println!("features     {}", model.features().len());
-    for f in model.features() {
-        println!("  {:<24}{}", f.name, f.allowed_range());
+    match &released {
+        ReleasedModel::Logistic(model) => {
+            println!("features     {}", model.features().len());
+            for f in model.features() {
+                println!("  {:<24}{}", f.name, f.allowed_range());
+            }
+        }
+        ReleasedModel::Equation(model) => inspect_equation(model),
     }
     let doc: serde_json::Value = serde_json::from_str(text)?;
     if let Some(metrics) = doc.get("metrics") {
@@ -137,6 +148,51 @@ pub fn inspect(args: &ModelFileArgs) -> Result<()> {
         },
     }
     Ok(())
+}
+
+/// What `model inspect` shows of a published equation: its inputs with units and
+/// published ranges, who is eligible, the encrypted circuit's shape and the categories.
+fn inspect_equation(model: &EquationModel) {
+    use pulsecure_core::domain::equation::InputKind;
+    let eq = model.equation();
+    println!("inputs       {}", eq.inputs.len());
+    for input in &eq.inputs {
+        let kind = match &input.kind {
+            InputKind::Number { unit, min, max } => format!("{min}-{max} {unit}"),
+            InputKind::Binary => "0|1".to_string(),
+            InputKind::Choice { levels } => levels.join("|"),
+        };
+        println!("  {:<24}{kind}", input.name);
+    }
+    let e = model.eligibility();
+    println!(
+        "eligible     ages {}-{}{}",
+        e.min_age,
+        e.max_age,
+        if e.excludes_known_cvd {
+            ", without known CVD (else not_eligible)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "circuit      {} coefficient group(s), {} encrypted output(s), {} slots, 0 bootstrappings \
+         (a linear map on LWE ciphertexts; the link and table run on the client after decryption)",
+        model.group_count(),
+        model.output_count(),
+        model.slot_weights().len()
+    );
+    let output = model.output();
+    let scale = f64::from(output.probability_scale);
+    let bands: Vec<String> = output
+        .categories
+        .iter()
+        .map(|b| match b.below {
+            Some(u) => format!("{} < {}%", b.name, f64::from(u) / scale * 100.0),
+            None => b.name.clone(),
+        })
+        .collect();
+    println!("categories   {}", bands.join(", "));
 }
 
 /// `model install`: verifies and installs exactly the bytes read once.

@@ -23,7 +23,7 @@ type Result<T> = std::result::Result<T, CliError>;
 #[derive(Serialize)]
 struct EquationRow<'a> {
     patient_id: &'a str,
-    /// `screened`, `already-stored` or `not_eligible`.
+    /// `screened`, `already-stored` or `not_eligible` (decided now or stored earlier).
     status: &'static str,
     /// 0-1; empty when not eligible.
     probability: Option<f64>,
@@ -51,12 +51,12 @@ fn row<'a>(r: &EquationRowResult<'a>) -> EquationRow<'a> {
             category.clone(),
             String::new(),
         ),
-        EquationOutcome::NotEligible { reason } => (
+        EquationOutcome::NotEligible { text, .. } => (
             "not_eligible",
             None,
             String::new(),
             String::new(),
-            reason.clone(),
+            text.clone(),
         ),
     };
     EquationRow {

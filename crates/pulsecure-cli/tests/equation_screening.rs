@@ -143,7 +143,8 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
     );
     assert!(!stderr.contains("400"), "{stderr}");
 
-    // Stored: a second run reports the stored results instead of screening again.
+    // Stored: a second run reports the stored results instead of screening again, the
+    // not-eligible decisions included.
     let again = env.run(&screened.args(), true);
     let results = rows(&again.stdout);
     let f50: Vec<_> = results
@@ -155,18 +156,58 @@ fn prevent_batch_screens_both_outputs_with_the_intake_rule() {
         f50.iter().all(|r| r["status"] == "already-stored"),
         "{f50:?}"
     );
+    let cvd_again = results
+        .iter()
+        .find(|r| r["patient_id"] == "P-CVD")
+        .expect("P-CVD again");
+    assert_eq!(cvd_again["status"], "not_eligible");
+    assert_eq!(
+        cvd_again["reason"],
+        "already diagnosed — secondary prevention; see a clinician"
+    );
 
-    // History reads the stored rows through their own model: category and one decimal.
+    // History reads the stored rows through their own model: category and one decimal; the
+    // not-eligible decisions are stored as such, with their reason and no values.
     let history = env.run(&["history", "--format", "json"], true);
     assert_ok(&history);
     let stored = rows(&history.stdout);
-    assert_eq!(stored.len(), 2, "the two P-F50 results: {stored:?}");
-    for r in &stored {
+    assert_eq!(
+        stored.len(),
+        6,
+        "P-F50, P-CVD and P-YOUNG for both models: {stored:?}"
+    );
+    for r in stored.iter().filter(|r| r["patient_id"] == "P-F50") {
+        assert_eq!(r["status"], "screened", "{r}");
         assert_eq!(r["risk_class"], "intermediate", "{r}");
         let p = r["probability"].as_f64().expect("probability");
         assert_eq!(r["risk_text"], format!("{:.1} %", p * 100.0));
         assert_eq!(r["features"]["sbp"], 160.0);
     }
+    for (id, code) in [("P-CVD", "known_cvd"), ("P-YOUNG", "age_outside_range")] {
+        let mine: Vec<_> = stored.iter().filter(|r| r["patient_id"] == id).collect();
+        assert_eq!(mine.len(), 2, "{id}: one row per model");
+        for r in mine {
+            assert_eq!(r["status"], "not_eligible", "{r}");
+            assert_eq!(r["reason_code"], code, "{r}");
+            assert!(r["probability"].is_null(), "{r}");
+            assert_eq!(r["features"], serde_json::json!({}), "no values: {r}");
+        }
+    }
+    // A class filter lists results only.
+    let low = env.run(&["history", "--class", "low", "--format", "json"], true);
+    assert_ok(&low);
+    let low = rows(&low.stdout);
+    assert_eq!(low.len(), 2, "P-F50's two results (below `high`): {low:?}");
+    assert!(low.iter().all(|r| r["status"] == "screened"));
+    // The export carries the status and the reason code.
+    let export = env.run(&["export", "--format", "csv"], true);
+    assert_ok(&export);
+    let csv = String::from_utf8_lossy(&export.stdout);
+    let header = csv.lines().next().expect("header");
+    assert!(header.contains("status,reason_code"), "{header}");
+    assert!(csv
+        .lines()
+        .any(|l| l.contains("P-CVD") && l.contains("not_eligible,known_cvd")));
 }
 
 /// The clinic's columns (issue 31) plus `race`: the PCE ignores statin and egfr.

@@ -269,6 +269,27 @@ fn verify_and_inspect() {
     ] {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
+    // A published equation (schema 2): its inputs with the published ranges, who is
+    // eligible, the circuit and the categories.
+    let prevent =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/prevent-cvd-10y/v2/model.json");
+    let out = env.run(
+        &["model", "inspect", prevent.to_str().expect("utf8")],
+        false,
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    for needle in [
+        "model        prevent-cvd-10y version 2 (schema 2)",
+        "total_c                 130-320 mg/dL",
+        "sex                     female|male",
+        "eligible     ages 30-79, without known CVD",
+        "0 bootstrappings",
+        "low < 5%, borderline < 7.5%, intermediate < 20%, high",
+        "signature    valid, key id",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
 }
 
 fn minisign() -> Command {

@@ -152,8 +152,13 @@ fn single_screening_is_stored_listed_exported_and_checked() {
         .expect("runs");
     assert_ok(&out);
     let csv = std::fs::read_to_string(&export).expect("export");
-    assert!(csv.starts_with("id,created_at,patient_id,model_id,model_version,probability"));
-    assert!(csv.contains("REF-1") && csv.contains(",1.13,"), "{csv}");
+    assert!(csv.starts_with(
+        "id,created_at,patient_id,model_id,model_version,status,reason_code,probability"
+    ));
+    assert!(
+        csv.contains("REF-1,cvd-lr,2,screened,,") && csv.contains(",1.13,"),
+        "{csv}"
+    );
 
     let check = env.run(&["db", "check"], true);
     assert_ok(&check);
