@@ -31,6 +31,22 @@ const LOW: [(&str, &str); 7] = [
     ("n", "male=0"),
 ];
 
+/// A PREVENT patient: (form value as typed, JSON field) after the reference, in form order
+/// (known CVD first, then the model's inputs).
+const PREVENT: [(&str, &str); 11] = [
+    ("n", r#""known_cvd":0"#),
+    ("58", r#""age":58"#),
+    ("m", r#""sex":"male""#),
+    ("142", r#""sbp":142"#),
+    ("y", r#""bp_tx":1"#),
+    ("215", r#""total_c":215"#),
+    ("44", r#""hdl_c":44"#),
+    ("n", r#""statin":0"#),
+    ("n", r#""dm":0"#),
+    ("y", r#""smoking":1"#),
+    ("82", r#""egfr":82"#),
+];
+
 struct Tmux {
     socket: String,
 }
@@ -108,6 +124,37 @@ fn cli_class(env: &Env, patient_ref: &str, values: &[(&str, &str)]) -> String {
     rows[0]["risk_class"].as_str().expect("class").to_string()
 }
 
+/// `risk_text` per model id, as `screen --model prevent` gives it for the same values.
+fn cli_prevent(env: &Env, patient_ref: &str, values: &[(&str, &str)]) -> Vec<(String, String)> {
+    let fields: Vec<&str> = values.iter().map(|(_, f)| *f).collect();
+    let json = format!(r#"{{"patient_id":"{patient_ref}",{}}}"#, fields.join(","));
+    let file = env.write("prevent-patient.json", json.as_bytes());
+    let out = env.run(
+        &[
+            "screen",
+            "--model",
+            "prevent",
+            "--json",
+            &format!("@{}", file.display()),
+            "--format",
+            "json",
+        ],
+        true,
+    );
+    assert_ok(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    rows.as_array()
+        .expect("array")
+        .iter()
+        .map(|r| {
+            (
+                r["model_id"].as_str().expect("model").to_string(),
+                r["risk_text"].as_str().expect("risk").to_string(),
+            )
+        })
+        .collect()
+}
+
 fn enter_patient(tmux: &Tmux, patient_ref: &str, values: &[(&str, &str)]) -> String {
     tmux.type_literal(patient_ref);
     for (typed, _) in values {
@@ -181,10 +228,43 @@ fn the_tui_shows_the_class_the_cli_computes() {
     tmux.wait_for("New screening", Duration::from_secs(10));
     let shown_low = enter_patient(&tmux, "TUI-LOW", &LOW);
 
-    // History lists both, newest first.
+    // F6: the PREVENT form; both outputs through the same evaluator.
+    tmux.send(&["Enter"]);
+    tmux.wait_for("New screening", Duration::from_secs(10));
+    tmux.send(&["F6"]);
+    tmux.wait_for("PREVENT 10-year", Duration::from_secs(10));
+    tmux.type_literal("TUI-PREVENT");
+    for (typed, _) in &PREVENT {
+        tmux.send(&["Tab"]);
+        tmux.type_literal(typed);
+    }
+    tmux.send(&["Enter"]);
+    let prevent_screen = tmux.wait_for("evaluated under encryption", Duration::from_secs(120));
+    assert!(
+        prevent_screen.contains("not a diagnosis"),
+        "{prevent_screen}"
+    );
+    // Known CVD: no estimate, nothing encrypted, stored as such.
+    tmux.send(&["Enter"]);
+    tmux.wait_for("New screening", Duration::from_secs(10));
+    tmux.type_literal("TUI-KNOWN-CVD");
+    for (i, (typed, _)) in PREVENT.iter().enumerate() {
+        tmux.send(&["Tab"]);
+        tmux.type_literal(if i == 0 { "y" } else { typed });
+    }
+    tmux.send(&["Enter"]);
+    let not_eligible = tmux.wait_for("no estimate", Duration::from_secs(60));
+    assert!(
+        not_eligible.contains("secondary prevention"),
+        "{not_eligible}"
+    );
+
+    // History lists every screening, newest first, the not-eligible ones as such.
     tmux.send(&["F3"]);
     let history = tmux.wait_for("TUI-HIGH", Duration::from_secs(20));
     assert!(history.contains("TUI-LOW"), "{history}");
+    assert!(history.contains("prevent-ascvd-10y"), "{history}");
+    assert!(history.contains("not eligible"), "{history}");
     tmux.send(&["q"]);
     // The session ends when the program exits.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -193,13 +273,29 @@ fn the_tui_shows_the_class_the_cli_computes() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    for (model, risk) in cli_prevent(&env, "CLI-PREVENT", &PREVENT) {
+        let line = prevent_screen
+            .lines()
+            .find(|l| l.contains(&format!("{model} v")))
+            .unwrap_or_else(|| panic!("{model} shown:\n{prevent_screen}"));
+        assert!(
+            line.contains(&format!(" {risk} ")),
+            "the TUI shows {model} as the CLI does ({risk}): {line}"
+        );
+    }
     assert_eq!(shown_high, cli_class(&env, "CLI-HIGH", &HIGH));
     assert_eq!(shown_low, cli_class(&env, "CLI-LOW", &LOW));
     assert_ne!(
         shown_high, shown_low,
         "the two patients fall on either side"
     );
-    env.assert_log_free_of(&["TUI-HIGH", "TUI-LOW", "not the password"]);
+    env.assert_log_free_of(&[
+        "TUI-HIGH",
+        "TUI-LOW",
+        "TUI-PREVENT",
+        "TUI-KNOWN-CVD",
+        "not the password",
+    ]);
     assert!(env.log_text().contains("screening stored"));
     let evaluated = std::fs::read_to_string(&evaluator.log).expect("evaluator log");
     assert!(

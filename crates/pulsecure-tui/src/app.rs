@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::form::EntryForm;
-use crate::workbench::{HistoryEntry, UnlockError};
+use crate::workbench::{EquationScreening, HistoryEntry, ModelChoice, UnlockError};
 use crate::worker::{Reply, Request};
 
 /// Wrong passwords allowed before the UI exits.
@@ -101,7 +101,8 @@ pub struct RunningJob {
     pub done: Vec<(Stage, Duration)>,
     /// Set on Esc.
     pub cancel: Arc<AtomicBool>,
-    patient: PatientFeatures,
+    /// The cvd-lr patient (for the result's contributions); `None` for published equations.
+    patient: Option<PatientFeatures>,
 }
 
 /// A finished screening as the result screen shows it.
@@ -119,6 +120,17 @@ pub struct ResultView {
     pub threshold: f64,
     /// The highest probability the model can output (the gauge's full scale).
     pub scale_max: f64,
+}
+
+/// A finished published-equation screening as the result screen shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EquationResultView {
+    /// Pseudonymous reference.
+    pub patient_ref: String,
+    /// What the form's title called the choice.
+    pub label: String,
+    /// One verdict per model, and the time spent.
+    pub screening: EquationScreening,
 }
 
 /// Which risk classes the history shows.
@@ -160,8 +172,8 @@ impl HistoryState {
             .filter(|e| e.patient_ref.contains(self.filter.as_str()))
             .filter(|e| match self.class {
                 ClassFilter::All => true,
-                ClassFilter::High => e.class == RiskClass::High,
-                ClassFilter::Low => e.class == RiskClass::Low,
+                ClassFilter::High => e.class == Some(RiskClass::High),
+                ClassFilter::Low => e.class == Some(RiskClass::Low),
             })
             .collect()
     }
@@ -240,14 +252,20 @@ pub struct App {
     pub now: Instant,
     /// Unlock screen.
     pub unlock: UnlockState,
-    /// The active model, once unlocked.
+    /// The active cvd-lr model, once unlocked.
     pub model: Option<Model>,
+    /// What the form can screen with: cvd-lr first, then the published equations (F6).
+    pub choices: Vec<ModelChoice>,
+    /// Index into `choices` of the form shown.
+    pub choice: usize,
     /// Entry form, once unlocked.
     pub form: Option<EntryForm>,
     /// Evaluation in progress.
     pub running: Option<RunningJob>,
-    /// Last result.
+    /// Last result (cvd-lr); at most one of this and `equation_result` is set.
     pub result: Option<ResultView>,
+    /// Last result (published equations).
+    pub equation_result: Option<EquationResultView>,
     /// History screen.
     pub history: HistoryState,
     /// Analytics screen.
@@ -283,9 +301,12 @@ impl App {
             now,
             unlock: UnlockState::default(),
             model: None,
+            choices: vec![ModelChoice::CvdLr],
+            choice: 0,
             form: None,
             running: None,
             result: None,
+            equation_result: None,
             history: HistoryState::default(),
             analytics: AnalyticsState::default(),
             keys: None,
@@ -349,6 +370,10 @@ impl App {
             KeyCode::F(5) => {
                 self.screen = Screen::Keys;
                 return vec![Request::KeyInfo];
+            }
+            KeyCode::F(6) => {
+                self.next_choice();
+                return vec![];
             }
             _ => {}
         }
@@ -441,10 +466,43 @@ impl App {
         vec![]
     }
 
+    /// The form's model choice.
+    pub fn current_choice(&self) -> &ModelChoice {
+        self.choices.get(self.choice).unwrap_or(&ModelChoice::CvdLr)
+    }
+
+    /// F6: the next model choice, with an empty form for it (typed values are wiped).
+    fn next_choice(&mut self) {
+        if self.running.is_some() {
+            self.status = error("a screening is running: change the model when it has ended");
+            return;
+        }
+        let Some(model) = self.model.as_ref() else {
+            return;
+        };
+        if self.choices.len() < 2 {
+            self.status = error("no other model is available");
+            return;
+        }
+        self.choice = (self.choice + 1) % self.choices.len();
+        let choice = self.current_choice();
+        let form = match choice {
+            ModelChoice::CvdLr => EntryForm::new(model),
+            ModelChoice::Equations { models, .. } => EntryForm::for_equations(models),
+        };
+        let label = choice.label(model);
+        self.form = Some(form);
+        self.status = info(format!("model: {label} (F6 changes it)"));
+        self.screen = Screen::Entry;
+    }
+
     fn submit(&mut self) -> Vec<Request> {
         if self.running.is_some() {
             self.status = error("a screening is already running (F2 shows it, Esc there cancels)");
             return vec![];
+        }
+        if let ModelChoice::Equations { selector, .. } = self.current_choice().clone() {
+            return self.submit_equations(selector);
         }
         let (Some(form), Some(model)) = (self.form.as_mut(), self.model.as_ref()) else {
             return vec![];
@@ -467,7 +525,7 @@ impl App {
                     stage: None,
                     done: Vec::new(),
                     cancel: Arc::clone(&cancel),
-                    patient: patient.clone(),
+                    patient: Some(patient.clone()),
                 });
                 self.screen = Screen::Running;
                 self.status = None;
@@ -475,6 +533,43 @@ impl App {
                     job,
                     patient_ref,
                     patient,
+                    cancel,
+                }]
+            }
+        }
+    }
+
+    fn submit_equations(&mut self, selector: String) -> Vec<Request> {
+        let Some(form) = self.form.as_mut() else {
+            return vec![];
+        };
+        match form.submit_values() {
+            Err(bad) => {
+                let field = &form.fields[bad];
+                let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
+                self.status = error(format!("{}: {problem}", field.label()));
+                vec![]
+            }
+            Ok((patient_ref, values)) => {
+                let job = self.next_job;
+                self.next_job += 1;
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.running = Some(RunningJob {
+                    job,
+                    patient_ref: patient_ref.as_str().to_string(),
+                    started: self.now,
+                    stage: None,
+                    done: Vec::new(),
+                    cancel: Arc::clone(&cancel),
+                    patient: None,
+                });
+                self.screen = Screen::Running;
+                self.status = None;
+                vec![Request::ScreenEquations {
+                    job,
+                    selector,
+                    patient_ref,
+                    values,
                     cancel,
                 }]
             }
@@ -587,9 +682,13 @@ impl App {
     pub fn handle_reply(&mut self, reply: Reply, now: Instant) {
         self.now = now;
         match reply {
-            Reply::Unlocked(model) => {
+            Reply::Unlocked(model, equations) => {
                 self.unlock = UnlockState::default();
                 self.form = Some(EntryForm::new(&model));
+                self.choices = std::iter::once(ModelChoice::CvdLr)
+                    .chain(equations)
+                    .collect();
+                self.choice = 0;
                 self.model = Some(*model);
                 self.screen = Screen::Entry;
                 self.status = info("vault unlocked");
@@ -634,8 +733,40 @@ impl App {
                 };
                 match result {
                     Ok(screening) => {
-                        self.result = self.model.as_ref().map(|model| {
+                        self.equation_result = None;
+                        self.result = self.model.as_ref().and_then(|model| {
                             result_view(model, &running, screening.assessment, screening.timings)
+                        });
+                        if let Some(form) = self.form.as_mut() {
+                            form.clear();
+                        }
+                        self.screen = Screen::Result;
+                        self.status = info(format!("{} screened and stored", running.patient_ref));
+                    }
+                    Err(e) => {
+                        self.screen = Screen::Entry;
+                        self.status = error(format!("screening failed: {e}"));
+                    }
+                }
+            }
+            Reply::EquationsScreened { job, result } => {
+                if self.running.as_ref().is_none_or(|r| r.job != job) {
+                    return; // cancelled earlier: nothing was stored and nothing is shown
+                }
+                let Some(running) = self.running.take() else {
+                    return;
+                };
+                match result {
+                    Ok(screening) => {
+                        let label = match self.model.as_ref() {
+                            Some(m) => self.current_choice().label(m),
+                            None => String::new(),
+                        };
+                        self.result = None;
+                        self.equation_result = Some(EquationResultView {
+                            patient_ref: running.patient_ref.clone(),
+                            label,
+                            screening: *screening,
                         });
                         if let Some(form) = self.form.as_mut() {
                             form.clear();
@@ -707,8 +838,8 @@ fn result_view(
     running: &RunningJob,
     assessment: RiskAssessment,
     timings: StageTimings,
-) -> ResultView {
-    let input = QuantizedInput::from_patient(model, &running.patient);
+) -> Option<ResultView> {
+    let input = QuantizedInput::from_patient(model, running.patient.as_ref()?);
     let contributions = model
         .features()
         .iter()
@@ -716,12 +847,12 @@ fn result_view(
         .zip(feature_contributions(model, &input))
         .collect();
     let scale = f64::from(model.probability_scale());
-    ResultView {
+    Some(ResultView {
         patient_ref: running.patient_ref.clone(),
         assessment,
         contributions,
         timings,
         threshold: f64::from(model.threshold()) / scale,
         scale_max: f64::from(model.lut().iter().copied().max().unwrap_or(0)) / scale,
-    }
+    })
 }

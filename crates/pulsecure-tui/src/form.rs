@@ -1,6 +1,14 @@
 //! The patient entry form: one field per model feature (plus the pseudonymous reference),
 //! edited in place and validated live with the same rules as every other input path.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pulsecure_core::domain::equation::InputValue;
+use pulsecure_core::domain::equation_intake::{
+    clinic_column_description, clinic_column_label, KNOWN_CVD,
+};
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::domain::feature::{FeatureKind, FeatureSpec};
 use pulsecure_core::domain::patient::{check_value, PatientError};
 use pulsecure_core::{Model, PatientFeatures, PatientRef};
@@ -18,6 +26,9 @@ pub enum FieldKind {
     Number(FeatureSpec),
     /// A yes/no answer toggled with Space (or `y` / `n`).
     YesNo(FeatureSpec),
+    /// One of a published equation's levels (`answers`), cycled with Space or picked by its
+    /// first letter.
+    Choice(FeatureSpec),
 }
 
 /// One form field. `Debug` is redacted: the text is patient data.
@@ -29,6 +40,8 @@ pub struct Field {
     pub text: String,
     /// The answer of a yes/no field; `None` until answered.
     pub answer: Option<bool>,
+    /// The chosen level of a choice field (index into its `answers`); `None` until chosen.
+    pub level: Option<usize>,
     /// Cursor position in `text`, in characters.
     pub cursor: usize,
 }
@@ -48,11 +61,24 @@ impl Drop for Field {
 }
 
 impl Field {
+    fn empty(kind: FieldKind) -> Self {
+        Field {
+            kind,
+            text: String::new(),
+            answer: None,
+            level: None,
+            cursor: 0,
+        }
+    }
+
     /// Short label shown left of the field (the feature name in words).
     pub fn label(&self) -> String {
         match &self.kind {
             FieldKind::PatientRef => "Patient reference".into(),
-            FieldKind::Number(spec) | FieldKind::YesNo(spec) => {
+            FieldKind::Number(spec) | FieldKind::YesNo(spec) | FieldKind::Choice(spec) => {
+                if let Some(label) = clinic_column_label(&spec.name) {
+                    return label.into();
+                }
                 let words = spec.name.replace('_', " ");
                 let mut chars = words.chars();
                 match chars.next() {
@@ -69,7 +95,9 @@ impl Field {
             FieldKind::PatientRef => {
                 "Pseudonymous patient reference, stored with the result".into()
             }
-            FieldKind::Number(spec) | FieldKind::YesNo(spec) => spec.description.clone(),
+            FieldKind::Number(spec) | FieldKind::YesNo(spec) | FieldKind::Choice(spec) => {
+                spec.description.clone()
+            }
         }
     }
 
@@ -90,6 +118,7 @@ impl Field {
                 spec.plausible_min, spec.plausible_max, spec.unit
             ),
             FieldKind::YesNo(_) => "Space / y / n".into(),
+            FieldKind::Choice(spec) => format!("{} · Space", spec.answers.join(" | ")),
         }
     }
 
@@ -125,6 +154,10 @@ impl Field {
             (FieldKind::YesNo(_), Some(true)) => "[x] yes".into(),
             (FieldKind::YesNo(_), Some(false)) => "[ ] no".into(),
             (FieldKind::YesNo(_), None) => "[?]".into(),
+            (FieldKind::Choice(spec), _) => self
+                .level
+                .and_then(|i| spec.answers.get(i))
+                .map_or("[?]".into(), |l| format!("‹{l}›")),
             _ => self.text.clone(),
         }
     }
@@ -151,6 +184,16 @@ impl Field {
             FieldKind::YesNo(_) => {
                 if self.answer.is_none() && require_filled {
                     problem("required: y or n", "required: answer yes or no".into())
+                } else {
+                    None
+                }
+            }
+            FieldKind::Choice(spec) => {
+                if self.level.is_none() && require_filled {
+                    problem(
+                        "required: choose",
+                        format!("required: one of {}", spec.answers.join(", ")),
+                    )
                 } else {
                     None
                 }
@@ -205,21 +248,55 @@ pub struct EntryForm {
 impl EntryForm {
     /// An empty form for `model`.
     pub fn new(model: &Model) -> Self {
-        let mut fields = vec![Field {
-            kind: FieldKind::PatientRef,
-            text: String::new(),
-            answer: None,
-            cursor: 0,
-        }];
-        fields.extend(model.features().iter().map(|spec| Field {
-            kind: match spec.kind {
+        let mut fields = vec![Field::empty(FieldKind::PatientRef)];
+        fields.extend(model.features().iter().map(|spec| {
+            Field::empty(match spec.kind {
                 FeatureKind::Binary => FieldKind::YesNo(spec.clone()),
                 FeatureKind::Continuous | FeatureKind::Ordinal => FieldKind::Number(spec.clone()),
-            },
-            text: String::new(),
-            answer: None,
-            cursor: 0,
+            })
         }));
+        EntryForm {
+            fields,
+            focus: 0,
+            tried_submit: false,
+        }
+    }
+
+    /// An empty form for published equations screened together: the reference, known CVD
+    /// (asked first: it decides eligibility), then every input of `models` once, in order,
+    /// with its unit and published range.
+    pub fn for_equations(models: &[Arc<EquationModel>]) -> Self {
+        let known_cvd = FeatureSpec {
+            name: KNOWN_CVD.into(),
+            unit: String::new(),
+            kind: FeatureKind::Binary,
+            description: clinic_column_description(KNOWN_CVD)
+                .unwrap_or_default()
+                .into(),
+            plausible_min: 0.0,
+            plausible_max: 1.0,
+            clamp_min: 0.0,
+            clamp_max: 1.0,
+            bits: 1,
+            answers: Vec::new(),
+            counts_from: None,
+        };
+        let mut fields = vec![
+            Field::empty(FieldKind::PatientRef),
+            Field::empty(FieldKind::YesNo(known_cvd)),
+        ];
+        let mut seen: Vec<String> = Vec::new();
+        for spec in models.iter().flat_map(|m| m.input_features()) {
+            if seen.contains(&spec.name) {
+                continue;
+            }
+            seen.push(spec.name.clone());
+            fields.push(Field::empty(match spec.kind {
+                FeatureKind::Binary => FieldKind::YesNo(spec),
+                FeatureKind::Ordinal => FieldKind::Choice(spec),
+                FeatureKind::Continuous => FieldKind::Number(spec),
+            }));
+        }
         EntryForm {
             fields,
             focus: 0,
@@ -234,7 +311,10 @@ impl EntryForm {
 
     /// Whether the focused field takes typed text (so letters are input, not shortcuts).
     pub fn focus_takes_text(&self) -> bool {
-        !matches!(self.focused().kind, FieldKind::YesNo(_))
+        !matches!(
+            self.focused().kind,
+            FieldKind::YesNo(_) | FieldKind::Choice(_)
+        )
     }
 
     /// Tab.
@@ -269,6 +349,18 @@ impl EntryForm {
                 'n' | 'N' | '0' => field.answer = Some(false),
                 _ => {}
             },
+            FieldKind::Choice(spec) => {
+                let count = spec.answers.len();
+                if c == ' ' && count > 0 {
+                    field.level = Some(field.level.map_or(0, |i| (i + 1) % count));
+                } else if let Some(i) = spec
+                    .answers
+                    .iter()
+                    .position(|l| l.chars().next().is_some_and(|f| f.eq_ignore_ascii_case(&c)))
+                {
+                    field.level = Some(i);
+                }
+            }
         }
     }
 
@@ -277,6 +369,7 @@ impl EntryForm {
         let field = &mut self.fields[self.focus];
         match field.kind {
             FieldKind::YesNo(_) => field.answer = None,
+            FieldKind::Choice(_) => field.level = None,
             _ => {
                 if field.cursor > 0 {
                     field.cursor -= 1;
@@ -333,6 +426,8 @@ impl EntryForm {
                 FieldKind::Number(_) => {
                     values.push(field.text.trim().parse::<f64>().unwrap_or(f64::NAN))
                 }
+                // Not in a cvd-lr form.
+                FieldKind::Choice(_) => return Err(self.focus),
             }
         }
         match PatientFeatures::from_ordered(model.features(), &values) {
@@ -350,11 +445,46 @@ impl EntryForm {
         }
     }
 
+    /// Validate everything for a published equation. On success the reference and the
+    /// values by input name (yes/no as 0/1, a choice as its level) for the core's intake,
+    /// which decides eligibility and checks the ranges again; otherwise focus moves to the
+    /// first bad field and its index is returned.
+    pub fn submit_values(&mut self) -> Result<(PatientRef, BTreeMap<String, InputValue>), usize> {
+        self.tried_submit = true;
+        if let Some(bad) = self.problems().iter().position(Option::is_some) {
+            self.focus = bad;
+            return Err(bad);
+        }
+        let mut patient_ref = None;
+        let mut values = BTreeMap::new();
+        for (i, field) in self.fields.iter().enumerate() {
+            match &field.kind {
+                FieldKind::PatientRef => {
+                    patient_ref = Some(PatientRef::parse(&field.text).map_err(|_| i)?)
+                }
+                FieldKind::YesNo(spec) => {
+                    let v = if field.answer == Some(true) { 1.0 } else { 0.0 };
+                    values.insert(spec.name.clone(), InputValue::Number(v));
+                }
+                FieldKind::Number(spec) => {
+                    let v = field.text.trim().parse::<f64>().map_err(|_| i)?;
+                    values.insert(spec.name.clone(), InputValue::Number(v));
+                }
+                FieldKind::Choice(spec) => {
+                    let level = field.level.and_then(|l| spec.answers.get(l)).ok_or(i)?;
+                    values.insert(spec.name.clone(), InputValue::Level(level.clone()));
+                }
+            }
+        }
+        Ok((patient_ref.ok_or(0usize)?, values))
+    }
+
     /// Empty every field for the next patient.
     pub fn clear(&mut self) {
         for field in &mut self.fields {
             field.text.zeroize();
             field.answer = None;
+            field.level = None;
             field.cursor = 0;
         }
         self.focus = 0;

@@ -2,6 +2,7 @@
 //! unlocked [`Workbench`], and sends [`Reply`]s (including stage progress) back by channel.
 //! The UI thread never calls a slow operation itself.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -10,11 +11,14 @@ use std::thread::JoinHandle;
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
+use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::{Model, PatientFeatures, PatientRef};
 use secrecy::SecretString;
 
-use crate::workbench::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
+use crate::workbench::{
+    EquationScreening, HistoryEntry, ModelChoice, TuiError, UnlockError, Unlocker, Workbench,
+};
 
 /// Work for the worker thread.
 pub enum Request {
@@ -31,6 +35,19 @@ pub enum Request {
         /// Set when the user cancels: the result is then discarded, not stored.
         cancel: Arc<AtomicBool>,
     },
+    /// Screen a patient with published equations (a [`ModelChoice::Equations`]).
+    ScreenEquations {
+        /// Job number.
+        job: u64,
+        /// The choice's selector (`prevent`, `pce-ascvd-10y`).
+        selector: String,
+        /// Pseudonymous reference.
+        patient_ref: PatientRef,
+        /// The form's values by input name, plus `known_cvd`.
+        values: BTreeMap<String, InputValue>,
+        /// Set when the user cancels: nothing is stored then.
+        cancel: Arc<AtomicBool>,
+    },
     /// Load the stored screenings.
     History,
     /// Quote a DP release.
@@ -45,8 +62,9 @@ pub enum Request {
 
 /// What the worker reports.
 pub enum Reply {
-    /// The vault opened; the model to build the form from.
-    Unlocked(Box<Model>),
+    /// The vault opened: the cvd-lr model to build the first form from, and the published
+    /// equations the form can switch to.
+    Unlocked(Box<Model>, Vec<ModelChoice>),
     /// The vault did not open.
     UnlockFailed(UnlockError),
     /// A screening entered a stage.
@@ -62,6 +80,13 @@ pub enum Reply {
         job: u64,
         /// The outcome.
         result: Result<Box<Screening>, TuiError>,
+    },
+    /// A published-equation screening ended (or failed, or was cancelled: `Err`).
+    EquationsScreened {
+        /// Job number.
+        job: u64,
+        /// The outcome.
+        result: Result<Box<EquationScreening>, TuiError>,
     },
     /// Stored screenings.
     History(Result<Vec<HistoryEntry>, TuiError>),
@@ -110,8 +135,9 @@ fn serve(unlocker: &dyn Unlocker, inbox: &Receiver<Request>, outbox: &Sender<Rep
             (Request::Unlock(password), _) => match unlocker.unlock(password) {
                 Ok(opened) => {
                     let model = Box::new(opened.model().clone());
+                    let choices = opened.equation_choices();
                     bench = Some(opened);
-                    Reply::Unlocked(model)
+                    Reply::Unlocked(model, choices)
                 }
                 Err(e) => Reply::UnlockFailed(e),
             },
@@ -134,6 +160,29 @@ fn serve(unlocker: &dyn Unlocker, inbox: &Receiver<Request>, outbox: &Sender<Rep
                 Reply::Screened { job, result }
             }
             (Request::Screen { job, .. }, None) => Reply::Screened {
+                job,
+                result: Err(locked()),
+            },
+            (
+                Request::ScreenEquations {
+                    job,
+                    selector,
+                    patient_ref,
+                    values,
+                    cancel,
+                },
+                Some(b),
+            ) => {
+                let mut progress = |stage| {
+                    let _ = outbox.send(Reply::Stage { job, stage });
+                };
+                let keep = || !cancel.load(Ordering::SeqCst);
+                let result = b
+                    .screen_equations(&selector, &patient_ref, &values, &mut progress, &keep)
+                    .map(Box::new);
+                Reply::EquationsScreened { job, result }
+            }
+            (Request::ScreenEquations { job, .. }, None) => Reply::EquationsScreened {
                 job,
                 result: Err(locked()),
             },

@@ -42,6 +42,53 @@ fn screen_with(app: &mut pulsecure_tui::App, bench: &FakeBench, now: Instant) {
     }
 }
 
+/// Submit the filled PREVENT form and answer it with a fresh fake bench, synchronously.
+fn screen_equations_now(app: &mut pulsecure_tui::App, now: Instant) {
+    let bench = FakeBench::new(Duration::ZERO);
+    for request in app.handle_key(key(KeyCode::Enter), now) {
+        if let Request::ScreenEquations {
+            job,
+            selector,
+            patient_ref,
+            values,
+            ..
+        } = request
+        {
+            let result = bench
+                .screen_equations(&selector, &patient_ref, &values, &mut |_| {}, &|| true)
+                .map(Box::new);
+            app.handle_reply(Reply::EquationsScreened { job, result }, now);
+        }
+    }
+}
+
+#[test]
+fn prevent_form_then_its_result() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    app.handle_key(key(KeyCode::F(6)), now);
+    app.status = None;
+    snapshot("entry_prevent_empty", &app, 80, 24);
+    fill_form(&mut app, "P-0042", &PREVENT_PATIENT, now);
+    screen_equations_now(&mut app, now);
+    assert_eq!(app.screen, Screen::Result);
+    app.status = None;
+    snapshot("result_prevent_80x24", &app, 80, 24);
+}
+
+#[test]
+fn prevent_form_known_cvd_is_not_eligible() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    app.handle_key(key(KeyCode::F(6)), now);
+    let mut patient = PREVENT_PATIENT;
+    patient[0] = "y";
+    fill_form(&mut app, "P-0043", &patient, now);
+    screen_equations_now(&mut app, now);
+    app.status = None;
+    snapshot("result_prevent_not_eligible", &app, 80, 24);
+}
+
 #[test]
 fn unlock_screen() {
     let app = pulsecure_tui::App::new(Instant::now());

@@ -116,13 +116,79 @@ fn a_screening_runs_off_the_ui_thread_and_stores_its_result() {
     assert_eq!(result.patient_ref, "P-0007");
     let history = bench.history().expect("history");
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0].class, result.assessment.class);
+    assert_eq!(history[0].class, Some(result.assessment.class));
     // The form is empty again for the next patient.
     let form = lp.app.form.as_ref().expect("form");
     assert!(form
         .fields
         .iter()
         .all(|f| f.text.is_empty() && f.answer.is_none()));
+}
+
+#[test]
+fn f6_switches_to_prevent_whose_form_screens_both_outputs() {
+    let (mut lp, bench) = start(Duration::from_millis(10));
+    unlock(&mut lp);
+    press(&mut lp, KeyCode::F(6));
+    let form = lp.app.form.as_ref().expect("form");
+    let labels: Vec<String> = form.fields.iter().map(|f| f.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Patient reference",
+            "Known CVD",
+            "Age",
+            "Sex",
+            "Systolic BP",
+            "BP medication",
+            "Total cholesterol",
+            "HDL cholesterol",
+            "Statin",
+            "Diabetes",
+            "Current smoker",
+            "eGFR"
+        ]
+    );
+    // Out of the published range: refused on the form, naming the range, nothing sent.
+    let mut patient = PREVENT_PATIENT;
+    patient[5] = "400";
+    fill(&mut lp, "P-0100", &patient);
+    press(&mut lp, KeyCode::Enter);
+    assert_eq!(lp.app.screen, Screen::Entry);
+    let status = lp.app.status.as_ref().expect("status").text.clone();
+    assert!(
+        status.contains("Total cholesterol") && status.contains("130"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("400"),
+        "the value is not repeated: {status}"
+    );
+    // Fixed, it screens both PREVENT outputs and stores them.
+    let form = lp.app.form.as_mut().expect("form");
+    form.fields[6].text = "220".into();
+    form.fields[6].cursor = 3;
+    press(&mut lp, KeyCode::Enter);
+    pump_until(&mut lp, Duration::from_secs(10), |a| {
+        a.screen == Screen::Result
+    });
+    let shown = lp.app.equation_result.as_ref().expect("equation result");
+    let ids: Vec<&str> = shown
+        .screening
+        .verdicts
+        .iter()
+        .map(|v| v.model_id.as_str())
+        .collect();
+    assert_eq!(ids, ["prevent-cvd-10y", "prevent-ascvd-10y"]);
+    assert!(lp.app.result.is_none());
+    assert_eq!(bench.history().expect("history").len(), 2);
+    // F6 again comes back to cvd-lr with its own form.
+    press(&mut lp, KeyCode::F(2));
+    press(&mut lp, KeyCode::F(6));
+    assert_eq!(
+        lp.app.form.as_ref().expect("form").fields.len(),
+        1 + bench.model.features().len()
+    );
 }
 
 #[test]

@@ -48,7 +48,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             .style(style)
         });
     let title = match &app.model {
-        Some(m) => format!(" New screening — model {} v{} ", m.id(), m.version()),
+        Some(m) => format!(
+            " New screening — {} · F6 model ",
+            app.current_choice().label(m)
+        ),
         None => " New screening ".into(),
     };
     let table = Table::new(

@@ -8,7 +8,6 @@ use ratatui::Frame;
 
 use pulsecure_core::RiskClass;
 
-use super::percent;
 use crate::app::{App, ClassFilter};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -45,15 +44,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     let rows = visible.iter().map(|e| {
         let colour = match e.class {
-            RiskClass::High => Color::Red,
-            RiskClass::Low => Color::Green,
+            Some(RiskClass::High) => Color::Red,
+            Some(RiskClass::Low) => Color::Green,
+            None => Color::Gray,
         };
         Row::new(vec![
             e.id.to_string(),
             e.when.clone(),
             e.patient_ref.clone(),
-            percent(e.probability),
-            e.class.as_str().to_string(),
+            e.risk_text.clone(),
+            e.label.clone(),
             e.model.clone(),
         ])
         .style(Style::new().fg(colour))
@@ -64,9 +64,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Constraint::Length(5),
             Constraint::Length(16),
             Constraint::Fill(1),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(10),
+            Constraint::Length(8),
+            Constraint::Length(12),
+            Constraint::Length(22),
         ],
     )
     .header(
@@ -91,11 +91,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if let (Some(area), Some(entry)) = (detail_area, visible.get(h.selected)) {
         let mut lines = vec![Line::from(format!(
             " {} · {} · {} ({}) · {}",
-            entry.patient_ref,
-            entry.when,
-            percent(entry.probability),
-            entry.class.as_str(),
-            entry.model
+            entry.patient_ref, entry.when, entry.risk_text, entry.label, entry.model
         ))];
         for (name, shown) in &entry.features {
             lines.push(Line::from(format!("   {name:<24} {shown}")));

@@ -3,6 +3,7 @@
 
 mod analytics;
 mod entry;
+mod equation_result;
 mod help;
 mod history;
 mod keys;
@@ -22,6 +23,10 @@ use crate::app::{App, Screen};
 pub const DISCLAIMER: &str =
     "Screening aid, not a diagnosis: tuned for high recall; a high result means refer for clinical assessment.";
 
+/// The disclaimer shown with a published equation's result.
+pub const EQUATION_DISCLAIMER: &str =
+    "Screening aid, not a diagnosis: a population estimate from a published equation; decide on treatment with a clinician.";
+
 /// Draw the whole UI.
 pub fn draw(frame: &mut Frame, app: &App) {
     let [top, body, status, keys] = Layout::vertical([
@@ -36,7 +41,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Unlock => unlock::draw(frame, body, app),
         Screen::Entry => entry::draw(frame, body, app),
         Screen::Running => running::draw(frame, body, app),
-        Screen::Result => result::draw(frame, body, app),
+        Screen::Result => match &app.equation_result {
+            Some(r) => equation_result::draw(frame, body, r),
+            None => result::draw(frame, body, app),
+        },
         Screen::History => history::draw(frame, body, app),
         Screen::Analytics => analytics::draw(frame, body, app),
         Screen::Keys => keys::draw(frame, body, app),
@@ -93,7 +101,7 @@ fn key_hints(app: &App) -> String {
     let hints = match app.screen {
         Screen::Unlock => "Enter unlock · Esc quit".to_string(),
         Screen::Entry => {
-            format!("Tab/Shift-Tab move · Space y/n · Enter screen · Ctrl-L clear · {quit}")
+            format!("Tab/⇧Tab move · Space y/n · Enter screen · F6 model · ^L clear · {quit}")
         }
         Screen::Running => "Esc cancel · the UI stays usable while the evaluation runs".into(),
         Screen::Result => format!("Enter next patient · F3 history · {quit}"),

@@ -3,6 +3,7 @@
 //! to type keys and render into a `TestBackend`.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,10 +11,17 @@ use std::time::{Duration, Instant};
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Screening, Stage, StageTimings};
 use pulsecure_core::domain::analytics::Query;
+use pulsecure_core::domain::assessment::equation_risk_text;
+use pulsecure_core::domain::equation::InputValue;
+use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::{Model, PatientFeatures, PatientRef, QuantizedInput, ReferenceEngine};
 use pulsecure_tui::app::App;
+use pulsecure_tui::workbench::{
+    EquationScreening, EquationVerdict, EquationVerdictKind, ModelChoice,
+};
 use pulsecure_tui::worker::{Reply, Request};
 use pulsecure_tui::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
 use ratatui::backend::TestBackend;
@@ -100,8 +108,9 @@ impl Workbench for FakeBench {
                 id,
                 patient_ref: patient_ref.as_str().to_string(),
                 when: format!("2026-11-25 09:{:02}", id),
-                probability: assessment.probability,
-                class: assessment.class,
+                risk_text: assessment.risk_text(),
+                label: assessment.class.as_str().to_string(),
+                class: Some(assessment.class),
                 model: format!("{} v{}", self.model.id(), self.model.version()),
                 features: self
                     .model
@@ -117,6 +126,97 @@ impl Workbench for FakeBench {
             timings: fixed_timings(),
             upload_bytes: 5735,
             download_bytes: 66286,
+        })
+    }
+
+    fn equation_choices(&self) -> Vec<ModelChoice> {
+        vec![ModelChoice::Equations {
+            selector: "prevent".into(),
+            label: "PREVENT 10-year total CVD and ASCVD".into(),
+            models: prevent_models(),
+        }]
+    }
+
+    /// The core's intake and reference engine in plaintext (the app's workbench encrypts).
+    fn screen_equations(
+        &self,
+        selector: &str,
+        patient_ref: &PatientRef,
+        values: &BTreeMap<String, InputValue>,
+        progress: &mut dyn FnMut(Stage),
+        keep: &dyn Fn() -> bool,
+    ) -> Result<EquationScreening, TuiError> {
+        assert_eq!(selector, "prevent");
+        for stage in Stage::ALL {
+            progress(stage);
+            std::thread::sleep(self.stage_delay);
+        }
+        let mut verdicts = Vec::new();
+        for model in prevent_models() {
+            let outcome = match intake(&model, values, CholesterolUnits::MgPerDl)
+                .map_err(|e| TuiError(e.to_string()))?
+            {
+                Intake::NotEligible(why) => EquationVerdictKind::NotEligible {
+                    reason: why.reason(),
+                },
+                Intake::Eligible(inputs) => {
+                    let code = model.run(&inputs).probability;
+                    let scale = f64::from(model.output().probability_scale);
+                    let probability = f64::from(code) / scale;
+                    EquationVerdictKind::Screened {
+                        probability,
+                        risk_text: equation_risk_text(probability),
+                        category: model.output().categories[model.category_of(code)]
+                            .name
+                            .clone(),
+                        bands: model
+                            .output()
+                            .categories
+                            .iter()
+                            .map(|b| (b.name.clone(), b.below.map(|u| f64::from(u) / scale)))
+                            .collect(),
+                    }
+                }
+            };
+            verdicts.push(EquationVerdict {
+                model_id: model.id().to_string(),
+                model_version: model.version(),
+                outcome,
+                stored_earlier: false,
+            });
+        }
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        if !keep() {
+            return Err(TuiError("cancelled".into()));
+        }
+        let mut stored = self.stored.lock().expect("lock");
+        for v in &verdicts {
+            let id = stored.len() as i64 + 1;
+            let (risk_text, label) = match &v.outcome {
+                EquationVerdictKind::Screened {
+                    risk_text,
+                    category,
+                    ..
+                } => (risk_text.clone(), category.clone()),
+                EquationVerdictKind::NotEligible { .. } => ("-".into(), "not eligible".into()),
+            };
+            stored.insert(
+                0,
+                HistoryEntry {
+                    id,
+                    patient_ref: patient_ref.as_str().to_string(),
+                    when: format!("2026-11-25 10:{:02}", id),
+                    risk_text,
+                    label,
+                    class: None,
+                    model: format!("{} v{}", v.model_id, v.model_version),
+                    features: Vec::new(),
+                },
+            );
+        }
+        Ok(EquationScreening {
+            verdicts,
+            evaluate: Duration::from_micros(2400),
         })
     }
 
@@ -164,6 +264,17 @@ impl Workbench for FakeBench {
     }
 }
 
+/// The released PREVENT models (total CVD, ASCVD), read from the repository.
+pub fn prevent_models() -> Vec<Arc<EquationModel>> {
+    [
+        include_str!("../../../../models/prevent-cvd-10y/v2/model.json"),
+        include_str!("../../../../models/prevent-ascvd-10y/v2/model.json"),
+    ]
+    .iter()
+    .map(|json| Arc::new(EquationModel::from_json(json).expect("released model loads")))
+    .collect()
+}
+
 /// Accepts [`PASSWORD`] and hands out `bench`.
 pub struct FakeUnlocker {
     pub bench: Arc<FakeBench>,
@@ -207,7 +318,8 @@ pub fn screen_text(terminal: &Terminal<TestBackend>) -> String {
 /// An app unlocked directly (without a worker) with the shipped model.
 pub fn unlocked_app(now: Instant) -> App {
     let mut app = App::new(now);
-    app.handle_reply(Reply::Unlocked(Box::new(model())), now);
+    let choices = FakeBench::new(Duration::ZERO).equation_choices();
+    app.handle_reply(Reply::Unlocked(Box::new(model()), choices), now);
     app.status = None;
     app
 }
@@ -226,6 +338,11 @@ pub fn fill_form(app: &mut App, patient_ref: &str, values: &[&str], now: Instant
 pub const HIGH_RISK: [&str; 7] = ["72", "y", "1.4", "y", "y", "3", "y"];
 /// A low-risk patient as typed.
 pub const LOW_RISK: [&str; 7] = ["34", "n", "0.82", "n", "n", "1", "n"];
+
+/// A PREVENT patient as the form takes it after the reference (known CVD, then age, sex,
+/// sbp, bp_tx, total_c, hdl_c, statin, dm, smoking, egfr — the model's input order).
+pub const PREVENT_PATIENT: [&str; 11] =
+    ["n", "55", "f", "140", "y", "220", "45", "n", "y", "n", "85"];
 
 /// Whether a reply is a screening result.
 pub fn is_screened(reply: &Reply) -> bool {
