@@ -8,42 +8,54 @@ use crate::error::SigningError;
 pub const RELEASE_PUBLIC_KEY: &str = include_str!("../../../models/publisher.pub");
 
 /// Release keys replaced by a rotation (docs/signing.md, rotation log), each still trusted
-/// for the releases it signed and nothing newer: the model ids and the highest version.
-const RETIRED_RELEASE_KEYS: &[(&str, &[&str], u64)] = &[
+/// for the releases it signed and nothing newer: per model id, the highest version.
+const RETIRED_RELEASE_KEYS: &[(&str, &[(&str, u64)])] = &[
     (
         include_str!("../../../models/publisher-retired-860389025CCBA8E1.pub"),
-        &["cvd-lr"],
-        1,
+        &[("cvd-lr", 1)],
     ),
     (
         include_str!("../../../models/publisher-retired-955762AD02AEB7D9.pub"),
-        &["cvd-lr"],
-        2,
+        &[("cvd-lr", 2)],
     ),
     (
         include_str!("../../../models/publisher-retired-3130161418ED5071.pub"),
-        &["prevent-cvd-10y", "prevent-ascvd-10y"],
-        1,
+        &[("prevent-cvd-10y", 1), ("prevent-ascvd-10y", 1)],
+    ),
+    (
+        include_str!("../../../models/publisher-retired-B2F8498C3BA273E3.pub"),
+        &[
+            ("prevent-cvd-10y", 2),
+            ("prevent-ascvd-10y", 2),
+            ("pce-ascvd-10y", 1),
+        ],
     ),
 ];
 
-/// What a retired release key may still sign: the model ids it signed, up to a version.
+/// What a retired release key may still sign: per model id it signed, the highest version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyScope {
-    /// The model ids.
-    pub model_ids: Vec<String>,
-    /// The highest version it may sign.
-    pub max_version: u64,
+    /// `(model id, highest version)`, in the order the rotation log lists them.
+    pub releases: Vec<(String, u64)>,
+}
+
+impl KeyScope {
+    /// Whether the key may sign `version` of `model_id`.
+    pub fn allows(&self, model_id: &str, version: u64) -> bool {
+        self.releases
+            .iter()
+            .any(|(id, max)| id == model_id && version <= *max)
+    }
 }
 
 impl std::fmt::Display for KeyScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} up to version {}",
-            self.model_ids.join(", "),
-            self.max_version
-        )
+        let parts: Vec<String> = self
+            .releases
+            .iter()
+            .map(|(id, max)| format!("{id} up to version {max}"))
+            .collect();
+        f.write_str(&parts.join(", "))
     }
 }
 
@@ -102,11 +114,13 @@ impl PublisherKey {
     /// the releases it signed before its rotation.
     pub fn release_keys() -> Result<Vec<Self>, SigningError> {
         let mut keys = vec![Self::release()?];
-        for (text, model_ids, max_version) in RETIRED_RELEASE_KEYS {
+        for (text, releases) in RETIRED_RELEASE_KEYS {
             let mut key = Self::parse(text, "retired release key (compiled in)")?;
             key.scope = Some(KeyScope {
-                model_ids: model_ids.iter().map(|id| (*id).to_string()).collect(),
-                max_version: *max_version,
+                releases: releases
+                    .iter()
+                    .map(|(id, max)| ((*id).to_string(), *max))
+                    .collect(),
             });
             keys.push(key);
         }

@@ -83,7 +83,7 @@ pub fn verify_model(
         .map_err(|e| SigningError::MalformedSignature(e.to_string()))?;
     let claim = ModelClaim::parse(&comment)?;
     if let Some(scope) = &signer.scope {
-        if !scope.model_ids.contains(&claim.model_id) || claim.version > scope.max_version {
+        if !scope.allows(&claim.model_id, claim.version) {
             return Err(SigningError::RetiredKey {
                 key_id,
                 scope: scope.to_string(),

@@ -85,8 +85,7 @@ fn a_retired_key_cannot_sign_a_newer_version_or_another_model() {
     let publisher = TestPublisher::new();
     let mut key = publisher.key();
     key.scope = Some(pulsecure_signing::KeyScope {
-        model_ids: vec!["cvd-lr".into()],
-        max_version: 1,
+        releases: vec![("cvd-lr".into(), 1)],
     });
     let bytes = MODEL.as_bytes();
     let kept = publisher.sign(bytes, &claim("cvd-lr", 1, bytes));
@@ -112,8 +111,7 @@ fn a_retired_key_that_signed_two_models_keeps_both_and_nothing_else() {
     let publisher = TestPublisher::new();
     let mut key = publisher.key();
     key.scope = Some(pulsecure_signing::KeyScope {
-        model_ids: vec!["cvd-lr".into(), "cvd-lr-twin".into()],
-        max_version: 1,
+        releases: vec![("cvd-lr".into(), 1), ("cvd-lr-twin".into(), 1)],
     });
     let trusted = std::slice::from_ref(&key);
     for id in ["cvd-lr", "cvd-lr-twin"] {
@@ -132,7 +130,7 @@ fn a_retired_key_that_signed_two_models_keeps_both_and_nothing_else() {
     let err = verify_model(third.as_bytes(), &sig, trusted).expect_err("a third model");
     assert!(
         err.to_string()
-            .contains("cvd-lr, cvd-lr-twin up to version 1"),
+            .contains("cvd-lr up to version 1, cvd-lr-twin up to version 1"),
         "{err}"
     );
 }
@@ -145,12 +143,11 @@ fn the_key_that_signed_prevent_v1_is_retired_for_prevent_v1_only() {
         .find(|k| k.key_id() == "3130161418ED5071")
         .expect("compiled in as retired");
     let scope = retired.scope.as_ref().expect("scoped");
-    assert_eq!(scope.max_version, 1);
     assert_eq!(
-        scope.model_ids,
+        scope.releases,
         vec![
-            "prevent-cvd-10y".to_string(),
-            "prevent-ascvd-10y".to_string()
+            ("prevent-cvd-10y".to_string(), 1),
+            ("prevent-ascvd-10y".to_string(), 1)
         ]
     );
     assert_ne!(
@@ -327,4 +324,22 @@ fn a_schema_2_release_whose_claim_names_another_model_is_refused() {
             ..
         })
     ));
+}
+
+#[test]
+fn the_key_that_signed_prevent_v2_and_pce_v1_keeps_exactly_those_per_model() {
+    let keys = release();
+    let retired = keys
+        .iter()
+        .find(|k| k.key_id() == "B2F8498C3BA273E3")
+        .expect("compiled in as retired");
+    let scope = retired.scope.as_ref().expect("scoped");
+    assert!(scope.allows("prevent-cvd-10y", 2) && scope.allows("prevent-ascvd-10y", 2));
+    assert!(scope.allows("pce-ascvd-10y", 1));
+    assert!(
+        !scope.allows("pce-ascvd-10y", 2),
+        "one version per model id: PREVENT's version 2 does not open PCE's"
+    );
+    assert!(!scope.allows("prevent-cvd-10y", 3) && !scope.allows("cvd-lr", 3));
+    assert_eq!(keys[0].key_id(), "82A0770BF539882A", "the release key");
 }
