@@ -40,10 +40,10 @@ printf 'publisher e2e password 1\n' > "$work/publisher/password"
 chmod 0600 "$work/secrets/password"
 "$binary" model keygen --public-key "$work/input/publisher.pub" \
   --secret-key "$work/publisher/secret.key" --password-file "$work/publisher/password" >/dev/null
-sed 's/"version": 2,/"version": 3,/' models/cvd-lr/v2/model.json > "$work/input/release/model.json"
+sed 's/"version": 3,/"version": 4,/' models/cvd-lr/v3/model.json > "$work/input/release/model.json"
 "$binary" model sign --secret-key "$work/publisher/secret.key" \
   --password-file "$work/publisher/password" "$work/input/release/model.json" >/dev/null
-{ cat examples/patients.csv; echo "BAD-ROW,55,1,99,0,1,2,1"; } > "$work/input/batch.csv"
+{ cat examples/patients.csv; echo "BAD-ROW,0,55,1,999,0,1,1"; } > "$work/input/batch.csv"
 chmod -R a+rX "$work/input"
 
 # --- how to run each party in each mode --------------------------------------------------
@@ -109,11 +109,11 @@ info="$(pulsecure info)"
 grep -q 'network *lo (loopback only: air-gapped)' <<<"$info" || fail "interfaces other than lo: $(grep network <<<"$info")"
 # The evaluator's operator trusts the publisher and installs the same signed release.
 evaluator trust-key "$IN/publisher.pub" >/dev/null
-evaluator install-model "$IN/release/model.json" | grep -q "cvd-lr v3: Installed" || fail "evaluator install-model"
+evaluator install-model "$IN/release/model.json" | grep -q "cvd-lr v4: Installed" || fail "evaluator install-model"
 start_evaluator
 pulsecure init --kdf-memory-mib 19 --kdf-iterations 2 --password-file "$PW" >/dev/null
 pulsecure model trust-key "$IN/publisher.pub" --label "e2e publisher" --password-file "$PW" >/dev/null
-pulsecure model install "$IN/release/model.json" --password-file "$PW" | grep -q "installed model cvd-lr version 3" \
+pulsecure model install "$IN/release/model.json" --password-file "$PW" | grep -q "installed model cvd-lr version 4" \
   || fail "model install"
 # The evaluator may still be starting: registration retries for up to 60 s.
 registered=""
@@ -129,10 +129,10 @@ set -e
 [ "$code" = 3 ] || fail "batch exit code $code (expected 3: one bad row); $(cat "$work/screen.err")"
 screened="$(grep -c ',screened,' <<<"$results" || true)"
 [ "$screened" = 6 ] || fail "$screened rows screened (expected 6)"
-grep -q 'row 8, column serum_creatinine' "$work/screen.err" || fail "the bad row was not reported: $(cat "$work/screen.err")"
+grep -q 'row 8, column systolic_bp' "$work/screen.err" || fail "the bad row was not reported: $(cat "$work/screen.err")"
 version_column="$(head -1 <<<"$results" | tr ',' '\n' | grep -nx 'model_version' | cut -d: -f1)"
 versions="$(grep ',screened,' <<<"$results" | cut -d, -f"$version_column" | sort -u)"
-[ "$versions" = 3 ] || fail "screened with model version(s) '$versions', expected the installed 3"
+[ "$versions" = 4 ] || fail "screened with model version(s) '$versions', expected the installed 4"
 # A release covers the screenings made before the current second.
 sleep 1
 pulsecure stats count --epsilon 0.1 --yes --password-file "$PW" >/dev/null
@@ -172,4 +172,4 @@ if [ "$mode" = namespace ]; then
   [ "$runs" -ge 8 ] || fail "only $runs traced runs"
   echo "strace: $(grep -c . "$work/strace.log" || true) network-class syscalls in $runs traced runs; only AF_UNIX sockets, $connects connects, all to $socket"
 fi
-echo "airgap e2e ($mode): info saw only lo; evaluator trust-key + install v3; init, trust-key, install v3, keys register, batch through the evaluator (6 screened, 1 rejected), DP release, budget, db check, evaluator stopped cleanly: ok"
+echo "airgap e2e ($mode): info saw only lo; evaluator trust-key + install v4; init, trust-key, install v4, keys register, batch through the evaluator (6 screened, 1 rejected), DP release, budget, db check, evaluator stopped cleanly: ok"

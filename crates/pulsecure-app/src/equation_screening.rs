@@ -526,11 +526,17 @@ impl Workstation {
                     sink.rejected(&e).map_err(out)?;
                     continue;
                 }
-                Item::Row(row) => {
+                // Not produced by a column-read batch; kept exhaustive.
+                Item::Row(pulsecure_batch::InputRow {
+                    row, patient_ref, ..
+                })
+                | Item::NotEligible(pulsecure_batch::IneligibleRow {
+                    row, patient_ref, ..
+                }) => {
                     summary.rejected += 1;
                     sink.rejected(&RowError {
-                        row: row.row,
-                        patient_ref: Some(row.patient_ref),
+                        row,
+                        patient_ref: Some(patient_ref),
                         column: None,
                         reason: "not read against this model".into(),
                     })

@@ -18,12 +18,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pulsecure_batch::{BatchReader, InputRow, RowError};
+use pulsecure_batch::{BatchReader, IneligibleRow, InputRow, RowError};
+use pulsecure_core::app::inference::Recorded;
 use pulsecure_core::app::result_check::{checked_assessment, ResultRefused};
 use pulsecure_core::domain::quantize::QuantizedInput;
 use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::fhe::{FheClient, FheError};
-use pulsecure_core::ports::store::{ScreeningRecord, ScreeningStore};
+use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore};
 use pulsecure_core::{Model, PatientFeatures, PatientRef, RiskAssessment};
 use pulsecure_fhe::{model_fingerprint, TfheClient};
 use pulsecure_queue::{Counts, JobId, NewJob, Outcome, Queue, QueueAddress, QueueError};
@@ -35,8 +36,10 @@ use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
 use crate::records::Records;
 use crate::result_refusal::record_refusal;
-use crate::row_chunks::RowChunks;
-use crate::screening::{BatchResult, RowStatus};
+use crate::row_chunks::{ChunkRow, RowChunks};
+use crate::screening::{
+    record_not_eligible, BatchResult, NotEligibleResult, PatientOutcome, RowStatus,
+};
 
 /// Attempts a job gets in the queue before it fails for good.
 pub const MAX_ATTEMPTS: i32 = pulsecure_queue::DEFAULT_MAX_ATTEMPTS;
@@ -57,6 +60,8 @@ const RECONNECT_FOR: Duration = Duration::from_secs(120);
 pub trait QueueSink {
     /// A row stored before (reported from the local database) or collected now.
     fn result(&mut self, result: BatchResult<'_>) -> std::io::Result<()>;
+    /// A row outside the model's population: stored as such at once, never queued.
+    fn not_eligible(&mut self, row: NotEligibleResult<'_>) -> std::io::Result<()>;
     /// A rejected row, or a job that failed in the queue (row, reason; never a value).
     fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
     /// Submitted jobs finished so far, of all submitted.
@@ -74,6 +79,8 @@ pub struct Submission {
     pub resubmitted: usize,
     /// Patients stored before (not submitted again).
     pub already_stored: usize,
+    /// Patients outside the model's population: stored as such, nothing queued.
+    pub not_eligible: usize,
     /// Rejected rows.
     pub rejected: usize,
 }
@@ -205,7 +212,8 @@ impl QueueStation {
         Ok(hash)
     }
 
-    fn model(&self) -> Arc<Model> {
+    /// The active model (the one batches are read against and screened with).
+    pub fn model(&self) -> Arc<Model> {
         Arc::clone(self.records.model())
     }
 
@@ -237,6 +245,13 @@ impl QueueStation {
         })? {
             let mut chunk = Vec::with_capacity(read.len());
             for row in read {
+                let row = match row {
+                    ChunkRow::Screen(row) => row,
+                    ChunkRow::NotEligible(row) => {
+                        self.not_eligible(&model, &row, &mut summary, sink)?;
+                        continue;
+                    }
+                };
                 if queued.contains(&row.patient_ref) {
                     summary.already_queued += 1;
                 } else if let Some(stored) =
@@ -245,12 +260,23 @@ impl QueueStation {
                         .find(model.id(), model.version(), &row.patient_ref)?
                 {
                     summary.already_stored += 1;
-                    sink.result(BatchResult {
-                        row: row.row,
-                        patient_ref: &row.patient_ref,
-                        status: RowStatus::AlreadyStored,
-                        assessment: &stored.record.assessment,
-                    })
+                    match stored.record.status {
+                        RecordStatus::Screened => sink.result(BatchResult {
+                            row: row.row,
+                            patient_ref: &row.patient_ref,
+                            status: RowStatus::AlreadyStored,
+                            assessment: &stored.record.assessment,
+                        }),
+                        RecordStatus::NotEligible(reason) => sink.not_eligible(NotEligibleResult {
+                            row: row.row,
+                            patient_ref: &row.patient_ref,
+                            status: RowStatus::AlreadyStored,
+                            reason,
+                            text: reason.text(),
+                            model_id: model.id(),
+                            model_version: model.version(),
+                        }),
+                    }
                     .map_err(AppError::Output)?;
                 } else {
                     chunk.push(row);
@@ -265,10 +291,59 @@ impl QueueStation {
             already_queued = summary.already_queued,
             resubmitted = summary.resubmitted,
             already_stored = summary.already_stored,
+            not_eligible = summary.not_eligible,
             rejected = summary.rejected,
             "batch submitted to the queue"
         );
         Ok(summary)
+    }
+
+    /// Store a not-eligible row's decision (or report what an earlier run stored).
+    fn not_eligible(
+        &self,
+        model: &Model,
+        row: &IneligibleRow,
+        summary: &mut Submission,
+        sink: &mut dyn QueueSink,
+    ) -> Result<()> {
+        let (reason, text, status) =
+            match record_not_eligible(&self.records, model, &row.patient_ref, &row.why)? {
+                PatientOutcome::NotEligible {
+                    reason,
+                    text,
+                    status,
+                } => (reason, text, status),
+                PatientOutcome::Recorded(recorded) => {
+                    // An earlier run stored a screening under this reference.
+                    let assessment = match &recorded {
+                        Recorded::Stored(s) => &s.assessment,
+                        Recorded::AlreadyStored(s) => &s.record.assessment,
+                    };
+                    summary.already_stored += 1;
+                    return sink
+                        .result(BatchResult {
+                            row: row.row,
+                            patient_ref: &row.patient_ref,
+                            status: RowStatus::AlreadyStored,
+                            assessment,
+                        })
+                        .map_err(AppError::Output);
+                }
+            };
+        match status {
+            RowStatus::Screened => summary.not_eligible += 1,
+            RowStatus::AlreadyStored => summary.already_stored += 1,
+        }
+        sink.not_eligible(NotEligibleResult {
+            row: row.row,
+            patient_ref: &row.patient_ref,
+            status,
+            reason,
+            text: &text,
+            model_id: model.id(),
+            model_version: model.version(),
+        })
+        .map_err(AppError::Output)
     }
 
     /// Encrypt `rows`, record them locally, then enqueue them; returns how many.

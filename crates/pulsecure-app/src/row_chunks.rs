@@ -6,10 +6,36 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use pulsecure_batch::{BatchReader, InputRow, Item, RowError, PATIENT_ID};
+use pulsecure_batch::{BatchReader, IneligibleRow, InputRow, Item, RowError, PATIENT_ID};
 use pulsecure_core::PatientRef;
 
 use crate::error::Result;
+
+/// A row of a chunk: to screen, or outside the model's population (to store as such).
+pub(crate) enum ChunkRow {
+    /// Validated; to screen.
+    Screen(InputRow),
+    /// Not eligible; nothing to encrypt.
+    NotEligible(IneligibleRow),
+}
+
+impl ChunkRow {
+    /// 1-based row number.
+    pub(crate) fn row(&self) -> usize {
+        match self {
+            ChunkRow::Screen(r) => r.row,
+            ChunkRow::NotEligible(r) => r.row,
+        }
+    }
+
+    /// The row's reference.
+    pub(crate) fn patient_ref(&self) -> &PatientRef {
+        match self {
+            ChunkRow::Screen(r) => &r.patient_ref,
+            ChunkRow::NotEligible(r) => &r.patient_ref,
+        }
+    }
+}
 
 /// The rows of a batch, chunk by chunk.
 pub(crate) struct RowChunks<'m, R: Read> {
@@ -36,7 +62,7 @@ impl<'m, R: Read> RowChunks<'m, R> {
         &mut self,
         size: usize,
         rejected: &mut dyn FnMut(&RowError) -> Result<()>,
-    ) -> Result<Option<Vec<InputRow>>> {
+    ) -> Result<Option<Vec<ChunkRow>>> {
         if self.exhausted {
             return Ok(None);
         }
@@ -54,20 +80,34 @@ impl<'m, R: Read> RowChunks<'m, R> {
                     column: None,
                     reason: "not read against this model".into(),
                 })?,
-                Item::Row(row) => match self.seen.get(&row.patient_ref) {
-                    Some(first) => rejected(&RowError {
-                        row: row.row,
-                        patient_ref: Some(row.patient_ref.clone()),
-                        column: Some(PATIENT_ID.into()),
-                        reason: format!("duplicated patient_id (first on row {first})"),
-                    })?,
-                    None => {
-                        self.seen.insert(row.patient_ref.clone(), row.row);
-                        chunk.push(row);
-                    }
-                },
+                Item::Row(row) => self.push(&mut chunk, ChunkRow::Screen(row), rejected)?,
+                Item::NotEligible(row) => {
+                    self.push(&mut chunk, ChunkRow::NotEligible(row), rejected)?
+                }
             }
         }
         Ok(Some(chunk))
+    }
+
+    /// Add `row` to `chunk`, or report it when its reference was seen earlier in the file.
+    fn push(
+        &mut self,
+        chunk: &mut Vec<ChunkRow>,
+        row: ChunkRow,
+        rejected: &mut dyn FnMut(&RowError) -> Result<()>,
+    ) -> Result<()> {
+        match self.seen.get(row.patient_ref()) {
+            Some(first) => rejected(&RowError {
+                row: row.row(),
+                patient_ref: Some(row.patient_ref().clone()),
+                column: Some(PATIENT_ID.into()),
+                reason: format!("duplicated patient_id (first on row {first})"),
+            }),
+            None => {
+                self.seen.insert(row.patient_ref().clone(), row.row());
+                chunk.push(row);
+                Ok(())
+            }
+        }
     }
 }

@@ -8,17 +8,20 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use pulsecure_batch::{BatchReader, InputRow, RowError, PATIENT_ID};
+use pulsecure_batch::{BatchReader, RowError, PATIENT_ID};
 use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
 use pulsecure_core::app::result_check::ResultRefused;
-use pulsecure_core::ports::clock::SystemClock;
-use pulsecure_core::ports::store::StoreError;
-use pulsecure_core::{GivenField, PatientFeatures, PatientRef, RiskAssessment};
+use pulsecure_core::domain::eligibility::{IneligibleReason, NotEligible};
+use pulsecure_core::domain::population::{intake_schema1, Screenable};
+use pulsecure_core::ports::clock::{Clock, SystemClock};
+use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore, StoreError};
+use pulsecure_core::{GivenField, Model, PatientFeatures, PatientRef, RiskAssessment};
 use rayon::prelude::*;
 
 use crate::error::{AppError, Result};
+use crate::records::Records;
 use crate::result_refusal::record_refusal;
-use crate::row_chunks::RowChunks;
+use crate::row_chunks::{ChunkRow, RowChunks};
 use crate::workstation::Workstation;
 
 /// A fresh pseudonymous reference (`P-` and 12 random hex digits).
@@ -34,13 +37,27 @@ impl Workstation {
         InferenceService::new(self.model(), self.client(), self.evaluator())
     }
 
-    /// Validate the fields of one input against the active model (the one validation of a
-    /// patient); an unknown field is reported by its position, never its name.
-    pub fn validate(&self, fields: &[GivenField]) -> Result<PatientFeatures> {
-        Ok(PatientFeatures::from_given(
-            self.model().features(),
+    /// Decide one input against the active model (the one validation of a patient): its
+    /// population first (known CVD, age range), then every feature; an unknown field is
+    /// reported by its position, never its name.
+    pub fn intake(&self, fields: &[GivenField]) -> Result<Screenable> {
+        let model = self.model();
+        Ok(intake_schema1(
+            model.features(),
+            model.population(),
             fields,
         )?)
+    }
+
+    /// Store that `patient_ref` is outside the active model's population (nothing is
+    /// encrypted or sent), unless an earlier run stored this reference for this model
+    /// version: then what it stored is the outcome.
+    pub fn record_not_eligible(
+        &self,
+        patient_ref: &PatientRef,
+        why: &NotEligible,
+    ) -> Result<PatientOutcome> {
+        record_not_eligible(self.records(), self.model(), patient_ref, why)
     }
 
     /// Screen and store one validated patient; `cancelled()` is asked once the evaluation
@@ -102,20 +119,94 @@ impl Workstation {
     }
 
     /// Screen one patient given as named values in input order (validated once, against the
-    /// active model) under `patient_ref`, or a generated reference; then stored.
+    /// active model) under `patient_ref`, or a generated reference; then stored — or, for
+    /// a patient outside the model's population, the not-eligible decision stored.
     pub fn screen_values(
         &self,
         patient_ref: Option<PatientRef>,
         values: &[GivenField],
         progress: &mut dyn FnMut(Stage),
-    ) -> Result<(PatientRef, Recorded)> {
+    ) -> Result<(PatientRef, PatientOutcome)> {
         let patient_ref = match patient_ref {
             Some(r) => r,
             None => generated_ref()?,
         };
-        let patient = self.validate(values)?;
-        let recorded = self.screen(&patient_ref, &patient, progress, &|| false)?;
-        Ok((patient_ref, recorded))
+        let outcome = match self.intake(values)? {
+            Screenable::Eligible(patient) => PatientOutcome::from_recorded(self.screen(
+                &patient_ref,
+                &patient,
+                progress,
+                &|| false,
+            )?),
+            Screenable::NotEligible(why) => {
+                let outcome = self.record_not_eligible(&patient_ref, &why)?;
+                self.records().record_state()?;
+                outcome
+            }
+        };
+        Ok((patient_ref, outcome))
+    }
+}
+
+/// Store that `patient_ref` is outside `model`'s population, unless an earlier run stored
+/// this reference for this model version (then what it stored is the outcome). The direct
+/// and the queued batch share it: nothing of such a patient is encrypted or sent.
+pub(crate) fn record_not_eligible(
+    records: &Records,
+    model: &Model,
+    patient_ref: &PatientRef,
+    why: &NotEligible,
+) -> Result<PatientOutcome> {
+    let db = &records.db;
+    if let Some(stored) = db.find(model.id(), model.version(), patient_ref)? {
+        return Ok(PatientOutcome::from_recorded(Recorded::AlreadyStored(
+            Box::new(stored),
+        )));
+    }
+    db.save(&ScreeningRecord::not_eligible(
+        patient_ref.clone(),
+        SystemClock.now_unix_seconds(),
+        model.id(),
+        model.version(),
+        model.features().len(),
+        why.kind(),
+    ))?;
+    Ok(PatientOutcome::NotEligible {
+        reason: why.kind(),
+        text: why.reason(),
+        status: RowStatus::Screened,
+    })
+}
+
+/// What screening one schema-1 patient gave.
+pub enum PatientOutcome {
+    /// Screened now, or a screening an earlier run stored.
+    Recorded(Recorded),
+    /// Outside the model's population: no estimate, nothing encrypted; stored as such.
+    NotEligible {
+        /// Why, as stored.
+        reason: IneligibleReason,
+        /// Why, in words (with the model's age range when decided now).
+        text: String,
+        /// Decided now, or stored by an earlier run.
+        status: RowStatus,
+    },
+}
+
+impl PatientOutcome {
+    /// A recorded screening as an outcome: a stored not-eligible row reads as such.
+    pub fn from_recorded(recorded: Recorded) -> Self {
+        match recorded {
+            Recorded::AlreadyStored(stored) => match stored.record.status {
+                RecordStatus::NotEligible(reason) => PatientOutcome::NotEligible {
+                    reason,
+                    text: reason.text().to_string(),
+                    status: RowStatus::AlreadyStored,
+                },
+                RecordStatus::Screened => PatientOutcome::Recorded(Recorded::AlreadyStored(stored)),
+            },
+            fresh => PatientOutcome::Recorded(fresh),
+        }
     }
 }
 
@@ -150,12 +241,32 @@ pub struct BatchResult<'a> {
     pub assessment: &'a RiskAssessment,
 }
 
+/// One batch row outside the model's population.
+pub struct NotEligibleResult<'a> {
+    /// 1-based row number.
+    pub row: usize,
+    /// Its reference.
+    pub patient_ref: &'a PatientRef,
+    /// Decided now, or stored by an earlier run.
+    pub status: RowStatus,
+    /// Why, as stored.
+    pub reason: IneligibleReason,
+    /// Why, in words.
+    pub text: &'a str,
+    /// The model.
+    pub model_id: &'a str,
+    /// Its version.
+    pub model_version: u64,
+}
+
 /// Receives a batch's outcomes as they complete, in input order within each chunk.
 pub trait BatchSink {
     /// The input's size in bytes, before the first row.
     fn start(&mut self, total_bytes: u64);
     /// A screened (or resumed) row.
     fn result(&mut self, result: BatchResult<'_>) -> std::io::Result<()>;
+    /// A row outside the model's population (decided now or stored by an earlier run).
+    fn not_eligible(&mut self, row: NotEligibleResult<'_>) -> std::io::Result<()>;
     /// A rejected row (which row, which column, why — never the value).
     fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
     /// Bytes of the input read so far.
@@ -169,6 +280,8 @@ pub struct BatchSummary {
     pub screened: usize,
     /// Already stored (resumed).
     pub resumed: usize,
+    /// Outside the model's population (decided now; resumed ones count in `resumed`).
+    pub not_eligible: usize,
     /// Rejected rows.
     pub rejected: usize,
     /// Rows whose encrypted result was refused by the client's check (not stored; reported
@@ -192,6 +305,11 @@ impl<R: Read> Read for Counting<R> {
 
 enum Outcome {
     Done(Box<RiskAssessment>, RowStatus),
+    NotEligible {
+        reason: IneligibleReason,
+        text: String,
+        status: RowStatus,
+    },
     Duplicate,
     /// The evaluator's answer was refused (audited in `record`); nothing stored.
     Refused(ResultRefused),
@@ -202,18 +320,31 @@ fn output_error(e: std::io::Error) -> AppError {
 }
 
 impl Workstation {
-    fn screen_row(&self, row: &InputRow) -> Result<Outcome> {
-        match self
-            .record(&row.patient_ref, &row.features, &mut |_| {}, &|| false)
-            .map_err(AppError::from)
-        {
-            Ok(Recorded::Stored(s)) => {
+    fn screen_row(&self, row: &ChunkRow) -> Result<Outcome> {
+        let recorded = match row {
+            ChunkRow::Screen(row) => self
+                .record(&row.patient_ref, &row.features, &mut |_| {}, &|| false)
+                .map(PatientOutcome::from_recorded)
+                .map_err(AppError::from),
+            ChunkRow::NotEligible(row) => self.record_not_eligible(&row.patient_ref, &row.why),
+        };
+        match recorded {
+            Ok(PatientOutcome::Recorded(Recorded::Stored(s))) => {
                 Ok(Outcome::Done(Box::new(s.assessment), RowStatus::Screened))
             }
-            Ok(Recorded::AlreadyStored(stored)) => Ok(Outcome::Done(
+            Ok(PatientOutcome::Recorded(Recorded::AlreadyStored(stored))) => Ok(Outcome::Done(
                 Box::new(stored.record.assessment),
                 RowStatus::AlreadyStored,
             )),
+            Ok(PatientOutcome::NotEligible {
+                reason,
+                text,
+                status,
+            }) => Ok(Outcome::NotEligible {
+                reason,
+                text,
+                status,
+            }),
             // Another row with this reference won the race: a duplicate row.
             Err(AppError::Store(StoreError::Duplicate)) => Ok(Outcome::Duplicate),
             Err(AppError::ResultRefused(refusal)) => Ok(Outcome::Refused(refusal)),
@@ -254,6 +385,7 @@ impl Workstation {
             let outcomes: Vec<Result<Outcome>> =
                 pool.install(|| chunk.par_iter().map(|row| self.screen_row(row)).collect());
             for (row, outcome) in chunk.iter().zip(outcomes) {
+                let (row_no, patient_ref) = (row.row(), row.patient_ref());
                 match outcome? {
                     Outcome::Done(assessment, status) => {
                         match status {
@@ -261,18 +393,38 @@ impl Workstation {
                             RowStatus::AlreadyStored => summary.resumed += 1,
                         }
                         sink.result(BatchResult {
-                            row: row.row,
-                            patient_ref: &row.patient_ref,
+                            row: row_no,
+                            patient_ref,
                             status,
                             assessment: &assessment,
+                        })
+                        .map_err(output_error)?;
+                    }
+                    Outcome::NotEligible {
+                        reason,
+                        text,
+                        status,
+                    } => {
+                        match status {
+                            RowStatus::Screened => summary.not_eligible += 1,
+                            RowStatus::AlreadyStored => summary.resumed += 1,
+                        }
+                        sink.not_eligible(NotEligibleResult {
+                            row: row_no,
+                            patient_ref,
+                            status,
+                            reason,
+                            text: &text,
+                            model_id: self.model().id(),
+                            model_version: self.model().version(),
                         })
                         .map_err(output_error)?;
                     }
                     Outcome::Refused(refusal) => {
                         summary.refused += 1;
                         sink.rejected(&RowError {
-                            row: row.row,
-                            patient_ref: Some(row.patient_ref.clone()),
+                            row: row_no,
+                            patient_ref: Some(patient_ref.clone()),
                             column: None,
                             reason: refusal.to_string(),
                         })
@@ -281,8 +433,8 @@ impl Workstation {
                     Outcome::Duplicate => {
                         summary.rejected += 1;
                         sink.rejected(&RowError {
-                            row: row.row,
-                            patient_ref: Some(row.patient_ref.clone()),
+                            row: row_no,
+                            patient_ref: Some(patient_ref.clone()),
                             column: Some(PATIENT_ID.into()),
                             reason: "duplicated patient_id".into(),
                         })
@@ -295,6 +447,7 @@ impl Workstation {
         tracing::info!(
             screened = summary.screened,
             resumed = summary.resumed,
+            not_eligible = summary.not_eligible,
             rejected = summary.rejected,
             refused = summary.refused,
             "batch finished"

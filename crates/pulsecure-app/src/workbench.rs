@@ -9,6 +9,7 @@ use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Recorded, Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::domain::assessment::equation_risk_text;
+use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::privacy::BudgetStatus;
@@ -26,7 +27,7 @@ use crate::dates::format_time;
 use crate::equation_screening::{active_equation_model, selected_ids, EquationOutcome, PREVENT};
 use crate::error::AppError;
 use crate::history::HistoryQuery;
-use crate::screening::RowStatus;
+use crate::screening::{PatientOutcome, RowStatus};
 use crate::workstation::{EvaluatorChoice, Workstation};
 
 /// Opens a [`Workstation`] on a data directory from the password the UI collected.
@@ -127,6 +128,33 @@ impl Workbench for TuiWorkbench {
             Ok(Recorded::AlreadyStored(_)) => Err(shown(StoreError::Duplicate)),
             Err(e) => Err(shown(e)),
         }
+    }
+
+    fn record_not_eligible(
+        &self,
+        patient_ref: &PatientRef,
+        why: &NotEligible,
+    ) -> Result<EquationScreening, TuiError> {
+        let outcome = self
+            .workstation
+            .record_not_eligible(patient_ref, why)
+            .map_err(shown)?;
+        self.workstation.records().record_state().map_err(shown)?;
+        let (text, status) = match outcome {
+            PatientOutcome::NotEligible { text, status, .. } => (text, status),
+            // An earlier screening of this reference under this model version is stored.
+            PatientOutcome::Recorded(_) => return Err(shown(StoreError::Duplicate)),
+        };
+        let model = self.workstation.model();
+        Ok(EquationScreening {
+            verdicts: vec![EquationVerdict {
+                model_id: model.id().to_string(),
+                model_version: model.version(),
+                outcome: EquationVerdictKind::NotEligible { reason: text },
+                stored_earlier: status == RowStatus::AlreadyStored,
+            }],
+            evaluate: Duration::ZERO,
+        })
     }
 
     fn equation_choices(&self) -> Vec<ModelChoice> {

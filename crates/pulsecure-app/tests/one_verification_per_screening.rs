@@ -20,7 +20,10 @@ fn one_model_verification_and_one_patient_validation() {
     let (_, recorded) = workstation
         .screen_values(Some(patient_ref), &support::patient_values(), &mut |_| {})
         .expect("screened");
-    assert!(matches!(recorded, Recorded::Stored(_)));
+    assert!(matches!(
+        recorded,
+        pulsecure_app::screening::PatientOutcome::Recorded(Recorded::Stored(_))
+    ));
     assert_eq!(
         model_verifications() - verified,
         0,

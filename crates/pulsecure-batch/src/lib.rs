@@ -11,7 +11,9 @@ use std::path::Path;
 
 use std::collections::BTreeMap;
 
+use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
+use pulsecure_core::domain::population::{intake_schema1, Screenable};
 use pulsecure_core::{GivenField, Model, PatientError, PatientFeatures, PatientRef};
 use thiserror::Error;
 
@@ -63,6 +65,17 @@ pub struct InputRow {
     pub features: PatientFeatures,
 }
 
+/// A row outside the model's population (known CVD, or an age outside its range): no
+/// estimate, nothing encrypted; the decision is stored as such.
+pub struct IneligibleRow {
+    /// 1-based row number.
+    pub row: usize,
+    /// Pseudonymous reference.
+    pub patient_ref: PatientRef,
+    /// Why.
+    pub why: NotEligible,
+}
+
 /// A row that did not. Never contains the offending value itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowError {
@@ -104,6 +117,8 @@ pub enum Item {
     Row(InputRow),
     /// A row of a batch read against a [`ColumnSpec`].
     Raw(RawRow),
+    /// A row outside the model's population.
+    NotEligible(IneligibleRow),
     /// A rejected row.
     Rejected(RowError),
 }
@@ -156,11 +171,16 @@ fn check_ref(row: usize, value: &str) -> Result<PatientRef, RowError> {
 }
 
 fn validate(model: &Model, row: usize, patient_ref: PatientRef, given: &[GivenField]) -> Item {
-    match PatientFeatures::from_given(model.features(), given) {
-        Ok(features) => Item::Row(InputRow {
+    match intake_schema1(model.features(), model.population(), given) {
+        Ok(Screenable::Eligible(features)) => Item::Row(InputRow {
             row,
             patient_ref,
             features,
+        }),
+        Ok(Screenable::NotEligible(why)) => Item::NotEligible(IneligibleRow {
+            row,
+            patient_ref,
+            why,
         }),
         Err(e) => Item::Rejected(patient_error(row, Some(patient_ref), &e)),
     }
@@ -193,7 +213,17 @@ impl Schema<'_> {
     /// The accepted columns besides `patient_id`.
     fn names(&self) -> Vec<&str> {
         match self {
-            Schema::Model(m) => m.features().iter().map(|f| f.name.as_str()).collect(),
+            Schema::Model(m) => m
+                .features()
+                .iter()
+                .map(|f| f.name.as_str())
+                .chain(
+                    m.population()
+                        .map_or(&[][..], |p| p.extra_fields())
+                        .iter()
+                        .copied(),
+                )
+                .collect(),
             Schema::Columns(c) => c.accepted.iter().map(String::as_str).collect(),
         }
     }
@@ -524,7 +554,8 @@ impl<'m, R: Read> BatchReader<'m, R> {
             if key == PATIENT_ID {
                 continue;
             }
-            if !features.iter().any(|f| f.name == key) {
+            let extra = model.population().map_or(&[][..], |p| p.extra_fields());
+            if !features.iter().any(|f| f.name == key) && !extra.contains(&key.as_str()) {
                 let e = PatientError::unknown(features, position);
                 return Item::Rejected(patient_error(row, Some(patient_ref), &e));
             }

@@ -31,7 +31,7 @@ fn a_bad_row_is_reported_and_the_next_one_still_reads() {
             assert_eq!(e.column.as_deref(), Some("systolic_bp"));
             assert!(!e.reason.contains("abc"), "the value is never echoed");
         }
-        Item::Row(_) | Item::Raw(_) => panic!("row 3 must be rejected"),
+        Item::Row(_) | Item::Raw(_) | Item::NotEligible(_) => panic!("row 3 must be rejected"),
     }
     assert!(matches!(&items[2], Item::Row(r) if r.patient_ref.as_str() == "P3" && r.row == 4));
 }
@@ -134,4 +134,50 @@ fn column_mode_reads_levels_as_text_and_accepts_either_kidney_column() {
         err.to_string().contains("egfr or serum_creatinine"),
         "{err}"
     );
+}
+
+/// v3 declares its population (adults 30-79 without known CVD): `known_cvd` is a required
+/// column besides the features, and a row outside the population is a decision, not an error.
+#[test]
+fn a_population_model_reads_known_cvd_and_decides_eligibility() {
+    let model = Model::from_json(include_str!("../../../models/cvd-lr/v3/model.json")).expect("v3");
+    let read_v3 = |text: &str| -> Result<Vec<Item>, BatchError> {
+        BatchReader::from_reader(text.as_bytes(), &model, "test".into())?.collect()
+    };
+    let header =
+        "patient_id,known_cvd,age,told_diabetes,systolic_bp,current_smoker,male,told_high_bp";
+    let items = read_v3(&format!(
+        "{header}\nA,0,55,0,132,1,1,0\nB,1,55,0,132,1,1,0\nC,0,25,0,132,1,1,0\nD,2,55,0,132,1,1,0\n"
+    ))
+    .expect("header is valid");
+    assert!(matches!(&items[0], Item::Row(r) if r.patient_ref.as_str() == "A"));
+    match &items[1] {
+        Item::NotEligible(r) => {
+            assert_eq!((r.row, r.patient_ref.as_str()), (3, "B"));
+            assert_eq!(r.why.kind().code(), "known_cvd");
+        }
+        _ => panic!("known CVD is not eligible"),
+    }
+    assert!(
+        matches!(&items[2], Item::NotEligible(r) if r.why.kind().code() == "age_outside_range")
+    );
+    assert!(
+        matches!(&items[3], Item::Rejected(e) if e.column.as_deref() == Some("known_cvd")),
+        "known_cvd must be 0 or 1"
+    );
+    let err = read_v3(&format!(
+        "{}\nA,55,0,132,1,1,0\n",
+        header.replace("known_cvd,", "")
+    ))
+    .err()
+    .expect("known_cvd is a required column");
+    assert!(
+        err.to_string().contains("missing column(s) known_cvd"),
+        "{err}"
+    );
+    let json = r#"{"patient_id":"J","known_cvd":true,"age":50,"told_diabetes":0,"systolic_bp":120,"current_smoker":0,"male":0,"told_high_bp":0}"#;
+    assert!(matches!(
+        &read_v3(json).expect("json")[0],
+        Item::NotEligible(_)
+    ));
 }

@@ -195,7 +195,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!(
-            "\nRisk class 'high' means: refer for clinical assessment. The evaluator (pid {evaluator_pid}) saw only ciphertexts; it was stopped (exit {}).",
+            "\n{} The evaluator (pid {evaluator_pid}) saw only ciphertexts; it was stopped (exit {}).",
+            crate::results::class_note(&model),
             exit.map_or("by signal".to_string(), |c| c.to_string())
         );
     }

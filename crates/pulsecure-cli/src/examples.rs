@@ -41,6 +41,10 @@ pub fn bundled(model: &Model) -> Result<Vec<Example>, CliError> {
                 "bundled example row {}: not read against the model",
                 raw.row
             ))),
+            Item::NotEligible(row) => Err(CliError::Input(format!(
+                "bundled example row {}: outside the model's population",
+                row.row
+            ))),
         })
         .collect()
 }

@@ -69,12 +69,26 @@ pub fn screen_help() -> String {
                 model.id(),
                 model.version()
             ));
+            if let Some(p) = model.population().filter(|p| p.excludes_known_cvd()) {
+                text.push_str(&format!(
+                    "  {:<24}0 (no) or 1 (yes): known cardiovascular disease (CHD, angina, heart \
+                     attack, stroke or heart failure); 1, or an age outside {}-{}, gives \
+                     not_eligible (nothing is encrypted or sent; the decision is stored)\n",
+                    "known_cvd", p.age_min, p.age_max
+                ));
+            }
             for f in model.features() {
                 text.push_str(&format!(
                     "  {:<24}{}: {}\n",
                     f.name,
                     f.allowed_range(),
                     f.description
+                ));
+            }
+            if let Some(rule) = model.target().and_then(|t| t.label_rule()) {
+                text.push_str(&format!(
+                    "The model answers: {rule}? (a lab-free pre-screen: high = flagged, take the \
+                     labs and compute PREVENT)\n"
                 ));
             }
         }
@@ -85,9 +99,10 @@ pub fn screen_help() -> String {
          comma-separated with a header row. JSON: an array of objects or one object per line \
          (JSON Lines). Example: examples/patients.csv.\n\n\
          Output fields (CSV columns / JSON keys, stable): patient_id, status (screened | \
-         already-stored), probability (0-1: the calibrated table level), probability_code \
-         (units of 1/4096), risk_text (how to read it: whole percent, \"< 1 %\" for the \
-         lowest levels, never 0), risk_class (low | high), model_id, model_version.\n\n\
+         already-stored | not_eligible), probability (0-1: the calibrated table level; empty \
+         when not eligible), probability_code (units of 1/4096), risk_text (how to read it: \
+         whole percent, \"< 1 %\" for the lowest levels, never 0), risk_class (low | high), \
+         model_id, model_version, reason (why not eligible, else empty).\n\n\
          A screening aid tuned for high recall, NOT a diagnosis.",
     );
     text

@@ -129,6 +129,21 @@ pub fn inspect(args: &ModelFileArgs) -> Result<()> {
     println!("fingerprint  {}", fingerprint(&bytes));
     match &released {
         ReleasedModel::Logistic(model) => {
+            if let Some(target) = model.target() {
+                let p = &target.population;
+                println!(
+                    "population   {} (outside it: not_eligible, nothing encrypted){}",
+                    p.rule,
+                    if p.excludes_known_cvd() {
+                        "; input known_cvd (0|1) required"
+                    } else {
+                        ""
+                    }
+                );
+                if let Some(rule) = target.label_rule() {
+                    println!("question     {rule}?");
+                }
+            }
             println!("features     {}", model.features().len());
             for f in model.features() {
                 println!("  {:<24}{}", f.name, f.allowed_range());

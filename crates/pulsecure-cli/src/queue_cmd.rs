@@ -38,10 +38,11 @@ pub fn screen_batch(dir: &DataDir, args: &ScreenArgs, path: &Path, url: &str) ->
     )?;
     let submitted = station.submit_batch(path, &mut sink)?;
     eprintln!(
-        "{} enqueued, {} already in the queue, {} re-enqueued, {} already stored (skipped), {} rejected",
+        "{} enqueued, {} already in the queue, {} re-enqueued, {} not eligible (stored as such, not queued), {} already stored (skipped), {} rejected",
         submitted.queued,
         submitted.already_queued,
         submitted.resubmitted,
+        submitted.not_eligible,
         submitted.already_stored,
         submitted.rejected
     );
@@ -50,7 +51,7 @@ pub fn screen_batch(dir: &DataDir, args: &ScreenArgs, path: &Path, url: &str) ->
         eprintln!("detached: `pulsecure jobs status` follows them, `pulsecure jobs collect` stores the results");
     } else {
         let collected = station.collect_until_done(&mut sink, POLL)?;
-        report(&collected);
+        report(&collected, &station.model());
         failed = collected.failed;
         refused = collected.refused;
     }
@@ -58,13 +59,13 @@ pub fn screen_batch(dir: &DataDir, args: &ScreenArgs, path: &Path, url: &str) ->
     CliError::rows_outcome(submitted.rejected + failed, refused)
 }
 
-fn report(c: &Collection) {
+fn report(c: &Collection, model: &pulsecure_core::Model) {
     eprintln!(
         "{} screened and stored, {} failed in the queue, {} refused by the result check, {} still pending",
         c.stored, c.failed, c.refused, c.pending
     );
     if c.stored > 0 {
-        eprintln!("A screening aid tuned for high recall, NOT a diagnosis: 'high' means refer for clinical assessment.");
+        eprintln!("{}", crate::results::class_note(model));
     }
 }
 
@@ -99,6 +100,6 @@ pub fn collect(dir: &DataDir, args: &CollectArgs) -> Result<()> {
         station.collect(&mut sink)?
     };
     sink.finish()?;
-    report(&collected);
+    report(&collected, &station.model());
     CliError::rows_outcome(collected.failed, collected.refused)
 }

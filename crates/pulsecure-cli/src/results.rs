@@ -16,20 +16,22 @@ type Result<T> = std::result::Result<T, CliError>;
 pub struct ResultRow {
     /// Pseudonymous reference.
     pub patient_id: String,
-    /// `screened` or `already-stored`.
+    /// `screened`, `already-stored` or `not_eligible`.
     pub status: &'static str,
-    /// Calibrated probability in [0, 1].
-    pub probability: f64,
+    /// Calibrated probability in [0, 1]; empty when not eligible.
+    pub probability: Option<f64>,
     /// The same in units of 1/4096.
-    pub probability_code: u32,
+    pub probability_code: Option<u32>,
     /// How to read it: whole percent, "< 1 %" for the lowest levels (never "0").
     pub risk_text: String,
-    /// `low` or `high`.
+    /// `low` or `high`; empty when not eligible.
     pub risk_class: &'static str,
     /// Model id.
     pub model_id: String,
     /// Model version.
     pub model_version: u64,
+    /// Why no estimate was given (not eligible), else empty.
+    pub reason: String,
 }
 
 impl ResultRow {
@@ -38,13 +40,43 @@ impl ResultRow {
         ResultRow {
             patient_id: patient_id.to_string(),
             status,
-            probability: a.probability,
-            probability_code: a.probability_code,
+            probability: Some(a.probability),
+            probability_code: Some(a.probability_code),
             risk_text: a.risk_text(),
             risk_class: a.class.as_str(),
             model_id: a.model_id.clone(),
             model_version: a.model_version,
+            reason: String::new(),
         }
+    }
+
+    /// Row for a patient outside the model's population: no estimate, the reason.
+    pub fn not_eligible(
+        patient_id: &str,
+        model_id: &str,
+        model_version: u64,
+        reason: &str,
+    ) -> Self {
+        ResultRow {
+            patient_id: patient_id.to_string(),
+            status: "not_eligible",
+            probability: None,
+            probability_code: None,
+            risk_text: String::new(),
+            risk_class: "",
+            model_id: model_id.to_string(),
+            model_version,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// How to read the class of `model`'s results, printed under a table of them.
+pub fn class_note(model: &pulsecure_core::Model) -> &'static str {
+    if model.target().is_some_and(|t| t.is_equation_pre_screen()) {
+        "A lab-free pre-screen, NOT a diagnosis or a risk estimate: 'high' means flagged: take the labs (total and HDL cholesterol, creatinine) and compute PREVENT (--model prevent)."
+    } else {
+        "A screening aid tuned for high recall, NOT a diagnosis: 'high' means refer for clinical assessment."
     }
 }
 
@@ -119,7 +151,7 @@ impl ResultWriter {
         Self::create_with(
             format,
             out,
-            "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version",
+            "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version,reason",
             &format!(
                 "{:<20} {:<15} {:>8} {:>5}  model",
                 "patient", "status", "risk", "class"
@@ -158,13 +190,18 @@ impl ResultWriter {
     /// Append one row.
     pub fn write(&mut self, row: &ResultRow) -> Result<()> {
         let line = format!(
-            "{:<20} {:<15} {:>8} {:>5}  {} v{}",
+            "{:<20} {:<15} {:>8} {:>5}  {} v{}{}",
             row.patient_id,
             row.status,
             row.risk_text,
             row.risk_class,
             row.model_id,
-            row.model_version
+            row.model_version,
+            if row.reason.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", row.reason)
+            }
         );
         self.write_serialized(row, &line)
     }

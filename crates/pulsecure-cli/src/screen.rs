@@ -5,7 +5,9 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pulsecure_app::screening::{BatchResult, BatchSink};
+use pulsecure_app::screening::{
+    BatchResult, BatchSink, NotEligibleResult, PatientOutcome, RowStatus,
+};
 use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
 use pulsecure_batch::{JsonRow, RowError};
 use pulsecure_core::app::inference::Recorded;
@@ -15,7 +17,7 @@ use pulsecure_core::{GivenField, PatientRef};
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::error::CliError;
 use crate::password;
-use crate::results::{choose_format, persist, temp_beside, ResultRow, ResultWriter};
+use crate::results::{choose_format, class_note, persist, temp_beside, ResultRow, ResultWriter};
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -58,16 +60,35 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
     let password = password::current(&args.password)?;
     let workstation = password::open_workstation(dir, &password, evaluator)?;
     let show_stages = !args.quiet && std::io::stderr().is_terminal();
-    let (patient_ref, recorded) = workstation.screen_values(patient_ref, &named, &mut |stage| {
+    let (patient_ref, outcome) = workstation.screen_values(patient_ref, &named, &mut |stage| {
         if show_stages {
             eprintln!("  {} ...", stage.label());
         }
     })?;
-    let Recorded::Stored(screening) = recorded else {
-        return Err(AppError::Store(StoreError::Duplicate).into());
-    };
     let format = choose_format(args.format, None);
     let mut writer = ResultWriter::create(format, None)?;
+    let screening = match outcome {
+        PatientOutcome::Recorded(Recorded::Stored(screening)) => screening,
+        PatientOutcome::Recorded(Recorded::AlreadyStored(_))
+        | PatientOutcome::NotEligible {
+            status: RowStatus::AlreadyStored,
+            ..
+        } => return Err(AppError::Store(StoreError::Duplicate).into()),
+        PatientOutcome::NotEligible { text, .. } => {
+            let model = workstation.model();
+            writer.write(&ResultRow::not_eligible(
+                patient_ref.as_str(),
+                model.id(),
+                model.version(),
+                &text,
+            ))?;
+            writer.finish()?;
+            if format == OutputFormat::Table {
+                println!("\nNo estimate: nothing was encrypted or sent; the decision is stored.");
+            }
+            return Ok(());
+        }
+    };
     writer.write(&ResultRow::new(
         patient_ref.as_str(),
         "screened",
@@ -84,7 +105,7 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
             screening.upload_bytes,
             screening.download_bytes
         );
-        println!("A screening aid tuned for high recall, NOT a diagnosis: 'high' means refer for clinical assessment.");
+        println!("{}", class_note(workstation.model()));
     }
     Ok(())
 }
@@ -273,6 +294,10 @@ impl pulsecure_app::queue_screening::QueueSink for CliSink {
         BatchSink::result(self, r)
     }
 
+    fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {
+        BatchSink::not_eligible(self, r)
+    }
+
     fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
         BatchSink::rejected(self, e)
     }
@@ -317,6 +342,17 @@ impl BatchSink for CliSink {
             .map_err(std::io::Error::other)
     }
 
+    fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {
+        let status = match r.status {
+            RowStatus::Screened => "not_eligible",
+            RowStatus::AlreadyStored => "already-stored",
+        };
+        let mut row =
+            ResultRow::not_eligible(r.patient_ref.as_str(), r.model_id, r.model_version, r.text);
+        row.status = status;
+        self.writer.write(&row).map_err(std::io::Error::other)
+    }
+
     fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
         let column = e.column.as_deref().unwrap_or("-");
         self.bar
@@ -346,8 +382,9 @@ fn run_batch(workstation: &Workstation, args: &ScreenArgs, path: &Path) -> Resul
     sink.finish()?;
     let (rejected, refused) = (summary.rejected, summary.refused);
     eprintln!(
-        "{} screened, {} already stored (skipped), {rejected} rejected, {refused} refused by the result check{}",
+        "{} screened, {} not eligible (stored as such), {} already stored (skipped), {rejected} rejected, {refused} refused by the result check{}",
         summary.screened,
+        summary.not_eligible,
         summary.resumed,
         match &args.errors {
             Some(p) if rejected + refused > 0 => format!(" (details in {})", p.display()),

@@ -235,7 +235,7 @@ fn single_patient(
             summary.rejected += 1;
             sink.rejected(&e)?;
         }
-        Some(Ok(Item::Row(_))) | None => {
+        Some(Ok(Item::Row(_) | Item::NotEligible(_))) | None => {
             return Err(CliError::Input("--json: expected one JSON object".into()))
         }
         Some(Err(e)) => return Err(pulsecure_app::AppError::from(e).into()),

@@ -9,18 +9,18 @@ use support::*;
 /// Distinctive values that cannot appear in a log by accident (timestamps, ids, sizes).
 /// (The yes/no and 1-4 answers are too short to be told apart from other numbers in a log.)
 const VALUES: [&str; 7] = [
+    "known_cvd=0",
     "age=67.25",
-    "told_high_bp=1",
-    "serum_creatinine=1.3125",
     "told_diabetes=1",
-    "chest_pain_ever=0",
-    "general_health=3",
+    "systolic_bp=131.3125",
+    "current_smoker=0",
     "male=1",
+    "told_high_bp=1",
 ];
 const NEEDLES: [&str; 10] = [
     "67.25",
-    "1.3125",
-    "19.875",
+    "131.3125",
+    "919.875",
     "SECRET-REF-1",
     "SECRET-BATCH-2",
     "SECRET-BATCH-3",
@@ -50,7 +50,7 @@ fn trace_logs_of_a_full_session_carry_no_patient_data() {
     // A CSV file without its header row: its first data row is not echoed as column names.
     let headless = env.write(
         "headless.csv",
-        b"SECRET-NOHEADER-4,67.25,1,1.3125,1,0,3,1\n",
+        b"SECRET-NOHEADER-4,0,67.25,1,131.3125,0,1,1\n",
     );
     let refused = env.run(
         &["screen", "--batch", headless.to_str().expect("utf8")],
@@ -91,7 +91,7 @@ fn trace_logs_of_a_full_session_carry_no_patient_data() {
         }
     }
     let batch = format!(
-        "{HEADER}\nSECRET-BATCH-2,67.25,1,1.3125,1,0,3,1\nSECRET-BATCH-3,67.25,1,19.875,1,0,7,1\n"
+        "{HEADER}\nSECRET-BATCH-2,0,67.25,1,131.3125,0,1,1\nSECRET-BATCH-3,0,67.25,1,919.875,0,1,1\n"
     );
     let path = env.write("batch.csv", batch.as_bytes());
     let out = env.run(

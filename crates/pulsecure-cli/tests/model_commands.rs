@@ -8,8 +8,8 @@ use std::process::Command;
 
 use support::{assert_fails, assert_ok, stdout, Env};
 
-/// The embedded release (v2); test releases are made from it with higher versions.
-const MODEL: &str = include_str!("../../../models/cvd-lr/v2/model.json");
+/// The embedded release (v3); test releases are made from it with higher versions.
+const MODEL: &str = include_str!("../../../models/cvd-lr/v3/model.json");
 const PUBLISHER_PASSWORD: &str = "publisher secret pass";
 
 /// A publisher key pair made by `pulsecure model keygen`, and a folder of releases.
@@ -48,7 +48,7 @@ fn publisher(env: &Env) -> Publisher {
 fn release(env: &Env, p: &Publisher, version: u64, tweak: &str) -> PathBuf {
     let dir = env.path(&format!("release-{version}{tweak}"));
     std::fs::create_dir_all(&dir).expect("dir");
-    let mut text = MODEL.replace("\"version\": 2,", &format!("\"version\": {version},"));
+    let mut text = MODEL.replace("\"version\": 3,", &format!("\"version\": {version},"));
     if !tweak.is_empty() {
         text = text.replace(
             "\"description\": \"",
@@ -78,13 +78,13 @@ fn install(env: &Env, model: &Path) -> std::process::Output {
 fn screened_version(env: &Env, patient_ref: &str) -> u64 {
     let mut args = vec!["screen", "--patient-ref", patient_ref, "--format", "json"];
     let values = [
+        "known_cvd=0",
         "age=50",
-        "told_high_bp=0",
-        "serum_creatinine=0.9",
         "told_diabetes=0",
-        "chest_pain_ever=0",
-        "general_health=2",
+        "systolic_bp=121",
+        "current_smoker=0",
         "male=0",
+        "told_high_bp=0",
     ];
     for v in values {
         args.extend(["-v", v]);
@@ -99,10 +99,10 @@ fn screened_version(env: &Env, patient_ref: &str) -> u64 {
 fn install_upgrades_and_refuses_rollback_across_restarts() {
     let env = Env::initialized();
     let p = publisher(&env);
-    let v3 = release(&env, &p, 3, "");
+    let v4 = release(&env, &p, 4, "");
 
     // Signed by a key nobody trusted yet: refused.
-    assert_fails(&install(&env, &v3), 4, "untrusted key");
+    assert_fails(&install(&env, &v4), 4, "untrusted key");
     // Trust it explicitly (audited), then install.
     let out = env.run(
         &[
@@ -115,11 +115,11 @@ fn install_upgrades_and_refuses_rollback_across_restarts() {
         true,
     );
     assert_ok(&out);
-    let out = install(&env, &v3);
+    let out = install(&env, &v4);
     assert_ok(&out);
-    assert!(stdout(&out).contains("installed model cvd-lr version 3"));
-    // Every later process (a restart) screens with version 3.
-    assert_eq!(screened_version(&env, "after-upgrade"), 3);
+    assert!(stdout(&out).contains("installed model cvd-lr version 4"));
+    // Every later process (a restart) screens with version 4.
+    assert_eq!(screened_version(&env, "after-upgrade"), 4);
 
     // The first release (version 1, signed by the retired release key): a rollback.
     let v1 = env.path("v1-model.json");
@@ -132,36 +132,36 @@ fn install_upgrades_and_refuses_rollback_across_restarts() {
     assert_fails(
         &install(&env, &v1),
         4,
-        "version 3 is already installed (rollback)",
+        "version 4 is already installed (rollback)",
     );
     // Same version, different content.
-    let v3b = release(&env, &p, 3, "altered");
+    let v4b = release(&env, &p, 4, "altered");
     assert_fails(
-        &install(&env, &v3b),
+        &install(&env, &v4b),
         4,
-        "version 3 refused: the installed release with this version has different content",
+        "version 4 refused: the installed release with this version has different content",
     );
     // A tampered byte in a correctly signed newer release.
-    let v4 = release(&env, &p, 4, "");
-    let text = std::fs::read_to_string(&v4)
+    let v5 = release(&env, &p, 5, "");
+    let text = std::fs::read_to_string(&v5)
         .expect("read")
         .replacen("\"bias\": ", "\"bias\": 1", 1);
-    std::fs::write(&v4, text).expect("tamper");
-    assert_fails(&install(&env, &v4), 4, "was altered");
+    std::fs::write(&v5, text).expect("tamper");
+    assert_fails(&install(&env, &v5), 4, "was altered");
     // Truncated signature.
-    let v5 = release(&env, &p, 5, "");
-    let sig = v5.with_extension("json.minisig");
+    let v6 = release(&env, &p, 6, "");
+    let sig = v6.with_extension("json.minisig");
     let sig_text = std::fs::read_to_string(&sig).expect("sig");
     std::fs::write(&sig, &sig_text[..sig_text.len() / 2]).expect("truncate");
-    assert_fails(&install(&env, &v5), 4, "signature file is malformed");
+    assert_fails(&install(&env, &v6), 4, "signature file is malformed");
     // No signature at all.
     std::fs::remove_file(&sig).expect("remove");
-    assert_fails(&install(&env, &v5), 1, "model.json.minisig");
+    assert_fails(&install(&env, &v6), 1, "model.json.minisig");
 
-    // After all the refusals, version 3 is still active.
-    assert_eq!(screened_version(&env, "after-refusals"), 3);
+    // After all the refusals, version 4 is still active.
+    assert_eq!(screened_version(&env, "after-refusals"), 4);
     // Re-installing the same release is harmless.
-    let out = install(&env, &v3);
+    let out = install(&env, &v4);
     assert_ok(&out);
     assert!(stdout(&out).contains("already installed"));
 }
@@ -179,7 +179,7 @@ fn install_writes_exactly_the_verified_bytes_even_if_the_file_changes() {
 
     let env = Env::initialized();
     let p = publisher(&env);
-    let signed = release(&env, &p, 3, "");
+    let signed = release(&env, &p, 4, "");
     assert_ok(&env.run(
         &[
             "model",
@@ -239,9 +239,9 @@ fn install_writes_exactly_the_verified_bytes_even_if_the_file_changes() {
     let served = writer.join().expect("writer");
     assert_ok(&out);
     assert_eq!(served, 1, "the model file was read {served} times");
-    let installed = std::fs::read(env.data.join("models/cvd-lr/3/model.json")).expect("installed");
+    let installed = std::fs::read(env.data.join("models/cvd-lr/4/model.json")).expect("installed");
     assert_eq!(installed, genuine);
-    assert_eq!(screened_version(&env, "after-install"), 3);
+    assert_eq!(screened_version(&env, "after-install"), 4);
 }
 
 #[test]
@@ -251,6 +251,21 @@ fn verify_and_inspect() {
     let out = env.run(&["model", "verify", model.to_str().expect("utf8")], false);
     assert_ok(&out);
     assert!(stdout(&out).contains("OK: model cvd-lr version 2 signed by key 955762AD02AEB7D9"));
+    // The default release, signed by the key of the 2026-12-06 rotation.
+    let v3 = model.with_file_name("../v3/model.json");
+    let out = env.run(&["model", "inspect", v3.to_str().expect("utf8")], false);
+    assert_ok(&out);
+    let text = stdout(&out);
+    for needle in [
+        "model        cvd-lr version 3",
+        "population   adults aged 30-79 without known cardiovascular disease",
+        "input known_cvd (0|1) required",
+        "question     PREVENT base 10-year total CVD risk >= 7.5 %?",
+        "systolic_bp",
+        "signature    valid, key id 82A0770BF539882A",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
     let v1 = model.with_file_name("../v1/model.json");
     let out = env.run(&["model", "verify", v1.to_str().expect("utf8")], false);
     assert_ok(&out);
@@ -333,7 +348,7 @@ fn interoperates_with_the_minisign_tool_both_ways() {
         .arg("-m")
         .arg(&model)
         .arg("-t")
-        .arg(format!("pulsecure-model id=cvd-lr version=2 sha256={sha}"))
+        .arg(format!("pulsecure-model id=cvd-lr version=3 sha256={sha}"))
         .output()
         .expect("minisign -S");
     assert_ok(&out);

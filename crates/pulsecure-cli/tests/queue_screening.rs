@@ -176,7 +176,7 @@ async fn a_detached_batch_is_collected_later_equal_to_in_process_and_reruns_add_
     );
     assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("0 enqueued, 0 already in the queue, 0 re-enqueued, 10 already stored"));
+        .contains("0 enqueued, 0 already in the queue, 0 re-enqueued, 0 not eligible (stored as such, not queued), 10 already stored"));
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 10);
 }
 
@@ -277,7 +277,7 @@ async fn results_swapped_in_the_queue_database_are_refused_and_never_stored() {
     let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
     let url = cluster.url();
     let env = Env::initialized();
-    let file = batch_file(&env, "batch.csv", "SWAP-", 4, 11);
+    let file = batch_file(&env, "batch.csv", "SWAP-", 4, 9);
     let expected = reference(&file);
     let distinct: std::collections::HashSet<String> = expected
         .iter()
@@ -447,4 +447,67 @@ async fn an_oversize_result_in_the_queue_is_refused_unread_and_the_rest_are_stor
         "{refused}"
     );
     assert_eq!(support::audit_events(&env, "result-mismatch"), 1);
+}
+
+/// A patient outside the model's population (known CVD, or an age outside 30-79) is decided
+/// at submission: stored as such on the workstation, reported, and never enqueued — the
+/// queue holds no trace of them; a rerun reports the stored decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_eligible_rows_are_stored_at_submission_and_never_queued() {
+    let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    let url = cluster.url();
+    let env = Env::initialized();
+    let csv = format!(
+        "{}\n{}\nNE-CVD,1,60,0,130,0,1,1\nNE-AGE,0,25,0,130,0,1,1\n",
+        support::HEADER,
+        support::good_row("NE-OK", 3)
+    );
+    let file = env.write("batch.csv", csv.as_bytes());
+    let file_arg = file.display().to_string();
+    let results = env.path("submitted.csv");
+    let out = queue_run(
+        &env,
+        &[
+            "screen",
+            "--batch",
+            &file_arg,
+            "--queue",
+            &url,
+            "--detach",
+            "--out",
+            &results.display().to_string(),
+        ],
+    );
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 enqueued, 0 already in the queue, 0 re-enqueued, 2 not eligible"),
+        "{stderr}"
+    );
+    let written = std::fs::read_to_string(&results).expect("results");
+    assert!(
+        written.contains("NE-CVD,not_eligible,,,,,cvd-lr,3,already diagnosed"),
+        "{written}"
+    );
+    assert!(written.contains("NE-AGE,not_eligible,"), "{written}");
+    let raw = raw_client(&url).await;
+    let queued: i64 = raw
+        .query_one("SELECT count(*) FROM pulsecure_jobs", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(queued, 1, "only the eligible patient reaches the queue");
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+    let again = queue_run(
+        &env,
+        &["screen", "--batch", &file_arg, "--queue", &url, "--detach"],
+    );
+    assert_ok(&again);
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("0 enqueued, 1 already in the queue, 0 re-enqueued, 0 not eligible (stored as such, not queued), 2 already stored"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
 }

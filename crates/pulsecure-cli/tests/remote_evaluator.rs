@@ -28,8 +28,8 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
     // Not registered yet: a clear refusal naming the remedy.
     let patient = env.write(
         "patient.json",
-        br#"{"patient_id": "REMOTE-1", "age": 63, "told_high_bp": 1, "serum_creatinine": 1.1,
-            "told_diabetes": 1, "chest_pain_ever": 1, "general_health": 3, "male": 1}"#,
+        br#"{"patient_id": "REMOTE-1", "known_cvd": 0, "age": 63, "told_diabetes": 1,
+            "systolic_bp": 142, "current_smoker": 1, "male": 1, "told_high_bp": 1}"#,
     );
     let patient_arg = format!("@{}", patient.display());
     let out = remote(&env, &evaluator, &["screen", "--json", &patient_arg, "-q"]);
@@ -111,8 +111,8 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
         .count();
     let single = env.write(
         "saved.json",
-        br#"{"patient_id": "SAVED-1", "age": 50, "told_high_bp": 0, "serum_creatinine": 0.9,
-            "told_diabetes": 0, "chest_pain_ever": 0, "general_health": 2, "male": 0}"#,
+        br#"{"patient_id": "SAVED-1", "known_cvd": 0, "age": 50, "told_diabetes": 0,
+            "systolic_bp": 121, "current_smoker": 0, "male": 0, "told_high_bp": 0}"#,
     );
     assert_ok(&saved(&[
         "screen",
@@ -141,7 +141,8 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
         "REMOTE-1",
         "R000",
         "R007",
-        "serum_creatinine",
+        "systolic_bp",
+        "known_cvd",
         "told_",
         "patient",
     ] {

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use support::{assert_fails, assert_ok, good_row, stdout, stored_rows, Env, HEADER};
 
 const VALUES: [&str; 7] = [
+    "known_cvd=0",
     "age=63",
-    "told_high_bp=1",
-    "serum_creatinine=1.13",
     "told_diabetes=0",
-    "chest_pain_ever=1",
-    "general_health=3",
+    "systolic_bp=138.5",
+    "current_smoker=1",
     "male=1",
+    "told_high_bp=1",
 ];
 
 fn screen_single(env: &Env, patient_ref: &str) -> std::process::Output {
@@ -110,7 +110,7 @@ fn single_screening_is_stored_listed_exported_and_checked() {
     assert_ok(&history);
     let listed: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
     assert_eq!(listed.as_array().expect("array").len(), 1);
-    assert_eq!(listed[0]["features"]["serum_creatinine"], 1.13);
+    assert_eq!(listed[0]["features"]["systolic_bp"], 138.5);
     assert_eq!(
         listed[0]["risk_text"].as_str().map(|t| t.ends_with('%')),
         Some(true)
@@ -156,7 +156,7 @@ fn single_screening_is_stored_listed_exported_and_checked() {
         "id,created_at,patient_id,model_id,model_version,status,reason_code,probability"
     ));
     assert!(
-        csv.contains("REF-1,cvd-lr,2,screened,,") && csv.contains(",1.13,"),
+        csv.contains("REF-1,cvd-lr,3,screened,,") && csv.contains(",138.5,"),
         "{csv}"
     );
 
@@ -171,19 +171,20 @@ fn mixed_batch_screens_good_rows_reports_bad_ones_and_resumes() {
     let mut csv = format!("{HEADER}\n");
     csv.push_str(&good_row("G1", 1));
     csv.push('\n');
-    csv.push_str("M1,50,1,0.9,0,0,2\n"); // row 3: a field short
-    csv.push_str("M2,50,1,abc,0,0,2,1\n"); // row 4: not a number
-    csv.push_str("M3,50,1,0.9,7,0,2,1\n"); // row 5: not yes/no
-    csv.push_str("M4,NaN,1,0.9,0,0,2,1\n"); // row 6: NaN
-    csv.push_str("M5,50,1,99,0,0,2,1\n"); // row 7: out of range
+    csv.push_str("M1,0,50,1,120,0,0\n"); // row 3: a field short
+    csv.push_str("M2,0,50,1,abc,0,0,1\n"); // row 4: not a number
+    csv.push_str("M3,0,50,7,120,0,0,1\n"); // row 5: not yes/no
+    csv.push_str("M4,0,NaN,1,120,0,0,1\n"); // row 6: NaN
+    csv.push_str("M5,0,50,1,990,0,0,1\n"); // row 7: out of range
     csv.push_str(&good_row("G1", 2)); // row 8: duplicated id
     csv.push('\n');
     csv.push_str(&format!("M6,{}\n", "9".repeat(70_000))); // row 9: too long
     csv.push_str(&good_row("G2", 3)); // row 10
     csv.push('\n');
     let mut bytes = csv.into_bytes();
-    bytes.extend_from_slice(b"M7,50,1,0.9,\xff\xfe,0,2,1\n"); // row 11: not UTF-8
-    bytes.extend_from_slice(b"M8,50,1,0.9,0,0,2.5,1\n"); // row 12: not one of the answers
+    bytes.extend_from_slice(b"M7,0,50,1,\xff\xfe,0,0,1\n"); // row 11: not UTF-8
+    bytes.extend_from_slice(b"N1,1,50,1,120,0,0,1\n"); // row 12: known CVD: not eligible
+    bytes.extend_from_slice(b"N2,0,25,0,120,0,0,0\n"); // row 13: under 30: not eligible
     let input = env.write("mixed.csv", &bytes);
     let out_file = env.path("results.csv");
     let errors_file = env.path("errors.csv");
@@ -201,24 +202,37 @@ fn mixed_batch_screens_good_rows_reports_bad_ones_and_resumes() {
             .expect("runs")
     };
     let out = run();
-    assert_fails(&out, 3, "9 row(s) were rejected");
+    assert_fails(&out, 3, "8 row(s) were rejected");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("2 screened, 2 not eligible (stored as such), 0 already stored"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results = std::fs::read_to_string(&out_file).expect("results");
     let lines: Vec<&str> = results.lines().collect();
     assert_eq!(
         lines[0],
-        "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version"
+        "patient_id,status,probability,probability_code,risk_text,risk_class,model_id,model_version,reason"
     );
-    assert_eq!(lines.len(), 3, "{results}");
+    assert_eq!(lines.len(), 5, "{results}");
     assert!(lines[1].starts_with("G1,screened,") && lines[2].starts_with("G2,screened,"));
+    // Outside the population: no estimate, the reason, nothing encrypted; stored as such.
+    assert_eq!(
+        lines[3],
+        "N1,not_eligible,,,,,cvd-lr,3,already diagnosed — secondary prevention; see a clinician"
+    );
+    assert_eq!(
+        lines[4],
+        "N2,not_eligible,,,,,cvd-lr,3,estimates are for ages 30-79; see a clinician"
+    );
     let errors = std::fs::read_to_string(&errors_file).expect("errors");
     for expected in [
         "3,,,\"expected 8 comma-separated fields, found 7\"",
-        "4,M2,serum_creatinine,not a number",
+        "4,M2,systolic_bp,not a number",
         "5,M3,told_diabetes,",
         "6,M4,age,",
-        "7,M5,serum_creatinine,",
-        "12,M8,general_health,",
-        "must be one of the numbered answers (expected 1 (excellent or very good), 2 (good)",
+        "7,M5,systolic_bp,",
         "8,G1,patient_id,duplicated patient_id (first on row 2)",
         "9,,,line longer than 64 KiB",
         "11,,,not valid UTF-8 text",
@@ -229,21 +243,29 @@ fn mixed_batch_screens_good_rows_reports_bad_ones_and_resumes() {
         );
     }
     // No rejected value is echoed back.
-    assert!(!errors.contains("99") && !errors.contains("abc") && !errors.contains("NaN"));
-    assert!(!errors.contains("2.5"));
-    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+    assert!(!errors.contains("990") && !errors.contains("abc") && !errors.contains("NaN"));
+    assert!(
+        !errors.contains("N1") && !errors.contains("N2"),
+        "not eligible is no error"
+    );
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 4);
 
     // Running it again screens nothing new and reports the stored results.
     let again = run();
-    assert_fails(&again, 3, "0 screened, 2 already stored");
+    assert_fails(
+        &again,
+        3,
+        "0 screened, 0 not eligible (stored as such), 4 already stored",
+    );
     let results_again = std::fs::read_to_string(&out_file).expect("results");
     assert!(results_again.contains("G1,already-stored,"));
+    assert!(results_again.contains("N1,already-stored,,,,,cvd-lr,3,already diagnosed"));
     assert_eq!(
         results.lines().nth(1).map(|l| l.split(',').nth(3)),
         results_again.lines().nth(1).map(|l| l.split(',').nth(3)),
         "the resumed row reports the stored probability"
     );
-    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 4);
 }
 
 #[test]
@@ -299,7 +321,7 @@ fn hostile_and_alternative_batch_files() {
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 0);
 
     // A JSON array and JSON Lines, each with one good and one bad record.
-    let good = r#"{"patient_id":"J1","age":58,"told_high_bp":true,"serum_creatinine":1.0,"told_diabetes":0,"chest_pain_ever":false,"general_health":2,"male":1}"#;
+    let good = r#"{"patient_id":"J1","known_cvd":0,"age":58,"told_diabetes":0,"systolic_bp":131,"current_smoker":false,"male":1,"told_high_bp":true}"#;
     let bad = r#"{"patient_id":"J2","age":"old"}"#;
     let array = env.write("batch.json", format!("[{good},{bad}]").as_bytes());
     let out = env
@@ -325,7 +347,11 @@ fn hostile_and_alternative_batch_files() {
         .arg(&env.password_file)
         .output()
         .expect("runs");
-    assert_fails(&out, 3, "row 2, column age: missing required field `age`");
+    assert_fails(
+        &out,
+        3,
+        "row 2, column known_cvd: missing required field `known_cvd`",
+    );
     assert!(stdout(&out).contains("J4,screened,"));
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
 }

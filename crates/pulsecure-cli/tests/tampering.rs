@@ -217,7 +217,7 @@ fn deleting_the_database_keeps_the_baseline_and_the_spent_budget() {
             |r| r.get(0),
         )
         .expect("baseline carried over");
-    assert_eq!(baseline, 2, "the embedded release, v2");
+    assert_eq!(baseline, 3, "the embedded release, v3");
     let events: Vec<String> = conn
         .prepare("SELECT event FROM audit_log")
         .expect("prepare")

@@ -11,24 +11,25 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// (field value as typed, CLI `-v` argument) in model order.
+/// (field value as typed, CLI `-v` argument) in form order: known CVD, then the model's
+/// features.
 const HIGH: [(&str, &str); 7] = [
+    ("n", "known_cvd=0"),
     ("72", "age=72"),
-    ("y", "told_high_bp=1"),
-    ("1.4", "serum_creatinine=1.4"),
     ("y", "told_diabetes=1"),
-    ("y", "chest_pain_ever=1"),
-    ("3", "general_health=3"),
+    ("165", "systolic_bp=165"),
+    ("y", "current_smoker=1"),
     ("y", "male=1"),
+    ("y", "told_high_bp=1"),
 ];
 const LOW: [(&str, &str); 7] = [
+    ("n", "known_cvd=0"),
     ("34", "age=34"),
-    ("n", "told_high_bp=0"),
-    ("0.82", "serum_creatinine=0.82"),
     ("n", "told_diabetes=0"),
-    ("n", "chest_pain_ever=0"),
-    ("1", "general_health=1"),
+    ("112", "systolic_bp=112"),
+    ("n", "current_smoker=0"),
     ("n", "male=0"),
+    ("n", "told_high_bp=0"),
 ];
 
 /// A PREVENT patient: (form value as typed, JSON field) after the reference, in form order
@@ -162,15 +163,16 @@ fn enter_patient(tmux: &Tmux, patient_ref: &str, values: &[(&str, &str)]) -> Str
         tmux.type_literal(typed);
     }
     tmux.send(&["Enter"]);
-    let screen = tmux.wait_for("RISK —", Duration::from_secs(120));
+    let screen = tmux.wait_for("FLAGGED —", Duration::from_secs(120));
     assert!(
         screen.contains("not a diagnosis"),
         "disclaimer shown:\n{screen}"
     );
-    if screen.contains("HIGH RISK") {
-        "high".into()
-    } else if screen.contains("LOW RISK") {
+    // cvd-lr v3 is a pre-screen: "flagged" is its high class.
+    if screen.contains("NOT FLAGGED") {
         "low".into()
+    } else if screen.contains("FLAGGED — take the labs") {
+        "high".into()
     } else {
         panic!("no class on screen:\n{screen}")
     }

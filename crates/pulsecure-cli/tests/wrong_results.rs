@@ -158,10 +158,10 @@ fn through(env: &Env, socket: &Path, args: &[&str]) -> std::process::Output {
         .expect("runs")
 }
 
-const LOW: &str = r#"{"patient_id": "REPLAY-LOW", "age": 30, "told_high_bp": 0, "serum_creatinine": 0.8,
-    "told_diabetes": 0, "chest_pain_ever": 0, "general_health": 1, "male": 0}"#;
-const HIGH: &str = r#"{"patient_id": "REPLAY-HIGH", "age": 79, "told_high_bp": 1, "serum_creatinine": 2.5,
-    "told_diabetes": 1, "chest_pain_ever": 1, "general_health": 4, "male": 1}"#;
+const LOW: &str = r#"{"patient_id": "REPLAY-LOW", "known_cvd": 0, "age": 30, "told_diabetes": 0,
+    "systolic_bp": 105, "current_smoker": 0, "male": 0, "told_high_bp": 0}"#;
+const HIGH: &str = r#"{"patient_id": "REPLAY-HIGH", "known_cvd": 0, "age": 79, "told_diabetes": 1,
+    "systolic_bp": 175, "current_smoker": 1, "male": 1, "told_high_bp": 1}"#;
 
 #[test]
 fn replayed_results_are_refused_audited_and_never_stored() {

@@ -152,7 +152,7 @@ fn debug_output_hides_values() {
 
 #[test]
 fn an_ordinal_answer_must_be_one_of_the_numbered_answers() {
-    let model = common::default_model();
+    let model = common::model_v2();
     let spec = model
         .features()
         .iter()

@@ -74,7 +74,7 @@ fn a_chunked_upload_is_kept_across_restarts_and_evaluates_like_the_reference() {
     let evaluator = cache.get(&store, &id, &model).expect("evaluator");
     let client_key = key_sets()[0].client_key.clone();
     let client = TfheClient::new(&model, client_key, id).expect("client");
-    let raw = [63.0, 1.0, 1.13, 0.0, 1.0, 3.0, 1.0];
+    let raw = [63.0, 0.0, 138.0, 1.0, 1.0, 1.0];
     let patient = PatientFeatures::from_ordered(model.features(), &raw).expect("valid");
     let input = QuantizedInput::from_patient(&model, &patient);
     let response = evaluator

@@ -168,7 +168,7 @@ fn mutual_tls_serves_only_clients_of_its_ca() {
         )
         .expect("upload over mTLS");
     let patient =
-        PatientFeatures::from_ordered(model.features(), &[58.0, 1.0, 1.0, 0.0, 0.0, 2.0, 1.0])
+        PatientFeatures::from_ordered(model.features(), &[58.0, 0.0, 131.0, 0.0, 1.0, 1.0])
             .expect("patient");
     let remote = RemoteEvaluator::new(Arc::clone(&connection), 2);
     let request = client

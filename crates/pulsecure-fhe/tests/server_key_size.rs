@@ -18,7 +18,7 @@ fn evaluates_exactly(model: &Model, keys: GeneratedKeys) {
     let client_key = client_key_from_bytes(&stored).expect("a supported parameter set");
     let client = TfheClient::new(model, client_key, keys.key_id).expect("client");
     let patient =
-        PatientFeatures::from_ordered(model.features(), &[66.0, 1.0, 1.2, 0.0, 1.0, 3.0, 1.0])
+        PatientFeatures::from_ordered(model.features(), &[66.0, 1.0, 148.0, 0.0, 1.0, 1.0])
             .expect("patient");
     let request = client
         .encrypt(&QuantizedInput::from_patient(model, &patient))

@@ -9,16 +9,22 @@ use crate::verify::{sha256_hex, verify_model, VerifiedModel};
 
 /// The embedded model's signature by the release key.
 pub const DEFAULT_MODEL_MINISIG: &str =
-    include_str!("../../../models/cvd-lr/v2/model.json.minisig");
+    include_str!("../../../models/cvd-lr/v3/model.json.minisig");
 
 /// Releases the binary embedded before the current one, `(model.json, model.json.minisig)`:
 /// still carried (a few KB) so that screenings stored under them stay readable after an
-/// upgrade. Each is verified like any release (v1 by the retired release key, which is
+/// upgrade. Each is verified like any release (by the retired release key that signed it,
 /// trusted for exactly that release).
-pub const EARLIER_RELEASES: &[(&str, &str)] = &[(
-    include_str!("../../../models/cvd-lr/v1/model.json"),
-    include_str!("../../../models/cvd-lr/v1/model.json.minisig"),
-)];
+pub const EARLIER_RELEASES: &[(&str, &str)] = &[
+    (
+        include_str!("../../../models/cvd-lr/v1/model.json"),
+        include_str!("../../../models/cvd-lr/v1/model.json.minisig"),
+    ),
+    (
+        include_str!("../../../models/cvd-lr/v2/model.json"),
+        include_str!("../../../models/cvd-lr/v2/model.json.minisig"),
+    ),
+];
 
 /// Verify the embedded model (hash, then release signature and claim); the error says which
 /// check failed.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Stage, StageTimings};
 use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
+use pulsecure_core::domain::population::Screenable;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::reference::feature_contributions;
 use pulsecure_core::{Model, PatientFeatures, QuantizedInput, RiskAssessment, RiskClass};
@@ -17,7 +18,9 @@ use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::form::EntryForm;
-use crate::workbench::{EquationScreening, HistoryEntry, ModelChoice, UnlockError};
+use crate::workbench::{
+    EquationScreening, EquationVerdictKind, HistoryEntry, ModelChoice, UnlockError,
+};
 use crate::worker::{Reply, Request};
 
 /// Wrong passwords allowed before the UI exits.
@@ -120,6 +123,9 @@ pub struct ResultView {
     pub threshold: f64,
     /// The highest probability the model can output (the gauge's full scale).
     pub scale_max: f64,
+    /// The model is a lab-free pre-screen for a published equation (its flag means "take
+    /// the labs", not "high risk"), with the question it answers.
+    pub pre_screen: Option<String>,
 }
 
 /// A finished published-equation screening as the result screen shows it.
@@ -129,6 +135,10 @@ pub struct EquationResultView {
     pub patient_ref: String,
     /// What the form's title called the choice.
     pub label: String,
+    /// What the estimates are and for whom (under the title).
+    pub subtitle: String,
+    /// The disclaimer under it.
+    pub disclaimer: &'static str,
     /// One verdict per model, and the time spent.
     pub screening: EquationScreening,
 }
@@ -514,7 +524,29 @@ impl App {
                 self.status = error(format!("{}: {problem}", field.label()));
                 vec![]
             }
-            Ok((patient_ref, patient)) => {
+            Ok((patient_ref, Screenable::NotEligible(why))) => {
+                // Nothing to encrypt: the worker stores the decision and answers with one
+                // not-eligible verdict.
+                let job = self.next_job;
+                self.next_job += 1;
+                self.running = Some(RunningJob {
+                    job,
+                    patient_ref: patient_ref.as_str().to_string(),
+                    started: self.now,
+                    stage: None,
+                    done: Vec::new(),
+                    cancel: Arc::new(AtomicBool::new(false)),
+                    patient: None,
+                });
+                self.screen = Screen::Running;
+                self.status = None;
+                vec![Request::RecordNotEligible {
+                    job,
+                    patient_ref,
+                    why,
+                }]
+            }
+            Ok((patient_ref, Screenable::Eligible(patient))) => {
                 let job = self.next_job;
                 self.next_job += 1;
                 let cancel = Arc::new(AtomicBool::new(false));
@@ -762,17 +794,46 @@ impl App {
                             Some(m) => self.current_choice().label(m),
                             None => String::new(),
                         };
+                        let (subtitle, disclaimer) =
+                            match (self.current_choice(), self.model.as_ref()) {
+                                (ModelChoice::CvdLr, Some(m)) => (
+                                    match m.population() {
+                                        Some(p) => format!("screening model, for {}", p.rule),
+                                        None => "screening model".to_string(),
+                                    },
+                                    crate::ui::PRE_SCREEN_DISCLAIMER,
+                                ),
+                                _ => (
+                                    "10-year risk (published equation, for adults without known \
+                                     CVD)"
+                                        .to_string(),
+                                    crate::ui::EQUATION_DISCLAIMER,
+                                ),
+                            };
+                        let any_screened = screening
+                            .verdicts
+                            .iter()
+                            .any(|v| matches!(v.outcome, EquationVerdictKind::Screened { .. }));
                         self.result = None;
                         self.equation_result = Some(EquationResultView {
                             patient_ref: running.patient_ref.clone(),
                             label,
+                            subtitle,
+                            disclaimer,
                             screening: *screening,
                         });
                         if let Some(form) = self.form.as_mut() {
                             form.clear();
                         }
                         self.screen = Screen::Result;
-                        self.status = info(format!("{} screened and stored", running.patient_ref));
+                        self.status = info(if any_screened {
+                            format!("{} screened and stored", running.patient_ref)
+                        } else {
+                            format!(
+                                "{}: not eligible; the decision is stored",
+                                running.patient_ref
+                            )
+                        });
                     }
                     Err(e) => {
                         self.screen = Screen::Entry;
@@ -854,5 +915,9 @@ fn result_view(
         timings,
         threshold: f64::from(model.threshold()) / scale,
         scale_max: f64::from(model.lut().iter().copied().max().unwrap_or(0)) / scale,
+        pre_screen: model
+            .target()
+            .filter(|t| t.is_equation_pre_screen())
+            .map(|t| t.label_rule().unwrap_or_default().to_string()),
     })
 }

@@ -11,7 +11,8 @@ use pulsecure_core::domain::equation_intake::{
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::domain::feature::{FeatureKind, FeatureSpec};
 use pulsecure_core::domain::patient::{check_value, PatientError};
-use pulsecure_core::{Model, PatientFeatures, PatientRef};
+use pulsecure_core::domain::population::{intake_schema1, Screenable};
+use pulsecure_core::{GivenField, Model, PatientRef};
 use zeroize::Zeroize;
 
 /// Longest text a numeric field accepts (a number needs far fewer).
@@ -234,6 +235,25 @@ pub struct Problem {
     pub full: String,
 }
 
+/// The yes/no field that decides eligibility before anything else.
+fn known_cvd_spec() -> FeatureSpec {
+    FeatureSpec {
+        name: KNOWN_CVD.into(),
+        unit: String::new(),
+        kind: FeatureKind::Binary,
+        description: clinic_column_description(KNOWN_CVD)
+            .unwrap_or_default()
+            .into(),
+        plausible_min: 0.0,
+        plausible_max: 1.0,
+        clamp_min: 0.0,
+        clamp_max: 1.0,
+        bits: 1,
+        answers: Vec::new(),
+        counts_from: None,
+    }
+}
+
 /// The whole form.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EntryForm {
@@ -246,9 +266,13 @@ pub struct EntryForm {
 }
 
 impl EntryForm {
-    /// An empty form for `model`.
+    /// An empty form for `model`: the reference, known CVD when the model's population
+    /// excludes it (asked first: it decides eligibility), then the features in model order.
     pub fn new(model: &Model) -> Self {
         let mut fields = vec![Field::empty(FieldKind::PatientRef)];
+        if model.population().is_some_and(|p| p.excludes_known_cvd()) {
+            fields.push(Field::empty(FieldKind::YesNo(known_cvd_spec())));
+        }
         fields.extend(model.features().iter().map(|spec| {
             Field::empty(match spec.kind {
                 FeatureKind::Binary => FieldKind::YesNo(spec.clone()),
@@ -266,24 +290,9 @@ impl EntryForm {
     /// (asked first: it decides eligibility), then every input of `models` once, in order,
     /// with its unit and published range.
     pub fn for_equations(models: &[Arc<EquationModel>]) -> Self {
-        let known_cvd = FeatureSpec {
-            name: KNOWN_CVD.into(),
-            unit: String::new(),
-            kind: FeatureKind::Binary,
-            description: clinic_column_description(KNOWN_CVD)
-                .unwrap_or_default()
-                .into(),
-            plausible_min: 0.0,
-            plausible_max: 1.0,
-            clamp_min: 0.0,
-            clamp_max: 1.0,
-            bits: 1,
-            answers: Vec::new(),
-            counts_from: None,
-        };
         let mut fields = vec![
             Field::empty(FieldKind::PatientRef),
-            Field::empty(FieldKind::YesNo(known_cvd)),
+            Field::empty(FieldKind::YesNo(known_cvd_spec())),
         ];
         let mut seen: Vec<String> = Vec::new();
         for spec in models.iter().flat_map(|m| m.input_features()) {
@@ -405,40 +414,54 @@ impl EntryForm {
             .collect()
     }
 
-    /// Validate everything. On success the reference and the validated patient; otherwise
-    /// focus moves to the first bad field and its index is returned.
-    pub fn submit(&mut self, model: &Model) -> Result<(PatientRef, PatientFeatures), usize> {
+    /// Validate everything. On success the reference and the intake's decision (validated
+    /// features, or why the patient is outside the model's population); otherwise focus
+    /// moves to the first bad field and its index is returned.
+    pub fn submit(&mut self, model: &Model) -> Result<(PatientRef, Screenable), usize> {
         self.tried_submit = true;
         if let Some(bad) = self.problems().iter().position(Option::is_some) {
             self.focus = bad;
             return Err(bad);
         }
         let mut patient_ref = None;
-        let mut values = Vec::with_capacity(model.features().len());
-        for field in &self.fields {
-            match &field.kind {
+        let mut given = Vec::with_capacity(self.fields.len());
+        for (i, field) in self.fields.iter().enumerate() {
+            let (name, value) = match &field.kind {
                 FieldKind::PatientRef => {
-                    patient_ref = Some(PatientRef::parse(&field.text).map_err(|_| 0usize)?)
+                    patient_ref = Some(PatientRef::parse(&field.text).map_err(|_| i)?);
+                    continue;
                 }
-                FieldKind::YesNo(_) => {
-                    values.push(if field.answer == Some(true) { 1.0 } else { 0.0 })
-                }
-                FieldKind::Number(_) => {
-                    values.push(field.text.trim().parse::<f64>().unwrap_or(f64::NAN))
-                }
+                FieldKind::YesNo(spec) => (
+                    &spec.name,
+                    if field.answer == Some(true) { 1.0 } else { 0.0 },
+                ),
+                FieldKind::Number(spec) => (
+                    &spec.name,
+                    field.text.trim().parse::<f64>().unwrap_or(f64::NAN),
+                ),
                 // Not in a cvd-lr form.
-                FieldKind::Choice(_) => return Err(self.focus),
-            }
+                FieldKind::Choice(_) => return Err(i),
+            };
+            given.push(GivenField {
+                position: i,
+                name: name.clone(),
+                value,
+            });
         }
-        match PatientFeatures::from_ordered(model.features(), &values) {
-            Ok(patient) => Ok((patient_ref.ok_or(0usize)?, patient)),
+        match intake_schema1(model.features(), model.population(), &given) {
+            Ok(decision) => Ok((patient_ref.ok_or(0usize)?, decision)),
             Err(e) => {
                 // Unreachable when every field validated; keep the form usable regardless.
-                let bad = model
-                    .features()
+                let bad = self
+                    .fields
                     .iter()
-                    .position(|f| Some(f.name.as_str()) == e.field())
-                    .map_or(0, |i| i + 1);
+                    .position(|f| match &f.kind {
+                        FieldKind::YesNo(spec) | FieldKind::Number(spec) => {
+                            Some(spec.name.as_str()) == e.field()
+                        }
+                        _ => false,
+                    })
+                    .unwrap_or(0);
                 self.focus = bad;
                 Err(bad)
             }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
+use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::privacy::BudgetStatus;
@@ -175,6 +176,14 @@ pub trait Workbench: Send + Sync {
         values: &BTreeMap<String, InputValue>,
         progress: &mut dyn FnMut(Stage),
         keep: &dyn Fn() -> bool,
+    ) -> Result<EquationScreening, TuiError>;
+
+    /// Store that a cvd-lr patient is outside the active model's population (known CVD,
+    /// or an age outside its range): nothing is encrypted or sent. One not-eligible verdict.
+    fn record_not_eligible(
+        &self,
+        patient_ref: &PatientRef,
+        why: &NotEligible,
     ) -> Result<EquationScreening, TuiError>;
 
     /// Stored screenings, newest first.

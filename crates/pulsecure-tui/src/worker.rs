@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
+use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::{Model, PatientFeatures, PatientRef};
@@ -47,6 +48,16 @@ pub enum Request {
         values: BTreeMap<String, InputValue>,
         /// Set when the user cancels: nothing is stored then.
         cancel: Arc<AtomicBool>,
+    },
+    /// Store that a cvd-lr patient is outside the model's population (nothing encrypted);
+    /// answered as [`Reply::EquationsScreened`] with one not-eligible verdict.
+    RecordNotEligible {
+        /// Job number.
+        job: u64,
+        /// Pseudonymous reference.
+        patient_ref: PatientRef,
+        /// Why.
+        why: NotEligible,
     },
     /// Load the stored screenings.
     History,
@@ -185,6 +196,21 @@ fn serve(unlocker: &dyn Unlocker, inbox: &Receiver<Request>, outbox: &Sender<Rep
             (Request::ScreenEquations { job, .. }, None) => Reply::EquationsScreened {
                 job,
                 result: Err(locked()),
+            },
+            (
+                Request::RecordNotEligible {
+                    job,
+                    patient_ref,
+                    why,
+                },
+                b,
+            ) => Reply::EquationsScreened {
+                job,
+                result: b
+                    .as_ref()
+                    .ok_or_else(locked)
+                    .and_then(|b| b.record_not_eligible(&patient_ref, &why))
+                    .map(Box::new),
             },
             (Request::History, b) => {
                 Reply::History(b.as_ref().ok_or_else(locked).and_then(|b| b.history()))

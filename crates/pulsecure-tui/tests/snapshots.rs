@@ -38,6 +38,14 @@ fn screen_with(app: &mut pulsecure_tui::App, bench: &FakeBench, now: Instant) {
                 .screen(&patient_ref, &patient, &mut |_| {}, &|| true)
                 .map(Box::new);
             app.handle_reply(Reply::Screened { job, result }, now);
+        } else if let Request::RecordNotEligible {
+            job,
+            patient_ref,
+            why,
+        } = request
+        {
+            let result = bench.record_not_eligible(&patient_ref, &why).map(Box::new);
+            app.handle_reply(Reply::EquationsScreened { job, result }, now);
         }
     }
 }
@@ -87,6 +95,24 @@ fn prevent_form_known_cvd_is_not_eligible() {
     screen_equations_now(&mut app, now);
     app.status = None;
     snapshot("result_prevent_not_eligible", &app, 80, 24);
+}
+
+#[test]
+fn cvd_lr_known_cvd_is_not_eligible_and_nothing_is_encrypted() {
+    let now = Instant::now();
+    let mut app = unlocked_app(now);
+    fill_form(&mut app, "P-0044", &KNOWN_CVD_PATIENT, now);
+    let requests = app.handle_key(key(KeyCode::Enter), now);
+    assert!(
+        matches!(requests.as_slice(), [Request::RecordNotEligible { .. }]),
+        "a not-eligible patient is stored as such, never screened"
+    );
+    let mut app = unlocked_app(now);
+    fill_form(&mut app, "P-0044", &KNOWN_CVD_PATIENT, now);
+    screen_now(&mut app, now);
+    assert_eq!(app.screen, Screen::Result);
+    app.status = None;
+    snapshot("result_cvd_lr_not_eligible", &app, 80, 24);
 }
 
 #[test]
@@ -261,10 +287,10 @@ fn keys_screen() {
 fn help_overlay() {
     let now = Instant::now();
     let mut app = unlocked_app(now);
-    // In the reference field `?` is text; on a yes/no field it opens the help, as F1 does.
+    // In the reference field `?` is text; on a yes/no field (known CVD) it opens the help,
+    // as F1 does.
     app.handle_key(key(KeyCode::Char('?')), now);
     assert!(!app.help);
-    app.handle_key(key(KeyCode::Tab), now);
     app.handle_key(key(KeyCode::Tab), now);
     app.handle_key(key(KeyCode::Char('?')), now);
     assert!(app.help);

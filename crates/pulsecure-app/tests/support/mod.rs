@@ -29,21 +29,23 @@ pub fn initialized() -> (tempfile::TempDir, DataDir) {
     (tmp, dir)
 }
 
-/// Plausible values for the embedded model's features, as given fields (numbered by name).
+/// Plausible values for the embedded model's features, plus the population's `known_cvd`
+/// (no), as given fields (numbered by name).
 pub fn patient_values() -> Vec<pulsecure_core::GivenField> {
-    pulsecure_core::GivenField::in_name_order(&patient_map())
+    let mut values = patient_map();
+    values.insert("known_cvd".into(), 0.0);
+    pulsecure_core::GivenField::in_name_order(&values)
 }
 
 /// Plausible values for the embedded model's features (by name).
 pub fn patient_map() -> BTreeMap<String, f64> {
     [
         ("age", 63.0),
-        ("told_high_bp", 1.0),
-        ("serum_creatinine", 1.1),
         ("told_diabetes", 0.0),
-        ("chest_pain_ever", 1.0),
-        ("general_health", 3.0),
+        ("systolic_bp", 142.0),
+        ("current_smoker", 0.0),
         ("male", 1.0),
+        ("told_high_bp", 1.0),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

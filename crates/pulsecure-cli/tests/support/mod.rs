@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 /// The password the tests use.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// The CSV header of the embedded model.
-pub const HEADER: &str = "patient_id,age,told_high_bp,serum_creatinine,told_diabetes,chest_pain_ever,general_health,male";
+/// The CSV header of the embedded model (cvd-lr v3: its population's `known_cvd`, then its
+/// features).
+pub const HEADER: &str =
+    "patient_id,known_cvd,age,told_diabetes,systolic_bp,current_smoker,male,told_high_bp";
 
 /// A data directory in a temporary folder, with a password file beside it.
 pub struct Env {
@@ -159,14 +161,13 @@ pub fn audit_events(env: &Env, event: &str) -> i64 {
 /// A valid CSV row for `id` (values vary with `i`).
 pub fn good_row(id: &str, i: usize) -> String {
     format!(
-        "{id},{},{},{:.2},{},{},{},{}",
+        "{id},0,{},{},{},{},{},{}",
         30 + (i * 7) % 50,
-        i % 2,
-        0.7 + (i % 5) as f64 * 0.15,
         (i / 3) % 2,
+        100 + (i % 5) * 15,
         (i / 2) % 2,
-        1 + i % 4,
-        (i / 4) % 2
+        (i / 4) % 2,
+        i % 2
     )
 }
 

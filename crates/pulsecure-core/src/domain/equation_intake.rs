@@ -14,6 +14,12 @@ use thiserror::Error;
 use crate::domain::equation::{InputError, InputKind, InputValue, Inputs};
 use crate::domain::equation_model::EquationModel;
 
+pub use crate::domain::clinic_columns::{
+    clinic_column_description, clinic_column_label, CLINIC_COLUMNS, EGFR, KNOWN_CVD,
+    SERUM_CREATININE,
+};
+pub use crate::domain::eligibility::{IneligibleReason, NotEligible, KNOWN_CVD_REASON};
+
 /// Why a clinic row was refused. Names fields and ranges, never a value.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum IntakeError {
@@ -59,12 +65,6 @@ impl IntakeError {
     }
 }
 
-/// Column saying whether the patient has known cardiovascular disease (0 or 1).
-pub const KNOWN_CVD: &str = "known_cvd";
-/// Column that may replace `egfr`: serum creatinine in mg/dL (eGFR by CKD-EPI 2021).
-pub const SERUM_CREATININE: &str = "serum_creatinine";
-/// The equation input holding the eGFR.
-pub const EGFR: &str = "egfr";
 /// The equation inputs the race-free CKD-EPI 2021 equation reads besides creatinine.
 const AGE: &str = "age";
 const SEX: &str = "sex";
@@ -74,70 +74,6 @@ pub const CHOLESTEROL_INPUTS: [&str; 2] = ["total_c", "hdl_c"];
 pub const MG_DL_PER_MMOL_L: f64 = 38.67;
 /// Accepted serum creatinine, mg/dL (wider than any eGFR the equations accept needs).
 pub const CREATININE_RANGE: (f64, f64) = (0.1, 20.0);
-/// The columns a clinic's file may hold for any published equation (issue 31: the PREVENT
-/// inputs, `serum_creatinine` in place of `egfr`, and the PCE's `race`), besides `patient_id`
-/// and [`KNOWN_CVD`]. A column the model's equation does not read is accepted and ignored, so
-/// one file serves every equation (the PCE reads neither `statin` nor `egfr`; PREVENT does not
-/// read `race`).
-pub const CLINIC_COLUMNS: [&str; 12] = [
-    "age",
-    "sex",
-    "race",
-    "sbp",
-    "bp_tx",
-    "total_c",
-    "hdl_c",
-    "statin",
-    "dm",
-    "smoking",
-    EGFR,
-    SERUM_CREATININE,
-];
-/// A clinic column's short label for forms (`Systolic BP`); `None` for an unknown name.
-pub fn clinic_column_label(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "age" => "Age",
-        "sex" => "Sex",
-        "race" => "Race",
-        "sbp" => "Systolic BP",
-        "bp_tx" => "BP medication",
-        "total_c" => "Total cholesterol",
-        "hdl_c" => "HDL cholesterol",
-        "statin" => "Statin",
-        "dm" => "Diabetes",
-        "smoking" => "Current smoker",
-        EGFR => "eGFR",
-        SERUM_CREATININE => "Serum creatinine",
-        KNOWN_CVD => "Known CVD",
-        _ => return None,
-    })
-}
-
-/// What a clinic column means, in words (forms and help); `None` for an unknown name.
-pub fn clinic_column_description(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "age" => "Age in years",
-        "sex" => "Sex (female or male): selects the sex-specific coefficients",
-        "race" => "Race as the PCE were published (black, white; other uses the white equations)",
-        "sbp" => "Systolic blood pressure",
-        "bp_tx" => "Taking blood-pressure medication",
-        "total_c" => "Total cholesterol",
-        "hdl_c" => "HDL cholesterol",
-        "statin" => "Taking a statin",
-        "dm" => "Diabetes",
-        "smoking" => "Current smoker",
-        EGFR => "Estimated glomerular filtration rate (CKD-EPI 2021)",
-        SERUM_CREATININE => "Serum creatinine (eGFR computed by race-free CKD-EPI 2021)",
-        KNOWN_CVD => {
-            "Known cardiovascular disease (CHD, angina, heart attack, stroke or heart failure): \
-             no estimate, secondary prevention"
-        }
-        _ => return None,
-    })
-}
-
-/// The reason given for a patient with known cardiovascular disease.
-pub const KNOWN_CVD_REASON: &str = "already diagnosed — secondary prevention; see a clinician";
 
 /// Units of the cholesterol columns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,89 +83,6 @@ pub enum CholesterolUnits {
     MgPerDl,
     /// mmol/L (`--units si`), converted with × 38.67.
     MmolPerL,
-}
-
-/// Why a patient gets no estimate from this equation (not an input error).
-#[derive(Clone, Debug, PartialEq)]
-pub enum NotEligible {
-    /// Known cardiovascular disease: secondary prevention.
-    KnownCvd,
-    /// Outside the ages the equation was derived for.
-    Age {
-        /// Youngest eligible age.
-        min: f64,
-        /// Oldest eligible age.
-        max: f64,
-    },
-}
-
-impl NotEligible {
-    /// The kind of reason, as a screening row stores it.
-    pub fn kind(&self) -> IneligibleReason {
-        match self {
-            NotEligible::KnownCvd => IneligibleReason::KnownCvd,
-            NotEligible::Age { .. } => IneligibleReason::AgeOutsideRange,
-        }
-    }
-
-    /// The reason as results show it (the age range included).
-    pub fn reason(&self) -> String {
-        match self {
-            NotEligible::KnownCvd => KNOWN_CVD_REASON.to_string(),
-            NotEligible::Age { min, max } => {
-                format!("the equation is for ages {min}-{max}; see a clinician")
-            }
-        }
-    }
-}
-
-/// Why a patient got no estimate, as stored with the row (the equation's age range is the
-/// model's, not the row's: it is not stored).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum IneligibleReason {
-    /// Known cardiovascular disease: secondary prevention.
-    KnownCvd,
-    /// Outside the ages the equation was derived for.
-    AgeOutsideRange,
-}
-
-impl IneligibleReason {
-    /// Every reason, in code order.
-    pub const ALL: [IneligibleReason; 2] = [
-        IneligibleReason::KnownCvd,
-        IneligibleReason::AgeOutsideRange,
-    ];
-
-    /// Stable machine-readable code (CSV/JSON `reason_code`).
-    pub fn code(self) -> &'static str {
-        match self {
-            IneligibleReason::KnownCvd => "known_cvd",
-            IneligibleReason::AgeOutsideRange => "age_outside_range",
-        }
-    }
-
-    /// The reason in words, without the model's age range.
-    pub fn text(self) -> &'static str {
-        match self {
-            IneligibleReason::KnownCvd => KNOWN_CVD_REASON,
-            IneligibleReason::AgeOutsideRange => {
-                "outside the ages the equation was derived for; see a clinician"
-            }
-        }
-    }
-
-    /// The byte a sealed row stores (never 0, which means "screened").
-    pub fn byte(self) -> u8 {
-        match self {
-            IneligibleReason::KnownCvd => 1,
-            IneligibleReason::AgeOutsideRange => 2,
-        }
-    }
-
-    /// The reason a stored byte names, if any.
-    pub fn from_byte(byte: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.byte() == byte)
-    }
 }
 
 /// What intake decided for one patient.

@@ -2,7 +2,9 @@
 
 pub mod analytics;
 pub mod assessment;
+pub mod clinic_columns;
 pub mod digits;
+pub mod eligibility;
 pub mod equation;
 pub mod equation_intake;
 pub mod equation_model;
@@ -10,5 +12,6 @@ pub mod feature;
 pub mod model;
 pub mod patient;
 pub mod patient_ref;
+pub mod population;
 pub mod quantize;
 pub mod released;

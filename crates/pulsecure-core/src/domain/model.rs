@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use super::digits::{digit_count, max_digit, rounded_shift, truncated_shift, DIGIT_BASE};
 use super::feature::{FeatureKind, FeatureSpec};
+use super::population::{ModelTarget, TargetPopulation, AGE_FEATURE};
 
 /// The only schema version this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -133,6 +134,9 @@ pub struct ModelDocument {
     pub metrics: serde_json::Value,
     /// Training provenance (free-form).
     pub training: serde_json::Value,
+    /// What the model predicts and for whom (from cvd-lr v3); absent: no population rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<ModelTarget>,
 }
 
 /// The contribution table of one base-4 digit of one feature's code.
@@ -199,6 +203,7 @@ impl Model {
         let rounded_bias = rounded_shift(doc.bias, doc.linear.grain_shift);
         validate_linear(&doc, &tables, rounded_bias)?;
         validate_lut(&doc)?;
+        validate_target(&doc)?;
         Ok(Model {
             doc,
             tables,
@@ -266,10 +271,40 @@ impl Model {
         self.doc.probability_scale
     }
 
+    /// What the model predicts and for whom, when declared (cvd-lr v3 on).
+    pub fn target(&self) -> Option<&ModelTarget> {
+        self.doc.target.as_ref()
+    }
+
+    /// The population the model is for, when its `target` declares one.
+    pub fn population(&self) -> Option<&TargetPopulation> {
+        self.doc.target.as_ref().map(|t| &t.population)
+    }
+
     /// Total number of encrypted base-4 digits per patient.
     pub fn digit_count(&self) -> usize {
         self.tables.len()
     }
+}
+
+fn validate_target(doc: &ModelDocument) -> Result<(), ModelError> {
+    let Some(target) = &doc.target else {
+        return Ok(());
+    };
+    let p = &target.population;
+    if !(p.age_min.is_finite() && p.age_max.is_finite() && p.age_min <= p.age_max) {
+        return Err(invalid(
+            "target.population",
+            "age_min and age_max must be finite with age_min <= age_max",
+        ));
+    }
+    if !doc.features.iter().any(|f| f.name == AGE_FEATURE) {
+        return Err(invalid(
+            "target.population",
+            format!("an age range needs a feature named `{AGE_FEATURE}`"),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_header(doc: &ModelDocument) -> Result<(), ModelError> {

@@ -24,6 +24,12 @@ pub fn model_v1() -> Model {
     Model::from_json(include_str!("../../../../models/cvd-lr/v1/model.json")).expect("v1 is valid")
 }
 
+/// The second release (the only one with an ordinal feature, self-rated health); rows it
+/// screened stay readable after v3.
+pub fn model_v2() -> Model {
+    Model::from_json(include_str!("../../../../models/cvd-lr/v2/model.json")).expect("v2 is valid")
+}
+
 /// Golden vectors exported by the training pipeline for the embedded model (typed).
 pub fn golden() -> GoldenFile {
     golden_of(pulsecure_core::embedded_model::DEFAULT_MODEL_PATH)

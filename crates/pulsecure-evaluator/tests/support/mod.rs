@@ -101,16 +101,14 @@ impl Drop for EvaluatorProcess {
 
 /// Patient `i` of a varied set, valid for the embedded model: every feature changes with `i`.
 pub fn varied_patient(model: &pulsecure_core::Model, i: usize) -> pulsecure_core::PatientFeatures {
-    // age, told_high_bp, serum_creatinine, told_diabetes, chest_pain_ever, general_health,
-    // male
+    // age, told_diabetes, systolic_bp, current_smoker, male, told_high_bp
     let raw = [
         30.0 + ((i * 7) % 50) as f64,
-        (i % 2) as f64,
-        0.7 + (i % 5) as f64 * 0.15,
         ((i / 3) % 2) as f64,
+        100.0 + (i % 5) as f64 * 15.0,
         ((i / 2) % 2) as f64,
-        1.0 + (i % 4) as f64,
         ((i / 4) % 2) as f64,
+        (i % 2) as f64,
     ];
     pulsecure_core::PatientFeatures::from_ordered(model.features(), &raw).expect("valid patient")
 }

@@ -7,7 +7,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::EQUATION_DISCLAIMER;
 use crate::app::EquationResultView;
 use crate::workbench::{EquationVerdict, EquationVerdictKind};
 
@@ -90,7 +89,7 @@ fn verdict_lines(v: &EquationVerdict) -> Vec<Line<'static>> {
 pub(super) fn draw(frame: &mut Frame, area: Rect, r: &EquationResultView) {
     let mut lines = vec![
         Line::from(format!(" {} · {}", r.patient_ref, r.label)).bold(),
-        Line::from(" 10-year risk (published equation, for adults without known CVD)").dim(),
+        Line::from(format!(" {}", r.subtitle)).dim(),
         Line::from(""),
     ];
     for v in &r.screening.verdicts {
@@ -122,7 +121,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, r: &EquationResultView) {
         body,
     );
     frame.render_widget(
-        Paragraph::new(Line::from(EQUATION_DISCLAIMER).italic()).wrap(Wrap { trim: true }),
+        Paragraph::new(Line::from(r.disclaimer).italic()).wrap(Wrap { trim: true }),
         footer,
     );
 }

@@ -23,6 +23,10 @@ use crate::app::{App, Screen};
 pub const DISCLAIMER: &str =
     "Screening aid, not a diagnosis: tuned for high recall; a high result means refer for clinical assessment.";
 
+/// The disclaimer shown with a lab-free pre-screen's result (cvd-lr v3).
+pub const PRE_SCREEN_DISCLAIMER: &str =
+    "Screening aid, not a diagnosis: a lab-free pre-screen. Flagged: measure total and HDL cholesterol and creatinine, then compute PREVENT.";
+
 /// The disclaimer shown with a published equation's result.
 pub const EQUATION_DISCLAIMER: &str =
     "Screening aid, not a diagnosis: a population estimate from a published equation; decide on treatment with a clinician.";

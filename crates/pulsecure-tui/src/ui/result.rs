@@ -9,7 +9,7 @@ use ratatui::Frame;
 
 use pulsecure_core::RiskClass;
 
-use super::{percent, DISCLAIMER};
+use super::{percent, DISCLAIMER, PRE_SCREEN_DISCLAIMER};
 use crate::app::{App, ResultView};
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -17,40 +17,50 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let bars = r.contributions.len() as u16 + 2;
+    let head = if r.pre_screen.is_some() { 3 } else { 2 };
     let [class_area, gauge_area, scale_area, bars_area, footer] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(head),
         Constraint::Length(3),
         Constraint::Length(1),
         Constraint::Length(bars),
         Constraint::Min(0),
     ])
     .areas(area);
-    let (class_text, colour) = match r.assessment.class {
-        RiskClass::High => ("HIGH RISK — refer for clinical assessment", Color::Red),
-        RiskClass::Low => (
+    let (class_text, colour) = match (r.assessment.class, r.pre_screen.is_some()) {
+        (RiskClass::High, false) => ("HIGH RISK — refer for clinical assessment", Color::Red),
+        (RiskClass::Low, false) => (
             "LOW RISK — no follow-up suggested by this screening",
             Color::Green,
         ),
+        (RiskClass::High, true) => (
+            "FLAGGED — take the labs for a full PREVENT estimate",
+            Color::Red,
+        ),
+        (RiskClass::Low, true) => (
+            "NOT FLAGGED — no labs suggested by this pre-screen",
+            Color::Green,
+        ),
     };
-    frame.render_widget(
-        Paragraph::new(vec![
-            Line::from(vec![
-                Span::raw(format!(" {} · ", r.patient_ref)),
-                Span::styled(
-                    class_text,
-                    Style::new().fg(colour).add_modifier(Modifier::BOLD),
-                ),
-            ]),
-            Line::from(format!(
-                " model {} v{} · evaluated under encryption in {:.1} s",
-                r.assessment.model_id,
-                r.assessment.model_version,
-                r.timings.evaluate.as_secs_f64()
-            ))
-            .dim(),
+    let mut head_lines = vec![
+        Line::from(vec![
+            Span::raw(format!(" {} · ", r.patient_ref)),
+            Span::styled(
+                class_text,
+                Style::new().fg(colour).add_modifier(Modifier::BOLD),
+            ),
         ]),
-        class_area,
-    );
+        Line::from(format!(
+            " model {} v{} · evaluated under encryption in {:.1} s",
+            r.assessment.model_id,
+            r.assessment.model_version,
+            r.timings.evaluate.as_secs_f64()
+        ))
+        .dim(),
+    ];
+    if let Some(rule) = &r.pre_screen {
+        head_lines.push(Line::from(format!(" asks: {rule}?")).dim());
+    }
+    frame.render_widget(Paragraph::new(head_lines), class_area);
     let full = r.scale_max.max(r.threshold).max(1e-9);
     frame.render_widget(
         Gauge::default()
@@ -77,7 +87,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     );
     draw_contributions(frame, bars_area, r);
     frame.render_widget(
-        Paragraph::new(vec![Line::from(DISCLAIMER).italic()]).wrap(Wrap { trim: true }),
+        Paragraph::new(vec![Line::from(if r.pre_screen.is_some() {
+            PRE_SCREEN_DISCLAIMER
+        } else {
+            DISCLAIMER
+        })
+        .italic()])
+        .wrap(Wrap { trim: true }),
         footer,
     );
 }

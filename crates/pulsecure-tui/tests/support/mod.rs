@@ -12,6 +12,7 @@ use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Screening, Stage, StageTimings};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::domain::assessment::equation_risk_text;
+use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
 use pulsecure_core::domain::equation_model::EquationModel;
@@ -220,6 +221,25 @@ impl Workbench for FakeBench {
         })
     }
 
+    fn record_not_eligible(
+        &self,
+        _patient_ref: &PatientRef,
+        why: &NotEligible,
+    ) -> Result<EquationScreening, TuiError> {
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        Ok(EquationScreening {
+            verdicts: vec![EquationVerdict {
+                model_id: self.model.id().to_string(),
+                model_version: self.model.version(),
+                outcome: EquationVerdictKind::NotEligible {
+                    reason: why.reason(),
+                },
+                stored_earlier: false,
+            }],
+            evaluate: Duration::ZERO,
+        })
+    }
+
     fn history(&self) -> Result<Vec<HistoryEntry>, TuiError> {
         Ok(self.stored.lock().expect("lock").clone())
     }
@@ -333,11 +353,13 @@ pub fn fill_form(app: &mut App, patient_ref: &str, values: &[&str], now: Instant
     }
 }
 
-/// A high-risk patient as typed (age, high blood pressure?, creatinine, diabetes?, chest
-/// pain?, general health 1-4, male?).
-pub const HIGH_RISK: [&str; 7] = ["72", "y", "1.4", "y", "y", "3", "y"];
+/// A high-risk patient as typed (known CVD?, then the model's features: age, diabetes?,
+/// systolic BP, current smoker?, male?, told high blood pressure?).
+pub const HIGH_RISK: [&str; 7] = ["n", "72", "y", "165", "y", "y", "y"];
 /// A low-risk patient as typed.
-pub const LOW_RISK: [&str; 7] = ["34", "n", "0.82", "n", "n", "1", "n"];
+pub const LOW_RISK: [&str; 7] = ["n", "34", "n", "112", "n", "n", "n"];
+/// A patient with known CVD: no estimate.
+pub const KNOWN_CVD_PATIENT: [&str; 7] = ["y", "66", "n", "150", "n", "y", "y"];
 
 /// A PREVENT patient as the form takes it after the reference (known CVD, then age, sex,
 /// sbp, bp_tx, total_c, hdl_c, statin, dm, smoking, egfr — the model's input order).

@@ -662,7 +662,7 @@ impl EquationModel {
                     name: input.name.clone(),
                     unit,
                     kind,
-                    description: crate::domain::equation_intake::clinic_column_description(
+                    description: crate::domain::clinic_columns::clinic_column_description(
                         &input.name,
                     )
                     .unwrap_or_default()

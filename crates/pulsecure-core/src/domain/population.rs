@@ -1,0 +1,311 @@
+//! Who a schema-1 model is for: the population its `target` declares (cvd-lr v3: adults
+//! aged 30–79 without known cardiovascular disease). A patient outside it gets a
+//! `not_eligible` decision, stored as such, instead of an estimate — decided on the client,
+//! before anything is validated further or encrypted. Models without a `target` (cvd-lr v1,
+//! v2) have no population rule and screen everyone their features accept.
+
+use serde::{Deserialize, Serialize};
+
+use super::clinic_columns::KNOWN_CVD;
+use super::eligibility::NotEligible;
+use super::feature::FeatureSpec;
+use super::patient::{GivenField, PatientError, PatientFeatures};
+
+/// The feature holding the age, in years, that the population's age range is checked on.
+pub const AGE_FEATURE: &str = "age";
+
+/// What a model predicts and for whom (`model.json` → `target`, schema 1 from cvd-lr v3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelTarget {
+    /// Who the model is for.
+    pub population: TargetPopulation,
+    /// How the training label was made (free-form, reported by `model inspect`).
+    pub label: serde_json::Value,
+    /// The published equation version the label comes from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prevent_version: Option<String>,
+}
+
+impl ModelTarget {
+    /// Whether the model is a pre-screen for a published equation's risk (cvd-lr v3: "is
+    /// PREVENT >= 7.5 %, decided without a blood draw"): its flag means "take the labs and
+    /// compute the equation", never a risk estimate itself.
+    pub fn is_equation_pre_screen(&self) -> bool {
+        self.label.get("kind").and_then(|k| k.as_str()) == Some("prevent_risk_at_least")
+    }
+
+    /// The label rule in words (`PREVENT base 10-year total CVD risk >= 7.5 %`), if given.
+    pub fn label_rule(&self) -> Option<&str> {
+        self.label.get("rule").and_then(|r| r.as_str())
+    }
+}
+
+/// The population a model was trained for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetPopulation {
+    /// In words (`adults aged 30-79 without known cardiovascular disease`).
+    pub rule: String,
+    /// Youngest age, years.
+    pub age_min: f64,
+    /// Oldest age, years.
+    pub age_max: f64,
+    /// The survey items that define known CVD in training (NHANES codes); non-empty means
+    /// known CVD is outside the population, and the input must then say
+    /// [`KNOWN_CVD`] (0 or 1).
+    #[serde(default)]
+    pub known_cvd_items: Vec<String>,
+    /// How known CVD was read in training, in words.
+    #[serde(default)]
+    pub known_cvd: String,
+}
+
+impl TargetPopulation {
+    /// Whether known cardiovascular disease excludes a patient.
+    pub fn excludes_known_cvd(&self) -> bool {
+        !self.known_cvd_items.is_empty()
+    }
+
+    /// The inputs besides the model's features that a patient's values must carry.
+    pub fn extra_fields(&self) -> &'static [&'static str] {
+        if self.excludes_known_cvd() {
+            &[KNOWN_CVD]
+        } else {
+            &[]
+        }
+    }
+}
+
+/// What intake decided for one schema-1 patient.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Screenable {
+    /// Validated features, ready to quantize and encrypt.
+    Eligible(PatientFeatures),
+    /// Outside the model's population: no estimate, nothing encrypted.
+    NotEligible(NotEligible),
+}
+
+/// Decide one patient against `specs` and the model's population (if any), in the clinical
+/// order: known CVD first (whatever else the input holds), then the age range, then every
+/// feature against its plausible range. Errors name the field, never the value.
+pub fn intake_schema1(
+    specs: &[FeatureSpec],
+    population: Option<&TargetPopulation>,
+    given: &[GivenField],
+) -> Result<Screenable, PatientError> {
+    let Some(population) = population else {
+        return PatientFeatures::from_given(specs, given).map(Screenable::Eligible);
+    };
+    let mut features = Vec::with_capacity(given.len());
+    let mut known_cvd: Option<&GivenField> = None;
+    for field in given {
+        let extra = population.extra_fields().contains(&field.name.as_str());
+        if !extra && !specs.iter().any(|s| s.name == field.name) {
+            // Malformed input is an error before any decision; the name is never shown.
+            return Err(PatientError::Unknown {
+                position: field.position,
+                expected: specs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .chain(population.extra_fields().iter().copied())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        if extra {
+            if let Some(first) = known_cvd {
+                return Err(PatientError::Repeated {
+                    field: KNOWN_CVD.into(),
+                    position: field.position,
+                    first: first.position,
+                });
+            }
+            known_cvd = Some(field);
+        } else {
+            features.push(field.clone());
+        }
+    }
+    if population.excludes_known_cvd() {
+        let allowed = "0 (no) or 1 (yes)".to_string();
+        match known_cvd.map(|f| f.value) {
+            None => {
+                return Err(PatientError::Missing {
+                    field: KNOWN_CVD.into(),
+                    allowed,
+                })
+            }
+            Some(1.0) => return Ok(Screenable::NotEligible(NotEligible::KnownCvd)),
+            Some(0.0) => {}
+            Some(_) => {
+                return Err(PatientError::NotBinary {
+                    field: KNOWN_CVD.into(),
+                    allowed,
+                })
+            }
+        }
+    }
+    let age = features
+        .iter()
+        .find(|f| f.name == AGE_FEATURE)
+        .map(|f| f.value);
+    if let Some(age) = age.filter(|a| a.is_finite()) {
+        if age < population.age_min || age > population.age_max {
+            return Ok(Screenable::NotEligible(NotEligible::Age {
+                min: population.age_min,
+                max: population.age_max,
+            }));
+        }
+    }
+    PatientFeatures::from_given(specs, &features).map(Screenable::Eligible)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::Model;
+
+    const V3: &str = include_str!("../../../../models/cvd-lr/v3/model.json");
+    const V2: &str = include_str!("../../../../models/cvd-lr/v2/model.json");
+
+    fn given(pairs: &[(&str, f64)]) -> Vec<GivenField> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (name, value))| GivenField {
+                position: i + 1,
+                name: (*name).to_string(),
+                value: *value,
+            })
+            .collect()
+    }
+
+    fn eligible_row() -> Vec<(&'static str, f64)> {
+        vec![
+            ("known_cvd", 0.0),
+            ("age", 55.0),
+            ("told_diabetes", 0.0),
+            ("systolic_bp", 132.0),
+            ("current_smoker", 1.0),
+            ("male", 1.0),
+            ("told_high_bp", 0.0),
+        ]
+    }
+
+    fn decide(model: &Model, row: &[(&str, f64)]) -> Result<Screenable, PatientError> {
+        intake_schema1(model.features(), model.population(), &given(row))
+    }
+
+    #[test]
+    fn v3_declares_its_population() {
+        let model = Model::from_json(V3).expect("v3 loads");
+        let p = model.population().expect("v3 has a population");
+        assert_eq!((p.age_min, p.age_max), (30.0, 79.0));
+        assert!(p.excludes_known_cvd());
+        assert_eq!(p.extra_fields(), &[KNOWN_CVD]);
+        let target = model.document().target.as_ref().expect("target");
+        assert!(target.is_equation_pre_screen());
+        assert_eq!(
+            target.label_rule(),
+            Some("PREVENT base 10-year total CVD risk >= 7.5 %")
+        );
+        // v1/v2 have none: everyone their features accept is screened.
+        assert!(Model::from_json(V2).expect("v2").population().is_none());
+    }
+
+    #[test]
+    fn known_cvd_decides_first_then_age_then_the_features() {
+        let model = Model::from_json(V3).expect("v3");
+        assert!(matches!(
+            decide(&model, &eligible_row()),
+            Ok(Screenable::Eligible(_))
+        ));
+        // Known CVD: not eligible whatever else the row holds, even an implausible value.
+        let mut row = eligible_row();
+        row[0].1 = 1.0;
+        row[3].1 = 999.0;
+        assert_eq!(
+            decide(&model, &row),
+            Ok(Screenable::NotEligible(NotEligible::KnownCvd))
+        );
+        // Ages outside 30-79: not eligible, not an input error.
+        for age in [29.0, 80.0, 18.0] {
+            let mut row = eligible_row();
+            row[1].1 = age;
+            assert_eq!(
+                decide(&model, &row),
+                Ok(Screenable::NotEligible(NotEligible::Age {
+                    min: 30.0,
+                    max: 79.0
+                })),
+                "age {age}"
+            );
+        }
+        // Inside the population, the features are checked as always.
+        let mut row = eligible_row();
+        row[3].1 = 999.0;
+        let e = decide(&model, &row).expect_err("implausible SBP");
+        assert_eq!(e.field(), Some("systolic_bp"));
+    }
+
+    #[test]
+    fn known_cvd_must_be_given_as_yes_or_no_once() {
+        let model = Model::from_json(V3).expect("v3");
+        let missing: Vec<_> = eligible_row().into_iter().skip(1).collect();
+        let e = decide(&model, &missing).expect_err("missing");
+        assert!(matches!(&e, PatientError::Missing { field, .. } if field == KNOWN_CVD));
+        let mut row = eligible_row();
+        row[0].1 = 2.0;
+        let e = decide(&model, &row).expect_err("not yes/no");
+        assert!(matches!(&e, PatientError::NotBinary { field, .. } if field == KNOWN_CVD));
+        assert!(
+            !e.to_string().contains('2'),
+            "the value is never echoed: {e}"
+        );
+        let mut row = eligible_row();
+        row.push(("known_cvd", 0.0));
+        let e = decide(&model, &row).expect_err("repeated");
+        assert_eq!(e.position(), Some(8));
+        // An unknown field is an error before any decision (even with known CVD), named by
+        // its position only, and the expected list includes known_cvd.
+        let mut row = eligible_row();
+        row[0].1 = 1.0;
+        row.push(("Jane Doe", 1.0));
+        let e = decide(&model, &row).expect_err("unknown");
+        assert_eq!(e.position(), Some(8));
+        assert!(!e.to_string().contains("Jane"), "{e}");
+        assert!(e.to_string().contains("told_high_bp, known_cvd"), "{e}");
+    }
+
+    #[test]
+    fn a_model_without_a_population_does_not_read_known_cvd() {
+        let model = Model::from_json(V2).expect("v2");
+        let row = [
+            ("known_cvd", 1.0),
+            ("age", 55.0),
+            ("told_high_bp", 0.0),
+            ("serum_creatinine", 0.9),
+            ("told_diabetes", 0.0),
+            ("chest_pain_ever", 0.0),
+            ("general_health", 3.0),
+            ("male", 1.0),
+        ];
+        let e = decide(&model, &row).expect_err("unknown to v2");
+        assert_eq!(e.position(), Some(1));
+    }
+
+    #[test]
+    fn a_population_the_model_cannot_check_is_refused_at_load() {
+        let mut doc: serde_json::Value = serde_json::from_str(V3).expect("json");
+        doc["target"]["population"]["age_min"] = 80.into();
+        let e = Model::from_json(&doc.to_string()).expect_err("inverted range");
+        assert!(e.to_string().contains("target.population"), "{e}");
+        let mut doc: serde_json::Value = serde_json::from_str(V3).expect("json");
+        doc["features"][0]["name"] = "age_years".into();
+        let e = Model::from_json(&doc.to_string()).expect_err("no age feature");
+        assert!(e.to_string().contains("target.population"), "{e}");
+        let mut doc: serde_json::Value = serde_json::from_str(V3).expect("json");
+        doc["target"]["population"]["surprise"] = 1.into();
+        assert!(Model::from_json(&doc.to_string()).is_err(), "unknown field");
+    }
+}
