@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== no new file-level import cycle inside a crate (scripts/file_cycles.known lists the old ones)"
+python3 scripts/file_cycles.py
+
 echo "== core depends on no adapter crate"
 if cargo tree -p pulsecure-core -e normal --prefix none | grep -Eq '^(tfhe|rusqlite|ratatui|crossterm|opendp|pulsecure-fhe) '; then
   echo "pulsecure-core pulls in an adapter crate" >&2

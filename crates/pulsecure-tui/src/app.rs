@@ -137,8 +137,9 @@ pub struct EquationResultView {
     pub label: String,
     /// What the estimates are and for whom (under the title).
     pub subtitle: String,
-    /// The disclaimer under it.
-    pub disclaimer: &'static str,
+    /// The verdicts are a screening model's (cvd-lr: its disclaimer), not a published
+    /// equation's.
+    pub screening_model: bool,
     /// One verdict per model, and the time spent.
     pub screening: EquationScreening,
 }
@@ -794,20 +795,20 @@ impl App {
                             Some(m) => self.current_choice().label(m),
                             None => String::new(),
                         };
-                        let (subtitle, disclaimer) =
+                        let (subtitle, screening_model) =
                             match (self.current_choice(), self.model.as_ref()) {
                                 (ModelChoice::CvdLr, Some(m)) => (
                                     match m.population() {
                                         Some(p) => format!("screening model, for {}", p.rule),
                                         None => "screening model".to_string(),
                                     },
-                                    crate::ui::PRE_SCREEN_DISCLAIMER,
+                                    true,
                                 ),
                                 _ => (
                                     "10-year risk (published equation, for adults without known \
                                      CVD)"
                                         .to_string(),
-                                    crate::ui::EQUATION_DISCLAIMER,
+                                    false,
                                 ),
                             };
                         let any_screened = screening
@@ -819,7 +820,7 @@ impl App {
                             patient_ref: running.patient_ref.clone(),
                             label,
                             subtitle,
-                            disclaimer,
+                            screening_model,
                             screening: *screening,
                         });
                         if let Some(form) = self.form.as_mut() {

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
+use super::{EQUATION_DISCLAIMER, PRE_SCREEN_DISCLAIMER};
 use crate::app::EquationResultView;
 use crate::workbench::{EquationVerdict, EquationVerdictKind};
 
@@ -121,7 +122,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, r: &EquationResultView) {
         body,
     );
     frame.render_widget(
-        Paragraph::new(Line::from(r.disclaimer).italic()).wrap(Wrap { trim: true }),
+        Paragraph::new(
+            Line::from(if r.screening_model {
+                PRE_SCREEN_DISCLAIMER
+            } else {
+                EQUATION_DISCLAIMER
+            })
+            .italic(),
+        )
+        .wrap(Wrap { trim: true }),
         footer,
     );
 }
