@@ -245,6 +245,12 @@ impl QueueStation {
         })? {
             let mut chunk = Vec::with_capacity(read.len());
             for row in read {
+                // Waiting in the queue from an earlier run, whatever this file now says: its
+                // result is collected as submitted (deciding anew would leave two answers).
+                if queued.contains(row.patient_ref()) {
+                    summary.already_queued += 1;
+                    continue;
+                }
                 let row = match row {
                     ChunkRow::Screen(row) => row,
                     ChunkRow::NotEligible(row) => {
@@ -252,9 +258,7 @@ impl QueueStation {
                         continue;
                     }
                 };
-                if queued.contains(&row.patient_ref) {
-                    summary.already_queued += 1;
-                } else if let Some(stored) =
+                if let Some(stored) =
                     self.records
                         .db
                         .find(model.id(), model.version(), &row.patient_ref)?

@@ -556,7 +556,10 @@ impl<'m, R: Read> BatchReader<'m, R> {
             }
             let extra = model.population().map_or(&[][..], |p| p.extra_fields());
             if !features.iter().any(|f| f.name == key) && !extra.contains(&key.as_str()) {
-                let e = PatientError::unknown(features, position);
+                let e = PatientError::Unknown {
+                    position,
+                    expected: self.schema.names().join(", "),
+                };
                 return Item::Rejected(patient_error(row, Some(patient_ref), &e));
             }
             let number = match value {

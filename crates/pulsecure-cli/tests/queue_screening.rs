@@ -510,4 +510,28 @@ async fn not_eligible_rows_are_stored_at_submission_and_never_queued() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
+    // The queued patient resubmitted with known CVD: still the queued job's, not decided
+    // anew (a stored decision beside a pending job would leave two answers).
+    let changed = env.write(
+        "changed.csv",
+        format!("{}\nNE-OK,1,60,0,130,0,1,1\n", support::HEADER).as_bytes(),
+    );
+    let out = queue_run(
+        &env,
+        &[
+            "screen",
+            "--batch",
+            &changed.display().to_string(),
+            "--queue",
+            &url,
+            "--detach",
+        ],
+    );
+    assert_ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 enqueued, 1 already in the queue"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 2);
 }

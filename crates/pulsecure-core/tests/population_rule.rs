@@ -108,6 +108,13 @@ fn known_cvd_must_be_given_as_yes_or_no_once() {
     row.push(("known_cvd", 0.0));
     let e = decide(&model, &row).expect_err("repeated");
     assert_eq!(e.position(), Some(8));
+    // A repeated feature too, before the age decides anything (25 then 55: not a decision
+    // on the first copy).
+    let mut row = eligible_row();
+    row[1].1 = 25.0;
+    row.push(("age", 55.0));
+    let e = decide(&model, &row).expect_err("repeated age");
+    assert!(matches!(&e, PatientError::Repeated { field, first: 2, .. } if field == "age"));
     // An unknown field is an error before any decision (even with known CVD), named by
     // its position only, and the expected list includes known_cvd.
     let mut row = eligible_row();

@@ -419,7 +419,17 @@ impl EntryForm {
     /// moves to the first bad field and its index is returned.
     pub fn submit(&mut self, model: &Model) -> Result<(PatientRef, Screenable), usize> {
         self.tried_submit = true;
-        if let Some(bad) = self.problems().iter().position(Option::is_some) {
+        // Known CVD decides alone (as in a batch): the other values need not be filled then.
+        let known_cvd = |f: &Field| matches!(&f.kind, FieldKind::YesNo(s) if s.name == KNOWN_CVD);
+        let decided = self
+            .fields
+            .iter()
+            .any(|f| known_cvd(f) && f.answer == Some(true));
+        let blocking = self.problems().iter().enumerate().position(|(i, p)| {
+            let f = &self.fields[i];
+            p.is_some() && (!decided || matches!(f.kind, FieldKind::PatientRef) || known_cvd(f))
+        });
+        if let Some(bad) = blocking {
             self.focus = bad;
             return Err(bad);
         }

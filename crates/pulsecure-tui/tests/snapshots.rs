@@ -107,6 +107,20 @@ fn cvd_lr_known_cvd_is_not_eligible_and_nothing_is_encrypted() {
         matches!(requests.as_slice(), [Request::RecordNotEligible { .. }]),
         "a not-eligible patient is stored as such, never screened"
     );
+    // Known CVD decides alone: the other fields may stay empty, as in a batch.
+    let mut app = unlocked_app(now);
+    fill_form(&mut app, "P-0045", &["y"], now);
+    let requests = app.handle_key(key(KeyCode::Enter), now);
+    assert!(
+        matches!(requests.as_slice(), [Request::RecordNotEligible { .. }]),
+        "known CVD with the rest empty"
+    );
+    let mut app = unlocked_app(now);
+    fill_form(&mut app, "P-0046", &["n"], now);
+    assert!(
+        app.handle_key(key(KeyCode::Enter), now).is_empty(),
+        "without known CVD every value is needed"
+    );
     let mut app = unlocked_app(now);
     fill_form(&mut app, "P-0044", &KNOWN_CVD_PATIENT, now);
     screen_now(&mut app, now);

@@ -97,7 +97,7 @@ pub fn intake_schema1(
     let Some(population) = population else {
         return PatientFeatures::from_given(specs, given).map(Screenable::Eligible);
     };
-    let mut features = Vec::with_capacity(given.len());
+    let mut features: Vec<&GivenField> = Vec::with_capacity(given.len());
     let mut known_cvd: Option<&GivenField> = None;
     for field in given {
         let extra = population.extra_fields().contains(&field.name.as_str());
@@ -113,17 +113,22 @@ pub fn intake_schema1(
                     .join(", "),
             });
         }
+        // A repeated field is ambiguous: an error before any decision (a decision on the
+        // first copy would be stored and resumed on every rerun).
+        let earlier = known_cvd
+            .filter(|_| extra)
+            .or_else(|| features.iter().find(|f| f.name == field.name).copied());
+        if let Some(first) = earlier {
+            return Err(PatientError::Repeated {
+                field: field.name.clone(),
+                position: field.position,
+                first: first.position,
+            });
+        }
         if extra {
-            if let Some(first) = known_cvd {
-                return Err(PatientError::Repeated {
-                    field: KNOWN_CVD.into(),
-                    position: field.position,
-                    first: first.position,
-                });
-            }
             known_cvd = Some(field);
         } else {
-            features.push(field.clone());
+            features.push(field);
         }
     }
     if population.excludes_known_cvd() {
@@ -145,6 +150,7 @@ pub fn intake_schema1(
             }
         }
     }
+    let features: Vec<GivenField> = features.into_iter().cloned().collect();
     let age = features
         .iter()
         .find(|f| f.name == AGE_FEATURE)
