@@ -49,11 +49,11 @@ fn run(circuit: &Circuit<PlainBackend>, input: &QuantizedInput) -> (u32, bool) {
 fn pbs_counts(model: &Model) -> pulsecure_fhe::circuit::PbsCount {
     let circuit = Circuit::new(
         &PlainBackend,
-        CircuitPlan::compile(&model).expect("compiles"),
+        CircuitPlan::compile(model).expect("compiles"),
     );
-    let zeros = QuantizedInput::from_codes(&model, vec![0; model.features().len()]).expect("codes");
+    let zeros = QuantizedInput::from_codes(model, vec![0; model.features().len()]).expect("codes");
     let maxes = QuantizedInput::from_codes(
-        &model,
+        model,
         model.features().iter().map(|f| f.max_code()).collect(),
     )
     .expect("codes");
