@@ -29,7 +29,6 @@ use pulsecure_core::ports::fhe::FheError;
 
 use crate::accumulate::IndexBlocks;
 use crate::backend::{table, Backend, Table, BLOCK_SPACE, MAX_NOISE_LEVEL, MESSAGE_MODULUS};
-use crate::circuit::unsupported;
 
 /// Width of a bucket: `L` is two base-4 digits.
 const BUCKET: usize = 16;
@@ -73,8 +72,8 @@ impl LookupPlan {
     /// Returns the plan and the table's distinct levels (segment `s` has value `levels[s]`).
     pub fn compile(lut: &[u32]) -> Result<(Self, Vec<u32>), FheError> {
         if lut.is_empty() || !lut.len().is_multiple_of(BUCKET) || lut.len() > BUCKET * BUCKET {
-            return Err(unsupported(
-                "the table must have 16, 32, ... or 256 entries",
+            return Err(FheError::UnsupportedModel(
+                "the table must have 16, 32, ... or 256 entries".into(),
             ));
         }
         let mut levels = vec![lut[0]];
@@ -86,7 +85,7 @@ impl LookupPlan {
             seg.push(levels.len() as u64 - 1);
         }
         if levels.len() > BLOCK_SPACE as usize {
-            return Err(unsupported(format!(
+            return Err(FheError::UnsupportedModel(format!(
                 "the table has {} probability levels; at most 16 fit one block",
                 levels.len()
             )));

@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::kdf::KdfParams;
+use crate::kdf_params::KdfParams;
 
 /// Everything that can go wrong creating, opening or re-keying a vault.
 #[derive(Debug, Error)]

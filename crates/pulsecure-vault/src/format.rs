@@ -21,7 +21,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::error::VaultError;
-use crate::kdf::KdfParams;
+use crate::kdf_params::KdfParams;
 
 /// First eight bytes of every vault file.
 pub const MAGIC: [u8; 8] = *b"PULSEVLT";

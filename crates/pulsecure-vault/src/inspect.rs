@@ -3,7 +3,7 @@
 
 use crate::error::VaultError;
 use crate::format::{VaultFile, FORMAT_VERSION};
-use crate::kdf::KdfParams;
+use crate::kdf_params::KdfParams;
 
 /// The public facts of a well-formed vault file (nothing secret: no salt, no key bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]

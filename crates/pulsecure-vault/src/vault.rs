@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::atomic::write_atomic;
 use crate::error::VaultError;
 use crate::format::{payload_aad, KeySection, VaultFile, FIXED_LEN, MAX_PAYLOAD};
-use crate::kdf::KdfParams;
+use crate::kdf_params::KdfParams;
 use crate::payload::SecretEntries;
 use crate::secret::{DataKey, Password, MIN_PASSWORD_CHARS};
 
