@@ -20,29 +20,8 @@ use pulsecure_app::embedded::embedded_model;
 use pulsecure_remote::RemoteEvaluator;
 
 type Result<T> = std::result::Result<T, CliError>;
+use crate::bench_sample::{random_input, stats};
 use crate::rng::SplitMix64;
-
-/// Minimum and median in milliseconds.
-pub(crate) fn stats(samples: &[Duration]) -> (f64, f64) {
-    let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    ms.sort_by(f64::total_cmp);
-    let median = if ms.len() % 2 == 1 {
-        ms[ms.len() / 2]
-    } else {
-        (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0
-    };
-    (ms.first().copied().unwrap_or(0.0), median)
-}
-
-pub(crate) fn random_input(model: &Model, rng: &mut SplitMix64) -> QuantizedInput {
-    let codes = model
-        .features()
-        .iter()
-        .map(|f| rng.up_to(f.max_code()))
-        .collect();
-    // Codes are drawn within each feature's width, so this cannot fail.
-    QuantizedInput::from_codes(model, codes).unwrap_or_else(|| unreachable!("codes within width"))
-}
 
 /// Run the benchmark.
 pub fn run(args: &BenchArgs) -> Result<()> {

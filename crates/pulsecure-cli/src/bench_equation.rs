@@ -16,7 +16,7 @@ use pulsecure_core::ports::fhe::Evaluator;
 use pulsecure_fhe::measure::{counted_pbs, single_pbs};
 use pulsecure_fhe::{generate_keys, EquationClient, EquationEvaluator, TfheClient, TfheEvaluator};
 
-use crate::bench::stats;
+use crate::bench_sample::stats;
 use crate::cli::BenchArgs;
 use crate::error::CliError;
 use crate::rng::SplitMix64;

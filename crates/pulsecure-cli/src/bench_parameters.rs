@@ -9,7 +9,7 @@ use pulsecure_core::{Model, ReferenceEngine};
 use pulsecure_fhe::circuit::CircuitPlan;
 use pulsecure_fhe::measure::parameter_trials;
 
-use crate::bench::{random_input, stats};
+use crate::bench_sample::{random_input, stats};
 use crate::cli::BenchArgs;
 use crate::error::CliError;
 use crate::rng::SplitMix64;

@@ -1,9 +1,11 @@
 //! The `pulsecure` binary: parses the command line, prompts, prints and maps errors to exit
 //! codes. Use cases live in `pulsecure-app`; this crate only calls them.
 
+mod batch_sink;
 mod bench;
 mod bench_equation;
 mod bench_parameters;
+mod bench_sample;
 mod cli;
 mod demo;
 mod error;
@@ -23,6 +25,7 @@ mod results;
 mod rng;
 mod screen;
 mod screen_equation;
+mod single_input;
 mod stats;
 mod tui;
 

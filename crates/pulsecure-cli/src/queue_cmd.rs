@@ -9,10 +9,10 @@ use pulsecure_app::queue_screening::{Collection, QueueStation};
 use pulsecure_app::{AppError, DataDir};
 use pulsecure_queue::QueueAddress;
 
+use crate::batch_sink::CliSink;
 use crate::cli::{CollectArgs, JobsArgs, ScreenArgs};
 use crate::error::CliError;
 use crate::password;
-use crate::screen::CliSink;
 
 type Result<T> = std::result::Result<T, CliError>;
 

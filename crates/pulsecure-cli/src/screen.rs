@@ -1,23 +1,21 @@
 //! `pulsecure screen`: reads one patient (flags or JSON) or names a batch file, hands it to
 //! the workstation, and prints or writes the results, the rejected rows and a summary.
 
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pulsecure_app::screening::{
-    BatchResult, BatchSink, NotEligibleResult, PatientOutcome, RowStatus,
-};
+use pulsecure_app::screening::{PatientOutcome, RowStatus};
 use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
-use pulsecure_batch::{JsonRow, RowError};
+use pulsecure_batch::JsonRow;
 use pulsecure_core::app::inference::Recorded;
 use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::{GivenField, PatientRef};
 
+use crate::batch_sink::CliSink;
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::error::CliError;
 use crate::password;
-use crate::results::{choose_format, class_note, persist, temp_beside, ResultRow, ResultWriter};
+use crate::results::{choose_format, class_note, ResultRow, ResultWriter};
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -110,39 +108,6 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
     Ok(())
 }
 
-/// Most bytes read for one patient from stdin or a file (a patient is a few hundred).
-const MAX_SINGLE_INPUT: u64 = 64 * 1024;
-
-/// Read one patient's JSON from stdin (`-`) or a file (`@FILE`), or take it inline.
-pub(crate) fn json_text(json: &str) -> Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    let (what, read) = match json {
-        "-" => (
-            "reading the patient from stdin".to_string(),
-            std::io::stdin()
-                .lock()
-                .take(MAX_SINGLE_INPUT + 1)
-                .read_to_string(&mut text),
-        ),
-        _ => match json.strip_prefix('@') {
-            Some(path) => (
-                format!("reading {path}"),
-                std::fs::File::open(path)
-                    .and_then(|f| f.take(MAX_SINGLE_INPUT + 1).read_to_string(&mut text)),
-            ),
-            None => return Ok(json.to_string()),
-        },
-    };
-    read.map_err(|e| CliError::io(what, e))?;
-    if text.len() as u64 > MAX_SINGLE_INPUT {
-        return Err(CliError::Input(format!(
-            "--json: one patient is at most {MAX_SINGLE_INPUT} bytes"
-        )));
-    }
-    Ok(text)
-}
-
 /// Whether any patient value or reference was given on the command line, where other users
 /// of the machine can read it (`ps`, `/proc/PID/cmdline`) and the shell keeps it.
 fn values_on_command_line(args: &ScreenArgs) -> bool {
@@ -162,7 +127,7 @@ fn single_values(args: &ScreenArgs) -> Result<(Vec<GivenField>, Option<String>)>
     let input = |m: &str| CliError::Input(m.to_string());
     let mut given = Vec::new();
     if let Some(json) = &args.json {
-        let text = json_text(json)?;
+        let text = crate::single_input::json_text(json)?;
         let value: JsonRow = serde_json::from_str(&text).map_err(|e| {
             CliError::Input(format!(
                 "--json: not valid JSON (line {}, column {})",
@@ -232,148 +197,6 @@ fn single_values(args: &ScreenArgs) -> Result<(Vec<GivenField>, Option<String>)>
         });
     }
     Ok((given, None))
-}
-
-/// Where a batch's outcomes go: the result writer, the rejected-rows file and the terminal.
-pub(crate) struct CliSink {
-    writer: ResultWriter,
-    errors: Option<(tempfile::NamedTempFile, PathBuf)>,
-    bar: ProgressBar,
-    quiet: bool,
-}
-
-impl CliSink {
-    fn create(args: &ScreenArgs) -> Result<Self> {
-        Self::with_options(
-            args.format,
-            args.out.as_deref(),
-            args.errors.as_deref(),
-            args.quiet,
-        )
-    }
-
-    /// A sink writing results as `format` to `out` (stdout if None) and rejected rows to
-    /// `errors`.
-    pub(crate) fn with_options(
-        format: Option<OutputFormat>,
-        out: Option<&Path>,
-        errors: Option<&Path>,
-        quiet: bool,
-    ) -> Result<Self> {
-        let format = choose_format(format, out);
-        let writer = ResultWriter::create(format, out)?;
-        let errors = match errors {
-            Some(dest) => {
-                let mut tmp = temp_beside(dest)?;
-                writeln!(tmp, "row,patient_id,column,reason")?;
-                Some((tmp, dest.to_path_buf()))
-            }
-            None => None,
-        };
-        Ok(CliSink {
-            writer,
-            errors,
-            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
-            quiet,
-        })
-    }
-
-    /// Flush the results and move the rejected-rows file into place.
-    pub(crate) fn finish(self) -> Result<()> {
-        self.bar.finish_and_clear();
-        self.writer.finish()?;
-        if let Some((tmp, dest)) = self.errors {
-            persist(tmp, &dest)?;
-        }
-        Ok(())
-    }
-}
-
-impl pulsecure_app::queue_screening::QueueSink for CliSink {
-    fn result(&mut self, r: BatchResult<'_>) -> std::io::Result<()> {
-        BatchSink::result(self, r)
-    }
-
-    fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {
-        BatchSink::not_eligible(self, r)
-    }
-
-    fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
-        BatchSink::rejected(self, e)
-    }
-
-    fn waiting(&mut self, collected: u64, total: u64) {
-        if self.quiet || !std::io::stderr().is_terminal() {
-            return;
-        }
-        if self.bar.is_hidden() {
-            self.bar = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} screenings back from the queue  ETA {eta}",
-            ) {
-                self.bar.set_style(style.progress_chars("=> "));
-            }
-        }
-        self.bar.set_length(total);
-        self.bar.set_position(collected);
-    }
-}
-
-impl BatchSink for CliSink {
-    fn start(&mut self, total_bytes: u64) {
-        if self.quiet || !std::io::stderr().is_terminal() {
-            return;
-        }
-        self.bar = ProgressBar::new(total_bytes);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {percent}% of the file  ETA {eta}",
-        ) {
-            self.bar.set_style(style.progress_chars("=> "));
-        }
-    }
-
-    fn result(&mut self, r: BatchResult<'_>) -> std::io::Result<()> {
-        self.writer
-            .write(&ResultRow::new(
-                r.patient_ref.as_str(),
-                r.status.as_str(),
-                r.assessment,
-            ))
-            .map_err(std::io::Error::other)
-    }
-
-    fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {
-        let status = match r.status {
-            RowStatus::Screened => "not_eligible",
-            RowStatus::AlreadyStored => "already-stored",
-        };
-        let mut row =
-            ResultRow::not_eligible(r.patient_ref.as_str(), r.model_id, r.model_version, r.text);
-        row.status = status;
-        self.writer.write(&row).map_err(std::io::Error::other)
-    }
-
-    fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
-        let column = e.column.as_deref().unwrap_or("-");
-        self.bar
-            .suspend(|| eprintln!("row {}, column {column}: {}", e.row, e.reason));
-        tracing::warn!(row = e.row, column, "batch row rejected: {}", e.reason);
-        if let Some((tmp, _)) = &mut self.errors {
-            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-            w.write_record([
-                e.row.to_string().as_str(),
-                e.patient_ref.as_ref().map_or("", |r| r.as_str()),
-                e.column.as_deref().unwrap_or(""),
-                e.reason.as_str(),
-            ])?;
-            tmp.write_all(&w.into_inner().map_err(|e| e.into_error())?)?;
-        }
-        Ok(())
-    }
-
-    fn progress(&mut self, bytes_read: u64) {
-        self.bar.set_position(bytes_read);
-    }
 }
 
 fn run_batch(workstation: &Workstation, args: &ScreenArgs, path: &Path) -> Result<()> {

@@ -148,7 +148,7 @@ pub fn run(
     }
     let single = match (&args.batch, &args.json) {
         (Some(_), _) => None,
-        (None, Some(json)) => Some(crate::screen::json_text(json)?),
+        (None, Some(json)) => Some(crate::single_input::json_text(json)?),
         (None, None) => {
             return Err(CliError::Usage(
                 "give --json (one patient) or --batch FILE".into(),
