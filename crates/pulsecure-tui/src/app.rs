@@ -12,7 +12,9 @@ use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
 use pulsecure_core::domain::population::Screenable;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::reference::feature_contributions;
-use pulsecure_core::{Model, PatientFeatures, QuantizedInput, RiskAssessment, RiskClass};
+use pulsecure_core::{
+    Model, PatientFeatures, PatientRef, QuantizedInput, RiskAssessment, RiskClass,
+};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
@@ -528,19 +530,7 @@ impl App {
             Ok((patient_ref, Screenable::NotEligible(why))) => {
                 // Nothing to encrypt: the worker stores the decision and answers with one
                 // not-eligible verdict.
-                let job = self.next_job;
-                self.next_job += 1;
-                self.running = Some(RunningJob {
-                    job,
-                    patient_ref: patient_ref.as_str().to_string(),
-                    started: self.now,
-                    stage: None,
-                    done: Vec::new(),
-                    cancel: Arc::new(AtomicBool::new(false)),
-                    patient: None,
-                });
-                self.screen = Screen::Running;
-                self.status = None;
+                let (job, _) = self.start_job(&patient_ref, None);
                 vec![Request::RecordNotEligible {
                     job,
                     patient_ref,
@@ -548,20 +538,7 @@ impl App {
                 }]
             }
             Ok((patient_ref, Screenable::Eligible(patient))) => {
-                let job = self.next_job;
-                self.next_job += 1;
-                let cancel = Arc::new(AtomicBool::new(false));
-                self.running = Some(RunningJob {
-                    job,
-                    patient_ref: patient_ref.as_str().to_string(),
-                    started: self.now,
-                    stage: None,
-                    done: Vec::new(),
-                    cancel: Arc::clone(&cancel),
-                    patient: Some(patient.clone()),
-                });
-                self.screen = Screen::Running;
-                self.status = None;
+                let (job, cancel) = self.start_job(&patient_ref, Some(patient.clone()));
                 vec![Request::Screen {
                     job,
                     patient_ref,
@@ -584,20 +561,7 @@ impl App {
                 vec![]
             }
             Ok((patient_ref, values)) => {
-                let job = self.next_job;
-                self.next_job += 1;
-                let cancel = Arc::new(AtomicBool::new(false));
-                self.running = Some(RunningJob {
-                    job,
-                    patient_ref: patient_ref.as_str().to_string(),
-                    started: self.now,
-                    stage: None,
-                    done: Vec::new(),
-                    cancel: Arc::clone(&cancel),
-                    patient: None,
-                });
-                self.screen = Screen::Running;
-                self.status = None;
+                let (job, cancel) = self.start_job(&patient_ref, None);
                 vec![Request::ScreenEquations {
                     job,
                     selector,
@@ -607,6 +571,30 @@ impl App {
                 }]
             }
         }
+    }
+
+    /// A new job for `patient_ref` becomes the running one (the running screen shows it);
+    /// returns its number and the flag Esc sets.
+    fn start_job(
+        &mut self,
+        patient_ref: &PatientRef,
+        patient: Option<PatientFeatures>,
+    ) -> (u64, Arc<AtomicBool>) {
+        let job = self.next_job;
+        self.next_job += 1;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.running = Some(RunningJob {
+            job,
+            patient_ref: patient_ref.as_str().to_string(),
+            started: self.now,
+            stage: None,
+            done: Vec::new(),
+            cancel: Arc::clone(&cancel),
+            patient,
+        });
+        self.screen = Screen::Running;
+        self.status = None;
+        (job, cancel)
     }
 
     fn cancel_running(&mut self) {
