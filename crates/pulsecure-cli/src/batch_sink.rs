@@ -1,8 +1,8 @@
 //! Where a batch's outcomes go (the direct evaluator and the job queue alike): the result
 //! writer, the rejected-rows file and the progress bar.
 
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pulsecure_app::screening::{BatchResult, BatchSink, NotEligibleResult, RowStatus};
@@ -10,14 +10,15 @@ use pulsecure_batch::RowError;
 
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::error::CliError;
-use crate::results::{choose_format, persist, temp_beside, ResultRow, ResultWriter};
+use crate::rejected_rows::RejectedRows;
+use crate::results::{choose_format, ResultRow, ResultWriter};
 
 type Result<T> = std::result::Result<T, CliError>;
 
 /// Where a batch's outcomes go: the result writer, the rejected-rows file and the terminal.
 pub(crate) struct CliSink {
     writer: ResultWriter,
-    errors: Option<(tempfile::NamedTempFile, PathBuf)>,
+    errors: Option<RejectedRows>,
     bar: ProgressBar,
     quiet: bool,
 }
@@ -43,14 +44,7 @@ impl CliSink {
     ) -> Result<Self> {
         let format = choose_format(format, out);
         let writer = ResultWriter::create(format, out)?;
-        let errors = match errors {
-            Some(dest) => {
-                let mut tmp = temp_beside(dest)?;
-                writeln!(tmp, "row,patient_id,column,reason")?;
-                Some((tmp, dest.to_path_buf()))
-            }
-            None => None,
-        };
+        let errors = errors.map(RejectedRows::create).transpose()?;
         Ok(CliSink {
             writer,
             errors,
@@ -63,8 +57,8 @@ impl CliSink {
     pub(crate) fn finish(self) -> Result<()> {
         self.bar.finish_and_clear();
         self.writer.finish()?;
-        if let Some((tmp, dest)) = self.errors {
-            persist(tmp, &dest)?;
+        if let Some(errors) = self.errors {
+            errors.finish()?;
         }
         Ok(())
     }
@@ -139,15 +133,8 @@ impl BatchSink for CliSink {
         self.bar
             .suspend(|| eprintln!("row {}, column {column}: {}", e.row, e.reason));
         tracing::warn!(row = e.row, column, "batch row rejected: {}", e.reason);
-        if let Some((tmp, _)) = &mut self.errors {
-            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-            w.write_record([
-                e.row.to_string().as_str(),
-                e.patient_ref.as_ref().map_or("", |r| r.as_str()),
-                e.column.as_deref().unwrap_or(""),
-                e.reason.as_str(),
-            ])?;
-            tmp.write_all(&w.into_inner().map_err(|e| e.into_error())?)?;
+        if let Some(errors) = &mut self.errors {
+            errors.write(e)?;
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ mod model_cmd;
 mod password;
 mod progress;
 mod queue_cmd;
+mod rejected_rows;
 mod results;
 mod rng;
 mod screen;

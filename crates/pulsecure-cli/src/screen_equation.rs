@@ -1,8 +1,6 @@
 //! `pulsecure screen --model ID` for published equations (PREVENT): one patient (`--json`)
 //! or a batch, through the workstation; prints or writes one row per patient and model.
 
-use std::io::Write;
-
 use pulsecure_app::equation_screening::{
     EquationOutcome, EquationRowResult, EquationScreener, EquationSink,
 };
@@ -15,7 +13,8 @@ use serde::Serialize;
 use crate::cli::{CholesterolUnitsArg, ScreenArgs};
 use crate::error::CliError;
 use crate::password;
-use crate::results::{choose_format, persist, temp_beside, ResultWriter};
+use crate::rejected_rows::RejectedRows;
+use crate::results::{choose_format, ResultWriter};
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -91,7 +90,7 @@ fn table_line(r: &EquationRow<'_>) -> String {
 /// Results to a [`ResultWriter`]; rejected rows to stderr and the `--errors` CSV file.
 struct Sink {
     writer: ResultWriter,
-    errors: Option<(tempfile::NamedTempFile, std::path::PathBuf)>,
+    errors: Option<RejectedRows>,
 }
 
 impl EquationSink for Sink {
@@ -106,15 +105,8 @@ impl EquationSink for Sink {
         let column = e.column.as_deref().unwrap_or("-");
         eprintln!("row {}, column {column}: {}", e.row, e.reason);
         tracing::warn!(row = e.row, column, "batch row rejected: {}", e.reason);
-        if let Some((tmp, _)) = &mut self.errors {
-            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-            w.write_record([
-                e.row.to_string().as_str(),
-                e.patient_ref.as_ref().map_or("", |r| r.as_str()),
-                e.column.as_deref().unwrap_or(""),
-                e.reason.as_str(),
-            ])?;
-            tmp.write_all(&w.into_inner().map_err(|e| e.into_error())?)?;
+        if let Some(errors) = &mut self.errors {
+            errors.write(e)?;
         }
         Ok(())
     }
@@ -168,14 +160,11 @@ pub fn run(
             "patient", "status", "risk", "category"
         ),
     )?;
-    let errors = match args.errors.as_deref() {
-        Some(dest) => {
-            let mut tmp = temp_beside(dest)?;
-            writeln!(tmp, "row,patient_id,column,reason")?;
-            Some((tmp, dest.to_path_buf()))
-        }
-        None => None,
-    };
+    let errors = args
+        .errors
+        .as_deref()
+        .map(RejectedRows::create)
+        .transpose()?;
     let mut sink = Sink { writer, errors };
     let summary = match (&args.batch, single) {
         (Some(path), _) => {
@@ -191,8 +180,8 @@ pub fn run(
         (None, None) => unreachable_usage()?,
     };
     sink.writer.finish()?;
-    if let Some((tmp, dest)) = sink.errors {
-        persist(tmp, &dest)?;
+    if let Some(errors) = sink.errors {
+        errors.finish()?;
     }
     eprintln!(
         "{} screened, {} already stored, {} not eligible, {} rejected, {} refused by the result check",
