@@ -16,8 +16,8 @@ use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_intake::{
-    intake, CholesterolUnits, IneligibleReason, Intake, IntakeError, CLINIC_COLUMNS, EGFR,
-    KNOWN_CVD, SERUM_CREATININE,
+    intake, CholesterolUnits, Intake, IntakeError, CLINIC_COLUMNS, EGFR, KNOWN_CVD,
+    SERUM_CREATININE,
 };
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
@@ -32,7 +32,7 @@ use pulsecure_signing::verify::sha256_hex;
 
 use crate::error::{AppError, Result};
 use crate::result_refusal::record_refusal;
-use crate::screening::RowStatus;
+use crate::screening::{Ineligible, RowStatus};
 use crate::verification::count_verification;
 use crate::workstation::Workstation;
 
@@ -170,14 +170,7 @@ pub enum EquationOutcome {
         status: RowStatus,
     },
     /// No estimate for this patient; nothing was encrypted. Stored as such.
-    NotEligible {
-        /// Why.
-        reason: IneligibleReason,
-        /// Why, in words (with the model's age range when decided now).
-        text: String,
-        /// Decided now, or by an earlier run.
-        status: RowStatus,
-    },
+    NotEligible(Ineligible),
 }
 
 /// A fresh or stored result as an outcome.
@@ -200,11 +193,9 @@ fn screened(
 fn stored_outcome(model: &EquationModel, record: ScreeningRecord) -> EquationOutcome {
     match record.status {
         RecordStatus::Screened => screened(model, record.assessment, RowStatus::AlreadyStored),
-        RecordStatus::NotEligible(reason) => EquationOutcome::NotEligible {
-            reason,
-            text: reason.text().to_string(),
-            status: RowStatus::AlreadyStored,
-        },
+        RecordStatus::NotEligible(reason) => {
+            EquationOutcome::NotEligible(Ineligible::stored(reason))
+        }
     }
 }
 
@@ -381,11 +372,7 @@ impl Workstation {
                     model.equation().inputs.len(),
                     why.kind(),
                 );
-                let outcome = EquationOutcome::NotEligible {
-                    reason: why.kind(),
-                    text: why.reason(),
-                    status: RowStatus::Screened,
-                };
+                let outcome = EquationOutcome::NotEligible(Ineligible::decided(&why));
                 return Ok(Ok(PendingOutcome::New(Box::new(record), outcome)));
             }
         };
@@ -487,7 +474,7 @@ impl Workstation {
                     RowStatus::Screened => summary.screened += 1,
                     RowStatus::AlreadyStored => summary.resumed += 1,
                 },
-                EquationOutcome::NotEligible { .. } => summary.not_eligible += 1,
+                EquationOutcome::NotEligible(_) => summary.not_eligible += 1,
             }
             sink.result(EquationRowResult {
                 row: raw.row,

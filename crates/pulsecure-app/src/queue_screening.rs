@@ -38,7 +38,7 @@ use crate::records::Records;
 use crate::result_refusal::record_refusal;
 use crate::row_chunks::{ChunkRow, RowChunks};
 use crate::screening::{
-    record_not_eligible, BatchResult, NotEligibleResult, PatientOutcome, RowStatus,
+    record_not_eligible, BatchResult, Ineligible, NotEligibleResult, PatientOutcome, RowStatus,
 };
 
 /// Attempts a job gets in the queue before it fails for good.
@@ -274,9 +274,7 @@ impl QueueStation {
                         RecordStatus::NotEligible(reason) => sink.not_eligible(NotEligibleResult {
                             row: row.row,
                             patient_ref: &row.patient_ref,
-                            status: RowStatus::AlreadyStored,
-                            reason,
-                            text: reason.text(),
+                            decision: &Ineligible::stored(reason),
                             model_id: model.id(),
                             model_version: model.version(),
                         }),
@@ -310,40 +308,34 @@ impl QueueStation {
         summary: &mut Submission,
         sink: &mut dyn QueueSink,
     ) -> Result<()> {
-        let (reason, text, status) =
-            match record_not_eligible(&self.records, model, &row.patient_ref, &row.why)? {
-                PatientOutcome::NotEligible {
-                    reason,
-                    text,
-                    status,
-                } => (reason, text, status),
-                PatientOutcome::Recorded(recorded) => {
-                    // An earlier run stored a screening under this reference.
-                    let assessment = match &recorded {
-                        Recorded::Stored(s) => &s.assessment,
-                        Recorded::AlreadyStored(s) => &s.record.assessment,
-                    };
-                    summary.already_stored += 1;
-                    return sink
-                        .result(BatchResult {
-                            row: row.row,
-                            patient_ref: &row.patient_ref,
-                            status: RowStatus::AlreadyStored,
-                            assessment,
-                        })
-                        .map_err(AppError::Output);
-                }
-            };
-        match status {
+        let decision = match record_not_eligible(&self.records, model, &row.patient_ref, &row.why)?
+        {
+            PatientOutcome::NotEligible(decision) => decision,
+            PatientOutcome::Recorded(recorded) => {
+                // An earlier run stored a screening under this reference.
+                let assessment = match &recorded {
+                    Recorded::Stored(s) => &s.assessment,
+                    Recorded::AlreadyStored(s) => &s.record.assessment,
+                };
+                summary.already_stored += 1;
+                return sink
+                    .result(BatchResult {
+                        row: row.row,
+                        patient_ref: &row.patient_ref,
+                        status: RowStatus::AlreadyStored,
+                        assessment,
+                    })
+                    .map_err(AppError::Output);
+            }
+        };
+        match decision.status {
             RowStatus::Screened => summary.not_eligible += 1,
             RowStatus::AlreadyStored => summary.already_stored += 1,
         }
         sink.not_eligible(NotEligibleResult {
             row: row.row,
             patient_ref: &row.patient_ref,
-            status,
-            reason,
-            text: &text,
+            decision: &decision,
             model_id: model.id(),
             model_version: model.version(),
         })

@@ -171,26 +171,47 @@ pub(crate) fn record_not_eligible(
         model.features().len(),
         why.kind(),
     ))?;
-    Ok(PatientOutcome::NotEligible {
-        reason: why.kind(),
-        text: why.reason(),
-        status: RowStatus::Screened,
-    })
+    Ok(PatientOutcome::NotEligible(Ineligible::decided(why)))
+}
+
+/// A not-eligible decision as every screening path reports it (cvd-lr's population rule and
+/// the published equations' intake alike): no estimate, nothing encrypted; stored as such.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ineligible {
+    /// Why, as stored.
+    pub reason: IneligibleReason,
+    /// Why, in words (with the model's age range when decided now).
+    pub text: String,
+    /// Decided now, or stored by an earlier run.
+    pub status: RowStatus,
+}
+
+impl Ineligible {
+    /// Decided now.
+    pub fn decided(why: &NotEligible) -> Self {
+        Ineligible {
+            reason: why.kind(),
+            text: why.reason(),
+            status: RowStatus::Screened,
+        }
+    }
+
+    /// Stored by an earlier run (the stored reason; the age range is not stored).
+    pub fn stored(reason: IneligibleReason) -> Self {
+        Ineligible {
+            reason,
+            text: reason.text().to_string(),
+            status: RowStatus::AlreadyStored,
+        }
+    }
 }
 
 /// What screening one schema-1 patient gave.
 pub enum PatientOutcome {
     /// Screened now, or a screening an earlier run stored.
     Recorded(Recorded),
-    /// Outside the model's population: no estimate, nothing encrypted; stored as such.
-    NotEligible {
-        /// Why, as stored.
-        reason: IneligibleReason,
-        /// Why, in words (with the model's age range when decided now).
-        text: String,
-        /// Decided now, or stored by an earlier run.
-        status: RowStatus,
-    },
+    /// Outside the model's population.
+    NotEligible(Ineligible),
 }
 
 impl PatientOutcome {
@@ -198,11 +219,9 @@ impl PatientOutcome {
     pub fn from_recorded(recorded: Recorded) -> Self {
         match recorded {
             Recorded::AlreadyStored(stored) => match stored.record.status {
-                RecordStatus::NotEligible(reason) => PatientOutcome::NotEligible {
-                    reason,
-                    text: reason.text().to_string(),
-                    status: RowStatus::AlreadyStored,
-                },
+                RecordStatus::NotEligible(reason) => {
+                    PatientOutcome::NotEligible(Ineligible::stored(reason))
+                }
                 RecordStatus::Screened => PatientOutcome::Recorded(Recorded::AlreadyStored(stored)),
             },
             fresh => PatientOutcome::Recorded(fresh),
@@ -247,12 +266,8 @@ pub struct NotEligibleResult<'a> {
     pub row: usize,
     /// Its reference.
     pub patient_ref: &'a PatientRef,
-    /// Decided now, or stored by an earlier run.
-    pub status: RowStatus,
-    /// Why, as stored.
-    pub reason: IneligibleReason,
-    /// Why, in words.
-    pub text: &'a str,
+    /// The decision (now, or stored by an earlier run).
+    pub decision: &'a Ineligible,
     /// The model.
     pub model_id: &'a str,
     /// Its version.
@@ -305,11 +320,7 @@ impl<R: Read> Read for Counting<R> {
 
 enum Outcome {
     Done(Box<RiskAssessment>, RowStatus),
-    NotEligible {
-        reason: IneligibleReason,
-        text: String,
-        status: RowStatus,
-    },
+    NotEligible(Ineligible),
     Duplicate,
     /// The evaluator's answer was refused (audited in `record`); nothing stored.
     Refused(ResultRefused),
@@ -336,15 +347,7 @@ impl Workstation {
                 Box::new(stored.record.assessment),
                 RowStatus::AlreadyStored,
             )),
-            Ok(PatientOutcome::NotEligible {
-                reason,
-                text,
-                status,
-            }) => Ok(Outcome::NotEligible {
-                reason,
-                text,
-                status,
-            }),
+            Ok(PatientOutcome::NotEligible(decision)) => Ok(Outcome::NotEligible(decision)),
             // Another row with this reference won the race: a duplicate row.
             Err(AppError::Store(StoreError::Duplicate)) => Ok(Outcome::Duplicate),
             Err(AppError::ResultRefused(refusal)) => Ok(Outcome::Refused(refusal)),
@@ -400,21 +403,15 @@ impl Workstation {
                         })
                         .map_err(output_error)?;
                     }
-                    Outcome::NotEligible {
-                        reason,
-                        text,
-                        status,
-                    } => {
-                        match status {
+                    Outcome::NotEligible(decision) => {
+                        match decision.status {
                             RowStatus::Screened => summary.not_eligible += 1,
                             RowStatus::AlreadyStored => summary.resumed += 1,
                         }
                         sink.not_eligible(NotEligibleResult {
                             row: row_no,
                             patient_ref,
-                            status,
-                            reason,
-                            text: &text,
+                            decision: &decision,
                             model_id: self.model().id(),
                             model_version: self.model().version(),
                         })

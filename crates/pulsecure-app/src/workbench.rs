@@ -84,9 +84,11 @@ fn verdict(model: &EquationModel, outcome: EquationOutcome) -> EquationVerdict {
             },
             status == RowStatus::AlreadyStored,
         ),
-        EquationOutcome::NotEligible { text, status, .. } => (
-            EquationVerdictKind::NotEligible { reason: text },
-            status == RowStatus::AlreadyStored,
+        EquationOutcome::NotEligible(decision) => (
+            EquationVerdictKind::NotEligible {
+                reason: decision.text,
+            },
+            decision.status == RowStatus::AlreadyStored,
         ),
     };
     EquationVerdict {
@@ -140,8 +142,8 @@ impl Workbench for TuiWorkbench {
             .record_not_eligible(patient_ref, why)
             .map_err(shown)?;
         self.workstation.records().record_state().map_err(shown)?;
-        let (text, status) = match outcome {
-            PatientOutcome::NotEligible { text, status, .. } => (text, status),
+        let decision = match outcome {
+            PatientOutcome::NotEligible(decision) => decision,
             // An earlier screening of this reference under this model version is stored.
             PatientOutcome::Recorded(_) => return Err(shown(StoreError::Duplicate)),
         };
@@ -150,8 +152,10 @@ impl Workbench for TuiWorkbench {
             verdicts: vec![EquationVerdict {
                 model_id: model.id().to_string(),
                 model_version: model.version(),
-                outcome: EquationVerdictKind::NotEligible { reason: text },
-                stored_earlier: status == RowStatus::AlreadyStored,
+                outcome: EquationVerdictKind::NotEligible {
+                    reason: decision.text,
+                },
+                stored_earlier: decision.status == RowStatus::AlreadyStored,
             }],
             evaluate: Duration::ZERO,
         })

@@ -118,12 +118,16 @@ impl BatchSink for CliSink {
     }
 
     fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {
-        let status = match r.status {
+        let status = match r.decision.status {
             RowStatus::Screened => "not_eligible",
             RowStatus::AlreadyStored => "already-stored",
         };
-        let mut row =
-            ResultRow::not_eligible(r.patient_ref.as_str(), r.model_id, r.model_version, r.text);
+        let mut row = ResultRow::not_eligible(
+            r.patient_ref.as_str(),
+            r.model_id,
+            r.model_version,
+            &r.decision.text,
+        );
         row.status = status;
         self.writer.write(&row).map_err(std::io::Error::other)
     }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use pulsecure_app::screening::{PatientOutcome, RowStatus};
+use pulsecure_app::screening::{Ineligible, PatientOutcome, RowStatus};
 use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
 use pulsecure_batch::JsonRow;
 use pulsecure_core::app::inference::Recorded;
@@ -68,11 +68,11 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
     let screening = match outcome {
         PatientOutcome::Recorded(Recorded::Stored(screening)) => screening,
         PatientOutcome::Recorded(Recorded::AlreadyStored(_))
-        | PatientOutcome::NotEligible {
+        | PatientOutcome::NotEligible(Ineligible {
             status: RowStatus::AlreadyStored,
             ..
-        } => return Err(AppError::Store(StoreError::Duplicate).into()),
-        PatientOutcome::NotEligible { text, .. } => {
+        }) => return Err(AppError::Store(StoreError::Duplicate).into()),
+        PatientOutcome::NotEligible(Ineligible { text, .. }) => {
             let model = workstation.model();
             writer.write(&ResultRow::not_eligible(
                 patient_ref.as_str(),

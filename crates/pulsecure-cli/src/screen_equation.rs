@@ -50,12 +50,12 @@ fn row<'a>(r: &EquationRowResult<'a>) -> EquationRow<'a> {
             category.clone(),
             String::new(),
         ),
-        EquationOutcome::NotEligible { text, .. } => (
+        EquationOutcome::NotEligible(decision) => (
             "not_eligible",
             None,
             String::new(),
             String::new(),
-            text.clone(),
+            decision.text.clone(),
         ),
     };
     EquationRow {
