@@ -1,6 +1,7 @@
-//! UTC calendar dates <-> Unix seconds (proleptic Gregorian; Howard Hinnant's civil-date
-//! algorithms), so `history --since 2026-01-31` needs no date-time dependency.
+//! UTC calendar dates <-> Unix seconds (the civil-date arithmetic is the core's
+//! `civil_date`), so `history --since 2026-01-31` needs no date-time dependency.
 
+use pulsecure_core::civil_date::{civil_from_days, days_from_civil, parse_ymd};
 use thiserror::Error;
 
 /// A date option that is not `YYYY-MM-DD` or not a calendar date.
@@ -11,58 +12,13 @@ pub struct DateError {
     pub option: String,
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    days_from_civil(
-        if m == 12 { y + 1 } else { y },
-        if m == 12 { 1 } else { m + 1 },
-        1,
-    ) - days_from_civil(y, m, 1)
-}
-
 /// Midnight UTC of `YYYY-MM-DD`, in Unix seconds; `what` names the option in errors.
 pub fn parse_date(text: &str, what: &str) -> Result<i64, DateError> {
-    let parts: Vec<&str> = text.trim().split('-').collect();
-    let parsed = match parts.as_slice() {
-        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
-            match (y.parse::<i64>(), m.parse::<i64>(), d.parse::<i64>()) {
-                (Ok(y), Ok(m), Ok(d)) => Some((y, m, d)),
-                _ => None,
-            }
-        }
-        _ => None,
-    };
-    let Some((y, m, d)) = parsed else {
+    let Some((y, m, d)) = parse_ymd(text.trim()) else {
         return Err(DateError {
             option: what.to_string(),
         });
     };
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        return Err(DateError {
-            option: what.to_string(),
-        });
-    }
     Ok(days_from_civil(y, m, d) * 86_400)
 }
 

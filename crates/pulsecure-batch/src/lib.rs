@@ -129,6 +129,18 @@ fn read_bounded_line(
     reader: &mut impl BufRead,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<Option<bool>> {
+    read_line_within(reader, buf, MAX_LINE_BYTES)
+}
+
+/// Read one line of at most `max` bytes into `buf` (without the newline and a trailing
+/// `\r`), never buffering more: `None` at end of input, `Some(false)` for a longer line
+/// (consumed and dropped, `buf` left empty), `Some(true)` otherwise. Shared with the other
+/// line-oriented readers of files from outside (FHIR NDJSON).
+pub fn read_line_within(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
     buf.clear();
     let mut too_long = false;
     let mut saw_any = false;
@@ -144,7 +156,7 @@ fn read_bounded_line(
         };
         let data = &chunk[..if done { take - 1 } else { take }];
         if !too_long {
-            if buf.len() + data.len() > MAX_LINE_BYTES {
+            if buf.len() + data.len() > max {
                 too_long = true;
                 buf.clear();
             } else {
@@ -170,7 +182,10 @@ fn check_ref(row: usize, value: &str) -> Result<PatientRef, RowError> {
     })
 }
 
-fn validate(model: &Model, row: usize, patient_ref: PatientRef, given: &[GivenField]) -> Item {
+/// One patient's values (from any source: a batch row, a FHIR record) checked against a
+/// schema-1 model and its population rule: a row to screen, a not-eligible decision or a
+/// rejection naming the field.
+pub fn validate(model: &Model, row: usize, patient_ref: PatientRef, given: &[GivenField]) -> Item {
     match intake_schema1(model.features(), model.population(), given) {
         Ok(Screenable::Eligible(features)) => Item::Row(InputRow {
             row,

@@ -7,6 +7,7 @@
 //! appear in its dependency tree (checked by `tests/no_adapter_dependencies.rs`).
 
 pub mod app;
+pub mod civil_date;
 pub mod domain;
 pub mod embedded_model;
 pub mod golden;

@@ -1,9 +1,14 @@
 //! Why a patient gets no estimate (a decision, not an input error): known cardiovascular
-//! disease, or an age outside the model's population. Shared by the published equations'
+//! disease, an age outside the model's population, or (from a FHIR record) a sex other than
+//! the two the sex-specific coefficients were derived for. Shared by the published equations'
 //! intake and the population rule of schema-1 models, and stored with a not-eligible row.
 
 /// The reason given for a patient with known cardiovascular disease.
 pub const KNOWN_CVD_REASON: &str = "already diagnosed — secondary prevention; see a clinician";
+
+/// The reason given for a record whose sex is neither female nor male.
+pub const SEX_REASON: &str =
+    "sex recorded as neither female nor male; the equations are sex-specific; see a clinician";
 
 /// Why a patient gets no estimate from this model (not an input error).
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +22,9 @@ pub enum NotEligible {
         /// Oldest eligible age.
         max: f64,
     },
+    /// The record's sex is neither female nor male (FHIR `Patient.gender` other or
+    /// unknown): the equations' coefficients are sex-specific.
+    SexNotRecorded,
 }
 
 impl NotEligible {
@@ -25,6 +33,7 @@ impl NotEligible {
         match self {
             NotEligible::KnownCvd => IneligibleReason::KnownCvd,
             NotEligible::Age { .. } => IneligibleReason::AgeOutsideRange,
+            NotEligible::SexNotRecorded => IneligibleReason::SexNotRecorded,
         }
     }
 
@@ -35,6 +44,7 @@ impl NotEligible {
             NotEligible::Age { min, max } => {
                 format!("estimates are for ages {min}-{max}; see a clinician")
             }
+            NotEligible::SexNotRecorded => SEX_REASON.to_string(),
         }
     }
 }
@@ -47,13 +57,16 @@ pub enum IneligibleReason {
     KnownCvd,
     /// Outside the ages the model was derived for.
     AgeOutsideRange,
+    /// Sex recorded as neither female nor male.
+    SexNotRecorded,
 }
 
 impl IneligibleReason {
     /// Every reason, in code order.
-    pub const ALL: [IneligibleReason; 2] = [
+    pub const ALL: [IneligibleReason; 3] = [
         IneligibleReason::KnownCvd,
         IneligibleReason::AgeOutsideRange,
+        IneligibleReason::SexNotRecorded,
     ];
 
     /// Stable machine-readable code (CSV/JSON `reason_code`).
@@ -61,6 +74,7 @@ impl IneligibleReason {
         match self {
             IneligibleReason::KnownCvd => "known_cvd",
             IneligibleReason::AgeOutsideRange => "age_outside_range",
+            IneligibleReason::SexNotRecorded => "sex_not_female_or_male",
         }
     }
 
@@ -71,6 +85,7 @@ impl IneligibleReason {
             IneligibleReason::AgeOutsideRange => {
                 "outside the ages the model was derived for; see a clinician"
             }
+            IneligibleReason::SexNotRecorded => SEX_REASON,
         }
     }
 
@@ -79,6 +94,7 @@ impl IneligibleReason {
         match self {
             IneligibleReason::KnownCvd => 1,
             IneligibleReason::AgeOutsideRange => 2,
+            IneligibleReason::SexNotRecorded => 3,
         }
     }
 

@@ -1,0 +1,91 @@
+//! What one resource says about one patient, in the table's terms: the unit a reader keeps
+//! (and, for a bulk export, spills to disk) instead of the resource itself.
+
+use serde::{Deserialize, Serialize};
+
+/// One fact. Observations outside the look-back window, statuses that do not count and
+/// codes outside the table never become facts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Fact {
+    /// A `Patient` resource.
+    Patient {
+        /// The logical id (the screening's patient reference).
+        id: String,
+        /// 1-based position of the resource among the input's patients.
+        ordinal: u64,
+        /// Birth date, days since 1970-01-01, when given as a full date.
+        birth: Option<i64>,
+        /// `Patient.gender` as written.
+        gender: Option<String>,
+    },
+    /// A measurement (an `Observation` value or component).
+    Measure {
+        /// The patient's id.
+        subject: String,
+        /// Index of the measurement in the table.
+        slot: u8,
+        /// Date, days since 1970-01-01.
+        day: i64,
+        /// The value in the column's unit; `None` when its unit is not in the table.
+        value: Option<f64>,
+        /// The unit as written, when not in the table (a unit, never a value).
+        unknown_unit: Option<String>,
+        /// The `Observation` id.
+        id: String,
+    },
+    /// A smoking status answer.
+    Smoking {
+        /// The patient's id.
+        subject: String,
+        /// Date, days since 1970-01-01.
+        day: i64,
+        /// A current smoker.
+        current: bool,
+        /// The `Observation` id.
+        id: String,
+    },
+    /// A `Condition` in one of the table's code sets.
+    Condition {
+        /// The patient's id.
+        subject: String,
+        /// Index of the code set in the table.
+        set: u8,
+        /// Clinical status active, recurrence or relapse.
+        active: bool,
+        /// The `Condition` id.
+        id: String,
+    },
+    /// An active `MedicationRequest`/`MedicationStatement` in one of the table's classes.
+    Medication {
+        /// The patient's id.
+        subject: String,
+        /// Index of the class in the table.
+        class: u8,
+        /// `MedicationRequest` or `MedicationStatement`.
+        kind: MedicationKind,
+        /// The resource id.
+        id: String,
+    },
+}
+
+/// Which medication resource a fact came from (for `basis` references).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MedicationKind {
+    /// `MedicationRequest`.
+    Request,
+    /// `MedicationStatement`.
+    Statement,
+}
+
+impl Fact {
+    /// The patient the fact is about.
+    pub fn patient(&self) -> &str {
+        match self {
+            Fact::Patient { id, .. } => id,
+            Fact::Measure { subject, .. }
+            | Fact::Smoking { subject, .. }
+            | Fact::Condition { subject, .. }
+            | Fact::Medication { subject, .. } => subject,
+        }
+    }
+}
