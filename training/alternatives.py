@@ -45,7 +45,7 @@ def calibration_comparison(train, features, seed) -> dict:
     """Per fold k: fit on three folds, calibrate on fold k+1, evaluate on fold k."""
     x, y = train[features].to_numpy(), train["label"].to_numpy()
     folds = [held for _, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, y)]
-    scores = {"platt": [], "isotonic": []}
+    scores: dict[str, list[list[float]]] = {"platt": [], "isotonic": []}
     for k in range(5):
         evaluate, calibrate = folds[k], folds[(k + 1) % 5]
         fit = np.setdiff1d(np.arange(len(y)), np.concatenate([evaluate, calibrate]))
@@ -59,7 +59,8 @@ def calibration_comparison(train, features, seed) -> dict:
                         ("platt", platt.predict_proba(logit(p_eval))[:, 1])):
             scores[name].append([roc_auc_score(y[evaluate], p), brier_score_loss(y[evaluate], p),
                                  expected_calibration_error(y[evaluate], p)])
-    return {name: dict(zip(("auc", "brier", "ece"), np.round(np.mean(v, axis=0), 4).tolist()))
+    return {name: dict(zip(("auc", "brier", "ece"), np.round(np.mean(v, axis=0), 4).tolist(),
+                           strict=True))
             for name, v in scores.items()}
 
 
@@ -97,7 +98,8 @@ def under_40_chest_pain(train, model_doc: dict) -> dict:
     names = [f["name"] for f in model_doc["features"]]
     young = train[train["age"] < 40]
     x = young[names].fillna(model_doc["training"]["imputation_medians"]).to_numpy(dtype=float)
-    out = {"under_40": int(len(young)), "under_40_with_cvd": int(young["label"].sum())}
+    out: dict[str, float] = {"under_40": int(len(young)),
+                             "under_40_with_cvd": int(young["label"].sum())}
     for label, doc in (("shipped", model_doc), ("counted_at_every_age", ungated)):
         model = model_from_json(doc)
         for answer in (0.0, 1.0):
@@ -120,7 +122,8 @@ def free_signs_on_train(train, seed) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipeline.fit(train[features].to_numpy(), train["label"].to_numpy())
-    return {f: round(float(b), 4) for f, b in zip(features, pipeline.named_steps["lr"].coef_[0])}
+    coefficients = pipeline.named_steps["lr"].coef_[0]
+    return {f: round(float(b), 4) for f, b in zip(features, coefficients, strict=True)}
 
 
 def main() -> None:

@@ -32,7 +32,8 @@ def digit_tables(doc: dict) -> list[list[int]]:
     tables = []
     for w, f in zip(doc["weights"], doc["features"]):
         for j in range(digit_count(f["bits"])):
-            tables.append([contribution(w, d, j, shift) for d in range(max_digit(f["bits"], j) + 1)])
+            tables.append([contribution(w, d, j, shift)
+                           for d in range(max_digit(f["bits"], j) + 1)])
     return tables
 
 
@@ -67,7 +68,8 @@ def check_circuit_limits(doc: dict) -> None:
     levels = sorted(set(lut))
     if len(levels) > BLOCK_SPACE:
         raise CircuitLimitError("probability_levels",
-                                f"the table has {len(levels)} levels; at most {BLOCK_SPACE} fit one block")
+                                f"the table has {len(levels)} levels; "
+                                f"at most {BLOCK_SPACE} fit one block")
     if any(b < a for a, b in zip(lut, lut[1:])):
         raise CircuitLimitError("monotone_table", "the probability table must be non-decreasing")
     for h in range(len(lut) // 16):

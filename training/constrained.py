@@ -31,7 +31,7 @@ EXPECTED_SIGNS: dict[str, int] = {
 
 def bounds_for(features: list[str]) -> list[tuple[float | None, float | None]]:
     """L-BFGS-B bounds for the coefficients of `features` (in order)."""
-    out = []
+    out = []  # type: list[tuple[float | None, float | None]]
     for name in features:
         sign = EXPECTED_SIGNS.get(name, 0)
         out.append((0.0, None) if sign > 0 else (None, 0.0) if sign < 0 else (None, None))

@@ -8,7 +8,7 @@ the published input -> output vectors check.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 Value = float | str
 
@@ -59,7 +59,8 @@ def group_index(equation: dict, inputs: Mapping[str, Value]) -> int:
 def linear_sum(equation: dict, inputs: Mapping[str, Value]) -> float:
     """Sum of coefficient x term for the patient's group."""
     group = equation["groups"][group_index(equation, inputs)]
-    return sum(c * t for c, t in zip(group["coefficients"], term_values(equation, inputs)))
+    terms = term_values(equation, inputs)
+    return sum(c * t for c, t in zip(group["coefficients"], terms, strict=True))
 
 
 def link_offset(equation: dict, g: int) -> float:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from training import equation_eval as E
 from training import equation_model as M
@@ -27,7 +28,7 @@ VERSION = 2  # the PREVENT releases' version
 RANDOM_PATIENTS = 300
 SEED = 20261206
 
-RELEASES = {
+RELEASES: dict[str, dict[str, Any]] = {
     "prevent-cvd-10y": {
         "description": "AHA PREVENT base model (Khan et al., Circulation 2024): 10-year risk of "
                        "total cardiovascular disease (ASCVD or heart failure) for adults 30-79 "
@@ -71,7 +72,7 @@ def folder(root: Path, model_id: str) -> Path:
 
 def random_patient(equation: dict, rng: random.Random, corner: bool) -> dict:
     """A valid patient: every number inside its published range (at an end when `corner`)."""
-    patient = {}
+    patient: dict[str, float | str] = {}
     for spec in equation["inputs"]:
         kind = spec["kind"]
         if kind == "binary":
@@ -80,7 +81,8 @@ def random_patient(equation: dict, rng: random.Random, corner: bool) -> dict:
             patient[spec["name"]] = rng.choice(kind["choice"]["levels"])
         else:
             lo, hi = kind["number"]["min"], kind["number"]["max"]
-            patient[spec["name"]] = rng.choice([lo, hi]) if corner else round(rng.uniform(lo, hi), 2)
+            patient[spec["name"]] = (rng.choice([lo, hi]) if corner
+                                     else round(rng.uniform(lo, hi), 2))
     return patient
 
 
@@ -106,10 +108,10 @@ def golden(model: dict) -> dict:
     equation = model["equation"]
     names = {spec["name"] for spec in equation["inputs"]}
     rng = random.Random(SEED)
-    cases = []
-    for vid, given, published in published_patients(model["model_id"]):
+    cases: list[tuple[str, dict, float | None]] = []
+    for vid, given, expected in published_patients(model["model_id"]):
         patient = {k: v for k, v in given.items() if k in names}
-        cases.append((vid, patient, published))
+        cases.append((vid, patient, expected))
     for k in range(RANDOM_PATIENTS):
         cases.append((f"random-{k}", random_patient(equation, rng, corner=k < 40), None))
     vectors = []

@@ -84,7 +84,8 @@ class Fidelity:
 
     @property
     def same_category(self) -> float:
-        return float(np.mean([a == b for a, b in zip(self.exact_cat, self.integer_cat)]))
+        return float(np.mean([a == b
+                              for a, b in zip(self.exact_cat, self.integer_cat, strict=True)]))
 
     @property
     def within(self) -> float:
@@ -128,7 +129,8 @@ def model_section(f: Fidelity) -> str:
         f"n = {f.n} patients.", "",
         "| measure | value | target |", "|---|---:|---|",
         f"| same category as the exact equation | {pct(f.same_category)} "
-        f"({sum(a == b for a, b in zip(f.exact_cat, f.integer_cat))}/{f.n}) | >= 99.5 % "
+        f"({sum(a == b for a, b in zip(f.exact_cat, f.integer_cat, strict=True))}/{f.n}) | "
+        f">= 99.5 % "
         f"{ok(f.same_category >= SAME_CATEGORY_TARGET)} |",
         f"| \\|delta\\| <= {WITHIN_PP} pp | {pct(f.within)} | >= 99 % "
         f"{ok(f.within >= WITHIN_TARGET)} |",
@@ -147,7 +149,7 @@ def model_section(f: Fidelity) -> str:
         "|---|" + "---:|" * len(f.categories),
     ]
     for a in f.categories:
-        row = [sum(1 for x, y in zip(f.exact_cat, f.integer_cat) if x == a and y == b)
+        row = [sum(1 for x, y in zip(f.exact_cat, f.integer_cat, strict=True) if x == a and y == b)
                for b in f.categories]
         lines.append(f"| {a} | " + " | ".join(str(v) for v in row) + " |")
     lines += ["", "Exact 10-year risk over the cohort:", "",
@@ -231,7 +233,7 @@ def limits_section(results: list[Fidelity], models: dict) -> list[str]:
     for f in results:
         model = models[f.model_id]
         linear = model["linear"]
-        rows = zip(M.output_weights(model), M.output_bounds(model))
+        rows = zip(M.output_weights(model), M.output_bounds(model), strict=True)
         for j, (weights, (lo, hi)) in enumerate(rows):
             mass = sum(abs(w) for w in weights)
             lines.append(f"| {f.model_id} | {linear['weight_bits']} | {M.digit_bits(model)} | "

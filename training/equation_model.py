@@ -39,6 +39,7 @@ output inside both encryption limits: its exact range below 2^27 and its weight 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from training import equation_eval as E
 from training.equation_bounds import term_intervals
@@ -53,7 +54,8 @@ INDEX_SHIFT = 2  # index bin 2^-8 of the linear sum: near 50 % one bin is < 0.1 
 SHIFT = WEIGHT_BITS + INDEX_SHIFT  # idx = (acc + offset) >> SHIFT when P = 12
 MAX_INDEX_BITS = 18  # the output table has at most 2^18 entries
 PLAINTEXT_BITS = 27  # encryption limit, per output: its range max - min < 2^27
-MAX_SLOT_WEIGHT_MASS = 1 << 18  # encryption limit, per output: sum of |weight| (noise grows with it)
+# encryption limit, per output: sum of |weight| (noise grows with it)
+MAX_SLOT_WEIGHT_MASS = 1 << 18
 MAX_OUTPUTS = 8  # most weight digits (encrypted outputs) per model
 MAX_DIGIT_BITS = 18  # a lower digit is below 2^k, and k <= 18 keeps it under the mass limit
 PROBABILITY_SCALE = 10000
@@ -85,7 +87,7 @@ def build(equation: dict, model_id: str, version: int, description: str,
     max_error = 2.0 ** -GRAIN_BITS  # per term, on the linear-sum scale
     encoded = []
     bias = [0.0] * len(groups)
-    for i, (spec, (lo, hi)) in enumerate(zip(equation["terms"], ranges)):
+    for i, (spec, (lo, hi)) in enumerate(zip(equation["terms"], ranges, strict=True)):
         coefs = [g["coefficients"][i] for g in groups]
         largest = max(abs(c) for c in coefs)
         if hi == lo or largest == 0.0:
@@ -108,7 +110,7 @@ def build(equation: dict, model_id: str, version: int, description: str,
                for g in groups]
     biases = [round((b + E.link_offset(equation, gi)) * 2.0 ** GRAIN_BITS)
               for gi, b in enumerate(bias)]
-    model = {
+    model: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "model_id": model_id,
         "version": version,
@@ -186,10 +188,10 @@ def acc_bounds(model: dict) -> tuple[int, int]:
     linear = model["linear"]
     tops = [max_code(t) for t in terms]
     lows, highs = [], []
-    for row, b in zip(linear["weights"], linear["bias"]):
+    for row, b in zip(linear["weights"], linear["bias"], strict=True):
         base = b << linear["weight_bits"]
-        lows.append(base + sum(min(0, w * top) for w, top in zip(row, tops)))
-        highs.append(base + sum(max(0, w * top) for w, top in zip(row, tops)))
+        lows.append(base + sum(min(0, w * top) for w, top in zip(row, tops, strict=True)))
+        highs.append(base + sum(max(0, w * top) for w, top in zip(row, tops, strict=True)))
     return min(lows), max(highs)
 
 
@@ -199,7 +201,8 @@ def slot_weights(model: dict) -> list[int]:
     linear = model["linear"]
     up = linear["weight_bits"] - linear["group_code_bits"]
     assert up >= 0, "weight_bits must be at least group_code_bits"
-    return [w for row, b in zip(linear["weights"], linear["bias"]) for w in [*row, b << up]]
+    return [w for row, b in zip(linear["weights"], linear["bias"], strict=True)
+            for w in [*row, b << up]]
 
 
 def slot_values(model: dict, group: int, codes: list[int]) -> list[int]:
@@ -235,7 +238,8 @@ def digit_bits(model: dict) -> int:
     return model["linear"].get("weight_digit_bits", 0)
 
 
-def output_weights(model: dict, k: int | None = None, outputs: int | None = None) -> list[list[int]]:
+def output_weights(model: dict, k: int | None = None,
+                   outputs: int | None = None) -> list[list[int]]:
     """Per output j, the slot weights' digit j (in `slot_weights` order)."""
     k = digit_bits(model) if k is None else k
     outputs = output_count(model) if outputs is None else outputs
@@ -255,8 +259,11 @@ def output_bounds(model: dict, k: int | None = None,
         for g in range(len(row) // width):
             ws = row[g * width:(g + 1) * width]
             base = ws[-1] * GROUP_CODE
-            lows.append(base + sum(min(0, w * top) for w, top in zip(ws[:-1], tops)))
-            highs.append(base + sum(max(0, w * top) for w, top in zip(ws[:-1], tops)))
+            # the term slots (the group slot, last, is `base`)
+            lows.append(base + sum(min(0, w * top)
+                                   for w, top in zip(ws[:-1], tops[:-1], strict=True)))
+            highs.append(base + sum(max(0, w * top)
+                                    for w, top in zip(ws[:-1], tops[:-1], strict=True)))
         bounds.append((min(lows), max(highs)))
     return bounds
 
@@ -264,7 +271,7 @@ def output_bounds(model: dict, k: int | None = None,
 def output_values(model: dict, group: int, codes: list[int]) -> list[int]:
     """A_j for one patient (without any offset); sum_j 2^(k j) A_j is the accumulator."""
     values = slot_values(model, group, codes)
-    return [sum(w * v for w, v in zip(row, values)) for row in output_weights(model)]
+    return [sum(w * v for w, v in zip(row, values, strict=True)) for row in output_weights(model)]
 
 
 def recombine(model: dict, outputs: list[int]) -> int:
@@ -287,7 +294,7 @@ def limit_errors(model: dict) -> list[str]:
             errors.append(f"linear.weights: the slot weight mass {mass} is over "
                           f"{MAX_SLOT_WEIGHT_MASS}")
         return errors
-    for j, (out, row) in enumerate(zip(linear["outputs"], output_weights(model))):
+    for j, (out, row) in enumerate(zip(linear["outputs"], output_weights(model), strict=True)):
         if out["acc_max"] - out["acc_min"] >= 1 << PLAINTEXT_BITS:
             errors.append(f"linear.outputs[{j}].acc_max: output {j}'s range "
                           f"{out['acc_max'] - out['acc_min']} is not below 2^{PLAINTEXT_BITS}")
@@ -326,7 +333,7 @@ def accumulate(model: dict, group: int, codes: list[int]) -> int:
     """Step 3: B_g * 2^P + sum of W_gi * q_i, exact."""
     linear = model["linear"]
     acc = linear["bias"][group] << linear["weight_bits"]
-    return acc + sum(w * q for w, q in zip(linear["weights"][group], codes))
+    return acc + sum(w * q for w, q in zip(linear["weights"][group], codes, strict=True))
 
 
 def run(model: dict, inputs: dict) -> dict:

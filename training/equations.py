@@ -110,7 +110,8 @@ def prevent_equation(source, outcome):
         coefs = [model["coefficients"][f"{sex}_{outcome}"][i] for sex in ("female", "male")]
         if name not in defs:
             if any(c != 0.0 for c in coefs):
-                raise SystemExit(f"term {name} has a non-zero {outcome} coefficient but no definition")
+                raise SystemExit(f"term {name} has a non-zero {outcome} coefficient "
+                                 "but no definition")
             continue
         terms.append({"name": name, "expr": defs[name]})
         keep.append(i)

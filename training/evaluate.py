@@ -44,7 +44,7 @@ from training import metrics as M
 from training import screen_metrics as S
 from training import v3_target as T
 from training.integer_pipeline import IntegerModel
-from training.spec import (absent_variables, build_cohort, features_without_data, load_merged)
+from training.spec import absent_variables, build_cohort, features_without_data, load_merged
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "cvd-lr" / "v2" / "model.json"  # v3 is not the default yet
@@ -160,7 +160,8 @@ def evaluate(data: Path, model_path: Path, seed: int = 1, impute: bool = False) 
                                   "probability": p, "flagged": flagged.astype(int)})
     if len(y) == 0 or y.min() == y.max():
         raise ValueError("the scored population needs people with and without the label")
-    out.update(M.bootstrap(y, p, threshold, seed))  # auc, recall, precision, specificity, brier, ece
+    # auc, recall, precision, specificity, brier, ece
+    out.update(M.bootstrap(y, p, threshold, seed))
     out["survey"] = M.survey_report(y, p, weights, threshold, seed) if has_weights else None
     out["overall"] = _row(y, p, flagged, w)
     out["subgroups"] = [{"group": g, **_row(y[m], p[m], flagged[m], None if w is None else w[m])}
@@ -233,14 +234,15 @@ def render(r: dict) -> str:
             f"{_f(g.get('recall_weighted'))} {_f(g.get('specificity_weighted'))} "
             f"{_f(g.get('ppv_weighted'))} {_f(g.get('flagged_weighted'))}")
     lines += ["", "== calibration =="]
-    for name, c in (("unweighted", r["calibration"]), ("survey-weighted", r["calibration_weighted"])):
+    for name, c in (("unweighted", r["calibration"]),
+                    ("survey-weighted", r["calibration_weighted"])):
         if c is not None:
             lines.append(f"{name:16s} slope {_f(c['slope'])}, calibration-in-the-large "
                          f"{_f(c['citl'])}, O/E {_f(c['o_e'])}, Brier {_f(c['brier'], 4)}, "
                          f"ECE {_f(c['ece'], 4)}")
     lines.append("O/E per sex x age band (unweighted | weighted):")
     weighted = r["o_e_cells_weighted"] or [None] * len(r["o_e_cells"])
-    for c, cw in zip(r["o_e_cells"], weighted):
+    for c, cw in zip(r["o_e_cells"], weighted, strict=True):
         lines.append(f"  {c['sex']:5s} {c['age']}  n={c['n']:5d} observed {c['observed']:.0f} "
                      f"expected {c['expected']:.1f}  O/E {_f(c['o_e'], 2)} | "
                      f"{_f(cw['o_e'], 2) if cw else 'n/a'}")

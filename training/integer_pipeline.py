@@ -107,13 +107,15 @@ class IntegerModel:
         gates = [(names.index(x["counts_from"]["feature"]), x["counts_from"]["at_least"])
                  if "counts_from" in x else None for x in f]
         return cls([x["clamp_min"] for x in f], [x["clamp_max"] for x in f], [x["bits"] for x in f],
-                   doc["weights"], doc["bias"], doc["linear"]["grain_shift"], doc["index"]["offset"],
-                   doc["index"]["shift"], doc["index"]["bits"], doc["lut"], doc["threshold"], gates)
+                   doc["weights"], doc["bias"], doc["linear"]["grain_shift"],
+                   doc["index"]["offset"], doc["index"]["shift"], doc["index"]["bits"], doc["lut"],
+                   doc["threshold"], gates)
 
     def logit_part(self, feature: int, code: int) -> int:
         """Step 3 for one feature: the sum of its per-digit contributions."""
         w, b = self.weights[feature], self.bits[feature]
-        return sum(contribution(w, d, j, self.grain_shift) for j, d in enumerate(digits_of(code, b)))
+        return sum(contribution(w, d, j, self.grain_shift)
+                   for j, d in enumerate(digits_of(code, b)))
 
     def logit(self, codes: list[int]) -> int:
         """Step 3: the per-digit rounded linear combination."""
@@ -133,7 +135,8 @@ class IntegerModel:
         return {"x": x, "logit": logit, "index": idx, "p": p, "high": p >= self.threshold}
 
 
-def logit_bounds(weights: list[int], bias: int, bits: list[int], grain_shift: int) -> tuple[int, int]:
+def logit_bounds(weights: list[int], bias: int, bits: list[int],
+                 grain_shift: int) -> tuple[int, int]:
     """Exact smallest and largest logit over every valid input (digits vary independently)."""
     lo = hi = rounded_shift(bias, grain_shift)
     for w, b in zip(weights, bits):

@@ -39,7 +39,7 @@ def bootstrap(y: np.ndarray, p: np.ndarray, threshold: float, seed: int) -> dict
     """Point estimate and percentile 95% CI of each metric."""
     rng = np.random.default_rng(seed)
     point = _point(y, p, threshold)
-    samples = {k: [] for k in point}
+    samples = {k: [] for k in point}  # type: dict[str, list[float]]
     n = len(y)
     for _ in range(BOOTSTRAP_RESAMPLES):
         idx = rng.integers(0, n, n)
@@ -99,7 +99,7 @@ def survey_report(y: np.ndarray, p: np.ndarray, weights: np.ndarray, threshold: 
     out = {}
     for name, w in (("unweighted", ones), ("weighted", weights.astype(float))):
         point = _survey_point(y, p, w, threshold)
-        samples = {k: [] for k in point}
+        samples = {k: [] for k in point}  # type: dict[str, list[float]]
         for _ in range(BOOTSTRAP_RESAMPLES):
             idx = rng.integers(0, len(y), len(y))
             if y[idx].min() == y[idx].max():
@@ -141,6 +141,7 @@ def subgroups(frame, y: np.ndarray, p: np.ndarray, threshold: float) -> list[dic
         if pos:
             hit = pp[yy == 1] >= threshold
             row["recall"] = round(float(hit.mean()), 4)
-            row["recall_weighted"] = round(float(np.sum(ww[yy == 1] * hit) / np.sum(ww[yy == 1])), 4)
+            row["recall_weighted"] = round(float(np.sum(ww[yy == 1] * hit)
+                                                 / np.sum(ww[yy == 1])), 4)
         rows.append(row)
     return rows

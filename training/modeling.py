@@ -83,7 +83,8 @@ def select_features(train: pd.DataFrame, seed: int, log, candidates: list[str] |
     def score(features: list[str]) -> float:
         return cv_auc(train, features, seed, constrained=constrained)
 
-    trace = [{"step": "start", "features": list(chosen), "cv_auc": score(chosen)}]
+    trace = [{"step": "start", "features": list(chosen),
+              "cv_auc": score(chosen)}]  # type: list[dict]
     best = trace[0]["cv_auc"]
     log(f"  base set: CV AUC {best:.4f}")
     while len(chosen) < MAX_FEATURES:

@@ -57,6 +57,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -148,6 +149,7 @@ def read_raw(source: Path) -> pd.DataFrame:
         if part["SEQN"].duplicated().any():
             raise ValueError(f"{name}.csv: SEQN is not unique")
         merged = part if merged is None else merged.merge(part, on="SEQN", how="left")
+    assert merged is not None  # RAW_COLUMNS is not empty
     merged = merged[EXTRACT_COLUMNS]
     values = merged.drop(columns="SEQN")
     merged[values.columns] = values.mask(values.abs() < TINY, 0.0)
@@ -242,7 +244,7 @@ def _measure(value) -> float | None:
 
 def yes_no(answer: int | None) -> int | None:
     """1 = yes -> 1, 2 = no -> 0; blank, refused, don't know -> None (missing)."""
-    return {YES: 1, NO: 0}.get(answer)
+    return None if answer is None else {YES: 1, NO: 0}.get(answer)
 
 
 def gated(answer: int | None, gates: list[int | None]) -> int | None:
@@ -283,10 +285,11 @@ def race(code: int | None) -> str | None:
     return {4: "black", 3: "white"}.get(code, "other")
 
 
-def patient_inputs(row: pd.Series) -> dict[str, object]:
+def patient_inputs(row: pd.Series) -> dict[str, Any]:
     """Every PREVENT and PCE input of one participant; None where it is missing."""
     age = _code(row["RIDAGEYR"])
-    sex = {1: "male", 2: "female"}.get(_code(row["RIAGENDR"]))
+    sex_code = _code(row["RIAGENDR"])
+    sex = None if sex_code is None else {1: "male", 2: "female"}.get(sex_code)
     scr = _measure(row["LBXSCR"])
     egfr = None
     if scr is not None and sex is not None and age is not None:
@@ -294,6 +297,7 @@ def patient_inputs(row: pd.Series) -> dict[str, object]:
     diq = _code(row["DIQ010"])
     dm = 1 if diq == 1 else 0 if diq in (2, 3) else None
     smq020, smq040 = _code(row["SMQ020"]), _code(row["SMQ040"])
+    smoking: int | None
     if smq020 == NO:
         smoking = 0
     elif smq020 == YES:

@@ -28,7 +28,8 @@ def plots(doc: dict, y, p_q, p_cal, threshold: float) -> dict:
     """ROC, PR, reliability, threshold sweep and coefficient plots of the test split."""
     out = {}
     fig, ax = plt.subplots(figsize=(5, 5))
-    for label, p in (("quantized (encrypted pipeline)", p_q), ("float model, Platt (smooth)", p_cal)):
+    for label, p in (("quantized (encrypted pipeline)", p_q),
+                     ("float model, Platt (smooth)", p_cal)):
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=label)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
@@ -48,7 +49,8 @@ def plots(doc: dict, y, p_q, p_cal, threshold: float) -> dict:
     frac, mean = calibration_curve(y, p_q, n_bins=8, strategy="quantile")
     ax.plot(mean, frac, "o-", label="quantized pipeline")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="predicted probability", ylabel="observed frequency", title="Reliability, test split")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency",
+           title="Reliability, test split")
     ax.legend()
     out["calibration"] = _save(fig, "calibration.png")
 
@@ -62,7 +64,8 @@ def plots(doc: dict, y, p_q, p_cal, threshold: float) -> dict:
     ax.plot([t / 4096 for t in levels], recalls, "o-", label="recall")
     ax.plot([t / 4096 for t in levels], precisions, "s-", label="precision")
     ax.axvline(threshold, color="r", ls="--", label=f"threshold {threshold:.3f}")
-    ax.set(xlabel="threshold on calibrated probability", title="Recall / precision vs threshold (test)")
+    ax.set(xlabel="threshold on calibrated probability",
+           title="Recall / precision vs threshold (test)")
     ax.legend()
     out["threshold"] = _save(fig, "threshold.png")
 
@@ -71,7 +74,8 @@ def plots(doc: dict, y, p_q, p_cal, threshold: float) -> dict:
     names = list(coefs)
     ax.barh(names, [coefs[n] for n in names])
     ax.axvline(0, color="k", lw=0.8)
-    ax.set(xlabel="coefficient (per standard deviation)", title="Sign-constrained logistic regression")
+    ax.set(xlabel="coefficient (per standard deviation)",
+           title="Sign-constrained logistic regression")
     out["coefficients"] = _save(fig, "coefficients.png")
     return out
 
@@ -98,20 +102,23 @@ def write_all(doc: dict, y, p_q, p_cal, threshold: float, test, features: list[s
         if f["kind"] == "binary":
             return "0 no / 1 yes"
         if f["kind"] == "ordinal":
-            return " / ".join(f"{i + int(f['plausible_min'])} {a}" for i, a in enumerate(f["answers"]))
+            return " / ".join(f"{i + int(f['plausible_min'])} {a}"
+                              for i, a in enumerate(f["answers"]))
         return f"{f['plausible_min']}–{f['plausible_max']} {f['unit']}"
     feat_rows = "\n".join(
         f"| `{f['name']}` | {f['description']} | {answers(f)} | "
         f"{f['clamp_min']}–{f['clamp_max']} | {f['bits']} | {w} | "
         f"{t['float_coefficients_standardized'][f['name']]:+.3f} |"
-        for f, w in zip(doc["features"], doc["weights"]))
+        for f, w in zip(doc["features"], doc["weights"], strict=True))
     sub_rows = "\n".join(
         f"| {r['group']} | {r['n']} | {r['positives']} | {r.get('auc', 'n/a')} | "
-        f"{r.get('auc_weighted', 'n/a')} | {r.get('recall', 'n/a')} | {r.get('recall_weighted', 'n/a')} |"
+        f"{r.get('auc_weighted', 'n/a')} | {r.get('recall', 'n/a')} | "
+        f"{r.get('recall_weighted', 'n/a')} |"
         for r in m["subgroups"])
     sel = "\n".join(f"- {s['step']}: CV AUC {s['cv_auc']:.4f}" for s in t["selection"])
     folds = "\n".join(f"  - fold {k + 1}: AUC {a:.4f} with {', '.join(f)}"
-                      for k, (a, f) in enumerate(zip(nested["fold_aucs"], nested["fold_features"])))
+                      for k, (a, f) in enumerate(zip(nested["fold_aucs"], nested["fold_features"],
+                                                     strict=True)))
     survey_rows = "\n".join(
         f"| {k} | {_ci(survey['unweighted'][k])} | {_ci(survey['weighted'][k])} |"
         for k in ("prevalence", "auc", "recall", "specificity"))
@@ -119,7 +126,8 @@ def write_all(doc: dict, y, p_q, p_cal, threshold: float, test, features: list[s
         recipe_rows = "\n".join(f"| {name} | {r['nested_cv_auc']:.4f} (SD {r['sd']:.4f}) |"
                                 for name, r in alt["recipes"].items())
         cal = alt["calibration"]
-        free_text = ", ".join(f"`{k}` {v:+.3f}" for k, v in alt["free_signs_fitted_on_train"].items())
+        free_text = ", ".join(f"`{k}` {v:+.3f}"
+                              for k, v in alt["free_signs_fitted_on_train"].items())
         women = alt["women"]
         young = alt["under_40_chest_pain"]
         alternatives = f"""
@@ -155,7 +163,7 @@ def write_all(doc: dict, y, p_q, p_cal, threshold: float, test, features: list[s
   an unvalidated extrapolation that would mostly add false positives (chest pain at that age
   is mostly not cardiac). The cost of the rule: a young patient with cardiac chest pain gets
   no credit for it from the model; the clinician still sees the answer.
-"""
+"""  # noqa: E501 (lines of the generated card)
     else:
         alternatives = "\n(`python -m training.alternatives` has not been run.)\n"
     text = f"""# Model card: `{doc['model_id']}` version {doc['version']}
@@ -291,7 +299,7 @@ disease, not a certainty. A "high" result means "refer for clinical assessment".
   they did there); each replacement was then justified on the training split alone
   (`training.alternatives`), but the test figures above are not pristine. The held-back
   participants and the other NHANES cycle that score every release are.
-"""
+"""  # noqa: E501 (lines of the generated card: Markdown table rows and paragraphs)
     DOCS.mkdir(parents=True, exist_ok=True)
     tmp = DOCS / "model-card.md.tmp"
     tmp.write_text(text)

@@ -62,7 +62,8 @@ def render(doc: dict) -> str:
         f"{tr['seed']}); do not edit by hand. Aggregates only.",
         "",
         f"**Population:** {target['population']['rule']} "
-        f"({', '.join(target['population']['known_cvd_items'])}: {target['population']['known_cvd']}).",
+        f"({', '.join(target['population']['known_cvd_items'])}: "
+        f"{target['population']['known_cvd']}).",
         f"**Label:** {target['label']['rule']} — {target['prevent_version']}; missing label "
         f"variable: {target['label']['missing']}; out of PREVENT's range: "
         f"{target['label']['out_of_range']}.",

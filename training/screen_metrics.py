@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from training.metrics import expected_calibration_error
 

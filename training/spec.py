@@ -48,21 +48,29 @@ class FeatureSpec:
 
 
 CANDIDATES: dict[str, FeatureSpec] = {s.name: s for s in [
-    FeatureSpec("age", "years", "continuous", (18.0, 120.0), "Age at screening (NHANES top-codes at 80)"),
-    FeatureSpec("told_high_bp", "yes/no", "binary", (0, 1), "Ever told by a doctor: high blood pressure"),
-    FeatureSpec("systolic_bp", "mmHg", "continuous", (60.0, 260.0), "Systolic blood pressure, mean of readings"),
-    FeatureSpec("smoked_100_cigarettes", "yes/no", "binary", (0, 1), "Smoked at least 100 cigarettes in life"),
+    FeatureSpec("age", "years", "continuous", (18.0, 120.0),
+                "Age at screening (NHANES top-codes at 80)"),
+    FeatureSpec("told_high_bp", "yes/no", "binary", (0, 1),
+                "Ever told by a doctor: high blood pressure"),
+    FeatureSpec("systolic_bp", "mmHg", "continuous", (60.0, 260.0),
+                "Systolic blood pressure, mean of readings"),
+    FeatureSpec("smoked_100_cigarettes", "yes/no", "binary", (0, 1),
+                "Smoked at least 100 cigarettes in life"),
     FeatureSpec("hdl_cholesterol", "mg/dL", "continuous", (5.0, 200.0), "Direct HDL cholesterol"),
     FeatureSpec("serum_creatinine", "mg/dL", "continuous", (0.1, 20.0), "Serum creatinine"),
     FeatureSpec("waist_circumference", "cm", "continuous", (40.0, 200.0), "Waist circumference"),
-    FeatureSpec("told_diabetes", "yes/no", "binary", (0, 1), "Ever told by a doctor: diabetes (borderline = no)"),
+    FeatureSpec("told_diabetes", "yes/no", "binary", (0, 1),
+                "Ever told by a doctor: diabetes (borderline = no)"),
     FeatureSpec("hba1c", "%", "continuous", (3.0, 20.0), "Glycohemoglobin (HbA1c)"),
     FeatureSpec("male", "yes/no", "binary", (0, 1), "Sex is male"),
     FeatureSpec("total_cholesterol", "mg/dL", "continuous", (50.0, 600.0), "Total cholesterol"),
     FeatureSpec("bmi", "kg/m2", "continuous", (10.0, 90.0), "Body-mass index"),
-    FeatureSpec("diastolic_bp", "mmHg", "continuous", (30.0, 160.0), "Diastolic blood pressure, mean of readings"),
-    FeatureSpec("told_high_cholesterol", "yes/no", "binary", (0, 1), "Ever told by a doctor: high cholesterol"),
-    FeatureSpec("current_smoker", "yes/no", "binary", (0, 1), "Smokes cigarettes now (every day or some days)"),
+    FeatureSpec("diastolic_bp", "mmHg", "continuous", (30.0, 160.0),
+                "Diastolic blood pressure, mean of readings"),
+    FeatureSpec("told_high_cholesterol", "yes/no", "binary", (0, 1),
+                "Ever told by a doctor: high cholesterol"),
+    FeatureSpec("current_smoker", "yes/no", "binary", (0, 1),
+                "Smokes cigarettes now (every day or some days)"),
     FeatureSpec("family_history_mi", "yes/no", "binary", (0, 1),
                 "A parent or sibling had a heart attack or angina before age 50"),
     FeatureSpec("income_poverty_ratio", "ratio", "continuous", (0.0, 5.0),
@@ -174,7 +182,8 @@ def read_cycle_files(directory: Path) -> pd.DataFrame:
                 continue
         merged = part if merged is None else merged.merge(part, on="SEQN", how="outer")
     if merged is None:
-        raise FileNotFoundError(f"no XPT or CSV file with NHANES variables (SEQN ...) in {directory}")
+        raise FileNotFoundError("no XPT or CSV file with NHANES variables (SEQN ...) "
+                                f"in {directory}")
     return merged
 
 
@@ -190,10 +199,12 @@ def load_merged(directory: Path) -> pd.DataFrame:
             out = part if out is None else out.merge(part, on="SEQN", how="left")
     else:
         out = read_cycle_files(directory)
-    out.attrs["absent"] = sorted(wanted_columns() - set(out.columns))
+    # `out` is a frame here (`named` is never empty), which mypy cannot see; an assert would
+    # change this module's code hash (see training.train.code_sha256).
+    out.attrs["absent"] = sorted(wanted_columns() - set(out.columns))  # type: ignore[union-attr]
     for col in wanted_columns():
-        if col not in out.columns:
-            out[col] = np.nan
+        if col not in out.columns:  # type: ignore[union-attr]
+            out[col] = np.nan  # type: ignore[index]
     return out
 
 

@@ -81,7 +81,8 @@ def load_extract() -> pd.DataFrame:
 
 def split(cohort: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Stratified 60 / 20 / 20 train / calibration / test split."""
-    train, rest = train_test_split(cohort, test_size=0.4, stratify=cohort["label"], random_state=seed)
+    train, rest = train_test_split(cohort, test_size=0.4, stratify=cohort["label"],
+                                   random_state=seed)
     cal, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=seed)
     return train.reset_index(drop=True), cal.reset_index(drop=True), test.reset_index(drop=True)
 
@@ -158,11 +159,11 @@ def raw_matrix(frame: pd.DataFrame, features: list[str], medians: dict) -> np.nd
 
 
 # The modules whose code determines model.json (cohort, selection and fit, quantization,
-# metrics recorded in the file, export and its golden vectors). Not report.py (plots, model card), evaluate.py or the
-# tests: they cannot change a released model.
+# metrics recorded in the file, export and its golden vectors). Not report.py (plots, model
+# card), evaluate.py or the tests: they cannot change a released model.
 MODEL_DETERMINING_MODULES = ("spec.py", "modeling.py", "constrained.py", "integer_pipeline.py",
-                             "metrics.py", "table.py", "threshold.py", "circuit_limits.py", "golden_edges.py",
-                             "export.py", "train.py")
+                             "metrics.py", "table.py", "threshold.py", "circuit_limits.py",
+                             "golden_edges.py", "export.py", "train.py")
 
 
 def normalized_source(source: str) -> str:
@@ -174,8 +175,9 @@ def normalized_source(source: str) -> str:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]  # has a body
     return ast.dump(tree, include_attributes=False)
 
 
@@ -281,8 +283,10 @@ def run(out: Path, seed: int, report: bool = True, shuffle_test_labels: bool = F
     progress.log(f"  AUC quantized {test_metrics['auc']['value']:.4f} "
                  f"[{test_metrics['auc']['ci95'][0]:.4f}, {test_metrics['auc']['ci95'][1]:.4f}], "
                  f"float {test_metrics['auc_float']:.4f}, "
-                 f"ΔAUC {test_metrics['delta_auc']:.5f}, recall {test_metrics['recall']['value']:.3f}, "
-                 f"Brier {test_metrics['brier']['value']:.4f}, ECE {test_metrics['ece']['value']:.4f}")
+                 f"ΔAUC {test_metrics['delta_auc']:.5f}, "
+                 f"recall {test_metrics['recall']['value']:.3f}, "
+                 f"Brier {test_metrics['brier']['value']:.4f}, "
+                 f"ECE {test_metrics['ece']['value']:.4f}")
 
     progress("export model.json and golden vectors")
     doc = {
@@ -337,10 +341,11 @@ def run(out: Path, seed: int, report: bool = True, shuffle_test_labels: bool = F
         },
     }
     complete = test[features].notna().all(axis=1).to_numpy()
-    golden = []
+    golden = []  # type: list[dict]
     for row, ok, seqn in zip(x_test, complete, test["SEQN"]):
         if ok and len(golden) < GOLDEN_COUNT:
-            golden.append({"seqn": int(seqn), "raw": [float(v) for v in row], **model.run(list(row))})
+            golden.append({"seqn": int(seqn), "raw": [float(v) for v in row],
+                           **model.run(list(row))})
     export_release(out, doc, {"model_id": MODEL_ID, "version": MODEL_VERSION,
                               "features": features, "vectors": golden})
 

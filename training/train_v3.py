@@ -32,7 +32,6 @@ no Rust constant is written.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import warnings
 from pathlib import Path
@@ -45,16 +44,24 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test
 from training import screen_metrics as S
 from training.circuit_limits import CircuitLimitError, check_circuit_limits
 from training.export import write_json
+from training.extract import EXTRACT as V2_EXTRACT
 from training.golden_edges import edge_vectors
 from training.integer_pipeline import IntegerModel, choose_linear_layout, logit_bounds
 from training.modeling import make_pipeline
-from training.prevent_cohort import EXTRACT as PREVENT_EXTRACT, sha256_file
-from training.extract import EXTRACT as V2_EXTRACT
+from training.prevent_cohort import EXTRACT as PREVENT_EXTRACT
+from training.prevent_cohort import sha256_file
 from training.table import BREAK_STEP, bin_probabilities, build_table
 from training.threshold import choose_threshold
 from training.train import fit_platt
-from training.v3_target import (EQUATION_PATH, LAB_FEATURES, LAB_FREE_FEATURES, LAB_VARIABLES,
-                                build_target_cohort, target_record, training_raw)
+from training.v3_target import (
+    EQUATION_PATH,
+    LAB_FEATURES,
+    LAB_FREE_FEATURES,
+    LAB_VARIABLES,
+    build_target_cohort,
+    target_record,
+    training_raw,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -223,7 +230,8 @@ def nested_cv(train: pd.DataFrame, seed: int, log) -> dict:
         folds.append({"features": recipe["features"], "recall": fold["recall"],
                       "specificity": fold["specificity"], "auc": fold["auc"]})
         log(f"  outer fold {k + 1}: recall {fold['recall']:.3f}, specificity "
-            f"{fold['specificity']:.3f}, AUC {fold['auc']:.4f} with {', '.join(recipe['features'])}")
+            f"{fold['specificity']:.3f}, AUC {fold['auc']:.4f} "
+            f"with {', '.join(recipe['features'])}")
         parts.append(held.assign(p=p, flagged=flagged))
     pooled = pd.concat(parts, ignore_index=True)
     figures = S.target_figures(pooled["label"], pooled["p"], pooled["flagged"], pooled["age"],
@@ -246,7 +254,7 @@ def build_cohort() -> tuple[pd.DataFrame, dict]:
     return frame[complete].reset_index(drop=True), counts
 
 
-def _r(x: float, digits: int = 6) -> float:
+def _r(x: float | None, digits: int = 6) -> float | None:
     return round(float(x), digits) if x is not None and not math.isnan(x) else None
 
 
@@ -273,7 +281,8 @@ def run(out: Path, seed: int, report_path: Path | None = DEFAULT_REPORT, log=pri
     train, rest = split(cohort, seed, 0.4)
     cal, test = split(rest, seed, 0.5)
     log(f"  {counts['evaluated']} evaluated ({counts['positives']} >= 7.5 %), "
-        f"{len(cohort)} complete cases; train {len(train)} / calibration {len(cal)} / test {len(test)}")
+        f"{len(cohort)} complete cases; train {len(train)} / calibration {len(cal)} / "
+        f"test {len(test)}")
 
     log("[2/5] nested CV of the whole recipe on train")
     nested = nested_cv(train, seed, log)
@@ -336,11 +345,12 @@ def run(out: Path, seed: int, report_path: Path | None = DEFAULT_REPORT, log=pri
             "equation_sha256": sha256_file(EQUATION_PATH),
             "cohort": {**counts, "train": len(train), "calibration": len(cal), "test": len(test)},
             "hyper_parameters": {"C": recipe["C"], "tuning": recipe["tuning"],
-                                 "sign_constraints": dict(zip(features, signs_of(features)))},
+                                 "sign_constraints": dict(zip(features, signs_of(features),
+                                                              strict=True))},
             "calibration": {"method": "platt", "slope": recipe["platt"][0],
                             "intercept": recipe["platt"][1]},
             "imputation_medians": {f: float(train[f].median()) for f in features},
-            "float_coefficients_standardized": dict(zip(features, recipe["beta"])),
+            "float_coefficients_standardized": dict(zip(features, recipe["beta"], strict=True)),
             "float_intercept_standardized": recipe["beta0"],
             "selection": recipe["trace"],
         }),
@@ -349,10 +359,11 @@ def run(out: Path, seed: int, report_path: Path | None = DEFAULT_REPORT, log=pri
         check_circuit_limits(doc)
     except CircuitLimitError as e:
         raise SystemExit(f"export refused: {e}") from e
-    golden = []
-    for row, seqn in zip(test[features].to_numpy(dtype=float), test["SEQN"]):
+    golden: list[dict] = []
+    for row, seqn in zip(test[features].to_numpy(dtype=float), test["SEQN"], strict=True):
         if len(golden) < GOLDEN_COUNT:
-            golden.append({"seqn": int(seqn), "raw": [float(v) for v in row], **model.run(list(row))})
+            golden.append({"seqn": int(seqn), "raw": [float(v) for v in row],
+                           **model.run(list(row))})
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "model.json", doc)
     write_json(out / "golden.json", {"model_id": MODEL_ID, "version": MODEL_VERSION,

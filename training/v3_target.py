@@ -285,7 +285,8 @@ def read_cycle(directory: Path, wanted: set[str]) -> pd.DataFrame:
                 continue
         merged = part if merged is None else merged.merge(part, on="SEQN", how="outer")
     if merged is None:
-        raise FileNotFoundError(f"no XPT or CSV file with NHANES variables (SEQN ...) in {directory}")
+        raise FileNotFoundError("no XPT or CSV file with NHANES variables (SEQN ...) "
+                                f"in {directory}")
     absent = sorted(set(wanted) - set(merged.columns))
     for col in absent:
         merged[col] = np.nan

@@ -35,7 +35,7 @@ def test_proven_ranges_hold_every_sampled_patient(model_id):
     rng = random.Random(11)
     for k in range(2000):
         patient = X.random_patient(equation, rng, corner=k % 3 == 0)
-        for value, (lo, hi) in zip(E.term_values(equation, patient), ranges):
+        for value, (lo, hi) in zip(E.term_values(equation, patient), ranges, strict=True):
             assert lo - 1e-12 <= value <= hi + 1e-12
 
 
@@ -86,7 +86,7 @@ def test_slots_dot_product_is_the_accumulator(model_id):
         out = M.run(model, patient)
         values = M.slot_values(model, out["group"], out["codes"])
         assert len(values) == len(weights)
-        assert sum(w * v for w, v in zip(weights, values)) == out["acc"]
+        assert sum(w * v for w, v in zip(weights, values, strict=True)) == out["acc"]
         assert model["linear"]["acc_min"] <= out["acc"] <= model["linear"]["acc_max"]
 
 
@@ -95,7 +95,7 @@ def test_releases_are_within_the_encryption_limits(model_id):
     model = X.build_all()[model_id]
     linear = model["linear"]
     assert M.limit_errors(model) == []
-    for weights, (lo, hi) in zip(M.output_weights(model), M.output_bounds(model)):
+    for weights, (lo, hi) in zip(M.output_weights(model), M.output_bounds(model), strict=True):
         assert hi - lo < 1 << M.PLAINTEXT_BITS
         assert sum(abs(w) for w in weights) <= M.MAX_SLOT_WEIGHT_MASS
     if M.output_count(model) == 1:
@@ -206,7 +206,7 @@ def test_pce_outputs_recombine_to_the_accumulator_inside_their_bounds():
         patient = X.random_patient(equation, rng, corner=n % 4 == 0)
         out = M.run(model, patient)
         assert len(out["outputs"]) == 3
-        for a, (lo, hi) in zip(out["outputs"], bounds):
+        for a, (lo, hi) in zip(out["outputs"], bounds, strict=True):
             assert lo <= a <= hi
         assert M.recombine(model, out["outputs"]) == out["acc"]
         expected = ("black" if patient["race"] == "black" else "white")

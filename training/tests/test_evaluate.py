@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,8 +88,9 @@ def test_a_cycle_without_the_chest_pain_file_is_named(tmp_path, sample):
 
 def test_oscillometric_readings_stand_in_when_a_cycle_has_no_auscultatory_ones(tmp_path, sample):
     oscillometric = [f"BPXO{k}{i}" for k in ("SY", "DI") for i in (1, 2, 3)]
-    renamed = sample.drop(columns=oscillometric).rename(columns={f"BPXSY{i}": f"BPXOSY{i}" for i in (1, 2, 3)} |
-                            {f"BPXDI{i}": f"BPXODI{i}" for i in (1, 2, 3)})
+    renamed = sample.drop(columns=oscillometric).rename(
+        columns={f"BPXSY{i}": f"BPXOSY{i}" for i in (1, 2, 3)}
+        | {f"BPXDI{i}": f"BPXODI{i}" for i in (1, 2, 3)})
     files = dict(CDC_FILES)
     files["BPX"] = ["BPXOSY1", "BPXOSY2", "BPXOSY3", "BPXODI1", "BPXODI2", "BPXODI3"]
     directory = tmp_path / "cycle"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -49,22 +50,28 @@ def test_schema(committed):
 
 def test_lut_monotone_and_few_levels(committed):
     lut = committed["lut"]
-    assert all(a <= b for a, b in zip(lut, lut[1:]))
+    assert all(a <= b for a, b in pairwise(lut))
     assert len(set(lut)) <= 16
 
 
 def test_proven_bounds_need_no_clamp(committed):
     bits = [f["bits"] for f in committed["features"]]
-    lo, hi = logit_bounds(committed["weights"], committed["bias"], bits, committed["linear"]["grain_shift"])
+    lo, hi = logit_bounds(committed["weights"], committed["bias"], bits,
+                          committed["linear"]["grain_shift"])
     assert (lo, hi) == (committed["linear"]["logit_min"], committed["linear"]["logit_max"])
     assert lo + committed["index"]["offset"] == 0
-    assert (hi + committed["index"]["offset"]) >> committed["index"]["shift"] < 2 ** committed["index"]["bits"]
+    index = committed["index"]
+    assert (hi + index["offset"]) >> index["shift"] < 2 ** index["bits"]
 
 
-def _without_code_hash(doc: dict) -> dict:
-    doc = json.loads(json.dumps(doc))
-    doc["training"].pop("code_sha256")
-    return doc
+def test_committed_model_records_the_current_code_hash(committed):
+    """The committed v2 was made by the model-determining code as it is now: the code hash in
+    its model.json is the hash of those modules today. The hash covers their syntax only
+    (`normalized_source`), so a comment or docstring edit passes, and any change to what they
+    run fails here until v2 is retrained and re-signed."""
+    assert committed["training"]["code_sha256"] == T.code_sha256(), (
+        "the model-determining code (training.train.MODEL_DETERMINING_MODULES) is not the code "
+        f"that made {COMMITTED}: retrain and re-sign the release, or undo the change")
 
 
 def _same(fresh, committed, path="") -> list[str]:
@@ -79,7 +86,8 @@ def _same(fresh, committed, path="") -> list[str]:
     if isinstance(fresh, list) and isinstance(committed, list):
         if len(fresh) != len(committed):
             return [path + " (length)"]
-        return [p for i, (a, b) in enumerate(zip(fresh, committed)) for p in _same(a, b, f"{path}[{i}]")]
+        return [p for i, (a, b) in enumerate(zip(fresh, committed, strict=True))
+                for p in _same(a, b, f"{path}[{i}]")]
     return [] if fresh == committed else [path]
 
 
@@ -91,22 +99,21 @@ def test_float_tolerance_is_last_bits_only():
 
 @pytest.mark.pipeline
 def test_same_seed_gives_identical_model(fresh):
-    """The committed release (v2) is exactly what the code makes from the committed extract.
-
-    The code hash is compared separately: it is the hash of the model-determining code's
-    syntax (`code_sha256()`), which a comment edit does not change.
-    """
+    """The committed release (v2) is exactly what the code makes from the committed extract,
+    code hash included: the fresh model records the hash of the code that ran
+    (`code_sha256()`), and the committed one must record the same."""
     _, out = fresh
     fresh_doc = json.loads((out / "model.json").read_text())
-    fresh_doc_, committed_ = _without_code_hash(fresh_doc), _without_code_hash(json.loads(COMMITTED.read_text()))
+    committed_doc = json.loads(COMMITTED.read_text())
     # Everything the engines use (weights, bias, tables, bounds) must be identical; the float
-    # training metadata may differ in its last bits across CPUs.
-    assert {k: v for k, v in fresh_doc_.items() if k != "training"} == \
-        {k: v for k, v in committed_.items() if k != "training"}, \
+    # training metadata may differ in its last bits across CPUs (its strings, the code hash
+    # among them, must not).
+    assert {k: v for k, v in fresh_doc.items() if k != "training"} == \
+        {k: v for k, v in committed_doc.items() if k != "training"}, \
         "committed model.json is stale or training is not deterministic"
-    assert _same(fresh_doc_["training"], committed_["training"]) == [], \
-        "committed training metadata is stale"
     assert fresh_doc["training"]["code_sha256"] == T.code_sha256()
+    assert _same(fresh_doc["training"], committed_doc["training"]) == [], \
+        "committed training metadata is stale"
     assert (out / "golden.json").read_bytes() == (T.DEFAULT_OUT / "golden.json").read_bytes()
 
 
@@ -155,7 +162,7 @@ def test_every_coefficient_has_its_medical_sign(fresh):
     for name, beta in doc["training"]["float_coefficients_standardized"].items():
         sign = EXPECTED_SIGNS.get(name, 0)
         assert beta * sign >= 0, f"{name} has coefficient {beta}"
-    for f, w in zip(doc["features"], doc["weights"]):
+    for f, w in zip(doc["features"], doc["weights"], strict=True):
         assert w * EXPECTED_SIGNS.get(f["name"], 0) >= 0, f["name"]
 
 
@@ -207,6 +214,7 @@ def test_quantize_rounding_rule():
 
 def test_label_treats_refused_and_unknown_as_missing():
     import pandas as pd
+
     from training.spec import label_from_items
     frame = pd.DataFrame({"MCQ160C": [1, 2, 7, 2, 9], "MCQ160D": [2, 2, 2, 2, 1],
                           "MCQ160E": [2, 2, 2, 9, 2], "MCQ160F": [2, 2, 2, 2, 2]})

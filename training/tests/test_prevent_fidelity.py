@@ -269,7 +269,8 @@ def test_pce_cohort_is_40_to_79_with_the_pce_inputs_only(pce_cohort, cohort):
         assert list(p) == names
         assert all(lo <= p[n] <= hi for n, (lo, hi) in ranges.items())
         assert p["race"] in ("black", "white", "other")
-    races = {r: sum(p["race"] == r for p in pce_cohort.patients) for r in ("black", "white", "other")}
+    races = {r: sum(p["race"] == r for p in pce_cohort.patients)
+             for r in ("black", "white", "other")}
     assert min(races.values()) > 200, races
     # The PCE reads neither eGFR nor statin: nobody is excluded for missing them.
     assert "missing egfr" not in pce_cohort.excluded and "missing statin" not in pce_cohort.excluded

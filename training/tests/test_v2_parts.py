@@ -1,6 +1,8 @@
 """The pieces model v2 is made of, each on small inputs where the answer is known."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,11 +44,11 @@ def test_table_is_monotone_has_at_most_16_levels_and_breaks_on_the_threshold():
     probs = list(np.linspace(0.001, 0.7, 256))
     table = build_table(probs, index, labels, 4096, threshold_bin=36)
     assert len(table) == 256 and len(set(table)) <= 16
-    assert all(a <= b for a, b in zip(table, table[1:]))
+    assert all(a <= b for a, b in pairwise(table))
     assert table[36] > table[35]
     for h in range(16):
         bucket = table[16 * h:16 * h + 16]
-        assert sum(b > a for a, b in zip(bucket, bucket[1:])) <= 4
+        assert sum(b > a for a, b in pairwise(bucket)) <= 4
 
 
 def test_threshold_margin_is_never_above_the_point_rule():

@@ -4,7 +4,6 @@ marker) a retrain reproduces the committed release byte for byte."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
