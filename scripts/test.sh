@@ -49,6 +49,10 @@ echo "== Air gap: the offline flow in a network namespace under strace, then in 
 ./deploy/build-image.sh target/debug/pulsecure pulsecure:test
 ./deploy/airgap-e2e.sh container target/debug/pulsecure
 
+echo "== Python lint and types (ruff, mypy; settings in pyproject.toml)"
+training/.venv/bin/ruff check
+training/.venv/bin/mypy
+
 echo "== Python training tests"
 training/.venv/bin/python -m pytest -q training/tests -m "not pipeline"
 echo "== Python full-pipeline test (retrains the model and compares it byte for byte)"
