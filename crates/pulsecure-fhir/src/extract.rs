@@ -99,7 +99,7 @@ impl<'a> Extractor<'a> {
                     gender: p.gender,
                 }])
             }
-            Resource::Observation(o) => self.observation(o),
+            Resource::Observation(o) => self.observation(*o),
             Resource::Condition(c) => {
                 let ignored = c.verification_status.as_ref().and_then(|v| v.first_code());
                 if ignored.is_some_and(|v| {
@@ -144,10 +144,17 @@ impl<'a> Extractor<'a> {
     }
 
     fn medication(&self, m: MedicationUse, kind: MedicationKind) -> Result<Vec<Fact>, String> {
-        let counts = m
-            .status
-            .as_deref()
-            .is_some_and(|s| self.table.medication_statuses.iter().any(|a| a == s));
+        let ordered = kind == MedicationKind::Statement
+            || m.intent.as_deref().is_none_or(|i| {
+                self.table
+                    .medication_request_intents
+                    .iter()
+                    .any(|a| a == i)
+            });
+        let counts = ordered
+            && m.status
+                .as_deref()
+                .is_some_and(|s| self.table.medication_statuses.iter().any(|a| a == s));
         let Some(concept) = m.medication_codeable_concept.filter(|_| counts) else {
             return Ok(Vec::new());
         };

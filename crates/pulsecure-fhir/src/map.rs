@@ -114,6 +114,8 @@ pub struct MappingTable {
     pub condition_ignored_verification: Vec<String>,
     /// Medication statuses that count.
     pub medication_statuses: Vec<String>,
+    /// `MedicationRequest.intent`s that count (an order; not a proposal or a plan).
+    pub medication_request_intents: Vec<String>,
     /// Medication classes.
     pub medications: Vec<MedicationMap>,
     /// A schema-1 model's feature name -> the clinic column (or derived value) it reads.
@@ -180,14 +182,13 @@ impl MappingTable {
     }
 }
 
-/// Whether ICD-10-CM `code` is `parent` or below it (`E11.9` is below `E11`; `E110` is not
-/// a valid code and `E111` would be another category's, so only a dot continues a parent).
+/// Whether ICD-10-CM `code` is `parent` or below it, dotted or not (`E11.9` and `E119` are
+/// below `E11`; `I11.0` is below `I11.0` only, not `I11.9`). Characters after the first
+/// three only ever refine a category, so a prefix of the undotted code is a descendant.
 fn icd10_within(code: &str, parent: &str) -> bool {
-    let code = code.trim();
-    code == parent
-        || code
-            .strip_prefix(parent)
-            .is_some_and(|rest| rest.starts_with('.'))
+    let undotted = |c: &str| -> String { c.trim().chars().filter(|ch| *ch != '.').collect() };
+    let (code, parent) = (undotted(code), undotted(parent));
+    !parent.is_empty() && code.starts_with(&parent)
 }
 
 #[cfg(test)]
@@ -212,12 +213,16 @@ mod tests {
     fn icd10_codes_match_their_category_only() {
         assert!(icd10_within("E11.9", "E11"));
         assert!(icd10_within("E11", "E11"));
-        assert!(!icd10_within("E110", "E11"));
+        assert!(icd10_within("E119", "E11"));
         assert!(!icd10_within("E1", "E11"));
-        assert!(!icd10_within("I251", "I25"));
+        assert!(!icd10_within("E12.9", "E11"));
+        assert!(icd10_within("I11.0", "I11.0"));
+        assert!(!icd10_within("I11.9", "I11.0"));
         let t = table();
         assert_eq!(t.conditions_of(system::ICD10CM, "I25.2").len(), 1);
         assert!(t.conditions_of(system::ICD10CM, "O24.4").is_empty());
+        // Hypertensive heart disease with heart failure: hypertension and known CVD.
+        assert_eq!(t.conditions_of(system::ICD10CM, "I11.0").len(), 2);
     }
 
     #[test]
@@ -234,7 +239,8 @@ mod tests {
         );
         assert!(t.component("2093-3", "8480-6").is_none());
         assert_eq!(t.medications_of(system::ATC, "C10AA05").len(), 1);
-        assert_eq!(t.medications_of(system::ATC, "C10BA02").len(), 0);
+        assert_eq!(t.medications_of(system::ATC, "C10BA02").len(), 1, "statin combination");
+        assert_eq!(t.medications_of(system::ATC, "C10AX09").len(), 0, "ezetimibe");
         assert_eq!(t.medications_of(system::RXNORM, "83367").len(), 1);
     }
 }

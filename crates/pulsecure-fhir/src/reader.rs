@@ -45,6 +45,8 @@ pub struct Progress {
     pub patients_done: u64,
     /// `Patient` resources read.
     pub patients_total: u64,
+    /// Resources read (every line or entry, whatever its type).
+    pub resources: u64,
 }
 
 /// Options of a read.
@@ -216,6 +218,7 @@ impl FhirReader {
             if state.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            self.progress.resources += 1;
             let expected = file.resource_type;
             let parsed = parse_resource(&state.buf, expected);
             let resource = match parsed {
@@ -240,6 +243,7 @@ impl FhirReader {
         let Some((number, full_url, raw)) = state.entries.next() else {
             return Ok(None);
         };
+        self.progress.resources += 1;
         let row_error = |reason: String| RowError {
             row: number,
             patient_ref: None,
@@ -370,7 +374,7 @@ fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<Resource, Stri
     if let Some(expected) = expected {
         if kind != expected {
             let kind: String = kind.chars().take(40).collect();
-            return Err(format!("a {kind} resource in a {expected} file"));
+            return Err(format!("a {kind} resource in a file of {expected} resources"));
         }
     }
     serde_json::from_slice(bytes).map_err(|e| {

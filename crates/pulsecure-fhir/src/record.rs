@@ -16,6 +16,12 @@ use crate::map::{Counts, MappingTable};
 pub const MALE: &str = "male";
 /// Column derived for schema-1 models: an active hypertension diagnosis or treatment.
 pub const HYPERTENSION_OR_BP_TX: &str = "hypertension_or_bp_tx";
+/// The eGFR column (CKD-EPI 2021).
+const EGFR: &str = "egfr";
+/// Serum creatinine (mg/dL; the intake computes the CKD-EPI 2021 eGFR).
+const SERUM_CREATININE: &str = "serum_creatinine";
+/// An eGFR by an older formula, used only without the two above.
+const EGFR_LEGACY: &str = "egfr_legacy";
 
 /// One patient, read.
 #[derive(Debug, PartialEq)]
@@ -226,31 +232,43 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
         MALE.to_string(),
         InputValue::Number(if sex == "male" { 1.0 } else { 0.0 }),
     );
+    // Per measurement: the most recent value, or the unit that blocks it.
+    let mut chosen: BTreeMap<&str, Result<&Latest<f64>, &str>> = BTreeMap::new();
     for (i, map) in table.observations.iter().enumerate() {
-        let valid = measures[i].as_ref();
-        let bad = unknown[i].as_ref();
-        match (valid, bad) {
+        match (measures[i].as_ref(), unknown[i].as_ref()) {
             (Some(v), b) if b.is_none_or(|b| b.day < v.day) => {
-                values.insert(map.column.clone(), InputValue::Number(v.value));
-                push_id(&mut basis, "Observation", &v.id);
+                chosen.insert(map.column.as_str(), Ok(v));
             }
             (_, Some(b)) => {
-                unknown_units.insert(map.column.clone(), b.value.clone());
+                chosen.insert(map.column.as_str(), Err(b.value.as_str()));
             }
             _ => {}
         }
     }
-    // eGFR measured wins over eGFR from creatinine (the intake refuses a row with both).
-    if values.contains_key("egfr") {
-        values.remove("serum_creatinine");
-        unknown_units.remove("serum_creatinine");
-        if let Some(i) = table
-            .observations
-            .iter()
-            .position(|o| o.column == "serum_creatinine")
-        {
-            if let Some(c) = &measures[i] {
-                basis.retain(|b| *b != format!("Observation/{}", c.id));
+    // Kidney function, as PREVENT was derived: a CKD-EPI 2021 eGFR, else the eGFR the
+    // intake computes from creatinine by the same equation, else an older formula's eGFR.
+    let has = |c: &BTreeMap<&str, Result<&Latest<f64>, &str>>, k: &str| {
+        matches!(c.get(k), Some(Ok(_)))
+    };
+    if has(&chosen, EGFR) {
+        chosen.remove(SERUM_CREATININE);
+        chosen.remove(EGFR_LEGACY);
+    } else if has(&chosen, SERUM_CREATININE) {
+        chosen.remove(EGFR);
+        chosen.remove(EGFR_LEGACY);
+    } else if let Some(legacy) = chosen.remove(EGFR_LEGACY) {
+        if legacy.is_ok() || !chosen.contains_key(EGFR) {
+            chosen.insert(EGFR, legacy);
+        }
+    }
+    for (column, choice) in chosen {
+        match choice {
+            Ok(v) => {
+                values.insert(column.to_string(), InputValue::Number(v.value));
+                push_id(&mut basis, "Observation", &v.id);
+            }
+            Err(unit) => {
+                unknown_units.insert(column.to_string(), unit.to_string());
             }
         }
     }

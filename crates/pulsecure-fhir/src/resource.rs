@@ -178,6 +178,9 @@ pub struct MedicationUse {
     /// draft | unknown`; statement: `active | completed | entered-in-error | intended |
     /// stopped | on-hold | unknown | not-taken`.
     pub status: Option<String>,
+    /// Request only: `proposal | plan | order | original-order | reflex-order |
+    /// filler-order | instance-order | option`.
+    pub intent: Option<String>,
     /// The drug, when coded inline (a `medicationReference` is not followed).
     pub medication_codeable_concept: Option<CodeableConcept>,
     /// Whom.
@@ -190,10 +193,10 @@ pub struct MedicationUse {
 pub enum Resource {
     /// A patient.
     Patient(Patient),
-    /// A measurement or smoking status.
-    Observation(Observation),
+    /// A measurement or smoking status (boxed: by far the largest).
+    Observation(Box<Observation>),
     /// A diagnosis.
-    Condition(Condition),
+    Condition(Box<Condition>),
     /// A prescription.
     MedicationRequest(MedicationUse),
     /// A reported medication.

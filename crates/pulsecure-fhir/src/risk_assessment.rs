@@ -16,6 +16,17 @@ pub const CATEGORY_SYSTEM: &str = "https://pulsecure.dev/fhir/risk-category";
 pub const DISCLAIMER: &str = "Screening aid, not a diagnosis: computed under homomorphic \
 encryption from the resources in basis; interpret with a clinician and the model's card.";
 
+/// What a model predicts, in words, by model id (`RiskAssessment.prediction.outcome`).
+pub fn outcome_of(model_id: &str) -> &'static str {
+    match model_id {
+        "prevent-cvd-10y" => "10-year total cardiovascular disease (AHA PREVENT base)",
+        "prevent-ascvd-10y" => "10-year atherosclerotic cardiovascular disease (AHA PREVENT base)",
+        "pce-ascvd-10y" => "10-year atherosclerotic cardiovascular disease (2013 Pooled Cohort Equations)",
+        "cvd-lr" => "Lab-free pre-screen: AHA PREVENT base 10-year total CVD at or above 7.5 %",
+        _ => "10-year cardiovascular risk",
+    }
+}
+
 /// One result to write.
 pub struct Assessment<'a> {
     /// The `Patient` id.
