@@ -14,6 +14,7 @@ use pulsecure_batch::{BatchReader, ColumnSpec, Item, RawRow, RowError, PATIENT_I
 use pulsecure_core::app::inference::{stored_values, EquationService, InferenceError, Stage};
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::app::result_check::ResultRefused;
+use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_intake::{
     intake, CholesterolUnits, Intake, IntakeError, CLINIC_COLUMNS, EGFR, KNOWN_CVD,
@@ -32,6 +33,7 @@ use pulsecure_signing::verify::sha256_hex;
 
 use crate::error::{AppError, Result};
 use crate::result_refusal::record_refusal;
+use crate::row_chunks::{file_items, Items};
 use crate::screening::{Ineligible, RowStatus};
 use crate::verification::count_verification;
 use crate::workstation::Workstation;
@@ -364,15 +366,7 @@ impl Workstation {
         let inputs = match decision {
             Intake::Eligible(inputs) => inputs,
             Intake::NotEligible(why) => {
-                let record = ScreeningRecord::not_eligible(
-                    patient_ref.clone(),
-                    SystemClock.now_unix_seconds(),
-                    model.id(),
-                    model.version(),
-                    model.equation().inputs.len(),
-                    why.kind(),
-                );
-                let outcome = EquationOutcome::NotEligible(Ineligible::decided(&why));
+                let (record, outcome) = not_eligible_record(model, patient_ref, &why);
                 return Ok(Ok(PendingOutcome::New(Box::new(record), outcome)));
             }
         };
@@ -502,22 +496,42 @@ impl Workstation {
         let spec = columns(&models);
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
         let reader = BatchReader::with_columns(file, &spec, path.display().to_string())?;
+        self.screen_equation_items(screeners, file_items(reader), units, sink)
+    }
+
+    /// Screen a stream of items (a clinic file's rows, or patients read from FHIR) with
+    /// every model of `screeners`: as [`Workstation::screen_equation_batch`].
+    pub(crate) fn screen_equation_items(
+        &self,
+        screeners: &[EquationScreener],
+        items: Items<'_>,
+        units: CholesterolUnits,
+        sink: &mut dyn EquationSink,
+    ) -> Result<EquationSummary> {
         let mut summary = EquationSummary::default();
         let mut seen: std::collections::HashSet<PatientRef> = Default::default();
         let out = AppError::Output;
-        for item in reader {
-            let raw = match item? {
-                Item::Raw(raw) => raw,
+        for item in items {
+            let (row, patient_ref, not_eligible) = match item? {
+                Item::Raw(raw) => {
+                    if seen.insert(raw.patient_ref.clone()) {
+                        self.screen_raw_row(screeners, &raw, units, sink, &mut summary)?;
+                        continue;
+                    }
+                    (raw.row, raw.patient_ref, None)
+                }
+                Item::NotEligible(pulsecure_batch::IneligibleRow {
+                    row,
+                    patient_ref,
+                    why,
+                }) => (row, patient_ref, Some(why)),
                 Item::Rejected(e) => {
                     summary.rejected += 1;
                     sink.rejected(&e).map_err(out)?;
                     continue;
                 }
-                // Not produced by a column-read batch; kept exhaustive.
+                // Not produced for published equations; kept exhaustive.
                 Item::Row(pulsecure_batch::InputRow {
-                    row, patient_ref, ..
-                })
-                | Item::NotEligible(pulsecure_batch::IneligibleRow {
                     row, patient_ref, ..
                 }) => {
                     summary.rejected += 1;
@@ -531,18 +545,21 @@ impl Workstation {
                     continue;
                 }
             };
-            if !seen.insert(raw.patient_ref.clone()) {
-                summary.rejected += 1;
-                sink.rejected(&RowError {
-                    row: raw.row,
-                    patient_ref: Some(raw.patient_ref.clone()),
-                    column: Some(PATIENT_ID.into()),
-                    reason: "duplicated patient_id".into(),
-                })
-                .map_err(out)?;
-                continue;
+            match not_eligible {
+                Some(why) if seen.insert(patient_ref.clone()) => {
+                    self.not_eligible_row(screeners, row, &patient_ref, &why, sink, &mut summary)?;
+                }
+                _ => {
+                    summary.rejected += 1;
+                    sink.rejected(&RowError {
+                        row,
+                        patient_ref: Some(patient_ref),
+                        column: Some(PATIENT_ID.into()),
+                        reason: "duplicated patient_id".into(),
+                    })
+                    .map_err(out)?;
+                }
             }
-            self.screen_raw_row(screeners, &raw, units, sink, &mut summary)?;
         }
         tracing::info!(
             screened = summary.screened,
@@ -555,6 +572,63 @@ impl Workstation {
         self.records().record_state()?;
         Ok(summary)
     }
+
+    /// A patient decided not eligible before intake (a FHIR record's sex): stored as such
+    /// for every model, or the decision an earlier run stored.
+    fn not_eligible_row(
+        &self,
+        screeners: &[EquationScreener],
+        row: usize,
+        patient_ref: &PatientRef,
+        why: &NotEligible,
+        sink: &mut dyn EquationSink,
+        summary: &mut EquationSummary,
+    ) -> Result<()> {
+        for screener in screeners {
+            let model = &screener.model;
+            let db = &self.records().db;
+            let outcome = match db.find(model.id(), model.version(), patient_ref)? {
+                Some(stored) => stored_outcome(model, stored.record),
+                None => {
+                    let (record, outcome) = not_eligible_record(model, patient_ref, why);
+                    self.commit_equation(PendingOutcome::New(Box::new(record), outcome))?
+                }
+            };
+            match &outcome {
+                EquationOutcome::Screened { .. } => summary.resumed += 1,
+                EquationOutcome::NotEligible(_) => summary.not_eligible += 1,
+            }
+            sink.result(EquationRowResult {
+                row,
+                patient_ref,
+                model_id: model.id(),
+                model_version: model.version(),
+                outcome: &outcome,
+            })
+            .map_err(AppError::Output)?;
+        }
+        Ok(())
+    }
+}
+
+/// The row storing a not-eligible decision for `model`, and the outcome it means.
+fn not_eligible_record(
+    model: &EquationModel,
+    patient_ref: &PatientRef,
+    why: &NotEligible,
+) -> (ScreeningRecord, EquationOutcome) {
+    let record = ScreeningRecord::not_eligible(
+        patient_ref.clone(),
+        SystemClock.now_unix_seconds(),
+        model.id(),
+        model.version(),
+        model.equation().inputs.len(),
+        why.kind(),
+    );
+    (
+        record,
+        EquationOutcome::NotEligible(Ineligible::decided(why)),
+    )
 }
 
 fn refused_row(row: usize, patient_ref: &PatientRef, refusal: &ResultRefused) -> RowError {

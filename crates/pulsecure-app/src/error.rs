@@ -100,6 +100,13 @@ pub enum AppError {
     /// A batch file cannot be read as a whole (its header, its shape).
     #[error(transparent)]
     Batch(#[from] BatchError),
+    /// A FHIR input cannot be read as a whole (not a Bundle, no Patient file, a temporary
+    /// partition file failed).
+    #[error(transparent)]
+    Fhir(#[from] pulsecure_fhir::FhirError),
+    /// The model reads an input the FHIR mapping table does not fill.
+    #[error(transparent)]
+    FhirUnmapped(#[from] pulsecure_fhir::UnmappedFeature),
     /// A date filter is not a date.
     #[error(transparent)]
     Date(#[from] DateError),

@@ -16,6 +16,7 @@ pub mod equation_screening;
 pub mod error;
 pub mod evaluator_service;
 pub mod evaluator_setting;
+pub mod fhir_screening;
 pub mod history;
 pub mod keys;
 pub mod models;

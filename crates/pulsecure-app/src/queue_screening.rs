@@ -36,7 +36,7 @@ use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
 use crate::records::Records;
 use crate::result_refusal::record_refusal;
-use crate::row_chunks::{ChunkRow, RowChunks};
+use crate::row_chunks::{file_items, ChunkRow, Items, RowChunks};
 use crate::screening::{
     record_not_eligible, BatchResult, Ineligible, NotEligibleResult, PatientOutcome, RowStatus,
 };
@@ -222,11 +222,24 @@ impl QueueStation {
     pub fn submit_batch(&mut self, path: &Path, sink: &mut dyn QueueSink) -> Result<Submission> {
         let model = self.model();
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
-        let mut rows = RowChunks::new(BatchReader::from_reader(
+        let rows = file_items(BatchReader::from_reader(
             file,
             &model,
             path.display().to_string(),
         )?);
+        self.submit_items(&model, rows, sink)
+    }
+
+    /// Submit a stream of batch items read against `model` (the active one): as
+    /// [`QueueStation::submit_batch`].
+    pub(crate) fn submit_items(
+        &mut self,
+        model: &Arc<Model>,
+        items: Items<'_>,
+        sink: &mut dyn QueueSink,
+    ) -> Result<Submission> {
+        let model = Arc::clone(model);
+        let mut rows = RowChunks::new(items);
         let local = self.records.db.queued_jobs()?;
         let mut summary = Submission {
             resubmitted: self.resubmit_lost(&local)?,

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use pulsecure_batch::{BatchReader, IneligibleRow, InputRow, Item, RowError, PATIENT_ID};
+
+use crate::error::AppError;
 use pulsecure_core::PatientRef;
 
 use crate::error::Result;
@@ -37,17 +39,25 @@ impl ChunkRow {
     }
 }
 
+/// A stream of batch items: a batch file's rows, or patients read from FHIR.
+pub(crate) type Items<'m> = Box<dyn Iterator<Item = Result<Item>> + 'm>;
+
+/// The items of a batch file, with its errors as the application's.
+pub(crate) fn file_items<'m, R: Read + 'm>(reader: BatchReader<'m, R>) -> Items<'m> {
+    Box::new(reader.map(|item| item.map_err(AppError::from)))
+}
+
 /// The rows of a batch, chunk by chunk.
-pub(crate) struct RowChunks<'m, R: Read> {
-    reader: BatchReader<'m, R>,
+pub(crate) struct RowChunks<'m> {
+    reader: Items<'m>,
     /// Each reference read so far, with its first row.
     seen: HashMap<PatientRef, usize>,
     exhausted: bool,
 }
 
-impl<'m, R: Read> RowChunks<'m, R> {
+impl<'m> RowChunks<'m> {
     /// Chunks of `reader`'s rows.
-    pub(crate) fn new(reader: BatchReader<'m, R>) -> Self {
+    pub(crate) fn new(reader: Items<'m>) -> Self {
         RowChunks {
             reader,
             seen: HashMap::new(),

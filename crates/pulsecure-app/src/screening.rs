@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::error::{AppError, Result};
 use crate::records::Records;
 use crate::result_refusal::record_refusal;
-use crate::row_chunks::{ChunkRow, RowChunks};
+use crate::row_chunks::{file_items, ChunkRow, Items, RowChunks};
 use crate::workstation::Workstation;
 
 /// A fresh pseudonymous reference (`P-` and 12 random hex digits).
@@ -366,11 +366,25 @@ impl Workstation {
             inner: file,
             count: Arc::clone(&count),
         };
-        let mut rows = RowChunks::new(BatchReader::from_reader(
+        let rows = file_items(BatchReader::from_reader(
             source,
             self.model(),
             path.display().to_string(),
         )?);
+        self.screen_items(rows, total, &|| count.load(Ordering::Relaxed), sink)
+    }
+
+    /// Screen a stream of batch items (a file's rows, or patients read from FHIR) with the
+    /// active model: as [`Workstation::screen_batch`]; `position()` out of `total` is the
+    /// progress reported after each chunk.
+    pub(crate) fn screen_items(
+        &self,
+        items: Items<'_>,
+        total: u64,
+        position: &dyn Fn() -> u64,
+        sink: &mut dyn BatchSink,
+    ) -> Result<BatchSummary> {
+        let mut rows = RowChunks::new(items);
         sink.start(total);
         let mut summary = BatchSummary::default();
         let in_flight = self.in_flight().max(1);
@@ -439,7 +453,7 @@ impl Workstation {
                     }
                 }
             }
-            sink.progress(count.load(Ordering::Relaxed));
+            sink.progress(position());
         }
         tracing::info!(
             screened = summary.screened,

@@ -10,8 +10,10 @@ use pulsecure_batch::RowError;
 
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::error::CliError;
+use crate::fhir_output::FhirOut;
 use crate::rejected_rows::RejectedRows;
 use crate::results::{choose_format, ResultRow, ResultWriter};
+use pulsecure_fhir::risk_assessment::AssessmentResult;
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -21,6 +23,8 @@ pub(crate) struct CliSink {
     errors: Option<RejectedRows>,
     bar: ProgressBar,
     quiet: bool,
+    /// RiskAssessments instead of rows (`--format fhir`).
+    fhir: Option<FhirOut>,
 }
 
 impl CliSink {
@@ -50,7 +54,22 @@ impl CliSink {
             errors,
             bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
             quiet,
+            fhir: None,
         })
+    }
+
+    /// Write RiskAssessments with `out`'s basis when the format is FHIR (one resource per
+    /// line when `ndjson`); `None` when the format is another one.
+    pub(crate) fn fhir_output(&mut self, ndjson: bool) -> Option<FhirOut> {
+        if !self.writer.is_fhir() {
+            return None;
+        }
+        if ndjson {
+            self.writer.use_ndjson();
+        }
+        let out = FhirOut::new(1);
+        self.fhir = Some(out.clone());
+        Some(out)
     }
 
     /// Flush the results and move the rejected-rows file into place.
@@ -108,6 +127,21 @@ impl BatchSink for CliSink {
     }
 
     fn result(&mut self, r: BatchResult<'_>) -> std::io::Result<()> {
+        if let Some(fhir) = &self.fhir {
+            let resource = fhir.resource(
+                r.patient_ref,
+                &r.assessment.model_id,
+                r.assessment.model_version,
+                AssessmentResult::Predicted {
+                    probability: r.assessment.probability,
+                    category: r.assessment.class.as_str(),
+                },
+            );
+            return self
+                .writer
+                .write_resource(&resource)
+                .map_err(std::io::Error::other);
+        }
         self.writer
             .write(&ResultRow::new(
                 r.patient_ref.as_str(),
@@ -118,6 +152,20 @@ impl BatchSink for CliSink {
     }
 
     fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {
+        if let Some(fhir) = &self.fhir {
+            let resource = fhir.resource(
+                r.patient_ref,
+                r.model_id,
+                r.model_version,
+                AssessmentResult::NotEligible {
+                    reason: &r.decision.text,
+                },
+            );
+            return self
+                .writer
+                .write_resource(&resource)
+                .map_err(std::io::Error::other);
+        }
         let status = match r.decision.status {
             RowStatus::Screened => "not_eligible",
             RowStatus::AlreadyStored => "already-stored",
@@ -133,6 +181,9 @@ impl BatchSink for CliSink {
     }
 
     fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
+        if let Some(fhir) = &self.fhir {
+            fhir.forget(e.patient_ref.as_ref());
+        }
         let column = e.column.as_deref().unwrap_or("-");
         self.bar
             .suspend(|| eprintln!("row {}, column {column}: {}", e.row, e.reason));
@@ -146,4 +197,23 @@ impl BatchSink for CliSink {
     fn progress(&mut self, bytes_read: u64) {
         self.bar.set_position(bytes_read);
     }
+}
+
+/// The summary line of a finished batch (file or FHIR) and its exit status.
+pub(crate) fn report_batch(
+    summary: &pulsecure_app::screening::BatchSummary,
+    args: &ScreenArgs,
+) -> Result<()> {
+    let (rejected, refused) = (summary.rejected, summary.refused);
+    eprintln!(
+        "{} screened, {} not eligible (stored as such), {} already stored (skipped), {rejected} rejected, {refused} refused by the result check{}",
+        summary.screened,
+        summary.not_eligible,
+        summary.resumed,
+        match &args.errors {
+            Some(p) if rejected + refused > 0 => format!(" (details in {})", p.display()),
+            _ => String::new(),
+        }
+    );
+    CliError::rows_outcome(rejected, refused)
 }

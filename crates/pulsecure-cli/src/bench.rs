@@ -25,6 +25,9 @@ use crate::rng::SplitMix64;
 
 /// Run the benchmark.
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(dir) = &args.fhir_bulk {
+        return crate::bench_fhir::run(dir, args.json);
+    }
     if let Some(id) = &args.model {
         return crate::bench_equation::run(args, id);
     }

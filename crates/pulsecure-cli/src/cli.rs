@@ -484,6 +484,9 @@ pub enum OutputFormat {
     Json,
     /// CSV with a header (stable column names).
     Csv,
+    /// FHIR R4 RiskAssessment resources (with --fhir or --fhir-bulk input): a Bundle, or
+    /// one resource per line for a bulk export.
+    Fhir,
 }
 
 /// Options of `screen`.
@@ -503,13 +506,29 @@ pub struct ScreenArgs {
     #[arg(long, value_name = "REF", conflicts_with = "batch")]
     pub patient_ref: Option<String>,
     /// Screen every row of a CSV or JSON file (resumable: stored patients are skipped).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", group = "file_input")]
     pub batch: Option<PathBuf>,
-    /// Write the results to this file (CSV or JSON by --format or the extension).
-    #[arg(long, value_name = "FILE", requires = "batch")]
+    /// Screen the patients of a FHIR R4 file: a Bundle (collection, searchset or
+    /// transaction) or one resource per line (Patient, Observation, Condition,
+    /// MedicationRequest, MedicationStatement), mapped as docs/fhir.md says.
+    #[arg(long, value_name = "FILE", group = "file_input", conflicts_with_all = ["json", "values", "patient_ref", "batch", "fhir_bulk"])]
+    pub fhir: Option<PathBuf>,
+    /// Screen the patients of a FHIR Bulk Data export directory (Patient.ndjson,
+    /// Observation.ndjson, ..., possibly split in numbered files), with bounded memory.
+    #[arg(long, value_name = "DIR", group = "file_input", conflicts_with_all = ["json", "values", "patient_ref", "batch"])]
+    pub fhir_bulk: Option<PathBuf>,
+    /// FHIR input: the screening date ages are taken on and observations are looked back
+    /// from (YYYY-MM-DD; default: today, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// FHIR input: how many years back an observation still counts (default 2).
+    #[arg(long, value_name = "YEARS", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub lookback: Option<u32>,
+    /// Write the results to this file (CSV, JSON or FHIR by --format or the extension).
+    #[arg(long, value_name = "FILE", requires = "file_input")]
     pub out: Option<PathBuf>,
     /// Write rejected rows (row, patient_id, column, reason) to this CSV file.
-    #[arg(long, value_name = "FILE", requires = "batch")]
+    #[arg(long, value_name = "FILE", requires = "file_input")]
     pub errors: Option<PathBuf>,
     /// Output format (default: table on stdout, or the --out file's extension).
     #[arg(long, value_enum)]
@@ -521,7 +540,7 @@ pub struct ScreenArgs {
     /// instead of an evaluator service: postgresql://USER@/DB?host=/run/postgresql, or
     /// postgresql://USER@HOST/DB?sslmode=verify-full&sslrootcert=CA.pem (a password comes
     /// from PGPASSWORD, never the URL). Only ciphertexts under random job ids leave.
-    #[arg(long, value_name = "URL", requires = "batch")]
+    #[arg(long, value_name = "URL", requires = "file_input")]
     pub queue: Option<String>,
     /// The model to screen with: `cvd-lr` (the default), a published equation
     /// (`prevent-cvd-10y`, `prevent-ascvd-10y`, `pce-ascvd-10y`) or `prevent` for both
@@ -645,6 +664,10 @@ pub struct BenchArgs {
     /// each checked against the reference engine.
     #[arg(long, value_name = "ID")]
     pub model: Option<String>,
+    /// Benchmark the FHIR reader instead: read this Bulk Data export directory (e.g. one made
+    /// by scripts/fhir_bulk_synth.py) and report resources/s and peak memory.
+    #[arg(long, value_name = "DIR", conflicts_with = "model")]
+    pub fhir_bulk: Option<PathBuf>,
 }
 
 /// Units of cholesterol for a published equation's input.

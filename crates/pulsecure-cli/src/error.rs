@@ -10,6 +10,7 @@ use pulsecure_core::app::model_service::RollbackError;
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_fhir::FhirError;
 use pulsecure_queue::QueueError;
 use pulsecure_signing::SigningError;
 use pulsecure_vault::VaultError;
@@ -179,6 +180,11 @@ fn app_code(e: &AppError) -> i32 {
             BatchError::Io { .. } => FAILURE,
             BatchError::Invalid { .. } => INPUT,
         },
+        AppError::Fhir(f) => match f {
+            FhirError::Io { .. } | FhirError::Spill(_) => FAILURE,
+            FhirError::Invalid { .. } => INPUT,
+        },
+        AppError::FhirUnmapped(_) => USAGE,
         AppError::Integrity(_) | AppError::DatabaseDamaged { .. } => CRYPTO,
         AppError::KeyNotTrustedForModel { .. } | AppError::EvaluatorUntrusted { .. } => CRYPTO,
         AppError::EvaluatorUnreachable { .. } => EVALUATOR,

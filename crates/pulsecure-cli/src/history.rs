@@ -89,6 +89,11 @@ pub fn history(dir: &DataDir, args: &HistoryArgs) -> Result<()> {
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         OutputFormat::Csv => write_csv(&mut out, &rows)?,
+        OutputFormat::Fhir => {
+            return Err(CliError::Usage(
+                "--format fhir is written by `screen --fhir`/`--fhir-bulk`; history writes table, json or csv".into(),
+            ))
+        }
         OutputFormat::Table if args.show.is_some() => {
             for s in &rows {
                 let r = &s.stored.record;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pulsecure_app::queue_screening::{Collection, QueueStation};
+use pulsecure_app::queue_screening::{Collection, QueueStation, Submission};
 use pulsecure_app::{AppError, DataDir};
 use pulsecure_queue::QueueAddress;
 
@@ -29,6 +29,24 @@ fn station(dir: &DataDir, url: &str, password: &crate::cli::PasswordArgs) -> Res
 
 /// `screen --batch FILE --queue URL [--detach]`.
 pub fn screen_batch(dir: &DataDir, args: &ScreenArgs, path: &Path, url: &str) -> Result<()> {
+    screen_queued(dir, args, url, |station, sink| {
+        Ok(station.submit_batch(path, sink)?)
+    })
+}
+
+/// Submit what `submit` reads (a batch file, a FHIR input) to the queue at `url`, then wait
+/// for and store the results unless `--detach`.
+pub(crate) fn screen_queued(
+    dir: &DataDir,
+    args: &ScreenArgs,
+    url: &str,
+    submit: impl FnOnce(&mut QueueStation, &mut CliSink) -> Result<Submission>,
+) -> Result<()> {
+    if args.format == Some(crate::cli::OutputFormat::Fhir) {
+        return Err(CliError::Usage(
+            "--format fhir is not written for queued screenings yet; use csv or json (the patient_id is the FHIR Patient id)".into(),
+        ));
+    }
     let mut station = station(dir, url, &args.password)?;
     let mut sink = CliSink::with_options(
         args.format,
@@ -36,7 +54,7 @@ pub fn screen_batch(dir: &DataDir, args: &ScreenArgs, path: &Path, url: &str) ->
         args.errors.as_deref(),
         args.quiet,
     )?;
-    let submitted = station.submit_batch(path, &mut sink)?;
+    let submitted = submit(&mut station, &mut sink)?;
     eprintln!(
         "{} enqueued, {} already in the queue, {} re-enqueued, {} not eligible (stored as such, not queued), {} already stored (skipped), {} rejected",
         submitted.queued,

@@ -87,6 +87,7 @@ pub fn choose_format(flag: Option<OutputFormat>, out: Option<&Path>) -> OutputFo
     }
     match out.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
         Some("json") => OutputFormat::Json,
+        Some("ndjson") => OutputFormat::Fhir,
         Some("csv") => OutputFormat::Csv,
         _ => OutputFormat::Table,
     }
@@ -121,6 +122,8 @@ pub struct ResultWriter {
     format: OutputFormat,
     sink: Sink,
     rows: usize,
+    /// FHIR output as one resource per line instead of a Bundle.
+    ndjson: bool,
 }
 
 /// A temporary file beside `dest` with mode 0600.
@@ -178,8 +181,11 @@ impl ResultWriter {
             format,
             sink,
             rows: 0,
+            ndjson: false,
         };
         match format {
+            // Written with the first resource, once NDJSON or a Bundle is decided.
+            OutputFormat::Fhir => {}
             OutputFormat::Json => writer.sink.write_all(b"[")?,
             OutputFormat::Csv => writeln!(writer.sink, "{csv_header}")?,
             OutputFormat::Table => writeln!(writer.sink, "{table_header}")?,
@@ -227,6 +233,47 @@ impl ResultWriter {
                 self.sink.write_all(&line)?;
             }
             OutputFormat::Table => writeln!(self.sink, "{table_line}")?,
+            OutputFormat::Fhir => {
+                return Err(CliError::Usage(
+                    "--format fhir needs FHIR input (--fhir or --fhir-bulk)".into(),
+                ))
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Whether this writer writes FHIR resources.
+    pub fn is_fhir(&self) -> bool {
+        self.format == OutputFormat::Fhir
+    }
+
+    /// Write FHIR output as one resource per line (a bulk export's shape), not a Bundle.
+    /// Call before the first resource.
+    pub fn use_ndjson(&mut self) {
+        self.ndjson = true;
+    }
+
+    fn bundle_head(&mut self) -> Result<()> {
+        if self.rows == 0 && !self.ndjson {
+            self.sink
+                .write_all(br#"{"resourceType":"Bundle","type":"collection","entry":["#)?;
+        }
+        Ok(())
+    }
+
+    /// Append one FHIR resource (`--format fhir`).
+    pub fn write_resource(&mut self, resource: &serde_json::Value) -> Result<()> {
+        self.bundle_head()?;
+        if self.ndjson {
+            serde_json::to_writer(&mut self.sink, resource)?;
+            self.sink.write_all(b"\n")?;
+        } else {
+            if self.rows > 0 {
+                self.sink.write_all(b",")?;
+            }
+            self.sink.write_all(b"\n  ")?;
+            serde_json::to_writer(&mut self.sink, &serde_json::json!({ "resource": resource }))?;
         }
         self.rows += 1;
         Ok(())
@@ -236,6 +283,10 @@ impl ResultWriter {
     pub fn finish(mut self) -> Result<()> {
         if self.format == OutputFormat::Json {
             self.sink.write_all(b"\n]\n")?;
+        }
+        if self.format == OutputFormat::Fhir && !self.ndjson {
+            self.bundle_head()?;
+            self.sink.write_all(b"\n]}\n")?;
         }
         self.sink.flush()?;
         if let Sink::File { tmp, dest } = self.sink {

@@ -25,6 +25,14 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
     if let Some(selector) = args.model.as_deref().filter(|m| *m != "cvd-lr") {
         return crate::screen_equation::run(dir, args, selector, evaluator);
     }
+    if let Some((request, bulk)) = crate::screen_fhir::request(args)? {
+        return crate::screen_fhir::run(dir, args, request, bulk, evaluator);
+    }
+    if args.format == Some(OutputFormat::Fhir) {
+        return Err(CliError::Usage(
+            "--format fhir writes RiskAssessments for FHIR input: give --fhir FILE or --fhir-bulk DIR".into(),
+        ));
+    }
     if let (Some(path), Some(queue)) = (&args.batch, &args.queue) {
         return crate::queue_cmd::screen_batch(dir, args, path, queue);
     }
@@ -203,16 +211,5 @@ fn run_batch(workstation: &Workstation, args: &ScreenArgs, path: &Path) -> Resul
     let mut sink = CliSink::create(args)?;
     let summary = workstation.screen_batch(path, &mut sink)?;
     sink.finish()?;
-    let (rejected, refused) = (summary.rejected, summary.refused);
-    eprintln!(
-        "{} screened, {} not eligible (stored as such), {} already stored (skipped), {rejected} rejected, {refused} refused by the result check{}",
-        summary.screened,
-        summary.not_eligible,
-        summary.resumed,
-        match &args.errors {
-            Some(p) if rejected + refused > 0 => format!(" (details in {})", p.display()),
-            _ => String::new(),
-        }
-    );
-    CliError::rows_outcome(rejected, refused)
+    crate::batch_sink::report_batch(&summary, args)
 }

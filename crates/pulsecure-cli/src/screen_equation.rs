@@ -12,9 +12,11 @@ use serde::Serialize;
 
 use crate::cli::{CholesterolUnitsArg, ScreenArgs};
 use crate::error::CliError;
+use crate::fhir_output::{hook_for, FhirOut};
 use crate::password;
 use crate::rejected_rows::RejectedRows;
 use crate::results::{choose_format, ResultWriter};
+use pulsecure_fhir::risk_assessment::AssessmentResult;
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -91,10 +93,32 @@ fn table_line(r: &EquationRow<'_>) -> String {
 struct Sink {
     writer: ResultWriter,
     errors: Option<RejectedRows>,
+    /// RiskAssessments instead of rows (`--format fhir`).
+    fhir: Option<FhirOut>,
 }
 
 impl EquationSink for Sink {
     fn result(&mut self, r: EquationRowResult<'_>) -> std::io::Result<()> {
+        if let Some(fhir) = &self.fhir {
+            let result = match r.outcome {
+                EquationOutcome::Screened {
+                    assessment,
+                    category,
+                    ..
+                } => AssessmentResult::Predicted {
+                    probability: assessment.probability,
+                    category,
+                },
+                EquationOutcome::NotEligible(decision) => AssessmentResult::NotEligible {
+                    reason: &decision.text,
+                },
+            };
+            let resource = fhir.resource(r.patient_ref, r.model_id, r.model_version, result);
+            return self
+                .writer
+                .write_resource(&resource)
+                .map_err(std::io::Error::other);
+        }
         let row = row(&r);
         self.writer
             .write_serialized(&row, &table_line(&row))
@@ -102,6 +126,9 @@ impl EquationSink for Sink {
     }
 
     fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
+        if let Some(fhir) = &self.fhir {
+            fhir.forget(e.patient_ref.as_ref());
+        }
         let column = e.column.as_deref().unwrap_or("-");
         eprintln!("row {}, column {column}: {}", e.row, e.reason);
         tracing::warn!(row = e.row, column, "batch row rejected: {}", e.reason);
@@ -132,6 +159,7 @@ pub fn run(
                 .into(),
         ));
     }
+    let fhir = crate::screen_fhir::request(args)?;
     if !args.values.is_empty() || args.patient_ref.is_some() {
         return Err(CliError::Usage(
             "a published equation reads one patient from --json (with \"patient_id\") or a --batch file"
@@ -139,11 +167,12 @@ pub fn run(
         ));
     }
     let single = match (&args.batch, &args.json) {
+        _ if fhir.is_some() => None,
         (Some(_), _) => None,
         (None, Some(json)) => Some(crate::single_input::json_text(json)?),
         (None, None) => {
             return Err(CliError::Usage(
-                "give --json (one patient) or --batch FILE".into(),
+                "give --json (one patient), --batch FILE, --fhir FILE or --fhir-bulk DIR".into(),
             ))
         }
     };
@@ -165,7 +194,28 @@ pub fn run(
         .as_deref()
         .map(RejectedRows::create)
         .transpose()?;
-    let mut sink = Sink { writer, errors };
+    let mut sink = Sink {
+        writer,
+        errors,
+        fhir: None,
+    };
+    if let Some((request, bulk)) = fhir {
+        if sink.writer.is_fhir() {
+            if bulk {
+                sink.writer.use_ndjson();
+            }
+            sink.fhir = Some(FhirOut::new(screeners.len()));
+        }
+        let mut hook = hook_for(sink.fhir.as_ref());
+        let summary =
+            workstation.screen_equation_fhir(&screeners, request, &mut *hook, &mut sink)?;
+        return finish(sink, summary);
+    }
+    if sink.writer.is_fhir() {
+        return Err(CliError::Usage(
+            "--format fhir writes RiskAssessments for FHIR input: give --fhir FILE or --fhir-bulk DIR".into(),
+        ));
+    }
     let summary = match (&args.batch, single) {
         (Some(path), _) => {
             workstation.screen_equation_batch(&screeners, path, units(args.units), &mut sink)?
@@ -179,6 +229,11 @@ pub fn run(
         )?,
         (None, None) => unreachable_usage()?,
     };
+    finish(sink, summary)
+}
+
+/// Close the outputs and print the summary.
+fn finish(sink: Sink, summary: pulsecure_app::equation_screening::EquationSummary) -> Result<()> {
     sink.writer.finish()?;
     if let Some(errors) = sink.errors {
         errors.finish()?;

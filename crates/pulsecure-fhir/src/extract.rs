@@ -145,12 +145,9 @@ impl<'a> Extractor<'a> {
 
     fn medication(&self, m: MedicationUse, kind: MedicationKind) -> Result<Vec<Fact>, String> {
         let ordered = kind == MedicationKind::Statement
-            || m.intent.as_deref().is_none_or(|i| {
-                self.table
-                    .medication_request_intents
-                    .iter()
-                    .any(|a| a == i)
-            });
+            || m.intent
+                .as_deref()
+                .is_none_or(|i| self.table.medication_request_intents.iter().any(|a| a == i));
         let counts = ordered
             && m.status
                 .as_deref()

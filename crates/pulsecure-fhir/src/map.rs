@@ -239,8 +239,16 @@ mod tests {
         );
         assert!(t.component("2093-3", "8480-6").is_none());
         assert_eq!(t.medications_of(system::ATC, "C10AA05").len(), 1);
-        assert_eq!(t.medications_of(system::ATC, "C10BA02").len(), 1, "statin combination");
-        assert_eq!(t.medications_of(system::ATC, "C10AX09").len(), 0, "ezetimibe");
+        assert_eq!(
+            t.medications_of(system::ATC, "C10BA02").len(),
+            1,
+            "statin combination"
+        );
+        assert_eq!(
+            t.medications_of(system::ATC, "C10AX09").len(),
+            0,
+            "ezetimibe"
+        );
         assert_eq!(t.medications_of(system::RXNORM, "83367").len(), 1);
     }
 }

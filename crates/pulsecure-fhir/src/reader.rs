@@ -374,7 +374,9 @@ fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<Resource, Stri
     if let Some(expected) = expected {
         if kind != expected {
             let kind: String = kind.chars().take(40).collect();
-            return Err(format!("a {kind} resource in a file of {expected} resources"));
+            return Err(format!(
+                "a {kind} resource in a file of {expected} resources"
+            ));
         }
     }
     serde_json::from_slice(bytes).map_err(|e| {

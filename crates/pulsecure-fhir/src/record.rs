@@ -247,9 +247,8 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
     }
     // Kidney function, as PREVENT was derived: a CKD-EPI 2021 eGFR, else the eGFR the
     // intake computes from creatinine by the same equation, else an older formula's eGFR.
-    let has = |c: &BTreeMap<&str, Result<&Latest<f64>, &str>>, k: &str| {
-        matches!(c.get(k), Some(Ok(_)))
-    };
+    let has =
+        |c: &BTreeMap<&str, Result<&Latest<f64>, &str>>, k: &str| matches!(c.get(k), Some(Ok(_)));
     if has(&chosen, EGFR) {
         chosen.remove(SERUM_CREATININE);
         chosen.remove(EGFR_LEGACY);

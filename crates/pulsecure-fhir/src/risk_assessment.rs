@@ -21,7 +21,9 @@ pub fn outcome_of(model_id: &str) -> &'static str {
     match model_id {
         "prevent-cvd-10y" => "10-year total cardiovascular disease (AHA PREVENT base)",
         "prevent-ascvd-10y" => "10-year atherosclerotic cardiovascular disease (AHA PREVENT base)",
-        "pce-ascvd-10y" => "10-year atherosclerotic cardiovascular disease (2013 Pooled Cohort Equations)",
+        "pce-ascvd-10y" => {
+            "10-year atherosclerotic cardiovascular disease (2013 Pooled Cohort Equations)"
+        }
         "cvd-lr" => "Lab-free pre-screen: AHA PREVENT base 10-year total CVD at or above 7.5 %",
         _ => "10-year cardiovascular risk",
     }

@@ -1,0 +1,115 @@
+//! `--format fhir`: each result as a FHIR R4 RiskAssessment whose `basis` lists the
+//! resources the patient's values came from. The reader reports each patient's basis
+//! before its results ([`FhirOut::hook`]); an entry is dropped once its last model's result
+//! (or its rejection) is written, so memory stays bounded by what is in flight.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pulsecure_core::civil_date::civil_from_days;
+use pulsecure_core::PatientRef;
+use pulsecure_fhir::risk_assessment::{outcome_of, risk_assessment, Assessment, AssessmentResult};
+use serde_json::Value;
+
+/// What the reader calls with each patient's basis.
+pub(crate) type BasisHook = Box<dyn FnMut(&PatientRef, &[String])>;
+
+/// The hook for `out`, or one that keeps nothing (output other than FHIR).
+pub(crate) fn hook_for(out: Option<&FhirOut>) -> BasisHook {
+    match out {
+        Some(out) => Box::new(out.hook()),
+        None => Box::new(|_: &PatientRef, _: &[String]| {}),
+    }
+}
+
+/// Basis per patient: the references and how many results still need them.
+type BasisMap = HashMap<String, (Vec<String>, usize)>;
+
+/// FHIR output state shared by the reader's hook and a sink.
+#[derive(Clone)]
+pub(crate) struct FhirOut {
+    basis: Rc<RefCell<BasisMap>>,
+    occurrence: String,
+    results_per_patient: usize,
+}
+
+/// Now as a FHIR dateTime in UTC (`2026-12-06T23:40:00Z`).
+fn now_datetime() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        (s % 3600) / 60,
+        s % 60
+    )
+}
+
+impl FhirOut {
+    /// Output for `results_per_patient` results per patient (one per model).
+    pub(crate) fn new(results_per_patient: usize) -> Self {
+        FhirOut {
+            basis: Rc::new(RefCell::new(HashMap::new())),
+            occurrence: now_datetime(),
+            results_per_patient: results_per_patient.max(1),
+        }
+    }
+
+    /// The hook the reader calls with each patient's basis.
+    pub(crate) fn hook(&self) -> impl FnMut(&PatientRef, &[String]) + 'static {
+        let basis = Rc::clone(&self.basis);
+        let n = self.results_per_patient;
+        move |patient_ref, refs| {
+            basis
+                .borrow_mut()
+                .insert(patient_ref.as_str().to_string(), (refs.to_vec(), n));
+        }
+    }
+
+    /// Forget a rejected patient's basis.
+    pub(crate) fn forget(&self, patient_ref: Option<&PatientRef>) {
+        if let Some(r) = patient_ref {
+            self.basis.borrow_mut().remove(r.as_str());
+        }
+    }
+
+    /// The RiskAssessment of one result.
+    pub(crate) fn resource(
+        &self,
+        patient_ref: &PatientRef,
+        model_id: &str,
+        model_version: u64,
+        result: AssessmentResult<'_>,
+    ) -> Value {
+        let id = patient_ref.as_str();
+        let basis = {
+            let mut map = self.basis.borrow_mut();
+            match map.get_mut(id) {
+                Some((refs, left)) => {
+                    *left = left.saturating_sub(1);
+                    let refs = refs.clone();
+                    if *left == 0 {
+                        map.remove(id);
+                    }
+                    refs
+                }
+                None => vec![format!("Patient/{id}")],
+            }
+        };
+        risk_assessment(&Assessment {
+            patient_id: id,
+            occurrence: &self.occurrence,
+            model_id,
+            model_version,
+            outcome: outcome_of(model_id),
+            result,
+            basis: &basis,
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! `pulsecure screen --fhir FILE` / `--fhir-bulk DIR`: the FHIR options resolved once into
+//! a read request, and the cvd-lr screening of its patients (direct or through the job
+//! queue). Published equations take the request in `screen_equation`.
+
+use pulsecure_app::fhir_screening::FhirRequest;
+use pulsecure_app::{DataDir, EvaluatorChoice};
+use pulsecure_core::civil_date::{civil_from_days, parse_ymd};
+use pulsecure_fhir::map::table;
+use pulsecure_fhir::{bulk_source, file_source, ReadOptions, Window};
+
+use crate::batch_sink::CliSink;
+use crate::cli::ScreenArgs;
+use crate::error::CliError;
+use crate::password;
+
+type Result<T> = std::result::Result<T, CliError>;
+
+/// The FHIR input `args` name, if any, and whether it is a bulk export (results then go out
+/// as NDJSON with `--format fhir`).
+pub(crate) fn request(args: &ScreenArgs) -> Result<Option<(FhirRequest, bool)>> {
+    let (source, bulk) = match (&args.fhir, &args.fhir_bulk) {
+        (Some(file), None) => (
+            file_source(file).map_err(pulsecure_app::AppError::from)?,
+            false,
+        ),
+        (None, Some(dir)) => {
+            let (source, skipped) = bulk_source(dir).map_err(pulsecure_app::AppError::from)?;
+            if !skipped.is_empty() {
+                eprintln!(
+                    "{} file(s) of other resource types skipped (Pulsecure reads Patient, Observation, Condition, MedicationRequest, MedicationStatement)",
+                    skipped.len()
+                );
+            }
+            (source, true)
+        }
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage(
+                "give --fhir FILE or --fhir-bulk DIR, not both".into(),
+            ))
+        }
+    };
+    let as_of = match args.as_of.as_deref() {
+        Some(text) => parse_ymd(text.trim()).ok_or_else(|| {
+            CliError::Usage("--as-of: expected a calendar date as YYYY-MM-DD".into())
+        })?,
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            civil_from_days(secs.div_euclid(86_400))
+        }
+    };
+    let lookback = args.lookback.unwrap_or(table().default_lookback_years);
+    Ok(Some((
+        FhirRequest {
+            source,
+            options: ReadOptions {
+                window: Window::new(as_of, lookback),
+                partitions: None,
+            },
+        },
+        bulk,
+    )))
+}
+
+/// Screen a FHIR input with cvd-lr: through the evaluator, or submitted to `--queue`.
+pub(crate) fn run(
+    dir: &DataDir,
+    args: &ScreenArgs,
+    request: FhirRequest,
+    bulk: bool,
+    evaluator: EvaluatorChoice,
+) -> Result<()> {
+    if let Some(url) = &args.queue {
+        return crate::queue_cmd::screen_queued(dir, args, url, |station, sink| {
+            Ok(station.submit_fhir(request, sink)?)
+        });
+    }
+    let password = password::current(&args.password)?;
+    let workstation = password::open_workstation(dir, &password, evaluator)?;
+    let mut sink = CliSink::create(args)?;
+    let out = sink.fhir_output(bulk);
+    let mut hook = crate::fhir_output::hook_for(out.as_ref());
+    let summary = workstation.screen_fhir(request, &mut *hook, &mut sink)?;
+    sink.finish()?;
+    crate::batch_sink::report_batch(&summary, args)
+}
