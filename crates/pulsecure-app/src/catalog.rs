@@ -12,7 +12,7 @@ use pulsecure_core::{Model, ReleasedModel};
 
 use crate::data_dir::DataDir;
 use crate::embedded::embedded_model;
-use crate::models::Trust;
+use crate::trust::Trust;
 
 /// Verified models by id and version.
 pub struct Catalog {

@@ -11,9 +11,8 @@ use pulsecure_vault::{fingerprint, Password};
 
 use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
-use crate::evaluator_setting::resolve;
+use crate::evaluator_setting::{resolve, EvaluatorChoice};
 use crate::unlocked::Unlocked;
-use crate::workstation::EvaluatorChoice;
 
 /// The application error of a failed evaluator call.
 pub fn remote_error(e: RemoteError, endpoint: &str) -> AppError {

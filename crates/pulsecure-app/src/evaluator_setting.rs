@@ -12,7 +12,18 @@ use pulsecure_vault::Password;
 use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
 use crate::unlocked::{Unlocked, ENTRY_EVALUATOR};
-use crate::workstation::EvaluatorChoice;
+
+/// Where the encrypted evaluation runs.
+#[derive(Clone, Debug)]
+pub enum EvaluatorChoice {
+    /// In this process, with the server key from the data directory: an explicit choice for
+    /// tests and offline use only (the clinician's process then holds both keys).
+    InProcess,
+    /// The evaluator service (a Unix socket, or a remote host over mutual TLS).
+    Remote(RemoteConfig),
+    /// The evaluator saved in the vault (`pulsecure evaluator set`), else this one.
+    SavedOr(RemoteConfig),
+}
 
 /// The entry's text: the address, then the CA, certificate and key paths (empty lines for a
 /// Unix socket), one per line; then, when set, the uid the evaluator must run as (entries

@@ -11,10 +11,11 @@ use pulsecure_signing::verify::sha256_hex;
 use pulsecure_store::FieldKey;
 use pulsecure_vault::{fingerprint, write_atomic, DataKey, KdfParams, Password, SecretEntries};
 
+use crate::active_model::active_model;
 use crate::catalog::Catalog;
 use crate::data_dir::{create_dir_private, read_file, DataDir};
 use crate::error::{AppError, Result};
-use crate::models::{active_model, Trust};
+use crate::trust::Trust;
 use crate::unlocked::{
     promote_next_database_key, Unlocked, ENTRY_CLIENT_KEY, ENTRY_DATABASE_KEY,
     ENTRY_DATABASE_KEY_NEXT, ENTRY_SERVER_KEY_SHA256,

@@ -7,6 +7,7 @@
 //! without the screening keys). The CLI and the TUI only parse, prompt, print and map exit
 //! codes; nothing else wires adapters together.
 
+mod active_model;
 pub mod analytics;
 pub mod catalog;
 pub mod data_dir;
@@ -25,6 +26,7 @@ pub mod records;
 mod result_refusal;
 mod row_chunks;
 pub mod screening;
+pub mod trust;
 pub mod unlocked;
 pub mod verification;
 pub mod workbench;
@@ -32,5 +34,6 @@ pub mod workstation;
 
 pub use data_dir::DataDir;
 pub use error::{AppError, Result};
+pub use evaluator_setting::EvaluatorChoice;
 pub use records::Records;
-pub use workstation::{EvaluatorChoice, Workstation};
+pub use workstation::Workstation;

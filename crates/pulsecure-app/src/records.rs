@@ -9,10 +9,11 @@ use pulsecure_core::Model;
 use pulsecure_store::Database;
 use pulsecure_vault::Password;
 
+use crate::active_model::active_model;
 use crate::catalog::Catalog;
 use crate::data_dir::DataDir;
 use crate::error::Result;
-use crate::models::{active_model, Trust};
+use crate::trust::Trust;
 use crate::unlocked::Unlocked;
 
 /// The records of an unlocked data directory.

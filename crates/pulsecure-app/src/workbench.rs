@@ -26,9 +26,10 @@ use crate::data_dir::{read_file, DataDir};
 use crate::dates::format_time;
 use crate::equation_screening::{active_equation_model, selected_ids, EquationOutcome, PREVENT};
 use crate::error::AppError;
+use crate::evaluator_setting::EvaluatorChoice;
 use crate::history::HistoryQuery;
 use crate::screening::{PatientOutcome, RowStatus};
-use crate::workstation::{EvaluatorChoice, Workstation};
+use crate::workstation::Workstation;
 
 /// Opens a [`Workstation`] on a data directory from the password the UI collected.
 pub struct DirUnlocker {

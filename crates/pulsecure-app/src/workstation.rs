@@ -6,27 +6,14 @@ use std::sync::Arc;
 use pulsecure_core::ports::fhe::Evaluator;
 use pulsecure_core::Model;
 use pulsecure_fhe::{TfheClient, TfheEvaluator};
-use pulsecure_remote::RemoteConfig;
 use pulsecure_vault::Password;
 
 use crate::data_dir::DataDir;
 use crate::error::Result;
 use crate::evaluator_service::remote_evaluator;
-use crate::evaluator_setting::resolve;
+use crate::evaluator_setting::{resolve, EvaluatorChoice};
 use crate::records::Records;
 use crate::unlocked::Unlocked;
-
-/// Where the encrypted evaluation runs.
-#[derive(Clone, Debug)]
-pub enum EvaluatorChoice {
-    /// In this process, with the server key from the data directory: an explicit choice for
-    /// tests and offline use only (the clinician's process then holds both keys).
-    InProcess,
-    /// The evaluator service (a Unix socket, or a remote host over mutual TLS).
-    Remote(RemoteConfig),
-    /// The evaluator saved in the vault (`pulsecure evaluator set`), else this one.
-    SavedOr(RemoteConfig),
-}
 
 /// An unlocked workstation ready to screen.
 pub struct Workstation {

@@ -10,11 +10,11 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::errors::SqliteContext;
-use crate::field_cipher::{FieldKey, MacKey};
-use crate::floor::{Opened, StateFloor};
-use crate::integrity::{Heads, Integrity, PROTECTED};
+use crate::field_cipher::{FieldKey, MacKey, REF_TAG_LABEL};
+use crate::integrity::{Heads, Integrity};
+use crate::protected_tables::PROTECTED;
+use crate::rollback_floor::{Opened, StateFloor};
 use crate::schema::{check_objects, migrate, refuse_triggers_and_views};
-use crate::screenings::REF_TAG_LABEL;
 
 pub(crate) const KEY_CHECK_NAME: &str = "key-check";
 pub(crate) const KEY_CHECK_PLAIN: &[u8] = b"pulsecure database key check v1";

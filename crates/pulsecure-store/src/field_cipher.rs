@@ -5,6 +5,9 @@ use aes_gcm::Aes256Gcm;
 use hmac::{Hmac, Mac};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+/// Label of the key that tags references.
+pub(crate) const REF_TAG_LABEL: &[u8] = b"pulsecure reference lookup v1";
+
 type HmacSha256 = Hmac<sha2_for_hmac::Sha256>;
 
 /// A 256-bit HMAC-SHA-256 key derived from the field key. Zeroized on drop, never printed.

@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::errors::SqliteContext;
 use crate::field_cipher::FieldKey;
-use crate::integrity::PROTECTED;
+use crate::protected_tables::PROTECTED;
 
 /// Name of the state's row in `meta` (under the prefix the per-table heads of earlier
 /// builds used, so removing "the integrity records" removes it too).

@@ -9,9 +9,9 @@ use rusqlite::params;
 use crate::database::Database;
 use crate::errors::SqliteContext;
 use crate::field_cipher::FieldKey;
+use crate::field_cipher::REF_TAG_LABEL;
 use crate::integrity::Integrity;
 use crate::integrity_state::STATE_NAME;
-use crate::screenings::REF_TAG_LABEL;
 
 impl Database {
     /// Re-seal everything under `new_key` and return the database opened with it.

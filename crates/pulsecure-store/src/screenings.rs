@@ -16,9 +16,6 @@ use crate::sealed_payload::{Outcome, Payload};
 /// Seconds per UTC day: the clear date's resolution.
 const DAY: i64 = 86_400;
 
-/// Label of the key that tags references.
-pub(crate) const REF_TAG_LABEL: &[u8] = b"pulsecure reference lookup v1";
-
 /// Associated data binding a payload to its row id and clear columns.
 fn row_aad(id: i64, created_day: i64, model_id: &str, version: u64, ref_tag: &[u8]) -> Vec<u8> {
     let mut aad = b"pulsecure screening v2\0".to_vec();
