@@ -260,16 +260,21 @@ impl Workstation {
     /// Screeners for the models `selector` names (see [`selected_ids`]).
     pub fn equation_screeners(&self, selector: &str) -> Result<Vec<EquationScreener>> {
         let records = self.records();
-        let server_key = records.unlocked.server_key_bytes(records.dir())?;
+        let key_id = records.unlocked.server_key_id()?;
+        // The key itself only for an in-process evaluator.
+        let server_key = if self.is_in_process() {
+            Some(records.unlocked.server_key_bytes(records.dir())?)
+        } else {
+            None
+        };
         selected_ids(selector)
             .iter()
             .map(|id| {
                 let model = active_equation_model(records, id)?;
-                let client = records.unlocked.equation_client(&model, &server_key)?;
-                let own_evaluator = if self.is_in_process() {
-                    Some(EquationEvaluator::new(&server_key, &model)?)
-                } else {
-                    None
+                let client = records.unlocked.equation_client(&model, key_id)?;
+                let own_evaluator = match &server_key {
+                    Some(bytes) => Some(EquationEvaluator::new(bytes, &model)?),
+                    None => None,
                 };
                 Ok(EquationScreener {
                     model,

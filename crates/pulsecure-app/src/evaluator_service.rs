@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::Model;
-use pulsecure_fhe::{key_id_of, model_fingerprint};
+use pulsecure_fhe::{key_id_of, model_fingerprint, KeyId};
 use pulsecure_remote::{Connection, RemoteConfig, RemoteError, RemoteEvaluator};
 use pulsecure_vault::{fingerprint, Password};
 
 use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
 use crate::evaluator_setting::{resolve, EvaluatorChoice};
-use crate::unlocked::Unlocked;
+use crate::unlocked::{key_set_fingerprint, Unlocked};
 
 /// The application error of a failed evaluator call.
 pub fn remote_error(e: RemoteError, endpoint: &str) -> AppError {
@@ -46,19 +46,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An evaluator for `model` under the key set of `server_key`: the service must serve the
-/// model and hold the key. Returns it with the number of requests a batch should keep in
-/// flight (twice the evaluator's workers, within its queue).
+/// An evaluator for `model` under key set `key_id`: the service must serve the model and
+/// hold the key. Returns it with the number of requests a batch should keep in flight
+/// (twice the evaluator's workers, within its queue). One status call: the connection's.
 pub fn remote_evaluator(
     config: RemoteConfig,
     model: &Model,
-    server_key: &[u8],
+    key_id: KeyId,
 ) -> Result<RemoteEvaluator> {
     let endpoint = config.address.to_string();
     let connection = connect(config)?;
-    let status = connection
-        .status()
-        .map_err(|e| remote_error(e, &endpoint))?;
+    let status = connection.first_status().clone();
     let wanted = model_fingerprint(model);
     if !status.models.iter().any(|m| m.fingerprint == wanted) {
         return Err(AppError::ModelNotServed {
@@ -69,12 +67,12 @@ pub fn remote_evaluator(
         });
     }
     if !connection
-        .has_key(&key_id_of(server_key))
+        .has_key(&key_id)
         .map_err(|e| remote_error(e, &endpoint))?
     {
         return Err(AppError::KeyNotRegistered {
             endpoint,
-            key_set: fingerprint(server_key),
+            key_set: key_set_fingerprint(&key_id),
         });
     }
     let limits = status.limits.unwrap_or_default();

@@ -26,7 +26,7 @@ use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::fhe::{FheClient, FheError};
 use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore};
 use pulsecure_core::{Model, PatientFeatures, PatientRef, RiskAssessment};
-use pulsecure_fhe::{model_fingerprint, TfheClient};
+use pulsecure_fhe::{key_id_of, model_fingerprint, TfheClient};
 use pulsecure_queue::{Counts, JobId, NewJob, Outcome, Queue, QueueAddress, QueueError};
 use pulsecure_store::QueuedJob;
 use pulsecure_vault::Password;
@@ -129,7 +129,9 @@ impl QueueStation {
     pub fn open(dir: &DataDir, password: &Password, address: QueueAddress) -> Result<Self> {
         let records = Records::open(dir, password)?;
         let server_key = records.unlocked.server_key_bytes(dir)?;
-        let client = records.unlocked.client(records.model(), &server_key)?;
+        let client = records
+            .unlocked
+            .client(records.model(), key_id_of(&server_key))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

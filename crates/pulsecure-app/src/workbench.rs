@@ -2,7 +2,7 @@
 //! and every operation the screens need.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulsecure_core::app::analytics::Release;
@@ -19,10 +19,10 @@ use pulsecure_tui::workbench::{
     EquationScreening, EquationVerdict, EquationVerdictKind, ModelChoice,
 };
 use pulsecure_tui::{HistoryEntry, TuiError, UnlockError, Unlocker, Workbench};
-use pulsecure_vault::{fingerprint, VaultError};
+use pulsecure_vault::VaultError;
 use secrecy::SecretString;
 
-use crate::data_dir::{read_file, DataDir};
+use crate::data_dir::DataDir;
 use crate::dates::format_time;
 use crate::equation_screening::{active_equation_model, selected_ids, EquationOutcome, PREVENT};
 use crate::error::AppError;
@@ -47,10 +47,7 @@ impl DirUnlocker {
 impl Unlocker for DirUnlocker {
     fn unlock(&self, password: SecretString) -> Result<Arc<dyn Workbench>, UnlockError> {
         match Workstation::open(&self.dir, &password, self.evaluator.clone()) {
-            Ok(workstation) => Ok(Arc::new(TuiWorkbench {
-                workstation,
-                server_key_fingerprint: OnceLock::new(),
-            })),
+            Ok(workstation) => Ok(Arc::new(TuiWorkbench { workstation })),
             Err(AppError::Vault(VaultError::WrongPassword)) => {
                 tracing::warn!("tui unlock refused: wrong password");
                 Err(UnlockError::WrongPassword)
@@ -103,8 +100,6 @@ fn verdict(model: &EquationModel, outcome: EquationOutcome) -> EquationVerdict {
 /// An unlocked workstation as the UI sees it.
 pub struct TuiWorkbench {
     workstation: Workstation,
-    /// Fingerprint of the 60 MB server key, hashed on the first visit to the keys screen.
-    server_key_fingerprint: OnceLock<String>,
 }
 
 fn shown(e: impl Into<AppError>) -> TuiError {
@@ -299,15 +294,7 @@ impl Workbench for TuiWorkbench {
 
     fn key_info(&self) -> Result<Vec<(String, String)>, TuiError> {
         let records = self.workstation.records();
-        let server_key_fingerprint = match self.server_key_fingerprint.get() {
-            Some(f) => f.clone(),
-            None => {
-                let bytes = read_file(&records.dir().server_key()).map_err(shown)?;
-                self.server_key_fingerprint
-                    .get_or_init(|| fingerprint(&bytes))
-                    .clone()
-            }
-        };
+        let server_key_fingerprint = records.unlocked.key_set().map_err(shown)?;
         let model = self.workstation.model();
         let sha256 = records
             .catalog()
@@ -327,7 +314,10 @@ impl Workbench for TuiWorkbench {
             ("Server key (public)".into(), server_key_fingerprint),
             (
                 "Server key size".into(),
-                format!("{} bytes", self.workstation.server_key_len()),
+                match self.workstation.server_key_len() {
+                    Some(n) => format!("{n} bytes"),
+                    None => "held by the evaluator (not read at unlock)".into(),
+                },
             ),
             (
                 "Client key".into(),

@@ -21,7 +21,8 @@ pub struct Workstation {
     client: TfheClient,
     evaluator: Box<dyn Evaluator>,
     in_flight: usize,
-    server_key_len: usize,
+    /// Known when the key was read (in-process evaluation).
+    server_key_len: Option<usize>,
     in_process: bool,
 }
 
@@ -31,22 +32,28 @@ impl Workstation {
     pub fn open(dir: &DataDir, password: &Password, evaluator: EvaluatorChoice) -> Result<Self> {
         let unlocked = Unlocked::open(dir, password)?;
         let evaluator = resolve(&unlocked, evaluator)?;
-        let server_key = unlocked.server_key_bytes(dir)?;
+        let key_id = unlocked.server_key_id()?;
         let records = Records::with_unlocked(dir, unlocked)?;
         let model = Arc::clone(records.model());
-        let client = records.unlocked.client(&model, &server_key)?;
+        let client = records.unlocked.client(&model, key_id)?;
         let in_process = matches!(evaluator, EvaluatorChoice::InProcess);
-        let (evaluator, in_flight): (Box<dyn Evaluator>, usize) = match evaluator {
-            EvaluatorChoice::InProcess => (
-                Box::new(TfheEvaluator::new(&server_key, &model)?),
-                rayon::current_num_threads(),
-            ),
-            EvaluatorChoice::Remote(config) | EvaluatorChoice::SavedOr(config) => {
-                let remote = remote_evaluator(config, &model, &server_key)?;
-                let in_flight = remote.in_flight();
-                (Box::new(remote), in_flight)
-            }
-        };
+        let (evaluator, in_flight, server_key_len): (Box<dyn Evaluator>, usize, Option<usize>) =
+            match evaluator {
+                EvaluatorChoice::InProcess => {
+                    // The only case that needs the key itself on this side.
+                    let server_key = records.unlocked.server_key_bytes(dir)?;
+                    (
+                        Box::new(TfheEvaluator::new(&server_key, &model)?),
+                        rayon::current_num_threads(),
+                        Some(server_key.len()),
+                    )
+                }
+                EvaluatorChoice::Remote(config) | EvaluatorChoice::SavedOr(config) => {
+                    let remote = remote_evaluator(config, &model, key_id)?;
+                    let in_flight = remote.in_flight();
+                    (Box::new(remote), in_flight, None)
+                }
+            };
         tracing::info!(
             model_id = model.id(),
             model_version = model.version(),
@@ -57,7 +64,7 @@ impl Workstation {
             client,
             evaluator,
             in_flight,
-            server_key_len: server_key.len(),
+            server_key_len,
             in_process,
         })
     }
@@ -92,8 +99,9 @@ impl Workstation {
         self.in_process
     }
 
-    /// Size of the public server key in bytes.
-    pub fn server_key_len(&self) -> usize {
+    /// Size of the public server key in bytes, when this process read it (in-process
+    /// evaluation; a remote evaluator holds it and the file is not read).
+    pub fn server_key_len(&self) -> Option<usize> {
         self.server_key_len
     }
 }

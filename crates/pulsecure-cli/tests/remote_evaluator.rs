@@ -57,6 +57,38 @@ fn screening_goes_through_the_evaluator_service_and_equals_in_process() {
         &evaluator,
         &["screen", "--json", &patient_arg, "-q"],
     ));
+    // The workstation opens without reading the 30 MB server key (the vault's record of its
+    // hash names the key set): under strace, no system call names server-key.bin.
+    let traced_patient = env.write(
+        "traced.json",
+        br#"{"patient_id": "REMOTE-2", "known_cvd": 0, "age": 58, "told_diabetes": 0,
+            "systolic_bp": 131, "current_smoker": 0, "male": 0, "told_high_bp": 1}"#,
+    );
+    let trace = env.path("screen.strace");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=%file,%desc", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_pulsecure"))
+        .arg("--data-dir")
+        .arg(&env.data)
+        .args(["screen", "--json"])
+        .arg(format!("@{}", traced_patient.display()))
+        .args(["-q", "--password-file"])
+        .arg(&env.password_file)
+        .env("PULSECURE_EVALUATOR", evaluator.address())
+        .env_remove("PULSECURE_PASSWORD")
+        .output()
+        .expect("strace runs (installed by .ci/run)");
+    assert_ok(&out);
+    let traced = std::fs::read_to_string(&trace).expect("strace output");
+    assert!(
+        traced.contains("pulsecure.db"),
+        "the trace sees the program's files"
+    );
+    assert!(
+        !traced.contains("server-key.bin"),
+        "the server key file was touched while opening against a remote evaluator"
+    );
     let file = batch_file(&env, "batch.csv", "R", 8, 5);
     let out = remote(
         &env,

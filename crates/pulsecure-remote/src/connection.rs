@@ -64,6 +64,9 @@ pub struct Connection {
     config: RemoteConfig,
     /// Why the connector last refused the other end of the socket, if it did.
     refused: Arc<Mutex<Option<String>>>,
+    /// The status the service gave when the connection was made (the first call, which
+    /// also proves the TLS handshake): callers read it instead of asking again.
+    first_status: GetStatusResponse,
 }
 
 impl std::fmt::Debug for Connection {
@@ -167,15 +170,21 @@ impl Connection {
         let client = EvaluatorClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let connection = Connection {
+        let mut connection = Connection {
             runtime,
             client,
             config,
             refused,
+            first_status: GetStatusResponse::default(),
         };
         // A TLS handshake refused by the server shows only at the first call.
-        connection.status()?;
+        connection.first_status = connection.status()?;
         Ok(connection)
+    }
+
+    /// The service's status as given when the connection was made.
+    pub fn first_status(&self) -> &GetStatusResponse {
+        &self.first_status
     }
 
     /// The configured address.
