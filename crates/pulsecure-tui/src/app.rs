@@ -20,6 +20,7 @@ use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::form::EntryForm;
+use crate::status::Status;
 use crate::workbench::{
     EquationScreening, EquationVerdictKind, HistoryEntry, ModelChoice, UnlockError,
 };
@@ -50,15 +51,6 @@ pub enum Screen {
     Analytics,
     /// Key fingerprints and the model.
     Keys,
-}
-
-/// A one-line message under the screen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    /// The text.
-    pub text: String,
-    /// Shown as an error (red) rather than information.
-    pub error: bool,
 }
 
 /// The unlock screen stops accepting characters once the password reaches this many bytes.
@@ -289,17 +281,11 @@ pub struct App {
 }
 
 fn info(text: impl Into<String>) -> Option<Status> {
-    Some(Status {
-        text: text.into(),
-        error: false,
-    })
+    Some(Status::info(text))
 }
 
 fn error(text: impl Into<String>) -> Option<Status> {
-    Some(Status {
-        text: text.into(),
-        error: true,
-    })
+    Some(Status::error(text))
 }
 
 impl App {
