@@ -12,77 +12,19 @@ use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
 use pulsecure_core::domain::population::Screenable;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::reference::feature_contributions;
-use pulsecure_core::{
-    Model, PatientFeatures, PatientRef, QuantizedInput, RiskAssessment, RiskClass,
-};
+use pulsecure_core::{Model, PatientFeatures, QuantizedInput, RiskAssessment, RiskClass};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use secrecy::SecretString;
-use zeroize::{Zeroize, Zeroizing};
 
 use crate::form::EntryForm;
+use crate::screens::action::Action;
+use crate::screens::submission::Submission;
+use crate::screens::unlock::UnlockScreen;
+use crate::screens::Screen;
 use crate::status::Status;
 use crate::workbench::{
     EquationScreening, EquationVerdictKind, HistoryEntry, ModelChoice, UnlockError,
 };
 use crate::worker::{Reply, Request};
-
-/// Wrong passwords allowed before the UI exits.
-pub const MAX_UNLOCK_ATTEMPTS: u32 = 5;
-
-/// Delay before the next unlock attempt after `failures` wrong passwords: 1, 2, 4, 8 s.
-pub fn unlock_delay(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6))
-}
-
-/// Which screen is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Screen {
-    /// Password entry.
-    Unlock,
-    /// Patient entry form.
-    Entry,
-    /// An encrypted evaluation in progress.
-    Running,
-    /// The last result.
-    Result,
-    /// Stored screenings.
-    History,
-    /// Differentially private statistics.
-    Analytics,
-    /// Key fingerprints and the model.
-    Keys,
-}
-
-/// The unlock screen stops accepting characters once the password reaches this many bytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
-
-/// The unlock screen.
-pub struct UnlockState {
-    /// The password typed so far (wiped on drop and after sending). Allocated once at its
-    /// largest size, so typing never reallocates and leaves an unwiped copy behind.
-    pub password: Zeroizing<String>,
-    /// Wrong passwords so far.
-    pub failures: u32,
-    /// No attempt before this instant.
-    pub blocked_until: Option<Instant>,
-    /// An unlock is running on the worker.
-    pub busy: bool,
-    /// Why the last attempt failed.
-    pub error: Option<String>,
-}
-
-impl Default for UnlockState {
-    fn default() -> Self {
-        UnlockState {
-            // Room for the limit plus one more character of up to 4 bytes.
-            password: Zeroizing::new(String::with_capacity(MAX_PASSWORD_BYTES + 4)),
-            failures: 0,
-            blocked_until: None,
-            busy: false,
-            error: None,
-        }
-    }
-}
 
 /// An evaluation in progress.
 pub struct RunningJob {
@@ -256,7 +198,7 @@ pub struct App {
     /// The clock as of the last event (for elapsed times and the unlock delay).
     pub now: Instant,
     /// Unlock screen.
-    pub unlock: UnlockState,
+    pub unlock: UnlockScreen,
     /// The active cvd-lr model, once unlocked.
     pub model: Option<Model>,
     /// What the form can screen with: cvd-lr first, then the published equations (F6).
@@ -298,7 +240,7 @@ impl App {
             exit_message: None,
             status: None,
             now,
-            unlock: UnlockState::default(),
+            unlock: UnlockScreen::default(),
             model: None,
             choices: vec![ModelChoice::CvdLr],
             choice: 0,
@@ -345,7 +287,8 @@ impl App {
             return vec![];
         }
         if self.screen == Screen::Unlock {
-            return self.unlock_key(key);
+            let action = self.unlock.handle_key(key, now);
+            return self.apply(action);
         }
         if key.code == KeyCode::Char('q') && !self.typing_text() && !ctrl {
             self.quit = true;
@@ -402,42 +345,31 @@ impl App {
         }
     }
 
-    fn unlock_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        match key.code {
-            KeyCode::Esc => {
+    /// Do what a screen asked for; returns the work for the worker.
+    fn apply(&mut self, action: Action) -> Vec<Request> {
+        match action {
+            Action::Stay => vec![],
+            Action::Say(status) => {
+                self.status = Some(status);
+                vec![]
+            }
+            Action::Show(screen, status) => {
+                self.screen = screen;
+                if status.is_some() {
+                    self.status = status;
+                }
+                vec![]
+            }
+            Action::Send(request) => vec![request],
+            Action::Submit(submission) => vec![self.start_job(submission)],
+            Action::CancelRunning => {
+                self.cancel_running();
+                vec![]
+            }
+            Action::Quit => {
                 self.quit = true;
                 vec![]
             }
-            KeyCode::Backspace => {
-                self.unlock.password.pop();
-                vec![]
-            }
-            KeyCode::Char(c) => {
-                if self.unlock.password.len() < MAX_PASSWORD_BYTES {
-                    self.unlock.password.push(c);
-                }
-                vec![]
-            }
-            KeyCode::Enter => {
-                if self.unlock.busy || self.unlock.password.is_empty() {
-                    return vec![];
-                }
-                if let Some(until) = self.unlock.blocked_until {
-                    if self.now < until {
-                        let wait = until.duration_since(self.now).as_secs_f64().ceil();
-                        self.unlock.error = Some(format!("wait {wait:.0} s before trying again"));
-                        return vec![];
-                    }
-                }
-                self.unlock.busy = true;
-                self.unlock.error = None;
-                // One exact-size copy into the secret; the typing buffer keeps its capacity
-                // and is wiped in place.
-                let typed = SecretString::from(self.unlock.password.as_str().to_string());
-                self.unlock.password.zeroize();
-                vec![Request::Unlock(typed)]
-            }
-            _ => vec![],
         }
     }
 
@@ -506,81 +438,56 @@ impl App {
         let (Some(form), Some(model)) = (self.form.as_mut(), self.model.as_ref()) else {
             return vec![];
         };
-        match form.submit(model) {
-            Err(bad) => {
-                let field = &form.fields[bad];
-                let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
-                self.status = error(format!("{}: {problem}", field.label()));
-                vec![]
-            }
+        let action = match form.submit(model) {
+            Err(bad) => field_error(form, bad),
+            // Nothing to encrypt: the worker stores the decision and answers with one
+            // not-eligible verdict.
             Ok((patient_ref, Screenable::NotEligible(why))) => {
-                // Nothing to encrypt: the worker stores the decision and answers with one
-                // not-eligible verdict.
-                let (job, _) = self.start_job(&patient_ref, None);
-                vec![Request::RecordNotEligible {
-                    job,
-                    patient_ref,
-                    why,
-                }]
+                Action::Submit(Submission::NotEligible { patient_ref, why })
             }
             Ok((patient_ref, Screenable::Eligible(patient))) => {
-                let (job, cancel) = self.start_job(&patient_ref, Some(patient.clone()));
-                vec![Request::Screen {
-                    job,
+                Action::Submit(Submission::Screen {
                     patient_ref,
                     patient,
-                    cancel,
-                }]
+                })
             }
-        }
+        };
+        self.apply(action)
     }
 
     fn submit_equations(&mut self, selector: String) -> Vec<Request> {
         let Some(form) = self.form.as_mut() else {
             return vec![];
         };
-        match form.submit_values() {
-            Err(bad) => {
-                let field = &form.fields[bad];
-                let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
-                self.status = error(format!("{}: {problem}", field.label()));
-                vec![]
-            }
-            Ok((patient_ref, values)) => {
-                let (job, cancel) = self.start_job(&patient_ref, None);
-                vec![Request::ScreenEquations {
-                    job,
-                    selector,
-                    patient_ref,
-                    values,
-                    cancel,
-                }]
-            }
-        }
+        let action = match form.submit_values() {
+            Err(bad) => field_error(form, bad),
+            Ok((patient_ref, values)) => Action::Submit(Submission::Equations {
+                selector,
+                patient_ref,
+                values,
+            }),
+        };
+        self.apply(action)
     }
 
-    /// A new job for `patient_ref` becomes the running one (the running screen shows it);
-    /// returns its number and the flag Esc sets.
-    fn start_job(
-        &mut self,
-        patient_ref: &PatientRef,
-        patient: Option<PatientFeatures>,
-    ) -> (u64, Arc<AtomicBool>) {
+    /// The submitted screening becomes the running job (the running screen shows it);
+    /// returns the worker's request, numbered and with the flag Esc sets.
+    fn start_job(&mut self, submission: Submission) -> Request {
         let job = self.next_job;
         self.next_job += 1;
         let cancel = Arc::new(AtomicBool::new(false));
         self.running = Some(RunningJob {
             job,
-            patient_ref: patient_ref.as_str().to_string(),
+            patient_ref: submission.patient_ref().as_str().to_string(),
             started: self.now,
             stage: None,
             done: Vec::new(),
             cancel: Arc::clone(&cancel),
-            patient,
+            patient: submission.patient().cloned(),
         });
         self.screen = Screen::Running;
         self.status = None;
-        (job, cancel)
+        submission.into_request(job, cancel)
     }
 
     fn cancel_running(&mut self) {
@@ -690,7 +597,7 @@ impl App {
         self.now = now;
         match reply {
             Reply::Unlocked(model, equations) => {
-                self.unlock = UnlockState::default();
+                self.unlock = UnlockScreen::default();
                 self.form = Some(EntryForm::new(&model));
                 self.choices = std::iter::once(ModelChoice::CvdLr)
                     .chain(equations)
@@ -701,28 +608,12 @@ impl App {
                 self.status = info("vault unlocked");
             }
             Reply::UnlockFailed(UnlockError::WrongPassword) => {
-                let u = &mut self.unlock;
-                u.busy = false;
-                u.failures += 1;
-                if u.failures >= MAX_UNLOCK_ATTEMPTS {
+                if let Some(message) = self.unlock.wrong_password(now) {
                     self.quit = true;
-                    self.exit_message = Some(format!(
-                        "{MAX_UNLOCK_ATTEMPTS} wrong passwords: pulsecure stopped. Start it again to retry."
-                    ));
-                    return;
+                    self.exit_message = Some(message);
                 }
-                let delay = unlock_delay(u.failures);
-                u.blocked_until = Some(now + delay);
-                u.error = Some(format!(
-                    "wrong password (attempt {} of {MAX_UNLOCK_ATTEMPTS}); next try in {} s",
-                    u.failures,
-                    delay.as_secs()
-                ));
             }
-            Reply::UnlockFailed(UnlockError::Other(message)) => {
-                self.unlock.busy = false;
-                self.unlock.error = Some(message);
-            }
+            Reply::UnlockFailed(UnlockError::Other(message)) => self.unlock.failed(message),
             Reply::Stage { job, stage } => {
                 if let Some(r) = self.running.as_mut().filter(|r| r.job == job) {
                     if let Some((previous, since)) = r.stage.take() {
@@ -867,6 +758,13 @@ impl App {
             Reply::KeyInfo(result) => self.keys = Some(result.map_err(|e| e.to_string())),
         }
     }
+}
+
+/// The message for the form's first bad field (the full sentence, never the value).
+fn field_error(form: &EntryForm, bad: usize) -> Action {
+    let field = &form.fields[bad];
+    let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
+    Action::Say(Status::error(format!("{}: {problem}", field.label())))
 }
 
 fn result_view(

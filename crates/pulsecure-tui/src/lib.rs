@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod form;
+pub mod screens;
 pub mod status;
 pub mod terminal;
 pub mod ui;

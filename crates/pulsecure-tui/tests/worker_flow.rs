@@ -7,7 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pulsecure_tui::app::{unlock_delay, Screen, MAX_UNLOCK_ATTEMPTS};
+use pulsecure_tui::screens::unlock::{unlock_delay, MAX_UNLOCK_ATTEMPTS};
+use pulsecure_tui::screens::Screen;
 use pulsecure_tui::terminal::EventLoop;
 use pulsecure_tui::worker;
 use pulsecure_tui::{App, Workbench};

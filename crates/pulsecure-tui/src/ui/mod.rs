@@ -17,7 +17,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::{App, Screen};
+use crate::app::App;
+use crate::screens::Screen;
 
 /// The screening-aid disclaimer shown wherever a result is.
 pub const DISCLAIMER: &str =
@@ -42,7 +43,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(frame.area());
     draw_tabs(frame, top, app);
     match app.screen {
-        Screen::Unlock => unlock::draw(frame, body, app),
+        Screen::Unlock => unlock::draw(frame, body, &app.unlock),
         Screen::Entry => entry::draw(frame, body, app),
         Screen::Running => running::draw(frame, body, app),
         Screen::Result => match &app.equation_result {
