@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::app::inference::{Stage, StageTimings};
 use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
-use pulsecure_core::domain::population::Screenable;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::reference::feature_contributions;
 use pulsecure_core::{Model, PatientFeatures, QuantizedInput, RiskAssessment, RiskClass};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::form::EntryForm;
 use crate::screens::action::Action;
+use crate::screens::entry::EntryScreen;
 use crate::screens::submission::Submission;
 use crate::screens::unlock::UnlockScreen;
 use crate::screens::Screen;
@@ -199,14 +198,8 @@ pub struct App {
     pub now: Instant,
     /// Unlock screen.
     pub unlock: UnlockScreen,
-    /// The active cvd-lr model, once unlocked.
-    pub model: Option<Model>,
-    /// What the form can screen with: cvd-lr first, then the published equations (F6).
-    pub choices: Vec<ModelChoice>,
-    /// Index into `choices` of the form shown.
-    pub choice: usize,
-    /// Entry form, once unlocked.
-    pub form: Option<EntryForm>,
+    /// Patient entry screen (the model choice and its form).
+    pub entry: EntryScreen,
     /// Evaluation in progress.
     pub running: Option<RunningJob>,
     /// Last result (cvd-lr); at most one of this and `equation_result` is set.
@@ -241,10 +234,7 @@ impl App {
             status: None,
             now,
             unlock: UnlockScreen::default(),
-            model: None,
-            choices: vec![ModelChoice::CvdLr],
-            choice: 0,
-            form: None,
+            entry: EntryScreen::default(),
             running: None,
             result: None,
             equation_result: None,
@@ -264,7 +254,7 @@ impl App {
     pub fn typing_text(&self) -> bool {
         match self.screen {
             Screen::Unlock => true,
-            Screen::Entry => self.form.as_ref().is_some_and(EntryForm::focus_takes_text),
+            Screen::Entry => self.entry.typing_text(),
             Screen::History => self.history.editing_filter,
             _ => false,
         }
@@ -314,14 +304,17 @@ impl App {
                 return vec![Request::KeyInfo];
             }
             KeyCode::F(6) => {
-                self.next_choice();
-                return vec![];
+                let action = self.entry.next_choice(self.running.is_some());
+                return self.apply(action);
             }
             _ => {}
         }
         match self.screen {
             Screen::Unlock => vec![],
-            Screen::Entry => self.entry_key(key),
+            Screen::Entry => {
+                let action = self.entry.handle_key(key, self.running.is_some());
+                self.apply(action)
+            }
             Screen::Running => {
                 if key.code == KeyCode::Esc {
                     self.cancel_running();
@@ -371,103 +364,6 @@ impl App {
                 vec![]
             }
         }
-    }
-
-    fn entry_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        let Some(form) = self.form.as_mut() else {
-            return vec![];
-        };
-        match key.code {
-            KeyCode::Tab | KeyCode::Down => form.next(),
-            KeyCode::BackTab | KeyCode::Up => form.previous(),
-            KeyCode::Backspace => form.backspace(),
-            KeyCode::Delete => form.delete(),
-            KeyCode::Left => form.move_cursor(-1),
-            KeyCode::Right => form.move_cursor(1),
-            KeyCode::Home => form.cursor_to(false),
-            KeyCode::End => form.cursor_to(true),
-            KeyCode::Char('l') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                form.clear();
-                self.status = info("form cleared");
-            }
-            KeyCode::Char(c) => form.type_char(c),
-            KeyCode::Enter => return self.submit(),
-            _ => {}
-        }
-        vec![]
-    }
-
-    /// The form's model choice.
-    pub fn current_choice(&self) -> &ModelChoice {
-        self.choices.get(self.choice).unwrap_or(&ModelChoice::CvdLr)
-    }
-
-    /// F6: the next model choice, with an empty form for it (typed values are wiped).
-    fn next_choice(&mut self) {
-        if self.running.is_some() {
-            self.status = error("a screening is running: change the model when it has ended");
-            return;
-        }
-        let Some(model) = self.model.as_ref() else {
-            return;
-        };
-        if self.choices.len() < 2 {
-            self.status = error("no other model is available");
-            return;
-        }
-        self.choice = (self.choice + 1) % self.choices.len();
-        let choice = self.current_choice();
-        let form = match choice {
-            ModelChoice::CvdLr => EntryForm::new(model),
-            ModelChoice::Equations { models, .. } => EntryForm::for_equations(models),
-        };
-        let label = choice.label(model);
-        self.form = Some(form);
-        self.status = info(format!("model: {label} (F6 changes it)"));
-        self.screen = Screen::Entry;
-    }
-
-    fn submit(&mut self) -> Vec<Request> {
-        if self.running.is_some() {
-            self.status = error("a screening is already running (F2 shows it, Esc there cancels)");
-            return vec![];
-        }
-        if let ModelChoice::Equations { selector, .. } = self.current_choice().clone() {
-            return self.submit_equations(selector);
-        }
-        let (Some(form), Some(model)) = (self.form.as_mut(), self.model.as_ref()) else {
-            return vec![];
-        };
-        let action = match form.submit(model) {
-            Err(bad) => field_error(form, bad),
-            // Nothing to encrypt: the worker stores the decision and answers with one
-            // not-eligible verdict.
-            Ok((patient_ref, Screenable::NotEligible(why))) => {
-                Action::Submit(Submission::NotEligible { patient_ref, why })
-            }
-            Ok((patient_ref, Screenable::Eligible(patient))) => {
-                Action::Submit(Submission::Screen {
-                    patient_ref,
-                    patient,
-                })
-            }
-        };
-        self.apply(action)
-    }
-
-    fn submit_equations(&mut self, selector: String) -> Vec<Request> {
-        let Some(form) = self.form.as_mut() else {
-            return vec![];
-        };
-        let action = match form.submit_values() {
-            Err(bad) => field_error(form, bad),
-            Ok((patient_ref, values)) => Action::Submit(Submission::Equations {
-                selector,
-                patient_ref,
-                values,
-            }),
-        };
-        self.apply(action)
     }
 
     /// The submitted screening becomes the running job (the running screen shows it);
@@ -598,12 +494,7 @@ impl App {
         match reply {
             Reply::Unlocked(model, equations) => {
                 self.unlock = UnlockScreen::default();
-                self.form = Some(EntryForm::new(&model));
-                self.choices = std::iter::once(ModelChoice::CvdLr)
-                    .chain(equations)
-                    .collect();
-                self.choice = 0;
-                self.model = Some(*model);
+                self.entry.unlocked(*model, equations);
                 self.screen = Screen::Entry;
                 self.status = info("vault unlocked");
             }
@@ -632,12 +523,10 @@ impl App {
                 match result {
                     Ok(screening) => {
                         self.equation_result = None;
-                        self.result = self.model.as_ref().and_then(|model| {
+                        self.result = self.entry.model.as_ref().and_then(|model| {
                             result_view(model, &running, screening.assessment, screening.timings)
                         });
-                        if let Some(form) = self.form.as_mut() {
-                            form.clear();
-                        }
+                        self.entry.clear();
                         self.screen = Screen::Result;
                         self.status = info(format!("{} screened and stored", running.patient_ref));
                     }
@@ -656,12 +545,12 @@ impl App {
                 };
                 match result {
                     Ok(screening) => {
-                        let label = match self.model.as_ref() {
-                            Some(m) => self.current_choice().label(m),
+                        let label = match self.entry.model.as_ref() {
+                            Some(m) => self.entry.current_choice().label(m),
                             None => String::new(),
                         };
                         let (subtitle, screening_model) =
-                            match (self.current_choice(), self.model.as_ref()) {
+                            match (self.entry.current_choice(), self.entry.model.as_ref()) {
                                 (ModelChoice::CvdLr, Some(m)) => (
                                     match m.population() {
                                         Some(p) => format!("screening model, for {}", p.rule),
@@ -688,9 +577,7 @@ impl App {
                             screening_model,
                             screening: *screening,
                         });
-                        if let Some(form) = self.form.as_mut() {
-                            form.clear();
-                        }
+                        self.entry.clear();
                         self.screen = Screen::Result;
                         self.status = info(if any_screened {
                             format!("{} screened and stored", running.patient_ref)
@@ -758,13 +645,6 @@ impl App {
             Reply::KeyInfo(result) => self.keys = Some(result.map_err(|e| e.to_string())),
         }
     }
-}
-
-/// The message for the form's first bad field (the full sentence, never the value).
-fn field_error(form: &EntryForm, bad: usize) -> Action {
-    let field = &form.fields[bad];
-    let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
-    Action::Say(Status::error(format!("{}: {problem}", field.label())))
 }
 
 fn result_view(

@@ -119,7 +119,7 @@ fn a_screening_runs_off_the_ui_thread_and_stores_its_result() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].class, Some(result.assessment.class));
     // The form is empty again for the next patient.
-    let form = lp.app.form.as_ref().expect("form");
+    let form = lp.app.entry.form.as_ref().expect("form");
     assert!(form
         .fields
         .iter()
@@ -131,7 +131,7 @@ fn f6_switches_to_prevent_whose_form_screens_both_outputs() {
     let (mut lp, bench) = start(Duration::from_millis(10));
     unlock(&mut lp);
     press(&mut lp, KeyCode::F(6));
-    let form = lp.app.form.as_ref().expect("form");
+    let form = lp.app.entry.form.as_ref().expect("form");
     let labels: Vec<String> = form.fields.iter().map(|f| f.label()).collect();
     assert_eq!(
         labels,
@@ -166,7 +166,7 @@ fn f6_switches_to_prevent_whose_form_screens_both_outputs() {
         "the value is not repeated: {status}"
     );
     // Fixed, it screens both PREVENT outputs and stores them.
-    let form = lp.app.form.as_mut().expect("form");
+    let form = lp.app.entry.form.as_mut().expect("form");
     form.fields[6].text = "220".into();
     form.fields[6].cursor = 3;
     press(&mut lp, KeyCode::Enter);
@@ -188,7 +188,7 @@ fn f6_switches_to_prevent_whose_form_screens_both_outputs() {
     press(&mut lp, KeyCode::F(2));
     press(&mut lp, KeyCode::F(6));
     assert_eq!(
-        lp.app.form.as_ref().expect("form").fields.len(),
+        lp.app.entry.form.as_ref().expect("form").fields.len(),
         2 + bench.model.features().len()
     );
 }

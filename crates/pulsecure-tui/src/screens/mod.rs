@@ -5,6 +5,7 @@
 //! and talks to the worker. No screen knows another screen or the terminal.
 
 pub mod action;
+pub mod entry;
 pub mod submission;
 pub mod unlock;
 

@@ -44,7 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_tabs(frame, top, app);
     match app.screen {
         Screen::Unlock => unlock::draw(frame, body, &app.unlock),
-        Screen::Entry => entry::draw(frame, body, app),
+        Screen::Entry => entry::draw(frame, body, &app.entry),
         Screen::Running => running::draw(frame, body, app),
         Screen::Result => match &app.equation_result {
             Some(r) => equation_result::draw(frame, body, r),
