@@ -2,20 +2,21 @@
 //! for the worker out. No terminal, no thread, no clock of its own (callers pass `now`), so
 //! every screen can be driven and checked in tests.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pulsecure_core::app::analytics::Release;
-use pulsecure_core::app::inference::{Stage, StageTimings};
+use pulsecure_core::app::inference::StageTimings;
 use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::reference::feature_contributions;
-use pulsecure_core::{Model, PatientFeatures, QuantizedInput, RiskAssessment, RiskClass};
+use pulsecure_core::{Model, QuantizedInput, RiskAssessment, RiskClass};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::screens::action::Action;
 use crate::screens::entry::EntryScreen;
+use crate::screens::running::{self, RunningJob};
 use crate::screens::submission::Submission;
 use crate::screens::unlock::UnlockScreen;
 use crate::screens::Screen;
@@ -24,24 +25,6 @@ use crate::workbench::{
     EquationScreening, EquationVerdictKind, HistoryEntry, ModelChoice, UnlockError,
 };
 use crate::worker::{Reply, Request};
-
-/// An evaluation in progress.
-pub struct RunningJob {
-    /// Job number.
-    pub job: u64,
-    /// Reference of the patient being screened.
-    pub patient_ref: String,
-    /// When it was submitted.
-    pub started: Instant,
-    /// The stage running now and when it began.
-    pub stage: Option<(Stage, Instant)>,
-    /// Stages finished, with their durations.
-    pub done: Vec<(Stage, Duration)>,
-    /// Set on Esc.
-    pub cancel: Arc<AtomicBool>,
-    /// The cvd-lr patient (for the result's contributions); `None` for published equations.
-    patient: Option<PatientFeatures>,
-}
 
 /// A finished screening as the result screen shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -315,12 +298,7 @@ impl App {
                 let action = self.entry.handle_key(key, self.running.is_some());
                 self.apply(action)
             }
-            Screen::Running => {
-                if key.code == KeyCode::Esc {
-                    self.cancel_running();
-                }
-                vec![]
-            }
+            Screen::Running => self.apply(running::handle_key(key)),
             Screen::Result => {
                 if matches!(key.code, KeyCode::Enter | KeyCode::Char('n')) {
                     self.screen = Screen::Entry;
@@ -372,15 +350,12 @@ impl App {
         let job = self.next_job;
         self.next_job += 1;
         let cancel = Arc::new(AtomicBool::new(false));
-        self.running = Some(RunningJob {
+        self.running = Some(RunningJob::new(
             job,
-            patient_ref: submission.patient_ref().as_str().to_string(),
-            started: self.now,
-            stage: None,
-            done: Vec::new(),
-            cancel: Arc::clone(&cancel),
-            patient: submission.patient().cloned(),
-        });
+            &submission,
+            self.now,
+            Arc::clone(&cancel),
+        ));
         self.screen = Screen::Running;
         self.status = None;
         submission.into_request(job, cancel)
@@ -388,7 +363,7 @@ impl App {
 
     fn cancel_running(&mut self) {
         if let Some(job) = self.running.take() {
-            job.cancel.store(true, Ordering::SeqCst);
+            job.cancel();
             self.screen = Screen::Entry;
             self.status = info(
                 "cancelled: the evaluation under way is discarded when it ends; nothing is stored",
@@ -507,10 +482,7 @@ impl App {
             Reply::UnlockFailed(UnlockError::Other(message)) => self.unlock.failed(message),
             Reply::Stage { job, stage } => {
                 if let Some(r) = self.running.as_mut().filter(|r| r.job == job) {
-                    if let Some((previous, since)) = r.stage.take() {
-                        r.done.push((previous, now.duration_since(since)));
-                    }
-                    r.stage = Some((stage, now));
+                    r.enter(stage, now);
                 }
             }
             Reply::Screened { job, result } => {
@@ -653,7 +625,7 @@ fn result_view(
     assessment: RiskAssessment,
     timings: StageTimings,
 ) -> Option<ResultView> {
-    let input = QuantizedInput::from_patient(model, running.patient.as_ref()?);
+    let input = QuantizedInput::from_patient(model, running.patient()?);
     let contributions = model
         .features()
         .iter()

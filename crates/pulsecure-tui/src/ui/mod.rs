@@ -45,7 +45,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.screen {
         Screen::Unlock => unlock::draw(frame, body, &app.unlock),
         Screen::Entry => entry::draw(frame, body, &app.entry),
-        Screen::Running => running::draw(frame, body, app),
+        Screen::Running => {
+            if let Some(job) = &app.running {
+                running::draw(frame, body, job, app.now);
+            }
+        }
         Screen::Result => match &app.equation_result {
             Some(r) => equation_result::draw(frame, body, r),
             None => result::draw(frame, body, app),
