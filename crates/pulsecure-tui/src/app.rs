@@ -7,60 +7,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pulsecure_core::app::analytics::Release;
-use pulsecure_core::app::inference::StageTimings;
 use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
 use pulsecure_core::ports::privacy::BudgetStatus;
-use pulsecure_core::reference::feature_contributions;
-use pulsecure_core::{Model, QuantizedInput, RiskAssessment, RiskClass};
+use pulsecure_core::RiskClass;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::screens::action::Action;
 use crate::screens::entry::EntryScreen;
+use crate::screens::result::{EquationResultView, ResultScreen, ResultView};
 use crate::screens::running::{self, RunningJob};
 use crate::screens::submission::Submission;
 use crate::screens::unlock::UnlockScreen;
 use crate::screens::Screen;
 use crate::status::Status;
-use crate::workbench::{
-    EquationScreening, EquationVerdictKind, HistoryEntry, ModelChoice, UnlockError,
-};
+use crate::workbench::{HistoryEntry, TuiError, UnlockError};
 use crate::worker::{Reply, Request};
-
-/// A finished screening as the result screen shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResultView {
-    /// Pseudonymous reference.
-    pub patient_ref: String,
-    /// The decrypted assessment.
-    pub assessment: RiskAssessment,
-    /// Per-feature contributions in log-odds (label, value), computed on the client.
-    pub contributions: Vec<(String, f64)>,
-    /// Time per stage.
-    pub timings: StageTimings,
-    /// The model's class threshold as a probability.
-    pub threshold: f64,
-    /// The highest probability the model can output (the gauge's full scale).
-    pub scale_max: f64,
-    /// The model is a lab-free pre-screen for a published equation (its flag means "take
-    /// the labs", not "high risk"), with the question it answers.
-    pub pre_screen: Option<String>,
-}
-
-/// A finished published-equation screening as the result screen shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EquationResultView {
-    /// Pseudonymous reference.
-    pub patient_ref: String,
-    /// What the form's title called the choice.
-    pub label: String,
-    /// What the estimates are and for whom (under the title).
-    pub subtitle: String,
-    /// The verdicts are a screening model's (cvd-lr: its disclaimer), not a published
-    /// equation's.
-    pub screening_model: bool,
-    /// One verdict per model, and the time spent.
-    pub screening: EquationScreening,
-}
 
 /// Which risk classes the history shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -185,10 +146,8 @@ pub struct App {
     pub entry: EntryScreen,
     /// Evaluation in progress.
     pub running: Option<RunningJob>,
-    /// Last result (cvd-lr); at most one of this and `equation_result` is set.
-    pub result: Option<ResultView>,
-    /// Last result (published equations).
-    pub equation_result: Option<EquationResultView>,
+    /// Result screen (the last finished screening).
+    pub result: ResultScreen,
     /// History screen.
     pub history: HistoryState,
     /// Analytics screen.
@@ -219,8 +178,7 @@ impl App {
             unlock: UnlockScreen::default(),
             entry: EntryScreen::default(),
             running: None,
-            result: None,
-            equation_result: None,
+            result: ResultScreen::default(),
             history: HistoryState::default(),
             analytics: AnalyticsState::default(),
             keys: None,
@@ -300,10 +258,8 @@ impl App {
             }
             Screen::Running => self.apply(running::handle_key(key)),
             Screen::Result => {
-                if matches!(key.code, KeyCode::Enter | KeyCode::Char('n')) {
-                    self.screen = Screen::Entry;
-                }
-                vec![]
+                let action = self.result.handle_key(key);
+                self.apply(action)
             }
             Screen::History => self.history_key(key),
             Screen::Analytics => self.analytics_key(key),
@@ -359,6 +315,31 @@ impl App {
         self.screen = Screen::Running;
         self.status = None;
         submission.into_request(job, cancel)
+    }
+
+    /// The running job, taken if `job` is it (it has ended); `None` for a job cancelled
+    /// earlier.
+    fn take_job(&mut self, job: u64) -> Option<RunningJob> {
+        if self.running.as_ref().is_some_and(|r| r.job == job) {
+            self.running.take()
+        } else {
+            None
+        }
+    }
+
+    /// A screening ended: show `shown`, say `message`, and empty the form for the next
+    /// patient.
+    fn show_result(&mut self, shown: ResultScreen, message: String) {
+        self.result = shown;
+        self.entry.clear();
+        self.screen = Screen::Result;
+        self.status = info(message);
+    }
+
+    /// A screening failed: back to the form, as it was typed, saying why.
+    fn screening_failed(&mut self, e: &TuiError) {
+        self.screen = Screen::Entry;
+        self.status = error(format!("screening failed: {e}"));
     }
 
     fn cancel_running(&mut self) {
@@ -486,84 +467,48 @@ impl App {
                 }
             }
             Reply::Screened { job, result } => {
-                if self.running.as_ref().is_none_or(|r| r.job != job) {
-                    return; // cancelled earlier: its result was not stored and is not shown
-                }
-                let Some(running) = self.running.take() else {
+                // A job cancelled earlier: its result was not stored and is not shown.
+                let Some(running) = self.take_job(job) else {
                     return;
                 };
                 match result {
                     Ok(screening) => {
-                        self.equation_result = None;
-                        self.result = self.entry.model.as_ref().and_then(|model| {
-                            result_view(model, &running, screening.assessment, screening.timings)
-                        });
-                        self.entry.clear();
-                        self.screen = Screen::Result;
-                        self.status = info(format!("{} screened and stored", running.patient_ref));
+                        let shown = self
+                            .entry
+                            .model
+                            .as_ref()
+                            .and_then(|model| ResultView::new(model, &running, *screening))
+                            .map_or(ResultScreen::Empty, ResultScreen::CvdLr);
+                        let message = format!("{} screened and stored", running.patient_ref);
+                        self.show_result(shown, message);
                     }
-                    Err(e) => {
-                        self.screen = Screen::Entry;
-                        self.status = error(format!("screening failed: {e}"));
-                    }
+                    Err(e) => self.screening_failed(&e),
                 }
             }
             Reply::EquationsScreened { job, result } => {
-                if self.running.as_ref().is_none_or(|r| r.job != job) {
-                    return; // cancelled earlier: nothing was stored and nothing is shown
-                }
-                let Some(running) = self.running.take() else {
+                // A job cancelled earlier: nothing was stored and nothing is shown.
+                let Some(running) = self.take_job(job) else {
                     return;
                 };
                 match result {
                     Ok(screening) => {
-                        let label = match self.entry.model.as_ref() {
-                            Some(m) => self.entry.current_choice().label(m),
-                            None => String::new(),
-                        };
-                        let (subtitle, screening_model) =
-                            match (self.entry.current_choice(), self.entry.model.as_ref()) {
-                                (ModelChoice::CvdLr, Some(m)) => (
-                                    match m.population() {
-                                        Some(p) => format!("screening model, for {}", p.rule),
-                                        None => "screening model".to_string(),
-                                    },
-                                    true,
-                                ),
-                                _ => (
-                                    "10-year risk (published equation, for adults without known \
-                                     CVD)"
-                                        .to_string(),
-                                    false,
-                                ),
-                            };
-                        let any_screened = screening
-                            .verdicts
-                            .iter()
-                            .any(|v| matches!(v.outcome, EquationVerdictKind::Screened { .. }));
-                        self.result = None;
-                        self.equation_result = Some(EquationResultView {
-                            patient_ref: running.patient_ref.clone(),
-                            label,
-                            subtitle,
-                            screening_model,
-                            screening: *screening,
-                        });
-                        self.entry.clear();
-                        self.screen = Screen::Result;
-                        self.status = info(if any_screened {
+                        let view = EquationResultView::new(
+                            &running,
+                            self.entry.model.as_ref(),
+                            self.entry.current_choice(),
+                            *screening,
+                        );
+                        let message = if view.any_screened() {
                             format!("{} screened and stored", running.patient_ref)
                         } else {
                             format!(
                                 "{}: not eligible; the decision is stored",
                                 running.patient_ref
                             )
-                        });
+                        };
+                        self.show_result(ResultScreen::Equations(view), message);
                     }
-                    Err(e) => {
-                        self.screen = Screen::Entry;
-                        self.status = error(format!("screening failed: {e}"));
-                    }
+                    Err(e) => self.screening_failed(&e),
                 }
             }
             Reply::History(result) => {
@@ -617,32 +562,4 @@ impl App {
             Reply::KeyInfo(result) => self.keys = Some(result.map_err(|e| e.to_string())),
         }
     }
-}
-
-fn result_view(
-    model: &Model,
-    running: &RunningJob,
-    assessment: RiskAssessment,
-    timings: StageTimings,
-) -> Option<ResultView> {
-    let input = QuantizedInput::from_patient(model, running.patient()?);
-    let contributions = model
-        .features()
-        .iter()
-        .map(|f| f.name.replace('_', " "))
-        .zip(feature_contributions(model, &input))
-        .collect();
-    let scale = f64::from(model.probability_scale());
-    Some(ResultView {
-        patient_ref: running.patient_ref.clone(),
-        assessment,
-        contributions,
-        timings,
-        threshold: f64::from(model.threshold()) / scale,
-        scale_max: f64::from(model.lut().iter().copied().max().unwrap_or(0)) / scale,
-        pre_screen: model
-            .target()
-            .filter(|t| t.is_equation_pre_screen())
-            .map(|t| t.label_rule().unwrap_or_default().to_string()),
-    })
 }

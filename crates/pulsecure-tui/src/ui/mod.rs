@@ -18,6 +18,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::app::App;
+use crate::screens::result::ResultScreen;
 use crate::screens::Screen;
 
 /// The screening-aid disclaimer shown wherever a result is.
@@ -50,9 +51,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 running::draw(frame, body, job, app.now);
             }
         }
-        Screen::Result => match &app.equation_result {
-            Some(r) => equation_result::draw(frame, body, r),
-            None => result::draw(frame, body, app),
+        Screen::Result => match &app.result {
+            ResultScreen::CvdLr(r) => result::draw(frame, body, r),
+            ResultScreen::Equations(r) => equation_result::draw(frame, body, r),
+            ResultScreen::Empty => {}
         },
         Screen::History => history::draw(frame, body, app),
         Screen::Analytics => analytics::draw(frame, body, app),
