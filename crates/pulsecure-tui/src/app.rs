@@ -9,65 +9,19 @@ use std::time::Instant;
 use pulsecure_core::app::analytics::Release;
 use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
 use pulsecure_core::ports::privacy::BudgetStatus;
-use pulsecure_core::RiskClass;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::screens::action::Action;
 use crate::screens::entry::EntryScreen;
+use crate::screens::history::HistoryScreen;
 use crate::screens::result::{EquationResultView, ResultScreen, ResultView};
 use crate::screens::running::{self, RunningJob};
 use crate::screens::submission::Submission;
 use crate::screens::unlock::UnlockScreen;
 use crate::screens::Screen;
 use crate::status::Status;
-use crate::workbench::{HistoryEntry, TuiError, UnlockError};
+use crate::workbench::{TuiError, UnlockError};
 use crate::worker::{Reply, Request};
-
-/// Which risk classes the history shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ClassFilter {
-    /// Both.
-    #[default]
-    All,
-    /// High risk only.
-    High,
-    /// Low risk only.
-    Low,
-}
-
-/// The history screen.
-#[derive(Default)]
-pub struct HistoryState {
-    /// Everything loaded.
-    pub entries: Vec<HistoryEntry>,
-    /// Index into the filtered list.
-    pub selected: usize,
-    /// Reference substring filter.
-    pub filter: String,
-    /// Typing into the filter.
-    pub editing_filter: bool,
-    /// Class filter.
-    pub class: ClassFilter,
-    /// Showing the selected entry's details.
-    pub open: bool,
-    /// A load is running.
-    pub loading: bool,
-}
-
-impl HistoryState {
-    /// Entries passing the filters.
-    pub fn visible(&self) -> Vec<&HistoryEntry> {
-        self.entries
-            .iter()
-            .filter(|e| e.patient_ref.contains(self.filter.as_str()))
-            .filter(|e| match self.class {
-                ClassFilter::All => true,
-                ClassFilter::High => e.class == Some(RiskClass::High),
-                ClassFilter::Low => e.class == Some(RiskClass::Low),
-            })
-            .collect()
-    }
-}
 
 /// The queries the analytics screen offers, with their labels.
 pub fn analytics_queries() -> [(&'static str, Query); 3] {
@@ -149,7 +103,7 @@ pub struct App {
     /// Result screen (the last finished screening).
     pub result: ResultScreen,
     /// History screen.
-    pub history: HistoryState,
+    pub history: HistoryScreen,
     /// Analytics screen.
     pub analytics: AnalyticsState,
     /// Keys screen content.
@@ -179,7 +133,7 @@ impl App {
             entry: EntryScreen::default(),
             running: None,
             result: ResultScreen::default(),
-            history: HistoryState::default(),
+            history: HistoryScreen::default(),
             analytics: AnalyticsState::default(),
             keys: None,
             next_job: 1,
@@ -196,7 +150,7 @@ impl App {
         match self.screen {
             Screen::Unlock => true,
             Screen::Entry => self.entry.typing_text(),
-            Screen::History => self.history.editing_filter,
+            Screen::History => self.history.typing_text(),
             _ => false,
         }
     }
@@ -234,7 +188,10 @@ impl App {
                 };
                 return vec![];
             }
-            KeyCode::F(3) => return self.open_history(),
+            KeyCode::F(3) => {
+                self.screen = Screen::History;
+                return vec![self.history.load()];
+            }
             KeyCode::F(4) => {
                 self.screen = Screen::Analytics;
                 self.analytics.busy = true;
@@ -261,7 +218,10 @@ impl App {
                 let action = self.result.handle_key(key);
                 self.apply(action)
             }
-            Screen::History => self.history_key(key),
+            Screen::History => {
+                let action = self.history.handle_key(key);
+                self.apply(action)
+            }
             Screen::Analytics => self.analytics_key(key),
             Screen::Keys => {
                 if key.code == KeyCode::Char('r') {
@@ -350,55 +310,6 @@ impl App {
                 "cancelled: the evaluation under way is discarded when it ends; nothing is stored",
             );
         }
-    }
-
-    fn open_history(&mut self) -> Vec<Request> {
-        self.screen = Screen::History;
-        self.history.loading = true;
-        vec![Request::History]
-    }
-
-    fn history_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        let h = &mut self.history;
-        if h.editing_filter {
-            match key.code {
-                KeyCode::Enter | KeyCode::Esc => h.editing_filter = false,
-                KeyCode::Backspace => {
-                    h.filter.pop();
-                }
-                KeyCode::Char(c) if !c.is_control() && h.filter.chars().count() < 64 => {
-                    h.filter.push(c)
-                }
-                _ => {}
-            }
-            h.selected = 0;
-            return vec![];
-        }
-        let count = h.visible().len();
-        match key.code {
-            KeyCode::Down | KeyCode::Char('j') => {
-                h.selected = (h.selected + 1).min(count.saturating_sub(1))
-            }
-            KeyCode::Up | KeyCode::Char('k') => h.selected = h.selected.saturating_sub(1),
-            KeyCode::Enter => h.open = count > 0 && !h.open,
-            KeyCode::Esc => h.open = false,
-            KeyCode::Char('/') => {
-                h.editing_filter = true;
-                h.open = false;
-            }
-            KeyCode::Char('c') => {
-                h.class = match h.class {
-                    ClassFilter::All => ClassFilter::High,
-                    ClassFilter::High => ClassFilter::Low,
-                    ClassFilter::Low => ClassFilter::All,
-                };
-                h.selected = 0;
-                h.open = false;
-            }
-            KeyCode::Char('r') => return self.open_history(),
-            _ => {}
-        }
-        vec![]
     }
 
     fn analytics_key(&mut self, key: KeyEvent) -> Vec<Request> {
@@ -512,14 +423,8 @@ impl App {
                 }
             }
             Reply::History(result) => {
-                self.history.loading = false;
-                match result {
-                    Ok(entries) => {
-                        self.history.entries = entries;
-                        self.history.selected = 0;
-                        self.history.open = false;
-                    }
-                    Err(e) => self.status = error(format!("history: {e}")),
+                if let Some(message) = self.history.loaded(result) {
+                    self.status = Some(message);
                 }
             }
             Reply::Quoted(result) => {

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod entry;
+pub mod history;
 pub mod result;
 pub mod running;
 pub mod submission;

@@ -56,7 +56,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             ResultScreen::Equations(r) => equation_result::draw(frame, body, r),
             ResultScreen::Empty => {}
         },
-        Screen::History => history::draw(frame, body, app),
+        Screen::History => history::draw(frame, body, &app.history),
         Screen::Analytics => analytics::draw(frame, body, app),
         Screen::Keys => keys::draw(frame, body, app),
     }
