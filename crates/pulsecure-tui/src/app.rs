@@ -6,14 +6,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pulsecure_core::app::analytics::Release;
-use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
-use pulsecure_core::ports::privacy::BudgetStatus;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::screens::action::Action;
+use crate::screens::analytics::AnalyticsScreen;
 use crate::screens::entry::EntryScreen;
 use crate::screens::history::HistoryScreen;
+use crate::screens::keys::KeysScreen;
 use crate::screens::result::{EquationResultView, ResultScreen, ResultView};
 use crate::screens::running::{self, RunningJob};
 use crate::screens::submission::Submission;
@@ -22,63 +21,6 @@ use crate::screens::Screen;
 use crate::status::Status;
 use crate::workbench::{TuiError, UnlockError};
 use crate::worker::{Reply, Request};
-
-/// The queries the analytics screen offers, with their labels.
-pub fn analytics_queries() -> [(&'static str, Query); 3] {
-    [
-        ("High-risk count", Query::HighRiskCount),
-        (
-            "Mean calibrated risk",
-            Query::MeanRisk {
-                lower: 0,
-                upper: PROBABILITY_CODE_MAX,
-            },
-        ),
-        ("Risk class × age band histogram", Query::Histogram),
-    ]
-}
-
-/// A quoted release waiting for the user's yes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PendingRelease {
-    /// The query.
-    pub query: Query,
-    /// ε asked for.
-    pub epsilon: f64,
-    /// ε it will charge.
-    pub cost: f64,
-    /// Budget before it.
-    pub budget: BudgetStatus,
-}
-
-/// The analytics screen.
-pub struct AnalyticsState {
-    /// Index into [`analytics_queries`].
-    pub selected: usize,
-    /// ε as typed.
-    pub epsilon: String,
-    /// Waiting for confirmation.
-    pub confirm: Option<PendingRelease>,
-    /// The last release.
-    pub last: Option<Release>,
-    /// The budget as last read.
-    pub budget: Option<BudgetStatus>,
-    /// A request is running.
-    pub busy: bool,
-}
-
-impl Default for AnalyticsState {
-    fn default() -> Self {
-        AnalyticsState {
-            selected: 0,
-            epsilon: "0.1".into(),
-            confirm: None,
-            last: None,
-            budget: None,
-            busy: false,
-        }
-    }
-}
 
 /// The whole UI state.
 pub struct App {
@@ -105,9 +47,9 @@ pub struct App {
     /// History screen.
     pub history: HistoryScreen,
     /// Analytics screen.
-    pub analytics: AnalyticsState,
-    /// Keys screen content.
-    pub keys: Option<Result<Vec<(String, String)>, String>>,
+    pub analytics: AnalyticsScreen,
+    /// Keys screen.
+    pub keys: KeysScreen,
     next_job: u64,
 }
 
@@ -134,8 +76,8 @@ impl App {
             running: None,
             result: ResultScreen::default(),
             history: HistoryScreen::default(),
-            analytics: AnalyticsState::default(),
-            keys: None,
+            analytics: AnalyticsScreen::default(),
+            keys: KeysScreen::default(),
             next_job: 1,
         }
     }
@@ -194,12 +136,11 @@ impl App {
             }
             KeyCode::F(4) => {
                 self.screen = Screen::Analytics;
-                self.analytics.busy = true;
-                return vec![Request::Budget];
+                return vec![self.analytics.load()];
             }
             KeyCode::F(5) => {
                 self.screen = Screen::Keys;
-                return vec![Request::KeyInfo];
+                return vec![self.keys.load()];
             }
             KeyCode::F(6) => {
                 let action = self.entry.next_choice(self.running.is_some());
@@ -222,12 +163,13 @@ impl App {
                 let action = self.history.handle_key(key);
                 self.apply(action)
             }
-            Screen::Analytics => self.analytics_key(key),
+            Screen::Analytics => {
+                let action = self.analytics.handle_key(key);
+                self.apply(action)
+            }
             Screen::Keys => {
-                if key.code == KeyCode::Char('r') {
-                    return vec![Request::KeyInfo];
-                }
-                vec![]
+                let action = self.keys.handle_key(key);
+                self.apply(action)
             }
         }
     }
@@ -312,49 +254,6 @@ impl App {
         }
     }
 
-    fn analytics_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        let a = &mut self.analytics;
-        if let Some(pending) = a.confirm.clone() {
-            return match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    a.confirm = None;
-                    a.busy = true;
-                    vec![Request::Release(pending.query, pending.epsilon)]
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    a.confirm = None;
-                    self.status = info("not released; nothing was spent");
-                    vec![]
-                }
-                _ => vec![],
-            };
-        }
-        match key.code {
-            KeyCode::Up => a.selected = a.selected.saturating_sub(1),
-            KeyCode::Down => a.selected = (a.selected + 1).min(analytics_queries().len() - 1),
-            KeyCode::Backspace => {
-                a.epsilon.pop();
-            }
-            KeyCode::Char(c) if (c.is_ascii_digit() || c == '.') && a.epsilon.len() < 12 => {
-                a.epsilon.push(c)
-            }
-            KeyCode::Enter => {
-                if a.busy {
-                    return vec![];
-                }
-                let Ok(epsilon) = a.epsilon.parse::<f64>() else {
-                    self.status = error("ε must be a positive number, e.g. 0.1");
-                    return vec![];
-                };
-                let query = analytics_queries()[a.selected].1.clone();
-                a.busy = true;
-                return vec![Request::Quote(query, epsilon)];
-            }
-            _ => {}
-        }
-        vec![]
-    }
-
     /// Apply a reply from the worker.
     pub fn handle_reply(&mut self, reply: Reply, now: Instant) {
         self.now = now;
@@ -423,48 +322,29 @@ impl App {
                 }
             }
             Reply::History(result) => {
-                if let Some(message) = self.history.loaded(result) {
-                    self.status = Some(message);
-                }
+                let message = self.history.loaded(result);
+                self.say(message);
             }
             Reply::Quoted(result) => {
-                self.analytics.busy = false;
-                match result {
-                    Ok((query, epsilon, cost, budget)) => {
-                        self.analytics.budget = Some(budget);
-                        self.analytics.confirm = Some(PendingRelease {
-                            query,
-                            epsilon,
-                            cost,
-                            budget,
-                        });
-                    }
-                    Err(e) => self.status = error(format!("not released: {e}")),
-                }
+                let message = self.analytics.quoted(result);
+                self.say(message);
             }
             Reply::Released(result) => {
-                self.analytics.busy = false;
-                match result {
-                    Ok(release) => {
-                        self.analytics.budget = Some(release.budget);
-                        self.status = info(if release.cached {
-                            "recorded answer of an identical earlier release: nothing spent".into()
-                        } else {
-                            format!("released; ε {:.4} spent", release.epsilon_charged)
-                        });
-                        self.analytics.last = Some(*release);
-                    }
-                    Err(e) => self.status = error(format!("not released: {e}")),
-                }
+                let message = self.analytics.released(result);
+                self.say(message);
             }
             Reply::Budget(result) => {
-                self.analytics.busy = false;
-                match result {
-                    Ok(b) => self.analytics.budget = Some(b),
-                    Err(e) => self.status = error(format!("budget: {e}")),
-                }
+                let message = self.analytics.budget_loaded(result);
+                self.say(message);
             }
-            Reply::KeyInfo(result) => self.keys = Some(result.map_err(|e| e.to_string())),
+            Reply::KeyInfo(result) => self.keys.loaded(result),
+        }
+    }
+
+    /// Show `message` on the message line, if there is one (else the line is left as it is).
+    fn say(&mut self, message: Option<Status>) {
+        if message.is_some() {
+            self.status = message;
         }
     }
 }

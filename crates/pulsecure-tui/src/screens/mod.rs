@@ -5,8 +5,10 @@
 //! and talks to the worker. No screen knows another screen or the terminal.
 
 pub mod action;
+pub mod analytics;
 pub mod entry;
 pub mod history;
+pub mod keys;
 pub mod result;
 pub mod running;
 pub mod submission;

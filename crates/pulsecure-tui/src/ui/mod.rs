@@ -57,8 +57,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
             ResultScreen::Empty => {}
         },
         Screen::History => history::draw(frame, body, &app.history),
-        Screen::Analytics => analytics::draw(frame, body, app),
-        Screen::Keys => keys::draw(frame, body, app),
+        Screen::Analytics => analytics::draw(frame, body, &app.analytics),
+        Screen::Keys => keys::draw(frame, body, &app.keys),
     }
     if let Some(s) = &app.status {
         let style = if s.error {
