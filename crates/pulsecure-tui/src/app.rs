@@ -1,5 +1,7 @@
-//! All UI state, and the rules that change it: key presses and worker replies in, requests
-//! for the worker out. No terminal, no thread, no clock of its own (callers pass `now`), so
+//! The router: which screen is shown, the keys that work on every screen (quit, help,
+//! F2–F6), the message line, and the worker's jobs (the running screening, numbered; every
+//! reply handed to the screen it is for). Each screen's own state and keys live in
+//! [`crate::screens`]. No terminal, no thread, no clock of its own (callers pass `now`), so
 //! every screen can be driven and checked in tests.
 
 use std::sync::atomic::AtomicBool;
@@ -40,7 +42,7 @@ pub struct App {
     pub unlock: UnlockScreen,
     /// Patient entry screen (the model choice and its form).
     pub entry: EntryScreen,
-    /// Evaluation in progress.
+    /// Evaluation in progress (the running screen shows it).
     pub running: Option<RunningJob>,
     /// Result screen (the last finished screening).
     pub result: ResultScreen,
@@ -51,14 +53,6 @@ pub struct App {
     /// Keys screen.
     pub keys: KeysScreen,
     next_job: u64,
-}
-
-fn info(text: impl Into<String>) -> Option<Status> {
-    Some(Status::info(text))
-}
-
-fn error(text: impl Into<String>) -> Option<Status> {
-    Some(Status::error(text))
 }
 
 impl App {
@@ -121,57 +115,52 @@ impl App {
             self.quit = true;
             return vec![];
         }
-        match key.code {
+        if let Some(requests) = self.function_key(key.code) {
+            return requests;
+        }
+        let screening = self.running.is_some();
+        let action = match self.screen {
+            Screen::Unlock => Action::Stay, // handled above, before the global keys
+            Screen::Entry => self.entry.handle_key(key, screening),
+            Screen::Running => running::handle_key(key),
+            Screen::Result => self.result.handle_key(key),
+            Screen::History => self.history.handle_key(key),
+            Screen::Analytics => self.analytics.handle_key(key),
+            Screen::Keys => self.keys.handle_key(key),
+        };
+        self.apply(action)
+    }
+
+    /// F2–F6, the same on every screen past the unlock; `None` for any other key.
+    fn function_key(&mut self, code: KeyCode) -> Option<Vec<Request>> {
+        let requests = match code {
             KeyCode::F(2) => {
                 self.screen = if self.running.is_some() {
                     Screen::Running
                 } else {
                     Screen::Entry
                 };
-                return vec![];
+                vec![]
             }
             KeyCode::F(3) => {
                 self.screen = Screen::History;
-                return vec![self.history.load()];
+                vec![self.history.load()]
             }
             KeyCode::F(4) => {
                 self.screen = Screen::Analytics;
-                return vec![self.analytics.load()];
+                vec![self.analytics.load()]
             }
             KeyCode::F(5) => {
                 self.screen = Screen::Keys;
-                return vec![self.keys.load()];
+                vec![self.keys.load()]
             }
             KeyCode::F(6) => {
                 let action = self.entry.next_choice(self.running.is_some());
-                return self.apply(action);
-            }
-            _ => {}
-        }
-        match self.screen {
-            Screen::Unlock => vec![],
-            Screen::Entry => {
-                let action = self.entry.handle_key(key, self.running.is_some());
                 self.apply(action)
             }
-            Screen::Running => self.apply(running::handle_key(key)),
-            Screen::Result => {
-                let action = self.result.handle_key(key);
-                self.apply(action)
-            }
-            Screen::History => {
-                let action = self.history.handle_key(key);
-                self.apply(action)
-            }
-            Screen::Analytics => {
-                let action = self.analytics.handle_key(key);
-                self.apply(action)
-            }
-            Screen::Keys => {
-                let action = self.keys.handle_key(key);
-                self.apply(action)
-            }
-        }
+            _ => return None,
+        };
+        Some(requests)
     }
 
     /// Do what a screen asked for; returns the work for the worker.
@@ -184,9 +173,7 @@ impl App {
             }
             Action::Show(screen, status) => {
                 self.screen = screen;
-                if status.is_some() {
-                    self.status = status;
-                }
+                self.say(status);
                 vec![]
             }
             Action::Send(request) => vec![request],
@@ -199,6 +186,13 @@ impl App {
                 self.quit = true;
                 vec![]
             }
+        }
+    }
+
+    /// Show `message` on the message line, if there is one (else the line is left as it is).
+    fn say(&mut self, message: Option<Status>) {
+        if message.is_some() {
+            self.status = message;
         }
     }
 
@@ -219,8 +213,20 @@ impl App {
         submission.into_request(job, cancel)
     }
 
+    /// Esc on the running screen: the worker discards the result when the evaluation ends,
+    /// and the form is back at once.
+    fn cancel_running(&mut self) {
+        if let Some(job) = self.running.take() {
+            job.cancel();
+            self.screen = Screen::Entry;
+            self.status = Some(Status::info(
+                "cancelled: the evaluation under way is discarded when it ends; nothing is stored",
+            ));
+        }
+    }
+
     /// The running job, taken if `job` is it (it has ended); `None` for a job cancelled
-    /// earlier.
+    /// earlier, whose result is neither stored nor shown.
     fn take_job(&mut self, job: u64) -> Option<RunningJob> {
         if self.running.as_ref().is_some_and(|r| r.job == job) {
             self.running.take()
@@ -235,23 +241,13 @@ impl App {
         self.result = shown;
         self.entry.clear();
         self.screen = Screen::Result;
-        self.status = info(message);
+        self.status = Some(Status::info(message));
     }
 
     /// A screening failed: back to the form, as it was typed, saying why.
     fn screening_failed(&mut self, e: &TuiError) {
         self.screen = Screen::Entry;
-        self.status = error(format!("screening failed: {e}"));
-    }
-
-    fn cancel_running(&mut self) {
-        if let Some(job) = self.running.take() {
-            job.cancel();
-            self.screen = Screen::Entry;
-            self.status = info(
-                "cancelled: the evaluation under way is discarded when it ends; nothing is stored",
-            );
-        }
+        self.status = Some(Status::error(format!("screening failed: {e}")));
     }
 
     /// Apply a reply from the worker.
@@ -262,7 +258,7 @@ impl App {
                 self.unlock = UnlockScreen::default();
                 self.entry.unlocked(*model, equations);
                 self.screen = Screen::Entry;
-                self.status = info("vault unlocked");
+                self.status = Some(Status::info("vault unlocked"));
             }
             Reply::UnlockFailed(UnlockError::WrongPassword) => {
                 if let Some(message) = self.unlock.wrong_password(now) {
@@ -277,7 +273,6 @@ impl App {
                 }
             }
             Reply::Screened { job, result } => {
-                // A job cancelled earlier: its result was not stored and is not shown.
                 let Some(running) = self.take_job(job) else {
                     return;
                 };
@@ -296,7 +291,6 @@ impl App {
                 }
             }
             Reply::EquationsScreened { job, result } => {
-                // A job cancelled earlier: nothing was stored and nothing is shown.
                 let Some(running) = self.take_job(job) else {
                     return;
                 };
@@ -338,13 +332,6 @@ impl App {
                 self.say(message);
             }
             Reply::KeyInfo(result) => self.keys.loaded(result),
-        }
-    }
-
-    /// Show `message` on the message line, if there is one (else the line is left as it is).
-    fn say(&mut self, message: Option<Status>) {
-        if message.is_some() {
-            self.status = message;
         }
     }
 }
