@@ -1,5 +1,6 @@
-//! Drawing: one function per screen, all reading an [`App`] and writing a frame. Nothing
-//! here changes state or waits for anything.
+//! Drawing: one function per screen, each reading its screen's state (from
+//! [`crate::screens`]) and writing a frame; [`draw`] adds what the [`App`] shares (tabs,
+//! message line, key hints, help). Nothing here changes state or waits for anything.
 
 mod analytics;
 mod entry;
