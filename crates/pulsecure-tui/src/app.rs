@@ -1,253 +1,28 @@
-//! All UI state, and the rules that change it: key presses and worker replies in, requests
-//! for the worker out. No terminal, no thread, no clock of its own (callers pass `now`), so
+//! The router: which screen is shown, the keys that work on every screen (quit, help,
+//! F2–F6), the message line, and the worker's jobs (the running screening, numbered; every
+//! reply handed to the screen it is for). Each screen's own state and keys live in
+//! [`crate::screens`]. No terminal, no thread, no clock of its own (callers pass `now`), so
 //! every screen can be driven and checked in tests.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use pulsecure_core::app::analytics::Release;
-use pulsecure_core::app::inference::{Stage, StageTimings};
-use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
-use pulsecure_core::domain::population::Screenable;
-use pulsecure_core::ports::privacy::BudgetStatus;
-use pulsecure_core::reference::feature_contributions;
-use pulsecure_core::{
-    Model, PatientFeatures, PatientRef, QuantizedInput, RiskAssessment, RiskClass,
-};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use secrecy::SecretString;
-use zeroize::{Zeroize, Zeroizing};
 
-use crate::form::EntryForm;
-use crate::workbench::{
-    EquationScreening, EquationVerdictKind, HistoryEntry, ModelChoice, UnlockError,
-};
+use crate::screens::action::Action;
+use crate::screens::analytics::AnalyticsScreen;
+use crate::screens::entry::EntryScreen;
+use crate::screens::history::HistoryScreen;
+use crate::screens::keys::KeysScreen;
+use crate::screens::result::{EquationResultView, ResultScreen, ResultView};
+use crate::screens::running::{self, RunningJob};
+use crate::screens::submission::Submission;
+use crate::screens::unlock::UnlockScreen;
+use crate::screens::Screen;
+use crate::status::Status;
+use crate::workbench::{TuiError, UnlockError};
 use crate::worker::{Reply, Request};
-
-/// Wrong passwords allowed before the UI exits.
-pub const MAX_UNLOCK_ATTEMPTS: u32 = 5;
-
-/// Delay before the next unlock attempt after `failures` wrong passwords: 1, 2, 4, 8 s.
-pub fn unlock_delay(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6))
-}
-
-/// Which screen is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Screen {
-    /// Password entry.
-    Unlock,
-    /// Patient entry form.
-    Entry,
-    /// An encrypted evaluation in progress.
-    Running,
-    /// The last result.
-    Result,
-    /// Stored screenings.
-    History,
-    /// Differentially private statistics.
-    Analytics,
-    /// Key fingerprints and the model.
-    Keys,
-}
-
-/// A one-line message under the screen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    /// The text.
-    pub text: String,
-    /// Shown as an error (red) rather than information.
-    pub error: bool,
-}
-
-/// The unlock screen stops accepting characters once the password reaches this many bytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
-
-/// The unlock screen.
-pub struct UnlockState {
-    /// The password typed so far (wiped on drop and after sending). Allocated once at its
-    /// largest size, so typing never reallocates and leaves an unwiped copy behind.
-    pub password: Zeroizing<String>,
-    /// Wrong passwords so far.
-    pub failures: u32,
-    /// No attempt before this instant.
-    pub blocked_until: Option<Instant>,
-    /// An unlock is running on the worker.
-    pub busy: bool,
-    /// Why the last attempt failed.
-    pub error: Option<String>,
-}
-
-impl Default for UnlockState {
-    fn default() -> Self {
-        UnlockState {
-            // Room for the limit plus one more character of up to 4 bytes.
-            password: Zeroizing::new(String::with_capacity(MAX_PASSWORD_BYTES + 4)),
-            failures: 0,
-            blocked_until: None,
-            busy: false,
-            error: None,
-        }
-    }
-}
-
-/// An evaluation in progress.
-pub struct RunningJob {
-    /// Job number.
-    pub job: u64,
-    /// Reference of the patient being screened.
-    pub patient_ref: String,
-    /// When it was submitted.
-    pub started: Instant,
-    /// The stage running now and when it began.
-    pub stage: Option<(Stage, Instant)>,
-    /// Stages finished, with their durations.
-    pub done: Vec<(Stage, Duration)>,
-    /// Set on Esc.
-    pub cancel: Arc<AtomicBool>,
-    /// The cvd-lr patient (for the result's contributions); `None` for published equations.
-    patient: Option<PatientFeatures>,
-}
-
-/// A finished screening as the result screen shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResultView {
-    /// Pseudonymous reference.
-    pub patient_ref: String,
-    /// The decrypted assessment.
-    pub assessment: RiskAssessment,
-    /// Per-feature contributions in log-odds (label, value), computed on the client.
-    pub contributions: Vec<(String, f64)>,
-    /// Time per stage.
-    pub timings: StageTimings,
-    /// The model's class threshold as a probability.
-    pub threshold: f64,
-    /// The highest probability the model can output (the gauge's full scale).
-    pub scale_max: f64,
-    /// The model is a lab-free pre-screen for a published equation (its flag means "take
-    /// the labs", not "high risk"), with the question it answers.
-    pub pre_screen: Option<String>,
-}
-
-/// A finished published-equation screening as the result screen shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EquationResultView {
-    /// Pseudonymous reference.
-    pub patient_ref: String,
-    /// What the form's title called the choice.
-    pub label: String,
-    /// What the estimates are and for whom (under the title).
-    pub subtitle: String,
-    /// The verdicts are a screening model's (cvd-lr: its disclaimer), not a published
-    /// equation's.
-    pub screening_model: bool,
-    /// One verdict per model, and the time spent.
-    pub screening: EquationScreening,
-}
-
-/// Which risk classes the history shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ClassFilter {
-    /// Both.
-    #[default]
-    All,
-    /// High risk only.
-    High,
-    /// Low risk only.
-    Low,
-}
-
-/// The history screen.
-#[derive(Default)]
-pub struct HistoryState {
-    /// Everything loaded.
-    pub entries: Vec<HistoryEntry>,
-    /// Index into the filtered list.
-    pub selected: usize,
-    /// Reference substring filter.
-    pub filter: String,
-    /// Typing into the filter.
-    pub editing_filter: bool,
-    /// Class filter.
-    pub class: ClassFilter,
-    /// Showing the selected entry's details.
-    pub open: bool,
-    /// A load is running.
-    pub loading: bool,
-}
-
-impl HistoryState {
-    /// Entries passing the filters.
-    pub fn visible(&self) -> Vec<&HistoryEntry> {
-        self.entries
-            .iter()
-            .filter(|e| e.patient_ref.contains(self.filter.as_str()))
-            .filter(|e| match self.class {
-                ClassFilter::All => true,
-                ClassFilter::High => e.class == Some(RiskClass::High),
-                ClassFilter::Low => e.class == Some(RiskClass::Low),
-            })
-            .collect()
-    }
-}
-
-/// The queries the analytics screen offers, with their labels.
-pub fn analytics_queries() -> [(&'static str, Query); 3] {
-    [
-        ("High-risk count", Query::HighRiskCount),
-        (
-            "Mean calibrated risk",
-            Query::MeanRisk {
-                lower: 0,
-                upper: PROBABILITY_CODE_MAX,
-            },
-        ),
-        ("Risk class × age band histogram", Query::Histogram),
-    ]
-}
-
-/// A quoted release waiting for the user's yes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PendingRelease {
-    /// The query.
-    pub query: Query,
-    /// ε asked for.
-    pub epsilon: f64,
-    /// ε it will charge.
-    pub cost: f64,
-    /// Budget before it.
-    pub budget: BudgetStatus,
-}
-
-/// The analytics screen.
-pub struct AnalyticsState {
-    /// Index into [`analytics_queries`].
-    pub selected: usize,
-    /// ε as typed.
-    pub epsilon: String,
-    /// Waiting for confirmation.
-    pub confirm: Option<PendingRelease>,
-    /// The last release.
-    pub last: Option<Release>,
-    /// The budget as last read.
-    pub budget: Option<BudgetStatus>,
-    /// A request is running.
-    pub busy: bool,
-}
-
-impl Default for AnalyticsState {
-    fn default() -> Self {
-        AnalyticsState {
-            selected: 0,
-            epsilon: "0.1".into(),
-            confirm: None,
-            last: None,
-            budget: None,
-            busy: false,
-        }
-    }
-}
 
 /// The whole UI state.
 pub struct App {
@@ -264,42 +39,20 @@ pub struct App {
     /// The clock as of the last event (for elapsed times and the unlock delay).
     pub now: Instant,
     /// Unlock screen.
-    pub unlock: UnlockState,
-    /// The active cvd-lr model, once unlocked.
-    pub model: Option<Model>,
-    /// What the form can screen with: cvd-lr first, then the published equations (F6).
-    pub choices: Vec<ModelChoice>,
-    /// Index into `choices` of the form shown.
-    pub choice: usize,
-    /// Entry form, once unlocked.
-    pub form: Option<EntryForm>,
-    /// Evaluation in progress.
+    pub unlock: UnlockScreen,
+    /// Patient entry screen (the model choice and its form).
+    pub entry: EntryScreen,
+    /// Evaluation in progress (the running screen shows it).
     pub running: Option<RunningJob>,
-    /// Last result (cvd-lr); at most one of this and `equation_result` is set.
-    pub result: Option<ResultView>,
-    /// Last result (published equations).
-    pub equation_result: Option<EquationResultView>,
+    /// Result screen (the last finished screening).
+    pub result: ResultScreen,
     /// History screen.
-    pub history: HistoryState,
+    pub history: HistoryScreen,
     /// Analytics screen.
-    pub analytics: AnalyticsState,
-    /// Keys screen content.
-    pub keys: Option<Result<Vec<(String, String)>, String>>,
+    pub analytics: AnalyticsScreen,
+    /// Keys screen.
+    pub keys: KeysScreen,
     next_job: u64,
-}
-
-fn info(text: impl Into<String>) -> Option<Status> {
-    Some(Status {
-        text: text.into(),
-        error: false,
-    })
-}
-
-fn error(text: impl Into<String>) -> Option<Status> {
-    Some(Status {
-        text: text.into(),
-        error: true,
-    })
 }
 
 impl App {
@@ -312,17 +65,13 @@ impl App {
             exit_message: None,
             status: None,
             now,
-            unlock: UnlockState::default(),
-            model: None,
-            choices: vec![ModelChoice::CvdLr],
-            choice: 0,
-            form: None,
+            unlock: UnlockScreen::default(),
+            entry: EntryScreen::default(),
             running: None,
-            result: None,
-            equation_result: None,
-            history: HistoryState::default(),
-            analytics: AnalyticsState::default(),
-            keys: None,
+            result: ResultScreen::default(),
+            history: HistoryScreen::default(),
+            analytics: AnalyticsScreen::default(),
+            keys: KeysScreen::default(),
             next_job: 1,
         }
     }
@@ -336,8 +85,8 @@ impl App {
     pub fn typing_text(&self) -> bool {
         match self.screen {
             Screen::Unlock => true,
-            Screen::Entry => self.form.as_ref().is_some_and(EntryForm::focus_takes_text),
-            Screen::History => self.history.editing_filter,
+            Screen::Entry => self.entry.typing_text(),
+            Screen::History => self.history.typing_text(),
             _ => false,
         }
     }
@@ -359,344 +108,146 @@ impl App {
             return vec![];
         }
         if self.screen == Screen::Unlock {
-            return self.unlock_key(key);
+            let action = self.unlock.handle_key(key, now);
+            return self.apply(action);
         }
         if key.code == KeyCode::Char('q') && !self.typing_text() && !ctrl {
             self.quit = true;
             return vec![];
         }
-        match key.code {
+        if let Some(requests) = self.function_key(key.code) {
+            return requests;
+        }
+        let screening = self.running.is_some();
+        let action = match self.screen {
+            Screen::Unlock => Action::Stay, // handled above, before the global keys
+            Screen::Entry => self.entry.handle_key(key, screening),
+            Screen::Running => running::handle_key(key),
+            Screen::Result => self.result.handle_key(key),
+            Screen::History => self.history.handle_key(key),
+            Screen::Analytics => self.analytics.handle_key(key),
+            Screen::Keys => self.keys.handle_key(key),
+        };
+        self.apply(action)
+    }
+
+    /// F2–F6, the same on every screen past the unlock; `None` for any other key.
+    fn function_key(&mut self, code: KeyCode) -> Option<Vec<Request>> {
+        let requests = match code {
             KeyCode::F(2) => {
                 self.screen = if self.running.is_some() {
                     Screen::Running
                 } else {
                     Screen::Entry
                 };
-                return vec![];
+                vec![]
             }
-            KeyCode::F(3) => return self.open_history(),
+            KeyCode::F(3) => {
+                self.screen = Screen::History;
+                vec![self.history.load()]
+            }
             KeyCode::F(4) => {
                 self.screen = Screen::Analytics;
-                self.analytics.busy = true;
-                return vec![Request::Budget];
+                vec![self.analytics.load()]
             }
             KeyCode::F(5) => {
                 self.screen = Screen::Keys;
-                return vec![Request::KeyInfo];
+                vec![self.keys.load()]
             }
             KeyCode::F(6) => {
-                self.next_choice();
-                return vec![];
+                let action = self.entry.next_choice(self.running.is_some());
+                self.apply(action)
             }
-            _ => {}
-        }
-        match self.screen {
-            Screen::Unlock => vec![],
-            Screen::Entry => self.entry_key(key),
-            Screen::Running => {
-                if key.code == KeyCode::Esc {
-                    self.cancel_running();
-                }
-                vec![]
-            }
-            Screen::Result => {
-                if matches!(key.code, KeyCode::Enter | KeyCode::Char('n')) {
-                    self.screen = Screen::Entry;
-                }
-                vec![]
-            }
-            Screen::History => self.history_key(key),
-            Screen::Analytics => self.analytics_key(key),
-            Screen::Keys => {
-                if key.code == KeyCode::Char('r') {
-                    return vec![Request::KeyInfo];
-                }
-                vec![]
-            }
-        }
+            _ => return None,
+        };
+        Some(requests)
     }
 
-    fn unlock_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        match key.code {
-            KeyCode::Esc => {
+    /// Do what a screen asked for; returns the work for the worker.
+    fn apply(&mut self, action: Action) -> Vec<Request> {
+        match action {
+            Action::Stay => vec![],
+            Action::Say(status) => {
+                self.status = Some(status);
+                vec![]
+            }
+            Action::Show(screen, status) => {
+                self.screen = screen;
+                self.say(status);
+                vec![]
+            }
+            Action::Send(request) => vec![request],
+            Action::Submit(submission) => vec![self.start_job(submission)],
+            Action::CancelRunning => {
+                self.cancel_running();
+                vec![]
+            }
+            Action::Quit => {
                 self.quit = true;
                 vec![]
             }
-            KeyCode::Backspace => {
-                self.unlock.password.pop();
-                vec![]
-            }
-            KeyCode::Char(c) => {
-                if self.unlock.password.len() < MAX_PASSWORD_BYTES {
-                    self.unlock.password.push(c);
-                }
-                vec![]
-            }
-            KeyCode::Enter => {
-                if self.unlock.busy || self.unlock.password.is_empty() {
-                    return vec![];
-                }
-                if let Some(until) = self.unlock.blocked_until {
-                    if self.now < until {
-                        let wait = until.duration_since(self.now).as_secs_f64().ceil();
-                        self.unlock.error = Some(format!("wait {wait:.0} s before trying again"));
-                        return vec![];
-                    }
-                }
-                self.unlock.busy = true;
-                self.unlock.error = None;
-                // One exact-size copy into the secret; the typing buffer keeps its capacity
-                // and is wiped in place.
-                let typed = SecretString::from(self.unlock.password.as_str().to_string());
-                self.unlock.password.zeroize();
-                vec![Request::Unlock(typed)]
-            }
-            _ => vec![],
         }
     }
 
-    fn entry_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        let Some(form) = self.form.as_mut() else {
-            return vec![];
-        };
-        match key.code {
-            KeyCode::Tab | KeyCode::Down => form.next(),
-            KeyCode::BackTab | KeyCode::Up => form.previous(),
-            KeyCode::Backspace => form.backspace(),
-            KeyCode::Delete => form.delete(),
-            KeyCode::Left => form.move_cursor(-1),
-            KeyCode::Right => form.move_cursor(1),
-            KeyCode::Home => form.cursor_to(false),
-            KeyCode::End => form.cursor_to(true),
-            KeyCode::Char('l') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                form.clear();
-                self.status = info("form cleared");
-            }
-            KeyCode::Char(c) => form.type_char(c),
-            KeyCode::Enter => return self.submit(),
-            _ => {}
-        }
-        vec![]
-    }
-
-    /// The form's model choice.
-    pub fn current_choice(&self) -> &ModelChoice {
-        self.choices.get(self.choice).unwrap_or(&ModelChoice::CvdLr)
-    }
-
-    /// F6: the next model choice, with an empty form for it (typed values are wiped).
-    fn next_choice(&mut self) {
-        if self.running.is_some() {
-            self.status = error("a screening is running: change the model when it has ended");
-            return;
-        }
-        let Some(model) = self.model.as_ref() else {
-            return;
-        };
-        if self.choices.len() < 2 {
-            self.status = error("no other model is available");
-            return;
-        }
-        self.choice = (self.choice + 1) % self.choices.len();
-        let choice = self.current_choice();
-        let form = match choice {
-            ModelChoice::CvdLr => EntryForm::new(model),
-            ModelChoice::Equations { models, .. } => EntryForm::for_equations(models),
-        };
-        let label = choice.label(model);
-        self.form = Some(form);
-        self.status = info(format!("model: {label} (F6 changes it)"));
-        self.screen = Screen::Entry;
-    }
-
-    fn submit(&mut self) -> Vec<Request> {
-        if self.running.is_some() {
-            self.status = error("a screening is already running (F2 shows it, Esc there cancels)");
-            return vec![];
-        }
-        if let ModelChoice::Equations { selector, .. } = self.current_choice().clone() {
-            return self.submit_equations(selector);
-        }
-        let (Some(form), Some(model)) = (self.form.as_mut(), self.model.as_ref()) else {
-            return vec![];
-        };
-        match form.submit(model) {
-            Err(bad) => {
-                let field = &form.fields[bad];
-                let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
-                self.status = error(format!("{}: {problem}", field.label()));
-                vec![]
-            }
-            Ok((patient_ref, Screenable::NotEligible(why))) => {
-                // Nothing to encrypt: the worker stores the decision and answers with one
-                // not-eligible verdict.
-                let (job, _) = self.start_job(&patient_ref, None);
-                vec![Request::RecordNotEligible {
-                    job,
-                    patient_ref,
-                    why,
-                }]
-            }
-            Ok((patient_ref, Screenable::Eligible(patient))) => {
-                let (job, cancel) = self.start_job(&patient_ref, Some(patient.clone()));
-                vec![Request::Screen {
-                    job,
-                    patient_ref,
-                    patient,
-                    cancel,
-                }]
-            }
+    /// Show `message` on the message line, if there is one (else the line is left as it is).
+    fn say(&mut self, message: Option<Status>) {
+        if message.is_some() {
+            self.status = message;
         }
     }
 
-    fn submit_equations(&mut self, selector: String) -> Vec<Request> {
-        let Some(form) = self.form.as_mut() else {
-            return vec![];
-        };
-        match form.submit_values() {
-            Err(bad) => {
-                let field = &form.fields[bad];
-                let problem = field.problem(true).map(|p| p.full).unwrap_or_default();
-                self.status = error(format!("{}: {problem}", field.label()));
-                vec![]
-            }
-            Ok((patient_ref, values)) => {
-                let (job, cancel) = self.start_job(&patient_ref, None);
-                vec![Request::ScreenEquations {
-                    job,
-                    selector,
-                    patient_ref,
-                    values,
-                    cancel,
-                }]
-            }
-        }
-    }
-
-    /// A new job for `patient_ref` becomes the running one (the running screen shows it);
-    /// returns its number and the flag Esc sets.
-    fn start_job(
-        &mut self,
-        patient_ref: &PatientRef,
-        patient: Option<PatientFeatures>,
-    ) -> (u64, Arc<AtomicBool>) {
+    /// The submitted screening becomes the running job (the running screen shows it);
+    /// returns the worker's request, numbered and with the flag Esc sets.
+    fn start_job(&mut self, submission: Submission) -> Request {
         let job = self.next_job;
         self.next_job += 1;
         let cancel = Arc::new(AtomicBool::new(false));
-        self.running = Some(RunningJob {
+        self.running = Some(RunningJob::new(
             job,
-            patient_ref: patient_ref.as_str().to_string(),
-            started: self.now,
-            stage: None,
-            done: Vec::new(),
-            cancel: Arc::clone(&cancel),
-            patient,
-        });
+            &submission,
+            self.now,
+            Arc::clone(&cancel),
+        ));
         self.screen = Screen::Running;
         self.status = None;
-        (job, cancel)
+        submission.into_request(job, cancel)
     }
 
+    /// Esc on the running screen: the worker discards the result when the evaluation ends,
+    /// and the form is back at once.
     fn cancel_running(&mut self) {
         if let Some(job) = self.running.take() {
-            job.cancel.store(true, Ordering::SeqCst);
+            job.cancel();
             self.screen = Screen::Entry;
-            self.status = info(
+            self.status = Some(Status::info(
                 "cancelled: the evaluation under way is discarded when it ends; nothing is stored",
-            );
+            ));
         }
     }
 
-    fn open_history(&mut self) -> Vec<Request> {
-        self.screen = Screen::History;
-        self.history.loading = true;
-        vec![Request::History]
+    /// The running job, taken if `job` is it (it has ended); `None` for a job cancelled
+    /// earlier, whose result is neither stored nor shown.
+    fn take_job(&mut self, job: u64) -> Option<RunningJob> {
+        if self.running.as_ref().is_some_and(|r| r.job == job) {
+            self.running.take()
+        } else {
+            None
+        }
     }
 
-    fn history_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        let h = &mut self.history;
-        if h.editing_filter {
-            match key.code {
-                KeyCode::Enter | KeyCode::Esc => h.editing_filter = false,
-                KeyCode::Backspace => {
-                    h.filter.pop();
-                }
-                KeyCode::Char(c) if !c.is_control() && h.filter.chars().count() < 64 => {
-                    h.filter.push(c)
-                }
-                _ => {}
-            }
-            h.selected = 0;
-            return vec![];
-        }
-        let count = h.visible().len();
-        match key.code {
-            KeyCode::Down | KeyCode::Char('j') => {
-                h.selected = (h.selected + 1).min(count.saturating_sub(1))
-            }
-            KeyCode::Up | KeyCode::Char('k') => h.selected = h.selected.saturating_sub(1),
-            KeyCode::Enter => h.open = count > 0 && !h.open,
-            KeyCode::Esc => h.open = false,
-            KeyCode::Char('/') => {
-                h.editing_filter = true;
-                h.open = false;
-            }
-            KeyCode::Char('c') => {
-                h.class = match h.class {
-                    ClassFilter::All => ClassFilter::High,
-                    ClassFilter::High => ClassFilter::Low,
-                    ClassFilter::Low => ClassFilter::All,
-                };
-                h.selected = 0;
-                h.open = false;
-            }
-            KeyCode::Char('r') => return self.open_history(),
-            _ => {}
-        }
-        vec![]
+    /// A screening ended: show `shown`, say `message`, and empty the form for the next
+    /// patient.
+    fn show_result(&mut self, shown: ResultScreen, message: String) {
+        self.result = shown;
+        self.entry.clear();
+        self.screen = Screen::Result;
+        self.status = Some(Status::info(message));
     }
 
-    fn analytics_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        let a = &mut self.analytics;
-        if let Some(pending) = a.confirm.clone() {
-            return match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    a.confirm = None;
-                    a.busy = true;
-                    vec![Request::Release(pending.query, pending.epsilon)]
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    a.confirm = None;
-                    self.status = info("not released; nothing was spent");
-                    vec![]
-                }
-                _ => vec![],
-            };
-        }
-        match key.code {
-            KeyCode::Up => a.selected = a.selected.saturating_sub(1),
-            KeyCode::Down => a.selected = (a.selected + 1).min(analytics_queries().len() - 1),
-            KeyCode::Backspace => {
-                a.epsilon.pop();
-            }
-            KeyCode::Char(c) if (c.is_ascii_digit() || c == '.') && a.epsilon.len() < 12 => {
-                a.epsilon.push(c)
-            }
-            KeyCode::Enter => {
-                if a.busy {
-                    return vec![];
-                }
-                let Ok(epsilon) = a.epsilon.parse::<f64>() else {
-                    self.status = error("ε must be a positive number, e.g. 0.1");
-                    return vec![];
-                };
-                let query = analytics_queries()[a.selected].1.clone();
-                a.busy = true;
-                return vec![Request::Quote(query, epsilon)];
-            }
-            _ => {}
-        }
-        vec![]
+    /// A screening failed: back to the form, as it was typed, saying why.
+    fn screening_failed(&mut self, e: &TuiError) {
+        self.screen = Screen::Entry;
+        self.status = Some(Status::error(format!("screening failed: {e}")));
     }
 
     /// Apply a reply from the worker.
@@ -704,209 +255,83 @@ impl App {
         self.now = now;
         match reply {
             Reply::Unlocked(model, equations) => {
-                self.unlock = UnlockState::default();
-                self.form = Some(EntryForm::new(&model));
-                self.choices = std::iter::once(ModelChoice::CvdLr)
-                    .chain(equations)
-                    .collect();
-                self.choice = 0;
-                self.model = Some(*model);
+                self.unlock = UnlockScreen::default();
+                self.entry.unlocked(*model, equations);
                 self.screen = Screen::Entry;
-                self.status = info("vault unlocked");
+                self.status = Some(Status::info("vault unlocked"));
             }
             Reply::UnlockFailed(UnlockError::WrongPassword) => {
-                let u = &mut self.unlock;
-                u.busy = false;
-                u.failures += 1;
-                if u.failures >= MAX_UNLOCK_ATTEMPTS {
+                if let Some(message) = self.unlock.wrong_password(now) {
                     self.quit = true;
-                    self.exit_message = Some(format!(
-                        "{MAX_UNLOCK_ATTEMPTS} wrong passwords: pulsecure stopped. Start it again to retry."
-                    ));
-                    return;
+                    self.exit_message = Some(message);
                 }
-                let delay = unlock_delay(u.failures);
-                u.blocked_until = Some(now + delay);
-                u.error = Some(format!(
-                    "wrong password (attempt {} of {MAX_UNLOCK_ATTEMPTS}); next try in {} s",
-                    u.failures,
-                    delay.as_secs()
-                ));
             }
-            Reply::UnlockFailed(UnlockError::Other(message)) => {
-                self.unlock.busy = false;
-                self.unlock.error = Some(message);
-            }
+            Reply::UnlockFailed(UnlockError::Other(message)) => self.unlock.failed(message),
             Reply::Stage { job, stage } => {
                 if let Some(r) = self.running.as_mut().filter(|r| r.job == job) {
-                    if let Some((previous, since)) = r.stage.take() {
-                        r.done.push((previous, now.duration_since(since)));
-                    }
-                    r.stage = Some((stage, now));
+                    r.enter(stage, now);
                 }
             }
             Reply::Screened { job, result } => {
-                if self.running.as_ref().is_none_or(|r| r.job != job) {
-                    return; // cancelled earlier: its result was not stored and is not shown
-                }
-                let Some(running) = self.running.take() else {
+                let Some(running) = self.take_job(job) else {
                     return;
                 };
                 match result {
                     Ok(screening) => {
-                        self.equation_result = None;
-                        self.result = self.model.as_ref().and_then(|model| {
-                            result_view(model, &running, screening.assessment, screening.timings)
-                        });
-                        if let Some(form) = self.form.as_mut() {
-                            form.clear();
-                        }
-                        self.screen = Screen::Result;
-                        self.status = info(format!("{} screened and stored", running.patient_ref));
+                        let shown = self
+                            .entry
+                            .model
+                            .as_ref()
+                            .and_then(|model| ResultView::new(model, &running, *screening))
+                            .map_or(ResultScreen::Empty, ResultScreen::CvdLr);
+                        let message = format!("{} screened and stored", running.patient_ref);
+                        self.show_result(shown, message);
                     }
-                    Err(e) => {
-                        self.screen = Screen::Entry;
-                        self.status = error(format!("screening failed: {e}"));
-                    }
+                    Err(e) => self.screening_failed(&e),
                 }
             }
             Reply::EquationsScreened { job, result } => {
-                if self.running.as_ref().is_none_or(|r| r.job != job) {
-                    return; // cancelled earlier: nothing was stored and nothing is shown
-                }
-                let Some(running) = self.running.take() else {
+                let Some(running) = self.take_job(job) else {
                     return;
                 };
                 match result {
                     Ok(screening) => {
-                        let label = match self.model.as_ref() {
-                            Some(m) => self.current_choice().label(m),
-                            None => String::new(),
-                        };
-                        let (subtitle, screening_model) =
-                            match (self.current_choice(), self.model.as_ref()) {
-                                (ModelChoice::CvdLr, Some(m)) => (
-                                    match m.population() {
-                                        Some(p) => format!("screening model, for {}", p.rule),
-                                        None => "screening model".to_string(),
-                                    },
-                                    true,
-                                ),
-                                _ => (
-                                    "10-year risk (published equation, for adults without known \
-                                     CVD)"
-                                        .to_string(),
-                                    false,
-                                ),
-                            };
-                        let any_screened = screening
-                            .verdicts
-                            .iter()
-                            .any(|v| matches!(v.outcome, EquationVerdictKind::Screened { .. }));
-                        self.result = None;
-                        self.equation_result = Some(EquationResultView {
-                            patient_ref: running.patient_ref.clone(),
-                            label,
-                            subtitle,
-                            screening_model,
-                            screening: *screening,
-                        });
-                        if let Some(form) = self.form.as_mut() {
-                            form.clear();
-                        }
-                        self.screen = Screen::Result;
-                        self.status = info(if any_screened {
+                        let view = EquationResultView::new(
+                            &running,
+                            self.entry.model.as_ref(),
+                            self.entry.current_choice(),
+                            *screening,
+                        );
+                        let message = if view.any_screened() {
                             format!("{} screened and stored", running.patient_ref)
                         } else {
                             format!(
                                 "{}: not eligible; the decision is stored",
                                 running.patient_ref
                             )
-                        });
+                        };
+                        self.show_result(ResultScreen::Equations(view), message);
                     }
-                    Err(e) => {
-                        self.screen = Screen::Entry;
-                        self.status = error(format!("screening failed: {e}"));
-                    }
+                    Err(e) => self.screening_failed(&e),
                 }
             }
             Reply::History(result) => {
-                self.history.loading = false;
-                match result {
-                    Ok(entries) => {
-                        self.history.entries = entries;
-                        self.history.selected = 0;
-                        self.history.open = false;
-                    }
-                    Err(e) => self.status = error(format!("history: {e}")),
-                }
+                let message = self.history.loaded(result);
+                self.say(message);
             }
             Reply::Quoted(result) => {
-                self.analytics.busy = false;
-                match result {
-                    Ok((query, epsilon, cost, budget)) => {
-                        self.analytics.budget = Some(budget);
-                        self.analytics.confirm = Some(PendingRelease {
-                            query,
-                            epsilon,
-                            cost,
-                            budget,
-                        });
-                    }
-                    Err(e) => self.status = error(format!("not released: {e}")),
-                }
+                let message = self.analytics.quoted(result);
+                self.say(message);
             }
             Reply::Released(result) => {
-                self.analytics.busy = false;
-                match result {
-                    Ok(release) => {
-                        self.analytics.budget = Some(release.budget);
-                        self.status = info(if release.cached {
-                            "recorded answer of an identical earlier release: nothing spent".into()
-                        } else {
-                            format!("released; ε {:.4} spent", release.epsilon_charged)
-                        });
-                        self.analytics.last = Some(*release);
-                    }
-                    Err(e) => self.status = error(format!("not released: {e}")),
-                }
+                let message = self.analytics.released(result);
+                self.say(message);
             }
             Reply::Budget(result) => {
-                self.analytics.busy = false;
-                match result {
-                    Ok(b) => self.analytics.budget = Some(b),
-                    Err(e) => self.status = error(format!("budget: {e}")),
-                }
+                let message = self.analytics.budget_loaded(result);
+                self.say(message);
             }
-            Reply::KeyInfo(result) => self.keys = Some(result.map_err(|e| e.to_string())),
+            Reply::KeyInfo(result) => self.keys.loaded(result),
         }
     }
-}
-
-fn result_view(
-    model: &Model,
-    running: &RunningJob,
-    assessment: RiskAssessment,
-    timings: StageTimings,
-) -> Option<ResultView> {
-    let input = QuantizedInput::from_patient(model, running.patient.as_ref()?);
-    let contributions = model
-        .features()
-        .iter()
-        .map(|f| f.name.replace('_', " "))
-        .zip(feature_contributions(model, &input))
-        .collect();
-    let scale = f64::from(model.probability_scale());
-    Some(ResultView {
-        patient_ref: running.patient_ref.clone(),
-        assessment,
-        contributions,
-        timings,
-        threshold: f64::from(model.threshold()) / scale,
-        scale_max: f64::from(model.lut().iter().copied().max().unwrap_or(0)) / scale,
-        pre_screen: model
-            .target()
-            .filter(|t| t.is_equation_pre_screen())
-            .map(|t| t.label_rule().unwrap_or_default().to_string()),
-    })
 }

@@ -1,11 +1,13 @@
 //! Pulsecure's terminal UI (Ratatui + crossterm).
 //!
-//! Split the way gitui splits it: [`app::App`] holds all state and turns key presses and
-//! worker replies into state changes and [`worker::Request`]s (testable without a terminal);
-//! [`ui`] only draws an `App`; [`worker`] runs every slow operation (unlock with Argon2id,
-//! encrypted evaluation, database reads, DP releases) on its own thread and reports progress
-//! by channel, so a key press is never stuck behind a bootstrapping; [`terminal`] wires the
-//! three to a real terminal.
+//! Split the way gitui splits it: each screen in [`screens`] owns its state and turns its
+//! key presses into an action; [`app::App`] routes (the screen shown, global keys, the
+//! message line, the running job) and turns key presses and worker replies into state
+//! changes and [`worker::Request`]s (all testable without a terminal); [`ui`] only draws,
+//! one file per screen beside its state; [`worker`] runs every slow operation (unlock with
+//! Argon2id, encrypted evaluation, database reads, DP releases) on its own thread and
+//! reports progress by channel, so a key press is never stuck behind a bootstrapping;
+//! [`terminal`] wires them to a real terminal.
 //!
 //! The binary supplies the real operations through the [`workbench`] port; this crate
 //! depends on the core and on `pulsecure-batch` (for the one patient-reference rule) only:
@@ -13,6 +15,8 @@
 
 pub mod app;
 pub mod form;
+pub mod screens;
+pub mod status;
 pub mod terminal;
 pub mod ui;
 pub mod workbench;

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use pulsecure_core::app::inference::Stage;
-use pulsecure_tui::app::Screen;
+use pulsecure_tui::screens::Screen;
 use pulsecure_tui::worker::{Reply, Request};
 use pulsecure_tui::{UnlockError, Workbench};
 use ratatui::crossterm::event::KeyCode;

@@ -7,7 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pulsecure_tui::app::{unlock_delay, Screen, MAX_UNLOCK_ATTEMPTS};
+use pulsecure_tui::screens::unlock::{unlock_delay, MAX_UNLOCK_ATTEMPTS};
+use pulsecure_tui::screens::Screen;
 use pulsecure_tui::terminal::EventLoop;
 use pulsecure_tui::worker;
 use pulsecure_tui::{App, Workbench};
@@ -112,13 +113,13 @@ fn a_screening_runs_off_the_ui_thread_and_stores_its_result() {
     pump_until(&mut lp, Duration::from_secs(10), |a| {
         a.screen == Screen::Result
     });
-    let result = lp.app.result.as_ref().expect("result shown");
+    let result = lp.app.result.cvd_lr().expect("result shown");
     assert_eq!(result.patient_ref, "P-0007");
     let history = bench.history().expect("history");
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].class, Some(result.assessment.class));
     // The form is empty again for the next patient.
-    let form = lp.app.form.as_ref().expect("form");
+    let form = lp.app.entry.form.as_ref().expect("form");
     assert!(form
         .fields
         .iter()
@@ -130,7 +131,7 @@ fn f6_switches_to_prevent_whose_form_screens_both_outputs() {
     let (mut lp, bench) = start(Duration::from_millis(10));
     unlock(&mut lp);
     press(&mut lp, KeyCode::F(6));
-    let form = lp.app.form.as_ref().expect("form");
+    let form = lp.app.entry.form.as_ref().expect("form");
     let labels: Vec<String> = form.fields.iter().map(|f| f.label()).collect();
     assert_eq!(
         labels,
@@ -165,14 +166,14 @@ fn f6_switches_to_prevent_whose_form_screens_both_outputs() {
         "the value is not repeated: {status}"
     );
     // Fixed, it screens both PREVENT outputs and stores them.
-    let form = lp.app.form.as_mut().expect("form");
+    let form = lp.app.entry.form.as_mut().expect("form");
     form.fields[6].text = "220".into();
     form.fields[6].cursor = 3;
     press(&mut lp, KeyCode::Enter);
     pump_until(&mut lp, Duration::from_secs(10), |a| {
         a.screen == Screen::Result
     });
-    let shown = lp.app.equation_result.as_ref().expect("equation result");
+    let shown = lp.app.result.equations().expect("equation result");
     let ids: Vec<&str> = shown
         .screening
         .verdicts
@@ -180,14 +181,14 @@ fn f6_switches_to_prevent_whose_form_screens_both_outputs() {
         .map(|v| v.model_id.as_str())
         .collect();
     assert_eq!(ids, ["prevent-cvd-10y", "prevent-ascvd-10y"]);
-    assert!(lp.app.result.is_none());
+    assert!(lp.app.result.cvd_lr().is_none());
     assert_eq!(bench.history().expect("history").len(), 2);
     // F6 again comes back to cvd-lr with its own form: the reference, known CVD (its
     // population excludes it), then its features.
     press(&mut lp, KeyCode::F(2));
     press(&mut lp, KeyCode::F(6));
     assert_eq!(
-        lp.app.form.as_ref().expect("form").fields.len(),
+        lp.app.entry.form.as_ref().expect("form").fields.len(),
         2 + bench.model.features().len()
     );
 }
@@ -212,7 +213,7 @@ fn esc_cancels_and_nothing_is_stored() {
     std::thread::sleep(Duration::from_millis(50));
     lp.drain_replies(Instant::now());
     assert_eq!(lp.app.screen, Screen::Entry);
-    assert!(lp.app.result.is_none());
+    assert!(lp.app.result.cvd_lr().is_none());
     assert!(
         bench.history().expect("history").is_empty(),
         "a cancelled screening is not stored"
@@ -235,7 +236,7 @@ fn key_presses_stay_fast_during_a_slow_evaluation() {
         KeyCode::Char('?'),
         KeyCode::Char('x'),
     ];
-    while lp.app.result.is_none() {
+    while lp.app.result.cvd_lr().is_none() {
         for code in keys {
             // One loop turn as the terminal runs it: the key, the replies, a full redraw.
             let t = Instant::now();

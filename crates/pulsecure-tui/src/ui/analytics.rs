@@ -9,10 +9,9 @@ use ratatui::Frame;
 
 use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
 
-use crate::app::{analytics_queries, App};
+use crate::screens::analytics::{analytics_queries, AnalyticsScreen};
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let a = &app.analytics;
+pub(super) fn draw(frame: &mut Frame, area: Rect, a: &AnalyticsScreen) {
     let [budget_area, query_area, result_area] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(8),

@@ -6,10 +6,10 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use crate::app::App;
+use crate::screens::entry::EntryScreen;
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(form) = &app.form else {
+pub(super) fn draw(frame: &mut Frame, area: Rect, entry: &EntryScreen) {
+    let Some(form) = &entry.form else {
         return;
     };
     let problems = form.problems();
@@ -47,10 +47,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             ])
             .style(style)
         });
-    let title = match &app.model {
+    let title = match &entry.model {
         Some(m) => format!(
             " New screening — {} · F6 model ",
-            app.current_choice().label(m)
+            entry.current_choice().label(m)
         ),
         None => " New screening ".into(),
     };

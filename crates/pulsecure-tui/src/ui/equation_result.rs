@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{EQUATION_DISCLAIMER, PRE_SCREEN_DISCLAIMER};
-use crate::app::EquationResultView;
+use crate::screens::result::EquationResultView;
 use crate::workbench::{EquationVerdict, EquationVerdictKind};
 
 /// Colour of a category by its position among the model's bands (last = highest).
@@ -97,13 +97,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, r: &EquationResultView) {
         lines.extend(verdict_lines(v));
     }
     lines.push(Line::from(""));
-    let screened = r
-        .screening
-        .verdicts
-        .iter()
-        .any(|v| matches!(v.outcome, EquationVerdictKind::Screened { .. }));
     lines.push(
-        Line::from(if screened {
+        Line::from(if r.any_screened() {
             format!(
                 " evaluated under encryption in {:.1} ms; each result matched this machine's \
                  reference engine before it was shown and stored",

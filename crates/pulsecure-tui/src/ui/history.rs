@@ -8,10 +8,9 @@ use ratatui::Frame;
 
 use pulsecure_core::RiskClass;
 
-use crate::app::{App, ClassFilter};
+use crate::screens::history::{ClassFilter, HistoryScreen};
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let h = &app.history;
+pub(super) fn draw(frame: &mut Frame, area: Rect, h: &HistoryScreen) {
     let visible = h.visible();
     let [filter_area, list_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);

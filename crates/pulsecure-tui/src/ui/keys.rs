@@ -6,10 +6,10 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::app::App;
+use crate::screens::keys::KeysScreen;
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let lines: Vec<Line> = match &app.keys {
+pub(super) fn draw(frame: &mut Frame, area: Rect, keys: &KeysScreen) {
+    let lines: Vec<Line> = match &keys.facts {
         None => vec![Line::from(" loading…").dim()],
         Some(Err(e)) => vec![Line::from(format!(" {e}")).fg(Color::Red)],
         Some(Ok(facts)) => {

@@ -1,5 +1,6 @@
-//! Drawing: one function per screen, all reading an [`App`] and writing a frame. Nothing
-//! here changes state or waits for anything.
+//! Drawing: one function per screen, each reading its screen's state (from
+//! [`crate::screens`]) and writing a frame; [`draw`] adds what the [`App`] shares (tabs,
+//! message line, key hints, help). Nothing here changes state or waits for anything.
 
 mod analytics;
 mod entry;
@@ -17,7 +18,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::{App, Screen};
+use crate::app::App;
+use crate::screens::result::ResultScreen;
+use crate::screens::Screen;
 
 /// The screening-aid disclaimer shown wherever a result is.
 pub const DISCLAIMER: &str =
@@ -42,16 +45,21 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(frame.area());
     draw_tabs(frame, top, app);
     match app.screen {
-        Screen::Unlock => unlock::draw(frame, body, app),
-        Screen::Entry => entry::draw(frame, body, app),
-        Screen::Running => running::draw(frame, body, app),
-        Screen::Result => match &app.equation_result {
-            Some(r) => equation_result::draw(frame, body, r),
-            None => result::draw(frame, body, app),
+        Screen::Unlock => unlock::draw(frame, body, &app.unlock),
+        Screen::Entry => entry::draw(frame, body, &app.entry),
+        Screen::Running => {
+            if let Some(job) = &app.running {
+                running::draw(frame, body, job, app.now);
+            }
+        }
+        Screen::Result => match &app.result {
+            ResultScreen::CvdLr(r) => result::draw(frame, body, r),
+            ResultScreen::Equations(r) => equation_result::draw(frame, body, r),
+            ResultScreen::Empty => {}
         },
-        Screen::History => history::draw(frame, body, app),
-        Screen::Analytics => analytics::draw(frame, body, app),
-        Screen::Keys => keys::draw(frame, body, app),
+        Screen::History => history::draw(frame, body, &app.history),
+        Screen::Analytics => analytics::draw(frame, body, &app.analytics),
+        Screen::Keys => keys::draw(frame, body, &app.keys),
     }
     if let Some(s) = &app.status {
         let style = if s.error {

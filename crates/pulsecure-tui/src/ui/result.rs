@@ -10,12 +10,9 @@ use ratatui::Frame;
 use pulsecure_core::RiskClass;
 
 use super::{percent, DISCLAIMER, PRE_SCREEN_DISCLAIMER};
-use crate::app::{App, ResultView};
+use crate::screens::result::ResultView;
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(r) = &app.result else {
-        return;
-    };
+pub(super) fn draw(frame: &mut Frame, area: Rect, r: &ResultView) {
     let bars = r.contributions.len() as u16 + 2;
     let head = if r.pre_screen.is_some() { 3 } else { 2 };
     let [class_area, gauge_area, scale_area, bars_area, footer] = Layout::vertical([

@@ -1,5 +1,7 @@
 //! An evaluation in progress: the four stages with their times, and the elapsed total.
 
+use std::time::Instant;
+
 use pulsecure_core::app::inference::Stage;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
@@ -7,7 +9,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Gauge, Paragraph};
 use ratatui::Frame;
 
-use crate::app::App;
+use crate::screens::running::RunningJob;
 
 fn describe(stage: Stage) -> &'static str {
     match stage {
@@ -18,13 +20,10 @@ fn describe(stage: Stage) -> &'static str {
     }
 }
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(job) = &app.running else {
-        return;
-    };
+pub(super) fn draw(frame: &mut Frame, area: Rect, job: &RunningJob, now: Instant) {
     let [gauge_area, list_area] =
         Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(area);
-    let elapsed = app.now.saturating_duration_since(job.started);
+    let elapsed = now.saturating_duration_since(job.started);
     let current = job.stage.map(|(s, _)| s);
     let ratio = job.done.len() as f64 / Stage::ALL.len() as f64;
     let label = match current {
@@ -50,7 +49,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         } else if current == Some(stage) {
             let since = job
                 .stage
-                .map(|(_, at)| app.now.saturating_duration_since(at))
+                .map(|(_, at)| now.saturating_duration_since(at))
                 .unwrap_or_default();
             Line::from(format!(
                 " ▶ {}  {:.1} s",

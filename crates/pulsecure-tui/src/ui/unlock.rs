@@ -7,11 +7,10 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::app::{App, MAX_UNLOCK_ATTEMPTS};
+use crate::screens::unlock::{UnlockScreen, MAX_UNLOCK_ATTEMPTS};
 
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn draw(frame: &mut Frame, area: Rect, u: &UnlockScreen) {
     let boxed = super::centered(area, 64, 9);
-    let u = &app.unlock;
     let entered = if u.password.is_empty() {
         "(type your password)".dim()
     } else {
