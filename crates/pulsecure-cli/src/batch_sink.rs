@@ -60,14 +60,14 @@ impl CliSink {
 
     /// Write RiskAssessments with `out`'s basis when the format is FHIR (one resource per
     /// line when `ndjson`); `None` when the format is another one.
-    pub(crate) fn fhir_output(&mut self, ndjson: bool) -> Option<FhirOut> {
+    pub(crate) fn fhir_output(&mut self, ndjson: bool, as_of: (i64, i64, i64)) -> Option<FhirOut> {
         if !self.writer.is_fhir() {
             return None;
         }
         if ndjson {
             self.writer.use_ndjson();
         }
-        let out = FhirOut::new(1);
+        let out = FhirOut::new(1, as_of);
         self.fhir = Some(out.clone());
         Some(out)
     }

@@ -32,6 +32,7 @@ type BasisMap = HashMap<String, (Vec<String>, usize)>;
 pub(crate) struct FhirOut {
     basis: Rc<RefCell<BasisMap>>,
     occurrence: String,
+    as_of: (i64, i64, i64),
     results_per_patient: usize,
 }
 
@@ -52,11 +53,13 @@ fn now_datetime() -> String {
 }
 
 impl FhirOut {
-    /// Output for `results_per_patient` results per patient (one per model).
-    pub(crate) fn new(results_per_patient: usize) -> Self {
+    /// Output for `results_per_patient` results per patient (one per model), read for the
+    /// screening date `as_of`.
+    pub(crate) fn new(results_per_patient: usize, as_of: (i64, i64, i64)) -> Self {
         FhirOut {
             basis: Rc::new(RefCell::new(HashMap::new())),
             occurrence: now_datetime(),
+            as_of,
             results_per_patient: results_per_patient.max(1),
         }
     }
@@ -105,6 +108,7 @@ impl FhirOut {
         risk_assessment(&Assessment {
             patient_id: id,
             occurrence: &self.occurrence,
+            as_of: self.as_of,
             model_id,
             model_version,
             outcome: outcome_of(model_id),

@@ -25,8 +25,8 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
     if let Some(selector) = args.model.as_deref().filter(|m| *m != "cvd-lr") {
         return crate::screen_equation::run(dir, args, selector, evaluator);
     }
-    if let Some((request, bulk)) = crate::screen_fhir::request(args)? {
-        return crate::screen_fhir::run(dir, args, request, bulk, evaluator);
+    if let Some(input) = crate::screen_fhir::request(args)? {
+        return crate::screen_fhir::run(dir, args, input, evaluator);
     }
     if args.format == Some(OutputFormat::Fhir) {
         return Err(CliError::Usage(

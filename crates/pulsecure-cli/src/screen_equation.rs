@@ -199,12 +199,17 @@ pub fn run(
         errors,
         fhir: None,
     };
-    if let Some((request, bulk)) = fhir {
+    if let Some(crate::screen_fhir::FhirInput {
+        request,
+        ndjson,
+        as_of,
+    }) = fhir
+    {
         if sink.writer.is_fhir() {
-            if bulk {
+            if ndjson {
                 sink.writer.use_ndjson();
             }
-            sink.fhir = Some(FhirOut::new(screeners.len()));
+            sink.fhir = Some(FhirOut::new(screeners.len(), as_of));
         }
         let mut hook = hook_for(sink.fhir.as_ref());
         let summary =

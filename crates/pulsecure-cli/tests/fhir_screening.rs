@@ -273,12 +273,41 @@ fn format_fhir_writes_risk_assessments_equal_to_the_csv_results() {
                 );
                 assert!(percent <= 100.0, "ras-2: percent scale");
                 assert_eq!(p[0]["qualitativeRisk"]["text"], expected.category.as_str());
-                assert_eq!(p[0]["whenRange"]["high"]["value"], 10);
+                assert_eq!(p[0]["whenPeriod"]["start"], AS_OF);
+                assert_eq!(p[0]["whenPeriod"]["end"], "2036-06-30");
             }
             None => assert_eq!(expected.status, "not_eligible"),
         }
     }
     assert!(predicted >= 4, "most example patients get a prediction");
+
+    // The same as NDJSON when the --out file says so.
+    let out_file = env.path("assessments.ndjson");
+    let out = env.run(
+        &[
+            "screen",
+            "--fhir",
+            bundle.to_str().expect("utf-8"),
+            "--model",
+            "prevent",
+            "--as-of",
+            AS_OF,
+            "--format",
+            "fhir",
+            "--out",
+            out_file.to_str().expect("utf-8"),
+            "--quiet",
+        ],
+        true,
+    );
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(3));
+    let text = std::fs::read_to_string(&out_file).expect("results");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), entries.len(), "one RiskAssessment per line");
+    for line in lines {
+        let r: serde_json::Value = serde_json::from_str(line).expect("one resource per line");
+        assert_eq!(r["resourceType"], "RiskAssessment");
+    }
 }
 
 /// A Patient and its observations as NDJSON lines, complete for PREVENT.
@@ -310,6 +339,39 @@ fn hostile_fhir_files_give_precise_errors_and_lose_nothing() {
         all.extend_from_slice(&["--format", "json", "--quiet"]);
         env.run(&all, true)
     };
+
+    // A pipe cannot be read twice (detect, then read): refused, not read in part.
+    let out = run(&["--fhir", "/dev/stdin"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+
+    // A unit holding a value is not echoed; the error names the LOINC code.
+    let leaky = patient_lines("pu").replace(
+        r#""value":210,"code":"mg/dL""#,
+        r#""value":210,"code":"SECRET 5.17 mmol/L""#,
+    );
+    assert!(leaky.contains("SECRET"), "the fixture holds the odd unit");
+    let leaky = env.write("leaky.ndjson", leaky.as_bytes());
+    let out = run(&["--fhir", leaky.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("LOINC 2093-3") && stderr.contains("not a plain unit"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("SECRET") && !stderr.contains("5.17"),
+        "{stderr}"
+    );
+    assert!(
+        !env.log_text().contains("SECRET"),
+        "the unit is not in the log"
+    );
 
     // Truncated JSON: one error naming the file and position; nothing screened or stored.
     let good = std::fs::read_to_string(example().join("bundle.json")).expect("example");

@@ -8,7 +8,7 @@ use pulsecure_core::civil_date::{days_from_civil, parse_ymd};
 
 use crate::fact::{Fact, MedicationKind};
 use crate::map::{system, MappingTable};
-use crate::resource::{MedicationUse, Observation, Quantity, Reference, Resource};
+use crate::resource::{Extension, MedicationUse, Observation, Quantity, Reference, Resource};
 
 /// The screening date and window facts are read for.
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +89,11 @@ impl<'a> Extractor<'a> {
                     return Err("a Patient without an id".into());
                 };
                 *patients += 1;
+                let deceased = p.deceased_boolean == Some(true)
+                    || p.deceased_date_time
+                        .as_deref()
+                        .and_then(day_of)
+                        .is_some_and(|day| day <= self.window.as_of);
                 Ok(vec![Fact::Patient {
                     id,
                     ordinal: *patients,
@@ -96,7 +101,9 @@ impl<'a> Extractor<'a> {
                         .birth_date
                         .as_deref()
                         .and_then(|b| parse_ymd(b).map(|(y, m, d)| days_from_civil(y, m, d))),
+                    race: self.race(&p.extension),
                     gender: p.gender,
+                    deceased,
                 }])
             }
             Resource::Observation(o) => self.observation(*o),
@@ -120,12 +127,25 @@ impl<'a> Extractor<'a> {
                 }
                 sets.sort_unstable();
                 sets.dedup();
+                // Recorded after the screening date: not known on it.
+                let dated = c.onset_date_time.as_deref().or(c.recorded_date.as_deref());
+                if dated
+                    .and_then(day_of)
+                    .is_some_and(|day| day > self.window.as_of)
+                {
+                    return Ok(Vec::new());
+                }
                 let subject = self.subject(c.subject.as_ref())?;
-                let active = c
+                let status = c
                     .clinical_status
                     .as_ref()
                     .and_then(|s| s.first_code())
-                    .is_some_and(|s| self.table.condition_active_statuses.iter().any(|a| a == s));
+                    .unwrap_or(self.table.condition_without_clinical_status.as_str());
+                let active = self
+                    .table
+                    .condition_active_statuses
+                    .iter()
+                    .any(|a| a == status);
                 let id = c.id.unwrap_or_default();
                 Ok(sets
                     .into_iter()
@@ -141,6 +161,25 @@ impl<'a> Extractor<'a> {
             Resource::MedicationStatement(m) => self.medication(m, MedicationKind::Statement),
             Resource::Other => Ok(Vec::new()),
         }
+    }
+
+    /// The race level of a patient's US Core race extension (its OMB category), if any.
+    fn race(&self, extensions: &[Extension]) -> Option<String> {
+        let race = &self.table.race;
+        let ext = extensions
+            .iter()
+            .find(|e| e.url.as_deref() == Some(race.extension.as_str()))?;
+        let code = ext
+            .extension
+            .iter()
+            .filter(|e| e.url.as_deref() == Some(race.category_url.as_str()))
+            .find_map(|e| e.value_coding.as_ref()?.code.clone())?;
+        Some(
+            race.levels
+                .get(code.trim())
+                .cloned()
+                .unwrap_or_else(|| race.other_level.clone()),
+        )
     }
 
     fn medication(&self, m: MedicationUse, kind: MedicationKind) -> Result<Vec<Fact>, String> {
@@ -188,18 +227,18 @@ impl<'a> Extractor<'a> {
         }
         let codes: Vec<&str> = o.code.codes(system::LOINC).collect();
         let is_smoking = codes.contains(&t.smoking.loinc.as_str());
-        let measured: Vec<usize> = codes
+        let measured: Vec<(usize, &str)> = codes
             .iter()
-            .filter_map(|c| t.observation(c).map(|(i, _)| i))
+            .filter_map(|c| t.observation(c).map(|(i, _)| (i, *c)))
             .collect();
-        let mut panels: Vec<(usize, &Quantity)> = Vec::new();
+        let mut panels: Vec<(usize, &str, &Quantity)> = Vec::new();
         for comp in &o.component {
             let Some(q) = comp.value_quantity.as_ref() else {
                 continue;
             };
             for c in comp.code.codes(system::LOINC) {
                 if let Some((i, _)) = codes.iter().find_map(|panel| t.component(panel, c)) {
-                    panels.push((i, q));
+                    panels.push((i, c, q));
                 }
             }
         }
@@ -229,33 +268,32 @@ impl<'a> Extractor<'a> {
                     }
                 })
             });
-            // An answer outside the table ("unknown if ever smoked") gives no status.
-            if let Some(current) = current {
-                facts.push(Fact::Smoking {
-                    subject: subject.clone(),
-                    day,
-                    current,
-                    id: id.clone(),
-                });
-            }
+            // An answer outside the table ("unknown if ever smoked") is kept as such: if it
+            // is the most recent, the patient's smoking status is unknown.
+            facts.push(Fact::Smoking {
+                subject: subject.clone(),
+                day,
+                current,
+                id: id.clone(),
+            });
         }
         let direct = measured
             .into_iter()
-            .filter_map(|slot| o.value_quantity.as_ref().map(|q| (slot, q)));
-        for (slot, q) in direct.chain(panels) {
-            let Some(value) = q.value else { continue };
+            .filter_map(|(slot, loinc)| o.value_quantity.as_ref().map(|q| (slot, loinc, q)));
+        for (slot, loinc, q) in direct.chain(panels) {
             let map = &t.observations[slot];
-            let unit = q.unit_key().map(str::trim);
-            let factor = unit.and_then(|u| map.units.get(u));
+            let (value, blocked) = match measurement(q, &map.units) {
+                Ok(value) => (Some(value), None),
+                Err(Unusable::NoValue) => continue,
+                Err(Unusable::Blocked(reason)) => (None, Some(reason)),
+            };
             facts.push(Fact::Measure {
                 subject: subject.clone(),
                 slot: slot as u8,
                 day,
-                value: factor.map(|f| value * f),
-                unknown_unit: match factor {
-                    Some(_) => None,
-                    None => Some(unit.unwrap_or("(none)").chars().take(40).collect()),
-                },
+                value,
+                blocked,
+                loinc: loinc.to_string(),
                 id: id.clone(),
             });
         }
@@ -280,6 +318,71 @@ impl<'a> Extractor<'a> {
             (Some(id), Some("Patient")) if !id.is_empty() => Ok(id.to_string()),
             _ => Err("subject is not a reference to a Patient (Patient/<id>)".into()),
         }
+    }
+}
+
+/// Why a quantity gives no value.
+enum Unusable {
+    /// No value at all (e.g. a `dataAbsentReason`): the observation does not count.
+    NoValue,
+    /// A value that cannot be used: blocks the measurement if it is the most recent.
+    Blocked(String),
+}
+
+/// The value of `q` in the column's unit.
+fn measurement(
+    q: &Quantity,
+    units: &std::collections::BTreeMap<String, f64>,
+) -> Result<f64, Unusable> {
+    let raw = match &q.value {
+        None | Some(serde_json::Value::Null) => return Err(Unusable::NoValue),
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(_) => None,
+    };
+    let Some(raw) = raw else {
+        return Err(Unusable::Blocked("its value is not a number".into()));
+    };
+    if q.comparator.is_some() {
+        return Err(Unusable::Blocked(
+            "its value is a bound (a comparator such as > or <), not a measurement".into(),
+        ));
+    }
+    let unit = q.unit_key().map(str::trim);
+    let Some(factor) = unit.and_then(|u| units.get(u)) else {
+        return Err(Unusable::Blocked(match unit {
+            Some(u) => format!(
+                "its unit {} is not one the mapping table converts (accepted: {})",
+                safe_unit(u),
+                units
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "it has no unit".into(),
+        }));
+    };
+    let value = raw * factor;
+    if !value.is_finite() {
+        return Err(Unusable::Blocked("its value is not a finite number".into()));
+    }
+    Ok(value)
+}
+
+/// A unit as messages may show it: at most 16 characters of UCUM-like text without digits
+/// or spaces (`mg%`, `g/L`, `mmol/l`), else a placeholder — a unit field is free text and
+/// may hold anything, a value (`5.17 mmol/L`) or a line break included, and is never echoed
+/// then. The accepted units are listed beside it.
+pub fn safe_unit(unit: &str) -> String {
+    let plausible = !unit.is_empty()
+        && unit.chars().count() <= 16
+        && unit
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || "/[]{}.%*^_-µμ".contains(c));
+    if plausible {
+        format!("`{unit}`")
+    } else {
+        "(not shown: not a plain unit)".into()
     }
 }
 
@@ -323,7 +426,7 @@ mod tests {
         );
         let f = facts(&obs("mg%", "amended")).expect("facts");
         assert!(
-            matches!(&f[..], [Fact::Measure { value: None, unknown_unit: Some(u), .. }] if u == "mg%")
+            matches!(&f[..], [Fact::Measure { value: None, blocked: Some(u), .. }] if u.contains("`mg%`"))
         );
         assert!(facts(&obs("mg/dL", "entered-in-error"))
             .expect("facts")

@@ -17,6 +17,10 @@ pub enum Fact {
         birth: Option<i64>,
         /// `Patient.gender` as written.
         gender: Option<String>,
+        /// Race level from the US Core race extension (`black`, `white`, `other`).
+        race: Option<String>,
+        /// Recorded as deceased on or before the screening date.
+        deceased: bool,
     },
     /// A measurement (an `Observation` value or component).
     Measure {
@@ -26,10 +30,13 @@ pub enum Fact {
         slot: u8,
         /// Date, days since 1970-01-01.
         day: i64,
-        /// The value in the column's unit; `None` when its unit is not in the table.
+        /// The value in the column's unit; `None` when it cannot be used.
         value: Option<f64>,
-        /// The unit as written, when not in the table (a unit, never a value).
-        unknown_unit: Option<String>,
+        /// Why it cannot be used (an unknown unit, a comparator, not a number): a reason in
+        /// the reader's words, never a value from the input.
+        blocked: Option<String>,
+        /// The LOINC code it was read under (errors name it).
+        loinc: String,
         /// The `Observation` id.
         id: String,
     },
@@ -39,8 +46,8 @@ pub enum Fact {
         subject: String,
         /// Date, days since 1970-01-01.
         day: i64,
-        /// A current smoker.
-        current: bool,
+        /// A current smoker; `None` for an answer the table does not map.
+        current: Option<bool>,
         /// The `Observation` id.
         id: String,
     },

@@ -55,6 +55,23 @@ pub struct SmokingMap {
     pub snomed_not_current: Vec<String>,
 }
 
+/// Race from the US Core race extension (read by the PCE only).
+#[derive(Debug, Deserialize)]
+pub struct RaceMap {
+    /// The clinic column.
+    pub column: String,
+    /// Its name in messages.
+    pub name: String,
+    /// The extension's URL.
+    pub extension: String,
+    /// The nested extension holding the OMB category.
+    pub category_url: String,
+    /// OMB category code -> level.
+    pub levels: BTreeMap<String, String>,
+    /// The level of any other category.
+    pub other_level: String,
+}
+
 /// When a condition counts.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -102,16 +119,22 @@ pub struct MappingTable {
     pub default_lookback_years: u32,
     /// Observation statuses that count.
     pub observation_statuses: Vec<String>,
+    /// Code systems read as ICD-10(-CM) (ICD-10-CM and WHO ICD-10 agree on the codes listed).
+    pub icd10_systems: Vec<String>,
     /// Measurements.
     pub observations: Vec<ObservationMap>,
     /// Smoking status.
     pub smoking: SmokingMap,
+    /// Race (PCE).
+    pub race: RaceMap,
     /// Condition code sets.
     pub conditions: Vec<ConditionMap>,
     /// Clinical statuses meaning active.
     pub condition_active_statuses: Vec<String>,
     /// Verification statuses that make a condition never count.
     pub condition_ignored_verification: Vec<String>,
+    /// What a condition without `clinicalStatus` (an encounter diagnosis) counts as.
+    pub condition_without_clinical_status: String,
     /// Medication statuses that count.
     pub medication_statuses: Vec<String>,
     /// `MedicationRequest.intent`s that count (an order; not a proposal or a plan).
@@ -153,10 +176,14 @@ impl MappingTable {
         self.conditions
             .iter()
             .enumerate()
-            .filter(|(_, c)| match code_system {
-                system::SNOMED => c.snomed.iter().any(|s| s == code),
-                system::ICD10CM => c.icd10cm.iter().any(|s| icd10_within(code, s)),
-                _ => false,
+            .filter(|(_, c)| {
+                if code_system == system::SNOMED {
+                    c.snomed.iter().any(|s| s == code.trim())
+                } else if self.icd10_systems.iter().any(|s| s == code_system) {
+                    c.icd10cm.iter().any(|s| icd10_within(code, s))
+                } else {
+                    false
+                }
             })
             .map(|(i, _)| i)
             .collect()
@@ -186,7 +213,13 @@ impl MappingTable {
 /// below `E11`; `I11.0` is below `I11.0` only, not `I11.9`). Characters after the first
 /// three only ever refine a category, so a prefix of the undotted code is a descendant.
 fn icd10_within(code: &str, parent: &str) -> bool {
-    let undotted = |c: &str| -> String { c.trim().chars().filter(|ch| *ch != '.').collect() };
+    let undotted = |c: &str| -> String {
+        c.trim()
+            .chars()
+            .filter(|ch| *ch != '.')
+            .map(|ch| ch.to_ascii_uppercase())
+            .collect()
+    };
     let (code, parent) = (undotted(code), undotted(parent));
     !parent.is_empty() && code.starts_with(&parent)
 }
@@ -216,11 +249,18 @@ mod tests {
         assert!(icd10_within("E119", "E11"));
         assert!(!icd10_within("E1", "E11"));
         assert!(!icd10_within("E12.9", "E11"));
+        assert!(icd10_within("e11.9", "E11"), "case does not matter");
         assert!(icd10_within("I11.0", "I11.0"));
         assert!(!icd10_within("I11.9", "I11.0"));
         let t = table();
         assert_eq!(t.conditions_of(system::ICD10CM, "I25.2").len(), 1);
         assert!(t.conditions_of(system::ICD10CM, "O24.4").is_empty());
+        assert_eq!(
+            t.conditions_of("http://hl7.org/fhir/sid/icd-10", "I21.9")
+                .len(),
+            1,
+            "WHO ICD-10 too"
+        );
         // Hypertensive heart disease with heart failure: hypertension and known CVD.
         assert_eq!(t.conditions_of(system::ICD10CM, "I11.0").len(), 2);
     }

@@ -371,6 +371,12 @@ fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<Resource, Stri
     let Some(kind) = head.resource_type.as_deref() else {
         return Err("not a FHIR resource (no resourceType)".into());
     };
+    let shown =
+        if !kind.is_empty() && kind.len() <= 64 && kind.chars().all(|c| c.is_ascii_alphabetic()) {
+            kind
+        } else {
+            "resource"
+        };
     if let Some(expected) = expected {
         if kind != expected {
             let kind: String = kind.chars().take(40).collect();
@@ -381,7 +387,7 @@ fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<Resource, Stri
     }
     serde_json::from_slice(bytes).map_err(|e| {
         format!(
-            "not a valid {kind} (column {}: {})",
+            "not a valid {shown} (column {}: {})",
             e.column(),
             e.classify_name()
         )

@@ -1,6 +1,6 @@
 //! Every fact about one patient -> one record in clinic columns: age on the screening date,
-//! sex, the most recent counting measurement of each kind, 0|1 conditions and treatments,
-//! and the resources used (the `basis` of the RiskAssessment written back).
+//! sex, race, the most recent counting measurement of each kind, 0|1 conditions and
+//! treatments, and the resources used (the `basis` of the RiskAssessment written back).
 
 use std::collections::BTreeMap;
 
@@ -20,8 +20,10 @@ pub const HYPERTENSION_OR_BP_TX: &str = "hypertension_or_bp_tx";
 const EGFR: &str = "egfr";
 /// Serum creatinine (mg/dL; the intake computes the CKD-EPI 2021 eGFR).
 const SERUM_CREATININE: &str = "serum_creatinine";
-/// An eGFR by an older formula, used only without the two above.
+/// An eGFR by an older formula.
 const EGFR_LEGACY: &str = "egfr_legacy";
+/// Kidney measurements in the order that decides a same-day tie.
+const KIDNEY: [&str; 3] = [EGFR, SERUM_CREATININE, EGFR_LEGACY];
 
 /// One patient, read.
 #[derive(Debug, PartialEq)]
@@ -36,16 +38,25 @@ pub struct PatientRecord {
     pub body: RecordBody,
 }
 
+/// Why the most recent observation of a column cannot be used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blocked {
+    /// The LOINC code it was read under.
+    pub loinc: String,
+    /// Why (the reader's words; never a value from the input).
+    pub reason: String,
+}
+
 /// What a record holds.
 #[derive(Debug, PartialEq)]
 pub enum RecordBody {
-    /// Values by clinic column, and the columns whose most recent observation has a unit
-    /// the table does not convert (column -> unit as written).
+    /// Values by clinic column, and the columns whose most recent observation cannot be
+    /// used (an unknown unit, a comparator, an unmapped answer).
     Read {
         /// Clinic values.
         values: BTreeMap<String, InputValue>,
-        /// Columns blocked by an unknown unit.
-        unknown_units: BTreeMap<String, String>,
+        /// Columns blocked by their most recent observation.
+        blocked: BTreeMap<String, Blocked>,
     },
     /// Outside every model's population (a sex other than female or male).
     NotEligible(NotEligible),
@@ -81,17 +92,36 @@ fn keep_latest<T>(slot: &mut Option<Latest<T>>, day: i64, value: T, id: &str) {
     }
 }
 
+/// A measurement's most recent observation: a value, or why it cannot be used.
+type Measured = Latest<Result<f64, Blocked>>;
+
+struct PatientFact<'a> {
+    ordinal: u64,
+    birth: Option<i64>,
+    gender: Option<&'a str>,
+    race: Option<&'a str>,
+    deceased: bool,
+}
+
 /// Reduce one patient's facts (in input order).
 pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) -> PatientRecord {
-    let patients: Vec<(&u64, &Option<i64>, &Option<String>)> = facts
+    let patients: Vec<PatientFact<'_>> = facts
         .iter()
         .filter_map(|f| match f {
             Fact::Patient {
                 ordinal,
                 birth,
                 gender,
+                race,
+                deceased,
                 ..
-            } => Some((ordinal, birth, gender)),
+            } => Some(PatientFact {
+                ordinal: *ordinal,
+                birth: *birth,
+                gender: gender.as_deref(),
+                race: race.as_deref(),
+                deceased: *deceased,
+            }),
             _ => None,
         })
         .collect();
@@ -101,7 +131,17 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
         basis,
         body,
     };
-    let (ordinal, birth, gender) = match patients.as_slice() {
+    let invalid = |ordinal, basis, element, reason: &str| {
+        record(
+            ordinal,
+            basis,
+            RecordBody::Invalid {
+                element,
+                reason: reason.to_string(),
+            },
+        )
+    };
+    let patient = match patients.as_slice() {
         [] => {
             return record(
                 0,
@@ -111,40 +151,43 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
                 },
             )
         }
-        [one] => (*one.0, *one.1, one.2.as_deref()),
+        [one] => one,
         [first, ..] => {
-            return record(
-                *first.0,
+            return invalid(
+                first.ordinal,
                 Vec::new(),
-                RecordBody::Invalid {
-                    element: "Patient.id",
-                    reason: "the input holds two Patient resources with this id".into(),
-                },
+                "Patient.id",
+                "the input holds two Patient resources with this id",
             )
         }
     };
+    let ordinal = patient.ordinal;
     let mut basis = vec![format!("Patient/{id}")];
-    let Some(birth) = birth else {
-        return record(
+    if patient.deceased {
+        return invalid(
             ordinal,
             basis,
-            RecordBody::Invalid {
-                element: "Patient.birthDate",
-                reason: "a full birth date (YYYY-MM-DD) is needed for the age".into(),
-            },
+            "Patient.deceased",
+            "the patient is recorded as deceased",
+        );
+    }
+    let Some(birth) = patient.birth else {
+        return invalid(
+            ordinal,
+            basis,
+            "Patient.birthDate",
+            "a full birth date (YYYY-MM-DD) is needed for the age",
         );
     };
     if birth > window.as_of {
-        return record(
+        return invalid(
             ordinal,
             basis,
-            RecordBody::Invalid {
-                element: "Patient.birthDate",
-                reason: "after the screening date".into(),
-            },
+            "Patient.birthDate",
+            "after the screening date",
         );
     }
-    let sex = match gender {
+    let sex = match patient.gender {
         Some(g @ ("female" | "male")) => g,
         Some("other" | "unknown") => {
             return record(
@@ -154,31 +197,25 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
             )
         }
         Some(_) => {
-            return record(
+            return invalid(
                 ordinal,
                 basis,
-                RecordBody::Invalid {
-                    element: "Patient.gender",
-                    reason: "expected male, female, other or unknown".into(),
-                },
+                "Patient.gender",
+                "expected male, female, other or unknown",
             )
         }
         None => {
-            return record(
+            return invalid(
                 ordinal,
                 basis,
-                RecordBody::Invalid {
-                    element: "Patient.gender",
-                    reason: "missing (male, female, other or unknown)".into(),
-                },
+                "Patient.gender",
+                "missing (male, female, other or unknown)",
             )
         }
     };
 
-    let mut measures: Vec<Option<Latest<f64>>> = table.observations.iter().map(|_| None).collect();
-    let mut unknown: Vec<Option<Latest<String>>> =
-        table.observations.iter().map(|_| None).collect();
-    let mut smoking: Option<Latest<bool>> = None;
+    let mut measures: Vec<Option<Measured>> = table.observations.iter().map(|_| None).collect();
+    let mut smoking: Option<Latest<Option<bool>>> = None;
     let mut conditions: Vec<Vec<&str>> = table.conditions.iter().map(|_| Vec::new()).collect();
     let mut medications: Vec<Vec<String>> = table.medications.iter().map(|_| Vec::new()).collect();
     for fact in facts {
@@ -188,16 +225,19 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
                 slot,
                 day,
                 value,
-                unknown_unit,
+                blocked,
+                loinc,
                 id,
                 ..
             } => {
-                let slot = usize::from(*slot);
-                match (value, unknown_unit) {
-                    (Some(v), _) => keep_latest(&mut measures[slot], *day, *v, id),
-                    (None, Some(u)) => keep_latest(&mut unknown[slot], *day, u.clone(), id),
-                    (None, None) => {}
-                }
+                let outcome = match (value, blocked) {
+                    (Some(v), _) => Ok(*v),
+                    (None, reason) => Err(Blocked {
+                        loinc: loinc.clone(),
+                        reason: reason.clone().unwrap_or_default(),
+                    }),
+                };
+                keep_latest(&mut measures[usize::from(*slot)], *day, outcome, id);
             }
             Fact::Smoking {
                 day, current, id, ..
@@ -223,60 +263,72 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
     }
 
     let mut values = BTreeMap::new();
-    let mut unknown_units = BTreeMap::new();
-    let as_of = civil_from_days(window.as_of);
-    let age = completed_years(civil_from_days(birth), as_of);
+    let mut blocked = BTreeMap::new();
+    let age = completed_years(civil_from_days(birth), civil_from_days(window.as_of));
     values.insert("age".to_string(), InputValue::Number(age as f64));
     values.insert("sex".to_string(), InputValue::Level(sex.to_string()));
+    if let Some(race) = patient.race {
+        values.insert(
+            table.race.column.clone(),
+            InputValue::Level(race.to_string()),
+        );
+    }
     values.insert(
         MALE.to_string(),
         InputValue::Number(if sex == "male" { 1.0 } else { 0.0 }),
     );
-    // Per measurement: the most recent value, or the unit that blocks it.
-    let mut chosen: BTreeMap<&str, Result<&Latest<f64>, &str>> = BTreeMap::new();
+    let slot_of = |column: &str| table.observations.iter().position(|o| o.column == column);
+    // Kidney function: the most recent of the three measurements; on the same day a
+    // CKD-EPI 2021 eGFR, then creatinine (the intake applies the same equation), then an
+    // older formula's eGFR.
+    let kidney = KIDNEY
+        .iter()
+        .enumerate()
+        .filter_map(|(rank, column)| {
+            let m = measures[slot_of(column)?].as_ref()?;
+            Some((m.day, std::cmp::Reverse(rank), *column))
+        })
+        .max()
+        .map(|(_, _, column)| column);
     for (i, map) in table.observations.iter().enumerate() {
-        match (measures[i].as_ref(), unknown[i].as_ref()) {
-            (Some(v), b) if b.is_none_or(|b| b.day < v.day) => {
-                chosen.insert(map.column.as_str(), Ok(v));
-            }
-            (_, Some(b)) => {
-                chosen.insert(map.column.as_str(), Err(b.value.as_str()));
-            }
-            _ => {}
+        let column = map.column.as_str();
+        if KIDNEY.contains(&column) && kidney != Some(column) {
+            continue;
         }
-    }
-    // Kidney function, as PREVENT was derived: a CKD-EPI 2021 eGFR, else the eGFR the
-    // intake computes from creatinine by the same equation, else an older formula's eGFR.
-    let has =
-        |c: &BTreeMap<&str, Result<&Latest<f64>, &str>>, k: &str| matches!(c.get(k), Some(Ok(_)));
-    if has(&chosen, EGFR) {
-        chosen.remove(SERUM_CREATININE);
-        chosen.remove(EGFR_LEGACY);
-    } else if has(&chosen, SERUM_CREATININE) {
-        chosen.remove(EGFR);
-        chosen.remove(EGFR_LEGACY);
-    } else if let Some(legacy) = chosen.remove(EGFR_LEGACY) {
-        if legacy.is_ok() || !chosen.contains_key(EGFR) {
-            chosen.insert(EGFR, legacy);
-        }
-    }
-    for (column, choice) in chosen {
-        match choice {
+        let Some(m) = &measures[i] else { continue };
+        // The legacy eGFR fills the eGFR column.
+        let target = if column == EGFR_LEGACY { EGFR } else { column };
+        match &m.value {
             Ok(v) => {
-                values.insert(column.to_string(), InputValue::Number(v.value));
-                push_id(&mut basis, "Observation", &v.id);
+                values.insert(target.to_string(), InputValue::Number(*v));
+                push_id(&mut basis, "Observation", &m.id);
             }
-            Err(unit) => {
-                unknown_units.insert(column.to_string(), unit.to_string());
+            Err(b) => {
+                blocked.insert(target.to_string(), b.clone());
             }
         }
     }
     if let Some(s) = &smoking {
-        values.insert(
-            table.smoking.column.clone(),
-            InputValue::Number(if s.value { 1.0 } else { 0.0 }),
-        );
-        push_id(&mut basis, "Observation", &s.id);
+        match s.value {
+            Some(current) => {
+                values.insert(
+                    table.smoking.column.clone(),
+                    InputValue::Number(f64::from(u8::from(current))),
+                );
+                push_id(&mut basis, "Observation", &s.id);
+            }
+            None => {
+                blocked.insert(
+                    table.smoking.column.clone(),
+                    Blocked {
+                        loinc: table.smoking.loinc.clone(),
+                        reason: "its answer is not one the mapping table maps to current or \
+                                 not current smoker"
+                            .into(),
+                    },
+                );
+            }
+        }
     }
     for (i, map) in table.conditions.iter().enumerate() {
         let present = !conditions[i].is_empty();
@@ -306,14 +358,7 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
         HYPERTENSION_OR_BP_TX.to_string(),
         InputValue::Number(f64::from(u8::from(htn))),
     );
-    record(
-        ordinal,
-        basis,
-        RecordBody::Read {
-            values,
-            unknown_units,
-        },
-    )
+    record(ordinal, basis, RecordBody::Read { values, blocked })
 }
 
 fn push_id(basis: &mut Vec<String>, resource: &str, id: &str) {
@@ -323,5 +368,98 @@ fn push_id(basis: &mut Vec<String>, resource: &str, id: &str) {
     let reference = format!("{resource}/{id}");
     if !basis.contains(&reference) {
         basis.push(reference);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::table;
+    use pulsecure_core::civil_date::days_from_civil;
+
+    fn window() -> Window {
+        Window::new((2026, 6, 30), 2)
+    }
+
+    fn patient() -> Fact {
+        Fact::Patient {
+            id: "p".into(),
+            ordinal: 1,
+            birth: Some(days_from_civil(1960, 1, 1)),
+            gender: Some("female".into()),
+            race: None,
+            deceased: false,
+        }
+    }
+
+    fn measure(column: &str, day: (i64, i64, i64), value: f64) -> Fact {
+        let slot = table()
+            .observations
+            .iter()
+            .position(|o| o.column == column)
+            .expect("column");
+        Fact::Measure {
+            subject: "p".into(),
+            slot: slot as u8,
+            day: days_from_civil(day.0, day.1, day.2),
+            value: Some(value),
+            blocked: None,
+            loinc: table().observations[slot].loinc[0].clone(),
+            id: format!("{column}-{}", day.1),
+        }
+    }
+
+    fn values(facts: &[Fact]) -> BTreeMap<String, InputValue> {
+        match reduce("p", facts, table(), window()).body {
+            RecordBody::Read { values, .. } => values,
+            other => panic!("not read: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_most_recent_kidney_measurement_wins_and_a_same_day_tie_prefers_the_2021_egfr() {
+        let newer_creatinine = values(&[
+            patient(),
+            measure("egfr", (2025, 1, 10), 95.0),
+            measure("serum_creatinine", (2026, 3, 1), 2.5),
+        ]);
+        assert_eq!(
+            newer_creatinine.get("serum_creatinine"),
+            Some(&InputValue::Number(2.5))
+        );
+        assert!(!newer_creatinine.contains_key("egfr"));
+        let same_day = values(&[
+            patient(),
+            measure("serum_creatinine", (2026, 3, 1), 2.5),
+            measure("egfr_legacy", (2026, 3, 1), 30.0),
+            measure("egfr", (2026, 3, 1), 28.0),
+        ]);
+        assert_eq!(same_day.get("egfr"), Some(&InputValue::Number(28.0)));
+        assert!(!same_day.contains_key("serum_creatinine"));
+        let newer_legacy = values(&[
+            patient(),
+            measure("serum_creatinine", (2025, 3, 1), 1.0),
+            measure("egfr_legacy", (2026, 3, 1), 61.0),
+        ]);
+        assert_eq!(newer_legacy.get("egfr"), Some(&InputValue::Number(61.0)));
+    }
+
+    #[test]
+    fn a_deceased_patient_is_not_read() {
+        let dead = Fact::Patient {
+            id: "p".into(),
+            ordinal: 1,
+            birth: Some(0),
+            gender: Some("male".into()),
+            race: None,
+            deceased: true,
+        };
+        assert!(matches!(
+            reduce("p", &[dead], table(), window()).body,
+            RecordBody::Invalid {
+                element: "Patient.deceased",
+                ..
+            }
+        ));
     }
 }

@@ -57,8 +57,11 @@ pub struct Reference {
 /// `Quantity`.
 #[derive(Debug, Default, Deserialize)]
 pub struct Quantity {
-    /// The number.
-    pub value: Option<f64>,
+    /// The number (kept as JSON: a string where a number belongs blocks the measurement
+    /// instead of losing the resource).
+    pub value: Option<serde_json::Value>,
+    /// `<`, `<=`, `>=` or `>`: the value is a bound, not a measurement.
+    pub comparator: Option<String>,
     /// Human-readable unit.
     pub unit: Option<String>,
     /// Coded unit (UCUM when `system` is unitsofmeasure.org).
@@ -70,6 +73,19 @@ impl Quantity {
     pub fn unit_key(&self) -> Option<&str> {
         self.code.as_deref().or(self.unit.as_deref())
     }
+}
+
+/// `Extension` (only the parts the US Core race extension uses).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Extension {
+    /// What the extension is.
+    pub url: Option<String>,
+    /// Nested extensions.
+    #[serde(default)]
+    pub extension: Vec<Extension>,
+    /// A coded value.
+    pub value_coding: Option<Coding>,
 }
 
 /// `Period`.
@@ -91,6 +107,13 @@ pub struct Patient {
     pub gender: Option<String>,
     /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
     pub birth_date: Option<String>,
+    /// Deceased (boolean form).
+    pub deceased_boolean: Option<bool>,
+    /// Deceased (date form).
+    pub deceased_date_time: Option<String>,
+    /// Extensions (race).
+    #[serde(default)]
+    pub extension: Vec<Extension>,
 }
 
 /// `Observation.component`.
@@ -166,6 +189,10 @@ pub struct Condition {
     pub code: CodeableConcept,
     /// Whom.
     pub subject: Option<Reference>,
+    /// When it began.
+    pub onset_date_time: Option<String>,
+    /// When it was recorded.
+    pub recorded_date: Option<String>,
 }
 
 /// `MedicationRequest` or `MedicationStatement` (the fields read are the same).
@@ -185,6 +212,10 @@ pub struct MedicationUse {
     pub medication_codeable_concept: Option<CodeableConcept>,
     /// Whom.
     pub subject: Option<Reference>,
+    /// Request only: an order NOT to give the drug.
+    pub do_not_perform: Option<bool>,
+    /// Request only: when it was written.
+    pub authored_on: Option<String>,
 }
 
 /// A resource of a type Pulsecure reads, or another one (skipped).

@@ -1,20 +1,25 @@
 //! Results as FHIR R4 `RiskAssessment` resources: one per patient and model, `status`
-//! final, the model as `method`, the resources read as `basis`, and one `prediction` with
-//! the outcome, `probabilityDecimal` on the percent scale R4 states (element comment:
-//! "Decimal values are expressed as percentages as well (max = 100)"; invariant ras-2,
-//! probability decimal <= 100), a 10-year `whenRange` and the category as `qualitativeRisk`;
-//! a `note` carries the screening-aid disclaimer. A patient outside the model's population
-//! gets a `RiskAssessment` without prediction whose note says why.
+//! final, an `identifier` stable per patient, model and version, the model as `method`, the
+//! resources read as `basis`, and one `prediction` with the outcome, `probabilityDecimal` on
+//! the percent scale R4 states (element comment: "Decimal values are expressed as
+//! percentages as well (max = 100)"; invariant ras-2, probability decimal <= 100), the ten
+//! years from the screening date as `whenPeriod` (R4's `whenRange` is an age range of the
+//! subject) and the category as `qualitativeRisk`; a `note` carries the screening-aid
+//! disclaimer and names the scale. A patient outside the model's population gets a
+//! `RiskAssessment` without prediction whose note says why.
 
 use serde_json::{json, Value};
 
 /// Code system of Pulsecure's model ids (`method`).
 pub const MODEL_SYSTEM: &str = "https://pulsecure.dev/fhir/model";
+/// System of the assessments' identifiers (`<model>-v<version>-<patient id>`).
+pub const IDENTIFIER_SYSTEM: &str = "https://pulsecure.dev/fhir/screening";
 /// Code system of the categories (`qualitativeRisk`).
 pub const CATEGORY_SYSTEM: &str = "https://pulsecure.dev/fhir/risk-category";
 /// The note every assessment carries.
 pub const DISCLAIMER: &str = "Screening aid, not a diagnosis: computed under homomorphic \
-encryption from the resources in basis; interpret with a clinician and the model's card.";
+encryption from the resources in basis; probabilityDecimal is a percentage (0-100); \
+interpret with a clinician and the model's card.";
 
 /// What a model predicts, in words, by model id (`RiskAssessment.prediction.outcome`).
 pub fn outcome_of(model_id: &str) -> &'static str {
@@ -35,6 +40,9 @@ pub struct Assessment<'a> {
     pub patient_id: &'a str,
     /// When the screening ran (FHIR dateTime).
     pub occurrence: &'a str,
+    /// The screening date the inputs were read for (`YYYY-MM-DD`): the prediction covers
+    /// the ten years from it.
+    pub as_of: (i64, i64, i64),
     /// The model id and version.
     pub model_id: &'a str,
     /// Its version.
@@ -65,8 +73,19 @@ pub enum AssessmentResult<'a> {
 
 /// The `RiskAssessment` resource for `a`.
 pub fn risk_assessment(a: &Assessment<'_>) -> Value {
+    let (y, m, d) = a.as_of;
+    // Ten years on; 29 February becomes 28 February in a year without it.
+    let end_day = if (m, d) == (2, 29) && !is_leap(y + 10) {
+        28
+    } else {
+        d
+    };
     let mut resource = json!({
         "resourceType": "RiskAssessment",
+        "identifier": [{
+            "system": IDENTIFIER_SYSTEM,
+            "value": format!("{}-v{}-{}", a.model_id, a.model_version, a.patient_id),
+        }],
         "status": "final",
         "subject": { "reference": format!("Patient/{}", a.patient_id) },
         "occurrenceDateTime": a.occurrence,
@@ -90,9 +109,9 @@ pub fn risk_assessment(a: &Assessment<'_>) -> Value {
             resource["prediction"] = json!([{
                 "outcome": { "text": a.outcome },
                 "probabilityDecimal": percent,
-                "whenRange": {
-                    "low": { "value": 0, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a" },
-                    "high": { "value": 10, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a" },
+                "whenPeriod": {
+                    "start": format!("{y:04}-{m:02}-{d:02}"),
+                    "end": format!("{:04}-{m:02}-{end_day:02}", y + 10),
                 },
                 "qualitativeRisk": {
                     "coding": [{ "system": CATEGORY_SYSTEM, "code": category }],
@@ -109,6 +128,10 @@ pub fn risk_assessment(a: &Assessment<'_>) -> Value {
     resource
 }
 
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +142,7 @@ mod tests {
         let r = risk_assessment(&Assessment {
             patient_id: "p1",
             occurrence: "2026-06-30T12:00:00Z",
+            as_of: (2026, 6, 30),
             model_id: "prevent-cvd-10y",
             model_version: 2,
             outcome: "10-year total CVD",
@@ -131,7 +155,9 @@ mod tests {
         let p = &r["prediction"][0];
         assert_eq!(p["probabilityDecimal"], json!(7.34));
         assert!(p["probabilityDecimal"].as_f64().is_some_and(|x| x <= 100.0));
-        assert_eq!(p["whenRange"]["high"]["value"], json!(10));
+        assert_eq!(p["whenPeriod"]["start"], json!("2026-06-30"));
+        assert_eq!(p["whenPeriod"]["end"], json!("2036-06-30"));
+        assert_eq!(r["identifier"][0]["value"], json!("prevent-cvd-10y-v2-p1"));
         assert_eq!(p["qualitativeRisk"]["text"], json!("intermediate"));
         assert_eq!(r["basis"][1]["reference"], json!("Observation/o1"));
         assert_eq!(r["status"], json!("final"));
@@ -145,6 +171,7 @@ mod tests {
         let r = risk_assessment(&Assessment {
             patient_id: "p2",
             occurrence: "2026-06-30T12:00:00Z",
+            as_of: (2026, 6, 30),
             model_id: "prevent-cvd-10y",
             model_version: 2,
             outcome: "10-year total CVD",

@@ -19,8 +19,9 @@ pub const READ_TYPES: [&str; 5] = [
 
 /// Longest resource line read (longer lines are skipped with an error, never buffered).
 pub const MAX_RESOURCE_LINE: usize = 4 * 1024 * 1024;
-/// Largest `Bundle` file read at once (use NDJSON or a bulk export beyond).
-pub const MAX_BUNDLE_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest `Bundle` file read at once (use NDJSON or a bulk export beyond): a Bundle is
+/// parsed whole, at several times its size in memory.
+pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One NDJSON file and the resource type its name promises (`None`: any type).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +61,10 @@ pub fn type_of_bulk_file(name: &str) -> Option<&'static str> {
         .filter(|part| !part.chars().all(|c| c.is_ascii_digit()))
         .collect();
     match words.as_slice() {
-        [word] => READ_TYPES.iter().find(|t| *t == word).copied(),
+        [word] => READ_TYPES
+            .iter()
+            .find(|t| t.eq_ignore_ascii_case(word))
+            .copied(),
         _ => None,
     }
 }
@@ -75,10 +79,16 @@ pub fn bulk_source(dir: &Path) -> Result<(Source, Vec<String>), FhirError> {
     };
     let mut files = Vec::new();
     let mut skipped = Vec::new();
+    let mut compressed = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !entry.file_type().map_err(io)?.is_file() {
+        // Through symbolic links: an export assembled from links is read like any other.
+        if !std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        if name.to_ascii_lowercase().ends_with(".ndjson.gz") {
+            compressed.push(name);
             continue;
         }
         match type_of_bulk_file(&name) {
@@ -88,6 +98,15 @@ pub fn bulk_source(dir: &Path) -> Result<(Source, Vec<String>), FhirError> {
             }),
             None => skipped.push(name),
         }
+    }
+    if !compressed.is_empty() {
+        return Err(FhirError::Invalid {
+            name: dir.display().to_string(),
+            reason: format!(
+                "{} compressed file(s) (.ndjson.gz): decompress the export first (gunzip), or its patients would be read without them",
+                compressed.len()
+            ),
+        });
     }
     let rank = |f: &NdjsonFile| (f.resource_type != Some("Patient"), f.path.clone());
     files.sort_by_key(rank);
@@ -104,45 +123,62 @@ pub fn bulk_source(dir: &Path) -> Result<(Source, Vec<String>), FhirError> {
 }
 
 /// One file given with `--fhir`: a `Bundle` (pretty-printed or on one line), or resources
-/// one per line. Decided from the first line: a complete JSON object that is not a Bundle
-/// means one resource per line; anything else is read as one Bundle document.
+/// one per line. Decided from the first non-blank line: a line that is a whole JSON object
+/// other than a Bundle, or that ends like one (`}`), means one resource per line; anything
+/// else (`{` alone, a line opening a document) is read as one Bundle document. Only a
+/// regular file: a pipe cannot be read twice (detecting, then reading), so it is refused
+/// rather than read in part.
 pub fn file_source(path: &Path) -> Result<Source, FhirError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| FhirError::Io {
+    let io = |source| FhirError::Io {
         name: name.clone(),
         source,
-    })?;
-    let mut reader = BufReader::new(file);
-    let mut first = Vec::new();
-    let complete = pulsecure_batch::read_line_within(&mut reader, &mut first, MAX_RESOURCE_LINE)
-        .map_err(|source| FhirError::Io {
-            name: name.clone(),
-            source,
-        })?;
-    let Some(complete) = complete else {
+    };
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
         return Err(FhirError::Invalid {
-            name,
-            reason: "the file is empty".into(),
+            name: name.clone(),
+            reason: "not a regular file (a pipe or a device cannot be read twice): save the input to a file first".into(),
         });
+    }
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    skip_bom(&mut reader).map_err(io)?;
+    let mut first = Vec::new();
+    let complete = loop {
+        match pulsecure_batch::read_line_within(&mut reader, &mut first, MAX_RESOURCE_LINE)
+            .map_err(io)?
+        {
+            None => {
+                return Err(FhirError::Invalid {
+                    name,
+                    reason: "the file is empty".into(),
+                })
+            }
+            Some(complete) if !complete || !first.iter().all(u8::is_ascii_whitespace) => {
+                break complete
+            }
+            Some(_) => {}
+        }
     };
     #[derive(serde::Deserialize)]
     struct Head {
         #[serde(rename = "resourceType")]
         resource_type: Option<String>,
     }
-    let one_line: Option<Head> = if complete {
-        serde_json::from_slice(&first).ok()
-    } else {
-        None
-    };
-    Ok(match one_line {
-        Some(head) if head.resource_type.as_deref() != Some("Bundle") => {
-            Source::Ndjson(vec![NdjsonFile {
-                path: path.to_path_buf(),
-                resource_type: None,
-            }])
+    let ndjson = Source::Ndjson(vec![NdjsonFile {
+        path: path.to_path_buf(),
+        resource_type: None,
+    }]);
+    if !complete {
+        // A first line over the limit: one resource per line, that one refused.
+        return Ok(ndjson);
+    }
+    Ok(match serde_json::from_slice::<Head>(&first) {
+        Ok(head) if head.resource_type.as_deref() == Some("Bundle") => {
+            Source::Bundle(path.to_path_buf())
         }
-        _ => Source::Bundle(path.to_path_buf()),
+        Ok(_) => ndjson,
+        Err(_) if first.trim_ascii_end().ends_with(b"}") => ndjson,
+        Err(_) => Source::Bundle(path.to_path_buf()),
     })
 }
 
@@ -174,6 +210,7 @@ mod tests {
             Some("MedicationRequest")
         );
         assert_eq!(type_of_bulk_file("Encounter.ndjson"), None);
+        assert_eq!(type_of_bulk_file("patient.ndjson"), Some("Patient"));
         assert_eq!(type_of_bulk_file("Patient.json"), None);
         assert_eq!(type_of_bulk_file("Patient.Observation.ndjson"), None);
     }

@@ -155,7 +155,7 @@ mod tests {
             .map(|i| Fact::Smoking {
                 subject: format!("patient-{}", i % 97),
                 day: 20_000 + i,
-                current: i % 2 == 0,
+                current: Some(i % 2 == 0),
                 id: format!("obs-{i}"),
             })
             .collect();
@@ -197,7 +197,7 @@ mod tests {
             .push(&Fact::Smoking {
                 subject: "p".into(),
                 day: 1,
-                current: true,
+                current: Some(true),
                 id: "o".into(),
             })
             .expect("push");

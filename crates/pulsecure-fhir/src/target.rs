@@ -10,7 +10,7 @@ use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::{GivenField, Model, PatientRef};
 
 use crate::map::MappingTable;
-use crate::record::{PatientRecord, RecordBody};
+use crate::record::{Blocked, PatientRecord, RecordBody};
 
 /// What the records are read for.
 #[derive(Clone, Copy)]
@@ -70,6 +70,12 @@ fn describe(table: &MappingTable, column: &str) -> (String, String) {
             table.smoking.loinc.clone(),
         );
     }
+    if table.race.column == column {
+        return (
+            format!("{} on the Patient", table.race.name),
+            column.to_string(),
+        );
+    }
     (column.to_string(), column.to_string())
 }
 
@@ -95,11 +101,8 @@ pub fn to_item(record: PatientRecord, target: Target<'_>, table: &MappingTable) 
             reason,
         })
     };
-    let (values, unknown_units) = match record.body {
-        RecordBody::Read {
-            values,
-            unknown_units,
-        } => (values, unknown_units),
+    let (values, blocked) = match record.body {
+        RecordBody::Read { values, blocked } => (values, blocked),
         RecordBody::NotEligible(why) => {
             return Item::NotEligible(IneligibleRow {
                 row,
@@ -140,16 +143,13 @@ pub fn to_item(record: PatientRecord, target: Target<'_>, table: &MappingTable) 
             .collect(),
     };
     let mut missing: Vec<(String, String)> = Vec::new();
-    let mut units: Vec<(String, String)> = Vec::new();
+    let mut unusable: Vec<&Blocked> = Vec::new();
     for (_, any) in &required {
         if any.iter().any(|c| values.contains_key(c)) {
             continue;
         }
-        match any
-            .iter()
-            .find_map(|c| unknown_units.get(c).map(|u| (c, u)))
-        {
-            Some((column, unit)) => units.push((describe(table, column).1, unit.clone())),
+        match any.iter().find_map(|c| blocked.get(c)) {
+            Some(b) => unusable.push(b),
             None => {
                 let names: Vec<(String, String)> = any.iter().map(|c| describe(table, c)).collect();
                 missing.push((
@@ -167,16 +167,18 @@ pub fn to_item(record: PatientRecord, target: Target<'_>, table: &MappingTable) 
             }
         }
     }
-    if let Some((loinc, unit)) = units.first() {
+    if let Some(b) = unusable.first() {
         return reject(
             patient_ref,
-            loinc.clone(),
+            b.loinc.clone(),
             format!(
-                "unit `{unit}` of the most recent LOINC {loinc} observation is not one the mapping table converts"
+                "the most recent LOINC {} observation cannot be used: {}",
+                b.loinc, b.reason
             ),
         );
     }
     if !missing.is_empty() {
+        let observations = missing.iter().any(|m| m.1 != table.race.column);
         return reject(
             patient_ref,
             missing
@@ -185,12 +187,17 @@ pub fn to_item(record: PatientRecord, target: Target<'_>, table: &MappingTable) 
                 .collect::<Vec<_>>()
                 .join(", "),
             format!(
-                "missing: {} (no final, amended or corrected observation in the look-back window)",
+                "missing: {}{}",
                 missing
                     .iter()
                     .map(|m| m.0.clone())
                     .collect::<Vec<_>>()
-                    .join("; ")
+                    .join("; "),
+                if observations {
+                    " (no final, amended or corrected observation in the look-back window)"
+                } else {
+                    ""
+                }
             ),
         );
     }
