@@ -476,7 +476,7 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
                 ));
             }
         }
-        if doc.weights[i].abs() > MAX_ABS_WEIGHT {
+        if doc.weights[i].unsigned_abs() > MAX_ABS_WEIGHT.unsigned_abs() {
             return Err(refuse(
                 ModelLimit::WeightBits,
                 format!("weights[{i}]"),
@@ -484,7 +484,7 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
             ));
         }
     }
-    if doc.bias.abs() > MAX_ABS_BIAS {
+    if doc.bias.unsigned_abs() > MAX_ABS_BIAS.unsigned_abs() {
         return Err(refuse(
             ModelLimit::BiasBits,
             "bias",
@@ -503,6 +503,15 @@ fn check_ordinal(f: &FeatureSpec, at: &dyn Fn(&str) -> String) -> Result<(), Mod
             ModelLimit::OrdinalFeature,
             at("clamp_min"),
             "an ordinal feature has whole-number bounds and clamp = plausible range",
+        ));
+    }
+    // lo < hi (feature_ranges); a code of at most MAX_CODE_BITS bits has at most 256 answers.
+    let most = 1usize << MAX_CODE_BITS;
+    if hi - lo >= most as f64 {
+        return Err(refuse(
+            ModelLimit::OrdinalFeature,
+            at("answers"),
+            format!("an ordinal feature has at most {most} answers"),
         ));
     }
     let answers = (hi - lo) as usize + 1;
@@ -596,14 +605,16 @@ fn validate_linear(
             "must equal index.bits + index.shift",
         ));
     }
-    if lo + idx.offset < 0 {
+    // In i128: a hostile offset must not overflow the check itself.
+    let offset = i128::from(idx.offset);
+    if i128::from(lo) + offset < 0 {
         return Err(refuse(
             ModelLimit::AccumulatorConstant,
             "index.offset",
             "logit_min + offset is negative: the accumulator could underflow",
         ));
     }
-    if hi + idx.offset >= 1i64 << acc {
+    if i128::from(hi) + offset >= 1i128 << acc {
         return Err(refuse(
             ModelLimit::AccumulatorOverflow,
             "linear.accumulator_bits",
