@@ -1,9 +1,14 @@
-"""The limits of the encrypted circuit, checked at export time.
+"""The v2 pipeline's export check (`training.export`), frozen: superseded by
+`training.model_contract`.
 
-The same limits are enforced in Rust by `CircuitPlan::compile` (crates/pulsecure-fhe/src/
-circuit.rs) when a model is loaded; checking them here means a retrained model the circuit
-cannot run is refused when it is trained, not when a clinic installs it. Every limit has a
-name (used in errors and in docs/model-format.md, "Limits of the encrypted circuit").
+This module's code is covered by the code hash the signed v2 release records
+(`train.MODEL_DETERMINING_MODULES`), so it stays exactly as it checked v2: a subset of the
+model contract (docs/model-format.md, "The model contract (schema 1)") under the same names,
+without `index_top_digits` and `accumulator_overflow` (which the v2 layout guarantees by
+construction and the Rust loader refuses anyway), plus two limits the contract no longer has:
+`boundaries_per_bucket`, which circuit v2's lookup does not need (it splits a bucket's level
+changes across lookup groups), and `contribution_width`, implied by `accumulator_overflow`.
+New exports (`train_v3`) use `training.model_contract.check_model`.
 
 TFHE blocks here carry 2-bit digits (message modulus 4) in a 16-value block space; a block
 can absorb at most MAX_NOISE_LEVEL additions before it must be bootstrapped.
@@ -38,7 +43,8 @@ def digit_tables(doc: dict) -> list[list[int]]:
 
 
 def check_circuit_limits(doc: dict) -> None:
-    """Raise CircuitLimitError for the first limit `doc` (a model.json dict) violates."""
+    """Raise CircuitLimitError for the first limit `doc` (a model.json dict) violates (the
+    frozen v2 subset; see the module docstring)."""
     acc_bits = doc["linear"]["accumulator_bits"]
     index = doc["index"]
     if acc_bits % 2 or index["shift"] % 2:

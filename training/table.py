@@ -10,9 +10,11 @@ Here the breaks are chosen by dynamic programming to lose the least AUC on the t
 merging bins into one level ties their patients, and a positive/negative pair tied that was
 ordered before costs half a pair (a pair that was mis-ordered gains half). That cost is additive
 over runs, so the best grouping is exact. Breaks sit only at multiples of `BREAK_STEP` bins,
-which bounds the level boundaries inside any 16-bin bucket of the index (a circuit limit:
-boundaries_per_bucket). Each level is the mean calibrated probability of the training patients
-in its run (the run's centre when none fall in it), so the levels stay calibrated.
+which bounds the level boundaries inside any 16-bin bucket of the index (once a circuit limit,
+boundaries_per_bucket, retired with circuit v2; breaks on the grid of 4 still let the circuit
+read the table without bootstrapping the index's lowest digit). Each level is the mean
+calibrated probability of the training patients in its run (the run's centre when none fall in
+it), so the levels stay calibrated.
 """
 from __future__ import annotations
 
@@ -22,10 +24,10 @@ import numpy as np
 
 MAX_LEVELS = 16
 #: Runs start only at multiples of this many bins: at most 16/BREAK_STEP - 1 boundaries inside
-#: any 16-bin bucket (the circuit allows 4). 8 leaves at most one, which lets the encrypted
-#: circuit (issue 21) read the table with fewer bootstrappings; on the training split it
-#: costs 0.0017 AUC against breaks every 4 bins (in-sample figures, where finer breaks
-#: also fit noise).
+#: any 16-bin bucket (circuit v1 allowed 4; circuit v2 has no such limit). 8 leaves at most
+#: one, which lets the encrypted circuit (issue 21) read the table with fewer bootstrappings;
+#: on the training split it costs 0.0017 AUC against breaks every 4 bins (in-sample figures,
+#: where finer breaks also fit noise).
 BREAK_STEP = 4
 
 

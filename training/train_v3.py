@@ -22,9 +22,10 @@ train / calibration / test split; then
 The recipe: forward selection then pruning by 5-fold CV AUC (SMOTE inside the folds, never in
 a validation fold), sign-constrained L2 logistic regression (`training.constrained`; the
 Elastic Net of v1 has no sign bounds), C tuned by CV, 12-bit weights through
-`training.integer_pipeline`, 6-bit continuous codes, 8-bit index, limits of
-`training.circuit_limits` checked, Platt calibration and the threshold (recall >= 0.95 in
->= 80 % of bootstrap resamples, `training.threshold`) on the calibration split.
+`training.integer_pipeline`, 6-bit continuous codes, 8-bit index, the model contract of
+`training.model_contract` checked (every limit the Rust loader and circuit enforce), Platt
+calibration and the threshold (recall >= 0.95 in >= 80 % of bootstrap resamples,
+`training.threshold`) on the calibration split.
 
 Same seed -> byte-identical model.json, golden.json and report. Not signed, not the default:
 no Rust constant is written.
@@ -42,11 +43,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
 from training import screen_metrics as S
-from training.circuit_limits import CircuitLimitError, check_circuit_limits
 from training.export import write_json
 from training.extract import EXTRACT as V2_EXTRACT
 from training.golden_edges import edge_vectors
 from training.integer_pipeline import IntegerModel, choose_linear_layout, logit_bounds
+from training.model_contract import ModelContractError, check_model
 from training.modeling import make_pipeline
 from training.prevent_cohort import EXTRACT as PREVENT_EXTRACT
 from training.prevent_cohort import sha256_file
@@ -356,8 +357,8 @@ def run(out: Path, seed: int, report_path: Path | None = DEFAULT_REPORT, log=pri
         }),
     }
     try:
-        check_circuit_limits(doc)
-    except CircuitLimitError as e:
+        check_model(doc)
+    except ModelContractError as e:
         raise SystemExit(f"export refused: {e}") from e
     golden: list[dict] = []
     for row, seqn in zip(test[features].to_numpy(dtype=float), test["SEQN"], strict=True):

@@ -1,5 +1,7 @@
-"""Fast unit tests: the export-time circuit limits agree with the committed model and name
-the limit a model breaks; the exporter refuses such a model before writing anything."""
+"""Fast unit tests of the v2 pipeline's frozen export check (`training.circuit_limits`; the
+full model contract is `training.model_contract`, tested by test_model_contract.py): it
+agrees with the committed model and names the limit a model breaks; the exporter refuses such
+a model before writing anything."""
 from __future__ import annotations
 
 import copy

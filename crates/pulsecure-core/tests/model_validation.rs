@@ -2,7 +2,7 @@
 
 mod common;
 
-use pulsecure_core::{Model, ModelError};
+use pulsecure_core::{Model, ModelError, ModelLimit};
 use serde_json::{json, Value};
 
 fn load(value: &Value) -> Result<Model, ModelError> {
@@ -11,8 +11,8 @@ fn load(value: &Value) -> Result<Model, ModelError> {
 
 fn invalid_field(value: &Value) -> String {
     match load(value) {
-        Err(ModelError::Invalid { field, .. }) => field,
-        other => panic!("expected ModelError::Invalid, got {other:?}"),
+        Err(ModelError::Limit { field, .. }) => field,
+        other => panic!("expected ModelError::Limit, got {other:?}"),
     }
 }
 
@@ -36,11 +36,14 @@ fn not_json_is_malformed() {
 }
 
 #[test]
-fn missing_field_is_malformed_and_named() {
+fn missing_field_is_refused_and_named() {
     let mut v = common::model_value();
     v.as_object_mut().expect("object").remove("bias");
     match load(&v) {
-        Err(ModelError::Malformed(msg)) => assert!(msg.contains("bias"), "{msg}"),
+        Err(e @ ModelError::Limit { .. }) => {
+            assert_eq!(e.limit(), Some(ModelLimit::SchemaFields));
+            assert!(e.to_string().contains("bias"), "{e}");
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -50,7 +53,10 @@ fn unknown_field_is_refused() {
     let mut v = common::model_value();
     v["surprise"] = json!(1);
     match load(&v) {
-        Err(ModelError::Malformed(msg)) => assert!(msg.contains("surprise"), "{msg}"),
+        Err(e @ ModelError::Limit { .. }) => {
+            assert_eq!(e.limit(), Some(ModelLimit::SchemaFields));
+            assert!(e.to_string().contains("surprise"), "{e}");
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -115,7 +121,7 @@ fn accumulator_overflow_is_refused() {
     let model: Value = v.clone();
     let err = load(&model).expect_err("refused");
     // The declared bounds no longer match first; fix them to reach the overflow check.
-    if let ModelError::Invalid { reason, .. } = &err {
+    if let ModelError::Limit { reason, .. } = &err {
         let computed: Vec<i64> = reason
             .split(|c: char| !(c.is_ascii_digit() || c == '-'))
             .filter_map(|s| s.parse().ok())

@@ -19,7 +19,7 @@
 use rayon::prelude::*;
 
 use pulsecure_core::ports::fhe::FheError;
-use pulsecure_core::Model;
+use pulsecure_core::{Model, ModelLimit};
 
 use crate::accumulate::{Accumulator, ColumnRole, IndexBlocks};
 use crate::backend::{table, Backend, Table, MESSAGE_MODULUS};
@@ -59,11 +59,6 @@ impl PbsCount {
     }
 }
 
-/// The error for a model this circuit cannot evaluate exactly.
-pub(crate) fn unsupported(reason: impl Into<String>) -> FheError {
-    FheError::UnsupportedModel(reason.into())
-}
-
 /// Digits of one input block's contribution, grouped into many-LUT calls.
 #[derive(Clone, Debug)]
 struct ContributionPlan {
@@ -87,18 +82,16 @@ pub struct CircuitPlan {
 }
 
 impl CircuitPlan {
-    /// Compile a validated model; refuses layouts this circuit cannot evaluate exactly.
+    /// Compile a validated model; refuses layouts this circuit cannot evaluate exactly,
+    /// naming the limit. The contract's circuit limits ([`Model::check_circuit_limits`]) come
+    /// first; the checks below re-prove, for the layout actually built, what the loader's
+    /// limits already guarantee (they cannot fire for a model that passed both).
     pub fn compile(model: &Model) -> Result<Self, FheError> {
+        model
+            .check_circuit_limits()
+            .map_err(|e| FheError::UnsupportedModel(e.to_string()))?;
         let linear = model.linear_spec();
         let index = model.index_spec();
-        if !linear.accumulator_bits.is_multiple_of(2) || !index.shift.is_multiple_of(2) {
-            return Err(unsupported(
-                "accumulator and shift must be whole 2-bit digits",
-            ));
-        }
-        if !index.bits.is_multiple_of(2) || !(4..=8).contains(&index.bits) {
-            return Err(unsupported("index must have 4, 6 or 8 bits"));
-        }
         let columns = (linear.accumulator_bits / 2) as usize;
         let guard_columns = (index.shift / 2) as usize;
         let index_digits = (index.bits / 2) as usize;
@@ -134,7 +127,12 @@ impl CircuitPlan {
                 k += 1;
             }
             if outputs.len() > columns {
-                return Err(unsupported("a contribution is wider than the accumulator"));
+                // Implied by `accumulator_overflow`: one contribution spans part of the
+                // accumulator's range.
+                return Err(FheError::model_limit(
+                    ModelLimit::AccumulatorOverflow,
+                    "a contribution is wider than the accumulator",
+                ));
             }
             contributions.push(ContributionPlan {
                 chunks: outputs
@@ -144,8 +142,17 @@ impl CircuitPlan {
             });
         }
         let constant = model.rounded_bias() + min_sum + index.offset;
-        if constant < 0 || constant >= capacity {
-            return Err(unsupported("accumulator constant out of range"));
+        if constant < 0 {
+            return Err(FheError::model_limit(
+                ModelLimit::AccumulatorConstant,
+                "the accumulator constant is negative",
+            ));
+        }
+        if constant >= capacity {
+            return Err(FheError::model_limit(
+                ModelLimit::AccumulatorOverflow,
+                "the accumulator constant does not fit the accumulator",
+            ));
         }
         let constant_digits = (0..columns)
             .map(|c| ((constant as u64) >> (2 * c)) & 3)
@@ -153,14 +160,18 @@ impl CircuitPlan {
 
         let (lookup, levels) = LookupPlan::compile(model.lut())?;
         if guard_columns + index_digits != columns {
-            return Err(unsupported(
+            return Err(FheError::model_limit(
+                ModelLimit::IndexTopDigits,
                 "the index must be the accumulator's top digits",
             ));
         }
         // The largest value the accumulator can reach: every contribution at its maximum.
         let acc_max = constant + max_sum;
         if acc_max >= capacity {
-            return Err(unsupported("the accumulator can overflow"));
+            return Err(FheError::model_limit(
+                ModelLimit::AccumulatorOverflow,
+                "the accumulator can overflow",
+            ));
         }
         let roles = (0..columns)
             .map(|c| match c.checked_sub(guard_columns) {

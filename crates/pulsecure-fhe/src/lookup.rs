@@ -26,6 +26,7 @@
 //! needs it).
 
 use pulsecure_core::ports::fhe::FheError;
+use pulsecure_core::ModelLimit;
 
 use crate::accumulate::IndexBlocks;
 use crate::backend::{table, Backend, Table, BLOCK_SPACE, MAX_NOISE_LEVEL, MESSAGE_MODULUS};
@@ -72,8 +73,9 @@ impl LookupPlan {
     /// Returns the plan and the table's distinct levels (segment `s` has value `levels[s]`).
     pub fn compile(lut: &[u32]) -> Result<(Self, Vec<u32>), FheError> {
         if lut.is_empty() || !lut.len().is_multiple_of(BUCKET) || lut.len() > BUCKET * BUCKET {
-            return Err(FheError::UnsupportedModel(
-                "the table must have 16, 32, ... or 256 entries".into(),
+            return Err(FheError::model_limit(
+                ModelLimit::TableLength,
+                "the table must have 16, 32, ... or 256 entries",
             ));
         }
         let mut levels = vec![lut[0]];
@@ -85,10 +87,13 @@ impl LookupPlan {
             seg.push(levels.len() as u64 - 1);
         }
         if levels.len() > BLOCK_SPACE as usize {
-            return Err(FheError::UnsupportedModel(format!(
-                "the table has {} probability levels; at most 16 fit one block",
-                levels.len()
-            )));
+            return Err(FheError::model_limit(
+                ModelLimit::ProbabilityLevels,
+                format!(
+                    "the table has {} probability levels; at most 16 fit one block",
+                    levels.len()
+                ),
+            ));
         }
         let buckets = lut.len() / BUCKET;
         let mut bucket_start = [0u64; BLOCK_SPACE as usize];

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod assessment;
+pub mod circuit_limits;
 pub mod clinic_columns;
 pub mod digits;
 pub mod eligibility;
@@ -10,6 +11,7 @@ pub mod equation_intake;
 pub mod equation_model;
 pub mod feature;
 pub mod model;
+pub mod model_limit;
 pub mod patient;
 pub mod patient_ref;
 pub mod population;

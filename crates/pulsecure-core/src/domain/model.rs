@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use super::digits::{digit_count, max_digit, rounded_shift, truncated_shift, DIGIT_BASE};
 use super::feature::{FeatureKind, FeatureSpec};
+use super::model_limit::ModelLimit;
 use super::population::{ModelTarget, TargetPopulation, AGE_FEATURE};
 
 /// The only schema version this build understands.
@@ -23,8 +24,12 @@ pub const MAX_FEATURES: usize = 12;
 pub const MAX_CODE_BITS: u32 = 8;
 /// Widest index accepted.
 pub const MAX_INDEX_BITS: u32 = 12;
-/// Largest |weight| or |bias| accepted, keeping every product far from i64 overflow.
+/// Largest index shift accepted.
+pub const MAX_INDEX_SHIFT: u32 = 16;
+/// Largest |weight| accepted, keeping every product far from i64 overflow.
 pub const MAX_ABS_WEIGHT: i64 = 1 << 24;
+/// Largest |bias| accepted.
+pub const MAX_ABS_BIAS: i64 = MAX_ABS_WEIGHT * 64;
 
 /// Why a model file was refused. Messages name the offending field.
 #[derive(Debug, Error, PartialEq)]
@@ -32,15 +37,15 @@ pub enum ModelError {
     /// Not JSON, or a field has the wrong type / is missing / is unknown.
     #[error("model.json is malformed: {0}")]
     Malformed(String),
-    /// A schema version this build does not know.
-    #[error("unsupported model schema_version {found} (this build reads {expected})")]
+    /// A schema version this build does not know (limit `schema_version`).
+    #[error("model limit `schema_version`: unsupported model schema_version {found} (this build reads {expected})")]
     UnsupportedSchema {
         /// Version found in the file.
         found: u32,
         /// Version this build reads.
         expected: u32,
     },
-    /// A field is present but its value is not acceptable.
+    /// A field is present but its value is not acceptable (schema 2).
     #[error("invalid model field `{field}`: {reason}")]
     Invalid {
         /// Path of the field, e.g. `features[2].clamp_min`.
@@ -48,10 +53,38 @@ pub enum ModelError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A schema-1 model breaking a named limit of the model contract
+    /// (`docs/model-format.md`, [`ModelLimit`]).
+    #[error("model limit `{limit}` (field `{field}`): {reason}")]
+    Limit {
+        /// The limit, named as in the docs and the shared case file.
+        limit: ModelLimit,
+        /// Path of the field, e.g. `features[2].clamp_min`.
+        field: String,
+        /// What is wrong with it (model values only, never patient data).
+        reason: String,
+    },
 }
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ModelError {
-    ModelError::Invalid {
+impl ModelError {
+    /// The contract limit a schema-1 model broke, if the refusal is one.
+    pub fn limit(&self) -> Option<ModelLimit> {
+        match self {
+            ModelError::Limit { limit, .. } => Some(*limit),
+            ModelError::UnsupportedSchema { .. } => Some(ModelLimit::SchemaVersion),
+            ModelError::Malformed(_) | ModelError::Invalid { .. } => None,
+        }
+    }
+}
+
+/// The refusal of a schema-1 model breaking `limit` at `field`.
+pub(crate) fn refuse(
+    limit: ModelLimit,
+    field: impl Into<String>,
+    reason: impl Into<String>,
+) -> ModelError {
+    ModelError::Limit {
+        limit,
         field: field.into(),
         reason: reason.into(),
     }
@@ -185,13 +218,15 @@ impl Model {
                 })
             }
             None => {
-                return Err(ModelError::Malformed(
-                    "missing or non-integer `schema_version`".into(),
+                return Err(refuse(
+                    ModelLimit::SchemaVersion,
+                    "schema_version",
+                    "missing or not an integer",
                 ))
             }
         }
-        let doc: ModelDocument =
-            serde_json::from_value(value).map_err(|e| ModelError::Malformed(e.to_string()))?;
+        let doc: ModelDocument = serde_json::from_value(value)
+            .map_err(|e| refuse(ModelLimit::SchemaFields, "model.json", e.to_string()))?;
         Self::from_document(doc)
     }
 
@@ -293,13 +328,15 @@ fn validate_target(doc: &ModelDocument) -> Result<(), ModelError> {
     };
     let p = &target.population;
     if !(p.age_min.is_finite() && p.age_max.is_finite() && p.age_min <= p.age_max) {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::PopulationAges,
             "target.population",
             "age_min and age_max must be finite with age_min <= age_max",
         ));
     }
     if !doc.features.iter().any(|f| f.name == AGE_FEATURE) {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::PopulationAgeFeature,
             "target.population",
             format!("an age range needs a feature named `{AGE_FEATURE}`"),
         ));
@@ -315,31 +352,42 @@ fn validate_header(doc: &ModelDocument) -> Result<(), ModelError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     if !id_ok {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::ModelId,
             "model_id",
             "must be 1-64 characters of [A-Za-z0-9._-]",
         ));
     }
     if doc.version == 0 {
-        return Err(invalid("version", "must be at least 1"));
+        return Err(refuse(ModelLimit::Version, "version", "must be at least 1"));
     }
     if doc.quantization.weight_scale != WEIGHT_SCALE {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::WeightScale,
             "quantization.weight_scale",
             format!("must be {WEIGHT_SCALE}"),
         ));
     }
     if doc.quantization.digit_bits != 2 {
-        return Err(invalid("quantization.digit_bits", "must be 2"));
+        return Err(refuse(
+            ModelLimit::DigitBits,
+            "quantization.digit_bits",
+            "must be 2",
+        ));
     }
     if doc.linear.mode != "per_digit_rounded" {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::LinearMode,
             "linear.mode",
             "only `per_digit_rounded` is supported",
         ));
     }
     if doc.probability_scale != 4096 {
-        return Err(invalid("probability_scale", "must be 4096"));
+        return Err(refuse(
+            ModelLimit::ProbabilityScale,
+            "probability_scale",
+            "must be 4096",
+        ));
     }
     Ok(())
 }
@@ -347,13 +395,15 @@ fn validate_header(doc: &ModelDocument) -> Result<(), ModelError> {
 fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
     let n = doc.features.len();
     if n == 0 || n > MAX_FEATURES {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::MaxFeatures,
             "features",
             format!("must list 1 to {MAX_FEATURES} features, found {n}"),
         ));
     }
     if doc.weights.len() != n {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::WeightCount,
             "weights",
             format!("has {} entries for {n} features", doc.weights.len()),
         ));
@@ -361,11 +411,16 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
     for (i, f) in doc.features.iter().enumerate() {
         let at = |field: &str| format!("features[{i}].{field}");
         if f.name.is_empty() || doc.features[..i].iter().any(|g| g.name == f.name) {
-            return Err(invalid(at("name"), "must be non-empty and unique"));
+            return Err(refuse(
+                ModelLimit::FeatureNames,
+                at("name"),
+                "must be non-empty and unique",
+            ));
         }
         let all = [f.plausible_min, f.plausible_max, f.clamp_min, f.clamp_max];
         if all.iter().any(|v| !v.is_finite()) {
-            return Err(invalid(
+            return Err(refuse(
+                ModelLimit::FeatureRanges,
                 at("plausible_min"),
                 "ranges must be finite numbers",
             ));
@@ -374,7 +429,8 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
             && f.clamp_min < f.clamp_max
             && f.clamp_max <= f.plausible_max)
         {
-            return Err(invalid(
+            return Err(refuse(
+                ModelLimit::FeatureRanges,
                 at("clamp_min"),
                 "need plausible_min <= clamp_min < clamp_max <= plausible_max",
             ));
@@ -382,7 +438,8 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
         match f.kind {
             FeatureKind::Binary => {
                 if f.bits != 1 || f.clamp_min != 0.0 || f.clamp_max != 1.0 {
-                    return Err(invalid(
+                    return Err(refuse(
+                        ModelLimit::BinaryFeature,
                         at("bits"),
                         "a binary feature has bits 1 and clamp [0, 1]",
                     ));
@@ -390,13 +447,18 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
             }
             FeatureKind::Continuous => {
                 if f.bits == 0 || f.bits > MAX_CODE_BITS {
-                    return Err(invalid(at("bits"), format!("must be 1 to {MAX_CODE_BITS}")));
+                    return Err(refuse(
+                        ModelLimit::CodeBits,
+                        at("bits"),
+                        format!("must be 1 to {MAX_CODE_BITS}"),
+                    ));
                 }
             }
             FeatureKind::Ordinal => check_ordinal(f, &at)?,
         }
         if f.kind != FeatureKind::Ordinal && !f.answers.is_empty() {
-            return Err(invalid(
+            return Err(refuse(
+                ModelLimit::OrdinalFeature,
                 at("answers"),
                 "only an ordinal feature has answers",
             ));
@@ -407,21 +469,27 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
                 s.name != f.name && s.kind == FeatureKind::Continuous && s.counts_from.is_none()
             });
             if !valid || !gate.at_least.is_finite() {
-                return Err(invalid(
+                return Err(refuse(
+                    ModelLimit::CountsFrom,
                     at("counts_from"),
                     "must name another, ungated continuous feature and a finite threshold",
                 ));
             }
         }
-        if doc.weights[i].abs() > MAX_ABS_WEIGHT {
-            return Err(invalid(
+        if doc.weights[i].unsigned_abs() > MAX_ABS_WEIGHT.unsigned_abs() {
+            return Err(refuse(
+                ModelLimit::WeightBits,
                 format!("weights[{i}]"),
                 format!("|w| must be <= {MAX_ABS_WEIGHT}"),
             ));
         }
     }
-    if doc.bias.abs() > MAX_ABS_WEIGHT * 64 {
-        return Err(invalid("bias", "out of range"));
+    if doc.bias.unsigned_abs() > MAX_ABS_BIAS.unsigned_abs() {
+        return Err(refuse(
+            ModelLimit::BiasBits,
+            "bias",
+            format!("|bias| must be <= {MAX_ABS_BIAS}"),
+        ));
     }
     Ok(())
 }
@@ -431,20 +499,32 @@ fn validate_features(doc: &ModelDocument) -> Result<(), ModelError> {
 fn check_ordinal(f: &FeatureSpec, at: &dyn Fn(&str) -> String) -> Result<(), ModelError> {
     let (lo, hi) = (f.plausible_min, f.plausible_max);
     if lo.fract() != 0.0 || hi.fract() != 0.0 || f.clamp_min != lo || f.clamp_max != hi {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::OrdinalFeature,
             at("clamp_min"),
             "an ordinal feature has whole-number bounds and clamp = plausible range",
         ));
     }
+    // lo < hi (feature_ranges); a code of at most MAX_CODE_BITS bits has at most 256 answers.
+    let most = 1usize << MAX_CODE_BITS;
+    if hi - lo >= most as f64 {
+        return Err(refuse(
+            ModelLimit::OrdinalFeature,
+            at("answers"),
+            format!("an ordinal feature has at most {most} answers"),
+        ));
+    }
     let answers = (hi - lo) as usize + 1;
     if f.answers.len() != answers || f.answers.iter().any(|a| a.trim().is_empty()) {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::OrdinalFeature,
             at("answers"),
             format!("must label each of the {answers} answers"),
         ));
     }
     if f.bits == 0 || f.bits > MAX_CODE_BITS || (1usize << f.bits) - 1 != answers - 1 {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::OrdinalFeature,
             at("bits"),
             "an ordinal feature needs 2^bits - 1 = answers - 1 (one code step per answer)",
         ));
@@ -455,7 +535,11 @@ fn check_ordinal(f: &FeatureSpec, at: &dyn Fn(&str) -> String) -> Result<(), Mod
 fn build_tables(doc: &ModelDocument) -> Result<Vec<DigitTable>, ModelError> {
     let s = doc.linear.grain_shift;
     if s > 30 {
-        return Err(invalid("linear.grain_shift", "must be at most 30"));
+        return Err(refuse(
+            ModelLimit::GrainShift,
+            "linear.grain_shift",
+            "must be at most 30",
+        ));
     }
     let mut tables = Vec::new();
     for (feature, (spec, &w)) in doc.features.iter().zip(&doc.weights).enumerate() {
@@ -482,7 +566,8 @@ fn validate_linear(
     let lo = rounded_bias + tables.iter().map(DigitTable::min).sum::<i64>();
     let hi = rounded_bias + tables.iter().map(DigitTable::max).sum::<i64>();
     if (lo, hi) != (doc.linear.logit_min, doc.linear.logit_max) {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::LogitBounds,
             "linear.logit_min",
             format!(
                 "declared bounds [{}, {}] differ from the computed [{lo}, {hi}]",
@@ -492,32 +577,46 @@ fn validate_linear(
     }
     let idx = &doc.index;
     if idx.bits == 0 || idx.bits > MAX_INDEX_BITS {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::IndexBits,
             "index.bits",
             format!("must be 1 to {MAX_INDEX_BITS}"),
         ));
     }
-    if !idx.shift.is_multiple_of(2) || idx.shift > 16 {
-        return Err(invalid(
+    if !idx.shift.is_multiple_of(2) {
+        return Err(refuse(
+            ModelLimit::WholeDigits,
             "index.shift",
-            "must be an even number (whole digits) <= 16",
+            "must be an even number (whole 2-bit digits)",
+        ));
+    }
+    if idx.shift > MAX_INDEX_SHIFT {
+        return Err(refuse(
+            ModelLimit::IndexShift,
+            "index.shift",
+            format!("must be at most {MAX_INDEX_SHIFT}"),
         ));
     }
     let acc = doc.linear.accumulator_bits;
     if acc != idx.bits + idx.shift {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::IndexTopDigits,
             "linear.accumulator_bits",
             "must equal index.bits + index.shift",
         ));
     }
-    if lo + idx.offset < 0 {
-        return Err(invalid(
+    // In i128: a hostile offset must not overflow the check itself.
+    let offset = i128::from(idx.offset);
+    if i128::from(lo) + offset < 0 {
+        return Err(refuse(
+            ModelLimit::AccumulatorConstant,
             "index.offset",
             "logit_min + offset is negative: the accumulator could underflow",
         ));
     }
-    if hi + idx.offset >= 1i64 << acc {
-        return Err(invalid(
+    if i128::from(hi) + offset >= 1i128 << acc {
+        return Err(refuse(
+            ModelLimit::AccumulatorOverflow,
             "linear.accumulator_bits",
             format!(
                 "logit_max + offset does not fit in {acc} bits: the accumulator could overflow"
@@ -530,7 +629,8 @@ fn validate_linear(
 fn validate_lut(doc: &ModelDocument) -> Result<(), ModelError> {
     let expected = 1usize << doc.index.bits;
     if doc.lut.len() != expected {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::TableLength,
             "lut",
             format!(
                 "has {} entries, index.bits requires {expected}",
@@ -539,16 +639,25 @@ fn validate_lut(doc: &ModelDocument) -> Result<(), ModelError> {
         ));
     }
     if let Some(i) = doc.lut.iter().position(|&p| p > doc.probability_scale) {
-        return Err(invalid(format!("lut[{i}]"), "exceeds probability_scale"));
+        return Err(refuse(
+            ModelLimit::ProbabilityCodes,
+            format!("lut[{i}]"),
+            "exceeds probability_scale",
+        ));
     }
     if let Some(i) = doc.lut.windows(2).position(|w| w[1] < w[0]) {
-        return Err(invalid(
+        return Err(refuse(
+            ModelLimit::MonotoneTable,
             format!("lut[{}]", i + 1),
             "table must be monotone non-decreasing",
         ));
     }
     if doc.threshold > doc.probability_scale {
-        return Err(invalid("threshold", "exceeds probability_scale"));
+        return Err(refuse(
+            ModelLimit::Threshold,
+            "threshold",
+            "exceeds probability_scale",
+        ));
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use thiserror::Error;
 
 use crate::domain::equation_model::EncodedPatient;
+use crate::domain::model_limit::ModelLimit;
 use crate::domain::quantize::QuantizedInput;
 
 /// What an FHE adapter can report. Messages describe the problem, never key or data bytes.
@@ -35,6 +36,14 @@ pub enum FheError {
     /// An internal invariant failed (noise or degree budget, a bug).
     #[error("encrypted evaluation failed: {0}")]
     Evaluation(String),
+}
+
+impl FheError {
+    /// A model breaking a limit of the model contract (`docs/model-format.md`): the message
+    /// starts with the limit's name.
+    pub fn model_limit(limit: ModelLimit, reason: impl Into<String>) -> Self {
+        FheError::UnsupportedModel(format!("{}: {}", limit.label(), reason.into()))
+    }
 }
 
 /// The decrypted output of one evaluation.
