@@ -88,6 +88,25 @@ fn retryable(status: &Status) -> bool {
     }
 }
 
+/// The retry rule: how long to wait before calling again after `status`, or `None` to
+/// give up — a transient failure (the service restarting, a dropped connection) or a busy
+/// service that says when to come back, while `elapsed` is within the `retry_for` budget;
+/// the service's hint wins over our own `backoff`, and no wait exceeds 5 s.
+fn retry_wait(
+    status: &Status,
+    elapsed: Duration,
+    retry_for: Duration,
+    backoff: Duration,
+) -> Option<Duration> {
+    if !retryable(status) || elapsed >= retry_for {
+        return None;
+    }
+    Some(retry_hint(status).unwrap_or(backoff).min(MAX_WAIT))
+}
+
+/// Longest single wait between retries.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
 fn retry_hint(status: &Status) -> Option<Duration> {
     status
         .metadata()
@@ -207,12 +226,16 @@ impl Connection {
         let mut backoff = Duration::from_millis(100);
         loop {
             let result = self.runtime.block_on(call(self.client.clone()));
+            let wait = match &result {
+                Err(status) => {
+                    retry_wait(status, started.elapsed(), self.config.retry_for, backoff)
+                }
+                Ok(_) => None,
+            };
             match result {
                 Ok(value) => return Ok(value),
-                Err(status) if retryable(&status) && started.elapsed() < self.config.retry_for => {
-                    let wait = retry_hint(&status)
-                        .unwrap_or(backoff)
-                        .min(Duration::from_secs(5));
+                Err(status) if wait.is_some() => {
+                    let wait = wait.unwrap_or(backoff);
                     tracing::warn!(
                         call = what,
                         status = ?status.code(),
@@ -220,7 +243,7 @@ impl Connection {
                         "evaluator not ready; retrying"
                     );
                     std::thread::sleep(wait);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(MAX_WAIT);
                 }
                 Err(status) => {
                     let refused = self
@@ -363,4 +386,81 @@ fn transport_reason(e: &tonic::transport::Error) -> String {
         source = s.source();
     }
     reason
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn busy(hint_ms: Option<u64>) -> Status {
+        let mut status = Status::resource_exhausted("queue full");
+        if let Some(ms) = hint_ms {
+            status.metadata_mut().insert(
+                RETRY_AFTER_MS,
+                ms.to_string().parse().expect("ascii metadata"),
+            );
+        }
+        status
+    }
+
+    const BUDGET: Duration = Duration::from_secs(30);
+    const BACKOFF: Duration = Duration::from_millis(400);
+
+    #[test]
+    fn transient_failures_are_retried_with_our_backoff_within_the_budget() {
+        for status in [
+            Status::unavailable("restarting"),
+            Status::unknown("connection reset"),
+            Status::cancelled("dropped"),
+        ] {
+            assert_eq!(
+                retry_wait(&status, Duration::from_secs(1), BUDGET, BACKOFF),
+                Some(BACKOFF)
+            );
+            assert_eq!(
+                retry_wait(&status, BUDGET, BUDGET, BACKOFF),
+                None,
+                "budget spent"
+            );
+        }
+    }
+
+    #[test]
+    fn a_busy_service_is_retried_only_when_it_says_when_and_never_longer_than_5_s() {
+        assert_eq!(
+            retry_wait(&busy(Some(250)), Duration::ZERO, BUDGET, BACKOFF),
+            Some(Duration::from_millis(250)),
+            "the service's hint wins"
+        );
+        assert_eq!(
+            retry_wait(&busy(Some(60_000)), Duration::ZERO, BUDGET, BACKOFF),
+            Some(MAX_WAIT)
+        );
+        assert_eq!(
+            retry_wait(&busy(None), Duration::ZERO, BUDGET, BACKOFF),
+            None,
+            "no hint: a refusal, not a wait"
+        );
+        assert_eq!(
+            retry_wait(
+                &Status::unavailable("x"),
+                Duration::ZERO,
+                BUDGET,
+                Duration::from_secs(60)
+            ),
+            Some(MAX_WAIT)
+        );
+    }
+
+    #[test]
+    fn refusals_are_never_retried() {
+        for status in [
+            Status::invalid_argument("bad frame"),
+            Status::not_found("key not held"),
+            Status::permission_denied("not yours"),
+            Status::failed_precondition("model not served"),
+        ] {
+            assert_eq!(retry_wait(&status, Duration::ZERO, BUDGET, BACKOFF), None);
+        }
+    }
 }
