@@ -127,12 +127,12 @@ impl<'a> Extractor<'a> {
                 }
                 sets.sort_unstable();
                 sets.dedup();
-                // Recorded after the screening date: not known on it.
-                let dated = c.onset_date_time.as_deref().or(c.recorded_date.as_deref());
-                if dated
-                    .and_then(day_of)
-                    .is_some_and(|day| day > self.window.as_of)
-                {
+                // Begun or recorded after the screening date: not known on it.
+                let after = |d: Option<&str>| {
+                    d.and_then(day_of)
+                        .is_some_and(|day| day > self.window.as_of)
+                };
+                if after(c.onset_date_time.as_deref()) || after(c.recorded_date.as_deref()) {
                     return Ok(Vec::new());
                 }
                 let subject = self.subject(c.subject.as_ref())?;
@@ -187,7 +187,16 @@ impl<'a> Extractor<'a> {
             || m.intent
                 .as_deref()
                 .is_none_or(|i| self.table.medication_request_intents.iter().any(|a| a == i));
+        // An order not to give the drug, or one written after the screening date, is no
+        // treatment on that date.
+        let written_later = m
+            .authored_on
+            .as_deref()
+            .and_then(day_of)
+            .is_some_and(|day| day > self.window.as_of);
         let counts = ordered
+            && m.do_not_perform != Some(true)
+            && !written_later
             && m.status
                 .as_deref()
                 .is_some_and(|s| self.table.medication_statuses.iter().any(|a| a == s));

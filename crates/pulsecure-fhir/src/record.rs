@@ -237,7 +237,16 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
                         reason: reason.clone().unwrap_or_default(),
                     }),
                 };
-                keep_latest(&mut measures[usize::from(*slot)], *day, outcome, id);
+                let slot = &mut measures[usize::from(*slot)];
+                // On the same day an unusable observation wins over a usable one (whatever
+                // their order in the input, so a Bundle and a bulk export agree); two usable
+                // ones of the same day: the later in the input.
+                let keeps_blocked = slot
+                    .as_ref()
+                    .is_some_and(|l| l.day == *day && l.value.is_err() && outcome.is_ok());
+                if !keeps_blocked {
+                    keep_latest(slot, *day, outcome, id);
+                }
             }
             Fact::Smoking {
                 day, current, id, ..
