@@ -169,7 +169,9 @@ fn app_code(e: &AppError) -> i32 {
         AppError::Vault(v) => vault_code(v),
         AppError::Store(s) => store_code(s),
         AppError::Privacy(p) => privacy_code(p),
-        AppError::Fhe(FheError::Unavailable(_)) => EVALUATOR,
+        AppError::Fhe(FheError::Unavailable(_) | FheError::Busy(_)) => EVALUATOR,
+        // The same exit code as the same condition found when the workstation opened.
+        AppError::Fhe(FheError::KeyUnknown | FheError::ModelUnknown(_)) => FAILURE,
         AppError::Fhe(_) => CRYPTO,
         AppError::Signing(s) => signing_code(s),
         AppError::Rollback(r) => rollback_code(r),
@@ -307,14 +309,16 @@ pub fn hint(e: &CliError) -> Option<&'static str> {
         CliError::App(AppError::Store(StoreError::Duplicate)) => {
             Some("not screened again; see `pulsecure history`")
         }
-        CliError::App(AppError::KeyNotRegistered { .. }) => {
+        CliError::App(AppError::KeyNotRegistered { .. })
+        | CliError::App(AppError::Fhe(FheError::KeyUnknown)) => {
             Some("upload it once with `pulsecure keys register` (same --evaluator)")
         }
-        CliError::App(AppError::ModelNotServed { .. }) => Some(
+        CliError::App(AppError::ModelNotServed { .. })
+        | CliError::App(AppError::Fhe(FheError::ModelUnknown(_))) => Some(
             "install the signed release on the evaluator: `pulsecure-evaluator install-model MODEL.json`, then restart it",
         ),
         CliError::App(AppError::EvaluatorUnreachable { .. })
-        | CliError::App(AppError::Fhe(FheError::Unavailable(_))) => Some(
+        | CliError::App(AppError::Fhe(FheError::Unavailable(_) | FheError::Busy(_))) => Some(
             "start it with `pulsecure-evaluator serve`, or choose another with --evaluator (`in-process` for offline use)",
         ),
         _ => None,
@@ -505,6 +509,9 @@ mod tests {
                 FAILURE,
             ),
             (AppError::Fhe(FheError::Evaluation(s())), CRYPTO),
+            (AppError::Fhe(FheError::KeyUnknown), FAILURE),
+            (AppError::Fhe(FheError::ModelUnknown(s())), FAILURE),
+            (AppError::Fhe(FheError::Busy(s())), EVALUATOR),
             (
                 AppError::Rollback(RollbackError::Older {
                     model_id: s(),

@@ -162,6 +162,9 @@ fn fhe_status(e: &FheError) -> Status {
         }
         FheError::UnsupportedModel(_) => Status::failed_precondition(e.to_string()),
         FheError::Unavailable(_) => Status::unavailable(e.to_string()),
+        FheError::KeyUnknown => Status::not_found(e.to_string()),
+        FheError::ModelUnknown(_) => Status::failed_precondition(e.to_string()),
+        FheError::Busy(_) => Status::resource_exhausted(e.to_string()),
         FheError::Evaluation(_) => Status::internal(e.to_string()),
     }
 }

@@ -63,14 +63,11 @@ impl From<RemoteError> for FheError {
                     what: "request",
                     reason: message,
                 },
-                Code::NotFound => FheError::Mismatch {
-                    what: "server key",
-                    reason: format!("{message} (run `pulsecure keys register`)"),
-                },
-                Code::FailedPrecondition => FheError::Mismatch {
-                    what: "model",
-                    reason: message,
-                },
+                // Typed, so that a key or model missing mid-batch means what it means at open;
+                // recovery hints belong to the binary.
+                Code::NotFound => FheError::KeyUnknown,
+                Code::FailedPrecondition => FheError::ModelUnknown(message),
+                Code::ResourceExhausted => FheError::Busy(message),
                 Code::Unavailable | Code::DeadlineExceeded => {
                     FheError::Unavailable(format!("{code:?}: {message}"))
                 }

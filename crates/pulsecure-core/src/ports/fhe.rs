@@ -33,6 +33,15 @@ pub enum FheError {
     /// The evaluator could not be reached (after retries), or stopped answering.
     #[error("evaluator unavailable: {0}")]
     Unavailable(String),
+    /// The evaluator does not hold this key set (never registered, or removed since).
+    #[error("the evaluator does not hold this workstation's server key")]
+    KeyUnknown,
+    /// The evaluator does not serve this model (release not installed there).
+    #[error("the evaluator does not serve this model: {0}")]
+    ModelUnknown(String),
+    /// The evaluator stayed busy (its queue full) past the client's retry budget.
+    #[error("the evaluator is busy (its queue stayed full): {0}")]
+    Busy(String),
     /// An internal invariant failed (noise or degree budget, a bug).
     #[error("encrypted evaluation failed: {0}")]
     Evaluation(String),
