@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(Item::Row(row)) => assert!(row.row >= 1),
             Ok(Item::Rejected(e)) => assert!(e.row >= 1),
             Ok(Item::Raw(row)) => assert!(row.row >= 1),
+            Ok(Item::NotEligible(row)) => assert!(row.row >= 1),
             Err(_) => break,
         }
     }

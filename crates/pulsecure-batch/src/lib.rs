@@ -18,8 +18,10 @@ use pulsecure_core::{GivenField, Model, PatientError, PatientFeatures, PatientRe
 use thiserror::Error;
 
 mod json_object;
+mod json_patient;
 
 pub use json_object::JsonRow;
+pub use json_patient::{JsonField, JsonPatient, JsonValue, PATIENT_REF_ALIAS};
 
 /// A problem with the input as a whole (its header, its shape, reading it): nothing of it
 /// can be screened. Problems of single rows are [`RowError`]s instead. Messages name the
@@ -87,6 +89,22 @@ pub struct RowError {
     pub column: Option<String>,
     /// What was expected.
     pub reason: String,
+}
+
+impl RowError {
+    /// A row refused for `e`: the column is the model's feature name, or `#N` for a field
+    /// the model does not know (its name is never shown: it may be patient data).
+    pub fn patient(row: usize, patient_ref: Option<PatientRef>, e: &PatientError) -> Self {
+        RowError {
+            row,
+            patient_ref,
+            column: e
+                .field()
+                .map(str::to_string)
+                .or_else(|| e.position().map(|p| format!("#{p}"))),
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// A row read against a [`ColumnSpec`]: its values as given (numbers, or text for a
@@ -197,22 +215,25 @@ pub fn validate(model: &Model, row: usize, patient_ref: PatientRef, given: &[Giv
             patient_ref,
             why,
         }),
-        Err(e) => Item::Rejected(patient_error(row, Some(patient_ref), &e)),
+        Err(e) => Item::Rejected(RowError::patient(row, Some(patient_ref), &e)),
     }
 }
 
-/// A row refused for `e`: the column is the model's feature name, or `#N` for a field the
-/// model does not know (its name is never shown: it may be patient data).
-fn patient_error(row: usize, patient_ref: Option<PatientRef>, e: &PatientError) -> RowError {
-    RowError {
-        row,
-        patient_ref,
-        column: e
-            .field()
-            .map(str::to_string)
-            .or_else(|| e.position().map(|p| format!("#{p}"))),
-        reason: e.to_string(),
-    }
+/// The columns a schema-1 model reads besides `patient_id`: its features, then the fields
+/// of its population rule (`known_cvd`).
+pub(crate) fn model_columns(model: &Model) -> Vec<&str> {
+    model
+        .features()
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(
+            model
+                .population()
+                .map_or(&[][..], |p| p.extra_fields())
+                .iter()
+                .copied(),
+        )
+        .collect()
 }
 
 /// What a batch's rows are read against.
@@ -228,17 +249,7 @@ impl Schema<'_> {
     /// The accepted columns besides `patient_id`.
     fn names(&self) -> Vec<&str> {
         match self {
-            Schema::Model(m) => m
-                .features()
-                .iter()
-                .map(|f| f.name.as_str())
-                .chain(
-                    m.population()
-                        .map_or(&[][..], |p| p.extra_fields())
-                        .iter()
-                        .copied(),
-                )
-                .collect(),
+            Schema::Model(m) => model_columns(m),
             Schema::Columns(c) => c.accepted.iter().map(String::as_str).collect(),
         }
     }
@@ -532,73 +543,31 @@ impl<'m, R: Read> BatchReader<'m, R> {
         }
     }
 
-    /// One JSON object of the batch. Its keys are numbered in the order written: a key the
-    /// model does not know is reported by that number, never by its text.
+    /// One JSON object of the batch, read by the rule every JSON patient follows
+    /// ([`JsonPatient`], shared with `screen --json`); a row must carry its reference.
     fn json_row(&self, row: usize, value: JsonRow) -> Item {
-        let reject = |patient_ref: Option<PatientRef>, column: Option<&str>, reason: &str| {
-            Item::Rejected(RowError {
-                row,
-                patient_ref,
-                column: column.map(str::to_string),
-                reason: reason.to_string(),
-            })
-        };
-        let JsonRow::Object(entries) = value else {
-            return reject(None, None, "expected a JSON object");
-        };
-        let mut ids = entries.iter().filter(|(k, _)| k == PATIENT_ID);
-        let patient_ref = match (ids.next(), ids.next()) {
-            (Some(_), Some(_)) => return reject(None, Some(PATIENT_ID), "given more than once"),
-            (Some((_, serde_json::Value::String(s))), None) => check_ref(row, s),
-            (Some((_, serde_json::Value::Number(n))), None) => check_ref(row, &n.to_string()),
-            (Some(_), None) => return reject(None, Some(PATIENT_ID), "expected a string"),
-            (None, _) => return reject(None, Some(PATIENT_ID), "missing"),
-        };
-        let patient_ref = match patient_ref {
-            Ok(r) => r,
+        let patient = match JsonPatient::read(row, value) {
+            Ok(p) => p,
             Err(e) => return Item::Rejected(e),
         };
-        let model = match self.schema {
-            Schema::Model(model) => model,
-            Schema::Columns(columns) => return json_raw_row(row, patient_ref, entries, columns),
+        let Some(patient_ref) = patient.patient_ref.clone() else {
+            return Item::Rejected(RowError {
+                row,
+                patient_ref: None,
+                column: Some(PATIENT_ID.into()),
+                reason: "missing".into(),
+            });
         };
-        let features = model.features();
-        let mut given = Vec::with_capacity(entries.len());
-        for (i, (key, value)) in entries.into_iter().enumerate() {
-            let position = i + 1;
-            if key == PATIENT_ID {
-                continue;
-            }
-            let extra = model.population().map_or(&[][..], |p| p.extra_fields());
-            if !features.iter().any(|f| f.name == key) && !extra.contains(&key.as_str()) {
-                let e = PatientError::Unknown {
-                    position,
-                    expected: self.schema.names().join(", "),
-                };
-                return Item::Rejected(patient_error(row, Some(patient_ref), &e));
-            }
-            let number = match value {
-                serde_json::Value::Number(n) => n.as_f64(),
-                serde_json::Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
-                serde_json::Value::Null => continue,
-                _ => None,
-            };
-            match number {
-                Some(value) => given.push(GivenField {
-                    position,
-                    name: key,
-                    value,
-                }),
-                None => {
-                    return reject(
-                        Some(patient_ref),
-                        Some(&key),
-                        "expected a number (or true/false for yes/no fields)",
-                    )
-                }
-            }
+        match self.schema {
+            Schema::Model(model) => match patient.model_fields(model) {
+                Ok(given) => validate(model, row, patient_ref, &given),
+                Err(e) => Item::Rejected(e),
+            },
+            Schema::Columns(columns) => match patient.column_values(columns) {
+                Ok(cells) => raw_item(row, patient_ref, cells),
+                Err(e) => Item::Rejected(e),
+            },
         }
-        validate(model, row, patient_ref, &given)
     }
 
     fn next_line(&mut self) -> Option<Result<(usize, Result<String, &'static str>)>> {
@@ -671,60 +640,6 @@ impl<R: Read> Iterator for BatchReader<'_, R> {
             Format::JsonArray { .. } => unreachable!("handled above"),
         }))
     }
-}
-
-/// A JSON object read against named columns: an unknown key is reported by its position,
-/// never its text; numbers and yes/no as numbers, strings as levels, null as absent.
-fn json_raw_row(
-    row: usize,
-    patient_ref: PatientRef,
-    entries: Vec<(String, serde_json::Value)>,
-    columns: &ColumnSpec,
-) -> Item {
-    let mut cells = Vec::with_capacity(entries.len());
-    for (i, (key, value)) in entries.into_iter().enumerate() {
-        if key == PATIENT_ID {
-            continue;
-        }
-        let reject = |column: Option<String>, reason: String| {
-            Item::Rejected(RowError {
-                row,
-                patient_ref: Some(patient_ref.clone()),
-                column,
-                reason,
-            })
-        };
-        if !columns.accepted.contains(&key) {
-            return reject(
-                Some(format!("#{}", i + 1)),
-                format!(
-                    "field #{} is not a column of this model (expected one of: {})",
-                    i + 1,
-                    columns.accepted.join(", ")
-                ),
-            );
-        }
-        if cells.iter().any(|(k, _)| *k == key) {
-            return reject(Some(key), "given more than once".into());
-        }
-        let value = match value {
-            serde_json::Value::Number(n) => match n.as_f64() {
-                Some(x) => InputValue::Number(x),
-                None => return reject(Some(key), "not a number".into()),
-            },
-            serde_json::Value::Bool(b) => InputValue::Number(if b { 1.0 } else { 0.0 }),
-            serde_json::Value::String(text) => InputValue::Level(text),
-            serde_json::Value::Null => continue,
-            _ => {
-                return reject(
-                    Some(key),
-                    "expected a number, true/false or a level such as female".into(),
-                )
-            }
-        };
-        cells.push((key, value));
-    }
-    raw_item(row, patient_ref, cells)
 }
 
 /// A readable name for serde_json's error categories.

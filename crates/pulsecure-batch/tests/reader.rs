@@ -181,3 +181,54 @@ fn a_population_model_reads_known_cvd_and_decides_eligibility() {
         Item::NotEligible(_)
     ));
 }
+
+/// A JSON row's reference (the rule `screen --json` shares, see `JsonPatient`):
+/// `patient_id` or its alias `patient_ref`, a string or an integer, never both; a key the
+/// model does not read is reported by its position, the reference counting.
+#[test]
+fn a_json_row_is_read_by_the_one_json_patient_rule() {
+    let values = r#""age":55,"told_high_bp":1,"systolic_bp":140,"smoked_100_cigarettes":0,"serum_creatinine":0.9,"waist_circumference":100,"told_diabetes":0,"total_cholesterol":210,"told_high_cholesterol":1"#;
+    let text = [
+        format!(r#"{{"patient_id":1042,{values}}}"#),
+        format!(r#"{{{values},"patient_ref":"ALIAS"}}"#),
+        format!(r#"{{"patient_id":"A","patient_ref":"A",{values}}}"#),
+        format!(r#"{{"patient_id":1.5,{values}}}"#),
+        format!(r#"{{"patient_ref":"R","Jane Doe":1,{values}}}"#),
+        format!(
+            r#"{{"patient_id":"S",{}}}"#,
+            values.replace("140", "\"140\"")
+        ),
+        values.to_string().replace("\"age\"", "{\"age\"") + "}",
+    ]
+    .join("\n");
+    let items = read(&text).expect("json lines");
+    let refs: Vec<&str> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Row(r) => Some(r.patient_ref.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refs, ["1042", "ALIAS"]);
+    let errors: Vec<(usize, Option<&str>, &str)> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Rejected(e) => Some((e.row, e.column.as_deref(), e.reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    let expected: [(usize, &str, &str); 5] = [
+        (3, "patient_id", "given more than once"),
+        (4, "patient_id", "expected a string or an integer"),
+        (5, "#2", "unknown field #2 (expected one of: age,"),
+        (6, "systolic_bp", "expected a number"),
+        (7, "patient_id", "missing"),
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:?}");
+    for ((row, column, reason), (want_row, want_column, want_reason)) in errors.iter().zip(expected)
+    {
+        assert_eq!((*row, *column), (want_row, Some(want_column)));
+        assert!(reason.starts_with(want_reason), "row {row}: {reason}");
+        assert!(!reason.contains("Jane"));
+    }
+}

@@ -497,15 +497,20 @@ pub struct ScreenArgs {
     #[arg(short = 'v', long = "value", value_name = "NAME=VALUE", conflicts_with_all = ["json", "batch"])]
     pub values: Vec<String>,
     /// One patient as a JSON object: `-` reads it from stdin, @FILE from a file (both keep
-    /// the values off the command line); it may hold "patient_id". Inline JSON is as
-    /// unsafe on shared machines as --value.
+    /// the values off the command line). Read as a row of a JSON batch is: "patient_id" (or
+    /// its alias "patient_ref", not both; a string or an integer; generated if absent), one
+    /// key per field (numbers, true/false for yes/no fields, strings for an equation's
+    /// levels, null for absent); a key the model does not read is reported by its position
+    /// (#N), never its text. Inline JSON is as unsafe on shared machines as --value.
     #[arg(long, value_name = "-|@FILE|JSON", conflicts_with = "batch")]
     pub json: Option<String>,
     /// Pseudonymous patient reference for a single screening (generated if absent).
     /// Visible to other local users like --value; prefer "patient_id" in --json input.
     #[arg(long, value_name = "REF", conflicts_with = "batch")]
     pub patient_ref: Option<String>,
-    /// Screen every row of a CSV or JSON file (resumable: stored patients are skipped).
+    /// Screen every row of a CSV or JSON file (resumable: stored patients are skipped). JSON:
+    /// an array of objects or one object per line, each read as --json reads one patient,
+    /// with its patient_id (or patient_ref) required.
     #[arg(long, value_name = "FILE", group = "file_input")]
     pub batch: Option<PathBuf>,
     /// Screen the patients of a FHIR R4 file: a Bundle (collection, searchset or

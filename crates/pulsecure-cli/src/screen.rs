@@ -6,7 +6,7 @@ use std::path::Path;
 
 use pulsecure_app::screening::{Ineligible, PatientOutcome, RowStatus};
 use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
-use pulsecure_batch::JsonRow;
+use pulsecure_batch::{JsonPatient, RowError};
 use pulsecure_core::app::inference::Recorded;
 use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::{GivenField, PatientRef};
@@ -51,26 +51,48 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
              with \"patient_id\" inside the JSON."
         );
     }
-    let (named, json_ref) = single_values(args)?;
+    let single = single_patient(args)?;
+    let json_ref = match &single {
+        Single::Json(patient) => patient.patient_ref.clone(),
+        Single::Values(_) => None,
+    };
     if json_ref.is_some() && args.patient_ref.is_some() {
         return Err(CliError::Input(
             "give the patient reference once: --patient-ref or \"patient_id\" in the JSON".into(),
         ));
     }
-    let patient_ref = json_ref
-        .as_deref()
-        .or(args.patient_ref.as_deref())
-        .map(PatientRef::parse)
-        .transpose()
-        .map_err(AppError::from)?;
+    let patient_ref = match json_ref {
+        Some(r) => Some(r),
+        None => args
+            .patient_ref
+            .as_deref()
+            .map(PatientRef::parse)
+            .transpose()
+            .map_err(AppError::from)?,
+    };
     let password = password::current(&args.password)?;
     let workstation = password::open_workstation(dir, &password, evaluator)?;
+    let given = match &single {
+        Single::Values(given) => given.clone(),
+        Single::Json(patient) => patient
+            .model_fields(workstation.model())
+            .map_err(|e| crate::single_input::refused(&e))?,
+    };
     let show_stages = !args.quiet && std::io::stderr().is_terminal();
-    let (patient_ref, outcome) = workstation.screen_values(patient_ref, &named, &mut |stage| {
+    let screened = workstation.screen_values(patient_ref, &given, &mut |stage| {
         if show_stages {
             eprintln!("  {} ...", stage.label());
         }
-    })?;
+    });
+    let (patient_ref, outcome) = match (screened, &single) {
+        // A JSON patient's values refused as a JSON batch row's are.
+        (Err(AppError::Patient(e)), Single::Json(_)) => {
+            return Err(crate::single_input::refused(&RowError::patient(
+                1, None, &e,
+            )))
+        }
+        (screened, _) => screened?,
+    };
     let format = choose_format(args.format, None);
     let mut writer = ResultWriter::create(format, None)?;
     let screening = match outcome {
@@ -127,65 +149,27 @@ fn values_on_command_line(args: &ScreenArgs) -> bool {
             .is_some_and(|j| j != "-" && !j.starts_with('@'))
 }
 
-/// Values of a single patient from `--value NAME=VALUE` or `--json`, numbered in the order
-/// given, and the reference if the JSON object carries one. Never echoes a value, nor a name
-/// (a name may be patient data typed in the wrong place): names are checked against the model
-/// after unlocking, and a field is named by its position.
-fn single_values(args: &ScreenArgs) -> Result<(Vec<GivenField>, Option<String>)> {
+/// The one patient of `screen` without `--batch`.
+enum Single {
+    /// `--value NAME=VALUE` arguments, numbered in the order given.
+    Values(Vec<GivenField>),
+    /// `--json`: read by the JSON batch rows' rule, its fields checked against the model
+    /// once the vault is unlocked.
+    Json(JsonPatient),
+}
+
+/// The single patient from `--value NAME=VALUE` or `--json`. Never echoes a value, nor a
+/// name (a name may be patient data typed in the wrong place): names are checked against the
+/// model after unlocking, and a field is named by its position.
+fn single_patient(args: &ScreenArgs) -> Result<Single> {
     let input = |m: &str| CliError::Input(m.to_string());
-    let mut given = Vec::new();
     if let Some(json) = &args.json {
-        let text = crate::single_input::json_text(json)?;
-        let value: JsonRow = serde_json::from_str(&text).map_err(|e| {
-            CliError::Input(format!(
-                "--json: not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let JsonRow::Object(entries) = value else {
-            return Err(input(
-                "--json: expected a JSON object with one field per feature",
-            ));
-        };
-        let mut patient_ref = None;
-        for (i, (key, value)) in entries.into_iter().enumerate() {
-            let position = i + 1;
-            // The reference: `patient_id` as in batch files and results, or `patient_ref`.
-            if key == "patient_id" || key == "patient_ref" {
-                let serde_json::Value::String(reference) = value else {
-                    return Err(CliError::Input(format!(
-                        "--json: field `{key}` must be a string"
-                    )));
-                };
-                if patient_ref.replace(reference).is_some() {
-                    return Err(input(
-                        "--json: give the reference once (patient_id or patient_ref)",
-                    ));
-                }
-                continue;
-            }
-            let number = match value {
-                serde_json::Value::Number(n) => n.as_f64(),
-                serde_json::Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
-                _ => None,
-            };
-            let Some(value) = number else {
-                return Err(CliError::Input(format!(
-                    "--json: field #{position} must be a number (or true/false for yes/no fields)"
-                )));
-            };
-            given.push(GivenField {
-                position,
-                name: key,
-                value,
-            });
-        }
-        return Ok((given, patient_ref));
+        return crate::single_input::json_patient(json).map(Single::Json);
     }
     if args.values.is_empty() {
         return Err(input("give the patient's values with --value NAME=VALUE (one per feature), --json, or --batch FILE; see `pulsecure screen --help`"));
     }
+    let mut given = Vec::new();
     for (i, pair) in args.values.iter().enumerate() {
         let position = i + 1;
         let Some((name, value)) = pair.split_once('=') else {
@@ -204,7 +188,7 @@ fn single_values(args: &ScreenArgs) -> Result<(Vec<GivenField>, Option<String>)>
             value,
         });
     }
-    Ok((given, None))
+    Ok(Single::Values(given))
 }
 
 fn run_batch(workstation: &Workstation, args: &ScreenArgs, path: &Path) -> Result<()> {

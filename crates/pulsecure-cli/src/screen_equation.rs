@@ -5,7 +5,7 @@ use pulsecure_app::equation_screening::{
     EquationOutcome, EquationRowResult, EquationScreener, EquationSink,
 };
 use pulsecure_app::{DataDir, EvaluatorChoice, Workstation};
-use pulsecure_batch::{BatchReader, ColumnSpec, Item, RowError};
+use pulsecure_batch::{ColumnSpec, JsonPatient, RawRow, RowError};
 use pulsecure_core::domain::assessment::equation_risk_text;
 use pulsecure_core::domain::equation_intake::CholesterolUnits;
 use serde::Serialize;
@@ -169,7 +169,7 @@ pub fn run(
     let single = match (&args.batch, &args.json) {
         _ if fhir.is_some() => None,
         (Some(_), _) => None,
-        (None, Some(json)) => Some(crate::single_input::json_text(json)?),
+        (None, Some(json)) => Some(crate::single_input::json_patient(json)?),
         (None, None) => {
             return Err(CliError::Usage(
                 "give --json (one patient), --batch FILE, --fhir FILE or --fhir-bulk DIR".into(),
@@ -225,10 +225,10 @@ pub fn run(
         (Some(path), _) => {
             workstation.screen_equation_batch(&screeners, path, units(args.units), &mut sink)?
         }
-        (None, Some(text)) => single_patient(
+        (None, Some(patient)) => single_patient(
             &workstation,
             &screeners,
-            &text,
+            &patient,
             units(args.units),
             &mut sink,
         )?,
@@ -259,35 +259,35 @@ fn unreachable_usage() -> Result<pulsecure_app::equation_screening::EquationSumm
     ))
 }
 
-/// One patient from JSON, read by the batch reader as a one-row JSON Lines input (the same
-/// checks: unknown keys by position, levels as text).
+/// One patient from `--json`, read by the rule of JSON batch rows (unknown keys by
+/// position, levels as text; see [`JsonPatient`]); without a reference, one is generated.
 fn single_patient(
     workstation: &Workstation,
     screeners: &[EquationScreener],
-    text: &str,
+    patient: &JsonPatient,
     units: CholesterolUnits,
     sink: &mut Sink,
 ) -> Result<pulsecure_app::equation_screening::EquationSummary> {
     let models: Vec<_> = screeners.iter().map(|s| s.model().clone()).collect();
     let spec: ColumnSpec = pulsecure_app::equation_screening::columns(&models);
-    // A one-element JSON array: the reader keeps the object's key order (unknown keys are
-    // reported by position) whatever the object's layout.
-    let array = format!("[{text}]");
-    let mut reader = BatchReader::with_columns(array.as_bytes(), &spec, "--json".into())
-        .map_err(pulsecure_app::AppError::from)?;
     let mut summary = pulsecure_app::equation_screening::EquationSummary::default();
-    match reader.next() {
-        Some(Ok(Item::Raw(raw))) => {
+    match patient.column_values(&spec) {
+        Ok(cells) => {
+            let patient_ref = match &patient.patient_ref {
+                Some(r) => r.clone(),
+                None => pulsecure_app::screening::generated_ref()?,
+            };
+            let raw = RawRow {
+                row: patient.row,
+                patient_ref,
+                values: cells.into_iter().collect(),
+            };
             summary = workstation.screen_equation_rows(screeners, vec![raw], units, sink)?;
         }
-        Some(Ok(Item::Rejected(e))) => {
+        Err(e) => {
             summary.rejected += 1;
             sink.rejected(&e)?;
         }
-        Some(Ok(Item::Row(_) | Item::NotEligible(_))) | None => {
-            return Err(CliError::Input("--json: expected one JSON object".into()))
-        }
-        Some(Err(e)) => return Err(pulsecure_app::AppError::from(e).into()),
     }
     Ok(summary)
 }

@@ -1,5 +1,8 @@
 //! One patient's JSON for `screen --json`: from stdin (`-`), a file (`@FILE`) or inline,
-//! bounded in size. Shared by the cvd-lr and the published-equation paths.
+//! bounded in size, read by the rule every JSON patient follows ([`JsonPatient`], the
+//! batch reader's for JSON rows). Shared by the cvd-lr and the published-equation paths.
+
+use pulsecure_batch::{JsonPatient, JsonRow, RowError};
 
 use crate::error::CliError;
 
@@ -8,8 +11,32 @@ type Result<T> = std::result::Result<T, CliError>;
 /// Most bytes read for one patient from stdin or a file (a patient is a few hundred).
 const MAX_SINGLE_INPUT: u64 = 64 * 1024;
 
+/// One patient from `--json`: one JSON object read as a JSON batch row is (see
+/// [`JsonPatient`]), except that its reference may be absent (the caller generates one).
+/// Its fields are checked against the model once the vault is unlocked.
+pub(crate) fn json_patient(json: &str) -> Result<JsonPatient> {
+    let text = json_text(json)?;
+    let value: JsonRow = serde_json::from_str(&text).map_err(|e| {
+        CliError::Input(format!(
+            "--json: not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    JsonPatient::read(1, value).map_err(|e| refused(&e))
+}
+
+/// A `--json` patient refused: the column and the reason a batch row would be rejected
+/// with (never a value, nor a key the model does not read).
+pub(crate) fn refused(e: &RowError) -> CliError {
+    CliError::Input(match &e.column {
+        Some(column) => format!("--json, column {column}: {}", e.reason),
+        None => format!("--json: {}", e.reason),
+    })
+}
+
 /// Read one patient's JSON from stdin (`-`) or a file (`@FILE`), or take it inline.
-pub(crate) fn json_text(json: &str) -> Result<String> {
+fn json_text(json: &str) -> Result<String> {
     use std::io::Read;
     let mut text = String::new();
     let (what, read) = match json {

@@ -351,3 +351,116 @@ fn an_unknown_model_is_a_usage_error() {
     );
     assert_ok(&env.run(&["info"], false));
 }
+
+/// One rule for a patient given as a JSON object (issue 33), for a published equation too:
+/// `screen --model ID --json` and a JSON Lines batch row accept or refuse the same object
+/// alike (a numeric `patient_id`, the `patient_ref` alias, both keys, a key twice, an array
+/// where a value belongs, an unknown key by its position). Without a reference, `--json`
+/// screens under a generated one, as cvd-lr's does; a batch row needs its own.
+#[test]
+fn screen_json_and_a_json_lines_row_read_the_same_equation_patient_alike() {
+    const VALUES: &str = r#""age": 50, "sex": "female", "sbp": 160, "bp_tx": 1, "total_c": 200, "hdl_c": 45, "statin": 0, "dm": 1, "smoking": 0, "egfr": 90, "known_cvd": 0"#;
+    let cases: Vec<(String, Result<&str, &str>)> = vec![
+        (format!(r#"{{"patient_id": 2042, {VALUES}}}"#), Ok("2042")),
+        (
+            format!(r#"{{"patient_ref": "ALIAS-E", {VALUES}}}"#),
+            Ok("ALIAS-E"),
+        ),
+        (
+            format!(r#"{{"patient_ref": "B-E", "patient_id": "B-E", {VALUES}}}"#),
+            Err("column patient_id: given more than once"),
+        ),
+        (
+            format!(r#"{{"patient_id": "U-E", {VALUES}, "Jane Doe 1961": 1}}"#),
+            Err("column #13: field #13 is not a column of this model"),
+        ),
+        (
+            format!(r#"{{"patient_id": "T-E", {VALUES}, "sex": "male"}}"#),
+            Err("column sex: given more than once"),
+        ),
+        (
+            format!(
+                r#"{{"patient_id": "A-E", {}}}"#,
+                VALUES.replace(r#""sbp": 160"#, r#""sbp": [160]"#)
+            ),
+            Err("column sbp: expected a number, true/false or a level such as female"),
+        ),
+    ];
+    let model = "prevent-cvd-10y";
+    let batch_env = Env::initialized();
+    let lines: Vec<&str> = cases.iter().map(|(json, _)| json.as_str()).collect();
+    let jsonl = batch_env.write("cases.jsonl", format!("{}\n", lines.join("\n")).as_bytes());
+    let batch = batch_env.run(
+        &[
+            "screen",
+            "--model",
+            model,
+            "--batch",
+            jsonl.to_str().expect("utf-8"),
+            "--format",
+            "json",
+            "--quiet",
+        ],
+        true,
+    );
+    let batch_stderr = String::from_utf8_lossy(&batch.stderr).into_owned();
+    assert_eq!(batch.status.code(), Some(3), "{batch_stderr}");
+    let screened = rows(&batch.stdout);
+
+    let env = Env::initialized();
+    let screen_json = |name: &str, json: &str| {
+        let file = env.write(name, json.as_bytes());
+        let at = format!("@{}", file.display());
+        env.run(
+            &[
+                "screen", "--model", model, "--json", &at, "--format", "json", "--quiet",
+            ],
+            true,
+        )
+    };
+    for (i, (json, expected)) in cases.iter().enumerate() {
+        let row = i + 1;
+        let single = screen_json(&format!("case-{row}.json"), json);
+        let stderr = String::from_utf8_lossy(&single.stderr);
+        let batch_says = batch_stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("row {row}, ")));
+        // Refused before unlocking (`--json, `) or by the model's columns (`row 1, `).
+        let single_says = stderr.lines().find_map(|l| {
+            l.split_once("--json, ")
+                .map(|(_, rest)| rest)
+                .or_else(|| l.strip_prefix("row 1, "))
+        });
+        match expected {
+            Ok(reference) => {
+                assert_ok(&single);
+                let results = rows(&single.stdout);
+                assert_eq!(results[0]["patient_id"], *reference, "case {row}");
+                assert_eq!(results[0]["status"], "screened", "case {row}");
+                assert!(
+                    screened.iter().any(|r| r["patient_id"] == *reference),
+                    "case {row}: {batch_stderr}"
+                );
+                assert_eq!(batch_says, None, "case {row}");
+            }
+            Err(reason) => {
+                assert_eq!(single.status.code(), Some(3), "case {row}: {stderr}");
+                let single_says = single_says.unwrap_or_else(|| panic!("case {row}: {stderr}"));
+                assert!(single_says.starts_with(reason), "case {row}: {stderr}");
+                assert_eq!(
+                    Some(single_says),
+                    batch_says,
+                    "case {row}: the same refusal"
+                );
+                assert!(!single_says.contains("Jane") && !single_says.contains("1961"));
+            }
+        }
+    }
+
+    // No reference: generated for one patient, as for cvd-lr.
+    let anonymous = screen_json("anonymous.json", &format!("{{{VALUES}}}"));
+    assert_ok(&anonymous);
+    let results = rows(&anonymous.stdout);
+    let generated = results[0]["patient_id"].as_str().expect("a reference");
+    assert!(generated.starts_with("P-"), "{generated}");
+}

@@ -539,3 +539,112 @@ fn a_full_or_read_only_disk_gives_a_storage_error_and_keeps_the_database() {
     );
     assert!(text.contains("db-unchanged"), "{text}");
 }
+
+/// One rule for a patient given as a JSON object (issue 33): the same object is accepted or
+/// refused alike by `screen --json` and as a row of a JSON Lines batch — a numeric
+/// `patient_id`, the `patient_ref` alias, both keys, a fraction as the reference, a string
+/// where a number belongs, `null` (absent), unknown keys reported by position — with the same
+/// column and the same reason, and never the unknown key's text.
+#[test]
+fn screen_json_and_a_json_lines_row_read_the_same_object_alike() {
+    const VALUES: &str = r#""known_cvd": 0, "age": 63, "told_diabetes": 0, "systolic_bp": 138.5, "current_smoker": 1, "male": 1, "told_high_bp": 1"#;
+    let with_age = |age: &str| VALUES.replace(r#""age": 63"#, &format!(r#""age": {age}"#));
+    // Each object, and the reference it is screened under or the start of its refusal.
+    let cases: Vec<(String, Result<&str, &str>)> = vec![
+        (format!(r#"{{"patient_id": 1042, {VALUES}}}"#), Ok("1042")),
+        (
+            format!(r#"{{{VALUES}, "patient_ref": "ALIAS-1"}}"#),
+            Ok("ALIAS-1"),
+        ),
+        (
+            format!(r#"{{"patient_id": "B-1", {VALUES}, "patient_ref": "B-1"}}"#),
+            Err("column patient_id: given more than once"),
+        ),
+        (
+            format!(r#"{{"patient_id": 10.5, {VALUES}}}"#),
+            Err("column patient_id: expected a string or an integer"),
+        ),
+        (
+            format!(r#"{{"patient_id": "S-1", {}}}"#, with_age(r#""63""#)),
+            Err("column age: expected a number (or true/false for yes/no fields)"),
+        ),
+        (
+            format!(r#"{{"patient_id": "S-2", {}}}"#, with_age("[63]")),
+            Err("column age: expected a number (or true/false for yes/no fields)"),
+        ),
+        (
+            format!(r#"{{"patient_id": "N-1", {}}}"#, with_age("null")),
+            Err("column age: missing required field `age`"),
+        ),
+        (
+            format!(r#"{{"patient_id": "U-1", {VALUES}, "Jane Doe 1961": 1}}"#),
+            Err("column #9: unknown field #9 (expected one of: "),
+        ),
+        (
+            format!(r#"{{"patient_id": "U-2", "Jane Doe 1961": "x", {VALUES}}}"#),
+            Err("column #2: unknown field #2 (expected one of: "),
+        ),
+    ];
+    // The batch: one row per case, in a data directory of its own (an accepted patient is
+    // stored, and the single screening of the same object must not find it there).
+    let batch_env = Env::initialized();
+    let lines: Vec<&str> = cases.iter().map(|(json, _)| json.as_str()).collect();
+    let jsonl = batch_env.write("cases.jsonl", format!("{}\n", lines.join("\n")).as_bytes());
+    let batch = batch_env.run(
+        &[
+            "screen",
+            "--batch",
+            jsonl.to_str().expect("utf8"),
+            "--format",
+            "json",
+            "-q",
+        ],
+        true,
+    );
+    let batch_stderr = String::from_utf8_lossy(&batch.stderr).into_owned();
+    assert_eq!(batch.status.code(), Some(3), "{batch_stderr}");
+    let screened: serde_json::Value = serde_json::from_slice(&batch.stdout).expect("json");
+    let screened: Vec<&str> = screened
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["patient_id"].as_str().expect("reference"))
+        .collect();
+
+    let env = Env::initialized();
+    for (i, (json, expected)) in cases.iter().enumerate() {
+        let row = i + 1;
+        let file = env.write(&format!("case-{row}.json"), json.as_bytes());
+        let at = format!("@{}", file.display());
+        let single = env.run(&["screen", "--json", &at, "--format", "json", "-q"], true);
+        let stderr = String::from_utf8_lossy(&single.stderr);
+        // What each path says of the object: the row's error line after `row N, `, and
+        // `--json`'s after `--json, `.
+        let batch_says = batch_stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("row {row}, ")));
+        let single_says = stderr
+            .lines()
+            .find_map(|l| l.split_once("--json, ").map(|(_, rest)| rest));
+        match expected {
+            Ok(reference) => {
+                assert_ok(&single);
+                let rows: serde_json::Value = serde_json::from_slice(&single.stdout).expect("json");
+                assert_eq!(rows[0]["patient_id"], *reference, "case {row}");
+                assert!(screened.contains(reference), "case {row}: {batch_stderr}");
+                assert_eq!(batch_says, None, "case {row}");
+            }
+            Err(reason) => {
+                assert_eq!(single.status.code(), Some(3), "case {row}: {stderr}");
+                let single_says = single_says.unwrap_or_else(|| panic!("case {row}: {stderr}"));
+                assert!(single_says.starts_with(reason), "case {row}: {stderr}");
+                assert_eq!(
+                    Some(single_says),
+                    batch_says,
+                    "case {row}: the same refusal"
+                );
+                assert!(!single_says.contains("Jane") && !single_says.contains("1961"));
+            }
+        }
+    }
+}
