@@ -76,3 +76,41 @@ impl From<RemoteError> for FheError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: Code) -> FheError {
+        RemoteError::Refused {
+            code,
+            message: "m".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn refusals_keep_their_meaning_through_the_port() {
+        assert!(matches!(refused(Code::NotFound), FheError::KeyUnknown));
+        assert!(matches!(
+            refused(Code::FailedPrecondition),
+            FheError::ModelUnknown(_)
+        ));
+        assert!(matches!(
+            refused(Code::ResourceExhausted),
+            FheError::Busy(_)
+        ));
+        assert!(matches!(
+            refused(Code::Unavailable),
+            FheError::Unavailable(_)
+        ));
+        assert!(matches!(
+            refused(Code::InvalidArgument),
+            FheError::Malformed { .. }
+        ));
+        // No recovery hint inside the library's message: hints belong to the binary.
+        assert!(!refused(Code::NotFound)
+            .to_string()
+            .contains("pulsecure keys"));
+    }
+}
