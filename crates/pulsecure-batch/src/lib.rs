@@ -642,8 +642,10 @@ impl<R: Read> Iterator for BatchReader<'_, R> {
     }
 }
 
-/// A readable name for serde_json's error categories.
-trait ClassifyName {
+/// A readable name for serde_json's error categories (shared by the readers of files from
+/// outside: batches, FHIR).
+pub trait ClassifyName {
+    /// `syntax error`, `unexpected data`, `unexpected end` or `read error`.
     fn classify_name(&self) -> &'static str;
 }
 

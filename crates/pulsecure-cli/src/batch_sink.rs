@@ -75,6 +75,9 @@ impl CliSink {
     /// Flush the results and move the rejected-rows file into place.
     pub(crate) fn finish(self) -> Result<()> {
         self.bar.finish_and_clear();
+        if let Some(fhir) = &self.fhir {
+            crate::fhir_output::report_stored_earlier(fhir);
+        }
         self.writer.finish()?;
         if let Some(errors) = self.errors {
             errors.finish()?;
@@ -128,6 +131,11 @@ impl BatchSink for CliSink {
 
     fn result(&mut self, r: BatchResult<'_>) -> std::io::Result<()> {
         if let Some(fhir) = &self.fhir {
+            if r.status == RowStatus::AlreadyStored {
+                // Not a new assessment: today's inputs were not screened.
+                fhir.stored_earlier(r.patient_ref);
+                return Ok(());
+            }
             let resource = fhir.resource(
                 r.patient_ref,
                 &r.assessment.model_id,
@@ -153,6 +161,10 @@ impl BatchSink for CliSink {
 
     fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {
         if let Some(fhir) = &self.fhir {
+            if r.decision.status == RowStatus::AlreadyStored {
+                fhir.stored_earlier(r.patient_ref);
+                return Ok(());
+            }
             let resource = fhir.resource(
                 r.patient_ref,
                 r.model_id,

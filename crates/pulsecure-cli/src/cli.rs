@@ -516,18 +516,18 @@ pub struct ScreenArgs {
     /// Screen the patients of a FHIR R4 file: a Bundle (collection, searchset or
     /// transaction) or one resource per line (Patient, Observation, Condition,
     /// MedicationRequest, MedicationStatement), mapped as docs/fhir.md says.
-    #[arg(long, value_name = "FILE", group = "file_input", conflicts_with_all = ["json", "values", "patient_ref", "batch", "fhir_bulk"])]
+    #[arg(long, value_name = "FILE", groups = ["file_input", "fhir_input"], conflicts_with_all = ["json", "values", "patient_ref", "batch", "fhir_bulk"])]
     pub fhir: Option<PathBuf>,
     /// Screen the patients of a FHIR Bulk Data export directory (Patient.ndjson,
     /// Observation.ndjson, ..., possibly split in numbered files), with bounded memory.
-    #[arg(long, value_name = "DIR", group = "file_input", conflicts_with_all = ["json", "values", "patient_ref", "batch"])]
+    #[arg(long, value_name = "DIR", groups = ["file_input", "fhir_input"], conflicts_with_all = ["json", "values", "patient_ref", "batch"])]
     pub fhir_bulk: Option<PathBuf>,
     /// FHIR input: the screening date ages are taken on and observations are looked back
-    /// from (YYYY-MM-DD; default: today, UTC).
-    #[arg(long, value_name = "DATE")]
+    /// from (YYYY-MM-DD, not after today in UTC; default: today, UTC).
+    #[arg(long, value_name = "DATE", requires = "fhir_input")]
     pub as_of: Option<String>,
     /// FHIR input: how many years back an observation still counts (default 2).
-    #[arg(long, value_name = "YEARS", value_parser = clap::value_parser!(u32).range(1..=20))]
+    #[arg(long, value_name = "YEARS", value_parser = clap::value_parser!(u32).range(1..=20), requires = "fhir_input")]
     pub lookback: Option<u32>,
     /// Write the results to this file (CSV, JSON or FHIR by --format or the extension).
     #[arg(long, value_name = "FILE", requires = "file_input")]

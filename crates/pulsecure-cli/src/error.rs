@@ -317,8 +317,11 @@ pub fn hint(e: &CliError) -> Option<&'static str> {
         | CliError::App(AppError::Fhe(FheError::ModelUnknown(_))) => Some(
             "install the signed release on the evaluator: `pulsecure-evaluator install-model MODEL.json`, then restart it",
         ),
+        CliError::App(AppError::Fhe(FheError::Busy(_))) => Some(
+            "the evaluator's queue stayed full: retry later, or ask its operator for more workers",
+        ),
         CliError::App(AppError::EvaluatorUnreachable { .. })
-        | CliError::App(AppError::Fhe(FheError::Unavailable(_) | FheError::Busy(_))) => Some(
+        | CliError::App(AppError::Fhe(FheError::Unavailable(_))) => Some(
             "start it with `pulsecure-evaluator serve`, or choose another with --evaluator (`in-process` for offline use)",
         ),
         _ => None,

@@ -34,6 +34,11 @@ pub(crate) struct FhirOut {
     occurrence: String,
     as_of: (i64, i64, i64),
     results_per_patient: usize,
+    /// One patient in flight at a time (published equations): a new basis replaces the
+    /// others, so a patient whose results stopped early leaves nothing behind.
+    single: bool,
+    /// Results stored by an earlier run, not written as assessments.
+    stored_earlier: Rc<RefCell<u64>>,
 }
 
 /// Now as a FHIR dateTime in UTC (`2026-12-06T23:40:00Z`).
@@ -61,17 +66,47 @@ impl FhirOut {
             occurrence: now_datetime(),
             as_of,
             results_per_patient: results_per_patient.max(1),
+            single: false,
+            stored_earlier: Rc::new(RefCell::new(0)),
         }
+    }
+
+    /// For a screening that finishes each patient before reading the next.
+    pub(crate) fn one_patient_at_a_time(mut self) -> Self {
+        self.single = true;
+        self
+    }
+
+    /// A result an earlier run stored: today's inputs were not screened, so no new
+    /// RiskAssessment is written (its time, period and basis would claim they were); it is
+    /// counted and reported once at the end.
+    pub(crate) fn stored_earlier(&self, patient_ref: &PatientRef) {
+        *self.stored_earlier.borrow_mut() += 1;
+        let mut map = self.basis.borrow_mut();
+        if let Some((_, left)) = map.get_mut(patient_ref.as_str()) {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                map.remove(patient_ref.as_str());
+            }
+        }
+    }
+
+    /// How many results were stored by an earlier run (not written).
+    pub(crate) fn stored_earlier_count(&self) -> u64 {
+        *self.stored_earlier.borrow()
     }
 
     /// The hook the reader calls with each patient's basis.
     pub(crate) fn hook(&self) -> impl FnMut(&PatientRef, &[String]) + 'static {
         let basis = Rc::clone(&self.basis);
         let n = self.results_per_patient;
+        let single = self.single;
         move |patient_ref, refs| {
-            basis
-                .borrow_mut()
-                .insert(patient_ref.as_str().to_string(), (refs.to_vec(), n));
+            let mut map = basis.borrow_mut();
+            if single {
+                map.clear();
+            }
+            map.insert(patient_ref.as_str().to_string(), (refs.to_vec(), n));
         }
     }
 
@@ -115,5 +150,15 @@ impl FhirOut {
             result,
             basis: &basis,
         })
+    }
+}
+
+/// Say how many results were stored by an earlier run and not written as assessments.
+pub(crate) fn report_stored_earlier(out: &FhirOut) {
+    let n = out.stored_earlier_count();
+    if n > 0 {
+        eprintln!(
+            "{n} result(s) were stored by an earlier run and are not written as new RiskAssessments (today's inputs were not screened; see `pulsecure history`)"
+        );
     }
 }

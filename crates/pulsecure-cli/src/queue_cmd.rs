@@ -42,7 +42,9 @@ pub(crate) fn screen_queued(
     url: &str,
     submit: impl FnOnce(&mut QueueStation, &mut CliSink) -> Result<Submission>,
 ) -> Result<()> {
-    if args.format == Some(crate::cli::OutputFormat::Fhir) {
+    if crate::results::choose_format(args.format, args.out.as_deref())
+        == crate::cli::OutputFormat::Fhir
+    {
         return Err(CliError::Usage(
             "--format fhir is not written for queued screenings yet; use csv or json (the patient_id is the FHIR Patient id)".into(),
         ));

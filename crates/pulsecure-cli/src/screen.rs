@@ -28,7 +28,7 @@ pub fn run(dir: &DataDir, args: &ScreenArgs, evaluator: EvaluatorChoice) -> Resu
     if let Some(input) = crate::screen_fhir::request(args)? {
         return crate::screen_fhir::run(dir, args, input, evaluator);
     }
-    if args.format == Some(OutputFormat::Fhir) {
+    if choose_format(args.format, args.out.as_deref()) == OutputFormat::Fhir {
         return Err(CliError::Usage(
             "--format fhir writes RiskAssessments for FHIR input: give --fhir FILE or --fhir-bulk DIR".into(),
         ));

@@ -16,6 +16,7 @@ use crate::fhir_output::{hook_for, FhirOut};
 use crate::password;
 use crate::rejected_rows::RejectedRows;
 use crate::results::{choose_format, ResultWriter};
+use pulsecure_app::screening::RowStatus;
 use pulsecure_fhir::risk_assessment::AssessmentResult;
 
 type Result<T> = std::result::Result<T, CliError>;
@@ -100,6 +101,17 @@ struct Sink {
 impl EquationSink for Sink {
     fn result(&mut self, r: EquationRowResult<'_>) -> std::io::Result<()> {
         if let Some(fhir) = &self.fhir {
+            let stored_earlier = match r.outcome {
+                EquationOutcome::Screened { status, .. } => *status == RowStatus::AlreadyStored,
+                EquationOutcome::NotEligible(decision) => {
+                    decision.status == RowStatus::AlreadyStored
+                }
+            };
+            if stored_earlier {
+                // Not a new assessment: today's inputs were not screened.
+                fhir.stored_earlier(r.patient_ref);
+                return Ok(());
+            }
             let result = match r.outcome {
                 EquationOutcome::Screened {
                     assessment,
@@ -126,9 +138,8 @@ impl EquationSink for Sink {
     }
 
     fn rejected(&mut self, e: &RowError) -> std::io::Result<()> {
-        if let Some(fhir) = &self.fhir {
-            fhir.forget(e.patient_ref.as_ref());
-        }
+        // The basis stays for the patient's other models (one patient is in flight at a
+        // time here; the next one's basis replaces it).
         let column = e.column.as_deref().unwrap_or("-");
         eprintln!("row {}, column {column}: {}", e.row, e.reason);
         tracing::warn!(row = e.row, column, "batch row rejected: {}", e.reason);
@@ -209,7 +220,7 @@ pub fn run(
             if ndjson {
                 sink.writer.use_ndjson();
             }
-            sink.fhir = Some(FhirOut::new(screeners.len(), as_of));
+            sink.fhir = Some(FhirOut::new(screeners.len(), as_of).one_patient_at_a_time());
         }
         let mut hook = hook_for(sink.fhir.as_ref());
         let summary =
@@ -239,6 +250,9 @@ pub fn run(
 
 /// Close the outputs and print the summary.
 fn finish(sink: Sink, summary: pulsecure_app::equation_screening::EquationSummary) -> Result<()> {
+    if let Some(fhir) = &sink.fhir {
+        crate::fhir_output::report_stored_earlier(fhir);
+    }
     sink.writer.finish()?;
     if let Some(errors) = sink.errors {
         errors.finish()?;

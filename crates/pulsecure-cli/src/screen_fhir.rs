@@ -36,9 +36,11 @@ pub(crate) fn request(args: &ScreenArgs) -> Result<Option<FhirInput>> {
         (None, Some(dir)) => {
             let (source, skipped) = bulk_source(dir).map_err(pulsecure_app::AppError::from)?;
             if !skipped.is_empty() {
+                // File names of an export are resource types and counters, not patient data.
                 eprintln!(
-                    "{} file(s) of other resource types skipped (Pulsecure reads Patient, Observation, Condition, MedicationRequest, MedicationStatement)",
-                    skipped.len()
+                    "{} file(s) of other resource types skipped (Pulsecure reads Patient, Observation, Condition, MedicationRequest, MedicationStatement): {}",
+                    skipped.len(),
+                    skipped.join(", ")
                 );
             }
             (source, true)

@@ -62,23 +62,23 @@ fn outcomes(stdout: &[u8]) -> BTreeMap<(String, String), Outcome> {
 fn screen(model: &str, input: (&str, &Path)) -> (BTreeMap<(String, String), Outcome>, String, i32) {
     let env = Env::initialized();
     let errors = env.path("errors.csv");
-    let out = env.run(
-        &[
-            "screen",
-            "--model",
-            model,
-            input.0,
-            input.1.to_str().expect("utf-8"),
-            "--as-of",
-            AS_OF,
-            "--format",
-            "json",
-            "--errors",
-            errors.to_str().expect("utf-8"),
-            "--quiet",
-        ],
-        true,
-    );
+    let mut args = vec![
+        "screen",
+        "--model",
+        model,
+        input.0,
+        input.1.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--errors",
+        errors.to_str().expect("utf-8"),
+        "--quiet",
+    ];
+    // The screening date belongs to FHIR input (a CSV row holds the age itself).
+    if input.0 != "--batch" {
+        args.extend(["--as-of", AS_OF]);
+    }
+    let out = env.run(&args, true);
     let code = out.status.code().unwrap_or(-1);
     assert!(
         code == 0 || code == 3,
@@ -298,7 +298,33 @@ fn format_fhir_writes_risk_assessments_equal_to_the_csv_results() {
     }
     assert!(predicted >= 4, "most example patients get a prediction");
 
-    // The same as NDJSON when the --out file says so.
+    // A second run finds every patient stored: no RiskAssessment claims today's inputs were
+    // screened (the stored results stay in `history`).
+    let again = env.run(
+        &[
+            "screen",
+            "--fhir",
+            bundle.to_str().expect("utf-8"),
+            "--model",
+            "prevent",
+            "--as-of",
+            AS_OF,
+            "--format",
+            "fhir",
+            "--quiet",
+        ],
+        true,
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).expect("a Bundle");
+    assert_eq!(
+        doc["entry"].as_array().map(Vec::len),
+        Some(0),
+        "stored results are not written again as new assessments"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("stored by an earlier run"));
+
+    // The same as NDJSON when the --out file says so (a fresh data directory: nothing stored).
+    let env = Env::initialized();
     let out_file = env.path("assessments.ndjson");
     let out = env.run(
         &[
@@ -412,9 +438,19 @@ fn hostile_fhir_files_give_precise_errors_and_lose_nothing() {
     let (a, b) = (patient_lines("pa"), patient_lines("pb"));
     let (a_patient, a_obs) = a.split_once('\n').expect("lines");
     let (b_patient, b_obs) = b.split_once('\n').expect("lines");
+    let c = patient_lines("pc");
+    let (c_patient, c_obs) = c.split_once('\n').expect("lines");
     std::fs::write(
         dir.join("Patient.ndjson"),
-        format!("{a_patient}\n{b_patient}\n"),
+        format!("{a_patient}\n{b_patient}\n{c_patient}\n"),
+    )
+    .expect("write");
+    // A third patient whose diagnosis cannot be read (a number where a code belongs): not
+    // screened without it.
+    std::fs::write(
+        dir.join("Condition.ndjson"),
+        r#"{"resourceType":"Condition","id":"pc-c","subject":{"reference":"Patient/pc"},"code":{"coding":[{"system":"http://snomed.info/sct","code":22298006}]}}
+"#,
     )
     .expect("write");
     let huge = format!(
@@ -432,7 +468,11 @@ fn hostile_fhir_files_give_precise_errors_and_lose_nothing() {
         format!("{a_obs}\n{huge}\n{b_patient}\n{orphan}\n{{\"resourceType\": \n"),
     )
     .expect("write");
-    std::fs::write(dir.join("Observation.2.ndjson"), format!("{b_obs}\n")).expect("write");
+    std::fs::write(
+        dir.join("Observation.2.ndjson"),
+        format!("{b_obs}\n{c_obs}\n"),
+    )
+    .expect("write");
     std::fs::write(
         dir.join("Encounter.ndjson"),
         "{\"resourceType\":\"Encounter\"}\n",
@@ -463,6 +503,14 @@ fn hostile_fhir_files_give_precise_errors_and_lose_nothing() {
     assert!(
         stderr.contains("1 file(s) of other resource types skipped"),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains("Condition.ndjson line 1: not a valid Condition"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("could not be read"),
+        "the patient of an unreadable resource is not screened: {stderr}"
     );
     let results = outcomes(&out.stdout);
     for id in ["pa", "pb"] {

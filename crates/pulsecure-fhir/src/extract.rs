@@ -42,6 +42,16 @@ impl Window {
     }
 }
 
+/// The first day a FHIR date or date-time may mean (`2025` -> 2025-01-01, `2025-03` ->
+/// 2025-03-01, a full date as itself), for "on or before / after the screening date" tests.
+pub fn earliest_day(text: &str) -> Option<i64> {
+    match text.len() {
+        4 => day_of(&format!("{text}-01-01")),
+        7 => day_of(&format!("{text}-01")),
+        _ => day_of(text),
+    }
+}
+
 /// Days since 1970-01-01 of a FHIR date or date-time's date part (`YYYY-MM-DD...`, as
 /// written: a time zone does not move it).
 pub fn day_of(text: &str) -> Option<i64> {
@@ -89,10 +99,12 @@ impl<'a> Extractor<'a> {
                     return Err("a Patient without an id".into());
                 };
                 *patients += 1;
+                // Any death date that may fall on or before the screening date (a partial
+                // date by its first day).
                 let deceased = p.deceased_boolean == Some(true)
                     || p.deceased_date_time
                         .as_deref()
-                        .and_then(day_of)
+                        .and_then(earliest_day)
                         .is_some_and(|day| day <= self.window.as_of);
                 Ok(vec![Fact::Patient {
                     id,
@@ -129,7 +141,7 @@ impl<'a> Extractor<'a> {
                 sets.dedup();
                 // Begun or recorded after the screening date: not known on it.
                 let after = |d: Option<&str>| {
-                    d.and_then(day_of)
+                    d.and_then(earliest_day)
                         .is_some_and(|day| day > self.window.as_of)
                 };
                 if after(c.onset_date_time.as_deref()) || after(c.recorded_date.as_deref()) {
@@ -192,7 +204,7 @@ impl<'a> Extractor<'a> {
         let written_later = m
             .authored_on
             .as_deref()
-            .and_then(day_of)
+            .and_then(earliest_day)
             .is_some_and(|day| day > self.window.as_of);
         let counts = ordered
             && m.do_not_perform != Some(true)
@@ -307,6 +319,12 @@ impl<'a> Extractor<'a> {
             });
         }
         Ok(facts)
+    }
+
+    /// The patient id a `subject` reference names (also for a resource that could not be
+    /// read whole).
+    pub fn subject_of(&self, reference: Option<&Reference>) -> Result<String, String> {
+        self.subject(reference)
     }
 
     /// The patient id a `subject` reference names.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One fact. Observations outside the look-back window, statuses that do not count and
 /// codes outside the table never become facts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub enum Fact {
     /// A `Patient` resource.
     Patient {
@@ -62,6 +62,12 @@ pub enum Fact {
         /// The `Condition` id.
         id: String,
     },
+    /// A resource of this patient that could not be read (its line or entry is reported):
+    /// the patient is not screened without it.
+    Unreadable {
+        /// The patient's id.
+        subject: String,
+    },
     /// An active `MedicationRequest`/`MedicationStatement` in one of the table's classes.
     Medication {
         /// The patient's id.
@@ -92,7 +98,22 @@ impl Fact {
             Fact::Measure { subject, .. }
             | Fact::Smoking { subject, .. }
             | Fact::Condition { subject, .. }
-            | Fact::Medication { subject, .. } => subject,
+            | Fact::Medication { subject, .. }
+            | Fact::Unreadable { subject } => subject,
         }
+    }
+}
+
+/// Redacted: a fact holds a patient's id and values.
+impl std::fmt::Debug for Fact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fact::Patient { .. } => "Fact::Patient(<redacted>)",
+            Fact::Measure { .. } => "Fact::Measure(<redacted>)",
+            Fact::Smoking { .. } => "Fact::Smoking(<redacted>)",
+            Fact::Condition { .. } => "Fact::Condition(<redacted>)",
+            Fact::Unreadable { .. } => "Fact::Unreadable(<redacted>)",
+            Fact::Medication { .. } => "Fact::Medication(<redacted>)",
+        })
     }
 }

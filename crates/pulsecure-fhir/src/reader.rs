@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 
-use pulsecure_batch::RowError;
+use pulsecure_batch::{ClassifyName, RowError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -223,7 +223,12 @@ impl FhirReader {
             let parsed = parse_resource(&state.buf, expected);
             let resource = match parsed {
                 Ok(r) => r,
-                Err(reason) => return Ok(Some(Err(row_error(reason)))),
+                Err(reason) => {
+                    let error = row_error(reason);
+                    let bytes = std::mem::take(&mut state.buf);
+                    self.block_subject(&bytes, None)?;
+                    return Ok(Some(Err(error)));
+                }
             };
             let extractor = Extractor::new(self.table, self.window, None);
             return match extractor.facts(resource, None, &mut self.patients) {
@@ -252,7 +257,12 @@ impl FhirReader {
         };
         let resource = match parse_resource(raw.get().as_bytes(), None) {
             Ok(r) => r,
-            Err(reason) => return Ok(Some(Err(row_error(reason)))),
+            Err(reason) => {
+                let urls = state.full_urls.clone();
+                let error = row_error(reason);
+                self.block_subject(raw.get().as_bytes(), Some(&urls))?;
+                return Ok(Some(Err(error)));
+            }
         };
         let fallback = full_url
             .as_deref()
@@ -266,6 +276,27 @@ impl FhirReader {
             }
             Err(reason) => Ok(Some(Err(row_error(reason)))),
         }
+    }
+
+    /// A resource that could not be read but whose subject can: its patient is not screened
+    /// without it (a Condition or the most recent measurement may be what it held).
+    fn block_subject(
+        &mut self,
+        bytes: &[u8],
+        full_urls: Option<&HashMap<String, String>>,
+    ) -> Result<(), FhirError> {
+        #[derive(Deserialize)]
+        struct SubjectOnly {
+            subject: Option<crate::resource::Reference>,
+        }
+        let Ok(head) = serde_json::from_slice::<SubjectOnly>(bytes) else {
+            return Ok(());
+        };
+        let extractor = Extractor::new(self.table, self.window, full_urls);
+        if let Ok(subject) = extractor.subject_of(head.subject.as_ref()) {
+            self.spill.push(&Fact::Unreadable { subject })?;
+        }
+        Ok(())
     }
 
     /// Read partition `p` back and reduce its patients, in input order.
@@ -379,7 +410,11 @@ fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<Resource, Stri
         };
     if let Some(expected) = expected {
         if kind != expected {
-            let kind: String = kind.chars().take(40).collect();
+            let kind = if shown == "resource" {
+                "(not a FHIR type name)"
+            } else {
+                shown
+            };
             return Err(format!(
                 "a {kind} resource in a file of {expected} resources"
             ));
@@ -392,21 +427,6 @@ fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<Resource, Stri
             e.classify_name()
         )
     })
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "read error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "a field has the wrong type",
-            serde_json::error::Category::Eof => "ends too early",
-        }
-    }
 }
 
 /// Parse a whole `Bundle` file (at most [`MAX_BUNDLE_BYTES`]) and index its patients'

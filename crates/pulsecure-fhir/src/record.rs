@@ -26,7 +26,7 @@ const EGFR_LEGACY: &str = "egfr_legacy";
 const KIDNEY: [&str; 3] = [EGFR, SERUM_CREATININE, EGFR_LEGACY];
 
 /// One patient, read.
-#[derive(Debug, PartialEq)]
+#[derive(PartialEq)]
 pub struct PatientRecord {
     /// 1-based position of its `Patient` resource in the input (0: no `Patient` resource).
     pub ordinal: u64,
@@ -48,7 +48,7 @@ pub struct Blocked {
 }
 
 /// What a record holds.
-#[derive(Debug, PartialEq)]
+#[derive(PartialEq)]
 pub enum RecordBody {
     /// Values by clinic column, and the columns whose most recent observation cannot be
     /// used (an unknown unit, a comparator, an unmapped answer).
@@ -72,6 +72,25 @@ pub enum RecordBody {
         /// How many facts referenced it.
         references: usize,
     },
+}
+
+/// Redacted: a record holds a patient's id and values.
+impl std::fmt::Debug for PatientRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PatientRecord(<redacted>, {:?})", self.body)
+    }
+}
+
+/// The kind of body only (its values are patient data).
+impl std::fmt::Debug for RecordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordBody::Read { .. } => f.write_str("Read(<redacted>)"),
+            RecordBody::NotEligible(why) => write!(f, "NotEligible({:?})", why.kind()),
+            RecordBody::Invalid { element, .. } => write!(f, "Invalid({element})"),
+            RecordBody::NoPatient { references } => write!(f, "NoPatient({references})"),
+        }
+    }
 }
 
 /// The most recent fact of one kind.
@@ -163,6 +182,14 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
     };
     let ordinal = patient.ordinal;
     let mut basis = vec![format!("Patient/{id}")];
+    if facts.iter().any(|f| matches!(f, Fact::Unreadable { .. })) {
+        return invalid(
+            ordinal,
+            basis,
+            "resource",
+            "one of this patient's resources could not be read (see its line); not screened without it",
+        );
+    }
     if patient.deceased {
         return invalid(
             ordinal,
@@ -193,7 +220,7 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
             return record(
                 ordinal,
                 basis,
-                RecordBody::NotEligible(NotEligible::SexNotRecorded),
+                RecordBody::NotEligible(NotEligible::SexNeitherFemaleNorMale),
             )
         }
         Some(_) => {
@@ -220,7 +247,7 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
     let mut medications: Vec<Vec<String>> = table.medications.iter().map(|_| Vec::new()).collect();
     for fact in facts {
         match fact {
-            Fact::Patient { .. } => {}
+            Fact::Patient { .. } | Fact::Unreadable { .. } => {}
             Fact::Measure {
                 slot,
                 day,
@@ -250,7 +277,15 @@ pub fn reduce(id: &str, facts: &[Fact], table: &MappingTable, window: Window) ->
             }
             Fact::Smoking {
                 day, current, id, ..
-            } => keep_latest(&mut smoking, *day, *current, id),
+            } => {
+                // As for measurements: on the same day an unmapped answer wins.
+                let keeps_unmapped = smoking
+                    .as_ref()
+                    .is_some_and(|l| l.day == *day && l.value.is_none() && current.is_some());
+                if !keeps_unmapped {
+                    keep_latest(&mut smoking, *day, *current, id);
+                }
+            }
             Fact::Condition {
                 set, active, id, ..
             } => {

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 /// `Coding`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct Coding {
     /// Code system URI.
     pub system: Option<String>,
@@ -18,7 +18,7 @@ pub struct Coding {
 }
 
 /// `CodeableConcept`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct CodeableConcept {
     /// Codings, in any order.
     #[serde(default)]
@@ -48,14 +48,14 @@ impl CodeableConcept {
 }
 
 /// `Reference`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct Reference {
     /// Literal reference (`Patient/123`, an absolute URL or `urn:uuid:...`).
     pub reference: Option<String>,
 }
 
 /// `Quantity`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct Quantity {
     /// The number (kept as JSON: a string where a number belongs blocks the measurement
     /// instead of losing the resource).
@@ -76,7 +76,7 @@ impl Quantity {
 }
 
 /// `Extension` (only the parts the US Core race extension uses).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Extension {
     /// What the extension is.
@@ -89,7 +89,7 @@ pub struct Extension {
 }
 
 /// `Period`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct Period {
     /// Start.
     pub start: Option<String>,
@@ -98,7 +98,7 @@ pub struct Period {
 }
 
 /// `Patient`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Patient {
     /// Logical id.
@@ -117,7 +117,7 @@ pub struct Patient {
 }
 
 /// `Observation.component`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Component {
     /// What the component measures.
@@ -128,7 +128,7 @@ pub struct Component {
 }
 
 /// `Observation`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Observation {
     /// Logical id.
@@ -175,7 +175,7 @@ impl Observation {
 }
 
 /// `Condition`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Logical id.
@@ -196,7 +196,7 @@ pub struct Condition {
 }
 
 /// `MedicationRequest` or `MedicationStatement` (the fields read are the same).
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MedicationUse {
     /// Logical id.
@@ -219,7 +219,7 @@ pub struct MedicationUse {
 }
 
 /// A resource of a type Pulsecure reads, or another one (skipped).
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(tag = "resourceType")]
 pub enum Resource {
     /// A patient.

@@ -55,7 +55,11 @@ impl Source {
 /// The resource type a bulk file's name gives (`Observation.ndjson`, `Observation.2.ndjson`,
 /// `1.Observation.ndjson`, `Observation_002.ndjson`), if it is one read here.
 pub fn type_of_bulk_file(name: &str) -> Option<&'static str> {
-    let stem = name.strip_suffix(".ndjson")?;
+    let cut = name.len().checked_sub(".ndjson".len())?;
+    let stem = name
+        .get(cut..)
+        .filter(|ext| ext.eq_ignore_ascii_case(".ndjson"))
+        .and_then(|_| name.get(..cut))?;
     let words: Vec<&str> = stem
         .split(['.', '_', '-'])
         .filter(|part| !part.chars().all(|c| c.is_ascii_digit()))
@@ -169,8 +173,24 @@ pub fn file_source(path: &Path) -> Result<Source, FhirError> {
         resource_type: None,
     }]);
     if !complete {
-        // A first line over the limit: one resource per line, that one refused.
-        return Ok(ndjson);
+        // A first line over the limit: a minified Bundle, or one over-long resource line
+        // (refused, the rest read). The Bundle says so in its first bytes.
+        let mut head = vec![0u8; 4096];
+        let mut file = File::open(path).map_err(io)?;
+        let n = std::io::Read::read(&mut file, &mut head).map_err(io)?;
+        let compact: Vec<u8> = head[..n]
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let says_bundle = compact
+            .windows(br#""resourceType":"Bundle""#.len())
+            .any(|w| w == br#""resourceType":"Bundle""#);
+        return Ok(if says_bundle {
+            Source::Bundle(path.to_path_buf())
+        } else {
+            ndjson
+        });
     }
     Ok(match serde_json::from_slice::<Head>(&first) {
         Ok(head) if head.resource_type.as_deref() == Some("Bundle") => {

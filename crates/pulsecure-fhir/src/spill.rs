@@ -41,7 +41,11 @@ pub struct Spill {
 struct Partition {
     file: BufWriter<File>,
     pending: Vec<u8>,
+    /// Frames written so far (the nonce counter: it never goes back, so a nonce is never
+    /// reused under the key, even after the partition was emptied).
     frames: u64,
+    /// The first frame the file still holds.
+    first_frame: u64,
 }
 
 /// The partition of a patient id (stable within one run).
@@ -70,6 +74,7 @@ impl Spill {
                     file: BufWriter::new(tempfile::tempfile()?),
                     pending: Vec::new(),
                     frames: 0,
+                    first_frame: 0,
                 })
             })
             .collect::<Result<_, std::io::Error>>()?;
@@ -118,7 +123,7 @@ impl Spill {
         file.seek(SeekFrom::Start(0))?;
         let mut reader = BufReader::new(&*file);
         let mut facts = Vec::new();
-        for frame in 0..part.frames {
+        for frame in part.first_frame..part.frames {
             let mut len = [0u8; 4];
             reader.read_exact(&mut len)?;
             let mut sealed = vec![0u8; u32::from_be_bytes(len) as usize];
@@ -138,8 +143,11 @@ impl Spill {
     /// Release partition `p`'s file (its space returns to the disk).
     pub fn drop_partition(&mut self, p: usize) -> Result<(), SpillError> {
         let part = &mut self.partitions[p];
-        part.file.get_mut().set_len(0)?;
-        part.frames = 0;
+        part.file.flush()?;
+        let file = part.file.get_mut();
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        part.first_frame = part.frames;
         Ok(())
     }
 }

@@ -258,6 +258,13 @@ impl Connection {
                         });
                     }
                     return Err(match status.code() {
+                        // Retried as long as the budget allowed: still full.
+                        Code::ResourceExhausted if retry_hint(&status).is_some() => {
+                            RemoteError::Busy {
+                                address: self.config.address.to_string(),
+                                message: status.message().to_string(),
+                            }
+                        }
                         Code::Unavailable | Code::Unknown | Code::Cancelled => {
                             RemoteError::Unreachable {
                                 address: self.config.address.to_string(),

@@ -26,6 +26,15 @@ pub enum RemoteError {
         /// The evaluator's message.
         message: String,
     },
+    /// The evaluator stayed busy (its queue full, saying when to come back) for the whole
+    /// retry budget.
+    #[error("the evaluator at {address} stayed busy: {message}")]
+    Busy {
+        /// The configured address.
+        address: String,
+        /// The evaluator's last message.
+        message: String,
+    },
     /// The client's I/O runtime could not start.
     #[error("starting the evaluator client: {0}")]
     Runtime(String),
@@ -54,6 +63,7 @@ impl From<RemoteError> for FheError {
                 FheError::Unavailable(e.to_string())
             }
             RemoteError::Tls(_) => FheError::Unavailable(e.to_string()),
+            RemoteError::Busy { message, .. } => FheError::Busy(message),
             RemoteError::Untrusted { .. } => FheError::Mismatch {
                 what: "evaluator",
                 reason: e.to_string(),
@@ -67,7 +77,6 @@ impl From<RemoteError> for FheError {
                 // recovery hints belong to the binary.
                 Code::NotFound => FheError::KeyUnknown,
                 Code::FailedPrecondition => FheError::ModelUnknown(message),
-                Code::ResourceExhausted => FheError::Busy(message),
                 Code::Unavailable | Code::DeadlineExceeded => {
                     FheError::Unavailable(format!("{code:?}: {message}"))
                 }
@@ -96,10 +105,18 @@ mod tests {
             refused(Code::FailedPrecondition),
             FheError::ModelUnknown(_)
         ));
+        // A final RESOURCE_EXHAUSTED (an oversized request, a key quota) is a refusal; only
+        // a queue that stayed full through the retries is `Busy`.
         assert!(matches!(
             refused(Code::ResourceExhausted),
-            FheError::Busy(_)
+            FheError::Evaluation(_)
         ));
+        let busy: FheError = RemoteError::Busy {
+            address: "a".into(),
+            message: "m".into(),
+        }
+        .into();
+        assert!(matches!(busy, FheError::Busy(_)));
         assert!(matches!(
             refused(Code::Unavailable),
             FheError::Unavailable(_)

@@ -24,7 +24,7 @@ pub enum NotEligible {
     },
     /// The record's sex is neither female nor male (FHIR `Patient.gender` other or
     /// unknown): the equations' coefficients are sex-specific.
-    SexNotRecorded,
+    SexNeitherFemaleNorMale,
 }
 
 impl NotEligible {
@@ -33,7 +33,7 @@ impl NotEligible {
         match self {
             NotEligible::KnownCvd => IneligibleReason::KnownCvd,
             NotEligible::Age { .. } => IneligibleReason::AgeOutsideRange,
-            NotEligible::SexNotRecorded => IneligibleReason::SexNotRecorded,
+            NotEligible::SexNeitherFemaleNorMale => IneligibleReason::SexNeitherFemaleNorMale,
         }
     }
 
@@ -44,7 +44,7 @@ impl NotEligible {
             NotEligible::Age { min, max } => {
                 format!("estimates are for ages {min}-{max}; see a clinician")
             }
-            NotEligible::SexNotRecorded => SEX_REASON.to_string(),
+            NotEligible::SexNeitherFemaleNorMale => SEX_REASON.to_string(),
         }
     }
 }
@@ -58,7 +58,7 @@ pub enum IneligibleReason {
     /// Outside the ages the model was derived for.
     AgeOutsideRange,
     /// Sex recorded as neither female nor male.
-    SexNotRecorded,
+    SexNeitherFemaleNorMale,
 }
 
 impl IneligibleReason {
@@ -66,7 +66,7 @@ impl IneligibleReason {
     pub const ALL: [IneligibleReason; 3] = [
         IneligibleReason::KnownCvd,
         IneligibleReason::AgeOutsideRange,
-        IneligibleReason::SexNotRecorded,
+        IneligibleReason::SexNeitherFemaleNorMale,
     ];
 
     /// Stable machine-readable code (CSV/JSON `reason_code`).
@@ -74,7 +74,7 @@ impl IneligibleReason {
         match self {
             IneligibleReason::KnownCvd => "known_cvd",
             IneligibleReason::AgeOutsideRange => "age_outside_range",
-            IneligibleReason::SexNotRecorded => "sex_not_female_or_male",
+            IneligibleReason::SexNeitherFemaleNorMale => "sex_not_female_or_male",
         }
     }
 
@@ -85,7 +85,7 @@ impl IneligibleReason {
             IneligibleReason::AgeOutsideRange => {
                 "outside the ages the model was derived for; see a clinician"
             }
-            IneligibleReason::SexNotRecorded => SEX_REASON,
+            IneligibleReason::SexNeitherFemaleNorMale => SEX_REASON,
         }
     }
 
@@ -94,7 +94,7 @@ impl IneligibleReason {
         match self {
             IneligibleReason::KnownCvd => 1,
             IneligibleReason::AgeOutsideRange => 2,
-            IneligibleReason::SexNotRecorded => 3,
+            IneligibleReason::SexNeitherFemaleNorMale => 3,
         }
     }
 
