@@ -7,11 +7,9 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use pulsecure_batch::{BatchReader, IneligibleRow, InputRow, Item, RowError, PATIENT_ID};
-
-use crate::error::AppError;
 use pulsecure_core::PatientRef;
 
-use crate::error::Result;
+use crate::error::{AppError, Result};
 
 /// A row of a chunk: to screen, or outside the model's population (to store as such).
 pub(crate) enum ChunkRow {

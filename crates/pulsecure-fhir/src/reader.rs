@@ -226,7 +226,7 @@ impl FhirReader {
                 Err(reason) => {
                     let error = row_error(reason);
                     let bytes = std::mem::take(&mut state.buf);
-                    self.block_subject(&bytes, None)?;
+                    block_subject(&mut self.spill, self.table, self.window, &bytes, None)?;
                     return Ok(Some(Err(error)));
                 }
             };
@@ -258,9 +258,14 @@ impl FhirReader {
         let resource = match parse_resource(raw.get().as_bytes(), None) {
             Ok(r) => r,
             Err(reason) => {
-                let urls = state.full_urls.clone();
                 let error = row_error(reason);
-                self.block_subject(raw.get().as_bytes(), Some(&urls))?;
+                block_subject(
+                    &mut self.spill,
+                    self.table,
+                    self.window,
+                    raw.get().as_bytes(),
+                    Some(&state.full_urls),
+                )?;
                 return Ok(Some(Err(error)));
             }
         };
@@ -276,27 +281,6 @@ impl FhirReader {
             }
             Err(reason) => Ok(Some(Err(row_error(reason)))),
         }
-    }
-
-    /// A resource that could not be read but whose subject can: its patient is not screened
-    /// without it (a Condition or the most recent measurement may be what it held).
-    fn block_subject(
-        &mut self,
-        bytes: &[u8],
-        full_urls: Option<&HashMap<String, String>>,
-    ) -> Result<(), FhirError> {
-        #[derive(Deserialize)]
-        struct SubjectOnly {
-            subject: Option<crate::resource::Reference>,
-        }
-        let Ok(head) = serde_json::from_slice::<SubjectOnly>(bytes) else {
-            return Ok(());
-        };
-        let extractor = Extractor::new(self.table, self.window, full_urls);
-        if let Ok(subject) = extractor.subject_of(head.subject.as_ref()) {
-            self.spill.push(&Fact::Unreadable { subject })?;
-        }
-        Ok(())
     }
 
     /// Read partition `p` back and reduce its patients, in input order.
@@ -388,6 +372,29 @@ impl Iterator for FhirReader {
             }
         }
     }
+}
+
+/// A resource that could not be read but whose subject can: its patient is not screened
+/// without it (a Condition or the most recent measurement may be what it held).
+fn block_subject(
+    spill: &mut Spill,
+    table: &MappingTable,
+    window: Window,
+    bytes: &[u8],
+    full_urls: Option<&HashMap<String, String>>,
+) -> Result<(), FhirError> {
+    #[derive(Deserialize)]
+    struct SubjectOnly {
+        subject: Option<crate::resource::Reference>,
+    }
+    let Ok(head) = serde_json::from_slice::<SubjectOnly>(bytes) else {
+        return Ok(());
+    };
+    let extractor = Extractor::new(table, window, full_urls);
+    if let Ok(subject) = extractor.subject_of(head.subject.as_ref()) {
+        spill.push(&Fact::Unreadable { subject })?;
+    }
+    Ok(())
 }
 
 /// One resource's JSON, checked against the type its file promises.
