@@ -223,25 +223,29 @@ fn cvd_lr_from_a_bundle_equals_the_csv_path() {
     assert_same_as_csv(&bundle, &errors, &csv, &CVD_LR_READS);
 }
 
+/// `screen --fhir BUNDLE --model prevent --as-of AS_OF --format fhir --quiet` and `extra`.
+fn prevent_as_fhir(env: &Env, bundle: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "screen",
+        "--fhir",
+        bundle.to_str().expect("utf-8"),
+        "--model",
+        "prevent",
+        "--as-of",
+        AS_OF,
+        "--format",
+        "fhir",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    env.run(&args, true)
+}
+
 #[test]
 fn format_fhir_writes_risk_assessments_equal_to_the_csv_results() {
     let env = Env::initialized();
     let bundle = example().join("bundle.json");
-    let out = env.run(
-        &[
-            "screen",
-            "--fhir",
-            bundle.to_str().expect("utf-8"),
-            "--model",
-            "prevent",
-            "--as-of",
-            AS_OF,
-            "--format",
-            "fhir",
-            "--quiet",
-        ],
-        true,
-    );
+    let out = prevent_as_fhir(&env, &bundle, &[]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "a FHIR Bundle on stdout ({e})\n{}",
@@ -300,21 +304,7 @@ fn format_fhir_writes_risk_assessments_equal_to_the_csv_results() {
 
     // A second run finds every patient stored: no RiskAssessment claims today's inputs were
     // screened (the stored results stay in `history`).
-    let again = env.run(
-        &[
-            "screen",
-            "--fhir",
-            bundle.to_str().expect("utf-8"),
-            "--model",
-            "prevent",
-            "--as-of",
-            AS_OF,
-            "--format",
-            "fhir",
-            "--quiet",
-        ],
-        true,
-    );
+    let again = prevent_as_fhir(&env, &bundle, &[]);
     let doc: serde_json::Value = serde_json::from_slice(&again.stdout).expect("a Bundle");
     assert_eq!(
         doc["entry"].as_array().map(Vec::len),
@@ -326,23 +316,7 @@ fn format_fhir_writes_risk_assessments_equal_to_the_csv_results() {
     // The same as NDJSON when the --out file says so (a fresh data directory: nothing stored).
     let env = Env::initialized();
     let out_file = env.path("assessments.ndjson");
-    let out = env.run(
-        &[
-            "screen",
-            "--fhir",
-            bundle.to_str().expect("utf-8"),
-            "--model",
-            "prevent",
-            "--as-of",
-            AS_OF,
-            "--format",
-            "fhir",
-            "--out",
-            out_file.to_str().expect("utf-8"),
-            "--quiet",
-        ],
-        true,
-    );
+    let out = prevent_as_fhir(&env, &bundle, &["--out", out_file.to_str().expect("utf-8")]);
     assert!(out.status.code() == Some(0) || out.status.code() == Some(3));
     let text = std::fs::read_to_string(&out_file).expect("results");
     let lines: Vec<&str> = text.lines().collect();
