@@ -3,11 +3,14 @@
 //! space), random inputs, random models and model v1 — and respects tfhe's degree/noise
 //! budget (it would error otherwise).
 
+mod plain_run;
+
+use plain_run::run;
 use proptest::prelude::*;
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
-use pulsecure_fhe::backend::{Backend, PlainBackend};
-use pulsecure_fhe::circuit::{probability_from_nibbles, Circuit, CircuitPlan};
+use pulsecure_fhe::backend::PlainBackend;
+use pulsecure_fhe::circuit::{Circuit, CircuitPlan};
 
 /// Advance a xorshift64 state and return it (reproducible test inputs, no dependency).
 fn xorshift(state: &mut u64) -> u64 {
@@ -19,29 +22,6 @@ fn xorshift(state: &mut u64) -> u64 {
 
 fn model() -> Model {
     Model::from_json(DEFAULT_MODEL_JSON).expect("valid")
-}
-
-fn run(circuit: &Circuit<PlainBackend>, input: &QuantizedInput) -> (u32, bool) {
-    let backend = PlainBackend;
-    let blocks: Vec<_> = circuit
-        .plan()
-        .layout()
-        .pack(input.digits())
-        .expect("digit count")
-        .iter()
-        .map(|&d| {
-            let mut b = backend.trivial(u64::from(d));
-            // Fresh encryptions have degree 3 and nominal noise.
-            b.degree = 3;
-            b.noise = 1;
-            b
-        })
-        .collect();
-    let (out, _) = circuit
-        .evaluate(&backend, &blocks)
-        .expect("budget respected");
-    let nibbles: Vec<u64> = out.nibbles.iter().map(|b| b.value).collect();
-    (probability_from_nibbles(&nibbles), out.class.value == 1)
 }
 
 /// The bootstrappings of `model`'s circuit on its all-zero and all-max inputs (equal: the

@@ -6,13 +6,15 @@
 
 #[path = "../../pulsecure-core/tests/contract_cases/mod.rs"]
 mod contract_cases;
+mod plain_run;
 
 use std::collections::BTreeMap;
 
 use contract_cases::contract;
+use plain_run::run;
 use pulsecure_core::{Model, ModelLimit, QuantizedInput, ReferenceEngine};
-use pulsecure_fhe::backend::{Backend, PlainBackend};
-use pulsecure_fhe::circuit::{probability_from_nibbles, Circuit, CircuitPlan};
+use pulsecure_fhe::backend::PlainBackend;
+use pulsecure_fhe::circuit::{Circuit, CircuitPlan};
 
 #[test]
 fn every_case_the_loader_passes_is_refused_by_the_circuit_naming_its_limit() {
@@ -94,26 +96,9 @@ fn accepted_models_compile_and_the_circuit_equals_the_reference() {
         }
         for codes in inputs.into_values() {
             let input = QuantizedInput::from_codes(&model, codes).expect("codes");
-            let blocks: Vec<_> = circuit
-                .plan()
-                .layout()
-                .pack(input.digits())
-                .expect("digit count")
-                .iter()
-                .map(|&d| {
-                    let mut b = PlainBackend.trivial(u64::from(d));
-                    b.degree = 3;
-                    b.noise = 1;
-                    b
-                })
-                .collect();
-            let (out, _) = circuit
-                .evaluate(&PlainBackend, &blocks)
-                .expect("budget respected");
-            let nibbles: Vec<u64> = out.nibbles.iter().map(|b| b.value).collect();
             let t = reference.evaluate_input(&input);
             assert_eq!(
-                (probability_from_nibbles(&nibbles), out.class.value == 1),
+                run(&circuit, &input),
                 (t.probability_code, t.high_risk),
                 "{}: index {}",
                 entry.name,
