@@ -116,6 +116,28 @@ impl Env {
     }
 }
 
+/// The same object refused alike by `screen --json` (`single`, whose error reads after
+/// `--json, `: `single_says`) and as batch row `row` (after `row N, `: `batch_says`): exit 3,
+/// the same text starting with `reason`, and no value of the test objects echoed.
+pub fn assert_same_refusal(
+    row: usize,
+    single: &Output,
+    single_says: Option<&str>,
+    batch_says: Option<&str>,
+    reason: &str,
+) {
+    let stderr = String::from_utf8_lossy(&single.stderr);
+    assert_eq!(single.status.code(), Some(3), "case {row}: {stderr}");
+    let single_says = single_says.unwrap_or_else(|| panic!("case {row}: {stderr}"));
+    assert!(single_says.starts_with(reason), "case {row}: {stderr}");
+    assert_eq!(
+        Some(single_says),
+        batch_says,
+        "case {row}: the same refusal"
+    );
+    assert!(!single_says.contains("Jane") && !single_says.contains("1961"));
+}
+
 /// Assert success, showing stderr otherwise.
 pub fn assert_ok(out: &Output) {
     assert!(
