@@ -25,7 +25,8 @@
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::{GivenField, Model, PatientError, PatientRef};
 
-use crate::{model_columns, ColumnSpec, JsonRow, RowError, PATIENT_ID};
+use crate::row::{model_columns, ColumnSpec, RowError};
+use crate::{JsonRow, PATIENT_ID};
 
 /// The alias of [`PATIENT_ID`] in a JSON patient.
 pub const PATIENT_REF_ALIAS: &str = "patient_ref";
