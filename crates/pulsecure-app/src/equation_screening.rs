@@ -11,10 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pulsecure_batch::{BatchReader, ColumnSpec, Item, RawRow, RowError, PATIENT_ID};
-use pulsecure_core::app::inference::{stored_values, EquationService, InferenceError, Stage};
+use pulsecure_core::app::inference::{EquationService, InferenceError, Stage};
 use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::app::result_check::ResultRefused;
-use pulsecure_core::domain::eligibility::NotEligible;
+use pulsecure_core::domain::eligibility::{IneligibleReason, NotEligible};
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_intake::{
     intake, CholesterolUnits, Intake, IntakeError, CLINIC_COLUMNS, EGFR, KNOWN_CVD,
@@ -31,6 +31,7 @@ use pulsecure_core::{PatientRef, RiskAssessment};
 use pulsecure_fhe::{EquationClient, EquationEvaluator};
 use pulsecure_signing::verify::sha256_hex;
 
+use crate::byte_count::Counting;
 use crate::error::{AppError, Result};
 use crate::result_refusal::record_refusal;
 use crate::row_chunks::{file_items, Items};
@@ -176,7 +177,7 @@ pub enum EquationOutcome {
 }
 
 /// A fresh or stored result as an outcome.
-fn screened(
+pub(crate) fn screened(
     model: &EquationModel,
     assessment: RiskAssessment,
     status: RowStatus,
@@ -192,11 +193,21 @@ fn screened(
 }
 
 /// What a row stored by an earlier run says, as an outcome of this one.
-fn stored_outcome(model: &EquationModel, record: ScreeningRecord) -> EquationOutcome {
+pub(crate) fn stored_outcome(model: &EquationModel, record: ScreeningRecord) -> EquationOutcome {
     match record.status {
         RecordStatus::Screened => screened(model, record.assessment, RowStatus::AlreadyStored),
         RecordStatus::NotEligible(reason) => {
-            EquationOutcome::NotEligible(Ineligible::stored(reason))
+            let mut decision = Ineligible::stored(reason);
+            if reason == IneligibleReason::AgeOutsideRange {
+                // The row stores the kind; the model holds the range it was decided by.
+                let eligibility = model.eligibility();
+                decision.text = NotEligible::Age {
+                    min: eligibility.min_age,
+                    max: eligibility.max_age,
+                }
+                .reason();
+            }
+            EquationOutcome::NotEligible(decision)
         }
     }
 }
@@ -229,6 +240,11 @@ pub trait EquationSink {
     fn result(&mut self, result: EquationRowResult<'_>) -> std::io::Result<()>;
     /// A rejected row (which row, which column, why — never the value).
     fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
+    /// Before the first row: the input's size in the units [`EquationSink::progress`]
+    /// reports (bytes of a file; for FHIR, bytes read and then patients screened).
+    fn start(&mut self, _total: u64) {}
+    /// After each patient: how far into the input the batch is.
+    fn progress(&mut self, _position: u64) {}
 }
 
 /// Counts of a finished equation batch (per model outcome).
@@ -247,7 +263,7 @@ pub struct EquationSummary {
 }
 
 /// A row refused by intake, as a per-row error.
-fn intake_error(row: usize, patient_ref: &PatientRef, e: &IntakeError) -> RowError {
+pub(crate) fn intake_error(row: usize, patient_ref: &PatientRef, e: &IntakeError) -> RowError {
     RowError {
         row,
         patient_ref: Some(patient_ref.clone()),
@@ -376,7 +392,7 @@ impl Workstation {
             }
         };
         let service =
-            EquationService::new(model, &screener.client, self.equation_evaluator(screener));
+            EquationService::equation(model, &screener.client, self.equation_evaluator(screener));
         let screening = match service.screen(&inputs, progress) {
             Ok(s) => s,
             Err(InferenceError::ResultRefused(refusal)) => {
@@ -388,7 +404,7 @@ impl Workstation {
         let record = ScreeningRecord {
             patient_ref: patient_ref.clone(),
             created_at: SystemClock.now_unix_seconds(),
-            features: stored_values(model, &inputs),
+            features: model.stored_values(&inputs),
             assessment: screening.assessment.clone(),
             status: RecordStatus::Screened,
         };
@@ -500,23 +516,35 @@ impl Workstation {
             screeners.iter().map(|s| Arc::clone(&s.model)).collect();
         let spec = columns(&models);
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (file, read) = Counting::new(file);
         let reader = BatchReader::with_columns(file, &spec, path.display().to_string())?;
-        self.screen_equation_items(screeners, file_items(reader), units, sink)
+        self.screen_equation_items(
+            screeners,
+            file_items(reader),
+            units,
+            (total, &|| read.get()),
+            sink,
+        )
     }
 
     /// Screen a stream of items (a clinic file's rows, or patients read from FHIR) with
-    /// every model of `screeners`: as [`Workstation::screen_equation_batch`].
+    /// every model of `screeners`: as [`Workstation::screen_equation_batch`]; `position()`
+    /// out of `total` is the progress reported after each item.
     pub(crate) fn screen_equation_items(
         &self,
         screeners: &[EquationScreener],
         items: Items<'_>,
         units: CholesterolUnits,
+        (total, position): (u64, &dyn Fn() -> u64),
         sink: &mut dyn EquationSink,
     ) -> Result<EquationSummary> {
         let mut summary = EquationSummary::default();
         let mut seen: std::collections::HashSet<PatientRef> = Default::default();
         let out = AppError::Output;
+        sink.start(total);
         for item in items {
+            sink.progress(position());
             let (row, patient_ref, not_eligible) = match item? {
                 Item::Raw(raw) => {
                     if seen.insert(raw.patient_ref.clone()) {
@@ -617,7 +645,7 @@ impl Workstation {
 }
 
 /// The row storing a not-eligible decision for `model`, and the outcome it means.
-fn not_eligible_record(
+pub(crate) fn not_eligible_record(
     model: &EquationModel,
     patient_ref: &PatientRef,
     why: &NotEligible,

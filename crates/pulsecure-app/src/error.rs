@@ -181,7 +181,6 @@ pub enum AppError {
     /// The database key cannot be rotated while jobs wait in the queue.
     #[error("{0} screening(s) are waiting in the job queue, sealed under the current database key: collect them first (pulsecure jobs collect)")]
     JobsPending(u64),
-    /// The system random source failed.
     /// `--model` names no published-equation model carried or installed here.
     #[error("no published-equation model {0} on this installation (prevent, prevent-cvd-10y, prevent-ascvd-10y, pce-ascvd-10y)")]
     UnknownModel(String),

@@ -98,11 +98,18 @@ impl Workstation {
         let models: Vec<Arc<EquationModel>> =
             screeners.iter().map(|s| Arc::clone(s.model())).collect();
         let spec = columns(&models);
+        let total = request.source.bytes().saturating_mul(2);
         let reader = FhirReader::open(request.source, request.options)?;
         let progress = Rc::new(Cell::new(Progress::default()));
-        let rows = items(reader, Target::Columns(&spec), basis, progress)?;
+        let rows = items(reader, Target::Columns(&spec), basis, Rc::clone(&progress))?;
         // Values arrive in mg/dL: the reader converts each observation's own unit.
-        self.screen_equation_items(screeners, rows, CholesterolUnits::MgPerDl, sink)
+        self.screen_equation_items(
+            screeners,
+            rows,
+            CholesterolUnits::MgPerDl,
+            (total, &|| position(progress.get())),
+            sink,
+        )
     }
 }
 
@@ -119,5 +126,21 @@ impl QueueStation {
         let progress = Rc::new(Cell::new(Progress::default()));
         let rows = items(reader, Target::Model(&model), &mut ignore, progress)?;
         self.submit_items(&model, rows, sink)
+    }
+
+    /// Submit the patients of a FHIR input to the job queue for the selected published
+    /// equations ([`QueueStation::select_equations`]).
+    pub fn submit_equation_fhir(
+        &mut self,
+        request: FhirRequest,
+        sink: &mut dyn QueueSink,
+    ) -> Result<Submission> {
+        let spec = columns(&self.equation_models());
+        let reader = FhirReader::open(request.source, request.options)?;
+        let mut ignore = |_: &PatientRef, _: &[String]| {};
+        let progress = Rc::new(Cell::new(Progress::default()));
+        let rows = items(reader, Target::Columns(&spec), &mut ignore, progress)?;
+        // Values arrive in mg/dL: the reader converts each observation's own unit.
+        self.submit_equation_items(rows, CholesterolUnits::MgPerDl, sink)
     }
 }

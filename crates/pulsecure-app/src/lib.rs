@@ -9,6 +9,7 @@
 
 mod active_model;
 pub mod analytics;
+mod byte_count;
 pub mod catalog;
 pub mod data_dir;
 pub mod dates;
@@ -21,6 +22,8 @@ pub mod fhir_screening;
 pub mod history;
 pub mod keys;
 pub mod models;
+mod queue_equation;
+mod queue_logistic;
 pub mod queue_screening;
 pub mod records;
 mod result_refusal;

@@ -1,7 +1,11 @@
-//! Population screening through the PostgreSQL job queue.
+//! Population screening through the PostgreSQL job queue: the station (connection, key,
+//! resubmission, collection) shared by every model. Submission is per kind of model
+//! (`queue_logistic` for cvd-lr, `queue_equation` for the published equations); both
+//! encrypt with the client side's prepare half and collection checks every result with its
+//! finish half, the same two halves a direct screening runs ([`ClientSide`]).
 //!
-//! Submitting a batch validates every row against the active model, encrypts each patient
-//! here, records the job in the sealed local database *first* (job id → patient, values and
+//! Submitting a batch validates every row against the selected model(s), encrypts each
+//! patient here, records the job in the sealed local database *first* (job id → patient, values and
 //! the encrypted request), and only then enqueues the ciphertext under that opaque id. The
 //! queue never sees a reference, a value or a name. Collecting decrypts finished jobs, and
 //! stores each screening and forgets its job in one local transaction before the job is
@@ -14,38 +18,38 @@
 //! and only removes it from the queue. Nothing is stored twice, nothing is lost.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pulsecure_batch::{BatchReader, IneligibleRow, InputRow, RowError};
-use pulsecure_core::app::inference::Recorded;
-use pulsecure_core::app::result_check::{checked_assessment, ResultRefused};
-use pulsecure_core::domain::quantize::QuantizedInput;
+use pulsecure_batch::RowError;
+use pulsecure_core::app::client_side::{ClientSide, EquationSide, LogisticSide, StoredFinish};
+use pulsecure_core::app::inference::StageTimings;
+use pulsecure_core::app::result_check::ResultRefused;
+use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::clock::{Clock, SystemClock};
-use pulsecure_core::ports::fhe::{FheClient, FheError};
-use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore};
-use pulsecure_core::{Model, PatientFeatures, PatientRef, RiskAssessment};
-use pulsecure_fhe::{key_id_of, model_fingerprint, TfheClient};
+use pulsecure_core::ports::fhe::FheError;
+use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord};
+use pulsecure_core::{Model, PatientRef, RiskAssessment};
+use pulsecure_fhe::{
+    equation_fingerprint, key_id_of, model_fingerprint, EquationClient, TfheClient,
+};
 use pulsecure_queue::{Counts, JobId, NewJob, Outcome, Queue, QueueAddress, QueueError};
 use pulsecure_store::QueuedJob;
 use pulsecure_vault::Password;
 use rayon::prelude::*;
 
 use crate::data_dir::DataDir;
+use crate::equation_screening::{screened, EquationRowResult};
 use crate::error::{AppError, Result};
 use crate::records::Records;
 use crate::result_refusal::record_refusal;
-use crate::row_chunks::{file_items, ChunkRow, Items, RowChunks};
-use crate::screening::{
-    record_not_eligible, BatchResult, Ineligible, NotEligibleResult, PatientOutcome, RowStatus,
-};
+use crate::screening::{BatchResult, NotEligibleResult, RowStatus};
 
 /// Attempts a job gets in the queue before it fails for good.
 pub const MAX_ATTEMPTS: i32 = pulsecure_queue::DEFAULT_MAX_ATTEMPTS;
 
 /// Patients encrypted and recorded per step (bounded memory, steady progress).
-const CHUNK: usize = 64;
+pub(crate) const CHUNK: usize = 64;
 
 /// Finished jobs read from the queue per step when collecting: with each result read only
 /// up to [`pulsecure_queue::MAX_RESULT_BYTES`] (256 KiB; an honest one is 66 KB), one step
@@ -58,9 +62,12 @@ const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// Receives what happens to a queued batch.
 pub trait QueueSink {
-    /// A row stored before (reported from the local database) or collected now.
+    /// A cvd-lr row stored before (reported from the local database) or collected now.
     fn result(&mut self, result: BatchResult<'_>) -> std::io::Result<()>;
-    /// A row outside the model's population: stored as such at once, never queued.
+    /// A published-equation row's outcome for one model: stored before, decided not
+    /// eligible at submission (never queued), or collected now.
+    fn equation_result(&mut self, result: EquationRowResult<'_>) -> std::io::Result<()>;
+    /// A cvd-lr row outside the model's population: stored as such at once, never queued.
     fn not_eligible(&mut self, row: NotEligibleResult<'_>) -> std::io::Result<()>;
     /// A rejected row, or a job that failed in the queue (row, reason; never a value).
     fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
@@ -108,14 +115,73 @@ pub struct JobsStatus {
     pub queue: Counts,
 }
 
+/// Jobs waiting from an earlier run: (model id, version, patient).
+pub(crate) type Waiting = HashSet<(String, u64, PatientRef)>;
+
 /// One call on the queue, as [`QueueStation::with_queue`] repeats it.
 type QueueCall<'q, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<T, QueueError>> + 'q>>;
 
-/// An unlocked workstation that screens through the job queue.
+/// A published equation selected for this station, with its client keys.
+pub(crate) struct EquationTarget {
+    pub(crate) model: Arc<EquationModel>,
+    pub(crate) client: EquationClient,
+}
+
+/// The client side a finished job is checked with: one of the station's selected models.
+enum Collector<'s> {
+    Logistic(LogisticSide<'s>),
+    Equation(EquationSide<'s>),
+}
+
+impl Collector<'_> {
+    fn side(&self) -> &dyn StoredFinish {
+        match self {
+            Collector::Logistic(side) => side,
+            Collector::Equation(side) => side,
+        }
+    }
+
+    /// Report a job's checked result to `sink`.
+    fn report(
+        &self,
+        sink: &mut dyn QueueSink,
+        job: &QueuedJob,
+        assessment: &RiskAssessment,
+    ) -> std::io::Result<()> {
+        match self {
+            Collector::Logistic(_) => sink.result(BatchResult {
+                row: job.row as usize,
+                patient_ref: &job.patient_ref,
+                status: RowStatus::Screened,
+                assessment,
+            }),
+            Collector::Equation(side) => {
+                let model = side.model();
+                let outcome = screened(model, assessment.clone(), RowStatus::Screened);
+                sink.equation_result(EquationRowResult {
+                    row: job.row as usize,
+                    patient_ref: &job.patient_ref,
+                    model_id: model.id(),
+                    model_version: model.version(),
+                    outcome: &outcome,
+                })
+            }
+        }
+    }
+}
+
+/// An unlocked workstation that screens through the job queue: by default with the active
+/// cvd-lr model; [`QueueStation::select_equations`] selects published equations instead.
+/// Submission, resubmission and collection concern the selected models only; jobs of other
+/// models wait in the queue until a station selecting them collects.
 pub struct QueueStation {
     records: Records,
     client: TfheClient,
+    /// Whether the active cvd-lr model is selected.
+    logistic: bool,
+    /// The selected published equations.
+    pub(crate) equations: Vec<EquationTarget>,
     server_key: Arc<Vec<u8>>,
     /// Its SHA-256 once it is known to be stored in the queue.
     stored_key: Option<[u8; 32]>,
@@ -139,6 +205,8 @@ impl QueueStation {
         let mut station = QueueStation {
             records,
             client,
+            logistic: true,
+            equations: Vec::new(),
             server_key: Arc::new(server_key),
             stored_key: None,
             address,
@@ -214,178 +282,72 @@ impl QueueStation {
         Ok(hash)
     }
 
-    /// The active model (the one batches are read against and screened with).
+    /// The active cvd-lr model.
     pub fn model(&self) -> Arc<Model> {
         Arc::clone(self.records.model())
     }
 
-    /// Submit the batch file at `path`: validate, encrypt, record locally, enqueue. Rejected
-    /// rows and patients stored before go to `sink`.
-    pub fn submit_batch(&mut self, path: &Path, sink: &mut dyn QueueSink) -> Result<Submission> {
-        let model = self.model();
-        let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
-        let rows = file_items(BatchReader::from_reader(
-            file,
-            &model,
-            path.display().to_string(),
-        )?);
-        self.submit_items(&model, rows, sink)
-    }
-
-    /// Submit a stream of batch items read against `model` (the active one): as
-    /// [`QueueStation::submit_batch`].
-    pub(crate) fn submit_items(
-        &mut self,
-        model: &Arc<Model>,
-        items: Items<'_>,
-        sink: &mut dyn QueueSink,
-    ) -> Result<Submission> {
-        let model = Arc::clone(model);
-        let mut rows = RowChunks::new(items);
-        let local = self.records.db.queued_jobs()?;
-        let mut summary = Submission {
-            resubmitted: self.resubmit_lost(&local)?,
-            ..Submission::default()
-        };
-        let queued: HashSet<PatientRef> = local
-            .into_iter()
-            .filter(|j| j.model_id == model.id() && j.model_version == model.version())
-            .map(|j| j.patient_ref)
-            .collect();
-        let key_hash = self.store_server_key()?;
-        let fingerprint = model_fingerprint(&model);
-        while let Some(read) = rows.next_chunk(CHUNK, &mut |e| {
-            summary.rejected += 1;
-            sink.rejected(e).map_err(AppError::Output)
-        })? {
-            let mut chunk = Vec::with_capacity(read.len());
-            for row in read {
-                // Waiting in the queue from an earlier run, whatever this file now says: its
-                // result is collected as submitted (deciding anew would leave two answers).
-                if queued.contains(row.patient_ref()) {
-                    summary.already_queued += 1;
-                    continue;
-                }
-                let row = match row {
-                    ChunkRow::Screen(row) => row,
-                    ChunkRow::NotEligible(row) => {
-                        self.not_eligible(&model, &row, &mut summary, sink)?;
-                        continue;
-                    }
-                };
-                if let Some(stored) =
-                    self.records
-                        .db
-                        .find(model.id(), model.version(), &row.patient_ref)?
-                {
-                    summary.already_stored += 1;
-                    match stored.record.status {
-                        RecordStatus::Screened => sink.result(BatchResult {
-                            row: row.row,
-                            patient_ref: &row.patient_ref,
-                            status: RowStatus::AlreadyStored,
-                            assessment: &stored.record.assessment,
-                        }),
-                        RecordStatus::NotEligible(reason) => sink.not_eligible(NotEligibleResult {
-                            row: row.row,
-                            patient_ref: &row.patient_ref,
-                            decision: &Ineligible::stored(reason),
-                            model_id: model.id(),
-                            model_version: model.version(),
-                        }),
-                    }
-                    .map_err(AppError::Output)?;
-                } else {
-                    chunk.push(row);
-                }
-            }
-            if !chunk.is_empty() {
-                summary.queued += self.enqueue_chunk(&model, &chunk, key_hash, fingerprint)?;
-            }
-        }
-        tracing::info!(
-            queued = summary.queued,
-            already_queued = summary.already_queued,
-            resubmitted = summary.resubmitted,
-            already_stored = summary.already_stored,
-            not_eligible = summary.not_eligible,
-            rejected = summary.rejected,
-            "batch submitted to the queue"
-        );
-        Ok(summary)
-    }
-
-    /// Store a not-eligible row's decision (or report what an earlier run stored).
-    fn not_eligible(
-        &self,
-        model: &Model,
-        row: &IneligibleRow,
-        summary: &mut Submission,
-        sink: &mut dyn QueueSink,
-    ) -> Result<()> {
-        let decision = match record_not_eligible(&self.records, model, &row.patient_ref, &row.why)?
-        {
-            PatientOutcome::NotEligible(decision) => decision,
-            PatientOutcome::Recorded(recorded) => {
-                // An earlier run stored a screening under this reference.
-                let assessment = match &recorded {
-                    Recorded::Stored(s) => &s.assessment,
-                    Recorded::AlreadyStored(s) => &s.record.assessment,
-                };
-                summary.already_stored += 1;
-                return sink
-                    .result(BatchResult {
-                        row: row.row,
-                        patient_ref: &row.patient_ref,
-                        status: RowStatus::AlreadyStored,
-                        assessment,
-                    })
-                    .map_err(AppError::Output);
-            }
-        };
-        match decision.status {
-            RowStatus::Screened => summary.not_eligible += 1,
-            RowStatus::AlreadyStored => summary.already_stored += 1,
-        }
-        sink.not_eligible(NotEligibleResult {
-            row: row.row,
-            patient_ref: &row.patient_ref,
-            decision: &decision,
-            model_id: model.id(),
-            model_version: model.version(),
-        })
-        .map_err(AppError::Output)
-    }
-
-    /// Encrypt `rows`, record them locally, then enqueue them; returns how many.
-    fn enqueue_chunk(
-        &mut self,
-        model: &Model,
-        rows: &[InputRow],
-        key: [u8; 32],
-        fingerprint: [u8; 32],
-    ) -> Result<usize> {
-        let now = SystemClock.now_unix_seconds();
-        let client = &self.client;
-        let jobs: Vec<QueuedJob> = rows
-            .par_iter()
-            .map(|row| {
-                let input = QuantizedInput::from_patient(model, &row.features);
-                Ok(QueuedJob {
-                    job_id: JobId::random()?.to_string(),
-                    model_id: model.id().to_string(),
-                    model_version: model.version(),
-                    patient_ref: row.patient_ref.clone(),
-                    row: row.row as u64,
-                    created_at: now,
-                    features: row.features.values().to_vec(),
-                    request: client.encrypt(&input)?,
+    /// Select the published equations `models` (active releases, see
+    /// [`crate::equation_screening::active_equation_model`]) instead of cvd-lr: their
+    /// client keys are made here (the same secret key, bound to each model).
+    pub fn select_equations(&mut self, models: &[Arc<EquationModel>]) -> Result<()> {
+        let key_id = self.records.unlocked.server_key_id()?;
+        self.equations = models
+            .iter()
+            .map(|model| {
+                Ok(EquationTarget {
+                    model: Arc::clone(model),
+                    client: self.records.unlocked.equation_client(model, key_id)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // Locally first: a job the queue has is always one the clinic can map back.
-        self.records.db.add_queued_jobs(&jobs)?;
-        self.enqueue_recorded(&jobs, key, fingerprint)?;
+        self.logistic = false;
+        Ok(())
+    }
+
+    /// The fingerprint the queue names a selected model by (`None`: not selected here).
+    fn fingerprint_of(&self, model_id: &str, version: u64) -> Option<[u8; 32]> {
+        let model = self.records.model();
+        if self.logistic && model.id() == model_id && model.version() == version {
+            return Some(model_fingerprint(model));
+        }
+        self.equations
+            .iter()
+            .find(|t| t.model.id() == model_id && t.model.version() == version)
+            .map(|t| equation_fingerprint(&t.model))
+    }
+
+    /// The client side that checks `job`'s result, if its model is selected here.
+    fn collector(&self, job: &QueuedJob) -> Option<Collector<'_>> {
+        let model = self.records.model();
+        if self.logistic && model.id() == job.model_id && model.version() == job.model_version {
+            return Some(Collector::Logistic(LogisticSide::new(model, &self.client)));
+        }
+        self.equations
+            .iter()
+            .find(|t| t.model.id() == job.model_id && t.model.version() == job.model_version)
+            .map(|t| Collector::Equation(EquationSide::new(&t.model, &t.client)))
+    }
+
+    /// The cvd-lr client side (for the submission module).
+    pub(crate) fn logistic_side<'s>(&'s self, model: &'s Model) -> LogisticSide<'s> {
+        LogisticSide::new(model, &self.client)
+    }
+
+    /// Record `jobs` in the local database, then enqueue them under the model named by
+    /// `fingerprint`; returns how many. Locally first: a job the queue has is always one
+    /// the clinic can map back.
+    pub(crate) fn record_and_enqueue(
+        &mut self,
+        jobs: &[QueuedJob],
+        fingerprint: [u8; 32],
+    ) -> Result<usize> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let key = self.store_server_key()?;
+        self.records.db.add_queued_jobs(jobs)?;
+        self.enqueue_recorded(jobs, key, fingerprint)?;
         Ok(jobs.len())
     }
 
@@ -412,7 +374,20 @@ impl QueueStation {
         })
     }
 
-    /// Enqueue again every job of `local` (the locally recorded ones) the queue does not hold.
+    /// The patient references of the selected models' jobs waiting from an earlier run,
+    /// per model (id, version); lost ones are enqueued again first.
+    pub(crate) fn waiting_jobs(&mut self) -> Result<(usize, Waiting)> {
+        let local = self.records.db.queued_jobs()?;
+        let resubmitted = self.resubmit_lost(&local)?;
+        let waiting = local
+            .into_iter()
+            .map(|j| (j.model_id, j.model_version, j.patient_ref))
+            .collect();
+        Ok((resubmitted, waiting))
+    }
+
+    /// Enqueue again every job of `local` (the locally recorded ones) the queue does not
+    /// hold, for the models selected here.
     fn resubmit_lost(&mut self, local: &[QueuedJob]) -> Result<usize> {
         if local.is_empty() {
             return Ok(0);
@@ -433,20 +408,19 @@ impl QueueStation {
         if lost.is_empty() {
             return Ok(0);
         }
-        let key = self.store_server_key()?;
         let mut resubmitted = 0;
         for model_jobs in group_by_model(&lost) {
-            let model = self.model();
-            if model_jobs[0].model_id != model.id()
-                || model_jobs[0].model_version != model.version()
-            {
+            let Some(fingerprint) =
+                self.fingerprint_of(&model_jobs[0].model_id, model_jobs[0].model_version)
+            else {
                 tracing::warn!(
                     jobs = model_jobs.len(),
-                    "jobs for another model version wait until it is active again"
+                    "lost jobs of a model not selected here wait until a run selects it"
                 );
                 continue;
-            }
-            self.enqueue_recorded(&model_jobs, key, model_fingerprint(&model))?;
+            };
+            let key = self.store_server_key()?;
+            self.enqueue_recorded(&model_jobs, key, fingerprint)?;
             resubmitted += model_jobs.len();
         }
         if resubmitted > 0 {
@@ -469,12 +443,12 @@ impl QueueStation {
         })
     }
 
-    /// One pass: decrypt and store every finished job, report failed ones and refuse
-    /// oversize results (never read), then remove them from the queue, [`COLLECT_CHUNK`]
-    /// jobs at a time (memory stays bounded however many are finished and whatever their
-    /// size in the database). Jobs the queue lost are enqueued again.
+    /// One pass: decrypt and check every finished job of the selected models with its
+    /// model's client side, store it, report failed ones and refuse oversize results (never
+    /// read), then remove them from the queue, [`COLLECT_CHUNK`] jobs at a time (memory stays
+    /// bounded however many are finished and whatever their size in the database). Jobs the
+    /// queue lost are enqueued again.
     pub fn collect(&mut self, sink: &mut dyn QueueSink) -> Result<Collection> {
-        let model = self.model();
         let local = self.records.db.queued_jobs()?;
         self.resubmit_lost(&local)?;
         let mut collection = Collection::default();
@@ -485,65 +459,7 @@ impl QueueStation {
                 let ids = ids.clone();
                 Box::pin(async move { q.finished(&ids).await })
             })?;
-            let by_id: HashMap<&str, &QueuedJob> =
-                chunk.iter().map(|j| (j.job_id.as_str(), j)).collect();
-            let mut done_ids = Vec::new();
-            for (id, outcome) in &finished {
-                let Some(job) = by_id.get(id.as_str()) else {
-                    continue;
-                };
-                match outcome {
-                    Outcome::Done(bytes) => {
-                        if job.model_id != model.id() || job.model_version != model.version() {
-                            // Decrypting needs the model it was encrypted for.
-                            continue;
-                        }
-                        match self.checked(&model, job, bytes)? {
-                            Ok(assessment) => {
-                                let record = ScreeningRecord {
-                                    patient_ref: job.patient_ref.clone(),
-                                    created_at: SystemClock.now_unix_seconds(),
-                                    features: job.features.clone(),
-                                    assessment,
-                                    status: pulsecure_core::ports::store::RecordStatus::Screened,
-                                };
-                                self.records
-                                    .db
-                                    .finish_queued_job(&job.job_id, Some(&record))?;
-                                collection.stored += 1;
-                                sink.result(BatchResult {
-                                    row: job.row as usize,
-                                    patient_ref: &job.patient_ref,
-                                    status: RowStatus::Screened,
-                                    assessment: &record.assessment,
-                                })
-                                .map_err(AppError::Output)?;
-                            }
-                            Err(refusal) => {
-                                self.refuse_job(job, &model, &refusal, sink)?;
-                                collection.refused += 1;
-                            }
-                        }
-                    }
-                    Outcome::Failed(reason) => {
-                        self.fail_job(job, reason, sink)?;
-                        collection.failed += 1;
-                    }
-                    Outcome::ResultTooLarge { bytes, limit } => {
-                        // Larger than any result an evaluator writes: left unread in the
-                        // queue's database, refused like any other unreadable result.
-                        let refusal = ResultRefused::Unreadable(FheError::Malformed {
-                            what: "result",
-                            reason: format!(
-                                "{bytes} bytes in the queue, above the limit of {limit}: refused unread"
-                            ),
-                        });
-                        self.refuse_job(job, &model, &refusal, sink)?;
-                        collection.refused += 1;
-                    }
-                }
-                done_ids.push(id.clone());
-            }
+            let done_ids = self.finish_jobs(chunk, &finished, &mut collection, sink)?;
             if !done_ids.is_empty() {
                 self.with_queue(|q| {
                     let ids = done_ids.clone();
@@ -552,20 +468,94 @@ impl QueueStation {
             }
             finished_now.extend(done_ids.iter().map(|id| id.as_str().to_string()));
         }
-        // Jobs encrypted for another model version wait until it is active again; they do
-        // not keep a waiting client waiting.
-        let (active, other): (Vec<&QueuedJob>, Vec<&QueuedJob>) = local
+        // Jobs of models not selected here wait until a run selects them; they do not keep
+        // a waiting client waiting.
+        let (selected, other): (Vec<&QueuedJob>, Vec<&QueuedJob>) = local
             .iter()
             .filter(|j| !finished_now.contains(&j.job_id))
-            .partition(|j| j.model_id == model.id() && j.model_version == model.version());
+            .partition(|j| self.collector(j).is_some());
         if !other.is_empty() {
             tracing::warn!(
                 jobs = other.len(),
-                "jobs encrypted for another model version stay queued until it is active again"
+                "jobs of other models (or releases) stay queued until a run selecting them collects"
             );
         }
-        collection.pending = active.len();
+        collection.pending = selected.len();
         Ok(collection)
+    }
+
+    /// Store or refuse each finished job of `chunk` whose model is selected here; the ids
+    /// to remove from the queue.
+    fn finish_jobs(
+        &self,
+        chunk: &[QueuedJob],
+        finished: &[(JobId, Outcome)],
+        collection: &mut Collection,
+        sink: &mut dyn QueueSink,
+    ) -> Result<Vec<JobId>> {
+        let by_id: HashMap<&str, &QueuedJob> =
+            chunk.iter().map(|j| (j.job_id.as_str(), j)).collect();
+        let mut done_ids = Vec::new();
+        for (id, outcome) in finished {
+            let Some(job) = by_id.get(id.as_str()) else {
+                continue;
+            };
+            // Decrypting needs the model it was encrypted for.
+            let Some(collector) = self.collector(job) else {
+                continue;
+            };
+            let side = collector.side();
+            match outcome {
+                Outcome::Done(bytes) => {
+                    match side.finish_stored(&job.features, &job.request, bytes) {
+                        Ok(Ok(assessment)) => {
+                            let record = ScreeningRecord {
+                                patient_ref: job.patient_ref.clone(),
+                                created_at: SystemClock.now_unix_seconds(),
+                                features: job.features.clone(),
+                                assessment,
+                                status: RecordStatus::Screened,
+                            };
+                            self.records
+                                .db
+                                .finish_queued_job(&job.job_id, Some(&record))?;
+                            collection.stored += 1;
+                            collector
+                                .report(sink, job, &record.assessment)
+                                .map_err(AppError::Output)?;
+                        }
+                        Ok(Err(refusal)) => {
+                            self.refuse_job(job, side, &refusal, sink)?;
+                            collection.refused += 1;
+                        }
+                        Err(stored) => {
+                            return Err(AppError::Integrity(format!(
+                                "a queued job's {stored} (model {} version {})",
+                                job.model_id, job.model_version
+                            )))
+                        }
+                    }
+                }
+                Outcome::Failed(reason) => {
+                    self.fail_job(job, reason, sink)?;
+                    collection.failed += 1;
+                }
+                Outcome::ResultTooLarge { bytes, limit } => {
+                    // Larger than any result an evaluator writes: left unread in the
+                    // queue's database, refused like any other unreadable result.
+                    let refusal = ResultRefused::Unreadable(FheError::Malformed {
+                        what: "result",
+                        reason: format!(
+                            "{bytes} bytes in the queue, above the limit of {limit}: refused unread"
+                        ),
+                    });
+                    self.refuse_job(job, side, &refusal, sink)?;
+                    collection.refused += 1;
+                }
+            }
+            done_ids.push(id.clone());
+        }
+        Ok(done_ids)
     }
 
     fn fail_job(&self, job: &QueuedJob, reason: &str, sink: &mut dyn QueueSink) -> Result<()> {
@@ -584,11 +574,16 @@ impl QueueStation {
     fn refuse_job(
         &self,
         job: &QueuedJob,
-        model: &Model,
+        side: &dyn StoredFinish,
         refusal: &ResultRefused,
         sink: &mut dyn QueueSink,
     ) -> Result<()> {
-        record_refusal(&self.records.db, model.id(), model.version(), refusal)?;
+        record_refusal(
+            &self.records.db,
+            side.model_id(),
+            side.model_version(),
+            refusal,
+        )?;
         self.drop_job(
             job,
             &format!("{refusal}: run the batch again to resubmit"),
@@ -608,32 +603,20 @@ impl QueueStation {
         .map_err(AppError::Output)
     }
 
-    /// Decrypt a finished job's result and check it against the reference engine on the
-    /// job's own recorded values: the assessment to store, or why it is refused (a result
-    /// swapped or replaced in the queue's database, or computed wrongly, never sticks).
-    fn checked(
-        &self,
-        model: &Model,
-        job: &QueuedJob,
-        result: &[u8],
-    ) -> Result<std::result::Result<RiskAssessment, ResultRefused>> {
-        let patient = PatientFeatures::from_ordered(model.features(), &job.features)?;
-        let input = QuantizedInput::from_patient(model, &patient);
-        Ok(self
-            .client
-            .decrypt(result)
-            .map_err(ResultRefused::Unreadable)
-            .and_then(|decrypted| checked_assessment(model, &input, decrypted)))
-    }
-
-    /// Collect until no job of this workstation is pending, woken by the workers'
+    /// Collect until no job of the selected models is pending, woken by the workers'
     /// notifications (polling every `poll` as the fallback).
     pub fn collect_until_done(
         &mut self,
         sink: &mut dyn QueueSink,
         poll: Duration,
     ) -> Result<Collection> {
-        let total = self.records.db.queued_job_count()?;
+        let total = self
+            .records
+            .db
+            .queued_jobs()?
+            .iter()
+            .filter(|j| self.collector(j).is_some())
+            .count() as u64;
         let mut all = Collection::default();
         loop {
             let pass = self.collect(sink)?;
@@ -665,6 +648,31 @@ fn printable(reason: &str) -> String {
         .chars()
         .take(300)
         .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Encrypt each `(row, reference, patient)` with `side`'s prepare half, in parallel: the
+/// jobs to record and enqueue, each keeping the values its result will be checked against.
+pub(crate) fn prepare_jobs<S: ClientSide>(
+    side: &S,
+    rows: impl Iterator<Item = (usize, PatientRef, S::Patient)>,
+) -> Result<Vec<QueuedJob>> {
+    let rows: Vec<(usize, PatientRef, S::Patient)> = rows.collect();
+    let now = SystemClock.now_unix_seconds();
+    rows.par_iter()
+        .map(|(row, patient_ref, patient)| {
+            let request = side.prepare(patient, &mut StageTimings::default(), &mut |_| {})?;
+            Ok(QueuedJob {
+                job_id: JobId::random()?.to_string(),
+                model_id: side.model_id().to_string(),
+                model_version: side.model_version(),
+                patient_ref: patient_ref.clone(),
+                row: *row as u64,
+                created_at: now,
+                features: side.stored_values(patient),
+                request,
+            })
+        })
         .collect()
 }
 

@@ -3,13 +3,12 @@
 //! (read once) in small chunks screened in parallel, reports bad rows without stopping, and
 //! resumes after an interruption without screening a stored patient again.
 
-use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use pulsecure_batch::{BatchReader, RowError, PATIENT_ID};
-use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
+use pulsecure_core::app::inference::{
+    InferenceError, InferenceService, LogisticService, Recorded, Stage,
+};
 use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::domain::eligibility::{IneligibleReason, NotEligible};
 use pulsecure_core::domain::population::{intake_schema1, Screenable};
@@ -18,6 +17,7 @@ use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore
 use pulsecure_core::{GivenField, Model, PatientFeatures, PatientRef, RiskAssessment};
 use rayon::prelude::*;
 
+use crate::byte_count::Counting;
 use crate::error::{AppError, Result};
 use crate::records::Records;
 use crate::result_refusal::record_refusal;
@@ -33,8 +33,8 @@ pub fn generated_ref() -> Result<PatientRef> {
 }
 
 impl Workstation {
-    fn service(&self) -> InferenceService<'_> {
-        InferenceService::new(self.model(), self.client(), self.evaluator())
+    fn service(&self) -> LogisticService<'_> {
+        InferenceService::logistic(self.model(), self.client(), self.evaluator())
     }
 
     /// Decide one input against the active model (the one validation of a patient): its
@@ -304,20 +304,6 @@ pub struct BatchSummary {
     pub refused: usize,
 }
 
-/// A reader that counts the bytes it hands out (for progress by position in the file).
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 enum Outcome {
     Done(Box<RiskAssessment>, RowStatus),
     NotEligible(Ineligible),
@@ -361,17 +347,13 @@ impl Workstation {
     pub fn screen_batch(&self, path: &Path, sink: &mut dyn BatchSink) -> Result<BatchSummary> {
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
         let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let count = Arc::new(AtomicU64::new(0));
-        let source = Counting {
-            inner: file,
-            count: Arc::clone(&count),
-        };
+        let (source, count) = Counting::new(file);
         let rows = file_items(BatchReader::from_reader(
             source,
             self.model(),
             path.display().to_string(),
         )?);
-        self.screen_items(rows, total, &|| count.load(Ordering::Relaxed), sink)
+        self.screen_items(rows, total, &|| count.get(), sink)
     }
 
     /// Screen a stream of batch items (a file's rows, or patients read from FHIR) with the

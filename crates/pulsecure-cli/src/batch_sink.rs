@@ -86,9 +86,19 @@ impl CliSink {
     }
 }
 
+/// The job queue reports only the selected models' outcomes: cvd-lr here.
 impl pulsecure_app::queue_screening::QueueSink for CliSink {
     fn result(&mut self, r: BatchResult<'_>) -> std::io::Result<()> {
         BatchSink::result(self, r)
+    }
+
+    fn equation_result(
+        &mut self,
+        _: pulsecure_app::equation_screening::EquationRowResult<'_>,
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::other(
+            "a published-equation result reached a cvd-lr run",
+        ))
     }
 
     fn not_eligible(&mut self, r: NotEligibleResult<'_>) -> std::io::Result<()> {

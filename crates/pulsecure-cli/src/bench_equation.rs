@@ -105,7 +105,7 @@ pub fn run(args: &BenchArgs, id: &str) -> Result<()> {
         eval.push(t.elapsed());
         measured_pbs = measured_pbs.max(counted);
         let t = Instant::now();
-        let (accumulator, noise) = client.decrypt_with_noise(&response)?;
+        let (accumulator, noise) = client.decrypt_with_noise(&request, &response)?;
         dec.push(t.elapsed());
         for (worst, n) in worst_noise.iter_mut().zip(noise) {
             *worst = (*worst).max(n);

@@ -156,7 +156,12 @@ pub struct CollectArgs {
     /// The queue, as given to `screen --queue`.
     #[arg(long, value_name = "URL")]
     pub queue: String,
-    /// Wait until every job of this workstation has finished.
+    /// The models whose jobs to collect: `cvd-lr` (the default), a published equation
+    /// (`prevent-cvd-10y`, `prevent-ascvd-10y`, `pce-ascvd-10y`) or `prevent` (both PREVENT
+    /// outputs), as given to `screen --model … --queue`. Jobs of other models stay queued.
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
+    /// Wait until every job of the selected models has finished.
     #[arg(long)]
     pub wait: bool,
     /// Write the results to this file (CSV or JSON by --format or the extension).

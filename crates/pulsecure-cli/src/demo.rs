@@ -131,7 +131,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             "patient", "class", "risk", "encrypt", "evaluate", "decrypt", "upload"
         );
     }
-    let service = InferenceService::new(&model, &client, &remote);
+    let service = InferenceService::logistic(&model, &client, &remote);
     let mut rows = Vec::new();
     let mut all_match = true;
     for p in &patients {
@@ -256,7 +256,7 @@ fn prevent_rows(
     for model in &models {
         let key = pulsecure_fhe::client_key_from_bytes(client_key)?;
         let client = pulsecure_fhe::EquationClient::new(model, key, key_id)?;
-        let service = EquationService::new(model, &client, remote);
+        let service = EquationService::equation(model, &client, remote);
         for raw in &rows {
             let id = raw.patient_ref.as_str();
             let inputs = match intake(model, &raw.values, CholesterolUnits::MgPerDl) {

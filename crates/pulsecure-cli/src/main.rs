@@ -9,6 +9,7 @@ mod bench_parameters;
 mod bench_sample;
 mod cli;
 mod demo;
+mod equation_sink;
 mod error;
 mod evaluator;
 mod examples;

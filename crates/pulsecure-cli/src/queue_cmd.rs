@@ -5,12 +5,17 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pulsecure_app::queue_screening::{Collection, QueueStation, Submission};
+use pulsecure_app::equation_screening::{active_equation_model, selected_ids};
+use pulsecure_app::fhir_screening::FhirRequest;
+use pulsecure_app::queue_screening::{Collection, QueueSink, QueueStation, Submission};
 use pulsecure_app::{AppError, DataDir};
+use pulsecure_core::domain::equation_intake::CholesterolUnits;
 use pulsecure_queue::QueueAddress;
 
 use crate::batch_sink::CliSink;
 use crate::cli::{CollectArgs, JobsArgs, ScreenArgs};
+use crate::equation_sink::EquationCliSink;
+use crate::equation_sink::SCREENING_AID;
 use crate::error::CliError;
 use crate::password;
 
@@ -27,20 +32,89 @@ fn station(dir: &DataDir, url: &str, password: &crate::cli::PasswordArgs) -> Res
     Ok(QueueStation::open(dir, &password, address)?)
 }
 
-/// `screen --batch FILE --queue URL [--detach]`.
+/// Where a queued run's outcomes go, and what is said once they are in.
+pub(crate) trait QueueOutput: QueueSink {
+    /// Close the outputs.
+    fn close(self) -> Result<()>;
+    /// The note printed after results were stored.
+    fn note(&self, station: &QueueStation) -> &'static str;
+}
+
+impl QueueOutput for CliSink {
+    fn close(self) -> Result<()> {
+        self.finish()
+    }
+
+    fn note(&self, station: &QueueStation) -> &'static str {
+        crate::results::class_note(&station.model())
+    }
+}
+
+impl QueueOutput for EquationCliSink {
+    fn close(self) -> Result<()> {
+        self.finish()
+    }
+
+    fn note(&self, _: &QueueStation) -> &'static str {
+        SCREENING_AID
+    }
+}
+
+/// `screen --batch FILE --queue URL [--detach]` (cvd-lr).
 pub fn screen_batch(dir: &DataDir, args: &ScreenArgs, path: &Path, url: &str) -> Result<()> {
-    screen_queued(dir, args, url, |station, sink| {
+    let sink = CliSink::create(args)?;
+    screen_queued(dir, args, url, sink, |station, sink| {
         Ok(station.submit_batch(path, sink)?)
     })
 }
 
+/// `screen --model ID --queue URL` with `--batch FILE`, `--fhir FILE` or `--fhir-bulk DIR`:
+/// published equations through the queue.
+pub(crate) fn screen_equations_queued(
+    dir: &DataDir,
+    args: &ScreenArgs,
+    selector: &str,
+    url: &str,
+    fhir: Option<FhirRequest>,
+    units: CholesterolUnits,
+) -> Result<()> {
+    let sink = EquationCliSink::create(args)?;
+    screen_queued(dir, args, url, sink, |station, sink| {
+        select(station, Some(selector))?;
+        Ok(match (fhir, &args.batch) {
+            (Some(request), _) => station.submit_equation_fhir(request, sink)?,
+            (None, Some(path)) => station.submit_equation_batch(path, units, sink)?,
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "--queue screens a --batch FILE, --fhir FILE or --fhir-bulk DIR".into(),
+                ))
+            }
+        })
+    })
+}
+
+/// Select the models `selector` names (`None` or `cvd-lr`: the active cvd-lr model).
+fn select(station: &mut QueueStation, selector: Option<&str>) -> Result<()> {
+    match selector {
+        None | Some(pulsecure_core::embedded_model::DEFAULT_MODEL_ID) => Ok(()),
+        Some(selector) => {
+            let models = selected_ids(selector)
+                .iter()
+                .map(|id| active_equation_model(station.records(), id))
+                .collect::<std::result::Result<Vec<_>, AppError>>()?;
+            Ok(station.select_equations(&models)?)
+        }
+    }
+}
+
 /// Submit what `submit` reads (a batch file, a FHIR input) to the queue at `url`, then wait
 /// for and store the results unless `--detach`.
-pub(crate) fn screen_queued(
+pub(crate) fn screen_queued<S: QueueOutput>(
     dir: &DataDir,
     args: &ScreenArgs,
     url: &str,
-    submit: impl FnOnce(&mut QueueStation, &mut CliSink) -> Result<Submission>,
+    mut sink: S,
+    submit: impl FnOnce(&mut QueueStation, &mut S) -> Result<Submission>,
 ) -> Result<()> {
     if crate::results::choose_format(args.format, args.out.as_deref())
         == crate::cli::OutputFormat::Fhir
@@ -50,12 +124,6 @@ pub(crate) fn screen_queued(
         ));
     }
     let mut station = station(dir, url, &args.password)?;
-    let mut sink = CliSink::with_options(
-        args.format,
-        args.out.as_deref(),
-        args.errors.as_deref(),
-        args.quiet,
-    )?;
     let submitted = submit(&mut station, &mut sink)?;
     eprintln!(
         "{} enqueued, {} already in the queue, {} re-enqueued, {} not eligible (stored as such, not queued), {} already stored (skipped), {} rejected",
@@ -68,24 +136,28 @@ pub(crate) fn screen_queued(
     );
     let (mut failed, mut refused) = (0, 0);
     if args.detach {
-        eprintln!("detached: `pulsecure jobs status` follows them, `pulsecure jobs collect` stores the results");
+        eprintln!("detached: `pulsecure jobs status` follows them, `pulsecure jobs collect{}` stores the results",
+            match args.model.as_deref() {
+                Some(m) if m != pulsecure_core::embedded_model::DEFAULT_MODEL_ID => format!(" --model {m}"),
+                _ => String::new(),
+            });
     } else {
         let collected = station.collect_until_done(&mut sink, POLL)?;
-        report(&collected, &station.model());
+        report(&collected, sink.note(&station));
         failed = collected.failed;
         refused = collected.refused;
     }
-    sink.finish()?;
+    sink.close()?;
     CliError::rows_outcome(submitted.rejected + failed, refused)
 }
 
-fn report(c: &Collection, model: &pulsecure_core::Model) {
+fn report(c: &Collection, note: &str) {
     eprintln!(
         "{} screened and stored, {} failed in the queue, {} refused by the result check, {} still pending",
         c.stored, c.failed, c.refused, c.pending
     );
     if c.stored > 0 {
-        eprintln!("{}", crate::results::class_note(model));
+        eprintln!("{note}");
     }
 }
 
@@ -105,21 +177,39 @@ pub fn status(dir: &DataDir, args: &JobsArgs) -> Result<()> {
     Ok(())
 }
 
-/// `jobs collect [--wait]`.
+/// `jobs collect [--model ID] [--wait]`.
 pub fn collect(dir: &DataDir, args: &CollectArgs) -> Result<()> {
     let mut station = station(dir, &args.queue, &args.password)?;
-    let mut sink = CliSink::with_options(
+    select(&mut station, args.model.as_deref())?;
+    let out = (
         args.format,
         args.out.as_deref(),
         args.errors.as_deref(),
         args.quiet,
-    )?;
-    let collected = if args.wait {
+    );
+    if station.equation_models().is_empty() {
+        collect_into(
+            &mut station,
+            args.wait,
+            CliSink::with_options(out.0, out.1, out.2, out.3)?,
+        )
+    } else {
+        collect_into(
+            &mut station,
+            args.wait,
+            EquationCliSink::with_options(out.0, out.1, out.2, out.3)?,
+        )
+    }
+}
+
+fn collect_into<S: QueueOutput>(station: &mut QueueStation, wait: bool, mut sink: S) -> Result<()> {
+    let collected = if wait {
         station.collect_until_done(&mut sink, POLL)?
     } else {
         station.collect(&mut sink)?
     };
-    sink.finish()?;
-    report(&collected, &station.model());
+    let note = sink.note(station);
+    sink.close()?;
+    report(&collected, note);
     CliError::rows_outcome(collected.failed, collected.refused)
 }

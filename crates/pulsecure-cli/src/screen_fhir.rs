@@ -101,7 +101,8 @@ pub(crate) fn run(
         as_of,
     } = input;
     if let Some(url) = &args.queue {
-        return crate::queue_cmd::screen_queued(dir, args, url, |station, sink| {
+        let sink = CliSink::create(args)?;
+        return crate::queue_cmd::screen_queued(dir, args, url, sink, |station, sink| {
             Ok(station.submit_fhir(request, sink)?)
         });
     }

@@ -5,52 +5,12 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pulsecure_queue::cluster::ThrowawayCluster;
+use support::queue::{queue_run, raw_client, Workers};
 use support::{assert_ok, batch_file, outcomes, stored_rows, Env};
-
-struct Workers(Vec<Child>);
-
-impl Workers {
-    fn start(env: &Env, url: &str, count: usize) -> Self {
-        Workers(
-            (0..count)
-                .map(|i| {
-                    let log =
-                        std::fs::File::create(env.path(&format!("worker{i}.log"))).expect("log");
-                    Command::new(env!("CARGO_BIN_EXE_pulsecure"))
-                        .args(["run-evaluator", "worker", "--queue", url])
-                        .arg("--data-dir")
-                        .arg(env.path(&format!("worker{i}")))
-                        .args([
-                            "--concurrency",
-                            "1",
-                            "--threads",
-                            "1",
-                            "--poll-seconds",
-                            "1",
-                        ])
-                        .args(["--lease-seconds", "20"])
-                        .stdout(Stdio::null())
-                        .stderr(log)
-                        .spawn()
-                        .expect("spawn a worker")
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// The same batch screened in-process in another data directory (other keys, same model).
 fn reference(file: &std::path::Path) -> Vec<String> {
@@ -69,20 +29,6 @@ fn reference(file: &std::path::Path) -> Vec<String> {
     );
     assert_ok(&run);
     outcomes(&std::fs::read_to_string(out).expect("reference results"))
-}
-
-fn queue_run(env: &Env, args: &[&str]) -> std::process::Output {
-    let out = env.run(args, true);
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-async fn raw_client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("raw client");
-    tokio::spawn(connection);
-    client
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,7 +50,7 @@ fn inference_goes_through_encrypt_evaluate_decrypt_in_order() {
         model: model.clone(),
         key: 0x5a,
     };
-    let service = InferenceService::new(&model, &client, &evaluator);
+    let service = InferenceService::logistic(&model, &client, &evaluator);
     let reference = ReferenceEngine::new(&model);
     for patient in patients(&model) {
         let mut stages = Vec::new();
@@ -73,7 +73,7 @@ fn wrong_client_key_surfaces_as_error_not_garbage() {
         model: model.clone(),
         key: 0x5a,
     };
-    let service = InferenceService::new(&model, &client, &evaluator);
+    let service = InferenceService::logistic(&model, &client, &evaluator);
     let patient = patients(&model).remove(0);
     assert!(service.screen(&patient, &mut |_| {}).is_err());
 }
@@ -86,7 +86,7 @@ fn recording_skips_already_stored_patients() {
         model: model.clone(),
         key: 1,
     };
-    let service = InferenceService::new(&model, &client, &evaluator);
+    let service = InferenceService::logistic(&model, &client, &evaluator);
     let store = MemoryStore::default();
     let patient = patients(&model).remove(0);
     let first = service
@@ -116,7 +116,7 @@ fn a_screening_cancelled_during_evaluation_is_not_stored() {
         model: model.clone(),
         key: 1,
     };
-    let service = InferenceService::new(&model, &client, &evaluator);
+    let service = InferenceService::logistic(&model, &client, &evaluator);
     let store = MemoryStore::default();
     let patient = patients(&model).remove(0);
     let mut stages = 0;
@@ -241,7 +241,7 @@ fn screened_store(model: &pulsecure_core::Model) -> MemoryStore {
         model: model.clone(),
         key: 3,
     };
-    let service = InferenceService::new(model, &client, &evaluator);
+    let service = InferenceService::logistic(model, &client, &evaluator);
     for (i, p) in patients(model).iter().enumerate() {
         service
             .screen_and_record(
@@ -491,4 +491,64 @@ fn clamp_bounds_outside_the_code_range_are_refused_before_any_arithmetic() {
         ));
     }
     assert!(Query::parse("mean-risk", Some((0, 4096))).is_ok());
+}
+
+/// The queue's transport: prepare at submission, the values kept as a screening row stores
+/// them, evaluation elsewhere, finish from the stored values at collection — the same
+/// assessment as a direct screening, and another patient's answer refused.
+#[test]
+fn prepare_and_finish_from_stored_values_equal_a_direct_screening() {
+    use pulsecure_core::app::client_side::{ClientSide, LogisticSide, StoredFinish};
+    use pulsecure_core::app::inference::StageTimings;
+    use pulsecure_core::app::result_check::ResultRefused;
+    use pulsecure_core::ports::fhe::Evaluator;
+
+    let model = common::default_model();
+    let client = XorClient(0x5a);
+    let evaluator = XorEvaluator {
+        model: model.clone(),
+        key: 0x5a,
+    };
+    let direct = InferenceService::logistic(&model, &client, &evaluator);
+    let side = LogisticSide::new(&model, &client);
+    let patients = patients(&model);
+    let mut queued = Vec::new();
+    for patient in &patients {
+        let mut stages = Vec::new();
+        let request = side
+            .prepare(patient, &mut StageTimings::default(), &mut |s| {
+                stages.push(s)
+            })
+            .expect("prepared");
+        assert_eq!(stages, vec![Stage::Normalize, Stage::Encrypt]);
+        queued.push((side.stored_values(patient), request));
+    }
+    let mut refused = 0;
+    for (i, (values, request)) in queued.iter().enumerate() {
+        let response = evaluator.evaluate(request).expect("evaluated");
+        let finished = side
+            .finish_stored(values, request, &response)
+            .expect("the stored values read back");
+        let screened = direct
+            .screen(&patients[i], &mut |_| {})
+            .expect("screened directly");
+        assert_eq!(finished, Ok(screened.assessment), "patient {i}");
+
+        // The next patient's answer, as a swap in the queue would deliver it.
+        let (_, other) = &queued[(i + 1) % queued.len()];
+        let swapped = evaluator.evaluate(other).expect("evaluated");
+        if swapped != response {
+            assert_eq!(
+                side.finish_stored(values, request, &swapped).expect("read"),
+                Err(ResultRefused::DiffersFromReference)
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > 10,
+        "too few distinct answers to test swaps: {refused}"
+    );
+    // Stored values that are not a patient of this model are an error, not a guess.
+    assert!(side.finish_stored(&[1.0e9; 3], &queued[0].1, b"").is_err());
 }

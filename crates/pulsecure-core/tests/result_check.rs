@@ -74,7 +74,7 @@ fn a_replayed_answer_is_refused_and_nothing_is_stored() {
         },
         first: Mutex::new(None),
     };
-    let service = InferenceService::new(&model, &client, &evaluator);
+    let service = InferenceService::logistic(&model, &client, &evaluator);
     let store = MemoryStore::default();
     let first = service
         .screen_and_record(&store, &FixedClock, &pref("P-low"), &low, &mut |_| {})
@@ -116,7 +116,7 @@ fn an_impossible_or_inconsistent_answer_is_refused() {
         ),
     ];
     for (evaluator, expected) in cases {
-        let service = InferenceService::new(&model, &client, &evaluator);
+        let service = InferenceService::logistic(&model, &client, &evaluator);
         for patient in [&low, &high] {
             let outcome = service.screen(patient, &mut |_| {});
             assert_eq!(
@@ -128,7 +128,7 @@ fn an_impossible_or_inconsistent_answer_is_refused() {
     // A consistent level that is simply not this patient's result.
     let low_result = ReferenceEngine::new(&model).evaluate(&low);
     let forged = Forging(low_result.probability_code, low_result.high_risk);
-    let service = InferenceService::new(&model, &client, &forged);
+    let service = InferenceService::logistic(&model, &client, &forged);
     assert!(matches!(
         service.screen(&high, &mut |_| {}),
         Err(InferenceError::ResultRefused(
@@ -151,7 +151,7 @@ fn an_undecryptable_answer_is_a_refused_result() {
     let model = common::default_model();
     let (low, _) = low_and_high(&model);
     let client = XorClient(KEY);
-    let service = InferenceService::new(&model, &client, &Truncating);
+    let service = InferenceService::logistic(&model, &client, &Truncating);
     let store = MemoryStore::default();
     let outcome = service.screen_and_record(&store, &FixedClock, &pref("P-1"), &low, &mut |_| {});
     assert!(

@@ -81,10 +81,9 @@ fn the_evaluator_serves_prevent_and_pce_models_by_the_same_rpcs() {
     let inputs = model.equation().check(&values).expect("valid");
     let encoded = model.encode(&inputs);
     let remote = RemoteEvaluator::new(Arc::clone(&connection), 1);
-    let response = remote
-        .evaluate(&client.encrypt(&encoded).expect("encrypt"))
-        .expect("evaluate");
-    let accumulator = client.decrypt(&response).expect("decrypt");
+    let request = client.encrypt(&encoded).expect("encrypt");
+    let response = remote.evaluate(&request).expect("evaluate");
+    let accumulator = client.decrypt(&request, &response).expect("decrypt");
     let reference = model.run(&inputs);
     assert_eq!(accumulator as i64, reference.acc + model.index().offset);
     let golden: serde_json::Value = serde_json::from_str(
@@ -119,10 +118,9 @@ fn the_evaluator_serves_prevent_and_pce_models_by_the_same_rpcs() {
         ("smoking".into(), n(0.0)),
     ]);
     let inputs = pce.equation().check(&values).expect("valid");
-    let response = remote
-        .evaluate(&client.encrypt(&pce.encode(&inputs)).expect("encrypt"))
-        .expect("evaluate");
-    let accumulator = client.decrypt(&response).expect("decrypt");
+    let request = client.encrypt(&pce.encode(&inputs)).expect("encrypt");
+    let response = remote.evaluate(&request).expect("evaluate");
+    let accumulator = client.decrypt(&request, &response).expect("decrypt");
     let reference = pce.run(&inputs);
     assert_eq!(accumulator as i64, reference.acc + pce.index().offset);
     assert_eq!(reference.probability, 303, "Table A: 3.0 %");

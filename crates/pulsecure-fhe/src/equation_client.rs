@@ -1,10 +1,6 @@
 //! The data owner's side for schema-2 models: encrypts a patient's slots (see
 //! [`crate::equation_lwe`]) and decrypts the evaluator's outputs into the accumulator.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-
-use sha2::{Digest, Sha256};
 use tfhe::core_crypto::commons::generators::DeterministicSeeder;
 use tfhe::core_crypto::prelude::{
     decrypt_lwe_ciphertext, encrypt_seeded_lwe_ciphertext, new_seeder, DefaultRandomGenerator,
@@ -29,13 +25,7 @@ pub struct EquationClient {
     model: [u8; 32],
     document: EquationModel,
     map: LinearMap,
-    /// SHA-256 of the responses the requests this client sent must get (the public linear map
-    /// applied to them), newest last, at most [`PENDING`].
-    expected: Mutex<VecDeque<[u8; 32]>>,
 }
-
-/// Responses remembered: more than any batch has requests in flight.
-const PENDING: usize = 1024;
 
 impl std::fmt::Debug for EquationClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,7 +75,6 @@ impl EquationClient {
             model: equation_fingerprint(model),
             document: model.clone(),
             map,
-            expected: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -132,19 +121,6 @@ impl EquationClient {
                 "the random generator repeated a mask seed; nothing was sent".into(),
             ));
         }
-        let slots: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
-        let response = wire::write(
-            RESPONSE_MAGIC,
-            &self.model,
-            &self.key_id,
-            &apply(&self.map, &slots)?,
-        );
-        if let Ok(mut expected) = self.expected.lock() {
-            if expected.len() == PENDING {
-                expected.pop_front();
-            }
-            expected.push_back(Sha256::digest(&response).into());
-        }
         Ok(wire::write(
             REQUEST_MAGIC,
             &self.model,
@@ -153,21 +129,40 @@ impl EquationClient {
         ))
     }
 
-    /// Decrypt a result frame into the accumulator plus offset (`acc + offset`). Before
-    /// decrypting anything, refuses a response that is not exactly the model's public linear
-    /// map of a request this client sent (so a crafted result learns nothing from the
-    /// client's reaction); then, as defence in depth, a frame for another model or key,
+    /// The only response an honest evaluator gives `request`: the model's public linear map
+    /// of its slots, framed. Refuses a request made for another model or key set.
+    pub fn expected_response(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
+        let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
+        envelope.check_binding(&self.model, &self.key_id, "request")?;
+        Ok(wire::write(
+            RESPONSE_MAGIC,
+            &self.model,
+            &self.key_id,
+            &apply(&self.map, &envelope.blocks)?,
+        ))
+    }
+
+    /// Decrypt `result`, the answer to `request` (which this client encrypted: the caller
+    /// keeps it, in memory for a direct screening or in the sealed database for a queued
+    /// one), into the accumulator plus offset (`acc + offset`). Before decrypting anything,
+    /// refuses a response that is not exactly the model's public linear map of `request` (so
+    /// a crafted result learns nothing from the client's reaction); then, as defence in depth, a frame for another model or key,
     /// anything but one LWE ciphertext of the key's dimension per encrypted output, a trivial (keyless) ciphertext, noise beyond an output's proven
     /// bound, an output value no valid patient reaches, and a recombined accumulator outside
     /// the model's bounds.
-    pub fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
-        self.decrypt_with_noise(result).map(|(value, _)| value)
+    pub fn decrypt(&self, request: &[u8], result: &[u8]) -> Result<u64, FheError> {
+        self.decrypt_with_noise(request, result)
+            .map(|(value, _)| value)
     }
 
     /// [`Self::decrypt`], also returning each output's measured |noise| (for benchmarks and
     /// tests of the proven bounds).
-    pub fn decrypt_with_noise(&self, result: &[u8]) -> Result<(u64, Vec<u64>), FheError> {
-        let (values, noises) = self.decrypt_outputs(result)?;
+    pub fn decrypt_with_noise(
+        &self,
+        request: &[u8],
+        result: &[u8],
+    ) -> Result<(u64, Vec<u64>), FheError> {
+        let (values, noises) = self.decrypt_outputs(request, result)?;
         let value = self
             .map
             .recombine(&values)
@@ -177,16 +172,14 @@ impl EquationClient {
 
     /// Every output's decrypted value (`A_j + offset_j`, each checked against its noise bound
     /// and its range) and measured |noise|, before recombination.
-    pub fn decrypt_outputs(&self, result: &[u8]) -> Result<(Vec<u64>, Vec<u64>), FheError> {
-        let digest: [u8; 32] = Sha256::digest(result).into();
-        let predicted = self
-            .expected
-            .lock()
-            .map(|expected| expected.contains(&digest))
-            .unwrap_or(false);
-        if !predicted {
+    pub fn decrypt_outputs(
+        &self,
+        request: &[u8],
+        result: &[u8],
+    ) -> Result<(Vec<u64>, Vec<u64>), FheError> {
+        if self.expected_response(request)? != result {
             return Err(malformed(
-                "not the model's linear map of a request this client sent (nothing was decrypted)",
+                "not the model's linear map of the request it answers (nothing was decrypted)",
             ));
         }
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
@@ -233,7 +226,7 @@ impl pulsecure_core::ports::fhe::EquationFheClient for EquationClient {
         EquationClient::encrypt(self, patient)
     }
 
-    fn decrypt(&self, result: &[u8]) -> Result<u64, FheError> {
-        EquationClient::decrypt(self, result)
+    fn decrypt(&self, request: &[u8], result: &[u8]) -> Result<u64, FheError> {
+        EquationClient::decrypt(self, request, result)
     }
 }

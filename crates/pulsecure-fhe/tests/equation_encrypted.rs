@@ -115,13 +115,17 @@ fn every_golden_patient_decrypts_to_the_reference_accumulator() {
             sizes.insert(request.len());
             let response = evaluator.evaluate(&request).expect("evaluate");
             response_sizes.insert(response.len());
-            let (value, noise) = client.decrypt_with_noise(&response).expect("decrypt");
+            let (value, noise) = client
+                .decrypt_with_noise(&request, &response)
+                .expect("decrypt");
             assert_eq!(noise.len(), outputs.len());
             for (worst, n) in worst_noise.iter_mut().zip(&noise) {
                 *worst = (*worst).max(*n);
             }
             // Every output decrypts to its own reference value (plus its offset).
-            let (values, _) = client.decrypt_outputs(&response).expect("outputs");
+            let (values, _) = client
+                .decrypt_outputs(&request, &response)
+                .expect("outputs");
             let decrypted: Vec<i64> = values
                 .iter()
                 .zip(outputs)
@@ -192,14 +196,23 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
     let expected = (cvd.run(&inputs).acc + cvd.index().offset) as u64;
     let request = client.encrypt(&cvd.encode(&inputs)).expect("encrypt");
     let response = evaluator.evaluate(&request).expect("evaluate");
-    assert_eq!(client.decrypt(&response).expect("decrypt"), expected);
+    assert_eq!(
+        client.decrypt(&request, &response).expect("decrypt"),
+        expected
+    );
 
-    // A result for the other model's client was never predicted by it: refused unread.
+    // The other model's client refuses the request as made for another model, unread.
     let other = EquationClient::new(&ascvd, keys.client_key.clone(), keys.key_id).expect("client");
     assert!(matches!(
-        other.decrypt(&response),
-        Err(FheError::Malformed { .. })
+        other.decrypt(&request, &response),
+        Err(FheError::Mismatch { .. })
     ));
+    // A response to another request of this client is not the map of this one.
+    let second = client.encrypt(&cvd.encode(&inputs)).expect("encrypt");
+    let err = client
+        .decrypt(&second, &response)
+        .expect_err("the answer to another request");
+    assert!(err.to_string().contains("linear map"), "{err}");
 
     // Anything but the exact public map of the request this client sent — one plaintext step
     // added, noise beyond the bound, a keyless (trivial) ciphertext — is refused before any
@@ -207,12 +220,12 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
     let body = |ct: &mut [u64]| *ct.last_mut().expect("body") += 1 << DELTA_BITS;
     let shifted = edited(&response, &cvd, &keys.key_id, body);
     let err = client
-        .decrypt(&shifted)
+        .decrypt(&request, &shifted)
         .expect_err("not what the map gives");
     assert!(err.to_string().contains("linear map"), "{err}");
     let noisy = |ct: &mut [u64]| *ct.last_mut().expect("body") += 1 << (DELTA_BITS - 2);
     let err = client
-        .decrypt(&edited(&response, &cvd, &keys.key_id, noisy))
+        .decrypt(&request, &edited(&response, &cvd, &keys.key_id, noisy))
         .expect_err("noise beyond the bound");
     assert!(err.to_string().contains("linear map"), "{err}");
     let trivial = |ct: &mut [u64]| {
@@ -221,7 +234,7 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
         ct[n - 1] = LinearMap::encode(expected);
     };
     let err = client
-        .decrypt(&edited(&response, &cvd, &keys.key_id, trivial))
+        .decrypt(&request, &edited(&response, &cvd, &keys.key_id, trivial))
         .expect_err("trivial");
     assert!(err.to_string().contains("linear map"), "{err}");
 
@@ -271,7 +284,10 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
     let expected = (pce.run(&inputs).acc + pce.index().offset) as u64;
     let request = client.encrypt(&pce.encode(&inputs)).expect("encrypt");
     let response = evaluator.evaluate(&request).expect("evaluate");
-    assert_eq!(client.decrypt(&response).expect("decrypt"), expected);
+    assert_eq!(
+        client.decrypt(&request, &response).expect("decrypt"),
+        expected
+    );
 
     // Any change to output j — a plaintext step, noise, a keyless ciphertext — is refused
     // before any decryption: the client predicted every output's exact bytes.
@@ -279,12 +295,15 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
         let body = |ct: &mut [u64]| *ct.last_mut().expect("body") += 1 << DELTA_BITS;
         let shifted = edited_output(&response, &pce, &keys.key_id, j, body);
         let err = client
-            .decrypt(&shifted)
+            .decrypt(&request, &shifted)
             .expect_err("not what the map gives");
         assert!(err.to_string().contains("linear map"), "output {j}: {err}");
         let noisy = |ct: &mut [u64]| *ct.last_mut().expect("body") += 1 << (DELTA_BITS - 2);
         let err = client
-            .decrypt(&edited_output(&response, &pce, &keys.key_id, j, noisy))
+            .decrypt(
+                &request,
+                &edited_output(&response, &pce, &keys.key_id, j, noisy),
+            )
             .expect_err("noise beyond the bound");
         assert!(err.to_string().contains("linear map"), "{err}");
         let trivial = |ct: &mut [u64]| {
@@ -292,19 +311,27 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
             ct[..n - 1].fill(0);
         };
         let err = client
-            .decrypt(&edited_output(&response, &pce, &keys.key_id, j, trivial))
+            .decrypt(
+                &request,
+                &edited_output(&response, &pce, &keys.key_id, j, trivial),
+            )
             .expect_err("trivial");
         assert!(err.to_string().contains("linear map"), "{err}");
     }
     // An output past its top is refused before recombining.
-    let (values, _) = client.decrypt_outputs(&response).expect("outputs");
+    let (values, _) = client
+        .decrypt_outputs(&request, &response)
+        .expect("outputs");
     let past = evaluator.map().outputs()[1].top() + 1 - values[1];
     let far = |ct: &mut [u64]| {
         let body = ct.last_mut().expect("body");
         *body = body.wrapping_add(LinearMap::encode(past));
     };
     let err = client
-        .decrypt(&edited_output(&response, &pce, &keys.key_id, 1, far))
+        .decrypt(
+            &request,
+            &edited_output(&response, &pce, &keys.key_id, 1, far),
+        )
         .expect_err("outside the range");
     assert!(err.to_string().contains("linear map"), "{err}");
     // One output missing, or one extra.
@@ -320,7 +347,9 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
             &keys.key_id,
             &wrong,
         );
-        let err = client.decrypt(&frame).expect_err("wrong output count");
+        let err = client
+            .decrypt(&request, &frame)
+            .expect_err("wrong output count");
         assert!(err.to_string().contains("linear map"), "{err}");
     }
     // A single-output (PREVENT) client refuses the PCE's result: another model.
@@ -328,7 +357,7 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
     let other =
         EquationClient::new(&prevent, keys.client_key.clone(), keys.key_id).expect("client");
     assert!(matches!(
-        other.decrypt(&response),
-        Err(FheError::Malformed { .. })
+        other.decrypt(&request, &response),
+        Err(FheError::Mismatch { .. })
     ));
 }

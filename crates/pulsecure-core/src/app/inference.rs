@@ -1,72 +1,28 @@
-//! `InferenceService`: validate → quantize → encrypt → evaluate (server) → decrypt.
+//! `InferenceService`: one screening through a directly reachable evaluator — the client
+//! side's prepare (normalize, encrypt), the evaluator, the client side's finish (decrypt,
+//! reference check), then storage.
 //!
 //! There is no plaintext shortcut: the assessment comes only from the decrypted result, and
 //! that result is accepted only when the reference engine computes the same for the input
-//! that was encrypted ([`crate::app::result_check`]).
+//! that was encrypted ([`crate::app::result_check`]). The job queue runs the same two halves
+//! ([`crate::app::client_side`]) at submission and at collection.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::app::result_check::{checked_assessment, checked_equation_assessment, ResultRefused};
+use crate::app::client_side::{ClientSide, EquationSide, LogisticSide};
+use crate::app::result_check::ResultRefused;
+pub use crate::app::stage::{Stage, StageTimings};
 use crate::domain::assessment::RiskAssessment;
-use crate::domain::equation::Inputs;
 use crate::domain::equation_model::EquationModel;
 use crate::domain::model::Model;
-use crate::domain::patient::PatientFeatures;
 use crate::domain::patient_ref::PatientRef;
-use crate::domain::quantize::QuantizedInput;
 use crate::ports::clock::Clock;
 use crate::ports::fhe::{EquationFheClient, Evaluator, FheClient, FheError};
 use crate::ports::store::{
     RecordStatus, ScreeningRecord, ScreeningStore, StoreError, StoredScreening,
 };
-
-/// The stages of one screening, reported to progress observers (CLI bar, TUI).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// Quantizing validated values on the client.
-    Normalize,
-    /// Encrypting on the client.
-    Encrypt,
-    /// Homomorphic evaluation on the server.
-    Evaluate,
-    /// Decrypting on the client.
-    Decrypt,
-}
-
-impl Stage {
-    /// Every stage in order.
-    pub const ALL: [Stage; 4] = [
-        Stage::Normalize,
-        Stage::Encrypt,
-        Stage::Evaluate,
-        Stage::Decrypt,
-    ];
-
-    /// Display name.
-    pub fn label(self) -> &'static str {
-        match self {
-            Stage::Normalize => "normalize",
-            Stage::Encrypt => "encrypt",
-            Stage::Evaluate => "evaluate",
-            Stage::Decrypt => "decrypt",
-        }
-    }
-}
-
-/// Time spent in each stage.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct StageTimings {
-    /// Quantization.
-    pub normalize: Duration,
-    /// Encryption.
-    pub encrypt: Duration,
-    /// Server evaluation.
-    pub evaluate: Duration,
-    /// Decryption.
-    pub decrypt: Duration,
-}
 
 /// A completed screening.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,44 +65,69 @@ pub enum Recorded {
     AlreadyStored(Box<StoredScreening>),
 }
 
-/// Runs screenings through an FHE client and an evaluator.
-pub struct InferenceService<'a> {
-    model: &'a Model,
-    client: &'a dyn FheClient,
+/// Runs screenings of one model through its client side and an evaluator.
+pub struct InferenceService<'a, S: ClientSide> {
+    side: S,
     evaluator: &'a dyn Evaluator,
 }
 
-impl<'a> InferenceService<'a> {
-    /// Wire a model, the client-side keys and an evaluator.
-    pub fn new(model: &'a Model, client: &'a dyn FheClient, evaluator: &'a dyn Evaluator) -> Self {
-        InferenceService {
-            model,
-            client,
-            evaluator,
-        }
+/// A schema-1 model's (cvd-lr's) screenings.
+pub type LogisticService<'a> = InferenceService<'a, LogisticSide<'a>>;
+
+/// A published equation's screenings.
+pub type EquationService<'a> = InferenceService<'a, EquationSide<'a>>;
+
+impl<'a> LogisticService<'a> {
+    /// Wire a schema-1 model, the client-side keys and an evaluator.
+    pub fn logistic(
+        model: &'a Model,
+        client: &'a dyn FheClient,
+        evaluator: &'a dyn Evaluator,
+    ) -> Self {
+        InferenceService::new(LogisticSide::new(model, client), evaluator)
     }
 
     /// The model in use.
-    pub fn model(&self) -> &Model {
-        self.model
+    pub fn model(&self) -> &'a Model {
+        self.side.model()
+    }
+}
+
+impl<'a> EquationService<'a> {
+    /// Wire a published equation, the client-side keys and an evaluator.
+    pub fn equation(
+        model: &'a EquationModel,
+        client: &'a dyn EquationFheClient,
+        evaluator: &'a dyn Evaluator,
+    ) -> Self {
+        InferenceService::new(EquationSide::new(model, client), evaluator)
     }
 
-    /// Screen one validated patient under encryption, reporting each stage as it starts.
+    /// The model in use.
+    pub fn model(&self) -> &'a EquationModel {
+        self.side.model()
+    }
+}
+
+impl<'a, S: ClientSide> InferenceService<'a, S> {
+    /// Wire a model's client side and an evaluator.
+    pub fn new(side: S, evaluator: &'a dyn Evaluator) -> Self {
+        InferenceService { side, evaluator }
+    }
+
+    /// The client side in use.
+    pub fn side(&self) -> &S {
+        &self.side
+    }
+
+    /// Screen one checked patient under encryption, reporting each stage as it starts.
     pub fn screen(
         &self,
-        patient: &PatientFeatures,
+        patient: &S::Patient,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<Screening, InferenceError> {
         let mut timings = StageTimings::default();
-        progress(Stage::Normalize);
-        let t = Instant::now();
-        let input = QuantizedInput::from_patient(self.model, patient);
-        timings.normalize = t.elapsed();
-
-        progress(Stage::Encrypt);
-        let t = Instant::now();
-        let request = self.client.encrypt(&input)?;
-        timings.encrypt = t.elapsed();
+        let request = self.side.prepare(patient, &mut timings, progress)?;
 
         progress(Stage::Evaluate);
         let t = Instant::now();
@@ -155,12 +136,8 @@ impl<'a> InferenceService<'a> {
 
         progress(Stage::Decrypt);
         let t = Instant::now();
-        let result = self
-            .client
-            .decrypt(&response)
-            .map_err(ResultRefused::Unreadable)?;
+        let assessment = self.side.finish(patient, &request, &response)?;
         timings.decrypt = t.elapsed();
-        let assessment = checked_assessment(self.model, &input, result)?;
 
         Ok(Screening {
             assessment,
@@ -177,7 +154,7 @@ impl<'a> InferenceService<'a> {
         store: &dyn ScreeningStore,
         clock: &dyn Clock,
         patient_ref: &PatientRef,
-        patient: &PatientFeatures,
+        patient: &S::Patient,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<Recorded, InferenceError> {
         self.screen_and_record_unless_cancelled(
@@ -198,11 +175,12 @@ impl<'a> InferenceService<'a> {
         store: &dyn ScreeningStore,
         clock: &dyn Clock,
         patient_ref: &PatientRef,
-        patient: &PatientFeatures,
+        patient: &S::Patient,
         progress: &mut dyn FnMut(Stage),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Recorded, InferenceError> {
-        if let Some(stored) = store.find(self.model.id(), self.model.version(), patient_ref)? {
+        let (id, version) = (self.side.model_id(), self.side.model_version());
+        if let Some(stored) = store.find(id, version, patient_ref)? {
             return Ok(Recorded::AlreadyStored(Box::new(stored)));
         }
         let screening = self.screen(patient, progress)?;
@@ -212,119 +190,10 @@ impl<'a> InferenceService<'a> {
         store.save(&ScreeningRecord {
             patient_ref: patient_ref.clone(),
             created_at: clock.now_unix_seconds(),
-            features: patient.values().to_vec(),
+            features: self.side.stored_values(patient),
             assessment: screening.assessment.clone(),
             status: RecordStatus::Screened,
         })?;
         Ok(Recorded::Stored(Box::new(screening)))
     }
-}
-
-/// The same stages for a schema-2 model (a published equation): encode the checked inputs,
-/// encrypt, evaluate, decrypt the index, and accept it only when the reference engine
-/// ([`EquationModel::run`]) gives the same index ([`checked_equation_assessment`]).
-pub struct EquationService<'a> {
-    model: &'a EquationModel,
-    client: &'a dyn EquationFheClient,
-    evaluator: &'a dyn Evaluator,
-}
-
-impl<'a> EquationService<'a> {
-    /// Wire a model, the client-side keys and an evaluator.
-    pub fn new(
-        model: &'a EquationModel,
-        client: &'a dyn EquationFheClient,
-        evaluator: &'a dyn Evaluator,
-    ) -> Self {
-        EquationService {
-            model,
-            client,
-            evaluator,
-        }
-    }
-
-    /// The model in use.
-    pub fn model(&self) -> &EquationModel {
-        self.model
-    }
-
-    /// Screen one patient's checked inputs under encryption, reporting each stage.
-    pub fn screen(
-        &self,
-        inputs: &Inputs,
-        progress: &mut dyn FnMut(Stage),
-    ) -> Result<Screening, InferenceError> {
-        let mut timings = StageTimings::default();
-        progress(Stage::Normalize);
-        let t = Instant::now();
-        let encoded = self.model.encode(inputs);
-        timings.normalize = t.elapsed();
-
-        progress(Stage::Encrypt);
-        let t = Instant::now();
-        let request = self.client.encrypt(&encoded)?;
-        timings.encrypt = t.elapsed();
-
-        progress(Stage::Evaluate);
-        let t = Instant::now();
-        let response = self.evaluator.evaluate(&request)?;
-        timings.evaluate = t.elapsed();
-
-        progress(Stage::Decrypt);
-        let t = Instant::now();
-        let accumulator = self
-            .client
-            .decrypt(&response)
-            .map_err(ResultRefused::Unreadable)?;
-        timings.decrypt = t.elapsed();
-        let assessment = checked_equation_assessment(self.model, inputs, accumulator)?;
-        Ok(Screening {
-            assessment,
-            timings,
-            upload_bytes: request.len(),
-            download_bytes: response.len(),
-        })
-    }
-
-    /// Screen and store (the values as [`stored_values`] gives them), skipping a patient
-    /// reference already stored for this model version.
-    pub fn screen_and_record(
-        &self,
-        store: &dyn ScreeningStore,
-        clock: &dyn Clock,
-        patient_ref: &PatientRef,
-        inputs: &Inputs,
-        progress: &mut dyn FnMut(Stage),
-    ) -> Result<Recorded, InferenceError> {
-        if let Some(stored) = store.find(self.model.id(), self.model.version(), patient_ref)? {
-            return Ok(Recorded::AlreadyStored(Box::new(stored)));
-        }
-        let screening = self.screen(inputs, progress)?;
-        store.save(&ScreeningRecord {
-            patient_ref: patient_ref.clone(),
-            created_at: clock.now_unix_seconds(),
-            features: stored_values(self.model, inputs),
-            assessment: screening.assessment.clone(),
-            status: RecordStatus::Screened,
-        })?;
-        Ok(Recorded::Stored(Box::new(screening)))
-    }
-}
-
-/// A schema-2 patient's values as a screening row stores them: every input in the model's
-/// order, a choice input as the position of its level.
-pub fn stored_values(model: &EquationModel, inputs: &Inputs) -> Vec<f64> {
-    use crate::domain::equation::InputKind;
-    model
-        .equation()
-        .inputs
-        .iter()
-        .map(|spec| match &spec.kind {
-            InputKind::Choice { levels } => inputs
-                .level(&spec.name)
-                .and_then(|l| levels.iter().position(|x| x == l))
-                .map_or(f64::NAN, |p| p as f64),
-            _ => inputs.number(&spec.name).unwrap_or(f64::NAN),
-        })
-        .collect()
 }

@@ -84,9 +84,11 @@ pub trait EquationFheClient: Send + Sync {
     /// Serialize the encrypted slots (each term code in the patient's coefficient set, zero
     /// in the others) as sent to the evaluator.
     fn encrypt(&self, patient: &EncodedPatient) -> Result<Vec<u8>, FheError>;
-    /// Decrypt an evaluator's answer into the accumulator plus the index offset
-    /// (`acc + offset`, never negative).
-    fn decrypt(&self, result: &[u8]) -> Result<u64, FheError>;
+    /// Decrypt an evaluator's answer to `request` (one this client encrypted) into the
+    /// accumulator plus the index offset (`acc + offset`, never negative). The evaluator's
+    /// part is a public linear map, so the answer is known before it arrives: anything else
+    /// is refused before any decryption.
+    fn decrypt(&self, request: &[u8], result: &[u8]) -> Result<u64, FheError>;
 }
 
 /// Server side: computes the whole pipeline (steps 3-6) on ciphertexts.

@@ -12,6 +12,7 @@
 
 mod document;
 mod pipeline;
+mod stored;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +23,7 @@ pub use document::{
     OutputBounds, OutputPart, TermEncoding,
 };
 pub use pipeline::{EncodedPatient, EquationTrace};
+pub use stored::StoredInputsError;
 
 use crate::domain::equation::{Equation, Link};
 use crate::domain::model::ModelError;

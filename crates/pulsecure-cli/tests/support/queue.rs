@@ -1,0 +1,64 @@
+//! Launchers for the job-queue tests: worker processes, a client's run, a raw connection.
+
+use std::process::{Child, Command, Stdio};
+
+use super::Env;
+
+/// Worker processes (`pulsecure run-evaluator worker`), killed when dropped.
+pub struct Workers(Vec<Child>);
+
+impl Workers {
+    /// Start `count` workers on the queue at `url`, each with its own data directory.
+    pub fn start(env: &Env, url: &str, count: usize) -> Self {
+        Workers(
+            (0..count)
+                .map(|i| {
+                    let log =
+                        std::fs::File::create(env.path(&format!("worker{i}.log"))).expect("log");
+                    Command::new(env!("CARGO_BIN_EXE_pulsecure"))
+                        .args(["run-evaluator", "worker", "--queue", url])
+                        .arg("--data-dir")
+                        .arg(env.path(&format!("worker{i}")))
+                        .args([
+                            "--concurrency",
+                            "1",
+                            "--threads",
+                            "1",
+                            "--poll-seconds",
+                            "1",
+                        ])
+                        .args(["--lease-seconds", "20"])
+                        .stdout(Stdio::null())
+                        .stderr(log)
+                        .spawn()
+                        .expect("spawn a worker")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Run the client with the test password, echoing its stderr (the test log shows it).
+pub fn queue_run(env: &Env, args: &[&str]) -> std::process::Output {
+    let out = env.run(args, true);
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A plain connection to the queue's database, as anyone who can write to it has.
+pub async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("raw client");
+    tokio::spawn(connection);
+    client
+}
