@@ -22,7 +22,7 @@ if cargo tree -p pulsecure-core -e normal --prefix none | grep -Eq '^(tfhe|rusql
 fi
 
 echo "== the TUI crate depends on no heavy adapter"
-if cargo tree -p pulsecure-tui -e normal --prefix none | grep -Eq '^(tfhe|rusqlite|opendp|pulsecure-fhe|pulsecure-store|pulsecure-privacy|pulsecure-batch) '; then
+if cargo tree -p pulsecure-tui -e normal --prefix none | grep -Eq '^(tfhe|rusqlite|opendp|pulsecure-fhe|pulsecure-store|pulsecure-privacy|pulsecure-batch-input) '; then
   echo "pulsecure-tui pulls in an adapter crate" >&2
   exit 1
 fi

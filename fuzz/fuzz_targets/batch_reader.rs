@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pulsecure_batch::{BatchReader, Item};
+use pulsecure_batch_input::{BatchReader, Item};
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::Model;
 

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::embedded_model::DEFAULT_MODEL_SHA256;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
+use pulsecure_core::usecase::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::Model;
 use pulsecure_store::Database;
 

@@ -1,11 +1,11 @@
 //! Differentially private releases over the stored screenings, with their audit entries.
 
-use pulsecure_core::app::analytics::{AnalyticsService, Release};
 use pulsecure_core::domain::analytics::{Query, Window};
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::privacy::{BudgetLedger, BudgetStatus, LedgerEntry};
+use pulsecure_core::usecase::analytics::{AnalyticsService, Release};
 use pulsecure_privacy::OpenDpMechanism;
 
 use crate::error::Result;

@@ -10,10 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use pulsecure_batch::{BatchReader, ColumnSpec, Item, RawRow, RowError, PATIENT_ID};
-use pulsecure_core::app::inference::{EquationService, InferenceError, Stage};
-use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
-use pulsecure_core::app::result_check::ResultRefused;
+use pulsecure_batch_input::{BatchReader, ColumnSpec, Item, RawRow, RowError, PATIENT_ID};
 use pulsecure_core::domain::eligibility::{IneligibleReason, NotEligible};
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_intake::{
@@ -27,6 +24,9 @@ use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::fhe::Evaluator;
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
 use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore, StoreError};
+use pulsecure_core::usecase::inference::{EquationService, InferenceError, Stage};
+use pulsecure_core::usecase::model_service::{InstallOutcome, ModelService};
+use pulsecure_core::usecase::result_check::ResultRefused;
 use pulsecure_core::{PatientRef, RiskAssessment};
 use pulsecure_fhe::{EquationClient, EquationEvaluator};
 use pulsecure_signing::verify::sha256_hex;
@@ -553,7 +553,7 @@ impl Workstation {
                     }
                     (raw.row, raw.patient_ref, None)
                 }
-                Item::NotEligible(pulsecure_batch::IneligibleRow {
+                Item::NotEligible(pulsecure_batch_input::IneligibleRow {
                     row,
                     patient_ref,
                     why,
@@ -564,7 +564,7 @@ impl Workstation {
                     continue;
                 }
                 // Not produced for published equations; kept exhaustive.
-                Item::Row(pulsecure_batch::InputRow {
+                Item::Row(pulsecure_batch_input::InputRow {
                     row, patient_ref, ..
                 }) => {
                     summary.rejected += 1;

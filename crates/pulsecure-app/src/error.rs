@@ -5,14 +5,14 @@
 
 use std::path::PathBuf;
 
-use pulsecure_batch::BatchError;
-use pulsecure_core::app::inference::InferenceError;
-use pulsecure_core::app::model_service::RollbackError;
-use pulsecure_core::app::result_check::ResultRefused;
+use pulsecure_batch_input::BatchError;
 use pulsecure_core::ports::catalog::CatalogError;
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::usecase::inference::InferenceError;
+use pulsecure_core::usecase::model_service::RollbackError;
+use pulsecure_core::usecase::result_check::ResultRefused;
 use pulsecure_core::{ModelError, PatientError, PatientRefError};
 use pulsecure_signing::SigningError;
 use pulsecure_vault::VaultError;

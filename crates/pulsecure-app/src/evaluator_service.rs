@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::Model;
+use pulsecure_evaluator_client::{Connection, RemoteConfig, RemoteError, RemoteEvaluator};
 use pulsecure_fhe::{key_id_of, model_fingerprint, KeyId};
-use pulsecure_remote::{Connection, RemoteConfig, RemoteError, RemoteEvaluator};
 use pulsecure_vault::{fingerprint, Password};
 
 use crate::data_dir::DataDir;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
-use pulsecure_remote::{ClientTls, RemoteConfig};
+use pulsecure_evaluator_client::{ClientTls, RemoteConfig};
 use pulsecure_rpc::EvaluatorAddress;
 use pulsecure_vault::Password;
 

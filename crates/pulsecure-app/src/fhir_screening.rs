@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use pulsecure_batch::Item;
+use pulsecure_batch_input::Item;
 use pulsecure_core::domain::equation_intake::CholesterolUnits;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::PatientRef;

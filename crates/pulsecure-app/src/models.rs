@@ -2,9 +2,9 @@
 //! publisher key — each audited (which release is active: `active_model`; which keys are
 //! trusted: `trust`).
 
-use pulsecure_core::app::model_service::{InstallOutcome, ModelService};
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
+use pulsecure_core::usecase::model_service::{InstallOutcome, ModelService};
 use pulsecure_signing::{PublisherKey, VerifiedModel};
 use pulsecure_store::Database;
 use pulsecure_vault::write_atomic;

@@ -12,13 +12,13 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use pulsecure_batch::{BatchReader, IneligibleRow, Item, RawRow, RowError, PATIENT_ID};
-use pulsecure_core::app::client_side::EquationSide;
+use pulsecure_batch_input::{BatchReader, IneligibleRow, Item, RawRow, RowError, PATIENT_ID};
 use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::Inputs;
 use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
 use pulsecure_core::domain::equation_model::EquationModel;
-use pulsecure_core::ports::store::ScreeningStore;
+use pulsecure_core::ports::store::{ScreeningStore, StoreError};
+use pulsecure_core::usecase::client_side::EquationSide;
 use pulsecure_core::PatientRef;
 use pulsecure_fhe::equation_fingerprint;
 use pulsecure_store::QueuedJob;
@@ -112,7 +112,7 @@ impl QueueStation {
                     continue;
                 }
                 // Not produced for published equations; kept exhaustive.
-                Item::Row(pulsecure_batch::InputRow {
+                Item::Row(pulsecure_batch_input::InputRow {
                     row, patient_ref, ..
                 }) => {
                     summary.rejected += 1;
@@ -207,7 +207,9 @@ impl QueueStation {
     }
 
     /// Whether an earlier run queued this patient for `model` (collected as submitted,
-    /// whatever the file now says) or stored an outcome (reported as stored).
+    /// whatever eligibility the file now implies; a row that fails intake is rejected first,
+    /// as the cvd-lr reader rejects it before this point) or stored an outcome (reported as
+    /// stored).
     fn reported_earlier(
         &self,
         model: &EquationModel,
@@ -249,7 +251,22 @@ impl QueueStation {
         sink: &mut dyn QueueSink,
     ) -> Result<()> {
         let (record, outcome) = not_eligible_record(model, patient_ref, why);
-        self.records().db.save(&record)?;
+        match self.records().db.save(&record) {
+            Ok(_) => {}
+            // Stored by a concurrent run between the look-up and now.
+            Err(StoreError::Duplicate) => {
+                summary.rejected += 1;
+                return sink
+                    .rejected(&RowError {
+                        row,
+                        patient_ref: Some(patient_ref.clone()),
+                        column: Some(PATIENT_ID.into()),
+                        reason: "duplicated patient_id".into(),
+                    })
+                    .map_err(AppError::Output);
+            }
+            Err(e) => return Err(e.into()),
+        }
         summary.not_eligible += 1;
         report(sink, model, row, patient_ref, &outcome)
     }

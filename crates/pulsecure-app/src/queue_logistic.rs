@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use pulsecure_batch::{BatchReader, IneligibleRow, InputRow};
-use pulsecure_core::app::inference::Recorded;
+use pulsecure_batch_input::{BatchReader, IneligibleRow, InputRow};
 use pulsecure_core::ports::store::{RecordStatus, ScreeningStore};
+use pulsecure_core::usecase::inference::Recorded;
 use pulsecure_core::{Model, PatientRef};
 use pulsecure_fhe::model_fingerprint;
 

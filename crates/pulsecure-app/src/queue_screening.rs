@@ -13,22 +13,23 @@
 //!
 //! Every step can be interrupted and repeated: a rerun of the same batch skips patients
 //! already stored or already queued, re-enqueues jobs the queue does not hold (an enqueue
-//! that never happened, or one removed by the retention rule), and collects the rest; a
-//! collect that stopped after storing but before removing a job finds the job gone locally
-//! and only removes it from the queue. Nothing is stored twice, nothing is lost.
+//! that never happened, or one removed by the retention rule), and collects the rest. A
+//! collect that stopped after storing but before removing a job leaves it in the queue,
+//! where nobody collects it again (it is gone locally) and the retention rule deletes it.
+//! Nothing is stored twice, nothing is lost.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pulsecure_batch::RowError;
-use pulsecure_core::app::client_side::{ClientSide, EquationSide, LogisticSide, StoredFinish};
-use pulsecure_core::app::inference::StageTimings;
-use pulsecure_core::app::result_check::ResultRefused;
+use pulsecure_batch_input::RowError;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord};
+use pulsecure_core::usecase::client_side::{ClientSide, EquationSide, LogisticSide, StoredFinish};
+use pulsecure_core::usecase::inference::StageTimings;
+use pulsecure_core::usecase::result_check::ResultRefused;
 use pulsecure_core::{Model, PatientRef, RiskAssessment};
 use pulsecure_fhe::{
     equation_fingerprint, key_id_of, model_fingerprint, EquationClient, TfheClient,
@@ -102,8 +103,10 @@ pub struct Collection {
     /// Results refused by the client's check against the reference engine (reported and
     /// audited; rerun the batch to submit them again).
     pub refused: usize,
-    /// Jobs still waiting.
+    /// Jobs of the selected models still waiting.
     pub pending: usize,
+    /// Jobs of other models (or other releases) waiting for a run that selects them.
+    pub other_models: usize,
 }
 
 /// The clinic's jobs: waiting locally, and their states in the queue.
@@ -451,9 +454,16 @@ impl QueueStation {
     pub fn collect(&mut self, sink: &mut dyn QueueSink) -> Result<Collection> {
         let local = self.records.db.queued_jobs()?;
         self.resubmit_lost(&local)?;
-        let mut collection = Collection::default();
+        // Only the selected models' jobs are asked about: another model's results are not
+        // downloaded on every pass only to be left.
+        let (selected, other): (Vec<QueuedJob>, Vec<QueuedJob>) =
+            local.into_iter().partition(|j| self.collector(j).is_some());
+        let mut collection = Collection {
+            other_models: other.len(),
+            ..Collection::default()
+        };
         let mut finished_now: HashSet<String> = HashSet::new();
-        for chunk in local.chunks(COLLECT_CHUNK) {
+        for chunk in selected.chunks(COLLECT_CHUNK) {
             let ids = job_ids(chunk)?;
             let finished = self.with_queue(|q| {
                 let ids = ids.clone();
@@ -470,17 +480,16 @@ impl QueueStation {
         }
         // Jobs of models not selected here wait until a run selects them; they do not keep
         // a waiting client waiting.
-        let (selected, other): (Vec<&QueuedJob>, Vec<&QueuedJob>) = local
-            .iter()
-            .filter(|j| !finished_now.contains(&j.job_id))
-            .partition(|j| self.collector(j).is_some());
         if !other.is_empty() {
             tracing::warn!(
                 jobs = other.len(),
                 "jobs of other models (or releases) stay queued until a run selecting them collects"
             );
         }
-        collection.pending = selected.len();
+        collection.pending = selected
+            .iter()
+            .filter(|j| !finished_now.contains(&j.job_id))
+            .count();
         Ok(collection)
     }
 
@@ -624,6 +633,7 @@ impl QueueStation {
             all.failed += pass.failed;
             all.refused += pass.refused;
             all.pending = pass.pending;
+            all.other_models = pass.other_models;
             sink.waiting(total.saturating_sub(pass.pending as u64), total);
             if pass.pending == 0 {
                 return Ok(all);

@@ -3,8 +3,8 @@
 //! the operational log — by kind and model only, never with the patient's reference, values
 //! or the refused probability.
 
-use pulsecure_core::app::result_check::ResultRefused;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
+use pulsecure_core::usecase::result_check::ResultRefused;
 
 use pulsecure_core::ports::store::StoreError;
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use pulsecure_batch::{BatchReader, IneligibleRow, InputRow, Item, RowError, PATIENT_ID};
+use pulsecure_batch_input::{BatchReader, IneligibleRow, InputRow, Item, RowError, PATIENT_ID};
 use pulsecure_core::PatientRef;
 
 use crate::error::{AppError, Result};

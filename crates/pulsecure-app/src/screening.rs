@@ -5,15 +5,15 @@
 
 use std::path::Path;
 
-use pulsecure_batch::{BatchReader, RowError, PATIENT_ID};
-use pulsecure_core::app::inference::{
-    InferenceError, InferenceService, LogisticService, Recorded, Stage,
-};
-use pulsecure_core::app::result_check::ResultRefused;
+use pulsecure_batch_input::{BatchReader, RowError, PATIENT_ID};
 use pulsecure_core::domain::eligibility::{IneligibleReason, NotEligible};
 use pulsecure_core::domain::population::{intake_schema1, Screenable};
 use pulsecure_core::ports::clock::{Clock, SystemClock};
 use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord, ScreeningStore, StoreError};
+use pulsecure_core::usecase::inference::{
+    InferenceError, InferenceService, LogisticService, Recorded, Stage,
+};
+use pulsecure_core::usecase::result_check::ResultRefused;
 use pulsecure_core::{GivenField, Model, PatientFeatures, PatientRef, RiskAssessment};
 use rayon::prelude::*;
 

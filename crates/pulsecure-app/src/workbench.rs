@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pulsecure_core::app::analytics::Release;
-use pulsecure_core::app::inference::{Recorded, Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::domain::assessment::equation_risk_text;
 use pulsecure_core::domain::eligibility::NotEligible;
@@ -14,6 +12,8 @@ use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::usecase::analytics::Release;
+use pulsecure_core::usecase::inference::{Recorded, Screening, Stage};
 use pulsecure_core::{Model, PatientFeatures, PatientRef};
 use pulsecure_tui::workbench::{
     EquationScreening, EquationVerdict, EquationVerdictKind, ModelChoice,

@@ -5,8 +5,8 @@ mod support;
 
 use pulsecure_app::verification::model_verifications;
 use pulsecure_app::{EvaluatorChoice, Workstation};
-use pulsecure_core::app::inference::Recorded;
 use pulsecure_core::domain::patient::validations_performed;
+use pulsecure_core::usecase::inference::Recorded;
 use pulsecure_core::PatientRef;
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pulsecure_app::screening::{BatchResult, BatchSink, NotEligibleResult, RowStatus};
-use pulsecure_batch::RowError;
+use pulsecure_batch_input::RowError;
 
 use crate::cli::{OutputFormat, ScreenArgs};
 use crate::error::CliError;

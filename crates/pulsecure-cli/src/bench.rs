@@ -17,7 +17,7 @@ use crate::cli::BenchArgs;
 use crate::error::CliError;
 use crate::local_evaluator::LocalEvaluator;
 use pulsecure_app::embedded::embedded_model;
-use pulsecure_remote::RemoteEvaluator;
+use pulsecure_evaluator_client::RemoteEvaluator;
 
 type Result<T> = std::result::Result<T, CliError>;
 use crate::bench_sample::{random_input, stats};

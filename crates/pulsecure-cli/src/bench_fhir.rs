@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use pulsecure_app::embedded::embedded_model;
-use pulsecure_batch::Item;
+use pulsecure_batch_input::Item;
 use pulsecure_fhir::map::table;
 use pulsecure_fhir::{bulk_source, to_item, FhirItem, FhirReader, ReadOptions, Target, Window};
 

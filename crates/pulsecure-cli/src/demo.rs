@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use pulsecure_core::app::inference::InferenceService;
+use pulsecure_core::usecase::inference::InferenceService;
 use pulsecure_core::ReferenceEngine;
+use pulsecure_evaluator_client::RemoteEvaluator;
 use pulsecure_fhe::circuit::static_pbs_count;
 use pulsecure_fhe::{generate_keys, TfheClient};
-use pulsecure_remote::RemoteEvaluator;
 
 use crate::cli::DemoArgs;
 use crate::error::CliError;
@@ -217,10 +217,10 @@ fn prevent_rows(
     key_id: pulsecure_fhe::KeyId,
     text: bool,
 ) -> Result<Vec<serde_json::Value>> {
-    use pulsecure_batch::{BatchReader, Item};
-    use pulsecure_core::app::inference::EquationService;
+    use pulsecure_batch_input::{BatchReader, Item};
     use pulsecure_core::domain::assessment::equation_risk_text;
     use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
+    use pulsecure_core::usecase::inference::EquationService;
 
     let models: Vec<Arc<pulsecure_core::domain::equation_model::EquationModel>> =
         pulsecure_signing::embedded::verify_equation_releases()
@@ -232,7 +232,7 @@ fn prevent_rows(
             .filter(|m| pulsecure_app::equation_screening::PREVENT_MODELS.contains(&m.id()))
             .collect();
     let spec = pulsecure_app::equation_screening::columns(&models);
-    let rows: Vec<pulsecure_batch::RawRow> = BatchReader::with_columns(
+    let rows: Vec<pulsecure_batch_input::RawRow> = BatchReader::with_columns(
         PREVENT_EXAMPLES.as_bytes(),
         &spec,
         "PREVENT examples".into(),
@@ -279,7 +279,7 @@ fn prevent_rows(
                     let ok = s.assessment.probability_code == expected;
                     (Some(s), ok)
                 }
-                Err(pulsecure_core::app::inference::InferenceError::ResultRefused(_)) => {
+                Err(pulsecure_core::usecase::inference::InferenceError::ResultRefused(_)) => {
                     (None, false)
                 }
                 Err(e) => return Err(pulsecure_app::AppError::from(e).into()),

@@ -8,7 +8,7 @@ use indicatif::ProgressBar;
 use pulsecure_app::equation_screening::{EquationOutcome, EquationRowResult, EquationSink};
 use pulsecure_app::queue_screening::QueueSink;
 use pulsecure_app::screening::{BatchResult, NotEligibleResult, RowStatus};
-use pulsecure_batch::RowError;
+use pulsecure_batch_input::RowError;
 use pulsecure_core::domain::assessment::equation_risk_text;
 use pulsecure_fhir::risk_assessment::AssessmentResult;
 use serde::Serialize;

@@ -5,11 +5,11 @@
 //! a new variant is a compile error here until it is given a code.
 
 use pulsecure_app::AppError;
-use pulsecure_batch::BatchError;
-use pulsecure_core::app::model_service::RollbackError;
+use pulsecure_batch_input::BatchError;
 use pulsecure_core::ports::fhe::FheError;
 use pulsecure_core::ports::privacy::PrivacyError;
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::usecase::model_service::RollbackError;
 use pulsecure_fhir::FhirError;
 use pulsecure_queue::QueueError;
 use pulsecure_signing::SigningError;
@@ -135,8 +135,8 @@ impl From<pulsecure_core::ports::fhe::FheError> for CliError {
     }
 }
 
-impl From<pulsecure_core::app::inference::InferenceError> for CliError {
-    fn from(e: pulsecure_core::app::inference::InferenceError) -> Self {
+impl From<pulsecure_core::usecase::inference::InferenceError> for CliError {
+    fn from(e: pulsecure_core::usecase::inference::InferenceError) -> Self {
         CliError::App(e.into())
     }
 }
@@ -650,7 +650,7 @@ mod tests {
             (AppError::UnknownModel("pce".into()), USAGE),
             (
                 AppError::ResultRefused(
-                    pulsecure_core::app::result_check::ResultRefused::DiffersFromReference,
+                    pulsecure_core::usecase::result_check::ResultRefused::DiffersFromReference,
                 ),
                 CRYPTO,
             ),

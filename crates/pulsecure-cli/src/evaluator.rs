@@ -6,7 +6,7 @@ use crate::progress::terminal_bar;
 use pulsecure_app::evaluator_service::{register, Registration};
 use pulsecure_app::evaluator_setting;
 use pulsecure_app::{DataDir, EvaluatorChoice};
-use pulsecure_remote::{ClientTls, RemoteConfig};
+use pulsecure_evaluator_client::{ClientTls, RemoteConfig};
 use pulsecure_rpc::{default_socket_path, EvaluatorAddress};
 
 use crate::cli::{EvaluatorArgs, EvaluatorSetArgs, RegisterArgs};

@@ -2,7 +2,7 @@
 
 use crate::error::CliError;
 
-use pulsecure_batch::{BatchReader, Item};
+use pulsecure_batch_input::{BatchReader, Item};
 use pulsecure_core::{Model, PatientFeatures};
 
 /// The bundled file.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pulsecure_remote::{Connection, RemoteConfig};
+use pulsecure_evaluator_client::{Connection, RemoteConfig};
 use pulsecure_rpc::EvaluatorAddress;
 
 use crate::error::CliError;

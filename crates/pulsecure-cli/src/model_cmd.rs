@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use pulsecure_app::models::{install as install_release, trust_key as trust_publisher};
 use pulsecure_app::DataDir;
-use pulsecure_core::app::model_service::InstallOutcome;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::domain::released::ReleasedModel;
+use pulsecure_core::usecase::model_service::InstallOutcome;
 use pulsecure_signing::publish::{generate_keypair, sign_model};
 use pulsecure_signing::verify::sha256_hex;
 use pulsecure_signing::{verify_model, PublisherKey, VerifiedModel};

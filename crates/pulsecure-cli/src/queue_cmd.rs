@@ -78,17 +78,26 @@ pub(crate) fn screen_equations_queued(
     fhir: Option<FhirRequest>,
     units: CholesterolUnits,
 ) -> Result<()> {
+    // Checked before the password is asked for and the queue is reached.
+    enum Input<'a> {
+        Fhir(FhirRequest),
+        Batch(&'a Path),
+    }
+    let input = match (fhir, &args.batch) {
+        (Some(request), _) => Input::Fhir(request),
+        (None, Some(path)) => Input::Batch(path),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "--queue screens a --batch FILE, --fhir FILE or --fhir-bulk DIR".into(),
+            ))
+        }
+    };
     let sink = EquationCliSink::create(args)?;
     screen_queued(dir, args, url, sink, |station, sink| {
         select(station, Some(selector))?;
-        Ok(match (fhir, &args.batch) {
-            (Some(request), _) => station.submit_equation_fhir(request, sink)?,
-            (None, Some(path)) => station.submit_equation_batch(path, units, sink)?,
-            (None, None) => {
-                return Err(CliError::Usage(
-                    "--queue screens a --batch FILE, --fhir FILE or --fhir-bulk DIR".into(),
-                ))
-            }
+        Ok(match input {
+            Input::Fhir(request) => station.submit_equation_fhir(request, sink)?,
+            Input::Batch(path) => station.submit_equation_batch(path, units, sink)?,
         })
     })
 }
@@ -156,6 +165,12 @@ fn report(c: &Collection, note: &str) {
         "{} screened and stored, {} failed in the queue, {} refused by the result check, {} still pending",
         c.stored, c.failed, c.refused, c.pending
     );
+    if c.other_models > 0 {
+        eprintln!(
+            "{} job(s) of other models wait in the queue: `pulsecure jobs collect --model ID` collects them (`jobs status` counts every job)",
+            c.other_models
+        );
+    }
     if c.stored > 0 {
         eprintln!("{note}");
     }
@@ -179,6 +194,15 @@ pub fn status(dir: &DataDir, args: &JobsArgs) -> Result<()> {
 
 /// `jobs collect [--model ID] [--wait]`.
 pub fn collect(dir: &DataDir, args: &CollectArgs) -> Result<()> {
+    if crate::results::choose_format(args.format, args.out.as_deref())
+        == crate::cli::OutputFormat::Fhir
+    {
+        // Refused before anything is collected: a result stored and then not written would
+        // appear in no output.
+        return Err(CliError::Usage(
+            "--format fhir is not written for queued screenings yet; use csv or json".into(),
+        ));
+    }
     let mut station = station(dir, &args.queue, &args.password)?;
     select(&mut station, args.model.as_deref())?;
     let out = (

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use pulsecure_batch::RowError;
+use pulsecure_batch_input::RowError;
 
 use crate::error::CliError;
 use crate::results::{persist, temp_beside};

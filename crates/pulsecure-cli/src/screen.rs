@@ -6,9 +6,9 @@ use std::path::Path;
 
 use pulsecure_app::screening::{Ineligible, PatientOutcome, RowStatus};
 use pulsecure_app::{AppError, DataDir, EvaluatorChoice, Workstation};
-use pulsecure_batch::{JsonPatient, RowError};
-use pulsecure_core::app::inference::Recorded;
+use pulsecure_batch_input::{JsonPatient, RowError};
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::usecase::inference::Recorded;
 use pulsecure_core::{GivenField, PatientRef};
 
 use crate::batch_sink::CliSink;

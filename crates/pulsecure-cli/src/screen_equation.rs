@@ -3,7 +3,7 @@
 
 use pulsecure_app::equation_screening::{EquationScreener, EquationSink};
 use pulsecure_app::{DataDir, EvaluatorChoice, Workstation};
-use pulsecure_batch::{ColumnSpec, JsonPatient, RawRow};
+use pulsecure_batch_input::{ColumnSpec, JsonPatient, RawRow};
 use pulsecure_core::domain::equation_intake::CholesterolUnits;
 
 use crate::cli::{CholesterolUnitsArg, ScreenArgs};

@@ -2,7 +2,7 @@
 //! bounded in size, read by the rule every JSON patient follows ([`JsonPatient`], the
 //! batch reader's for JSON rows). Shared by the cvd-lr and the published-equation paths.
 
-use pulsecure_batch::{JsonPatient, JsonRow, RowError};
+use pulsecure_batch_input::{JsonPatient, JsonRow, RowError};
 
 use crate::error::CliError;
 

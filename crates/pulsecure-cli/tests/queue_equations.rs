@@ -137,6 +137,7 @@ async fn prevent_through_the_queue_equals_the_direct_path_and_swapped_results_ne
     // A collect for cvd-lr (the default) leaves the equation jobs waiting.
     let out = queue_run(&env, &["jobs", "collect", "--queue", &url]);
     assert_fails(&out, 0, "0 screened and stored, 0 failed in the queue, 0 refused by the result check, 0 still pending");
+    assert_fails(&out, 0, "8 job(s) of other models wait in the queue");
 
     // Workers finish every job; then two patients' total-CVD results are swapped.
     let workers = Workers::start(&env, &url, 2);

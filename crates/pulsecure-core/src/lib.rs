@@ -6,13 +6,13 @@
 //! This crate depends on serde and thiserror only: no adapter (tfhe, SQLite, OpenDP, UI) may
 //! appear in its dependency tree (checked by `tests/no_adapter_dependencies.rs`).
 
-pub mod app;
 pub mod civil_date;
 pub mod domain;
 pub mod embedded_model;
 pub mod golden;
 pub mod ports;
 pub mod reference;
+pub mod usecase;
 
 pub use domain::assessment::{RiskAssessment, RiskClass};
 pub use domain::model::{DigitTable, Model, ModelError};

@@ -6,9 +6,6 @@ use common::fakes::{pref, FixedClock, MemoryStore, XorClient, XorEvaluator};
 
 use std::sync::Mutex;
 
-use pulsecure_core::app::analytics::AnalyticsService;
-use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded, Stage};
-use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
 use pulsecure_core::domain::analytics::{Dataset, Query, QueryError, Window};
 use pulsecure_core::ports::catalog::{CatalogError, ModelCatalog};
 use pulsecure_core::ports::privacy::{
@@ -16,6 +13,9 @@ use pulsecure_core::ports::privacy::{
 };
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
 use pulsecure_core::ports::store::{ScreeningStore, StoreError};
+use pulsecure_core::usecase::analytics::AnalyticsService;
+use pulsecure_core::usecase::inference::{InferenceError, InferenceService, Recorded, Stage};
+use pulsecure_core::usecase::model_service::{InstallOutcome, ModelService, RollbackError};
 use pulsecure_core::{Model, PatientFeatures, ReferenceEngine, RiskClass};
 
 /// A catalog holding one model.
@@ -498,10 +498,10 @@ fn clamp_bounds_outside_the_code_range_are_refused_before_any_arithmetic() {
 /// assessment as a direct screening, and another patient's answer refused.
 #[test]
 fn prepare_and_finish_from_stored_values_equal_a_direct_screening() {
-    use pulsecure_core::app::client_side::{ClientSide, LogisticSide, StoredFinish};
-    use pulsecure_core::app::inference::StageTimings;
-    use pulsecure_core::app::result_check::ResultRefused;
     use pulsecure_core::ports::fhe::Evaluator;
+    use pulsecure_core::usecase::client_side::{ClientSide, LogisticSide, StoredFinish};
+    use pulsecure_core::usecase::inference::StageTimings;
+    use pulsecure_core::usecase::result_check::ResultRefused;
 
     let model = common::default_model();
     let client = XorClient(0x5a);

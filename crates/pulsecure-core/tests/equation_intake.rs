@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use pulsecure_core::app::result_check::{checked_equation_assessment, ResultRefused};
 use pulsecure_core::domain::equation::{InputError, InputValue};
 use pulsecure_core::domain::equation_intake::{
     ckd_epi_2021, intake, CholesterolUnits, Intake, IntakeError, NotEligible, KNOWN_CVD_REASON,
 };
 use pulsecure_core::domain::equation_model::EquationModel;
+use pulsecure_core::usecase::result_check::{checked_equation_assessment, ResultRefused};
 
 fn model() -> EquationModel {
     let path = concat!(

@@ -6,10 +6,10 @@ mod common;
 use std::sync::Mutex;
 
 use common::fakes::{pref, FixedClock, MemoryStore, XorClient, XorEvaluator};
-use pulsecure_core::app::inference::{InferenceError, InferenceService, Recorded};
-use pulsecure_core::app::result_check::{checked_assessment, ResultRefused};
 use pulsecure_core::ports::fhe::{DecryptedResult, Evaluator, FheError};
 use pulsecure_core::ports::store::ScreeningStore;
+use pulsecure_core::usecase::inference::{InferenceError, InferenceService, Recorded};
+use pulsecure_core::usecase::result_check::{checked_assessment, ResultRefused};
 use pulsecure_core::{Model, PatientFeatures, QuantizedInput, ReferenceEngine};
 
 const KEY: u8 = 0x5a;

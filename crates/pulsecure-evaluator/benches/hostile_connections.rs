@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::fhe::{Evaluator, FheClient};
 use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
+use pulsecure_evaluator_client::{ClientTls, Connection, RemoteConfig, RemoteEvaluator};
 use pulsecure_fhe::{generate_keys, TfheClient};
-use pulsecure_remote::{ClientTls, Connection, RemoteConfig, RemoteEvaluator};
 use pulsecure_rpc::EvaluatorAddress;
 use support::hostile::{self, Pki};
 

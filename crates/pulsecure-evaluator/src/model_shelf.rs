@@ -7,10 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use pulsecure_core::app::model_service::{InstallOutcome, ModelService, RollbackError};
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::registry::{AcceptedModel, ModelRegistry};
 use pulsecure_core::ports::store::StoreError;
+use pulsecure_core::usecase::model_service::{InstallOutcome, ModelService, RollbackError};
 use pulsecure_core::{Model, ReleasedModel};
 use pulsecure_fhe::circuit::{static_pbs_count, PbsCount};
 use pulsecure_fhe::equation_lwe::LinearMap;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::fhe::Evaluator;
+use pulsecure_evaluator_client::RemoteEvaluator;
 use pulsecure_fhe::{equation_fingerprint, generate_keys, EquationClient};
-use pulsecure_remote::RemoteEvaluator;
 use support::EvaluatorProcess;
 
 fn prevent(id: &str) -> EquationModel {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pulsecure_remote::{ClientTls, Connection, RemoteConfig};
+use pulsecure_evaluator_client::{ClientTls, Connection, RemoteConfig};
 use pulsecure_rpc::EvaluatorAddress;
 use support::hostile::{self, Pki};
 use support::EvaluatorProcess;

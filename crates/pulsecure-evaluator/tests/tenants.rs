@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::fhe::{Evaluator, FheClient};
 use pulsecure_core::{Model, QuantizedInput};
+use pulsecure_evaluator_client::{
+    ClientTls, Connection, RemoteConfig, RemoteError, RemoteEvaluator,
+};
 use pulsecure_fhe::{generate_keys, TfheClient};
-use pulsecure_remote::{ClientTls, Connection, RemoteConfig, RemoteError, RemoteEvaluator};
 use pulsecure_rpc::EvaluatorAddress;
 use sha2::{Digest, Sha256};
 use support::hostile::{self, Pki};

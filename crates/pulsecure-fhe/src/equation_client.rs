@@ -142,14 +142,21 @@ impl EquationClient {
         ))
     }
 
-    /// Decrypt `result`, the answer to `request` (which this client encrypted: the caller
-    /// keeps it, in memory for a direct screening or in the sealed database for a queued
-    /// one), into the accumulator plus offset (`acc + offset`). Before decrypting anything,
-    /// refuses a response that is not exactly the model's public linear map of `request` (so
-    /// a crafted result learns nothing from the client's reaction); then, as defence in depth, a frame for another model or key,
-    /// anything but one LWE ciphertext of the key's dimension per encrypted output, a trivial (keyless) ciphertext, noise beyond an output's proven
-    /// bound, an output value no valid patient reaches, and a recombined accumulator outside
-    /// the model's bounds.
+    /// Decrypt `result`, the answer to `request`, into the accumulator plus offset
+    /// (`acc + offset`).
+    ///
+    /// `request` must be one this client encrypted, kept by the caller where nobody else can
+    /// change it (in memory for a direct screening, in the sealed and authenticated
+    /// `queued_jobs` row for a queued one): given a request from elsewhere, the check below
+    /// would accept that request's own map, and the reaction to the decrypted value would
+    /// become an oracle.
+    ///
+    /// Before decrypting anything, refuses a response that is not exactly the model's public
+    /// linear map of `request` (so a crafted result learns nothing from the client's
+    /// reaction); then, as defence in depth, a frame for another model or key, anything but
+    /// one LWE ciphertext of the key's dimension per encrypted output, a trivial (keyless)
+    /// ciphertext, noise beyond an output's proven bound, an output value no valid patient
+    /// reaches, and a recombined accumulator outside the model's bounds.
     pub fn decrypt(&self, request: &[u8], result: &[u8]) -> Result<u64, FheError> {
         self.decrypt_with_noise(request, result)
             .map(|(value, _)| value)

@@ -3,7 +3,7 @@
 //! (`mapping/r4-map.json`, see `docs/fhir.md`) into the clinic columns the models read; and
 //! results written back as `RiskAssessment` resources.
 //!
-//! An input adapter of its own (like `pulsecure-batch`, whose row and error types it
+//! An input adapter of its own (like `pulsecure-batch-input`, whose row and error types it
 //! yields): it faces files from outside, holds no key and no model, and keeps memory bounded
 //! by spilling what it extracts, encrypted, in partitions by patient.
 

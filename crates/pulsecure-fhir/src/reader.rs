@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 
-use pulsecure_batch::{ClassifyName, RowError};
+use pulsecure_batch_input::{ClassifyName, RowError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -179,11 +179,12 @@ impl FhirReader {
             let Some((file, reader, line)) = &mut state.current else {
                 continue;
             };
-            let read = pulsecure_batch::read_line_within(reader, &mut state.buf, MAX_RESOURCE_LINE)
-                .map_err(|source| FhirError::Io {
-                    name: file.path.display().to_string(),
-                    source,
-                })?;
+            let read =
+                pulsecure_batch_input::read_line_within(reader, &mut state.buf, MAX_RESOURCE_LINE)
+                    .map_err(|source| FhirError::Io {
+                        name: file.path.display().to_string(),
+                        source,
+                    })?;
             *line += 1;
             let location = || {
                 format!(

@@ -148,7 +148,7 @@ pub fn file_source(path: &Path) -> Result<Source, FhirError> {
     skip_bom(&mut reader).map_err(io)?;
     let mut first = Vec::new();
     let complete = loop {
-        match pulsecure_batch::read_line_within(&mut reader, &mut first, MAX_RESOURCE_LINE)
+        match pulsecure_batch_input::read_line_within(&mut reader, &mut first, MAX_RESOURCE_LINE)
             .map_err(io)?
         {
             None => {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use pulsecure_batch::{ColumnSpec, IneligibleRow, Item, RawRow, RowError};
+use pulsecure_batch_input::{ColumnSpec, IneligibleRow, Item, RawRow, RowError};
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::{GivenField, Model, PatientRef};
 
@@ -229,7 +229,7 @@ pub fn to_item(record: PatientRecord, target: Target<'_>, table: &MappingTable) 
                     })
                 })
                 .collect();
-            pulsecure_batch::validate(model, row, patient_ref, &given)
+            pulsecure_batch_input::validate(model, row, patient_ref, &given)
         }
     }
 }

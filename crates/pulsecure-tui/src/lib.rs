@@ -10,7 +10,7 @@
 //! [`terminal`] wires them to a real terminal.
 //!
 //! The binary supplies the real operations through the [`workbench`] port; this crate
-//! depends on the core and on `pulsecure-batch` (for the one patient-reference rule) only:
+//! depends on the core and on `pulsecure-batch-input` (for the one patient-reference rule) only:
 //! no tfhe, no SQLite, no OpenDP.
 
 pub mod app;

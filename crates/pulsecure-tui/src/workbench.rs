@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pulsecure_core::app::analytics::Release;
-use pulsecure_core::app::inference::{Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::privacy::BudgetStatus;
+use pulsecure_core::usecase::analytics::Release;
+use pulsecure_core::usecase::inference::{Screening, Stage};
 use pulsecure_core::{Model, PatientFeatures, PatientRef, RiskClass};
 use secrecy::SecretString;
 use thiserror::Error;

@@ -8,12 +8,12 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use pulsecure_core::app::analytics::Release;
-use pulsecure_core::app::inference::{Screening, Stage};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::ports::privacy::BudgetStatus;
+use pulsecure_core::usecase::analytics::Release;
+use pulsecure_core::usecase::inference::{Screening, Stage};
 use pulsecure_core::{Model, PatientFeatures, PatientRef};
 use secrecy::SecretString;
 

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use pulsecure_core::app::inference::Stage;
+use pulsecure_core::usecase::inference::Stage;
 use pulsecure_tui::screens::Screen;
 use pulsecure_tui::worker::{Reply, Request};
 use pulsecure_tui::{UnlockError, Workbench};

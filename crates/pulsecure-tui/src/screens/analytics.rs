@@ -1,9 +1,9 @@
 //! The analytics screen's state: the query and ε chosen, the quote waiting for the user's
 //! yes (spent budget never comes back), the last release and the budget as last read.
 
-use pulsecure_core::app::analytics::Release;
 use pulsecure_core::domain::analytics::{Query, PROBABILITY_CODE_MAX};
 use pulsecure_core::ports::privacy::BudgetStatus;
+use pulsecure_core::usecase::analytics::Release;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::Action;

@@ -2,8 +2,8 @@
 //! (probability, class, per-feature contributions) or a published-equation one (a verdict
 //! per model); Enter or `n` goes on to the next patient.
 
-use pulsecure_core::app::inference::{Screening, StageTimings};
 use pulsecure_core::reference::feature_contributions;
+use pulsecure_core::usecase::inference::{Screening, StageTimings};
 use pulsecure_core::{Model, QuantizedInput, RiskAssessment};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 

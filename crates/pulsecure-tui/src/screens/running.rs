@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pulsecure_core::app::inference::Stage;
+use pulsecure_core::usecase::inference::Stage;
 use pulsecure_core::PatientFeatures;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 

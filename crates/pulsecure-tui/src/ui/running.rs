@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use pulsecure_core::app::inference::Stage;
+use pulsecure_core::usecase::inference::Stage;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::Line;

@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pulsecure_core::app::analytics::Release;
-use pulsecure_core::app::inference::{Screening, Stage, StageTimings};
 use pulsecure_core::domain::analytics::Query;
 use pulsecure_core::domain::assessment::equation_risk_text;
 use pulsecure_core::domain::eligibility::NotEligible;
@@ -18,6 +16,8 @@ use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::privacy::BudgetStatus;
+use pulsecure_core::usecase::analytics::Release;
+use pulsecure_core::usecase::inference::{Screening, Stage, StageTimings};
 use pulsecure_core::{Model, PatientFeatures, PatientRef, QuantizedInput, ReferenceEngine};
 use pulsecure_tui::app::App;
 use pulsecure_tui::workbench::{

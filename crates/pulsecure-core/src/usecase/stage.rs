@@ -1,6 +1,6 @@
 //! The stages of one screening and the time each took: reported by both halves of the
-//! client side ([`crate::app::client_side`]) and by the direct transport
-//! ([`crate::app::inference`]).
+//! client side ([`crate::usecase::client_side`]) and by the direct transport
+//! ([`crate::usecase::inference`]).
 
 use std::time::Duration;
 

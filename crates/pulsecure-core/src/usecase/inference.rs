@@ -4,16 +4,13 @@
 //!
 //! There is no plaintext shortcut: the assessment comes only from the decrypted result, and
 //! that result is accepted only when the reference engine computes the same for the input
-//! that was encrypted ([`crate::app::result_check`]). The job queue runs the same two halves
-//! ([`crate::app::client_side`]) at submission and at collection.
+//! that was encrypted ([`crate::usecase::result_check`]). The job queue runs the same two halves
+//! ([`crate::usecase::client_side`]) at submission and at collection.
 
 use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::app::client_side::{ClientSide, EquationSide, LogisticSide};
-use crate::app::result_check::ResultRefused;
-pub use crate::app::stage::{Stage, StageTimings};
 use crate::domain::assessment::RiskAssessment;
 use crate::domain::equation_model::EquationModel;
 use crate::domain::model::Model;
@@ -23,6 +20,9 @@ use crate::ports::fhe::{EquationFheClient, Evaluator, FheClient, FheError};
 use crate::ports::store::{
     RecordStatus, ScreeningRecord, ScreeningStore, StoreError, StoredScreening,
 };
+use crate::usecase::client_side::{ClientSide, EquationSide, LogisticSide};
+use crate::usecase::result_check::ResultRefused;
+pub use crate::usecase::stage::{Stage, StageTimings};
 
 /// A completed screening.
 #[derive(Clone, Debug, PartialEq)]

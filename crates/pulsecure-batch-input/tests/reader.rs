@@ -1,7 +1,7 @@
 //! The batch reader on in-memory inputs: per-row errors keep the rest of the batch, file-level
 //! problems are refused up front with the expected columns, and limits hold.
 
-use pulsecure_batch::{BatchError, BatchReader, Item, MAX_JSON_ARRAY_BYTES};
+use pulsecure_batch_input::{BatchError, BatchReader, Item, MAX_JSON_ARRAY_BYTES};
 use pulsecure_core::Model;
 
 /// v1 (nine features, one continuous field between the yes/no ones): the reader's cases are
@@ -81,9 +81,9 @@ fn an_oversized_json_array_is_refused_without_parsing() {
     assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
 }
 
-fn spec() -> pulsecure_batch::ColumnSpec {
+fn spec() -> pulsecure_batch_input::ColumnSpec {
     let names = ["age", "sex", "egfr", "serum_creatinine", "known_cvd"];
-    pulsecure_batch::ColumnSpec {
+    pulsecure_batch_input::ColumnSpec {
         accepted: names.iter().map(|s| s.to_string()).collect(),
         required: vec![
             vec!["age".into()],

@@ -4,7 +4,7 @@
 //! reference engine computes the same for the values that were encrypted).
 //!
 //! A direct screening runs prepare → evaluator → finish in one call
-//! ([`crate::app::inference::InferenceService`]); the job queue runs prepare at submission
+//! ([`crate::usecase::inference::InferenceService`]); the job queue runs prepare at submission
 //! and finish at collection, with the values kept in the sealed local database in between
 //! ([`ClientSide::stored_values`], [`ClientSide::patient_from_stored`]). Both transports
 //! thus share one result check, for cvd-lr and for the published equations alike.
@@ -13,8 +13,6 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::app::result_check::{checked_assessment, checked_equation_assessment, ResultRefused};
-use crate::app::stage::{Stage, StageTimings};
 use crate::domain::assessment::RiskAssessment;
 use crate::domain::equation::Inputs;
 use crate::domain::equation_model::{EquationModel, StoredInputsError};
@@ -22,6 +20,10 @@ use crate::domain::model::Model;
 use crate::domain::patient::{PatientError, PatientFeatures};
 use crate::domain::quantize::QuantizedInput;
 use crate::ports::fhe::{EquationFheClient, FheClient, FheError};
+use crate::usecase::result_check::{
+    checked_assessment, checked_equation_assessment, ResultRefused,
+};
+use crate::usecase::stage::{Stage, StageTimings};
 
 /// Stored values that do not give back a patient of the model they were stored for (the
 /// sealed database was written by another build, or damaged). Never holds a value.

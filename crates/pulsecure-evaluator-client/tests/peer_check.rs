@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pulsecure_remote::{Connection, RemoteConfig, RemoteError};
+use pulsecure_evaluator_client::{Connection, RemoteConfig, RemoteError};
 use pulsecure_rpc::EvaluatorAddress;
 
 const NOBODY: u32 = 65534;
