@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use pulsecure_batch_input::{BatchReader, ColumnSpec, Item, RawRow, RowError, PATIENT_ID};
+use pulsecure_batch_input::{BatchReader, ColumnSpec, RawRow, RowError, PATIENT_ID};
 use pulsecure_core::domain::eligibility::{IneligibleReason, NotEligible};
 use pulsecure_core::domain::equation::{InputKind, InputValue};
 use pulsecure_core::domain::equation_intake::{
@@ -32,6 +32,7 @@ use pulsecure_fhe::{EquationClient, EquationEvaluator};
 use pulsecure_signing::verify::sha256_hex;
 
 use crate::byte_count::Counting;
+use crate::equation_items::{EquationItem, EquationItems};
 use crate::error::{AppError, Result};
 use crate::result_refusal::record_refusal;
 use crate::row_chunks::{file_items, Items};
@@ -540,57 +541,24 @@ impl Workstation {
         sink: &mut dyn EquationSink,
     ) -> Result<EquationSummary> {
         let mut summary = EquationSummary::default();
-        let mut seen: std::collections::HashSet<PatientRef> = Default::default();
-        let out = AppError::Output;
         sink.start(total);
-        for item in items {
+        for item in EquationItems::new(items) {
             sink.progress(position());
-            let (row, patient_ref, not_eligible) = match item? {
-                Item::Raw(raw) => {
-                    if seen.insert(raw.patient_ref.clone()) {
-                        self.screen_raw_row(screeners, &raw, units, sink, &mut summary)?;
-                        continue;
-                    }
-                    (raw.row, raw.patient_ref, None)
+            match item? {
+                EquationItem::Raw(raw) => {
+                    self.screen_raw_row(screeners, &raw, units, sink, &mut summary)?;
                 }
-                Item::NotEligible(pulsecure_batch_input::IneligibleRow {
-                    row,
-                    patient_ref,
-                    why,
-                }) => (row, patient_ref, Some(why)),
-                Item::Rejected(e) => {
+                EquationItem::NotEligible(decided) => self.not_eligible_row(
+                    screeners,
+                    decided.row,
+                    &decided.patient_ref,
+                    &decided.why,
+                    sink,
+                    &mut summary,
+                )?,
+                EquationItem::Rejected(e) => {
                     summary.rejected += 1;
-                    sink.rejected(&e).map_err(out)?;
-                    continue;
-                }
-                // Not produced for published equations; kept exhaustive.
-                Item::Row(pulsecure_batch_input::InputRow {
-                    row, patient_ref, ..
-                }) => {
-                    summary.rejected += 1;
-                    sink.rejected(&RowError {
-                        row,
-                        patient_ref: Some(patient_ref),
-                        column: None,
-                        reason: "not read against this model".into(),
-                    })
-                    .map_err(out)?;
-                    continue;
-                }
-            };
-            match not_eligible {
-                Some(why) if seen.insert(patient_ref.clone()) => {
-                    self.not_eligible_row(screeners, row, &patient_ref, &why, sink, &mut summary)?;
-                }
-                _ => {
-                    summary.rejected += 1;
-                    sink.rejected(&RowError {
-                        row,
-                        patient_ref: Some(patient_ref),
-                        column: Some(PATIENT_ID.into()),
-                        reason: "duplicated patient_id".into(),
-                    })
-                    .map_err(out)?;
+                    sink.rejected(&e).map_err(AppError::Output)?;
                 }
             }
         }

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod data_dir;
 pub mod dates;
 pub mod embedded;
+mod equation_items;
 pub mod equation_screening;
 pub mod error;
 pub mod evaluator_service;

@@ -8,11 +8,10 @@
 //!
 //! Counts are per patient and model: `prevent` queues two jobs per eligible patient.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use pulsecure_batch_input::{BatchReader, IneligibleRow, Item, RawRow, RowError, PATIENT_ID};
+use pulsecure_batch_input::{BatchReader, RawRow, RowError, PATIENT_ID};
 use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::Inputs;
 use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
@@ -23,6 +22,7 @@ use pulsecure_core::PatientRef;
 use pulsecure_fhe::equation_fingerprint;
 use pulsecure_store::QueuedJob;
 
+use crate::equation_items::{EquationItem, EquationItems};
 use crate::equation_screening::{
     columns, intake_error, not_eligible_record, stored_outcome, EquationOutcome, EquationRowResult,
 };
@@ -74,77 +74,30 @@ impl QueueStation {
             ..Submission::default()
         };
         let mut pending: Pending = vec![Vec::new(); self.equations.len()];
-        let mut seen: HashSet<PatientRef> = HashSet::new();
-        let out = AppError::Output;
-        for item in items {
-            let (row, patient_ref) = match item? {
-                Item::Raw(raw) => {
-                    if seen.insert(raw.patient_ref.clone()) {
-                        self.submit_raw(&raw, units, &waiting, &mut pending, &mut summary, sink)?;
-                        if pending.iter().any(|p| p.len() >= CHUNK) {
-                            summary.queued += self.enqueue_pending(&mut pending)?;
-                        }
-                        continue;
+        for item in EquationItems::new(items) {
+            match item? {
+                EquationItem::Raw(raw) => {
+                    self.submit_raw(&raw, units, &waiting, &mut pending, &mut summary, sink)?;
+                    if pending.iter().any(|p| p.len() >= CHUNK) {
+                        summary.queued += self.enqueue_pending(&mut pending)?;
                     }
-                    (raw.row, raw.patient_ref)
                 }
-                Item::NotEligible(IneligibleRow {
-                    row,
-                    patient_ref,
-                    why,
-                }) => {
-                    if seen.insert(patient_ref.clone()) {
-                        self.decided_not_eligible(
-                            row,
-                            &patient_ref,
-                            &why,
-                            &waiting,
-                            &mut summary,
-                            sink,
-                        )?;
-                        continue;
-                    }
-                    (row, patient_ref)
-                }
-                Item::Rejected(e) => {
+                EquationItem::NotEligible(decided) => self.decided_not_eligible(
+                    decided.row,
+                    &decided.patient_ref,
+                    &decided.why,
+                    &waiting,
+                    &mut summary,
+                    sink,
+                )?,
+                EquationItem::Rejected(e) => {
                     summary.rejected += 1;
-                    sink.rejected(&e).map_err(out)?;
-                    continue;
+                    sink.rejected(&e).map_err(AppError::Output)?;
                 }
-                // Not produced for published equations; kept exhaustive.
-                Item::Row(pulsecure_batch_input::InputRow {
-                    row, patient_ref, ..
-                }) => {
-                    summary.rejected += 1;
-                    sink.rejected(&RowError {
-                        row,
-                        patient_ref: Some(patient_ref),
-                        column: None,
-                        reason: "not read against this model".into(),
-                    })
-                    .map_err(out)?;
-                    continue;
-                }
-            };
-            summary.rejected += 1;
-            sink.rejected(&RowError {
-                row,
-                patient_ref: Some(patient_ref),
-                column: Some(PATIENT_ID.into()),
-                reason: "duplicated patient_id".into(),
-            })
-            .map_err(out)?;
+            }
         }
         summary.queued += self.enqueue_pending(&mut pending)?;
-        tracing::info!(
-            queued = summary.queued,
-            already_queued = summary.already_queued,
-            resubmitted = summary.resubmitted,
-            already_stored = summary.already_stored,
-            not_eligible = summary.not_eligible,
-            rejected = summary.rejected,
-            "equation batch submitted to the queue"
-        );
+        summary.log();
         Ok(summary)
     }
 

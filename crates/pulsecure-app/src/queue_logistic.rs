@@ -112,15 +112,7 @@ impl QueueStation {
             )?;
             summary.queued += self.record_and_enqueue(&jobs, fingerprint)?;
         }
-        tracing::info!(
-            queued = summary.queued,
-            already_queued = summary.already_queued,
-            resubmitted = summary.resubmitted,
-            already_stored = summary.already_stored,
-            not_eligible = summary.not_eligible,
-            rejected = summary.rejected,
-            "batch submitted to the queue"
-        );
+        summary.log();
         Ok(summary)
     }
 

@@ -93,6 +93,21 @@ pub struct Submission {
     pub rejected: usize,
 }
 
+impl Submission {
+    /// Write the counts to the operational log (counts only).
+    pub(crate) fn log(&self) {
+        tracing::info!(
+            queued = self.queued,
+            already_queued = self.already_queued,
+            resubmitted = self.resubmitted,
+            already_stored = self.already_stored,
+            not_eligible = self.not_eligible,
+            rejected = self.rejected,
+            "batch submitted to the queue"
+        );
+    }
+}
+
 /// What a collection did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Collection {

@@ -9,10 +9,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use pulsecure_queue::cluster::ThrowawayCluster;
-use support::queue::{queue_run, raw_client, Workers};
+use support::queue::{queue_run, raw_client, wait_until_done, Workers};
 use support::{assert_fails, stored_rows, Env};
 
 const BATCH: &str = "\
@@ -141,22 +139,7 @@ async fn prevent_through_the_queue_equals_the_direct_path_and_swapped_results_ne
 
     // Workers finish every job; then two patients' total-CVD results are swapped.
     let workers = Workers::start(&env, &url, 2);
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let done: i64 = raw
-            .query_one(
-                "SELECT count(*) FROM pulsecure_jobs WHERE state = 'done'",
-                &[],
-            )
-            .await
-            .expect("count")
-            .get(0);
-        if done == 8 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the workers did not finish");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_until_done(&raw, 8).await;
     drop(workers);
     let swapped = raw
         .execute(

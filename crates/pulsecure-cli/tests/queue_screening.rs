@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pulsecure_queue::cluster::ThrowawayCluster;
-use support::queue::{queue_run, raw_client, Workers};
+use support::queue::{queue_run, raw_client, wait_until_done, Workers};
 use support::{assert_ok, batch_file, outcomes, stored_rows, Env};
 
 /// The same batch screened in-process in another data directory (other keys, same model).
@@ -244,22 +244,7 @@ async fn results_swapped_in_the_queue_database_are_refused_and_never_stored() {
     // Workers finish every job; then they stop and the results are rotated among the jobs.
     let raw = raw_client(&url).await;
     let workers = Workers::start(&env, &url, 1);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let done: i64 = raw
-            .query_one(
-                "SELECT count(*) FROM pulsecure_jobs WHERE state = 'done'",
-                &[],
-            )
-            .await
-            .expect("count")
-            .get(0);
-        if done == 4 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker did not finish");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_done(&raw, 4).await;
     drop(workers);
     let rotated = raw
         .execute(
@@ -345,22 +330,7 @@ async fn an_oversize_result_in_the_queue_is_refused_unread_and_the_rest_are_stor
     assert_ok(&out);
     let raw = raw_client(&url).await;
     let workers = Workers::start(&env, &url, 1);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let done: i64 = raw
-            .query_one(
-                "SELECT count(*) FROM pulsecure_jobs WHERE state = 'done'",
-                &[],
-            )
-            .await
-            .expect("count")
-            .get(0);
-        if done == 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker did not finish");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_done(&raw, 3).await;
     drop(workers);
     // One result grows to 4 MiB (the limit is 256 KiB; an honest result is 66 KB).
     let grown = raw

@@ -62,3 +62,27 @@ pub async fn raw_client(url: &str) -> tokio_postgres::Client {
     tokio::spawn(connection);
     client
 }
+
+/// Wait until `jobs` jobs of the queue at `raw` are done (the workers finished them), for
+/// at most five minutes.
+pub async fn wait_until_done(raw: &tokio_postgres::Client, jobs: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let done: i64 = raw
+            .query_one(
+                "SELECT count(*) FROM pulsecure_jobs WHERE state = 'done'",
+                &[],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        if done == jobs {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

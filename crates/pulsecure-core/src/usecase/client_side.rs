@@ -111,6 +111,25 @@ impl<S: ClientSide> StoredFinish for S {
     }
 }
 
+/// Run a prepare half's two stages, `normalize` then `encrypt`, reporting each as it starts
+/// and timing both.
+fn timed_prepare<T>(
+    timings: &mut StageTimings,
+    progress: &mut dyn FnMut(Stage),
+    normalize: impl FnOnce() -> T,
+    encrypt: impl FnOnce(&T) -> Result<Vec<u8>, FheError>,
+) -> Result<Vec<u8>, FheError> {
+    progress(Stage::Normalize);
+    let t = Instant::now();
+    let normalized = normalize();
+    timings.normalize = t.elapsed();
+    progress(Stage::Encrypt);
+    let t = Instant::now();
+    let request = encrypt(&normalized)?;
+    timings.encrypt = t.elapsed();
+    Ok(request)
+}
+
 /// A schema-1 model (cvd-lr): validated features, quantized by the model's table.
 pub struct LogisticSide<'a> {
     model: &'a Model,
@@ -146,15 +165,12 @@ impl ClientSide for LogisticSide<'_> {
         timings: &mut StageTimings,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<Vec<u8>, FheError> {
-        progress(Stage::Normalize);
-        let t = Instant::now();
-        let input = QuantizedInput::from_patient(self.model, patient);
-        timings.normalize = t.elapsed();
-        progress(Stage::Encrypt);
-        let t = Instant::now();
-        let request = self.client.encrypt(&input)?;
-        timings.encrypt = t.elapsed();
-        Ok(request)
+        timed_prepare(
+            timings,
+            progress,
+            || QuantizedInput::from_patient(self.model, patient),
+            |input| self.client.encrypt(input),
+        )
     }
 
     fn finish(
@@ -218,15 +234,12 @@ impl ClientSide for EquationSide<'_> {
         timings: &mut StageTimings,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<Vec<u8>, FheError> {
-        progress(Stage::Normalize);
-        let t = Instant::now();
-        let encoded = self.model.encode(inputs);
-        timings.normalize = t.elapsed();
-        progress(Stage::Encrypt);
-        let t = Instant::now();
-        let request = self.client.encrypt(&encoded)?;
-        timings.encrypt = t.elapsed();
-        Ok(request)
+        timed_prepare(
+            timings,
+            progress,
+            || self.model.encode(inputs),
+            |encoded| self.client.encrypt(encoded),
+        )
     }
 
     fn finish(
