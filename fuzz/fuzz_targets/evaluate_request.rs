@@ -43,12 +43,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if f.evaluator.decode_inputs(&item.request).is_ok() {
         assert_eq!(&item.request[4..36], &f.model[..], "decoded a frame for another model");
-        assert_eq!(&item.request[36..52], &f.evaluator.key_id()[..], "decoded another key's frame");
+        assert_eq!(&item.request[36..52], &f.evaluator.key_id().as_bytes()[..], "decoded another key's frame");
     }
     if item.request.len() >= 54 {
         let mut rebound = item.request.clone();
         rebound[4..36].copy_from_slice(&f.model);
-        rebound[36..52].copy_from_slice(&f.evaluator.key_id());
+        rebound[36..52].copy_from_slice(f.evaluator.key_id().as_bytes());
         if let Ok(blocks) = f.evaluator.decode_inputs(&rebound) {
             assert!(blocks.len() <= 64, "more blocks than a frame may carry");
         }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use pulsecure_core::ports::audit::{AuditEvent, AuditLog};
 use pulsecure_core::Model;
 use pulsecure_evaluator_client::{Connection, RemoteConfig, RemoteError, RemoteEvaluator};
-use pulsecure_fhe::{key_id_of, model_fingerprint, KeyId};
+use pulsecure_fhe::{model_fingerprint, ServerKeyId};
 use pulsecure_vault::{fingerprint, Password};
 
 use crate::data_dir::DataDir;
 use crate::error::{AppError, Result};
 use crate::evaluator_setting::{resolve, EvaluatorChoice};
-use crate::unlocked::{key_set_fingerprint, Unlocked};
+use crate::unlocked::Unlocked;
 
 /// The application error of a failed evaluator call.
 pub fn remote_error(e: RemoteError, endpoint: &str) -> AppError {
@@ -52,7 +52,7 @@ fn hex(bytes: &[u8]) -> String {
 pub fn remote_evaluator(
     config: RemoteConfig,
     model: &Model,
-    key_id: KeyId,
+    key_id: ServerKeyId,
 ) -> Result<RemoteEvaluator> {
     let endpoint = config.address.to_string();
     let connection = connect(config)?;
@@ -72,7 +72,7 @@ pub fn remote_evaluator(
     {
         return Err(AppError::KeyNotRegistered {
             endpoint,
-            key_set: key_set_fingerprint(&key_id),
+            key_set: key_id.to_string(),
         });
     }
     let limits = status.limits.unwrap_or_default();
@@ -118,7 +118,7 @@ pub fn register(
     };
     let bytes = unlocked.server_key_bytes(dir)?;
     let key_set = fingerprint(&bytes);
-    let key_id = key_id_of(&bytes);
+    let key_id = ServerKeyId::of_key(&bytes);
     let endpoint = config.address.to_string();
     let connection = connect(config)?;
     if connection

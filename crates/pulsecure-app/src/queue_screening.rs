@@ -32,7 +32,7 @@ use pulsecure_core::usecase::inference::StageTimings;
 use pulsecure_core::usecase::result_check::ResultRefused;
 use pulsecure_core::{Model, PatientRef, RiskAssessment};
 use pulsecure_fhe::{
-    equation_fingerprint, key_id_of, model_fingerprint, EquationClient, TfheClient,
+    equation_fingerprint, model_fingerprint, EquationClient, ServerKeyId, TfheClient,
 };
 use pulsecure_queue::{Counts, JobId, NewJob, Outcome, Queue, QueueAddress, QueueError};
 use pulsecure_store::QueuedJob;
@@ -215,7 +215,7 @@ impl QueueStation {
         let server_key = records.unlocked.server_key_bytes(dir)?;
         let client = records
             .unlocked
-            .client(records.model(), key_id_of(&server_key))?;
+            .client(records.model(), ServerKeyId::of_key(&server_key))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use pulsecure_core::ports::store::StoreError;
 use pulsecure_core::Model;
-use pulsecure_fhe::{client_key_from_bytes, KeyId, TfheClient};
+use pulsecure_fhe::{client_key_from_bytes, ServerKeyId, TfheClient};
 use pulsecure_signing::verify::sha256_hex;
 use pulsecure_store::{Database, FieldKey, StateFloor};
 use pulsecure_vault::{DataKey, Password, SecretEntries, VaultError, VaultUpdater};
@@ -206,32 +206,28 @@ impl Unlocked {
     }
 
     /// The identity of this workstation's server key, from the SHA-256 the vault recorded
-    /// when the keys were made: the first 16 bytes, as `key_id_of` gives them from the file.
+    /// when the keys were made: the first 16 bytes, as `ServerKeyId::of_key` gives them from the file.
     /// Opening a workstation against a remote evaluator needs no more than this, so the
     /// 30 MB file is read only to upload it (`keys register`) or to evaluate in-process.
-    pub fn server_key_id(&self) -> Result<KeyId> {
+    pub fn server_key_id(&self) -> Result<ServerKeyId> {
         let recorded = self.entries.require(ENTRY_SERVER_KEY_SHA256)?;
-        let damaged = || AppError::Integrity("the vault's server key record is damaged".into());
-        let hex = recorded.get(..32).ok_or_else(damaged)?;
-        let mut id = [0u8; 16];
-        for (i, pair) in hex.chunks(2).enumerate() {
-            let text = std::str::from_utf8(pair).map_err(|_| damaged())?;
-            id[i] = u8::from_str_radix(text, 16).map_err(|_| damaged())?;
-        }
-        Ok(id)
+        std::str::from_utf8(recorded)
+            .ok()
+            .and_then(ServerKeyId::from_hex)
+            .ok_or_else(|| AppError::Integrity("the vault's server key record is damaged".into()))
     }
 
     /// The key set's fingerprint as `pulsecure keys show` prints it (`SHA256:xxxx:...`),
     /// from the vault's record.
     pub fn key_set(&self) -> Result<String> {
-        Ok(key_set_fingerprint(&self.server_key_id()?))
+        Ok(self.server_key_id()?.to_string())
     }
 
     /// The TFHE client for the schema-2 `model`, bound to key set `key_id`.
     pub fn equation_client(
         &self,
         model: &pulsecure_core::domain::equation_model::EquationModel,
-        key_id: KeyId,
+        key_id: ServerKeyId,
     ) -> Result<pulsecure_fhe::EquationClient> {
         let client_key = client_key_from_bytes(self.entries.require(ENTRY_CLIENT_KEY)?)?;
         Ok(pulsecure_fhe::EquationClient::new(
@@ -240,19 +236,8 @@ impl Unlocked {
     }
 
     /// The TFHE client for `model`, bound to key set `key_id`.
-    pub fn client(&self, model: &Model, key_id: KeyId) -> Result<TfheClient> {
+    pub fn client(&self, model: &Model, key_id: ServerKeyId) -> Result<TfheClient> {
         let client_key = client_key_from_bytes(self.entries.require(ENTRY_CLIENT_KEY)?)?;
         Ok(TfheClient::new(model, client_key, key_id)?)
     }
-}
-
-/// `SHA256:` and the key id in groups of four hex digits: the same text as
-/// `pulsecure_vault::fingerprint` of the server key file (whose first 16 digest bytes the
-/// key id is).
-pub fn key_set_fingerprint(id: &KeyId) -> String {
-    let groups: Vec<String> = id
-        .chunks(2)
-        .map(|pair| format!("{:02x}{:02x}", pair[0], pair[1]))
-        .collect();
-    format!("SHA256:{}", groups.join(":"))
 }

@@ -322,7 +322,7 @@ fn through_service(
     client: &TfheClient,
     evaluator: &TfheEvaluator,
     server_key: &[u8],
-    key_id: [u8; 16],
+    key_id: pulsecure_fhe::ServerKeyId,
     args: &BenchArgs,
     rng: &mut SplitMix64,
 ) -> Result<ServiceFigures> {

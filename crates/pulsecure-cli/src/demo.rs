@@ -214,7 +214,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 fn prevent_rows(
     remote: &RemoteEvaluator,
     client_key: &[u8],
-    key_id: pulsecure_fhe::KeyId,
+    key_id: pulsecure_fhe::ServerKeyId,
     text: bool,
 ) -> Result<Vec<serde_json::Value>> {
     use pulsecure_batch_input::{BatchReader, Item};

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
+use pulsecure_fhe::ServerKeyId;
 use pulsecure_rpc::limits::{MAX_MESSAGE_BYTES, RETRY_AFTER_MS, UPLOAD_CHUNK_BYTES};
 use pulsecure_rpc::v1::evaluator_client::EvaluatorClient;
 use pulsecure_rpc::v1::{GetStatusRequest, GetStatusResponse, KeyChunk, KeyRef};
@@ -291,8 +292,8 @@ impl Connection {
     }
 
     /// Whether the evaluator holds key `key_id`.
-    pub fn has_key(&self, key_id: &[u8; 16]) -> Result<bool, RemoteError> {
-        let key_id = key_id.to_vec();
+    pub fn has_key(&self, key_id: &ServerKeyId) -> Result<bool, RemoteError> {
+        let key_id = key_id.as_bytes().to_vec();
         self.call("HasKey", |mut c| {
             let key_id = key_id.clone();
             async move {
@@ -304,8 +305,8 @@ impl Connection {
     }
 
     /// Forget key `key_id` on the evaluator; false when it was not held.
-    pub fn delete_key(&self, key_id: &[u8; 16]) -> Result<bool, RemoteError> {
-        let key_id = key_id.to_vec();
+    pub fn delete_key(&self, key_id: &ServerKeyId) -> Result<bool, RemoteError> {
+        let key_id = key_id.as_bytes().to_vec();
         self.call("DeleteKey", |mut c| {
             let key_id = key_id.clone();
             async move {
@@ -321,10 +322,10 @@ impl Connection {
     pub fn put_server_key(
         &self,
         bytes: Arc<Vec<u8>>,
-        key_id: &[u8; 16],
+        key_id: &ServerKeyId,
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<u64, RemoteError> {
-        let key_id = key_id.to_vec();
+        let key_id = key_id.as_bytes().to_vec();
         self.call("PutServerKey", |mut c| {
             let (bytes, key_id, progress) =
                 (Arc::clone(&bytes), key_id.clone(), Arc::clone(&progress));

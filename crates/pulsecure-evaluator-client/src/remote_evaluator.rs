@@ -47,7 +47,7 @@ impl Evaluator for RemoteEvaluator {
         let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
         let item = EvaluateRequest {
             request_id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            key_id: envelope.key_id.to_vec(),
+            key_id: envelope.key_id.as_bytes().to_vec(),
             model_fingerprint: envelope.model.to_vec(),
             request: request.to_vec(),
         };

@@ -238,7 +238,7 @@ fn main() {
     let request_len = requests[0].len();
     let wire_request = EvaluateRequest {
         request_id: 1,
-        key_id: main_keys.key_id.to_vec(),
+        key_id: main_keys.key_id.as_bytes().to_vec(),
         model_fingerprint: fingerprint.to_vec(),
         request: requests[0].clone(),
     }
@@ -403,7 +403,7 @@ fn main() {
     let before = rss_mb(unix_pid);
     let good = EvaluateRequest {
         request_id: 1,
-        key_id: main_keys.key_id.to_vec(),
+        key_id: main_keys.key_id.as_bytes().to_vec(),
         model_fingerprint: fingerprint.to_vec(),
         request: requests[0].clone(),
     };

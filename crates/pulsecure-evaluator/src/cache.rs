@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
 use pulsecure_core::Model;
 use pulsecure_fhe::circuit::PbsCount;
-use pulsecure_fhe::{EquationEvaluator, KeyId, TfheEvaluator};
+use pulsecure_fhe::{EquationEvaluator, ServerKeyId, TfheEvaluator};
 
 use crate::key_store::{KeyStore, KeyStoreError};
 use crate::model_shelf::ShelvedModel;
@@ -46,7 +46,7 @@ impl Engine {
     }
 }
 
-type Entry = ((KeyId, [u8; 32]), Engine);
+type Entry = ((ServerKeyId, [u8; 32]), Engine);
 
 /// A bounded cache of evaluators by (key id, model fingerprint).
 #[derive(Debug)]
@@ -94,20 +94,20 @@ impl EvaluatorCache {
     }
 
     /// The key ids with an evaluator ready, most recently used last.
-    pub fn key_ids(&self) -> Vec<KeyId> {
+    pub fn key_ids(&self) -> Vec<ServerKeyId> {
         self.lock().iter().map(|((id, _), _)| *id).collect()
     }
 
     /// Whether an evaluator of key `id` for the model with this fingerprint is ready (a
     /// request for it costs no key decompression).
-    pub fn contains(&self, id: &KeyId, fingerprint: &[u8; 32]) -> bool {
+    pub fn contains(&self, id: &ServerKeyId, fingerprint: &[u8; 32]) -> bool {
         self.lock()
             .iter()
             .any(|((k, f), _)| k == id && f == fingerprint)
     }
 
     /// Forget every evaluator of key `id` (after the key was deleted).
-    pub fn evict_key(&self, id: &KeyId) {
+    pub fn evict_key(&self, id: &ServerKeyId) {
         self.lock().retain(|((k, _), _)| k != id);
     }
 
@@ -115,7 +115,7 @@ impl EvaluatorCache {
     pub fn get(
         &self,
         store: &KeyStore,
-        id: &KeyId,
+        id: &ServerKeyId,
         model: &Model,
     ) -> Result<Arc<TfheEvaluator>, CacheError> {
         let shelved = ShelvedModel::Logistic(Arc::new(model.clone()));
@@ -133,7 +133,7 @@ impl EvaluatorCache {
     pub fn engine(
         &self,
         store: &KeyStore,
-        id: &KeyId,
+        id: &ServerKeyId,
         model: &ShelvedModel,
     ) -> Result<Engine, CacheError> {
         let slot = (*id, model.fingerprint());

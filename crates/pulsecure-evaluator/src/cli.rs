@@ -9,9 +9,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::{
-    key_id_prefix, serve, ClientLimits, ConnectionLimits, KeyQuota, KeyStore, KeyStoreError,
-    ModelShelf, ModelShelfError, PeerIdentity, RequestLimits, ServeConfig, ServeError, Tenancy,
-    TlsFiles,
+    serve, ClientLimits, ConnectionLimits, KeyQuota, KeyStore, KeyStoreError, ModelShelf,
+    ModelShelfError, PeerIdentity, RequestLimits, ServeConfig, ServeError, Tenancy, TlsFiles,
 };
 use clap::{Args, Parser, Subcommand};
 use pulsecure_rpc::{default_socket_path, ListenAddress};
@@ -355,7 +354,7 @@ fn run(cli: Cli) -> Result<(), EvaluatorCliError> {
             let dir = data_dir(&data)?;
             let store = KeyStore::open(&dir.join("keys"))?;
             for id in store.list()? {
-                println!("{}", key_id_prefix(&id));
+                println!("{}", id.short());
             }
             Ok(())
         }

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pulsecure_core::ports::fhe::FheError;
-use pulsecure_fhe::{check_server_key, KeyId};
+use pulsecure_fhe::{check_server_key, ServerKeyId};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -60,16 +60,6 @@ fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> KeyStoreError {
     move |source| KeyStoreError::Io { action, source }
 }
 
-/// A key id as lowercase hex (file names).
-pub fn key_id_hex(id: &KeyId) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The first 8 hex digits of a key id (logs and errors).
-pub fn key_id_prefix(id: &KeyId) -> String {
-    key_id_hex(id)[..8].to_string()
-}
-
 /// How many keys an identity may own, and how many bytes all keys together may take.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyQuota {
@@ -111,12 +101,12 @@ impl KeyStore {
         })
     }
 
-    fn path_of(&self, id: &KeyId) -> PathBuf {
-        self.dir.join(format!("{}.key", key_id_hex(id)))
+    fn path_of(&self, id: &ServerKeyId) -> PathBuf {
+        self.dir.join(format!("{}.key", id.hex()))
     }
 
-    fn owners_path(&self, id: &KeyId) -> PathBuf {
-        self.dir.join(format!("{}.owners", key_id_hex(id)))
+    fn owners_path(&self, id: &ServerKeyId) -> PathBuf {
+        self.dir.join(format!("{}.owners", id.hex()))
     }
 
     fn lock_owners(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -127,7 +117,7 @@ impl KeyStore {
 
     /// The identities owning key `id` (none for a key stored before owners were recorded:
     /// only an operator reaches it until its owner uploads it again).
-    pub fn owners(&self, id: &KeyId) -> Vec<String> {
+    pub fn owners(&self, id: &ServerKeyId) -> Vec<String> {
         std::fs::read_to_string(self.owners_path(id))
             .map(|text| {
                 text.lines()
@@ -139,7 +129,7 @@ impl KeyStore {
     }
 
     /// Whether key `id` is stored and owned by `owner`.
-    pub fn is_owned_by(&self, id: &KeyId, owner: &str) -> bool {
+    pub fn is_owned_by(&self, id: &ServerKeyId, owner: &str) -> bool {
         self.has(id) && self.owners(id).iter().any(|o| o == owner)
     }
 
@@ -163,7 +153,7 @@ impl KeyStore {
         Ok(total)
     }
 
-    fn write_owners(&self, id: &KeyId, owners: &[String]) -> Result<(), KeyStoreError> {
+    fn write_owners(&self, id: &ServerKeyId, owners: &[String]) -> Result<(), KeyStoreError> {
         let mut tmp = tempfile::Builder::new()
             .prefix(".owners-")
             .tempfile_in(&self.dir)
@@ -181,7 +171,7 @@ impl KeyStore {
 
     /// `owner` gives up key `id`; the key is deleted when no owner is left. Returns whether
     /// `owner` owned it (a key of others is left untouched: to this caller it is not held).
-    pub fn release(&self, id: &KeyId, owner: &str) -> Result<bool, KeyStoreError> {
+    pub fn release(&self, id: &ServerKeyId, owner: &str) -> Result<bool, KeyStoreError> {
         let _guard = self.lock_owners();
         let mut owners = self.owners(id);
         let before = owners.len();
@@ -198,7 +188,7 @@ impl KeyStore {
     }
 
     /// Whether the key `id` is stored.
-    pub fn has(&self, id: &KeyId) -> bool {
+    pub fn has(&self, id: &ServerKeyId) -> bool {
         self.path_of(id).is_file()
     }
 
@@ -212,10 +202,10 @@ impl KeyStore {
     }
 
     /// The bytes of key `id`.
-    pub fn read(&self, id: &KeyId) -> Result<Vec<u8>, KeyStoreError> {
+    pub fn read(&self, id: &ServerKeyId) -> Result<Vec<u8>, KeyStoreError> {
         use std::io::Read;
         let file = std::fs::File::open(self.path_of(id))
-            .map_err(|_| KeyStoreError::Unknown(key_id_prefix(id)))?;
+            .map_err(|_| KeyStoreError::Unknown(id.short()))?;
         let mut bytes = Vec::new();
         file.take(MAX_KEY_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -229,7 +219,7 @@ impl KeyStore {
     }
 
     /// Delete key `id` whoever owns it (operators); returns whether it was stored.
-    pub fn delete(&self, id: &KeyId) -> Result<bool, KeyStoreError> {
+    pub fn delete(&self, id: &ServerKeyId) -> Result<bool, KeyStoreError> {
         let _ = std::fs::remove_file(self.owners_path(id));
         match std::fs::remove_file(self.path_of(id)) {
             Ok(()) => Ok(true),
@@ -239,7 +229,7 @@ impl KeyStore {
     }
 
     /// The ids of every stored key.
-    pub fn list(&self) -> Result<Vec<KeyId>, KeyStoreError> {
+    pub fn list(&self) -> Result<Vec<ServerKeyId>, KeyStoreError> {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io("listing server keys"))? {
             let name = entry.map_err(io("listing server keys"))?.file_name();
@@ -255,15 +245,12 @@ impl KeyStore {
     }
 }
 
-fn parse_hex_id(hex: &str) -> Option<KeyId> {
-    if hex.len() != 32 {
+/// The id a key file is named by: exactly its 32 lowercase hex digits.
+fn parse_hex_id(hex: &str) -> Option<ServerKeyId> {
+    if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
-    let mut id = [0u8; 16];
-    for (i, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(id)
+    ServerKeyId::from_hex(hex)
 }
 
 /// A key being received: bounded in size, hashed as it arrives.
@@ -302,24 +289,22 @@ impl KeyUpload<'_> {
 
     /// Check the key (hash against `announced` if given, then tfhe's conformance check) and
     /// store it atomically; returns its id. An already stored key is kept as it is.
-    pub fn finish(self, announced: Option<&KeyId>) -> Result<KeyId, KeyStoreError> {
+    pub fn finish(self, announced: Option<&ServerKeyId>) -> Result<ServerKeyId, KeyStoreError> {
         self.finish_for(announced, None)
     }
 
     /// [`finish`](Self::finish), recording `owner` (under `quota`) as an owner of the key.
     pub fn finish_for(
         self,
-        announced: Option<&KeyId>,
+        announced: Option<&ServerKeyId>,
         owner: Option<(&str, &KeyQuota)>,
-    ) -> Result<KeyId, KeyStoreError> {
-        let digest = self.hasher.finalize();
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&digest[..16]);
+    ) -> Result<ServerKeyId, KeyStoreError> {
+        let id = ServerKeyId::from_sha256(&self.hasher.finalize().into());
         if let Some(announced) = announced {
             if announced != &id {
                 return Err(KeyStoreError::WrongId {
-                    announced: key_id_prefix(announced),
-                    found: key_id_prefix(&id),
+                    announced: announced.short(),
+                    found: id.short(),
                 });
             }
         }
@@ -366,7 +351,7 @@ impl KeyStore {
         owner: &str,
         quota: &KeyQuota,
         bytes: u64,
-        id: &KeyId,
+        id: &ServerKeyId,
     ) -> Result<(), KeyStoreError> {
         let owned = self.owned_count(owner)?;
         if owned >= quota.per_identity {

@@ -30,7 +30,7 @@ mod tenants;
 
 pub use cache::{CacheError, Engine, EvaluatorCache};
 pub use execution::{ExecutionError, Executor};
-pub use key_store::{key_id_prefix, KeyQuota, KeyStore, KeyStoreError, KeyUpload, MAX_KEY_BYTES};
+pub use key_store::{KeyQuota, KeyStore, KeyStoreError, KeyUpload, MAX_KEY_BYTES};
 pub use listener::ConnectionLimits;
 pub use model_shelf::{ModelShelf, ModelShelfError, ServedModel, ShelvedModel};
 pub use peer::{Peer, PeerIdentity};

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use pulsecure_fhe::KeyId;
+use pulsecure_fhe::ServerKeyId;
 use pulsecure_queue::{ClaimedJob, JobEngine, KeyHash};
 
 use crate::cache::{CacheError, EvaluatorCache};
 use crate::execution::fhe_pool;
-use crate::key_store::{key_id_prefix, KeyStore};
+use crate::key_store::KeyStore;
 use crate::model_shelf::ModelShelf;
 
 /// The FHE engine of a queue worker.
@@ -21,7 +21,7 @@ pub struct QueueEngine {
     shelf: ModelShelf,
     pool: rayon::ThreadPool,
     /// Full SHA-256 of each key seen, by its key id (the hash's first 16 bytes).
-    hashes: Mutex<HashMap<KeyId, KeyHash>>,
+    hashes: Mutex<HashMap<ServerKeyId, KeyHash>>,
 }
 
 impl std::fmt::Debug for QueueEngine {
@@ -30,12 +30,6 @@ impl std::fmt::Debug for QueueEngine {
             .field("cached_keys", &self.cache.len())
             .finish()
     }
-}
-
-fn key_id(hash: &KeyHash) -> KeyId {
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&hash[..16]);
-    id
 }
 
 impl QueueEngine {
@@ -56,7 +50,7 @@ impl QueueEngine {
         })
     }
 
-    fn hashes(&self) -> std::sync::MutexGuard<'_, HashMap<KeyId, KeyHash>> {
+    fn hashes(&self) -> std::sync::MutexGuard<'_, HashMap<ServerKeyId, KeyHash>> {
         self.hashes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -74,7 +68,7 @@ impl JobEngine for QueueEngine {
     }
 
     fn has_key(&self, hash: &KeyHash) -> bool {
-        let id = key_id(hash);
+        let id = ServerKeyId::from_sha256(hash);
         let held = self.store.has(&id);
         if held {
             self.hashes().insert(id, *hash);
@@ -83,12 +77,12 @@ impl JobEngine for QueueEngine {
     }
 
     fn add_key(&self, hash: &KeyHash, bytes: Vec<u8>) -> Result<(), String> {
-        let id = key_id(hash);
+        let id = ServerKeyId::from_sha256(hash);
         let mut upload = self.store.begin_upload();
         upload.push(&bytes).map_err(|e| e.to_string())?;
         upload.finish(Some(&id)).map_err(|e| e.to_string())?;
         self.hashes().insert(id, *hash);
-        tracing::info!(key = %key_id_prefix(&id), "server key downloaded from the queue and checked");
+        tracing::info!(key = %id.short(), "server key downloaded from the queue and checked");
         Ok(())
     }
 
@@ -96,7 +90,7 @@ impl JobEngine for QueueEngine {
         let served = self.shelf.find(&job.model).ok_or_else(|| {
             "the job's model is not served by this worker (install the signed release)".to_string()
         })?;
-        let id = key_id(&job.key);
+        let id = ServerKeyId::from_sha256(&job.key);
         let evaluator =
             self.cache
                 .engine(&self.store, &id, &served.model)

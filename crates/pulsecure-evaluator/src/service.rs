@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulsecure_core::ports::fhe::FheError;
-use pulsecure_fhe::KeyId;
+use pulsecure_fhe::ServerKeyId;
 use pulsecure_rpc::limits::{MAX_CHUNK_BYTES, MAX_REQUEST_BYTES, RETRY_AFTER_MS};
 use pulsecure_rpc::v1::evaluator_server::Evaluator;
 use pulsecure_rpc::v1::{
@@ -21,7 +21,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::cache::{CacheError, EvaluatorCache};
 use crate::execution::{ExecutionError, Executor};
-use crate::key_store::{key_id_prefix, KeyQuota, KeyStore, KeyStoreError, MAX_KEY_BYTES};
+use crate::key_store::{KeyQuota, KeyStore, KeyStoreError, MAX_KEY_BYTES};
 use crate::metrics::Metrics;
 use crate::model_shelf::{ModelShelf, ShelvedModel};
 use crate::peer::{Peer, PeerIdentity};
@@ -137,8 +137,8 @@ impl EvaluatorService {
     }
 }
 
-fn key_id(bytes: &[u8]) -> Result<KeyId, Status> {
-    KeyId::try_from(bytes).map_err(|_| {
+fn key_id(bytes: &[u8]) -> Result<ServerKeyId, Status> {
+    ServerKeyId::from_slice(bytes).ok_or_else(|| {
         Status::invalid_argument(format!("key_id must be 16 bytes, got {}", bytes.len()))
     })
 }
@@ -195,7 +195,7 @@ impl Shared {
 
     /// Whether `peer` may use key `id`: it owns it, or it is an operator. A key of another
     /// identity is, to this peer, a key not held.
-    fn may_use(&self, peer: &Peer, id: &KeyId) -> bool {
+    fn may_use(&self, peer: &Peer, id: &ServerKeyId) -> bool {
         if !self.store.has(id) {
             return false;
         }
@@ -226,7 +226,7 @@ impl Shared {
         if !self.may_use(peer, &key) {
             return Err(Status::not_found(format!(
                 "server key {} is not held by this evaluator: upload it first",
-                key_id_prefix(&key)
+                key.short()
             )));
         }
         // The frame and every ciphertext are checked before the key cache is touched: a
@@ -262,7 +262,7 @@ impl Shared {
                     .map_err(|e| match e {
                         CacheError::Key(KeyStoreError::Unknown(_)) => Status::not_found(format!(
                             "server key {} is not held by this evaluator: upload it first",
-                            key_id_prefix(&key)
+                            key.short()
                         )),
                         CacheError::Key(other) => Status::internal(other.to_string()),
                         CacheError::Fhe(fhe) => fhe_status(&fhe),
@@ -359,7 +359,7 @@ impl Evaluator for EvaluatorService {
         let result =
             key_id(&request.get_ref().key_id).map(|id| (id, self.shared.may_use(&peer, &id)));
         let detail = match &result {
-            Ok((id, present)) => format!("key {} present={present}", key_id_prefix(id)),
+            Ok((id, present)) => format!("key {} present={present}", id.short()),
             Err(_) => "bad key id".into(),
         };
         self.shared.log("HasKey", &outcome(&result), &detail, &peer);
@@ -386,7 +386,7 @@ impl Evaluator for EvaluatorService {
         let detail = match &result {
             Ok(r) => format!(
                 "key {} stored ({} bytes)",
-                key_id_prefix(&key_id(&r.key_id).unwrap_or_default()),
+                key_id(&r.key_id).map_or_else(|_| "-".into(), |id| id.short()),
                 r.bytes_received
             ),
             Err(e) => format!("upload refused: {}", e.message()),
@@ -418,7 +418,7 @@ impl Evaluator for EvaluatorService {
             Ok((id, deleted))
         });
         let detail = match &result {
-            Ok((id, deleted)) => format!("key {} deleted={deleted}", key_id_prefix(id)),
+            Ok((id, deleted)) => format!("key {} deleted={deleted}", id.short()),
             Err(e) => e.message().to_string(),
         };
         s.log("DeleteKey", &outcome(&result), &detail, &peer);
@@ -432,9 +432,8 @@ impl Evaluator for EvaluatorService {
         let peer = peer_of(&request);
         let item = request.into_inner();
         let size = item.request.len();
-        let prefix = KeyId::try_from(item.key_id.as_slice())
-            .map(|id| key_id_prefix(&id))
-            .unwrap_or_else(|_| "-".into());
+        let prefix =
+            ServerKeyId::from_slice(&item.key_id).map_or_else(|| "-".into(), |id| id.short());
         let result = self.shared.evaluate(item, &peer).await;
         let detail = match &result {
             Ok(r) => format!(
@@ -540,7 +539,7 @@ async fn receive_key(
         status
     })?;
     let mut upload = s.store.begin_upload();
-    let mut announced: Option<KeyId> = None;
+    let mut announced: Option<ServerKeyId> = None;
     let mut first = true;
     loop {
         let chunk = match tokio::time::timeout(s.limits.idle, chunks.message()).await {
@@ -599,7 +598,7 @@ async fn receive_key(
         other => Status::internal(other.to_string()),
     })?;
     Ok(PutServerKeyResponse {
-        key_id: id.to_vec(),
+        key_id: id.as_bytes().to_vec(),
         bytes_received: received,
     })
 }
@@ -612,7 +611,7 @@ fn check_request(
     model: &ShelvedModel,
     request: &[u8],
     fingerprint: &[u8; 32],
-    key: &pulsecure_fhe::KeyId,
+    key: &pulsecure_fhe::ServerKeyId,
 ) -> Result<(), pulsecure_core::ports::fhe::FheError> {
     match model {
         ShelvedModel::Logistic(_) => {

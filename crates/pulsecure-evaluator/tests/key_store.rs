@@ -25,7 +25,11 @@ fn key_sets() -> &'static [GeneratedKeys; 2] {
     })
 }
 
-fn upload(store: &KeyStore, bytes: &[u8], chunk: usize) -> Result<[u8; 16], KeyStoreError> {
+fn upload(
+    store: &KeyStore,
+    bytes: &[u8],
+    chunk: usize,
+) -> Result<pulsecure_fhe::ServerKeyId, KeyStoreError> {
     let mut upload = store.begin_upload();
     for piece in bytes.chunks(chunk) {
         upload.push(piece)?;
@@ -114,7 +118,9 @@ fn hostile_uploads_are_refused_and_nothing_is_kept() {
     let mut up = store.begin_upload();
     up.push(real).expect("push");
     assert!(matches!(
-        up.finish(Some(&[7u8; 16])),
+        up.finish(Some(
+            &pulsecure_fhe::ServerKeyId::from_slice(&[7u8; 16]).expect("16 bytes")
+        )),
         Err(KeyStoreError::WrongId { .. })
     ));
 
@@ -137,7 +143,7 @@ fn hostile_uploads_are_refused_and_nothing_is_kept() {
 
     assert!(files_in(&dir).is_empty(), "kept: {:?}", files_in(&dir));
     assert!(matches!(
-        store.read(&[1u8; 16]),
+        store.read(&pulsecure_fhe::ServerKeyId::from_slice(&[1u8; 16]).expect("16 bytes")),
         Err(KeyStoreError::Unknown(_))
     ));
 }

@@ -97,7 +97,7 @@ fn unix_socket_service_end_to_end() {
             .expect_err("refused"),
     );
     assert_eq!(code, Code::InvalidArgument, "{message}");
-    let wrong_id = [9u8; 16];
+    let wrong_id = pulsecure_fhe::ServerKeyId::from_slice(&[9u8; 16]).expect("16 bytes");
     let (code, message) = refused(
         connection
             .put_server_key(Arc::clone(&server_key), &wrong_id, Arc::new(|_| {}))
@@ -143,7 +143,7 @@ fn unix_socket_service_end_to_end() {
     let fingerprint = model_fingerprint(&model).to_vec();
     let good = |request: Vec<u8>| EvaluateRequest {
         request_id: 1,
-        key_id: key_id.to_vec(),
+        key_id: key_id.as_bytes().to_vec(),
         model_fingerprint: fingerprint.clone(),
         request,
     };
@@ -301,7 +301,7 @@ fn unix_socket_service_end_to_end() {
 
     // Nothing of a request reaches the log beyond sizes, statuses and key-id prefixes.
     let log = evaluator.log_text();
-    let full_id: String = key_id.iter().map(|b| format!("{b:02x}")).collect();
+    let full_id = key_id.hex();
     assert!(!log.contains(&full_id), "full key id logged");
     let _ = KeyChunk::default();
 }
@@ -337,7 +337,11 @@ fn plain_tcp_and_open_socket_directories_are_refused() {
 
 /// One ciphertext encrypted under another parameter set (1-bit blocks), framed as a request
 /// for our key and model: the frame is well formed, the ciphertext is not ours.
-fn other_parameter_request(model: &Model, key_id: [u8; 16], blocks: usize) -> Vec<u8> {
+fn other_parameter_request(
+    model: &Model,
+    key_id: pulsecure_fhe::ServerKeyId,
+    blocks: usize,
+) -> Vec<u8> {
     use tfhe::prelude::FheEncrypt;
     use tfhe::safe_serialization::safe_serialize;
     let config = tfhe::ConfigBuilder::with_custom_parameters(

@@ -166,7 +166,7 @@ fn keys_belong_to_their_uploader_under_mutual_tls() {
     let mut other = keys.server_key_bytes.clone();
     let last = other.len() - 1;
     other[last] ^= 1;
-    let other_id = pulsecure_fhe::key_id_of(&other);
+    let other_id = pulsecure_fhe::ServerKeyId::of_key(&other);
     let (code, message) = refused(
         a.put_server_key(Arc::new(other), &other_id, Arc::new(|_| {}))
             .expect_err("a second key beyond the quota"),

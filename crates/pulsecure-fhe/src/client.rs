@@ -10,7 +10,7 @@ use pulsecure_core::ports::fhe::{DecryptedResult, FheClient, FheError};
 use pulsecure_core::{Model, QuantizedInput};
 
 use crate::circuit::{probability_from_nibbles, CircuitPlan};
-use crate::keys::KeyId;
+use crate::keys::ServerKeyId;
 use crate::layout::InputLayout;
 use crate::model_fingerprint;
 use crate::params::CIPHERTEXT_LIMIT;
@@ -20,7 +20,7 @@ use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 pub struct TfheClient {
     client_key: ClientKey,
     block_key: tfhe::shortint::ClientKey,
-    key_id: KeyId,
+    key_id: ServerKeyId,
     model: [u8; 32],
     layout: InputLayout,
     nibble_count: usize,
@@ -38,7 +38,11 @@ impl std::fmt::Debug for TfheClient {
 
 impl TfheClient {
     /// Client for `model` with a client key and the id of its server key.
-    pub fn new(model: &Model, client_key: ClientKey, key_id: KeyId) -> Result<Self, FheError> {
+    pub fn new(
+        model: &Model,
+        client_key: ClientKey,
+        key_id: ServerKeyId,
+    ) -> Result<Self, FheError> {
         let plan = CircuitPlan::compile(model)?;
         let (integer_key, ..) = client_key.clone().into_raw_parts();
         Ok(TfheClient {
@@ -53,7 +57,7 @@ impl TfheClient {
     }
 
     /// The key set this client belongs to.
-    pub fn key_id(&self) -> KeyId {
+    pub fn key_id(&self) -> ServerKeyId {
         self.key_id
     }
 

@@ -14,14 +14,14 @@ use pulsecure_core::ports::fhe::FheError;
 use crate::equation_evaluator::apply;
 use crate::equation_fingerprint;
 use crate::equation_lwe::{noise_bound_log2, LinearMap};
-use crate::keys::KeyId;
+use crate::keys::ServerKeyId;
 use crate::lwe_wire::{read_result, seeded_slot, slot_bytes};
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Encrypts requests and decrypts results for one schema-2 model under one client key.
 pub struct EquationClient {
     block_key: tfhe::shortint::ClientKey,
-    key_id: KeyId,
+    key_id: ServerKeyId,
     model: [u8; 32],
     document: EquationModel,
     map: LinearMap,
@@ -50,7 +50,7 @@ impl EquationClient {
     pub fn new(
         model: &EquationModel,
         client_key: ClientKey,
-        key_id: KeyId,
+        key_id: ServerKeyId,
     ) -> Result<Self, FheError> {
         let map = LinearMap::compile(model)?;
         let (integer_key, ..) = client_key.into_raw_parts();
@@ -79,7 +79,7 @@ impl EquationClient {
     }
 
     /// The server key id requests are bound to.
-    pub fn key_id(&self) -> KeyId {
+    pub fn key_id(&self) -> ServerKeyId {
         self.key_id
     }
 

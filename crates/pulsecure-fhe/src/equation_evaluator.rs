@@ -15,14 +15,14 @@ use pulsecure_core::ports::fhe::{Evaluator, FheError};
 
 use crate::equation_fingerprint;
 use crate::equation_lwe::LinearMap;
-use crate::keys::{key_id_of, KeyId};
+use crate::keys::ServerKeyId;
 use crate::lwe_wire::{read_slot, result_bytes};
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Evaluates one schema-2 model for requests bound to one key set.
 pub struct EquationEvaluator {
     map: LinearMap,
-    key_id: KeyId,
+    key_id: ServerKeyId,
     model: [u8; 32],
 }
 
@@ -48,13 +48,13 @@ impl EquationEvaluator {
     pub fn new(server_key_bytes: &[u8], model: &EquationModel) -> Result<Self, FheError> {
         Ok(EquationEvaluator {
             map: LinearMap::compile(model)?,
-            key_id: key_id_of(server_key_bytes),
+            key_id: ServerKeyId::of_key(server_key_bytes),
             model: equation_fingerprint(model),
         })
     }
 
     /// The id of the key set this evaluator answers for.
-    pub fn key_id(&self) -> KeyId {
+    pub fn key_id(&self) -> ServerKeyId {
         self.key_id
     }
 

@@ -10,7 +10,7 @@ use pulsecure_core::Model;
 
 use crate::circuit::{Circuit, CircuitPlan, PbsCount};
 use crate::guard::ServerKeyGuard;
-use crate::keys::{load_server_key, KeyId};
+use crate::keys::{load_server_key, ServerKeyId};
 use crate::model_fingerprint;
 use crate::params::CIPHERTEXT_LIMIT;
 use crate::tfhe_backend::ShortintBackend;
@@ -20,7 +20,11 @@ use crate::wire::{self, REQUEST_MAGIC};
 /// `key_id`, and every block's conformance to this build's parameter set. An evaluator that
 /// checks this first spends no key decompression (about 0.4 s of CPU) on a request it would
 /// refuse anyway. Returns the number of blocks.
-pub fn check_request(request: &[u8], model: &[u8; 32], key_id: &KeyId) -> Result<usize, FheError> {
+pub fn check_request(
+    request: &[u8],
+    model: &[u8; 32],
+    key_id: &ServerKeyId,
+) -> Result<usize, FheError> {
     let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
     envelope.check_binding(model, key_id, "request")?;
     let conformance = CompressedFheUint2ConformanceParams::from(crate::params::PARAMETERS);
@@ -41,7 +45,7 @@ pub struct TfheEvaluator {
     input_guard: ServerKeyGuard,
     backend: ShortintBackend,
     circuit: Circuit<ShortintBackend>,
-    key_id: KeyId,
+    key_id: ServerKeyId,
     model: [u8; 32],
     /// What an input ciphertext must conform to: the parameter set of this key.
     input_conformance: CompressedFheUint2ConformanceParams,
@@ -86,7 +90,7 @@ impl TfheEvaluator {
     }
 
     /// The key set this evaluator serves.
-    pub fn key_id(&self) -> KeyId {
+    pub fn key_id(&self) -> ServerKeyId {
         self.key_id
     }
 

@@ -1,7 +1,6 @@
 //! Key generation and loading (tfhe's high-level key types, so they serialize with tfhe's
 //! safe, versioned, conformance-checked format).
 
-use sha2::{Digest, Sha256};
 use tfhe::safe_serialization::safe_deserialize_conformant;
 #[cfg(feature = "client")]
 use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
@@ -17,9 +16,7 @@ use pulsecure_core::ports::fhe::FheError;
 use crate::params::CLIENT_KEY_LIMIT;
 use crate::params::{EARLIER_PARAMETERS, PARAMETERS, SERVER_KEY_LIMIT};
 
-/// Identifier of a key set: the first 16 bytes of SHA-256 of the serialized compressed
-/// server key. Public; binds requests and responses to one key set.
-pub type KeyId = [u8; 16];
+pub use crate::server_key_id::ServerKeyId;
 
 /// The tfhe configuration of every key made now: our parameter set and nothing else — in
 /// particular no dedicated OPRF key, which tfhe 1.8 adds by default (a second bootstrapping
@@ -67,7 +64,7 @@ pub struct GeneratedKeys {
     /// Public evaluation key as sent to an evaluator (compressed, safe-serialized).
     pub server_key_bytes: Vec<u8>,
     /// Identifier of this key set.
-    pub key_id: KeyId,
+    pub key_id: ServerKeyId,
 }
 
 #[cfg(feature = "client")]
@@ -78,14 +75,6 @@ impl std::fmt::Debug for GeneratedKeys {
             .field("server_key_bytes", &self.server_key_bytes.len())
             .finish()
     }
-}
-
-/// The key id of serialized server-key bytes.
-pub fn key_id_of(server_key_bytes: &[u8]) -> KeyId {
-    let digest = Sha256::digest(server_key_bytes);
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    id
 }
 
 /// Generate a client key and its compressed server key.
@@ -113,7 +102,7 @@ fn generate_keys_with(config: Config) -> Result<GeneratedKeys, FheError> {
     let mut server_key_bytes = Vec::new();
     safe_serialize(&compressed, &mut server_key_bytes, SERVER_KEY_LIMIT)
         .map_err(|e| FheError::Evaluation(format!("serializing the server key: {e}")))?;
-    let key_id = key_id_of(&server_key_bytes);
+    let key_id = ServerKeyId::of_key(&server_key_bytes);
     Ok(GeneratedKeys {
         client_key,
         server_key_bytes,
@@ -123,15 +112,15 @@ fn generate_keys_with(config: Config) -> Result<GeneratedKeys, FheError> {
 
 /// Check that bytes are a compressed server key of this build's parameters (size-limited,
 /// conformance-checked) without decompressing it; returns its key id.
-pub fn check_server_key(bytes: &[u8]) -> Result<KeyId, FheError> {
+pub fn check_server_key(bytes: &[u8]) -> Result<ServerKeyId, FheError> {
     read_compressed_server_key(bytes)?;
-    Ok(key_id_of(bytes))
+    Ok(ServerKeyId::of_key(bytes))
 }
 
 /// Read compressed server-key bytes (size-limited, conformance-checked) and decompress them.
-pub fn load_server_key(bytes: &[u8]) -> Result<(ServerKey, KeyId), FheError> {
+pub fn load_server_key(bytes: &[u8]) -> Result<(ServerKey, ServerKeyId), FheError> {
     let compressed = read_compressed_server_key(bytes)?;
-    Ok((compressed.decompress(), key_id_of(bytes)))
+    Ok((compressed.decompress(), ServerKeyId::of_key(bytes)))
 }
 
 /// Serialize the secret client key (for the vault). The buffer is wiped when dropped.

@@ -24,6 +24,7 @@ pub mod lwe_wire;
 #[cfg(feature = "client")]
 pub mod measure;
 pub mod params;
+mod server_key_id;
 pub mod tfhe_backend;
 pub mod wire;
 
@@ -38,9 +39,10 @@ pub use client::TfheClient;
 pub use equation_client::EquationClient;
 pub use equation_evaluator::EquationEvaluator;
 pub use evaluator::{check_request, TfheEvaluator};
-pub use keys::{check_server_key, key_id_of, load_server_key, KeyId};
+pub use keys::{check_server_key, load_server_key};
 #[cfg(feature = "client")]
 pub use keys::{client_key_from_bytes, client_key_to_bytes, generate_keys, GeneratedKeys};
+pub use server_key_id::ServerKeyId;
 
 /// SHA-256 of the model document's canonical JSON: binds requests and results to one model.
 pub fn model_fingerprint(model: &Model) -> [u8; 32] {

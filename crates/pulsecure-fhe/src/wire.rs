@@ -11,6 +11,7 @@
 use pulsecure_core::ports::fhe::FheError;
 
 use crate::params::{CIPHERTEXT_LIMIT, MAX_BLOCKS};
+use crate::server_key_id::ServerKeyId;
 
 /// Magic of a request. Version 2: blocks follow the model's input layout
 /// ([`crate::layout`]: two yes/no answers per block); version 1 sent one block per digit.
@@ -25,7 +26,7 @@ pub struct Envelope<'a> {
     /// SHA-256 of the model document the blocks are for.
     pub model: [u8; 32],
     /// Identifier of the key set the blocks were made with.
-    pub key_id: [u8; 16],
+    pub key_id: ServerKeyId,
     /// Serialized blocks.
     pub blocks: Vec<&'a [u8]>,
 }
@@ -35,7 +36,7 @@ impl Envelope<'_> {
     pub fn check_binding(
         &self,
         model: &[u8; 32],
-        key_id: &[u8; 16],
+        key_id: &ServerKeyId,
         what: &'static str,
     ) -> Result<(), FheError> {
         if &self.model != model {
@@ -55,11 +56,16 @@ impl Envelope<'_> {
 }
 
 /// Frame serialized blocks.
-pub fn write(magic: &[u8; 4], model: &[u8; 32], key_id: &[u8; 16], blocks: &[Vec<u8>]) -> Vec<u8> {
+pub fn write(
+    magic: &[u8; 4],
+    model: &[u8; 32],
+    key_id: &ServerKeyId,
+    blocks: &[Vec<u8>],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(54 + blocks.iter().map(|b| b.len() + 4).sum::<usize>());
     out.extend_from_slice(magic);
     out.extend_from_slice(model);
-    out.extend_from_slice(key_id);
+    out.extend_from_slice(key_id.as_bytes());
     out.extend_from_slice(&(blocks.len() as u16).to_le_bytes());
     for b in blocks {
         out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -104,8 +110,8 @@ pub fn read<'a>(
     }
     let mut model = [0u8; 32];
     model.copy_from_slice(take(&mut bytes, 32, what)?);
-    let mut key_id = [0u8; 16];
-    key_id.copy_from_slice(take(&mut bytes, 16, what)?);
+    let key_id = ServerKeyId::from_slice(take(&mut bytes, 16, what)?)
+        .ok_or_else(|| malformed("no key id"))?;
     let count_bytes = take(&mut bytes, 2, what)?;
     let count = usize::from(u16::from_le_bytes([count_bytes[0], count_bytes[1]]));
     if count > MAX_BLOCKS {
@@ -135,7 +141,7 @@ pub fn read<'a>(
 /// serialized (bounded), bound to the model and key.
 pub fn write_response<'a>(
     model: &[u8; 32],
-    key_id: &[u8; 16],
+    key_id: &ServerKeyId,
     blocks: impl IntoIterator<Item = &'a tfhe::shortint::Ciphertext>,
 ) -> Result<Vec<u8>, FheError> {
     let serialized = blocks
@@ -154,18 +160,22 @@ pub fn write_response<'a>(
 mod tests {
     use super::*;
 
+    fn id() -> ServerKeyId {
+        ServerKeyId::from_slice(&[9; 16]).expect("16 bytes")
+    }
+
     #[test]
     fn a_frame_reads_back() {
-        let bytes = write(REQUEST_MAGIC, &[7; 32], &[9; 16], &[vec![1, 2, 3], vec![]]);
+        let bytes = write(REQUEST_MAGIC, &[7; 32], &id(), &[vec![1, 2, 3], vec![]]);
         let envelope = read(REQUEST_MAGIC, &bytes, "request").expect("reads");
         assert_eq!(envelope.model, [7; 32]);
-        assert_eq!(envelope.key_id, [9; 16]);
+        assert_eq!(envelope.key_id, id());
         assert_eq!(envelope.blocks, vec![&[1u8, 2, 3][..], &[][..]]);
     }
 
     #[test]
     fn a_version_one_request_is_named_as_such() {
-        let bytes = write(RETIRED_REQUEST_MAGIC, &[7; 32], &[9; 16], &[]);
+        let bytes = write(RETIRED_REQUEST_MAGIC, &[7; 32], &id(), &[]);
         let err = read(REQUEST_MAGIC, &bytes, "request")
             .err()
             .expect("refused");

@@ -59,7 +59,7 @@ fn patient(m: &EquationModel, v: &Value) -> pulsecure_core::domain::equation::In
 fn edited(
     response: &[u8],
     m: &EquationModel,
-    key_id: &[u8; 16],
+    key_id: &pulsecure_fhe::ServerKeyId,
     edit: impl Fn(&mut [u64]),
 ) -> Vec<u8> {
     edited_output(response, m, key_id, 0, edit)
@@ -69,7 +69,7 @@ fn edited(
 fn edited_output(
     response: &[u8],
     m: &EquationModel,
-    key_id: &[u8; 16],
+    key_id: &pulsecure_fhe::ServerKeyId,
     j: usize,
     edit: impl Fn(&mut [u64]),
 ) -> Vec<u8> {
