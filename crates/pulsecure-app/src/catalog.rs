@@ -88,7 +88,7 @@ impl Catalog {
             .trust
             .verify(&bytes, &signature)
             .map_err(|e| unusable(e.to_string()))?;
-        if verified.claim.model_id != id || verified.claim.version != version {
+        if !verified.claim.model_ref().is(id, version) {
             return Err(unusable("the signed claim names another release".into()));
         }
         Ok(Entry {
@@ -106,7 +106,7 @@ impl Catalog {
             let Ok(verified) = self.trust.verify(json.as_bytes(), signature) else {
                 continue;
             };
-            if verified.claim.model_id == id && verified.claim.version == version {
+            if verified.claim.model_ref().is(id, version) {
                 return Ok(Entry {
                     model: verified.model.into(),
                     sha256: verified.claim.sha256,
@@ -129,7 +129,7 @@ impl Catalog {
             version,
             reason: e.to_string(),
         })?;
-        let entry = if embedded.id() == id && embedded.version() == version {
+        let entry = if embedded.model_ref().is(id, version) {
             Entry {
                 model: Loaded::Logistic(embedded),
                 sha256: DEFAULT_MODEL_SHA256.to_string(),

@@ -172,7 +172,7 @@ impl QueueStation {
         summary: &mut Submission,
         sink: &mut dyn QueueSink,
     ) -> Result<bool> {
-        let key = (model.id().to_string(), model.version(), patient_ref.clone());
+        let key = (model.model_ref(), patient_ref.clone());
         if waiting.contains(&key) {
             summary.already_queued += 1;
             return Ok(true);

@@ -51,8 +51,8 @@ impl QueueStation {
         };
         let queued: HashSet<PatientRef> = waiting
             .into_iter()
-            .filter(|(id, version, _)| id == model.id() && *version == model.version())
-            .map(|(_, _, patient_ref)| patient_ref)
+            .filter(|(release, _)| *release == model.model_ref())
+            .map(|(_, patient_ref)| patient_ref)
             .collect();
         let fingerprint = model_fingerprint(&model);
         while let Some(read) = rows.next_chunk(CHUNK, &mut |e| {

@@ -30,7 +30,7 @@ use pulsecure_core::ports::store::{RecordStatus, ScreeningRecord};
 use pulsecure_core::usecase::client_side::{ClientSide, EquationSide, LogisticSide, StoredFinish};
 use pulsecure_core::usecase::inference::StageTimings;
 use pulsecure_core::usecase::result_check::ResultRefused;
-use pulsecure_core::{Model, PatientRef, RiskAssessment};
+use pulsecure_core::{Model, ModelRef, PatientRef, RiskAssessment};
 use pulsecure_fhe::{
     equation_fingerprint, model_fingerprint, EquationClient, ServerKeyId, TfheClient,
 };
@@ -133,8 +133,8 @@ pub struct JobsStatus {
     pub queue: Counts,
 }
 
-/// Jobs waiting from an earlier run: (model id, version, patient).
-pub(crate) type Waiting = HashSet<(String, u64, PatientRef)>;
+/// Jobs waiting from an earlier run: (model release, patient).
+pub(crate) type Waiting = HashSet<(ModelRef, PatientRef)>;
 
 /// One call on the queue, as [`QueueStation::with_queue`] repeats it.
 type QueueCall<'q, T> =
@@ -324,26 +324,27 @@ impl QueueStation {
     }
 
     /// The fingerprint the queue names a selected model by (`None`: not selected here).
-    fn fingerprint_of(&self, model_id: &str, version: u64) -> Option<[u8; 32]> {
+    fn fingerprint_of(&self, release: &ModelRef) -> Option<[u8; 32]> {
         let model = self.records.model();
-        if self.logistic && model.id() == model_id && model.version() == version {
+        if self.logistic && model.model_ref() == *release {
             return Some(model_fingerprint(model));
         }
         self.equations
             .iter()
-            .find(|t| t.model.id() == model_id && t.model.version() == version)
+            .find(|t| t.model.model_ref() == *release)
             .map(|t| equation_fingerprint(&t.model))
     }
 
     /// The client side that checks `job`'s result, if its model is selected here.
     fn collector(&self, job: &QueuedJob) -> Option<Collector<'_>> {
+        let release = job.model_ref();
         let model = self.records.model();
-        if self.logistic && model.id() == job.model_id && model.version() == job.model_version {
+        if self.logistic && model.model_ref() == release {
             return Some(Collector::Logistic(LogisticSide::new(model, &self.client)));
         }
         self.equations
             .iter()
-            .find(|t| t.model.id() == job.model_id && t.model.version() == job.model_version)
+            .find(|t| t.model.model_ref() == release)
             .map(|t| Collector::Equation(EquationSide::new(&t.model, &t.client)))
     }
 
@@ -399,7 +400,7 @@ impl QueueStation {
         let resubmitted = self.resubmit_lost(&local)?;
         let waiting = local
             .into_iter()
-            .map(|j| (j.model_id, j.model_version, j.patient_ref))
+            .map(|j| (j.model_ref(), j.patient_ref))
             .collect();
         Ok((resubmitted, waiting))
     }
@@ -428,9 +429,7 @@ impl QueueStation {
         }
         let mut resubmitted = 0;
         for model_jobs in group_by_model(&lost) {
-            let Some(fingerprint) =
-                self.fingerprint_of(&model_jobs[0].model_id, model_jobs[0].model_version)
-            else {
+            let Some(fingerprint) = self.fingerprint_of(&model_jobs[0].model_ref()) else {
                 tracing::warn!(
                     jobs = model_jobs.len(),
                     "lost jobs of a model not selected here wait until a run selects it"
@@ -554,8 +553,8 @@ impl QueueStation {
                         }
                         Err(stored) => {
                             return Err(AppError::Integrity(format!(
-                                "a queued job's {stored} (model {} version {})",
-                                job.model_id, job.model_version
+                                "a queued job's {stored} (model {})",
+                                job.model_ref()
                             )))
                         }
                     }
@@ -602,12 +601,8 @@ impl QueueStation {
         refusal: &ResultRefused,
         sink: &mut dyn QueueSink,
     ) -> Result<()> {
-        record_refusal(
-            &self.records.db,
-            side.model_id(),
-            side.model_version(),
-            refusal,
-        )?;
+        let release = side.model_ref();
+        record_refusal(&self.records.db, &release.id, release.version, refusal)?;
         self.drop_job(
             job,
             &format!("{refusal}: run the batch again to resubmit"),
@@ -689,8 +684,8 @@ pub(crate) fn prepare_jobs<S: ClientSide>(
             let request = side.prepare(patient, &mut StageTimings::default(), &mut |_| {})?;
             Ok(QueuedJob {
                 job_id: JobId::random()?.to_string(),
-                model_id: side.model_id().to_string(),
-                model_version: side.model_version(),
+                model_id: side.model_ref().id,
+                model_version: side.model_ref().version,
                 patient_ref: patient_ref.clone(),
                 row: *row as u64,
                 created_at: now,
@@ -710,7 +705,7 @@ fn group_by_model(jobs: &[QueuedJob]) -> Vec<Vec<QueuedJob>> {
     for job in jobs {
         match groups
             .iter_mut()
-            .find(|g| g[0].model_id == job.model_id && g[0].model_version == job.model_version)
+            .find(|g| g[0].model_ref() == job.model_ref())
         {
             Some(group) => group.push(job.clone()),
             None => groups.push(vec![job.clone()]),

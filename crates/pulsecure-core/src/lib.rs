@@ -17,6 +17,7 @@ pub mod usecase;
 pub use domain::assessment::{RiskAssessment, RiskClass};
 pub use domain::model::{DigitTable, Model, ModelError};
 pub use domain::model_limit::ModelLimit;
+pub use domain::model_ref::ModelRef;
 pub use domain::patient::{GivenField, PatientError, PatientFeatures};
 pub use domain::patient_ref::{PatientRef, PatientRefError};
 pub use domain::quantize::QuantizedInput;

@@ -17,6 +17,11 @@ pub struct ModelClaim {
 const PREFIX: &str = "pulsecure-model";
 
 impl ModelClaim {
+    /// The release the claim names.
+    pub fn model_ref(&self) -> pulsecure_core::ModelRef {
+        pulsecure_core::ModelRef::new(self.model_id.as_str(), self.version)
+    }
+
     /// The trusted-comment text.
     pub fn encode(&self) -> String {
         format!(

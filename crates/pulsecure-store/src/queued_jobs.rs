@@ -42,6 +42,13 @@ pub struct QueuedJob {
     pub request: Vec<u8>,
 }
 
+impl QueuedJob {
+    /// The model release it was encrypted for.
+    pub fn model_ref(&self) -> pulsecure_core::ModelRef {
+        pulsecure_core::ModelRef::new(self.model_id.as_str(), self.model_version)
+    }
+}
+
 impl std::fmt::Debug for QueuedJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueuedJob")

@@ -12,6 +12,7 @@ pub mod equation_model;
 pub mod feature;
 pub mod model;
 pub mod model_limit;
+pub mod model_ref;
 pub mod patient;
 pub mod patient_ref;
 pub mod population;

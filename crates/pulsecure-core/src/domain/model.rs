@@ -261,6 +261,11 @@ impl Model {
         self.doc.version
     }
 
+    /// This release: id and version.
+    pub fn model_ref(&self) -> crate::domain::model_ref::ModelRef {
+        crate::domain::model_ref::ModelRef::new(self.id(), self.version())
+    }
+
     /// Inputs in model order.
     pub fn features(&self) -> &[FeatureSpec] {
         &self.doc.features

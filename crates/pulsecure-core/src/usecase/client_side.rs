@@ -17,6 +17,7 @@ use crate::domain::assessment::RiskAssessment;
 use crate::domain::equation::Inputs;
 use crate::domain::equation_model::{EquationModel, StoredInputsError};
 use crate::domain::model::Model;
+use crate::domain::model_ref::ModelRef;
 use crate::domain::patient::{PatientError, PatientFeatures};
 use crate::domain::quantize::QuantizedInput;
 use crate::ports::fhe::{EquationFheClient, FheClient, FheError};
@@ -42,11 +43,8 @@ pub trait ClientSide: Sync {
     /// The checked patient this model encrypts.
     type Patient: Sync;
 
-    /// The model's id.
-    fn model_id(&self) -> &str;
-
-    /// The model's release number.
-    fn model_version(&self) -> u64;
+    /// The model release this side encrypts for.
+    fn model_ref(&self) -> ModelRef;
 
     /// Normalize and encrypt `patient` (reporting [`Stage::Normalize`] and
     /// [`Stage::Encrypt`] as each starts, timing both into `timings`): the request.
@@ -77,10 +75,8 @@ pub trait ClientSide: Sync {
 /// A finished job's half that does not need to know the patient's type: what the queue's
 /// collector calls for each job, whichever model it was encrypted for.
 pub trait StoredFinish: Sync {
-    /// The model's id.
-    fn model_id(&self) -> &str;
-    /// The model's release number.
-    fn model_version(&self) -> u64;
+    /// The model release the job was encrypted for.
+    fn model_ref(&self) -> ModelRef;
     /// [`ClientSide::finish`] on the patient stored as `values`, whose request was
     /// `request`.
     fn finish_stored(
@@ -92,12 +88,8 @@ pub trait StoredFinish: Sync {
 }
 
 impl<S: ClientSide> StoredFinish for S {
-    fn model_id(&self) -> &str {
-        ClientSide::model_id(self)
-    }
-
-    fn model_version(&self) -> u64 {
-        ClientSide::model_version(self)
+    fn model_ref(&self) -> ModelRef {
+        ClientSide::model_ref(self)
     }
 
     fn finish_stored(
@@ -151,12 +143,8 @@ impl<'a> LogisticSide<'a> {
 impl ClientSide for LogisticSide<'_> {
     type Patient = PatientFeatures;
 
-    fn model_id(&self) -> &str {
-        self.model.id()
-    }
-
-    fn model_version(&self) -> u64 {
-        self.model.version()
+    fn model_ref(&self) -> ModelRef {
+        self.model.model_ref()
     }
 
     fn prepare(
@@ -220,12 +208,8 @@ impl<'a> EquationSide<'a> {
 impl ClientSide for EquationSide<'_> {
     type Patient = Inputs;
 
-    fn model_id(&self) -> &str {
-        self.model.id()
-    }
-
-    fn model_version(&self) -> u64 {
-        self.model.version()
+    fn model_ref(&self) -> ModelRef {
+        self.model.model_ref()
     }
 
     fn prepare(

@@ -179,8 +179,8 @@ impl<'a, S: ClientSide> InferenceService<'a, S> {
         progress: &mut dyn FnMut(Stage),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Recorded, InferenceError> {
-        let (id, version) = (self.side.model_id(), self.side.model_version());
-        if let Some(stored) = store.find(id, version, patient_ref)? {
+        let model = self.side.model_ref();
+        if let Some(stored) = store.find(&model.id, model.version, patient_ref)? {
             return Ok(Recorded::AlreadyStored(Box::new(stored)));
         }
         let screening = self.screen(patient, progress)?;

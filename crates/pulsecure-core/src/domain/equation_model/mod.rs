@@ -137,6 +137,11 @@ impl EquationModel {
         self.doc.version
     }
 
+    /// This release: id and version.
+    pub fn model_ref(&self) -> crate::domain::model_ref::ModelRef {
+        crate::domain::model_ref::ModelRef::new(self.id(), self.version())
+    }
+
     /// The exact equation.
     pub fn equation(&self) -> &Equation {
         &self.doc.equation
