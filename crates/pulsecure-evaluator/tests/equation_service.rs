@@ -16,12 +16,7 @@ use pulsecure_fhe::{equation_fingerprint, generate_keys, EquationClient};
 use support::EvaluatorProcess;
 
 fn prevent(id: &str) -> EquationModel {
-    let release = if id == "pce-ascvd-10y" { "v1" } else { "v2" };
-    let path = format!(
-        "{}/../../models/{id}/{release}/model.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    EquationModel::from_json(&std::fs::read_to_string(path).expect("release")).expect("valid")
+    pulsecure_testkit::models::equation_model(id)
 }
 
 #[test]

@@ -8,7 +8,6 @@
 //! request are refused.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
@@ -18,35 +17,16 @@ use pulsecure_fhe::lwe_wire::{read_result, result_bytes};
 use pulsecure_fhe::{equation_fingerprint, generate_keys, wire, EquationClient, EquationEvaluator};
 use serde_json::Value;
 
-/// Every released schema-2 model and its release folder.
-const MODELS: [(&str, &str); 3] = [
-    ("prevent-cvd-10y", "v2"),
-    ("prevent-ascvd-10y", "v2"),
-    ("pce-ascvd-10y", "v1"),
-];
+use pulsecure_testkit::models::EQUATION_RELEASES as MODELS;
+
 const PCE: &str = "pce-ascvd-10y";
 
-fn read(model: &str, file: &str) -> String {
-    let release = MODELS
-        .iter()
-        .find(|(id, _)| *id == model)
-        .map(|(_, v)| *v)
-        .expect("a released model");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models")
-        .join(model)
-        .join(release)
-        .join(file);
-    std::fs::read_to_string(path).expect("release file")
-}
-
 fn model(id: &str) -> EquationModel {
-    EquationModel::from_json(&read(id, "model.json")).expect("valid")
+    pulsecure_testkit::models::equation_model(id)
 }
 
 fn vectors(id: &str) -> Vec<Value> {
-    let golden: Value = serde_json::from_str(&read(id, "golden.json")).expect("json");
-    golden["vectors"].as_array().expect("vectors").clone()
+    pulsecure_testkit::models::equation_vectors(id)
 }
 
 fn patient(m: &EquationModel, v: &Value) -> pulsecure_core::domain::equation::Inputs {

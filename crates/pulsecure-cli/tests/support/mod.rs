@@ -184,15 +184,9 @@ pub fn audit_events(env: &Env, event: &str) -> i64 {
 
 /// A valid CSV row for `id` (values vary with `i`).
 pub fn good_row(id: &str, i: usize) -> String {
-    format!(
-        "{id},0,{},{},{},{},{},{}",
-        30 + (i * 7) % 50,
-        (i / 3) % 2,
-        100 + (i % 5) * 15,
-        (i / 2) % 2,
-        (i / 4) % 2,
-        i % 2
-    )
+    let values = pulsecure_testkit::patients::varied_values(i);
+    let cells: Vec<String> = values.iter().map(f64::to_string).collect();
+    format!("{id},0,{}", cells.join(","))
 }
 
 /// Write the batch file `name` of `count` valid rows `{prefix}000`, `{prefix}001`, … (values

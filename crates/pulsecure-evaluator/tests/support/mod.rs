@@ -99,27 +99,11 @@ impl Drop for EvaluatorProcess {
     }
 }
 
-/// Patient `i` of a varied set, valid for the embedded model: every feature changes with `i`.
-pub fn varied_patient(model: &pulsecure_core::Model, i: usize) -> pulsecure_core::PatientFeatures {
-    // age, told_diabetes, systolic_bp, current_smoker, male, told_high_bp
-    let raw = [
-        30.0 + ((i * 7) % 50) as f64,
-        ((i / 3) % 2) as f64,
-        100.0 + (i % 5) as f64 * 15.0,
-        ((i / 2) % 2) as f64,
-        ((i / 4) % 2) as f64,
-        (i % 2) as f64,
-    ];
-    pulsecure_core::PatientFeatures::from_ordered(model.features(), &raw).expect("valid patient")
-}
-
-/// Patients 0..n of [`varied_patient`].
-pub fn varied_patients(
-    model: &pulsecure_core::Model,
-    n: usize,
-) -> Vec<pulsecure_core::PatientFeatures> {
-    (0..n).map(|i| varied_patient(model, i)).collect()
-}
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use pulsecure_testkit::patients::{varied_patient, varied_patients};
+#[allow(unused_imports)]
+pub use pulsecure_testkit::processes::rss_kb;
 
 /// `pulsecure-evaluator worker` on the queue at `url` as worker `name`, with its data
 /// directory `dir/name`: one job at a time on one thread, polling every second.
@@ -141,13 +125,4 @@ pub fn worker_command(url: &str, name: &str, dir: &Path) -> Command {
     command
 }
 
-/// Resident set size of a process in kB (from /proc).
-pub fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 pub mod hostile;

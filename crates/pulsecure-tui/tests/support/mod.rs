@@ -14,7 +14,6 @@ use pulsecure_core::domain::eligibility::NotEligible;
 use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_intake::{intake, CholesterolUnits, Intake};
 use pulsecure_core::domain::equation_model::EquationModel;
-use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::privacy::BudgetStatus;
 use pulsecure_core::usecase::analytics::Release;
 use pulsecure_core::usecase::inference::{Screening, Stage, StageTimings};
@@ -35,7 +34,7 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// The shipped model.
 pub fn model() -> Model {
-    Model::from_json(DEFAULT_MODEL_JSON).expect("embedded model loads")
+    pulsecure_testkit::models::default_model()
 }
 
 /// A workbench that answers from the reference engine after `stage_delay` per stage.
@@ -286,13 +285,10 @@ impl Workbench for FakeBench {
 
 /// The released PREVENT models (total CVD, ASCVD), read from the repository.
 pub fn prevent_models() -> Vec<Arc<EquationModel>> {
-    [
-        include_str!("../../../../models/prevent-cvd-10y/v2/model.json"),
-        include_str!("../../../../models/prevent-ascvd-10y/v2/model.json"),
-    ]
-    .iter()
-    .map(|json| Arc::new(EquationModel::from_json(json).expect("released model loads")))
-    .collect()
+    pulsecure_testkit::models::prevent_models()
+        .into_iter()
+        .map(Arc::new)
+        .collect()
 }
 
 /// Accepts [`PASSWORD`] and hands out `bench`.
