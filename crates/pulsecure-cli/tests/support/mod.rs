@@ -5,8 +5,7 @@
 pub mod queue;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
 
 /// The password the tests use.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -263,18 +262,7 @@ pub struct Evaluator {
 
 impl Evaluator {
     pub fn start(dir: &Path) -> Self {
-        let run = dir.join("run");
-        std::fs::create_dir_all(&run).expect("run dir");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        let socket = run.join("evaluator.sock");
         let data = dir.join("evaluator-data");
-        let log = dir.join("evaluator.log");
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log");
         // The evaluator's own binary when cargo built it beside this one (cargo test
         // --workspace), else the same server code through `pulsecure run-evaluator`.
         let me = PathBuf::from(env!("CARGO_BIN_EXE_pulsecure"));
@@ -286,27 +274,13 @@ impl Evaluator {
             c.arg("run-evaluator");
             c
         };
-        let child = command
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("unix:{}", socket.display()))
-            .arg("--data-dir")
-            .arg(&data)
-            .env("PULSECURE_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start the evaluator");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "the evaluator did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        command.env("PULSECURE_LOG", "debug");
+        let served = pulsecure_testkit::processes::serve_on_socket(command, dir, &data, &[]);
         Evaluator {
-            child,
-            socket,
+            child: served.child,
+            socket: served.socket,
             data,
-            log,
+            log: served.log,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Launchers for the job-queue tests: worker processes, a client's run, a raw connection.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use super::Env;
 
@@ -15,23 +15,17 @@ impl Workers {
                 .map(|i| {
                     let log =
                         std::fs::File::create(env.path(&format!("worker{i}.log"))).expect("log");
-                    Command::new(env!("CARGO_BIN_EXE_pulsecure"))
-                        .args(["run-evaluator", "worker", "--queue", url])
-                        .arg("--data-dir")
-                        .arg(env.path(&format!("worker{i}")))
-                        .args([
-                            "--concurrency",
-                            "1",
-                            "--threads",
-                            "1",
-                            "--poll-seconds",
-                            "1",
-                        ])
-                        .args(["--lease-seconds", "20"])
-                        .stdout(Stdio::null())
-                        .stderr(log)
-                        .spawn()
-                        .expect("spawn a worker")
+                    let mut pulsecure = Command::new(env!("CARGO_BIN_EXE_pulsecure"));
+                    pulsecure.arg("run-evaluator");
+                    pulsecure_testkit::processes::queue_worker(
+                        pulsecure,
+                        url,
+                        &env.path(&format!("worker{i}")),
+                    )
+                    .args(["--lease-seconds", "20"])
+                    .stderr(log)
+                    .spawn()
+                    .expect("spawn a worker")
                 })
                 .collect(),
         )

@@ -3,8 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use pulsecure_evaluator_client::{Connection, RemoteConfig};
 use pulsecure_rpc::EvaluatorAddress;
@@ -23,47 +22,17 @@ pub fn binary() -> &'static str {
 impl EvaluatorProcess {
     /// Start on `dir/run/evaluator.sock` with `dir/data` as its data directory.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
-        let run = dir.join("run");
-        if !run.exists() {
-            std::fs::create_dir_all(&run).expect("run dir");
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("0700");
-        }
-        let socket = run.join("evaluator.sock");
-        let log = dir.join("evaluator.log");
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log");
-        let child = Command::new(binary())
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("unix:{}", socket.display()))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn the evaluator");
-        let process = EvaluatorProcess { child, socket, log };
-        process.wait_ready();
-        process
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "the evaluator did not start: {}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
+        let served = pulsecure_testkit::processes::serve_on_socket(
+            Command::new(binary()),
+            dir,
+            &dir.join("data"),
+            extra,
         );
+        EvaluatorProcess {
+            child: served.child,
+            socket: served.socket,
+            log: served.log,
+        }
     }
 
     pub fn address(&self) -> EvaluatorAddress {
@@ -108,20 +77,9 @@ pub use pulsecure_testkit::processes::rss_kb;
 /// `pulsecure-evaluator worker` on the queue at `url` as worker `name`, with its data
 /// directory `dir/name`: one job at a time on one thread, polling every second.
 pub fn worker_command(url: &str, name: &str, dir: &Path) -> Command {
-    let mut command = Command::new(binary());
-    command
-        .args(["worker", "--queue", url, "--worker-id", name])
-        .arg("--data-dir")
-        .arg(dir.join(name))
-        .args([
-            "--concurrency",
-            "1",
-            "--threads",
-            "1",
-            "--poll-seconds",
-            "1",
-        ])
-        .stdout(Stdio::null());
+    let mut command =
+        pulsecure_testkit::processes::queue_worker(Command::new(binary()), url, &dir.join(name));
+    command.args(["--worker-id", name]);
     command
 }
 
