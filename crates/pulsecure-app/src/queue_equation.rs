@@ -184,12 +184,15 @@ impl QueueStation {
         else {
             return Ok(false);
         };
-        let outcome = stored_outcome(model, stored.record);
-        match outcome {
-            EquationOutcome::Screened { .. } => summary.already_stored += 1,
-            EquationOutcome::NotEligible(_) => summary.already_stored += 1,
-        }
-        report(sink, model, row, patient_ref, &outcome)?;
+        // A screening or a not-eligible decision: either way stored by an earlier run.
+        summary.already_stored += 1;
+        report(
+            sink,
+            model,
+            row,
+            patient_ref,
+            &stored_outcome(model, stored.record),
+        )?;
         Ok(true)
     }
 
