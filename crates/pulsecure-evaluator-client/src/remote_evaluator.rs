@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
-use pulsecure_fhe::wire::{self, REQUEST_MAGIC};
+use pulsecure_fhe::wire;
 use pulsecure_rpc::v1::EvaluateRequest;
 
 use crate::connection::Connection;
@@ -44,11 +44,11 @@ impl Evaluator for RemoteEvaluator {
     fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
         // The binding fields travel beside the frame so the service can refuse an unknown
         // key or model before reading any ciphertext.
-        let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
+        let (model, key_id) = wire::request_binding(request)?;
         let item = EvaluateRequest {
             request_id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            key_id: envelope.key_id.as_bytes().to_vec(),
-            model_fingerprint: envelope.model.to_vec(),
+            key_id: key_id.as_bytes().to_vec(),
+            model_fingerprint: model.to_vec(),
             request: request.to_vec(),
         };
         let deadline = self.connection.call_timeout();

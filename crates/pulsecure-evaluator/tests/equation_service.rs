@@ -81,6 +81,13 @@ fn the_evaluator_serves_prevent_and_pce_models_by_the_same_rpcs() {
     let accumulator = client.decrypt(&request, &response).expect("decrypt");
     let reference = model.run(&inputs);
     assert_eq!(accumulator as i64, reference.acc + model.index().offset);
+    // Compressed: the outputs' bodies only (one for PREVENT), not the full ciphertext.
+    assert_eq!(response.len(), 54 + 12, "a compressed PREVENT result");
+    // An older client's (version-2) request is refused with the reason, not evaluated.
+    let mut older = request.clone();
+    older[..4].copy_from_slice(pulsecure_fhe::wire::REQUEST_MAGIC);
+    let err = remote.evaluate(&older).expect_err("an older client");
+    assert!(err.to_string().contains("upgrade the client"), "{err}");
     let golden: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/../../models/prevent-cvd-10y/v2/golden.json",

@@ -4,19 +4,19 @@
 use tfhe::core_crypto::commons::generators::DeterministicSeeder;
 use tfhe::core_crypto::prelude::{
     decrypt_lwe_ciphertext, encrypt_seeded_lwe_ciphertext, new_seeder, DefaultRandomGenerator,
-    Plaintext, Seeder,
+    LweCiphertextOwned, Plaintext, Seeder,
 };
 use tfhe::ClientKey;
 
 use pulsecure_core::domain::equation_model::{EncodedPatient, EquationModel};
 use pulsecure_core::ports::fhe::FheError;
 
-use crate::equation_evaluator::apply;
+use crate::equation_evaluator::{apply, compressed_response};
 use crate::equation_fingerprint;
 use crate::equation_lwe::{noise_bound_log2, LinearMap};
 use crate::keys::ServerKeyId;
-use crate::lwe_wire::{read_result, seeded_slot, slot_bytes};
-use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
+use crate::lwe_wire::{seeded_slot, slot_bytes};
+use crate::wire::{self, COMPRESSED_REQUEST_MAGIC, COMPRESSED_RESPONSE_MAGIC, RESPONSE_MAGIC};
 
 /// Encrypts requests and decrypts results for one schema-2 model under one client key.
 pub struct EquationClient {
@@ -122,24 +122,30 @@ impl EquationClient {
             ));
         }
         Ok(wire::write(
-            REQUEST_MAGIC,
+            COMPRESSED_REQUEST_MAGIC,
             &self.model,
             &self.key_id,
             &blocks,
         ))
     }
 
-    /// The only response an honest evaluator gives `request`: the model's public linear map
-    /// of its slots, framed. Refuses a request made for another model or key set.
-    pub fn expected_response(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
-        let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
+    /// The model's public linear map of `request`'s slots — the outputs an honest evaluator
+    /// computes — and the only response it may send: their compressed `PSR2` frame. Refuses
+    /// a request made for another model or key set.
+    fn predicted(
+        &self,
+        request: &[u8],
+    ) -> Result<(Vec<LweCiphertextOwned<u64>>, Vec<u8>), FheError> {
+        let envelope = wire::read(COMPRESSED_REQUEST_MAGIC, request, "request")?;
         envelope.check_binding(&self.model, &self.key_id, "request")?;
-        Ok(wire::write(
-            RESPONSE_MAGIC,
-            &self.model,
-            &self.key_id,
-            &apply(&self.map, &envelope.blocks)?,
-        ))
+        let outputs = apply(&self.map, &envelope.blocks)?;
+        let frame = compressed_response(&self.model, &self.key_id, &outputs);
+        Ok((outputs, frame))
+    }
+
+    /// The only response an honest evaluator gives `request`.
+    pub fn expected_response(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
+        Ok(self.predicted(request)?.1)
     }
 
     /// Decrypt `result`, the answer to `request`, into the accumulator plus offset
@@ -184,32 +190,36 @@ impl EquationClient {
         request: &[u8],
         result: &[u8],
     ) -> Result<(Vec<u64>, Vec<u64>), FheError> {
-        if self.expected_response(request)? != result {
+        let (predicted, frame) = self.predicted(request)?;
+        if frame != result {
+            if result.get(..4) == Some(RESPONSE_MAGIC.as_slice()) {
+                // Say why, rather than only that it differs.
+                wire::read(COMPRESSED_RESPONSE_MAGIC, result, "result")?;
+            }
             return Err(malformed(
                 "not the model's linear map of the request it answers (nothing was decrypted)",
             ));
         }
-        let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
-        envelope.check_binding(&self.model, &self.key_id, "result")?;
+        // The result is exactly the prediction: what is decrypted is the client's own
+        // computation, checked again below as defence in depth.
         let outputs = self.map.outputs();
-        if envelope.blocks.len() != outputs.len() {
+        if predicted.len() != outputs.len() {
             return Err(malformed(format!(
-                "{} blocks, expected {}",
-                envelope.blocks.len(),
+                "{} outputs, expected {}",
+                predicted.len(),
                 outputs.len()
             )));
         }
         let (key, _) = self.block_key.encryption_key_and_noise();
         let mut values = Vec::with_capacity(outputs.len());
         let mut noises = Vec::with_capacity(outputs.len());
-        for (j, (bytes, output)) in envelope.blocks.iter().zip(outputs).enumerate() {
-            let ct = read_result(bytes, self.map.dimension())?;
+        for (j, (ct, output)) in predicted.iter().zip(outputs).enumerate() {
             if ct.get_mask().as_ref().iter().all(|&a| a == 0) {
                 return Err(malformed(format!(
                     "output {j} is a trivial (keyless) ciphertext"
                 )));
             }
-            let Plaintext(plaintext) = decrypt_lwe_ciphertext(&key, &ct);
+            let Plaintext(plaintext) = decrypt_lwe_ciphertext(&key, ct);
             let (value, noise) = LinearMap::decode(plaintext);
             if noise > output.noise_bound() {
                 return Err(malformed(format!(

@@ -7,7 +7,7 @@
 
 use tfhe::core_crypto::prelude::{
     lwe_ciphertext_add_assign, lwe_ciphertext_cleartext_mul_assign,
-    lwe_ciphertext_plaintext_add_assign, Cleartext, LweCiphertext, Plaintext,
+    lwe_ciphertext_plaintext_add_assign, Cleartext, LweCiphertext, LweCiphertextOwned, Plaintext,
 };
 
 use pulsecure_core::domain::equation_model::EquationModel;
@@ -16,8 +16,8 @@ use pulsecure_core::ports::fhe::{Evaluator, FheError};
 use crate::equation_fingerprint;
 use crate::equation_lwe::LinearMap;
 use crate::keys::ServerKeyId;
-use crate::lwe_wire::{read_slot, result_bytes};
-use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
+use crate::lwe_wire::{body_bytes, read_slot};
+use crate::wire::{self, COMPRESSED_REQUEST_MAGIC, COMPRESSED_RESPONSE_MAGIC};
 
 /// Evaluates one schema-2 model for requests bound to one key set.
 pub struct EquationEvaluator {
@@ -64,12 +64,12 @@ impl EquationEvaluator {
     }
 }
 
-/// The model's linear map applied to a request's slots: one serialized LWE ciphertext per
-/// output. Deterministic and public, so the client recomputes it from the request it sent
-/// and accepts only a response that is exactly this (no result it did not predict is ever
+/// The model's linear map applied to a request's slots: one LWE ciphertext per output.
+/// Deterministic and public, so the client recomputes it from the request it sent and
+/// accepts only a response that is exactly this (no result it did not predict is ever
 /// decrypted: a crafted result cannot probe the key or the patient through the client's
 /// reaction).
-pub fn apply(map: &LinearMap, blocks: &[&[u8]]) -> Result<Vec<Vec<u8>>, FheError> {
+pub fn apply(map: &LinearMap, blocks: &[&[u8]]) -> Result<Vec<LweCiphertextOwned<u64>>, FheError> {
     if blocks.len() != map.slots() {
         return Err(malformed(format!(
             "{} slots, the model needs {}",
@@ -98,23 +98,31 @@ pub fn apply(map: &LinearMap, blocks: &[&[u8]]) -> Result<Vec<Vec<u8>>, FheError
                 &mut sum,
                 Plaintext(LinearMap::encode(output.offset() as u64)),
             );
-            result_bytes(&sum)
+            sum
         })
         .collect())
 }
 
+/// The compressed response carrying `results`: a `PSR2` frame of their bodies, 8 bytes per
+/// output (the masks are the public map of the request's, which the client recomputes).
+pub fn compressed_response(
+    model: &[u8; 32],
+    key_id: &ServerKeyId,
+    results: &[LweCiphertextOwned<u64>],
+) -> Vec<u8> {
+    let bodies: Vec<Vec<u8>> = results.iter().map(|ct| body_bytes(ct).to_vec()).collect();
+    wire::write(COMPRESSED_RESPONSE_MAGIC, model, key_id, &bodies)
+}
+
 impl Evaluator for EquationEvaluator {
-    /// Refuses a request for another model or key, a slot count other than the model's, and
-    /// a slot that is not exactly one seeded LWE ciphertext ([`crate::lwe_wire`]).
+    /// Refuses a request for another model or key, a slot count other than the model's, a
+    /// slot that is not exactly one seeded LWE ciphertext ([`crate::lwe_wire`]), and a
+    /// version-2 request (an older client, which cannot read the compressed answer). Answers
+    /// with the outputs' bodies only ([`compressed_response`]).
     fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
-        let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
+        let envelope = wire::read(COMPRESSED_REQUEST_MAGIC, request, "request")?;
         envelope.check_binding(&self.model, &self.key_id, "request")?;
         let results = apply(&self.map, &envelope.blocks)?;
-        Ok(wire::write(
-            RESPONSE_MAGIC,
-            &self.model,
-            &self.key_id,
-            &results,
-        ))
+        Ok(compressed_response(&self.model, &self.key_id, &results))
     }
 }

@@ -9,8 +9,11 @@
 //! - **Slot** (request): the seed of the mask (u128, little endian) then the body (u64 LE):
 //!   24 bytes. The mask is re-expanded from the seed with tfhe's CSPRNG, as tfhe does for
 //!   its own seeded ciphertexts.
-//! - **Result** (response): the full LWE ciphertext, every coefficient as u64 LE, mask then
-//!   body: `8 · (dimension + 1)` bytes.
+//! - **Result**: the full LWE ciphertext, every coefficient as u64 LE, mask then body:
+//!   `8 · (dimension + 1)` bytes (the uncompressed `PSR1` form, and what the client
+//!   recomputes).
+//! - **Body** (the compressed `PSR2` response): the body alone, u64 LE: 8 bytes. The mask is
+//!   the public linear map of the request's masks, which the client recomputes.
 
 use tfhe::core_crypto::commons::math::random::{CompressionSeed, Seed};
 use tfhe::core_crypto::prelude::{
@@ -68,6 +71,14 @@ pub fn read_slot(
 /// The byte form of a result.
 pub fn result_bytes(ct: &LweCiphertextOwned<u64>) -> Vec<u8> {
     ct.as_ref().iter().flat_map(|c| c.to_le_bytes()).collect()
+}
+
+/// Bytes of a compressed result's block: one body.
+pub const BODY_BYTES: usize = 8;
+
+/// The compressed form of a result: its body.
+pub fn body_bytes(ct: &LweCiphertextOwned<u64>) -> [u8; BODY_BYTES] {
+    ct.get_body().data.to_le_bytes()
 }
 
 /// Read a result of the given dimension.

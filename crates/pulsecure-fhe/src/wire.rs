@@ -2,6 +2,12 @@
 //!
 //! Request:  `"PSQ2"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
 //! Response: `"PSR1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
+//!
+//! A published equation's request is `"PSQ3"` (same layout; its sender reads compressed
+//! results) and its response `"PSR2"`: one 8-byte body per encrypted output, the masks left
+//! out — the client recomputes them from its own request, as it recomputes the whole answer
+//! to check it. An equation request in `"PSQ2"` comes from an older client, which reads only
+//! full results: it is refused with a message saying so.
 //! Each block is `len (u32 LE)` followed by tfhe's safe serialization of one ciphertext, read
 //! back with tfhe's size-limited, conformance-checked deserialization (schema 1: a shortint
 //! block each, seeded `CompressedCiphertext` in requests, `Ciphertext` in responses) or, for
@@ -20,6 +26,10 @@ pub const REQUEST_MAGIC: &[u8; 4] = b"PSQ2";
 pub const RETIRED_REQUEST_MAGIC: &[u8; 4] = b"PSQ1";
 /// Magic of a response.
 pub const RESPONSE_MAGIC: &[u8; 4] = b"PSR1";
+/// Magic of a published equation's request from a client that reads compressed results.
+pub const COMPRESSED_REQUEST_MAGIC: &[u8; 4] = b"PSQ3";
+/// Magic of a compressed response (a published equation's: the outputs' bodies only).
+pub const COMPRESSED_RESPONSE_MAGIC: &[u8; 4] = b"PSR2";
 
 /// A parsed envelope: binding data plus raw block bytes.
 pub struct Envelope<'a> {
@@ -103,6 +113,19 @@ pub fn read<'a>(
              reads version 2 — upgrade the client",
         ));
     }
+    if magic == COMPRESSED_REQUEST_MAGIC && found == REQUEST_MAGIC {
+        return Err(malformed(
+            "a published-equation request from an older client (version 2), which reads \
+             only uncompressed results; this evaluator answers version 3 with compressed \
+             results — upgrade the client",
+        ));
+    }
+    if magic == COMPRESSED_RESPONSE_MAGIC && found == RESPONSE_MAGIC {
+        return Err(malformed(
+            "an uncompressed result from an older evaluator; this client reads compressed \
+             results — upgrade the evaluator",
+        ));
+    }
     if found != magic {
         return Err(malformed(
             "wrong magic (not a Pulsecure message of this kind)",
@@ -135,6 +158,19 @@ pub fn read<'a>(
         key_id,
         blocks,
     })
+}
+
+/// The model and key set a request of either current version (`PSQ2`, `PSQ3`) is bound to,
+/// read from its header (the rest of the frame is checked by whoever evaluates it).
+pub fn request_binding(request: &[u8]) -> Result<([u8; 32], ServerKeyId), FheError> {
+    let magic = request.get(..4).unwrap_or_default();
+    let expected = if magic == COMPRESSED_REQUEST_MAGIC {
+        COMPRESSED_REQUEST_MAGIC
+    } else {
+        REQUEST_MAGIC
+    };
+    let envelope = read(expected, request, "request")?;
+    Ok((envelope.model, envelope.key_id))
 }
 
 /// A response frame of shortint result blocks (the schema-1 circuit's): each block

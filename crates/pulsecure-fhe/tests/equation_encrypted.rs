@@ -13,7 +13,6 @@ use pulsecure_core::domain::equation::InputValue;
 use pulsecure_core::domain::equation_model::EquationModel;
 use pulsecure_core::ports::fhe::{Evaluator, FheError};
 use pulsecure_fhe::equation_lwe::{LinearMap, DELTA_BITS};
-use pulsecure_fhe::lwe_wire::{read_result, result_bytes};
 use pulsecure_fhe::{equation_fingerprint, generate_keys, wire, EquationClient, EquationEvaluator};
 use serde_json::Value;
 
@@ -45,7 +44,8 @@ fn edited(
     edited_output(response, m, key_id, 0, edit)
 }
 
-/// Re-frame a response with output `j`'s ciphertext changed by `edit`.
+/// Re-frame a (compressed) response with output `j`'s body changed by `edit` (given as the
+/// last coefficient of a one-coefficient slice, as the body of a ciphertext is its last).
 fn edited_output(
     response: &[u8],
     m: &EquationModel,
@@ -53,14 +53,15 @@ fn edited_output(
     j: usize,
     edit: impl Fn(&mut [u64]),
 ) -> Vec<u8> {
-    let envelope = wire::read(wire::RESPONSE_MAGIC, response, "result").expect("frame");
-    let dimension = LinearMap::compile(m).expect("map").dimension();
+    let envelope = wire::read(wire::COMPRESSED_RESPONSE_MAGIC, response, "result").expect("frame");
     let mut blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
-    let mut ct = read_result(&blocks[j], dimension).expect("ciphertext");
-    edit(ct.as_mut());
-    blocks[j] = result_bytes(&ct);
+    let mut body = [u64::from_le_bytes(
+        blocks[j].as_slice().try_into().expect("8 bytes"),
+    )];
+    edit(&mut body);
+    blocks[j] = body[0].to_le_bytes().to_vec();
     wire::write(
-        wire::RESPONSE_MAGIC,
+        wire::COMPRESSED_RESPONSE_MAGIC,
         &equation_fingerprint(m),
         key_id,
         &blocks,
@@ -95,6 +96,8 @@ fn every_golden_patient_decrypts_to_the_reference_accumulator() {
             sizes.insert(request.len());
             let response = evaluator.evaluate(&request).expect("evaluate");
             response_sizes.insert(response.len());
+            // Compressed: the frame's 54 bytes, then a length and a body per output.
+            assert_eq!(response.len(), 54 + 12 * outputs.len(), "{id}");
             let (value, noise) = client
                 .decrypt_with_noise(&request, &response)
                 .expect("decrypt");
@@ -225,11 +228,11 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
         evaluator.evaluate(&short),
         Err(FheError::Malformed { .. })
     ));
-    let envelope = wire::read(wire::REQUEST_MAGIC, &request, "request").expect("frame");
+    let envelope = wire::read(wire::COMPRESSED_REQUEST_MAGIC, &request, "request").expect("frame");
     let blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
     let frame = |blocks: &[Vec<u8>], m: &EquationModel| {
         wire::write(
-            wire::REQUEST_MAGIC,
+            wire::COMPRESSED_REQUEST_MAGIC,
             &equation_fingerprint(m),
             &keys.key_id,
             blocks,
@@ -286,16 +289,16 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
             )
             .expect_err("noise beyond the bound");
         assert!(err.to_string().contains("linear map"), "{err}");
-        let trivial = |ct: &mut [u64]| {
-            let n = ct.len();
-            ct[..n - 1].fill(0);
-        };
+        // A keyless (trivial) ciphertext cannot be sent at all: the compressed response
+        // carries no mask, the client uses the masks it computed itself. A body set to a
+        // clean encoding of some value is refused like any other.
+        let clean = |ct: &mut [u64]| *ct.last_mut().expect("body") = LinearMap::encode(1);
         let err = client
             .decrypt(
                 &request,
-                &edited_output(&response, &pce, &keys.key_id, j, trivial),
+                &edited_output(&response, &pce, &keys.key_id, j, clean),
             )
-            .expect_err("trivial");
+            .expect_err("a clean body");
         assert!(err.to_string().contains("linear map"), "{err}");
     }
     // An output past its top is refused before recombining.
@@ -315,14 +318,14 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
         .expect_err("outside the range");
     assert!(err.to_string().contains("linear map"), "{err}");
     // One output missing, or one extra.
-    let envelope = wire::read(wire::RESPONSE_MAGIC, &response, "result").expect("frame");
+    let envelope = wire::read(wire::COMPRESSED_RESPONSE_MAGIC, &response, "result").expect("frame");
     let blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
     for wrong in [
         blocks[..2].to_vec(),
         [blocks.clone(), vec![blocks[0].clone()]].concat(),
     ] {
         let frame = wire::write(
-            wire::RESPONSE_MAGIC,
+            wire::COMPRESSED_RESPONSE_MAGIC,
             &equation_fingerprint(&pce),
             &keys.key_id,
             &wrong,
@@ -340,4 +343,38 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
         other.decrypt(&request, &response),
         Err(FheError::Mismatch { .. })
     ));
+}
+
+/// Version skew is named, not mistaken for tampering: an equation request in the old frame
+/// version (an older client, which reads only full results) is refused by the evaluator
+/// with a message saying to upgrade the client, and an uncompressed result (an older
+/// evaluator) by the client; the honest pair still agrees.
+#[test]
+fn an_older_client_or_evaluator_is_told_so() {
+    let keys = generate_keys().expect("keygen");
+    let cvd = model("prevent-cvd-10y");
+    let evaluator = EquationEvaluator::new(&keys.server_key_bytes, &cvd).expect("evaluator");
+    let client = EquationClient::new(&cvd, keys.client_key.clone(), keys.key_id).expect("client");
+    let inputs = patient(&cvd, &vectors("prevent-cvd-10y")[0]);
+    let request = client.encrypt(&cvd.encode(&inputs)).expect("encrypt");
+    let response = evaluator.evaluate(&request).expect("evaluate");
+    let expected = (cvd.run(&inputs).acc + cvd.index().offset) as u64;
+    assert_eq!(
+        client.decrypt(&request, &response).expect("decrypt"),
+        expected
+    );
+
+    let mut old_request = request.clone();
+    old_request[..4].copy_from_slice(wire::REQUEST_MAGIC);
+    let err = evaluator
+        .evaluate(&old_request)
+        .expect_err("an older client");
+    assert!(err.to_string().contains("upgrade the client"), "{err}");
+
+    let mut old_response = response.clone();
+    old_response[..4].copy_from_slice(wire::RESPONSE_MAGIC);
+    let err = client
+        .decrypt(&request, &old_response)
+        .expect_err("an older evaluator");
+    assert!(err.to_string().contains("upgrade the evaluator"), "{err}");
 }
