@@ -157,12 +157,13 @@ impl EquationClient {
     /// would accept that request's own map, and the reaction to the decrypted value would
     /// become an oracle.
     ///
-    /// Before decrypting anything, refuses a response that is not exactly the model's public
-    /// linear map of `request` (so a crafted result learns nothing from the client's
-    /// reaction); then, as defence in depth, a frame for another model or key, anything but
-    /// one LWE ciphertext of the key's dimension per encrypted output, a trivial (keyless)
-    /// ciphertext, noise beyond an output's proven bound, an output value no valid patient
-    /// reaches, and a recombined accumulator outside the model's bounds.
+    /// Before decrypting anything, refuses a response that is not exactly the compressed frame
+    /// of the model's public linear map of `request` — bound to this model and key, one body
+    /// per output, each the predicted one — so a crafted result learns nothing from the
+    /// client's reaction. What is decrypted is then the client's own recomputed ciphertexts
+    /// (the masks never travel), checked again as defence in depth: not trivial (keyless),
+    /// noise within each output's proven bound, each output value one a valid patient
+    /// reaches, and the recombined accumulator inside the model's bounds.
     pub fn decrypt(&self, request: &[u8], result: &[u8]) -> Result<u64, FheError> {
         self.decrypt_with_noise(request, result)
             .map(|(value, _)| value)
