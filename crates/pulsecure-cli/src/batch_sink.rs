@@ -74,16 +74,28 @@ impl CliSink {
 
     /// Flush the results and move the rejected-rows file into place.
     pub(crate) fn finish(self) -> Result<()> {
-        self.bar.finish_and_clear();
-        if let Some(fhir) = &self.fhir {
-            crate::fhir_output::report_stored_earlier(fhir);
-        }
-        self.writer.finish()?;
-        if let Some(errors) = self.errors {
-            errors.finish()?;
-        }
-        Ok(())
+        close_outputs(&self.bar, self.fhir.as_ref(), self.writer, self.errors)
     }
+}
+
+/// Close a run's outputs (either sink's): clear the bar, say how many stored-earlier results
+/// were not written as new RiskAssessments, flush the results, move the rejected-rows file
+/// into place.
+pub(crate) fn close_outputs(
+    bar: &ProgressBar,
+    fhir: Option<&FhirOut>,
+    writer: ResultWriter,
+    errors: Option<RejectedRows>,
+) -> Result<()> {
+    bar.finish_and_clear();
+    if let Some(fhir) = fhir {
+        crate::fhir_output::report_stored_earlier(fhir);
+    }
+    writer.finish()?;
+    if let Some(errors) = errors {
+        errors.finish()?;
+    }
+    Ok(())
 }
 
 /// The job queue reports only the selected models' outcomes: cvd-lr here.

@@ -146,15 +146,7 @@ impl EquationCliSink {
     /// Close the outputs (and say how many stored-earlier results were not written as new
     /// RiskAssessments).
     pub(crate) fn finish(self) -> Result<()> {
-        self.bar.finish_and_clear();
-        if let Some(fhir) = &self.fhir {
-            crate::fhir_output::report_stored_earlier(fhir);
-        }
-        self.writer.finish()?;
-        if let Some(errors) = self.errors {
-            errors.finish()?;
-        }
-        Ok(())
+        crate::batch_sink::close_outputs(&self.bar, self.fhir.as_ref(), self.writer, self.errors)
     }
 
     fn show_bar(&mut self, total: u64, template: &str) {
