@@ -121,11 +121,17 @@ impl QueueStation {
         sink: &mut dyn QueueSink,
     ) -> Result<Submission> {
         let model = self.model();
+        let total = request.source.bytes().saturating_mul(2);
         let reader = FhirReader::open(request.source, request.options)?;
         let mut ignore = |_: &PatientRef, _: &[String]| {};
         let progress = Rc::new(Cell::new(Progress::default()));
-        let rows = items(reader, Target::Model(&model), &mut ignore, progress)?;
-        self.submit_items(&model, rows, sink)
+        let rows = items(
+            reader,
+            Target::Model(&model),
+            &mut ignore,
+            Rc::clone(&progress),
+        )?;
+        self.submit_items(&model, rows, (total, &|| position(progress.get())), sink)
     }
 
     /// Submit the patients of a FHIR input to the job queue for the selected published
@@ -136,11 +142,22 @@ impl QueueStation {
         sink: &mut dyn QueueSink,
     ) -> Result<Submission> {
         let spec = columns(&self.equation_models());
+        let total = request.source.bytes().saturating_mul(2);
         let reader = FhirReader::open(request.source, request.options)?;
         let mut ignore = |_: &PatientRef, _: &[String]| {};
         let progress = Rc::new(Cell::new(Progress::default()));
-        let rows = items(reader, Target::Columns(&spec), &mut ignore, progress)?;
+        let rows = items(
+            reader,
+            Target::Columns(&spec),
+            &mut ignore,
+            Rc::clone(&progress),
+        )?;
         // Values arrive in mg/dL: the reader converts each observation's own unit.
-        self.submit_equation_items(rows, CholesterolUnits::MgPerDl, sink)
+        self.submit_equation_items(
+            rows,
+            CholesterolUnits::MgPerDl,
+            (total, &|| position(progress.get())),
+            sink,
+        )
     }
 }

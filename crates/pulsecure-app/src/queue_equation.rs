@@ -22,12 +22,15 @@ use pulsecure_core::PatientRef;
 use pulsecure_fhe::equation_fingerprint;
 use pulsecure_store::QueuedJob;
 
+use crate::byte_count::Counting;
 use crate::equation_items::{EquationItem, EquationItems};
 use crate::equation_screening::{
     columns, intake_error, not_eligible_record, stored_outcome, EquationOutcome, EquationRowResult,
 };
 use crate::error::{AppError, Result};
-use crate::queue_screening::{prepare_jobs, QueueSink, QueueStation, Submission, Waiting, CHUNK};
+use crate::queue_screening::{
+    prepare_jobs, InputProgress, QueueSink, QueueStation, Submission, Waiting, CHUNK,
+};
 use crate::row_chunks::{file_items, Items};
 
 /// Eligible patients read but not encrypted yet, per selected model.
@@ -52,8 +55,10 @@ impl QueueStation {
     ) -> Result<Submission> {
         let spec = columns(&self.equation_models());
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (file, read) = Counting::new(file);
         let reader = BatchReader::with_columns(file, &spec, path.display().to_string())?;
-        self.submit_equation_items(file_items(reader), units, sink)
+        self.submit_equation_items(file_items(reader), units, (total, &|| read.get()), sink)
     }
 
     /// Submit a stream of items (a clinic file's rows, or patients read from FHIR) for every
@@ -62,6 +67,7 @@ impl QueueStation {
         &mut self,
         items: Items<'_>,
         units: CholesterolUnits,
+        (total, position): InputProgress<'_>,
         sink: &mut dyn QueueSink,
     ) -> Result<Submission> {
         if self.equations.is_empty() {
@@ -74,7 +80,9 @@ impl QueueStation {
             ..Submission::default()
         };
         let mut pending: Pending = vec![Vec::new(); self.equations.len()];
+        sink.start(total);
         for item in EquationItems::new(items) {
+            sink.progress(position());
             match item? {
                 EquationItem::Raw(raw) => {
                     self.submit_raw(&raw, units, &waiting, &mut pending, &mut summary, sink)?;

@@ -13,8 +13,11 @@ use pulsecure_core::usecase::inference::Recorded;
 use pulsecure_core::{Model, PatientRef};
 use pulsecure_fhe::model_fingerprint;
 
+use crate::byte_count::Counting;
 use crate::error::{AppError, Result};
-use crate::queue_screening::{prepare_jobs, QueueSink, QueueStation, Submission, CHUNK};
+use crate::queue_screening::{
+    prepare_jobs, InputProgress, QueueSink, QueueStation, Submission, CHUNK,
+};
 use crate::row_chunks::{file_items, ChunkRow, Items, RowChunks};
 use crate::screening::{
     record_not_eligible, BatchResult, Ineligible, NotEligibleResult, PatientOutcome, RowStatus,
@@ -26,12 +29,14 @@ impl QueueStation {
     pub fn submit_batch(&mut self, path: &Path, sink: &mut dyn QueueSink) -> Result<Submission> {
         let model = self.model();
         let file = std::fs::File::open(path).map_err(|e| AppError::io("reading", path, e))?;
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (file, read) = Counting::new(file);
         let rows = file_items(BatchReader::from_reader(
             file,
             &model,
             path.display().to_string(),
         )?);
-        self.submit_items(&model, rows, sink)
+        self.submit_items(&model, rows, (total, &|| read.get()), sink)
     }
 
     /// Submit a stream of batch items read against `model` (the active cvd-lr one): as
@@ -40,10 +45,12 @@ impl QueueStation {
         &mut self,
         model: &Arc<Model>,
         items: Items<'_>,
+        (total, position): InputProgress<'_>,
         sink: &mut dyn QueueSink,
     ) -> Result<Submission> {
         let model = Arc::clone(model);
         let mut rows = RowChunks::new(items);
+        sink.start(total);
         let (resubmitted, waiting) = self.waiting_jobs()?;
         let mut summary = Submission {
             resubmitted,
@@ -59,6 +66,7 @@ impl QueueStation {
             summary.rejected += 1;
             sink.rejected(e).map_err(AppError::Output)
         })? {
+            sink.progress(position());
             let mut chunk = Vec::with_capacity(read.len());
             for row in read {
                 // Waiting in the queue from an earlier run, whatever this file now says: its

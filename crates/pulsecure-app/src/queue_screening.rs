@@ -74,6 +74,12 @@ pub trait QueueSink {
     fn rejected(&mut self, error: &RowError) -> std::io::Result<()>;
     /// Submitted jobs finished so far, of all submitted.
     fn waiting(&mut self, collected: u64, total: u64);
+    /// Before submission reads the first row: the input's size in the units
+    /// [`QueueSink::progress`] reports (bytes of a file; for FHIR, bytes read and then
+    /// patients).
+    fn start(&mut self, _total: u64) {}
+    /// During submission: how far into the input it is.
+    fn progress(&mut self, _position: u64) {}
 }
 
 /// What submitting a batch did.
@@ -132,6 +138,10 @@ pub struct JobsStatus {
     /// Their states in the queue (a job the queue lacks is in none).
     pub queue: Counts,
 }
+
+/// An input's size and a reader of how far into it submission is (see
+/// [`QueueSink::start`]).
+pub(crate) type InputProgress<'p> = (u64, &'p dyn Fn() -> u64);
 
 /// Jobs waiting from an earlier run: (model release, patient).
 pub(crate) type Waiting = HashSet<(ModelRef, PatientRef)>;

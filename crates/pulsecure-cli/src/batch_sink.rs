@@ -22,6 +22,8 @@ pub(crate) struct CliSink {
     writer: ResultWriter,
     errors: Option<RejectedRows>,
     bar: ProgressBar,
+    /// Whether `bar` counts screenings back from the queue (else the input read).
+    waiting_bar: bool,
     quiet: bool,
     /// RiskAssessments instead of rows (`--format fhir`).
     fhir: Option<FhirOut>,
@@ -53,6 +55,7 @@ impl CliSink {
             writer,
             errors,
             bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
+            waiting_bar: false,
             quiet,
             fhir: None,
         })
@@ -121,11 +124,22 @@ impl pulsecure_app::queue_screening::QueueSink for CliSink {
         BatchSink::rejected(self, e)
     }
 
+    fn start(&mut self, total: u64) {
+        BatchSink::start(self, total);
+    }
+
+    fn progress(&mut self, position: u64) {
+        BatchSink::progress(self, position);
+    }
+
     fn waiting(&mut self, collected: u64, total: u64) {
         if self.quiet || !std::io::stderr().is_terminal() {
             return;
         }
-        if self.bar.is_hidden() {
+        if !self.waiting_bar {
+            // The submission's bar (if any) gives way to the collection's.
+            self.bar.finish_and_clear();
+            self.waiting_bar = true;
             self.bar = ProgressBar::new(total);
             if let Ok(style) = ProgressStyle::with_template(
                 "{elapsed_precise} [{bar:30}] {pos}/{len} screenings back from the queue  ETA {eta}",

@@ -102,6 +102,8 @@ pub(crate) struct EquationCliSink {
     /// RiskAssessments instead of rows (`--format fhir`).
     pub(crate) fhir: Option<FhirOut>,
     bar: ProgressBar,
+    /// Whether `bar` counts screenings back from the queue (else the input read).
+    waiting_bar: bool,
     quiet: bool,
 }
 
@@ -129,6 +131,7 @@ impl EquationCliSink {
             errors,
             fhir: None,
             bar: ProgressBar::hidden(),
+            waiting_bar: false,
             quiet,
         })
     }
@@ -244,9 +247,20 @@ impl QueueSink for EquationCliSink {
         EquationSink::rejected(self, e)
     }
 
+    fn start(&mut self, total: u64) {
+        EquationSink::start(self, total);
+    }
+
+    fn progress(&mut self, position: u64) {
+        EquationSink::progress(self, position);
+    }
+
     fn waiting(&mut self, collected: u64, total: u64) {
-        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            return;
+        if !self.waiting_bar {
+            // The submission's bar (if any) gives way to the collection's.
+            self.bar.finish_and_clear();
+            self.bar = ProgressBar::hidden();
+            self.waiting_bar = true;
         }
         self.show_bar(
             total,
