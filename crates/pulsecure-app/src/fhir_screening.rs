@@ -35,25 +35,27 @@ pub struct FhirRequest {
 /// its results (a FHIR writer puts them in `RiskAssessment.basis`).
 pub type BasisHook<'a> = &'a mut dyn FnMut(&PatientRef, &[String]);
 
-/// The reader's records as batch items for `target`, reporting each record's basis and
-/// the reader's progress as they go.
-fn items<'a>(
-    reader: FhirReader,
-    target: Target<'a>,
-    basis: BasisHook<'a>,
-    progress: Rc<Cell<Progress>>,
-) -> Result<Items<'a>> {
+/// A FHIR input opened and read as batch items for `target`, reporting each record's basis:
+/// the items, the input's size for progress (bytes, counted twice: reading, then
+/// screening) and the reader's progress as it goes ([`position`]).
+type Opened<'a> = (Items<'a>, u64, Rc<Cell<Progress>>);
+
+fn open<'a>(request: FhirRequest, target: Target<'a>, basis: BasisHook<'a>) -> Result<Opened<'a>> {
     target.check(table())?;
-    let mut reader = reader;
-    Ok(Box::new(std::iter::from_fn(move || {
+    let total = request.source.bytes().saturating_mul(2);
+    let mut reader = FhirReader::open(request.source, request.options)?;
+    let progress = Rc::new(Cell::new(Progress::default()));
+    let shared = Rc::clone(&progress);
+    let rows: Items<'a> = Box::new(std::iter::from_fn(move || {
         let next = reader.next();
-        progress.set(reader.progress());
+        shared.set(reader.progress());
         Some(match next? {
             Ok(FhirItem::Record(record)) => Ok(record_item(record, target, &mut *basis)),
             Ok(FhirItem::Rejected(e)) => Ok(Item::Rejected(e)),
             Err(e) => Err(AppError::Fhir(e)),
         })
-    })))
+    }));
+    Ok((rows, total, progress))
 }
 
 fn record_item(record: PatientRecord, target: Target<'_>, basis: BasisHook<'_>) -> Item {
@@ -78,11 +80,8 @@ impl Workstation {
         basis: BasisHook<'_>,
         sink: &mut dyn BatchSink,
     ) -> Result<BatchSummary> {
-        let total = request.source.bytes().saturating_mul(2);
-        let reader = FhirReader::open(request.source, request.options)?;
-        let progress = Rc::new(Cell::new(Progress::default()));
         let model = Arc::clone(self.model());
-        let rows = items(reader, Target::Model(&model), basis, Rc::clone(&progress))?;
+        let (rows, total, progress) = open(request, Target::Model(&model), basis)?;
         self.screen_items(rows, total, &|| position(progress.get()), sink)
     }
 
@@ -98,10 +97,7 @@ impl Workstation {
         let models: Vec<Arc<EquationModel>> =
             screeners.iter().map(|s| Arc::clone(s.model())).collect();
         let spec = columns(&models);
-        let total = request.source.bytes().saturating_mul(2);
-        let reader = FhirReader::open(request.source, request.options)?;
-        let progress = Rc::new(Cell::new(Progress::default()));
-        let rows = items(reader, Target::Columns(&spec), basis, Rc::clone(&progress))?;
+        let (rows, total, progress) = open(request, Target::Columns(&spec), basis)?;
         // Values arrive in mg/dL: the reader converts each observation's own unit.
         self.screen_equation_items(
             screeners,
@@ -121,16 +117,8 @@ impl QueueStation {
         sink: &mut dyn QueueSink,
     ) -> Result<Submission> {
         let model = self.model();
-        let total = request.source.bytes().saturating_mul(2);
-        let reader = FhirReader::open(request.source, request.options)?;
         let mut ignore = |_: &PatientRef, _: &[String]| {};
-        let progress = Rc::new(Cell::new(Progress::default()));
-        let rows = items(
-            reader,
-            Target::Model(&model),
-            &mut ignore,
-            Rc::clone(&progress),
-        )?;
+        let (rows, total, progress) = open(request, Target::Model(&model), &mut ignore)?;
         self.submit_items(&model, rows, (total, &|| position(progress.get())), sink)
     }
 
@@ -142,16 +130,8 @@ impl QueueStation {
         sink: &mut dyn QueueSink,
     ) -> Result<Submission> {
         let spec = columns(&self.equation_models());
-        let total = request.source.bytes().saturating_mul(2);
-        let reader = FhirReader::open(request.source, request.options)?;
         let mut ignore = |_: &PatientRef, _: &[String]| {};
-        let progress = Rc::new(Cell::new(Progress::default()));
-        let rows = items(
-            reader,
-            Target::Columns(&spec),
-            &mut ignore,
-            Rc::clone(&progress),
-        )?;
+        let (rows, total, progress) = open(request, Target::Columns(&spec), &mut ignore)?;
         // Values arrive in mg/dL: the reader converts each observation's own unit.
         self.submit_equation_items(
             rows,
