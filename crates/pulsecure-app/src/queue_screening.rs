@@ -639,16 +639,14 @@ impl QueueStation {
         sink: &mut dyn QueueSink,
         poll: Duration,
     ) -> Result<Collection> {
-        let total = self
-            .records
-            .db
-            .queued_jobs()?
-            .iter()
-            .filter(|j| self.collector(j).is_some())
-            .count() as u64;
+        // The selected models' jobs when waiting began: those the first pass finished plus
+        // those it left pending (counted by the pass, not by reading every job again).
+        let mut total = None;
         let mut all = Collection::default();
         loop {
             let pass = self.collect(sink)?;
+            let total = *total
+                .get_or_insert((pass.stored + pass.failed + pass.refused + pass.pending) as u64);
             all.stored += pass.stored;
             all.failed += pass.failed;
             all.refused += pass.refused;
@@ -689,13 +687,14 @@ pub(crate) fn prepare_jobs<S: ClientSide>(
 ) -> Result<Vec<QueuedJob>> {
     let rows: Vec<(usize, PatientRef, S::Patient)> = rows.collect();
     let now = SystemClock.now_unix_seconds();
+    let release = side.model_ref();
     rows.par_iter()
         .map(|(row, patient_ref, patient)| {
             let request = side.prepare(patient, &mut StageTimings::default(), &mut |_| {})?;
             Ok(QueuedJob {
                 job_id: JobId::random()?.to_string(),
-                model_id: side.model_ref().id,
-                model_version: side.model_ref().version,
+                model_id: release.id.clone(),
+                model_version: release.version,
                 patient_ref: patient_ref.clone(),
                 row: *row as u64,
                 created_at: now,
