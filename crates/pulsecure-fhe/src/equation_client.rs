@@ -143,11 +143,6 @@ impl EquationClient {
         Ok((outputs, frame))
     }
 
-    /// The only response an honest evaluator gives `request`.
-    pub fn expected_response(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
-        Ok(self.predicted(request)?.1)
-    }
-
     /// Decrypt `result`, the answer to `request`, into the accumulator plus offset
     /// (`acc + offset`).
     ///

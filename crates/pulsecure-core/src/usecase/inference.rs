@@ -115,11 +115,6 @@ impl<'a, S: ClientSide> InferenceService<'a, S> {
         InferenceService { side, evaluator }
     }
 
-    /// The client side in use.
-    pub fn side(&self) -> &S {
-        &self.side
-    }
-
     /// Screen one checked patient under encryption, reporting each stage as it starts.
     pub fn screen(
         &self,
