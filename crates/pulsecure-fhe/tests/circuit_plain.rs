@@ -5,7 +5,7 @@
 
 mod plain_run;
 
-use plain_run::run;
+use plain_run::{code_counts, codes_of, fresh_blocks, run};
 use proptest::prelude::*;
 use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
@@ -38,19 +38,10 @@ fn pbs_counts(model: &Model) -> pulsecure_fhe::circuit::PbsCount {
     )
     .expect("codes");
     let count = |input: &QuantizedInput| {
-        let blocks: Vec<_> = circuit
-            .plan()
-            .layout()
-            .pack(input.digits())
-            .expect("digit count")
-            .iter()
-            .map(|&d| pulsecure_fhe::backend::PlainBlock {
-                value: u64::from(d),
-                degree: 3,
-                noise: 1,
-            })
-            .collect();
-        circuit.evaluate(&PlainBackend, &blocks).expect("ok").1
+        circuit
+            .evaluate(&PlainBackend, &fresh_blocks(&circuit, input))
+            .expect("ok")
+            .1
     };
     let a = count(&zeros);
     assert_eq!(a, count(&maxes));
@@ -292,27 +283,14 @@ fn every_valid_input_of_the_shipped_model_matches_reference() {
         CircuitPlan::compile(&model).expect("compiles"),
     );
     let reference = ReferenceEngine::new(&model);
-    let sizes: Vec<u64> = model
-        .features()
-        .iter()
-        .map(|f| u64::from(f.max_code()) + 1)
-        .collect();
+    let sizes = code_counts(&model);
     let total: u64 = sizes.iter().product();
     assert!(total <= 1 << 20, "{total} combinations: too many to sweep");
     use rayon::prelude::*;
     let indices: std::collections::BTreeSet<u32> = (0..total)
         .into_par_iter()
         .map(|n| {
-            let mut rest = n;
-            let codes: Vec<u32> = sizes
-                .iter()
-                .map(|s| {
-                    let c = rest % s;
-                    rest /= s;
-                    c as u32
-                })
-                .collect();
-            let input = QuantizedInput::from_codes(&model, codes).expect("codes");
+            let input = QuantizedInput::from_codes(&model, codes_of(&sizes, n)).expect("codes");
             let t = reference.evaluate_input(&input);
             assert_eq!(
                 run(&circuit, &input),

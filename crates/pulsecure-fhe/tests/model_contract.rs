@@ -11,7 +11,7 @@ mod plain_run;
 use std::collections::BTreeMap;
 
 use contract_cases::contract;
-use plain_run::run;
+use plain_run::{code_counts, codes_of, run};
 use pulsecure_core::{Model, ModelLimit, QuantizedInput, ReferenceEngine};
 use pulsecure_fhe::backend::PlainBackend;
 use pulsecure_fhe::circuit::{Circuit, CircuitPlan};
@@ -49,16 +49,12 @@ fn every_case_the_loader_passes_is_refused_by_the_circuit_naming_its_limit() {
 /// at most 2^16 inputs; random ones beyond).
 fn one_input_per_index(model: &Model) -> BTreeMap<u32, Vec<u32>> {
     let reference = ReferenceEngine::new(model);
-    let sizes: Vec<u64> = model
-        .features()
-        .iter()
-        .map(|f| u64::from(f.max_code()) + 1)
-        .collect();
+    let sizes = code_counts(model);
     let total: u64 = sizes.iter().product();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut found = BTreeMap::new();
     for n in 0..total.min(1 << 16) {
-        let mut rest = if total <= 1 << 16 {
+        let n = if total <= 1 << 16 {
             n
         } else {
             state ^= state << 13;
@@ -66,14 +62,7 @@ fn one_input_per_index(model: &Model) -> BTreeMap<u32, Vec<u32>> {
             state ^= state << 17;
             state
         };
-        let codes: Vec<u32> = sizes
-            .iter()
-            .map(|&s| {
-                let c = rest % s;
-                rest /= s;
-                c as u32
-            })
-            .collect();
+        let codes = codes_of(&sizes, n);
         let input = QuantizedInput::from_codes(model, codes.clone()).expect("codes");
         found
             .entry(reference.evaluate_input(&input).index)
