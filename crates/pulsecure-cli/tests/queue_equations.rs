@@ -66,6 +66,33 @@ fn direct(batch: &[u8]) -> Vec<String> {
     results(&out)
 }
 
+/// `screen --model prevent --batch FILE --queue URL MODE --format json --out OUT`.
+fn screen_prevent(
+    env: &Env,
+    file: &str,
+    url: &str,
+    mode: &str,
+    out: &std::path::Path,
+) -> std::process::Output {
+    queue_run(
+        env,
+        &[
+            "screen",
+            "--model",
+            "prevent",
+            "--batch",
+            file,
+            "--queue",
+            url,
+            mode,
+            "--format",
+            "json",
+            "--out",
+            &out.display().to_string(),
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prevent_through_the_queue_equals_the_direct_path_and_swapped_results_never_stick() {
     let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
@@ -77,23 +104,7 @@ async fn prevent_through_the_queue_equals_the_direct_path_and_swapped_results_ne
     let file = env.write("batch.csv", BATCH.as_bytes());
     let file_arg = file.display().to_string();
     let submitted = env.path("submitted.json");
-    let out = queue_run(
-        &env,
-        &[
-            "screen",
-            "--model",
-            "prevent",
-            "--batch",
-            &file_arg,
-            "--queue",
-            &url,
-            "--detach",
-            "--format",
-            "json",
-            "--out",
-            &submitted.display().to_string(),
-        ],
-    );
+    let out = screen_prevent(&env, &file_arg, &url, "--detach", &submitted);
     assert_fails(
         &out,
         3,
@@ -200,23 +211,7 @@ async fn prevent_through_the_queue_equals_the_direct_path_and_swapped_results_ne
     // A rerun submits the two refused screenings again and reports every stored one.
     let _workers = Workers::start(&env, &url, 2);
     let rerun = env.path("rerun.json");
-    let out = queue_run(
-        &env,
-        &[
-            "screen",
-            "--model",
-            "prevent",
-            "--batch",
-            &file_arg,
-            "--queue",
-            &url,
-            "--quiet",
-            "--format",
-            "json",
-            "--out",
-            &rerun.display().to_string(),
-        ],
-    );
+    let out = screen_prevent(&env, &file_arg, &url, "--quiet", &rerun);
     assert_fails(&out, 3, "2 enqueued, 0 already in the queue, 0 re-enqueued, 0 not eligible (stored as such, not queued), 10 already stored (skipped), 1 rejected");
     assert_eq!(results(&rerun), expected);
     assert_eq!(stored_rows(&env.data.join("pulsecure.db")), 12);
