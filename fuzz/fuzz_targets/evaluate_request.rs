@@ -1,5 +1,5 @@
 //! What the evaluator service reads from a client: a protobuf `EvaluateRequest`, its binding
-//! fields, the `PSQ2` frame inside and the compressed ciphertexts in the frame (tfhe's
+//! fields, the `PSQ3` frame inside and the compressed ciphertexts in the frame (tfhe's
 //! size-limited, conformance-checked deserialization), against a real server key.
 //! Checks beyond "no panic": only a frame bound to this key and model decodes as sent; the
 //! same frame re-bound to them reaches the ciphertext parser, which never yields more blocks

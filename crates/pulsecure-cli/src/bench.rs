@@ -10,7 +10,7 @@ use serde_json::json;
 use pulsecure_core::ports::fhe::{Evaluator, FheClient};
 use pulsecure_core::{Model, QuantizedInput, ReferenceEngine};
 use pulsecure_fhe::circuit::static_pbs_count;
-use pulsecure_fhe::measure::{counted_pbs, single_pbs};
+use pulsecure_fhe::measure::{counted_pbs, result_switch, single_pbs};
 use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
 
 use crate::cli::BenchArgs;
@@ -57,6 +57,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     progress("single bootstrapping (the floor)");
     let pbs = single_pbs(&client, &evaluator, 20);
+    progress("result compression (keyswitch + modulus switch of the result block)");
+    let switch = result_switch(&client, &evaluator, 20)?;
     progress("bootstrappings on every thread at once (the machine's parallel capacity)");
     let parallel_speedup = parallel_pbs_speedup(&client, &evaluator);
 
@@ -170,6 +172,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (eval_min, eval_med) = stats(&eval);
     let (dec_min, dec_med) = stats(&dec);
     let (pbs_min, pbs_med) = stats(&pbs);
+    let (switch_min, switch_med) = stats(&switch);
     let (eval_1t_min, eval_1t_med) = stats(&eval_1t);
     let threads = rayon::current_num_threads();
     let batch_rate = f64::from(args.batch) / batch_time.as_secs_f64();
@@ -182,6 +185,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "eval_ms": eval_med, "eval_ms_min": eval_min,
         "decrypt_ms": dec_med, "decrypt_ms_min": dec_min,
         "pbs_ms": pbs_med, "pbs_ms_min": pbs_min,
+        "result_switch_ms": switch_med, "result_switch_ms_min": switch_min,
+        "result_switch_over_eval": switch_med / eval_med,
         "eval_1thread_ms": eval_1t_med, "eval_1thread_ms_min": eval_1t_min,
         "eval_over_pbs": eval_med / pbs_med,
         "eval_over_pbs_min": eval_min / pbs_min,
@@ -189,10 +194,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "pbs_per_eval_counted_by_tfhe": measured_pbs,
         "pbs_depth": count.depth,
         "pbs_by_stage": {"contributions": count.contributions, "accumulation": count.accumulation,
-                          "lookup": count.lookup, "outputs": count.outputs},
+                          "lookup": count.lookup},
         "levels_by_stage": {"contributions": count.contribution_levels,
                             "accumulation": count.accumulation_levels,
-                            "lookup": count.lookup_levels, "outputs": count.output_levels},
+                            "lookup": count.lookup_levels},
         "parameter_sets": parameter_sets,
         "upload_bytes": upload, "download_bytes": download,
         "server_key_bytes": server_key_bytes,
@@ -217,6 +222,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             count.depth
         );
         println!("decrypt     {dec_med:8.1} ms (min {dec_min:.1}), download {download} B");
+        println!(
+            "compress    {switch_med:8.2} ms (min {switch_min:.2}) per result, {:.2} % of an evaluation",
+            100.0 * switch_med / eval_med
+        );
         println!(
             "one PBS     {pbs_med:8.1} ms (min {pbs_min:.1}); evaluate = {:.1} x PBS",
             eval_med / pbs_med

@@ -123,8 +123,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             println!("  {name} ({:.1} MB)", *size as f64 / 1e6);
         }
         println!(
-            "Each evaluation: {} bootstrappings ({} contributions, {} accumulation, {} lookup, {} outputs), {} sequential levels.\n",
-            pbs.total(), pbs.contributions, pbs.accumulation, pbs.lookup, pbs.outputs, pbs.depth
+            "Each evaluation: {} bootstrappings ({} contributions, {} accumulation, {} lookup), {} sequential levels.\n",
+            pbs.total(), pbs.contributions, pbs.accumulation, pbs.lookup, pbs.depth
         );
         println!(
             "{:<8} {:>5} {:>8} {:>9} {:>10} {:>9} {:>9}  reference",

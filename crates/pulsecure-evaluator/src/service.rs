@@ -618,11 +618,8 @@ fn check_request(
             pulsecure_fhe::check_request(request, fingerprint, key).map(|_| ())
         }
         ShelvedModel::Equation(_) => {
-            let envelope = pulsecure_fhe::wire::read(
-                pulsecure_fhe::wire::COMPRESSED_REQUEST_MAGIC,
-                request,
-                "request",
-            )?;
+            let envelope =
+                pulsecure_fhe::wire::read(pulsecure_fhe::wire::REQUEST_MAGIC, request, "request")?;
             envelope.check_binding(fingerprint, key, "request")
         }
     }

@@ -85,7 +85,7 @@ fn the_evaluator_serves_prevent_and_pce_models_by_the_same_rpcs() {
     assert_eq!(response.len(), 54 + 12, "a compressed PREVENT result");
     // An older client's (version-2) request is refused with the reason, not evaluated.
     let mut older = request.clone();
-    older[..4].copy_from_slice(pulsecure_fhe::wire::REQUEST_MAGIC);
+    older[..4].copy_from_slice(b"PSQ2");
     let err = remote.evaluate(&older).expect_err("an older client");
     assert!(err.to_string().contains("upgrade the client"), "{err}");
     let golden: serde_json::Value = serde_json::from_str(

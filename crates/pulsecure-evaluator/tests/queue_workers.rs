@@ -178,7 +178,11 @@ async fn killed_and_paused_workers_lose_nothing_and_complete_every_job_once() {
         assert_eq!((result.probability_code, result.high_risk), (*code, *high));
     }
     match finished.get(&poison.id) {
-        Some(Outcome::Failed(reason)) => assert!(reason.contains("malformed"), "{reason}"),
+        // Its `PSQ2` magic is an older client's: the failure says what to upgrade.
+        Some(Outcome::Failed(reason)) => assert!(
+            reason.contains("malformed") && reason.contains("upgrade the client"),
+            "{reason}"
+        ),
         other => panic!("the poisoned job should have failed: {other:?}"),
     }
     let attempts: i32 = raw

@@ -1,6 +1,6 @@
 //! Criterion benchmark of each stage of one encrypted evaluation, so later changes can be
-//! compared stage by stage: encrypt, linear part, lookup, outputs (probability and class),
-//! decrypt. Run with `cargo bench -p pulsecure-fhe`.
+//! compared stage by stage: encrypt, linear part, lookup, the result's compression
+//! (keyswitch + modulus switch), decrypt. Run with `cargo bench -p pulsecure-fhe`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -8,6 +8,7 @@ use pulsecure_core::embedded_model::DEFAULT_MODEL_JSON;
 use pulsecure_core::ports::fhe::{Evaluator, FheClient};
 use pulsecure_core::{Model, QuantizedInput};
 use pulsecure_fhe::circuit::PbsCount;
+use pulsecure_fhe::result_switch::switch_block;
 use pulsecure_fhe::{generate_keys, TfheClient, TfheEvaluator};
 
 fn stages(c: &mut Criterion) {
@@ -47,8 +48,8 @@ fn stages(c: &mut Criterion) {
                 .expect("lookup")
         })
     });
-    group.bench_function("probability_and_class", |b| {
-        b.iter(|| circuit.outputs(backend, &seg, &mut PbsCount::default()))
+    group.bench_function("result_switch", |b| {
+        b.iter(|| switch_block(backend.server_key(), &seg).expect("switch"))
     });
     group.bench_function("decrypt", |b| {
         b.iter(|| client.decrypt(&response).expect("decrypt"))

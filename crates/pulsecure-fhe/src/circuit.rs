@@ -10,15 +10,18 @@
 //!    proves `logit + offset < 2^accumulator_bits`).
 //! 3. **Lookup** — the calibrated table is a monotone step function of the index; its
 //!    segment number comes out of two levels of PBS ([`crate::lookup`]).
-//! 4. **Outputs** — the probability code as 4-bit nibbles of `level[seg]` and the risk class
-//!    `seg ≥ s*`, one PBS each.
+//! 4. **Result** — the segment block itself: the evaluator sends it keyswitched and
+//!    modulus-switched ([`crate::result_switch`], no bootstrapping) and the client maps the
+//!    decrypted segment to the probability code `level[seg]` and the risk class with the
+//!    plan's plain [`SegmentResults`] (earlier builds spent four more PBS turning the segment
+//!    into three probability nibbles and a class bit, and sent those, 16.5 KB each).
 //!
 //! Everything is data-independent: the schedule depends only on the model, so the PBS count
 //! is a property of the compiled circuit.
 
 use rayon::prelude::*;
 
-use pulsecure_core::ports::fhe::FheError;
+use pulsecure_core::ports::fhe::{DecryptedResult, FheError};
 use pulsecure_core::{Model, ModelLimit};
 
 use crate::accumulate::{Accumulator, ColumnRole, IndexBlocks};
@@ -38,8 +41,6 @@ pub struct PbsCount {
     pub accumulation: usize,
     /// Index to segment number.
     pub lookup: usize,
-    /// Segment number to probability nibbles and class.
-    pub outputs: usize,
     /// Sequential PBS levels (the critical path), all stages.
     pub depth: usize,
     /// Levels of the contributions stage.
@@ -48,14 +49,12 @@ pub struct PbsCount {
     pub accumulation_levels: usize,
     /// Levels of the lookup.
     pub lookup_levels: usize,
-    /// Levels of the outputs stage.
-    pub output_levels: usize,
 }
 
 impl PbsCount {
     /// All bootstrappings.
     pub fn total(&self) -> usize {
-        self.contributions + self.accumulation + self.lookup + self.outputs
+        self.contributions + self.accumulation + self.lookup
     }
 }
 
@@ -77,8 +76,38 @@ pub struct CircuitPlan {
     roles: Vec<ColumnRole>,
     guard_columns: usize,
     lookup: LookupPlan,
-    nibbles: Vec<Table>,
-    class: Table,
+    results: SegmentResults,
+}
+
+/// What each segment number means: the calibrated table's distinct probability codes (segment
+/// `s` has code `levels[s]`) and the high-risk threshold. Plain, public data of the model:
+/// the client applies it to the segment it decrypts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentResults {
+    levels: Vec<u32>,
+    threshold: u32,
+}
+
+impl SegmentResults {
+    /// The probability code and class of segment `segment`; `None` for a number that is not
+    /// a segment of this model (an honest evaluation never yields one).
+    pub fn result(&self, segment: u64) -> Option<DecryptedResult> {
+        let code = *self.levels.get(usize::try_from(segment).ok()?)?;
+        Some(DecryptedResult {
+            probability_code: code,
+            high_risk: code >= self.threshold,
+        })
+    }
+
+    /// Number of segments.
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Whether the model has no segment (never, for a compiled plan).
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
 }
 
 impl CircuitPlan {
@@ -183,14 +212,10 @@ impl CircuitPlan {
                 },
             })
             .collect();
-        let max_level = levels.iter().copied().max().unwrap_or(0);
-        let nibble_count = (32 - max_level.leading_zeros()).div_ceil(4).max(1);
-        let level_of = |s: u64| levels.get(s as usize).copied().unwrap_or(0);
-        let nibbles = (0..nibble_count)
-            .map(|k| table(|s| u64::from((level_of(s) >> (4 * k)) & 15)))
-            .collect();
-        let threshold = model.threshold();
-        let class = table(|s| u64::from((s as usize) < levels.len() && level_of(s) >= threshold));
+        let results = SegmentResults {
+            levels,
+            threshold: model.threshold(),
+        };
         Ok(CircuitPlan {
             layout,
             contributions,
@@ -198,8 +223,7 @@ impl CircuitPlan {
             roles,
             guard_columns,
             lookup,
-            nibbles,
-            class,
+            results,
         })
     }
 
@@ -213,23 +237,9 @@ impl CircuitPlan {
         &self.layout
     }
 
-    /// Number of output blocks: probability nibbles, then the class bit.
-    pub fn output_blocks(&self) -> usize {
-        self.nibbles.len() + 1
-    }
-
-    /// Number of probability nibbles among the outputs.
-    pub fn nibble_count(&self) -> usize {
-        self.nibbles.len()
-    }
-
-    /// Expected degree of each output block (nibbles, then class), for conformance checks.
-    pub fn output_degrees(&self) -> Vec<u64> {
-        self.nibbles
-            .iter()
-            .chain(std::iter::once(&self.class))
-            .map(|t| t.iter().copied().max().unwrap_or(0))
-            .collect()
+    /// What each segment number (the circuit's result) means.
+    pub fn segment_results(&self) -> &SegmentResults {
+        &self.results
     }
 }
 
@@ -239,21 +249,11 @@ pub struct Circuit<B: Backend> {
     contributions: Vec<Vec<ContributionLut<B>>>,
     accumulator: Accumulator<B>,
     lookup: Lookup<B>,
-    nibbles: Vec<B::Lut>,
-    class: B::Lut,
 }
 
 enum ContributionLut<B: Backend> {
     Single(B::Lut),
     Many(B::ManyLut),
-}
-
-/// Result blocks of one evaluation.
-pub struct Outputs<Block> {
-    /// Probability code nibbles, least significant first.
-    pub nibbles: Vec<Block>,
-    /// Risk class bit.
-    pub class: Block,
 }
 
 impl<B: Backend> Circuit<B> {
@@ -279,8 +279,6 @@ impl<B: Backend> Circuit<B> {
             contributions,
             accumulator: Accumulator::new(backend, plan.roles.clone(), plan.guard_columns),
             lookup: Lookup::new(backend, &plan.lookup),
-            nibbles: plan.nibbles.iter().map(|t| backend.lut(t)).collect(),
-            class: backend.lut(&plan.class),
             plan,
         }
     }
@@ -290,12 +288,13 @@ impl<B: Backend> Circuit<B> {
         &self.plan
     }
 
-    /// Evaluate on encrypted input digits (in the model's digit-table order).
+    /// Evaluate on encrypted input digits (in the model's digit-table order): the segment
+    /// block (its value at most the plan's largest segment, within the noise budget).
     pub fn evaluate(
         &self,
         backend: &B,
         inputs: &[B::Block],
-    ) -> Result<(Outputs<B::Block>, PbsCount), FheError> {
+    ) -> Result<(B::Block, PbsCount), FheError> {
         if inputs.len() != self.plan.input_blocks() {
             return Err(FheError::Mismatch {
                 what: "request",
@@ -309,8 +308,7 @@ impl<B: Backend> Circuit<B> {
         let mut count = PbsCount::default();
         let index = self.linear_part(backend, inputs, &mut count)?;
         let seg = self.lookup(backend, &index, &mut count)?;
-        let outputs = self.outputs(backend, &seg, &mut count);
-        Ok((outputs, count))
+        Ok((seg, count))
     }
 
     /// Steps 3-4: contributions and carry-save sum, down to the index blocks.
@@ -374,7 +372,7 @@ impl<B: Backend> Circuit<B> {
         columns
     }
 
-    /// Step 5 (first half): the segment number of the index digits.
+    /// Step 5: the segment number of the index digits.
     pub fn lookup(
         &self,
         backend: &B,
@@ -388,32 +386,6 @@ impl<B: Backend> Circuit<B> {
         count.depth += levels;
         Ok(seg)
     }
-
-    /// Steps 5-6 (second half): probability nibbles and class from the segment number.
-    pub fn outputs(&self, backend: &B, seg: &B::Block, count: &mut PbsCount) -> Outputs<B::Block> {
-        let luts: Vec<&B::Lut> = self
-            .nibbles
-            .iter()
-            .chain(std::iter::once(&self.class))
-            .collect();
-        let mut blocks: Vec<B::Block> = luts.par_iter().map(|l| backend.apply(seg, l)).collect();
-        count.outputs += blocks.len();
-        count.output_levels += 1;
-        count.depth += 1;
-        let class = blocks.pop().unwrap_or_else(|| backend.trivial(0));
-        Outputs {
-            nibbles: blocks,
-            class,
-        }
-    }
-}
-
-/// Reassemble the probability code from decrypted nibbles.
-pub fn probability_from_nibbles(nibbles: &[u64]) -> u32 {
-    nibbles
-        .iter()
-        .enumerate()
-        .fold(0u32, |acc, (k, &n)| acc | ((n as u32 & 15) << (4 * k)))
 }
 
 /// The bootstrapping count of one evaluation of `model`, from a plaintext run of the same

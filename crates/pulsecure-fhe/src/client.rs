@@ -1,19 +1,18 @@
 //! The client side: encrypts quantized inputs digit by digit, decrypts results.
 
 use tfhe::prelude::FheTryEncrypt;
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
-use tfhe::shortint::parameters::{CiphertextConformanceParams, Degree};
-use tfhe::shortint::Ciphertext;
+use tfhe::safe_serialization::safe_serialize;
 use tfhe::{ClientKey, CompressedFheUint2};
 
 use pulsecure_core::ports::fhe::{DecryptedResult, FheClient, FheError};
 use pulsecure_core::{Model, QuantizedInput};
 
-use crate::circuit::{probability_from_nibbles, CircuitPlan};
+use crate::circuit::{CircuitPlan, SegmentResults};
 use crate::keys::ServerKeyId;
 use crate::layout::InputLayout;
 use crate::model_fingerprint;
 use crate::params::CIPHERTEXT_LIMIT;
+use crate::result_decrypt::decrypt_block;
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Holds the secret client key for one model. `Debug` never shows key material.
@@ -23,8 +22,7 @@ pub struct TfheClient {
     key_id: ServerKeyId,
     model: [u8; 32],
     layout: InputLayout,
-    nibble_count: usize,
-    output_degrees: Vec<u64>,
+    segments: SegmentResults,
 }
 
 impl std::fmt::Debug for TfheClient {
@@ -51,8 +49,7 @@ impl TfheClient {
             key_id,
             model: model_fingerprint(model),
             layout: plan.layout().clone(),
-            nibble_count: plan.nibble_count(),
-            output_degrees: plan.output_degrees(),
+            segments: plan.segment_results().clone(),
         })
     }
 
@@ -64,22 +61,6 @@ impl TfheClient {
     /// Encrypt one raw block value (benchmarks only).
     pub(crate) fn encrypt_block(&self, value: u64) -> tfhe::shortint::Ciphertext {
         self.block_key.encrypt(value)
-    }
-
-    /// Conformance of a result block: the client key's own parameter set (this build's, or
-    /// an earlier build's for an installation whose keys predate it), the expected degree.
-    fn output_params(&self, degree: u64) -> Result<CiphertextConformanceParams, FheError> {
-        let parameters =
-            self.block_key
-                .parameters()
-                .ap_parameters()
-                .ok_or_else(|| FheError::Mismatch {
-                    what: "client key",
-                    reason: "not a keyswitch-bootstrap parameter set".into(),
-                })?;
-        let mut p = parameters.to_shortint_conformance_param();
-        p.degree = Degree::new(degree);
-        Ok(p)
     }
 }
 
@@ -106,55 +87,29 @@ impl FheClient for TfheClient {
         ))
     }
 
+    /// Reads a compressed (`PSR2`) result: one block, the segment keyswitched and
+    /// modulus-switched, decrypted directly with the small secret key
+    /// ([`crate::result_decrypt`]); refuses another model's or key's result, another block
+    /// count or length, a trivial block, a phase outside the message space and a number that
+    /// is not one of the model's segments.
     fn decrypt(&self, result: &[u8]) -> Result<DecryptedResult, FheError> {
         let envelope = wire::read(RESPONSE_MAGIC, result, "result")?;
         envelope.check_binding(&self.model, &self.key_id, "result")?;
-        if envelope.blocks.len() != self.output_degrees.len() {
+        let [block] = envelope.blocks[..] else {
             return Err(FheError::Malformed {
                 what: "result",
-                reason: format!(
-                    "{} blocks, expected {}",
-                    envelope.blocks.len(),
-                    self.output_degrees.len()
-                ),
+                reason: format!("{} blocks, expected 1", envelope.blocks.len()),
             });
-        }
-        let values = envelope
-            .blocks
-            .iter()
-            .zip(&self.output_degrees)
-            .map(|(bytes, &degree)| {
-                let ct: Ciphertext = safe_deserialize_conformant(
-                    *bytes,
-                    CIPHERTEXT_LIMIT,
-                    &self.output_params(degree)?,
-                )
-                .map_err(|e| FheError::Malformed {
-                    what: "result",
-                    reason: e,
-                })?;
-                refuse_trivial(&ct)?;
-                Ok(self.block_key.decrypt_message_and_carry(&ct))
+        };
+        let segment = decrypt_block(&self.block_key, block)?;
+        self.segments
+            .result(segment)
+            .ok_or_else(|| FheError::Malformed {
+                what: "result",
+                reason: format!(
+                    "a segment number outside the model's {} segments",
+                    self.segments.len()
+                ),
             })
-            .collect::<Result<Vec<u64>, FheError>>()?;
-        let (nibbles, class) = values.split_at(self.nibble_count);
-        Ok(DecryptedResult {
-            probability_code: probability_from_nibbles(nibbles),
-            high_risk: class.first().copied() == Some(1),
-        })
     }
-}
-
-/// Refuse a result block whose LWE mask is all zero: a *trivial* ciphertext, which anyone can
-/// make without a key (its body is the plaintext in the clear). An honest evaluation ends
-/// every output block with a bootstrapping, whose mask is uniformly random, so an all-zero
-/// mask (probability 2^-(64·n)) means the block was forged, not computed.
-pub(crate) fn refuse_trivial(ct: &Ciphertext) -> Result<(), FheError> {
-    if ct.ct.get_mask().as_ref().iter().all(|&x| x == 0) {
-        return Err(FheError::Malformed {
-            what: "result",
-            reason: "a block is a trivial (keyless, unencrypted) ciphertext".into(),
-        });
-    }
-    Ok(())
 }

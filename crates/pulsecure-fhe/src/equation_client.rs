@@ -16,7 +16,7 @@ use crate::equation_fingerprint;
 use crate::equation_lwe::{noise_bound_log2, LinearMap};
 use crate::keys::ServerKeyId;
 use crate::lwe_wire::{seeded_slot, slot_bytes};
-use crate::wire::{self, COMPRESSED_REQUEST_MAGIC, COMPRESSED_RESPONSE_MAGIC, RESPONSE_MAGIC};
+use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Encrypts requests and decrypts results for one schema-2 model under one client key.
 pub struct EquationClient {
@@ -122,7 +122,7 @@ impl EquationClient {
             ));
         }
         Ok(wire::write(
-            COMPRESSED_REQUEST_MAGIC,
+            REQUEST_MAGIC,
             &self.model,
             &self.key_id,
             &blocks,
@@ -136,7 +136,7 @@ impl EquationClient {
         &self,
         request: &[u8],
     ) -> Result<(Vec<LweCiphertextOwned<u64>>, Vec<u8>), FheError> {
-        let envelope = wire::read(COMPRESSED_REQUEST_MAGIC, request, "request")?;
+        let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
         envelope.check_binding(&self.model, &self.key_id, "request")?;
         let outputs = apply(&self.map, &envelope.blocks)?;
         let frame = compressed_response(&self.model, &self.key_id, &outputs);
@@ -188,9 +188,9 @@ impl EquationClient {
     ) -> Result<(Vec<u64>, Vec<u64>), FheError> {
         let (predicted, frame) = self.predicted(request)?;
         if frame != result {
-            if result.get(..4) == Some(RESPONSE_MAGIC.as_slice()) {
-                // Say why, rather than only that it differs.
-                wire::read(COMPRESSED_RESPONSE_MAGIC, result, "result")?;
+            if result.get(..4) != Some(RESPONSE_MAGIC.as_slice()) {
+                // Say why (an older evaluator's frame, or none of ours), not only that it differs.
+                wire::read(RESPONSE_MAGIC, result, "result")?;
             }
             return Err(malformed(
                 "not the model's linear map of the request it answers (nothing was decrypted)",

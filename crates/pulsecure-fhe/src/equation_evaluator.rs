@@ -17,7 +17,7 @@ use crate::equation_fingerprint;
 use crate::equation_lwe::LinearMap;
 use crate::keys::ServerKeyId;
 use crate::lwe_wire::{body_bytes, read_slot};
-use crate::wire::{self, COMPRESSED_REQUEST_MAGIC, COMPRESSED_RESPONSE_MAGIC};
+use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Evaluates one schema-2 model for requests bound to one key set.
 pub struct EquationEvaluator {
@@ -111,7 +111,7 @@ pub fn compressed_response(
     results: &[LweCiphertextOwned<u64>],
 ) -> Vec<u8> {
     let bodies: Vec<Vec<u8>> = results.iter().map(|ct| body_bytes(ct).to_vec()).collect();
-    wire::write(COMPRESSED_RESPONSE_MAGIC, model, key_id, &bodies)
+    wire::write(RESPONSE_MAGIC, model, key_id, &bodies)
 }
 
 impl Evaluator for EquationEvaluator {
@@ -120,7 +120,7 @@ impl Evaluator for EquationEvaluator {
     /// version-2 request (an older client, which cannot read the compressed answer). Answers
     /// with the outputs' bodies only ([`compressed_response`]).
     fn evaluate(&self, request: &[u8]) -> Result<Vec<u8>, FheError> {
-        let envelope = wire::read(COMPRESSED_REQUEST_MAGIC, request, "request")?;
+        let envelope = wire::read(REQUEST_MAGIC, request, "request")?;
         envelope.check_binding(&self.model, &self.key_id, "request")?;
         let results = apply(&self.map, &envelope.blocks)?;
         Ok(compressed_response(&self.model, &self.key_id, &results))

@@ -13,8 +13,9 @@ use crate::guard::ServerKeyGuard;
 use crate::keys::{load_server_key, ServerKeyId};
 use crate::model_fingerprint;
 use crate::params::CIPHERTEXT_LIMIT;
+use crate::result_switch::switch_block;
 use crate::tfhe_backend::ShortintBackend;
-use crate::wire::{self, REQUEST_MAGIC};
+use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Check a request before any key is loaded: its frame, its binding to `model` and
 /// `key_id`, and every block's conformance to this build's parameter set. An evaluator that
@@ -133,16 +134,15 @@ impl TfheEvaluator {
         })
     }
 
-    /// Evaluate and also report the bootstrappings of each stage.
+    /// Evaluate and also report the bootstrappings of each stage. The response is
+    /// compressed: the segment block keyswitched and modulus-switched, as the first steps of
+    /// one more bootstrapping would ([`crate::result_switch`]), 1 379 bytes.
     pub fn evaluate_with_stats(&self, request: &[u8]) -> Result<(Vec<u8>, PbsCount), FheError> {
         let inputs = self.decode_inputs(request)?;
-        let (outputs, count) = self.circuit.evaluate(&self.backend, &inputs)?;
-        let blocks = outputs
-            .nibbles
-            .iter()
-            .chain(std::iter::once(&outputs.class));
+        let (segment, count) = self.circuit.evaluate(&self.backend, &inputs)?;
+        let block = switch_block(self.backend.server_key(), &segment)?.to_bytes();
         Ok((
-            wire::write_response(&self.model, &self.key_id, blocks)?,
+            wire::write(RESPONSE_MAGIC, &self.model, &self.key_id, &[block]),
             count,
         ))
     }

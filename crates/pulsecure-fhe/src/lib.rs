@@ -24,7 +24,11 @@ pub mod lwe_wire;
 #[cfg(feature = "client")]
 pub mod measure;
 pub mod params;
+#[cfg(feature = "client")]
+pub mod result_decrypt;
+pub mod result_switch;
 mod server_key_id;
+pub mod switched_wire;
 pub mod tfhe_backend;
 pub mod wire;
 

@@ -24,6 +24,11 @@ impl ShortintBackend {
         key.max_degree = MaxDegree::from_msg_carry_modulus(key.message_modulus, key.carry_modulus);
         ShortintBackend { key }
     }
+
+    /// The shortint server key (for the result's keyswitch and modulus switch).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.key
+    }
 }
 
 fn budget_error(what: &str) -> FheError {

@@ -1,35 +1,53 @@
 //! Byte formats exchanged between client and evaluator.
 //!
-//! Request:  `"PSQ2"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
-//! Response: `"PSR1"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
+//! Request:  `"PSQ3"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
+//! Response: `"PSR2"` | model fingerprint (32) | key id (16) | count (u16 LE) | blocks
 //!
-//! A published equation's request is `"PSQ3"` (same layout; its sender reads compressed
-//! results) and its response `"PSR2"`: one 8-byte body per encrypted output, the masks left
-//! out — the client recomputes them from its own request, as it recomputes the whole answer
-//! to check it. An equation request in `"PSQ2"` comes from an older client, which reads only
-//! full results: it is refused with a message saying so.
-//! Each block is `len (u32 LE)` followed by tfhe's safe serialization of one ciphertext, read
-//! back with tfhe's size-limited, conformance-checked deserialization (schema 1: a shortint
-//! block each, seeded `CompressedCiphertext` in requests, `Ciphertext` in responses) or, for
-//! schema 2, in the fixed-size forms of [`crate::lwe_wire`] (24-byte slots in requests, one
-//! LWE ciphertext in responses).
+//! Each block is `len (u32 LE)` followed by its bytes. Request blocks: for a cvd-lr model
+//! (schema 1) tfhe's safe serialization of one seeded shortint `CompressedCiphertext` per
+//! input block, read back with tfhe's size-limited, conformance-checked deserialization; for
+//! a published equation (schema 2) the 24-byte slots of [`crate::lwe_wire`]. Responses are
+//! compressed (version 2): a cvd-lr result is one block, the segment keyswitched and
+//! modulus-switched to 12-bit values ([`crate::switched_wire`], 1 379 bytes); a published
+//! equation's is one 8-byte body per encrypted output, the masks left out — the client
+//! recomputes them from its own request, as it recomputes the whole answer to check it.
+//!
+//! Earlier versions are recognised only to be refused with what to upgrade: a `PSQ1` request
+//! (one block per digit), a `PSQ2` request (from a client that reads only uncompressed
+//! results), a `PSR1` result (uncompressed, from an older evaluator).
 
 use pulsecure_core::ports::fhe::FheError;
 
 use crate::params::{CIPHERTEXT_LIMIT, MAX_BLOCKS};
 use crate::server_key_id::ServerKeyId;
 
-/// Magic of a request. Version 2: blocks follow the model's input layout
-/// ([`crate::layout`]: two yes/no answers per block); version 1 sent one block per digit.
-pub const REQUEST_MAGIC: &[u8; 4] = b"PSQ2";
-/// Magic of the retired request version 1, recognised only to say so.
-pub const RETIRED_REQUEST_MAGIC: &[u8; 4] = b"PSQ1";
-/// Magic of a response.
-pub const RESPONSE_MAGIC: &[u8; 4] = b"PSR1";
-/// Magic of a published equation's request from a client that reads compressed results.
-pub const COMPRESSED_REQUEST_MAGIC: &[u8; 4] = b"PSQ3";
-/// Magic of a compressed response (a published equation's: the outputs' bodies only).
-pub const COMPRESSED_RESPONSE_MAGIC: &[u8; 4] = b"PSR2";
+/// Magic of a request. Version 3: blocks follow the model's input layout
+/// ([`crate::layout`]: two yes/no answers per block) and the sender reads compressed results.
+pub const REQUEST_MAGIC: &[u8; 4] = b"PSQ3";
+/// Magic of a response. Version 2: compressed results.
+pub const RESPONSE_MAGIC: &[u8; 4] = b"PSR2";
+
+/// Retired magics, each with the frame kind it was and why it is refused.
+const RETIRED: [(&[u8; 4], &[u8; 4], &str); 3] = [
+    (
+        b"PSQ1",
+        REQUEST_MAGIC,
+        "a version-1 request (one block per digit) from an older client; this evaluator \
+         reads version 3 — upgrade the client",
+    ),
+    (
+        b"PSQ2",
+        REQUEST_MAGIC,
+        "a version-2 request from an older client, which reads only uncompressed results; \
+         this evaluator answers version 3 with compressed results — upgrade the client",
+    ),
+    (
+        b"PSR1",
+        RESPONSE_MAGIC,
+        "an uncompressed result from an older evaluator; this client reads compressed \
+         results — upgrade the evaluator",
+    ),
+];
 
 /// A parsed envelope: binding data plus raw block bytes.
 pub struct Envelope<'a> {
@@ -107,24 +125,11 @@ pub fn read<'a>(
         reason: reason.into(),
     };
     let found = take(&mut bytes, 4, what)?;
-    if magic == REQUEST_MAGIC && found == RETIRED_REQUEST_MAGIC {
-        return Err(malformed(
-            "a version-1 request (one block per digit) from an older client; this evaluator \
-             reads version 2 — upgrade the client",
-        ));
-    }
-    if magic == COMPRESSED_REQUEST_MAGIC && found == REQUEST_MAGIC {
-        return Err(malformed(
-            "a published-equation request from an older client (version 2), which reads \
-             only uncompressed results; this evaluator answers version 3 with compressed \
-             results — upgrade the client",
-        ));
-    }
-    if magic == COMPRESSED_RESPONSE_MAGIC && found == RESPONSE_MAGIC {
-        return Err(malformed(
-            "an uncompressed result from an older evaluator; this client reads compressed \
-             results — upgrade the evaluator",
-        ));
+    if let Some((.., why)) = RETIRED
+        .iter()
+        .find(|(retired, kind, _)| *kind == magic && found == &retired[..])
+    {
+        return Err(malformed(why));
     }
     if found != magic {
         return Err(malformed(
@@ -160,36 +165,11 @@ pub fn read<'a>(
     })
 }
 
-/// The model and key set a request of either current version (`PSQ2`, `PSQ3`) is bound to,
-/// read from its header (the rest of the frame is checked by whoever evaluates it).
+/// The model and key set a request is bound to, read from its header (the rest of the frame
+/// is checked by whoever evaluates it).
 pub fn request_binding(request: &[u8]) -> Result<([u8; 32], ServerKeyId), FheError> {
-    let magic = request.get(..4).unwrap_or_default();
-    let expected = if magic == COMPRESSED_REQUEST_MAGIC {
-        COMPRESSED_REQUEST_MAGIC
-    } else {
-        REQUEST_MAGIC
-    };
-    let envelope = read(expected, request, "request")?;
+    let envelope = read(REQUEST_MAGIC, request, "request")?;
     Ok((envelope.model, envelope.key_id))
-}
-
-/// A response frame of shortint result blocks (the schema-1 circuit's): each block
-/// serialized (bounded), bound to the model and key.
-pub fn write_response<'a>(
-    model: &[u8; 32],
-    key_id: &ServerKeyId,
-    blocks: impl IntoIterator<Item = &'a tfhe::shortint::Ciphertext>,
-) -> Result<Vec<u8>, FheError> {
-    let serialized = blocks
-        .into_iter()
-        .map(|ct| {
-            let mut bytes = Vec::new();
-            tfhe::safe_serialization::safe_serialize(ct, &mut bytes, CIPHERTEXT_LIMIT)
-                .map_err(|e| FheError::Evaluation(format!("serializing a result: {e}")))?;
-            Ok(bytes)
-        })
-        .collect::<Result<Vec<_>, FheError>>()?;
-    Ok(write(RESPONSE_MAGIC, model, key_id, &serialized))
 }
 
 #[cfg(test)]
@@ -210,13 +190,28 @@ mod tests {
     }
 
     #[test]
-    fn a_version_one_request_is_named_as_such() {
-        let bytes = write(RETIRED_REQUEST_MAGIC, &[7; 32], &id(), &[]);
-        let err = read(REQUEST_MAGIC, &bytes, "request")
+    fn retired_versions_are_named_as_such_and_only_where_they_were_used() {
+        for (magic, upgrade) in [
+            (b"PSQ1", "version-1 request"),
+            (b"PSQ2", "version-2 request"),
+        ] {
+            let bytes = write(magic, &[7; 32], &id(), &[]);
+            let err = read(REQUEST_MAGIC, &bytes, "request")
+                .err()
+                .expect("refused");
+            assert!(err.to_string().contains(upgrade), "{err}");
+            assert!(err.to_string().contains("upgrade the client"), "{err}");
+            let err = read(RESPONSE_MAGIC, &bytes, "result")
+                .err()
+                .expect("refused");
+            assert!(err.to_string().contains("wrong magic"), "{err}");
+        }
+        let bytes = write(b"PSR1", &[7; 32], &id(), &[]);
+        let err = read(RESPONSE_MAGIC, &bytes, "result")
             .err()
             .expect("refused");
-        assert!(err.to_string().contains("version-1 request"), "{err}");
-        let err = read(RESPONSE_MAGIC, &bytes, "result")
+        assert!(err.to_string().contains("upgrade the evaluator"), "{err}");
+        let err = read(REQUEST_MAGIC, &bytes, "request")
             .err()
             .expect("refused");
         assert!(err.to_string().contains("wrong magic"), "{err}");

@@ -54,16 +54,17 @@ fn pbs_count_is_data_independent_and_small() {
     // Issue 21's targets for the shipped model: at most 60 bootstrappings in at most 9 levels.
     assert!(a.total() <= 60, "{a:?}");
     assert!(a.depth <= 9, "{a:?}");
-    // The shipped cvd-lr v3: 37 bootstrappings in 9 levels.
-    assert!(a.total() <= 37 && a.depth <= 9, "{a:?}");
+    // The shipped cvd-lr v3: 33 bootstrappings in 8 levels since the result is the segment
+    // block itself (issue 35; 37 in 9 when four more turned it into nibbles and a class).
+    assert_eq!((a.total(), a.depth), (33, 8), "{a:?}");
     // Issue 31: the schema-2 work (shared accumulator) must not make cvd-lr v2 slower than
-    // its measured 38 bootstrappings in 9 levels.
+    // its measured 38 bootstrappings in 9 levels; 34 in 8 without the output stage.
     let v2 = Model::from_json(include_str!("../../../models/cvd-lr/v2/model.json")).expect("v2");
     let b = pbs_counts(&v2);
-    assert!(b.total() <= 38 && b.depth <= 9, "{b:?}");
+    assert_eq!((b.total(), b.depth), (34, 8), "{b:?}");
     assert_eq!(
         a.depth,
-        a.contribution_levels + a.accumulation_levels + a.lookup_levels + a.output_levels
+        a.contribution_levels + a.accumulation_levels + a.lookup_levels
     );
     println!("PBS per evaluation: {a:?}, total {}", a.total());
 }

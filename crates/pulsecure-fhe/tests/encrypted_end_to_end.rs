@@ -228,64 +228,113 @@ fn debug_output_shows_no_key_material() {
     assert!(shown.len() < 300, "{shown}");
 }
 
-/// Re-frame a real response with every block replaced by a *trivial* ciphertext of the
-/// same plaintext (mask all zero, body = message · Δ): what anyone can forge without a key.
-fn trivial_copy(response: &[u8], plaintexts: &[u64]) -> Vec<u8> {
-    use pulsecure_fhe::params::CIPHERTEXT_LIMIT;
-    use pulsecure_fhe::wire::{self, RESPONSE_MAGIC};
-    use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
-    use tfhe::shortint::Ciphertext;
-
-    let envelope = wire::read(RESPONSE_MAGIC, response, "result").expect("a real response");
-    let blocks: Vec<Vec<u8>> = envelope
-        .blocks
-        .iter()
-        .zip(plaintexts)
-        .map(|(bytes, &m)| {
-            let mut ct: Ciphertext = safe_deserialize(*bytes, CIPHERTEXT_LIMIT).expect("block");
-            let modulus = ct.message_modulus.0 * ct.carry_modulus.0;
-            // One padding bit, then message and carry: Δ = 2^63 / (message · carry).
-            let delta = (1u64 << 63) / modulus;
-            ct.ct.get_mut_mask().as_mut().fill(0);
-            *ct.ct.get_mut_body().data = m * delta;
-            let mut out = Vec::new();
-            safe_serialize(&ct, &mut out, CIPHERTEXT_LIMIT).expect("serialize");
-            out
-        })
-        .collect();
-    wire::write(RESPONSE_MAGIC, &envelope.model, &envelope.key_id, &blocks)
+/// The values (mask, then body) of a real response's one switched block.
+fn switched_values(response: &[u8]) -> (pulsecure_fhe::wire::Envelope<'_>, Vec<u64>) {
+    use pulsecure_fhe::params::PARAMETERS;
+    use pulsecure_fhe::{switched_wire, wire};
+    let envelope = wire::read(wire::RESPONSE_MAGIC, response, "result").expect("a real response");
+    assert_eq!(envelope.blocks.len(), 1, "one compressed block");
+    let count = PARAMETERS.lwe_dimension.0 + 1;
+    let values = switched_wire::unpack(envelope.blocks[0], count, LOG_MODULUS).expect("unpack");
+    (envelope, values)
 }
 
-/// A result made of trivial ciphertexts is refused even when it carries the right values:
-/// no key was needed to make it, so it proves nothing was computed.
+/// log2 of 2N for today's parameters (N = 2048).
+const LOG_MODULUS: u32 = 12;
+
+/// A response frame around one switched block made of `values`.
+fn reframed(envelope: &pulsecure_fhe::wire::Envelope<'_>, blocks: &[Vec<u64>]) -> Vec<u8> {
+    use pulsecure_fhe::{switched_wire, wire};
+    let blocks: Vec<Vec<u8>> = blocks
+        .iter()
+        .map(|v| switched_wire::pack(v, LOG_MODULUS))
+        .collect();
+    wire::write(
+        wire::RESPONSE_MAGIC,
+        &envelope.model,
+        &envelope.key_id,
+        &blocks,
+    )
+}
+
+/// The compressed result is one 1 379-byte block (the frame 1 437 bytes), and a result made
+/// without the key is refused even when it carries a right value: a *trivial* block (mask all
+/// zero, the body the plaintext), which anyone can forge; so are a block in the padding half
+/// (what noise overflow or tampering gives), a number that is not one of the model's
+/// segments, another block count and a cut block.
 #[test]
-fn trivial_result_ciphertexts_are_refused() {
+fn compressed_results_are_small_and_forged_ones_are_refused() {
     let f = fixture();
     let input = golden_inputs(&f.model, 1).remove(0);
     let request = f.client.encrypt(&input).expect("encrypt");
     let response = f.evaluator.evaluate(&request).expect("evaluate");
+    assert_eq!(
+        response.len(),
+        1_437,
+        "54-byte header, 4-byte length, 1 379-byte block"
+    );
     let truth = ReferenceEngine::new(&f.model).evaluate_input(&input);
-    let mut plaintexts: Vec<u64> = (0..response_nibbles(&f.model))
-        .map(|k| u64::from((truth.probability_code >> (4 * k)) & 15))
-        .collect();
-    plaintexts.push(u64::from(truth.high_risk));
-    let forged = trivial_copy(&response, &plaintexts);
-    let err = f
-        .client
-        .decrypt(&forged)
-        .expect_err("a trivial result is refused");
+    let honest = f.client.decrypt(&response).expect("decrypts");
+    assert_eq!(
+        (honest.probability_code, honest.high_risk),
+        (truth.probability_code, truth.high_risk)
+    );
+    let (envelope, values) = switched_values(&response);
+    let n = values.len() - 1;
+    let box_width = 1u64 << (LOG_MODULUS - 5);
+    let refused = |blocks: &[Vec<u64>], why: &str| {
+        let err = f
+            .client
+            .decrypt(&reframed(&envelope, blocks))
+            .expect_err(why);
+        assert!(
+            matches!(&err, FheError::Malformed { what: "result", reason } if reason.contains(why)),
+            "{why}: {err}"
+        );
+    };
+    let plan = pulsecure_fhe::circuit::CircuitPlan::compile(&f.model).expect("plan");
+    let segments = plan.segment_results().len() as u64;
+    for segment in 0..16u64 {
+        let mut trivial = vec![0u64; n];
+        trivial.push(segment * box_width);
+        refused(&[trivial], "trivial");
+    }
+    let shifted = |by: u64| {
+        let mut v = values.clone();
+        v[n] = (v[n] + by) % (1 << LOG_MODULUS);
+        v
+    };
+    refused(&[shifted(16 * box_width)], "padding bit");
+    // Every number from the model's last segment to 15 is a message, not a segment.
+    let mut probed = 0;
+    for extra in 1..16u64 {
+        let moved = shifted(extra * box_width);
+        match f.client.decrypt(&reframed(&envelope, &[moved])) {
+            Err(FheError::Malformed { reason, .. }) => {
+                assert!(
+                    reason.contains("outside the model's") || reason.contains("padding bit"),
+                    "{reason}"
+                );
+                probed += 1;
+            }
+            Ok(other) => assert!(segments > 1, "a shifted result decrypted: {other:?}"),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(probed >= 16 - segments as usize, "{probed}");
+    refused(&[values.clone(), values.clone()], "2 blocks, expected 1");
+    let mut cut = reframed(&envelope, std::slice::from_ref(&values));
+    cut.truncate(cut.len() - 1);
+    cut[54..58].copy_from_slice(&1_378u32.to_le_bytes());
+    let err = f.client.decrypt(&cut).expect_err("a cut block");
     assert!(
-        matches!(&err, FheError::Malformed { what: "result", reason } if reason.contains("trivial")),
+        err.to_string().contains("1378 bytes, expected 1379"),
         "{err}"
     );
-    // The honest response still decrypts to the reference result.
-    let honest = f.client.decrypt(&response).expect("decrypts");
-    assert_eq!(honest.probability_code, truth.probability_code);
-}
-
-/// Probability nibbles in a result of `model`.
-fn response_nibbles(model: &Model) -> usize {
-    pulsecure_fhe::circuit::CircuitPlan::compile(model)
-        .expect("plan")
-        .nibble_count()
+    // The honest values, re-framed, still decrypt: the refusals came from the changes.
+    let same = f
+        .client
+        .decrypt(&reframed(&envelope, std::slice::from_ref(&values)))
+        .expect("decrypts");
+    assert_eq!(same.probability_code, truth.probability_code);
 }

@@ -53,7 +53,7 @@ fn edited_output(
     j: usize,
     edit: impl Fn(&mut [u64]),
 ) -> Vec<u8> {
-    let envelope = wire::read(wire::COMPRESSED_RESPONSE_MAGIC, response, "result").expect("frame");
+    let envelope = wire::read(wire::RESPONSE_MAGIC, response, "result").expect("frame");
     let mut blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
     let mut body = [u64::from_le_bytes(
         blocks[j].as_slice().try_into().expect("8 bytes"),
@@ -61,7 +61,7 @@ fn edited_output(
     edit(&mut body);
     blocks[j] = body[0].to_le_bytes().to_vec();
     wire::write(
-        wire::COMPRESSED_RESPONSE_MAGIC,
+        wire::RESPONSE_MAGIC,
         &equation_fingerprint(m),
         key_id,
         &blocks,
@@ -228,11 +228,11 @@ fn foreign_tampered_and_malformed_messages_are_refused() {
         evaluator.evaluate(&short),
         Err(FheError::Malformed { .. })
     ));
-    let envelope = wire::read(wire::COMPRESSED_REQUEST_MAGIC, &request, "request").expect("frame");
+    let envelope = wire::read(wire::REQUEST_MAGIC, &request, "request").expect("frame");
     let blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
     let frame = |blocks: &[Vec<u8>], m: &EquationModel| {
         wire::write(
-            wire::COMPRESSED_REQUEST_MAGIC,
+            wire::REQUEST_MAGIC,
             &equation_fingerprint(m),
             &keys.key_id,
             blocks,
@@ -318,14 +318,14 @@ fn a_pce_result_with_an_output_missing_shifted_or_noisy_is_refused() {
         .expect_err("outside the range");
     assert!(err.to_string().contains("linear map"), "{err}");
     // One output missing, or one extra.
-    let envelope = wire::read(wire::COMPRESSED_RESPONSE_MAGIC, &response, "result").expect("frame");
+    let envelope = wire::read(wire::RESPONSE_MAGIC, &response, "result").expect("frame");
     let blocks: Vec<Vec<u8>> = envelope.blocks.iter().map(|b| b.to_vec()).collect();
     for wrong in [
         blocks[..2].to_vec(),
         [blocks.clone(), vec![blocks[0].clone()]].concat(),
     ] {
         let frame = wire::write(
-            wire::COMPRESSED_RESPONSE_MAGIC,
+            wire::RESPONSE_MAGIC,
             &equation_fingerprint(&pce),
             &keys.key_id,
             &wrong,
@@ -365,14 +365,14 @@ fn an_older_client_or_evaluator_is_told_so() {
     );
 
     let mut old_request = request.clone();
-    old_request[..4].copy_from_slice(wire::REQUEST_MAGIC);
+    old_request[..4].copy_from_slice(b"PSQ2");
     let err = evaluator
         .evaluate(&old_request)
         .expect_err("an older client");
     assert!(err.to_string().contains("upgrade the client"), "{err}");
 
     let mut old_response = response.clone();
-    old_response[..4].copy_from_slice(wire::RESPONSE_MAGIC);
+    old_response[..4].copy_from_slice(b"PSR1");
     let err = client
         .decrypt(&request, &old_response)
         .expect_err("an older evaluator");

@@ -4,7 +4,7 @@
 
 use pulsecure_core::{Model, QuantizedInput};
 use pulsecure_fhe::backend::{PlainBackend, PlainBlock};
-use pulsecure_fhe::circuit::{probability_from_nibbles, Circuit};
+use pulsecure_fhe::circuit::Circuit;
 
 /// `input`'s digits laid out for `circuit`, as fresh encryptions (degree 3, nominal noise).
 pub fn fresh_blocks(circuit: &Circuit<PlainBackend>, input: &QuantizedInput) -> Vec<PlainBlock> {
@@ -25,11 +25,15 @@ pub fn fresh_blocks(circuit: &Circuit<PlainBackend>, input: &QuantizedInput) -> 
 /// The probability code and the high-risk class the circuit computes for `input` (it errors,
 /// failing the test, if the degree/noise budget is exceeded).
 pub fn run(circuit: &Circuit<PlainBackend>, input: &QuantizedInput) -> (u32, bool) {
-    let (out, _) = circuit
+    let (segment, _) = circuit
         .evaluate(&PlainBackend, &fresh_blocks(circuit, input))
         .expect("budget respected");
-    let nibbles: Vec<u64> = out.nibbles.iter().map(|b| b.value).collect();
-    (probability_from_nibbles(&nibbles), out.class.value == 1)
+    let result = circuit
+        .plan()
+        .segment_results()
+        .result(segment.value)
+        .expect("a segment of the model");
+    (result.probability_code, result.high_risk)
 }
 
 /// How many codes each feature of `model` takes: the radices of its input space, whose size
