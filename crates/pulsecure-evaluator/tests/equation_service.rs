@@ -83,11 +83,25 @@ fn the_evaluator_serves_prevent_and_pce_models_by_the_same_rpcs() {
     assert_eq!(accumulator as i64, reference.acc + model.index().offset);
     // Compressed: the outputs' bodies only (one for PREVENT), not the full ciphertext.
     assert_eq!(response.len(), 54 + 12, "a compressed PREVENT result");
-    // An older client's (version-2) request is refused with the reason, not evaluated.
-    let mut older = request.clone();
-    older[..4].copy_from_slice(b"PSQ2");
+    // An older client's (version-2) request is refused with the reason, not evaluated: by
+    // this client before sending, and by the service when it arrives anyway.
+    let older = [&b"PSQ2"[..], &request[4..]].concat();
     let err = remote.evaluate(&older).expect_err("an older client");
     assert!(err.to_string().contains("upgrade the client"), "{err}");
+    let (mut raw, runtime) = connection.raw();
+    let status = runtime
+        .block_on(raw.evaluate(pulsecure_rpc::v1::EvaluateRequest {
+            request_id: 1,
+            key_id: keys.key_id.as_bytes().to_vec(),
+            model_fingerprint: equation_fingerprint(&model).to_vec(),
+            request: older,
+        }))
+        .expect_err("refused by the service");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("upgrade the client"),
+        "{status:?}"
+    );
     let golden: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/../../models/prevent-cvd-10y/v2/golden.json",
