@@ -13,16 +13,19 @@ SECONDS_PER_TARGET="${1:-600}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(model_json vault_file model_signature batch_reader evaluate_request)
+  TARGETS=(model_json vault_file model_signature batch_reader evaluate_request evaluation_result)
 fi
 
 seeds="$(mktemp -d /tmp/pulsecure-fuzz-seeds.XXXXXX)"
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds"/{model_json,vault_file,model_signature,batch_reader,evaluate_request}
-# An EvaluateRequest seed: field 4 (request) holding a PSQ2 frame header with one short block;
+mkdir -p "$seeds"/{model_json,vault_file,model_signature,batch_reader,evaluate_request,evaluation_result}
+# An EvaluateRequest seed: field 4 (request) holding a PSQ3 frame header with one short block;
 # the target re-binds frames to its own key and model, so any key and model will do.
-python3 -c 'import sys; frame=b"PSQ2"+bytes(48)+bytes([1,0])+bytes([4,0,0,0])+b"TFHE"; sys.stdout.buffer.write(bytes([0x22,len(frame)])+frame)' \
+python3 -c 'import sys; frame=b"PSQ3"+bytes(48)+bytes([1,0])+bytes([4,0,0,0])+b"TFHE"; sys.stdout.buffer.write(bytes([0x22,len(frame)])+frame)' \
   > "$seeds/evaluate_request/frame"
+# A result seed: a PSR2 frame with one block of the compressed size (919 values of 12 bits).
+python3 -c 'import os, sys; sys.stdout.buffer.write(b"PSR2"+bytes(48)+bytes([1,0])+(1379).to_bytes(4,"little")+os.urandom(1379))' \
+  > "$seeds/evaluation_result/frame"
 for v in v1 v2; do
   cp "models/cvd-lr/$v/model.json" "$seeds/model_json/shipped-$v.json"
   { cat "models/cvd-lr/$v/model.json.minisig"; printf '\0'; cat "models/cvd-lr/$v/model.json"; } \

@@ -53,7 +53,7 @@ pub const MAX_ATTEMPTS: i32 = pulsecure_queue::DEFAULT_MAX_ATTEMPTS;
 pub(crate) const CHUNK: usize = 64;
 
 /// Finished jobs read from the queue per step when collecting: with each result read only
-/// up to [`pulsecure_queue::MAX_RESULT_BYTES`] (256 KiB; an honest one is 66 KB), one step
+/// up to [`pulsecure_queue::MAX_RESULT_BYTES`] (256 KiB; an honest one is 1 437 B), one step
 /// holds at most 16 MiB of results, whatever anyone wrote into the queue.
 const COLLECT_CHUNK: usize = 64;
 
@@ -539,6 +539,18 @@ impl QueueStation {
             };
             let side = collector.side();
             match outcome {
+                Outcome::Done(bytes) if pulsecure_fhe::wire::is_retired_response(bytes) => {
+                    // Evaluated before the upgrade by an older evaluator: never decrypted
+                    // (no answer to learn from), so not a mismatch either — like a failure.
+                    self.drop_job(
+                        job,
+                        "the result is in the format of an evaluator older than this client \
+                         (evaluated before the upgrade to compressed results); nothing was \
+                         stored: run the batch again to resubmit",
+                        sink,
+                    )?;
+                    collection.failed += 1;
+                }
                 Outcome::Done(bytes) => {
                     match side.finish_stored(&job.features, &job.request, bytes) {
                         Ok(Ok(assessment)) => {

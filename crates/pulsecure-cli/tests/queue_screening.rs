@@ -321,7 +321,7 @@ async fn an_oversize_result_in_the_queue_is_refused_unread_and_the_rest_are_stor
     let cluster = ThrowawayCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
     let url = cluster.url();
     let env = Env::initialized();
-    let file = batch_file(&env, "batch.csv", "BIG-", 3, 5);
+    let file = batch_file(&env, "batch.csv", "BIG-", 4, 5);
     let file_arg = file.display().to_string();
     let out = queue_run(
         &env,
@@ -330,9 +330,20 @@ async fn an_oversize_result_in_the_queue_is_refused_unread_and_the_rest_are_stor
     assert_ok(&out);
     let raw = raw_client(&url).await;
     let workers = Workers::start(&env, &url, 1);
-    wait_until_done(&raw, 3).await;
+    wait_until_done(&raw, 4).await;
     drop(workers);
-    // One result grows to 4 MiB (the limit is 256 KiB; an honest result is 66 KB).
+    // Another result as an evaluator older than this client wrote it (a `PSR1` frame): made
+    // before the upgrade, reported as such, never decrypted, and not a mismatch.
+    let older = raw
+        .execute(
+            "UPDATE pulsecure_jobs SET result = overlay(result placing '\\x50535231'::bytea from 1 for 4)
+             WHERE job_id = (SELECT max(job_id) FROM pulsecure_jobs)",
+            &[],
+        )
+        .await
+        .expect("an older evaluator's result");
+    assert_eq!(older, 1);
+    // One result grows to 4 MiB (the limit is 256 KiB; an honest result is 1 437 B).
     let grown = raw
         .execute(
             "UPDATE pulsecure_jobs SET result = result || decode(repeat('00', 4 * 1024 * 1024), 'hex')
@@ -360,6 +371,10 @@ async fn an_oversize_result_in_the_queue_is_refused_unread_and_the_rest_are_stor
     let refused = std::fs::read_to_string(&errors).expect("the refused row is reported");
     assert!(
         refused.contains("above the limit of 262144: refused unread"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("an evaluator older than this client"),
         "{refused}"
     );
     assert_eq!(support::audit_events(&env, "result-mismatch"), 1);

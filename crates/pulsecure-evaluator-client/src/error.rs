@@ -56,6 +56,10 @@ impl RemoteError {
     }
 }
 
+/// What an evaluator older than the request format (before `PSQ3`) answers to a request it
+/// cannot read: its generic refusal of an unknown frame magic.
+const OLDER_EVALUATOR_SAYS: &str = "wrong magic";
+
 impl From<RemoteError> for FheError {
     fn from(e: RemoteError) -> Self {
         match e {
@@ -69,6 +73,15 @@ impl From<RemoteError> for FheError {
                 reason: e.to_string(),
             },
             RemoteError::Refused { code, message } => match code {
+                Code::InvalidArgument if message.contains(OLDER_EVALUATOR_SAYS) => {
+                    FheError::Malformed {
+                        what: "request",
+                        reason: format!(
+                            "{message} — the evaluator does not know this client's version-3 \
+                             (PSQ3) requests: it predates them and must be upgraded"
+                        ),
+                    }
+                }
                 Code::InvalidArgument => FheError::Malformed {
                     what: "request",
                     reason: message,
@@ -125,6 +138,13 @@ mod tests {
             refused(Code::InvalidArgument),
             FheError::Malformed { .. }
         ));
+        // An evaluator older than the request format is named as such.
+        let older: FheError = RemoteError::Refused {
+            code: Code::InvalidArgument,
+            message: "malformed request: wrong magic (not a Pulsecure message of this kind)".into(),
+        }
+        .into();
+        assert!(older.to_string().contains("must be upgraded"), "{older}");
         // No recovery hint inside the library's message: hints belong to the binary.
         assert!(!refused(Code::NotFound)
             .to_string()

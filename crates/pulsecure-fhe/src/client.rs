@@ -12,7 +12,7 @@ use crate::keys::ServerKeyId;
 use crate::layout::InputLayout;
 use crate::model_fingerprint;
 use crate::params::CIPHERTEXT_LIMIT;
-use crate::result_decrypt::decrypt_block;
+use crate::result_decrypt::{decrypt_block, NOT_A_SEGMENT};
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Holds the secret client key for one model. `Debug` never shows key material.
@@ -106,10 +106,7 @@ impl FheClient for TfheClient {
             .result(segment)
             .ok_or_else(|| FheError::Malformed {
                 what: "result",
-                reason: format!(
-                    "a segment number outside the model's {} segments",
-                    self.segments.len()
-                ),
+                reason: NOT_A_SEGMENT.into(),
             })
     }
 }

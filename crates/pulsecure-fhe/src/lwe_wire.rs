@@ -1,4 +1,4 @@
-//! Byte forms of the schema-2 ciphertexts (inside the PSQ2/PSR1 frames of [`crate::wire`]).
+//! Byte forms of the schema-2 ciphertexts (inside the PSQ3/PSR2 frames of [`crate::wire`]).
 //!
 //! tfhe's safe serialization covers its high-level and shortint types, not core_crypto's
 //! LWE entities, so these two fixed-size forms are written here. They carry no length,
@@ -10,8 +10,8 @@
 //!   24 bytes. The mask is re-expanded from the seed with tfhe's CSPRNG, as tfhe does for
 //!   its own seeded ciphertexts.
 //! - **Result**: the full LWE ciphertext, every coefficient as u64 LE, mask then body:
-//!   `8 · (dimension + 1)` bytes (the uncompressed `PSR1` form, and what the client
-//!   recomputes).
+//!   `8 · (dimension + 1)` bytes (what the client recomputes; older evaluators sent it in
+//!   their uncompressed `PSR1` frames).
 //! - **Body** (the compressed `PSR2` response): the body alone, u64 LE: 8 bytes. The mask is
 //!   the public linear map of the request's masks, which the client recomputes.
 

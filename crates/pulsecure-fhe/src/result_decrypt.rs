@@ -65,14 +65,18 @@ pub fn box_width(log_modulus: u32) -> u64 {
     (1u64 << log_modulus) / (2 * BLOCK_SPACE)
 }
 
+/// What the client says of a block that decrypted to no segment of the model — a phase in
+/// the padding half, or a message that is not a segment number. One text for both: which one
+/// it was depends on the secret key, and a refusal should tell a hostile evaluator as little
+/// as possible.
+pub const NOT_A_SEGMENT: &str = "the result does not decrypt to one of the model's segments";
+
 /// The message of `phase`, rounded to the nearest box; refuses the padding half.
 pub fn decode(phase: u64, log_modulus: u32) -> Result<u64, FheError> {
     let delta = box_width(log_modulus);
     let rounded = ((phase + delta / 2) / delta) % (2 * BLOCK_SPACE);
     if rounded >= BLOCK_SPACE {
-        return Err(malformed(
-            "a compressed block outside the message space (its padding bit is set)",
-        ));
+        return Err(malformed(NOT_A_SEGMENT));
     }
     Ok(rounded)
 }

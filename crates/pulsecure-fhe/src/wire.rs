@@ -165,6 +165,15 @@ pub fn read<'a>(
     })
 }
 
+/// Whether `frame` is a result in a retired format: made by an evaluator older than this
+/// client (a job evaluated before the upgrade). Such a frame is refused before anything is
+/// decrypted.
+pub fn is_retired_response(frame: &[u8]) -> bool {
+    RETIRED
+        .iter()
+        .any(|(retired, kind, _)| *kind == RESPONSE_MAGIC && frame.get(..4) == Some(&retired[..]))
+}
+
 /// The model and key set a request is bound to, read from its header (the rest of the frame
 /// is checked by whoever evaluates it).
 pub fn request_binding(request: &[u8]) -> Result<([u8; 32], ServerKeyId), FheError> {

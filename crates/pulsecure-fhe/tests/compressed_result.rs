@@ -1,10 +1,11 @@
 //! The compressed result decrypts exactly as tfhe's own decompression would: for both
 //! parameter sets (today's KS32 and the classic set of earlier keys), every message of the
-//! 4-bit block space, as a fresh encryption and as a sum at the circuit's noise budget
-//! (noise level 5), [`switch_block`] + [`decrypt_block`] (direct decryption with the small
-//! key, no bootstrapping) equals `switch_modulus_and_compress` + `decompress` (one
-//! bootstrapping with the server key) and the message. The largest phase error measured is
-//! printed against the half box it must stay below.
+//! 4-bit block space, as a bootstrapping output and as a sum of five of them — the circuit's
+//! segment block is such a sum, at the noise budget (noise level 5) —, [`switch_block`] +
+//! [`decrypt_block`] (direct decryption with the small key, no bootstrapping) equals
+//! `switch_modulus_and_compress` + `decompress` (one bootstrapping with the server key) and
+//! the message. The largest phase error measured is printed against the half box it must stay
+//! below.
 
 use tfhe::shortint::{gen_keys, Ciphertext, ClientKey, ServerKey};
 
@@ -12,14 +13,17 @@ use pulsecure_fhe::params::{EARLIER_PARAMETERS, PARAMETERS};
 use pulsecure_fhe::result_decrypt::{block_shape, box_width, decrypt_block, phase};
 use pulsecure_fhe::result_switch::switch_block;
 
-/// Encryptions of messages summing to `m`, added up to noise level `terms` (unchecked, as the
-/// circuit's bounded additions are).
+/// `m` as the sum of `terms` bootstrapping outputs (an identity lookup of `m`, then lookups
+/// of 0), at noise level `terms`: how the circuit's segment block is made (unchecked
+/// additions, as the circuit's bounded ones).
 fn noisy(client: &ClientKey, server: &ServerKey, m: u64, terms: u64) -> Ciphertext {
-    let mut ct = client.unchecked_encrypt(m);
+    let identity = server.generate_lookup_table(|x| x);
+    let mut ct = server.apply_lookup_table(&client.unchecked_encrypt(m), &identity);
     for _ in 1..terms {
-        let zero = client.unchecked_encrypt(0);
+        let zero = server.apply_lookup_table(&client.unchecked_encrypt(0), &identity);
         server.unchecked_add_assign(&mut ct, &zero);
     }
+    assert_eq!(ct.noise_level().get(), terms);
     ct
 }
 

@@ -9,8 +9,9 @@
 /// request is 2.7 KB). The evaluator checks that the two agree.
 pub const MAX_REQUEST_BYTES: u64 = 256 << 10;
 
-/// Largest result read by a client: `pulsecure_rpc::limits::MAX_RESULT_BYTES` (a v1 result
-/// is 66 KB: four blocks of 16 KB). The app checks that the two agree.
+/// Largest result read by a client: `pulsecure_rpc::limits::MAX_RESULT_BYTES` (a compressed
+/// cvd-lr result is 1 437 B; the uncompressed results of older evaluators, 66 KB, still fit,
+/// so they are reported as such rather than as oversized). The app checks that the two agree.
 pub const MAX_RESULT_BYTES: u64 = 256 << 10;
 
 /// Largest server key read by a worker: the evaluator's `MAX_KEY_BYTES`, beyond which its
