@@ -162,9 +162,10 @@ async fn storage_per_job(
             .expect("sizes");
         (row.get::<_, f64>(0), row.get::<_, f64>(1))
     };
-    sql.batch_execute("VACUUM FULL pulsecure_jobs; CHECKPOINT")
-        .await
-        .expect("compact");
+    // One statement per call: VACUUM cannot run in the implicit transaction of a batch.
+    for statement in ["VACUUM FULL pulsecure_jobs", "CHECKPOINT"] {
+        sql.batch_execute(statement).await.expect(statement);
+    }
     let (table0, wal0) = sizes().await;
     let batch = jobs(key, STORAGE_JOBS, 10_000 + round);
     let ids: Vec<JobId> = batch.iter().map(|j| j.id.clone()).collect();
