@@ -29,7 +29,8 @@ pub fn block_shape(key: &ClientKey) -> (usize, u32) {
     (count, log_modulus)
 }
 
-/// `b − ⟨a, s⟩ mod 2^log_modulus` of a switched block (`values`: mask then body).
+/// `b − ⟨a, s⟩ mod 2^log_modulus` of a switched block (`values`: mask then body). A value
+/// derived from the secret key: public for the exactness tests, never logged or shown.
 pub fn phase(key: &ClientKey, values: &[u64], log_modulus: u32) -> Result<u64, FheError> {
     let (mask, body) = match values.split_last() {
         Some((body, mask)) => (mask, *body),
@@ -84,6 +85,14 @@ pub fn decode(phase: u64, log_modulus: u32) -> Result<u64, FheError> {
 /// Decrypt one switched block in its wire form.
 pub fn decrypt_block(key: &ClientKey, bytes: &[u8]) -> Result<u64, FheError> {
     let (count, log_modulus) = block_shape(key);
+    // A box must hold at least one value and the modulus fit a u64 (12 bits for every
+    // supported parameter set; checked so another key shape cannot make the arithmetic panic).
+    if !(6..64).contains(&log_modulus) || count < 2 {
+        return Err(FheError::Mismatch {
+            what: "client key",
+            reason: "a parameter set whose results cannot be read directly".into(),
+        });
+    }
     let values = switched_wire::unpack(bytes, count, log_modulus)?;
     if values[..count - 1].iter().all(|&a| a == 0) {
         return Err(malformed(
