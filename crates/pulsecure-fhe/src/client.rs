@@ -12,7 +12,7 @@ use crate::keys::ServerKeyId;
 use crate::layout::InputLayout;
 use crate::model_fingerprint;
 use crate::params::CIPHERTEXT_LIMIT;
-use crate::result_decrypt::{decrypt_block, NOT_A_SEGMENT};
+use crate::result_decrypt::decrypt_result;
 use crate::wire::{self, REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// Holds the secret client key for one model. `Debug` never shows key material.
@@ -101,12 +101,6 @@ impl FheClient for TfheClient {
                 reason: format!("{} blocks, expected 1", envelope.blocks.len()),
             });
         };
-        let segment = decrypt_block(&self.block_key, block)?;
-        self.segments
-            .result(segment)
-            .ok_or_else(|| FheError::Malformed {
-                what: "result",
-                reason: NOT_A_SEGMENT.into(),
-            })
+        decrypt_result(&self.block_key, block, &self.segments)
     }
 }

@@ -144,13 +144,11 @@ impl ParameterTrial {
         let (segment, _) = self.circuit.evaluate(&self.backend, &inputs)?;
         let block = switch_block(self.backend.server_key(), &segment)?.to_bytes();
         let elapsed = t.elapsed();
-        let segment = crate::result_decrypt::decrypt_block(&self.block_key, &block)?;
-        let result = self
-            .circuit
-            .plan()
-            .segment_results()
-            .result(segment)
-            .ok_or_else(|| FheError::Evaluation("not a segment of the model".into()))?;
+        let result = crate::result_decrypt::decrypt_result(
+            &self.block_key,
+            &block,
+            self.circuit.plan().segment_results(),
+        )?;
         Ok((elapsed, result.probability_code, result.high_risk))
     }
 }

@@ -15,7 +15,10 @@ use tfhe::shortint::ClientKey;
 
 use pulsecure_core::ports::fhe::FheError;
 
+use pulsecure_core::ports::fhe::DecryptedResult;
+
 use crate::backend::BLOCK_SPACE;
+use crate::circuit::SegmentResults;
 use crate::switched_wire;
 
 /// The shape of a switched block under `key`: values (small dimension + 1) and their width.
@@ -100,6 +103,20 @@ pub fn decrypt_block(key: &ClientKey, bytes: &[u8]) -> Result<u64, FheError> {
         ));
     }
     decode(phase(key, &values, log_modulus)?, log_modulus)
+}
+
+/// Decrypt one switched block and read the result of its segment from the model's table;
+/// refuses a number that is not one of `segments` (with [`NOT_A_SEGMENT`], as the padding
+/// half).
+pub fn decrypt_result(
+    key: &ClientKey,
+    bytes: &[u8],
+    segments: &SegmentResults,
+) -> Result<DecryptedResult, FheError> {
+    let segment = decrypt_block(key, bytes)?;
+    segments
+        .result(segment)
+        .ok_or_else(|| malformed(NOT_A_SEGMENT))
 }
 
 fn malformed(reason: &str) -> FheError {

@@ -125,10 +125,7 @@ pub fn read<'a>(
         reason: reason.into(),
     };
     let found = take(&mut bytes, 4, what)?;
-    if let Some((.., why)) = RETIRED
-        .iter()
-        .find(|(retired, kind, _)| *kind == magic && found == &retired[..])
-    {
+    if let Some(why) = retired(magic, found) {
         return Err(malformed(why));
     }
     if found != magic {
@@ -169,9 +166,18 @@ pub fn read<'a>(
 /// client (a job evaluated before the upgrade). Such a frame is refused before anything is
 /// decrypted.
 pub fn is_retired_response(frame: &[u8]) -> bool {
+    frame
+        .get(..4)
+        .is_some_and(|found| retired(RESPONSE_MAGIC, found).is_some())
+}
+
+/// Why a frame of kind `kind` (its current magic) starting with `found` is refused, if `found`
+/// is one of that kind's retired magics.
+fn retired(kind: &[u8; 4], found: &[u8]) -> Option<&'static str> {
     RETIRED
         .iter()
-        .any(|(retired, kind, _)| *kind == RESPONSE_MAGIC && frame.get(..4) == Some(&retired[..]))
+        .find(|(magic, k, _)| *k == kind && found == &magic[..])
+        .map(|(.., why)| *why)
 }
 
 /// The model and key set a request is bound to, read from its header (the rest of the frame
